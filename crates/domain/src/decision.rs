@@ -1,0 +1,274 @@
+//! The decision engine: given an attempt's context, the tenant's policy and the identity's history,
+//! it says for each context whether it is approved and why, and what the attempt needs next.
+//! Pure: no I/O, no clock (the caller passes `now`).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::context::{AttemptContext, Coordinates, NetworkFacts};
+use crate::geo::distance_m;
+use crate::policy::{Method, Policy};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Approved,
+    Pending,
+    Reproved,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Approved => "approved",
+            Status::Pending => "pending",
+            Status::Reproved => "reproved",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Status> {
+        [Status::Approved, Status::Pending, Status::Reproved].into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+/// One context's verdict: `reason` is a stable UPPER_SNAKE code, `detail` a sentence for an analyst.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContextVerdict {
+    pub status: Status,
+    pub reason: &'static str,
+    pub detail: String,
+    /// A hard block: no step-up method can lift it.
+    #[serde(skip)]
+    pub blocks: bool,
+}
+
+impl ContextVerdict {
+    fn approved(reason: &'static str, detail: impl Into<String>) -> Self {
+        ContextVerdict { status: Status::Approved, reason, detail: detail.into(), blocks: false }
+    }
+    fn step_up(reason: &'static str, detail: impl Into<String>) -> Self {
+        ContextVerdict { status: Status::Reproved, reason, detail: detail.into(), blocks: false }
+    }
+    fn block(reason: &'static str, detail: impl Into<String>) -> Self {
+        ContextVerdict { status: Status::Reproved, reason, detail: detail.into(), blocks: true }
+    }
+    fn disabled() -> Self {
+        Self::approved("CONTEXT_DISABLED", "this context is not evaluated by the policy")
+    }
+}
+
+/// What the identity has shown before, as read from storage.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// Fingerprints of devices this identity was approved on.
+    pub known_devices: Vec<String>,
+    /// How many *other* identities of the tenant were approved on this attempt's device.
+    pub other_identities_on_device: u32,
+    pub known_locations: Vec<Coordinates>,
+    /// The last approved attempt that carried a location.
+    pub last_approved_location: Option<(DateTime<Utc>, Coordinates)>,
+    /// Attempts of this identity inside the policy's window, not counting this one.
+    pub attempts_in_window: u32,
+}
+
+pub struct DecisionInput<'a> {
+    pub policy: &'a Policy,
+    pub context: &'a AttemptContext,
+    pub network: &'a NetworkFacts,
+    /// Country of the device's coordinates, when reverse geocoding knows it.
+    pub location_country: Option<&'a str>,
+    pub history: &'a History,
+    pub now: DateTime<Utc>,
+    /// Step-up methods this identity can complete (for example, email needs an address on file).
+    pub available_methods: &'a [Method],
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    pub device: ContextVerdict,
+    pub location: ContextVerdict,
+    pub network: ContextVerdict,
+    pub valid: bool,
+    pub status: Status,
+    pub is_blocked: bool,
+    pub is_new_context: bool,
+    pub needed_reauthentications: Vec<Method>,
+    /// One line saying why the attempt got its status.
+    pub summary: String,
+}
+
+pub fn decide(input: &DecisionInput<'_>) -> Decision {
+    let limit = &input.policy.max_attempts_per_identity;
+    if input.history.attempts_in_window >= limit.limit {
+        let detail = format!(
+            "{} attempts in the last {} s reach the policy's limit of {}",
+            input.history.attempts_in_window, limit.window_seconds, limit.limit
+        );
+        let v = ContextVerdict::block("MAX_ATTEMPTS_PER_IDENTITY", detail.clone());
+        return Decision {
+            device: v.clone(),
+            location: v.clone(),
+            network: v,
+            valid: false,
+            status: Status::Reproved,
+            is_blocked: true,
+            is_new_context: true,
+            needed_reauthentications: vec![],
+            summary: format!("blocked: {detail}"),
+        };
+    }
+
+    let device = judge_device(input);
+    let location = judge_location(input);
+    let network = judge_network(input);
+    let verdicts = [&device, &location, &network];
+    let valid = verdicts.iter().all(|v| v.status == Status::Approved);
+    let blocking = verdicts.iter().find(|v| v.blocks).map(|v| v.reason);
+    let needed: Vec<Method> = input
+        .policy
+        .reauthentication_methods
+        .iter()
+        .copied()
+        .filter(|m| input.available_methods.contains(m))
+        .collect();
+    let failed: Vec<&str> = verdicts.iter().filter(|v| v.status == Status::Reproved).map(|v| v.reason).collect();
+
+    let (status, needed, summary) = if valid {
+        (Status::Approved, vec![], "approved passively: every evaluated context is known and safe".to_owned())
+    } else if let Some(reason) = blocking {
+        (Status::Reproved, vec![], format!("blocked by {reason}"))
+    } else if needed.is_empty() {
+        (
+            Status::Reproved,
+            vec![],
+            format!("reproved: {} and no step-up method is available to this identity", failed.join(", ")),
+        )
+    } else {
+        let names: Vec<&str> = needed.iter().map(|m| m.as_str()).collect();
+        (Status::Pending, needed, format!("step-up needed ({}) because of {}", names.join(" or "), failed.join(", ")))
+    };
+    Decision {
+        device,
+        location,
+        network,
+        valid,
+        status,
+        is_blocked: blocking.is_some(),
+        is_new_context: !valid,
+        needed_reauthentications: needed,
+        summary,
+    }
+}
+
+fn judge_device(input: &DecisionInput<'_>) -> ContextVerdict {
+    let Some(rules) = input.policy.contexts.device_context.as_ref().filter(|r| r.enabled) else {
+        return ContextVerdict::disabled();
+    };
+    let Some(device) = &input.context.device else {
+        return ContextVerdict::step_up("DEVICE_NOT_PROVIDED", "the attempt carries no device context");
+    };
+    let Some(fingerprint) = device.fingerprint.as_deref() else {
+        return ContextVerdict::step_up("DEVICE_NOT_PROVIDED", "the device has no fingerprint");
+    };
+    let history = input.history;
+    if history.other_identities_on_device >= rules.max_identities_per_device {
+        return ContextVerdict::block(
+            "MAX_IDENTITIES_PER_DEVICE",
+            format!(
+                "this device is already known for {} other identities; the policy allows {} per device",
+                history.other_identities_on_device, rules.max_identities_per_device
+            ),
+        );
+    }
+    if device.emulator && !rules.allow_emulator {
+        return ContextVerdict::step_up("EMULATOR_NOT_ALLOWED", "the device reports it is an emulator");
+    }
+    if device.rooted && !rules.allow_root_or_jailbreak {
+        return ContextVerdict::step_up("ROOTED_DEVICE_NOT_ALLOWED", "the device reports it is rooted or jailbroken");
+    }
+    if history.known_devices.iter().any(|d| d == fingerprint) {
+        return ContextVerdict::approved("KNOWN_DEVICE", "this device was approved for this identity before");
+    }
+    if history.known_devices.len() as u64 >= u64::from(rules.max_devices_per_identity) {
+        return ContextVerdict::step_up(
+            "MAX_DEVICES_PER_IDENTITY",
+            format!(
+                "new device, and the identity already has {} known devices (policy allows {})",
+                history.known_devices.len(),
+                rules.max_devices_per_identity
+            ),
+        );
+    }
+    ContextVerdict::step_up("NEW_DEVICE", "this device has never been approved for this identity")
+}
+
+fn judge_location(input: &DecisionInput<'_>) -> ContextVerdict {
+    let Some(rules) = input.policy.contexts.location_context.as_ref().filter(|r| r.enabled) else {
+        return ContextVerdict::disabled();
+    };
+    let country = input.location_country.or(input.network.country_code.as_deref());
+    if let Some(country) = country {
+        if rules.blocked_countries.iter().any(|c| c.eq_ignore_ascii_case(country)) {
+            return ContextVerdict::block("BLOCKED_COUNTRY", format!("the attempt comes from {country}, which the policy blocks"));
+        }
+    }
+    let Some(here) = input.context.location.as_ref().map(|l| l.coordinates) else {
+        return ContextVerdict::step_up("LOCATION_NOT_PROVIDED", "the attempt carries no coordinates");
+    };
+    if let Some((at, there)) = input.history.last_approved_location {
+        let hours = (input.now - at).num_milliseconds().max(0) as f64 / 3_600_000.0;
+        let km = distance_m(here, there) / 1000.0;
+        // Below a few kilometres GPS noise dominates; do not call it travel.
+        if km > 5.0 {
+            let speed = if hours > 0.0 { km / hours } else { f64::INFINITY };
+            if speed > rules.max_travel_speed_kmh {
+                return ContextVerdict::step_up(
+                    "IMPOSSIBLE_TRAVEL",
+                    format!(
+                        "{km:.0} km from the last approved location in {:.1} h implies {} km/h (policy allows {})",
+                        hours,
+                        if speed.is_finite() { format!("{speed:.0}") } else { "unbounded".into() },
+                        rules.max_travel_speed_kmh
+                    ),
+                );
+            }
+        }
+    }
+    let nearest = input.history.known_locations.iter().map(|k| distance_m(here, *k)).min_by(f64::total_cmp);
+    match nearest {
+        None => ContextVerdict::step_up("NEW_LOCATION", "the identity has no approved location yet"),
+        Some(d) if d > rules.max_allowed_distance_in_meters => ContextVerdict::step_up(
+            "DISTANCE_EXCEEDED",
+            format!(
+                "{:.1} km from the nearest known location (policy allows {:.1} km)",
+                d / 1000.0,
+                rules.max_allowed_distance_in_meters / 1000.0
+            ),
+        ),
+        Some(d) => ContextVerdict::approved(
+            "KNOWN_LOCATION",
+            format!("{:.1} km from a known location, within the policy's distance", d / 1000.0),
+        ),
+    }
+}
+
+fn judge_network(input: &DecisionInput<'_>) -> ContextVerdict {
+    let Some(rules) = input.policy.contexts.network_context.as_ref().filter(|r| r.enabled) else {
+        return ContextVerdict::disabled();
+    };
+    let net = input.network;
+    if net.is_tor == Some(true) && !rules.allow_tor {
+        return ContextVerdict::block("TOR_NOT_ALLOWED", format!("{} is a Tor exit node", net.ip));
+    }
+    if (net.is_vpn == Some(true) || net.is_proxy == Some(true)) && !rules.allow_proxy_or_vpn {
+        return ContextVerdict::step_up("PROXY_OR_VPN_NOT_ALLOWED", format!("{} belongs to a VPN or proxy", net.ip));
+    }
+    if net.is_hosting == Some(true) && !rules.allow_hosting {
+        return ContextVerdict::step_up("HOSTING_NOT_ALLOWED", format!("{} belongs to a hosting provider", net.ip));
+    }
+    ContextVerdict::approved("NO_NETWORK_RISK", "no anonymizer or hosting signal for this address")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,18 @@
+//! The domain of smartauth: values that cannot be invalid once parsed, tenant policies, and the
+//! decision engine. Nothing here performs I/O, so every rule can be tested exhaustively.
+
+pub mod context;
+pub mod decision;
+pub mod geo;
+pub mod ids;
+pub mod otp;
+pub mod person;
+pub mod policy;
+pub mod time;
+
+pub use context::{AttemptContext, Coordinates, DeviceInput, NetworkFacts};
+pub use decision::{decide, ContextVerdict, Decision, DecisionInput, History, Status};
+pub use ids::Id;
+pub use otp::OtpCode;
+pub use person::PersonId;
+pub use policy::{Method, Policy, PolicyError};
