@@ -1,6 +1,7 @@
 //! The domain of smartauth: values that cannot be invalid once parsed, tenant policies, and the
 //! decision engine. Nothing here performs I/O, so every rule can be tested exhaustively.
 
+pub mod contact;
 pub mod context;
 pub mod decision;
 pub mod geo;
@@ -10,6 +11,7 @@ pub mod person;
 pub mod policy;
 pub mod time;
 
+pub use contact::{Email, Phone};
 pub use context::{AttemptContext, Coordinates, DeviceInput, NetworkFacts};
 pub use decision::{decide, ContextVerdict, Decision, DecisionInput, History, Status};
 pub use ids::Id;

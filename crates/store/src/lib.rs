@@ -1,1 +1,65 @@
+//! Storage: one interface ([`Store`]) that the server talks to, and its engines. SQLite is the
+//! embedded default; a PostgreSQL engine implements the same trait and must pass the same tests.
+//!
+//! The store keeps what the server hands it. Secrets and biometric data arrive already encrypted.
 
+mod records;
+pub mod sqlite;
+
+pub use records::*;
+
+use async_trait::async_trait;
+use smartauth_domain::History;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the record already exists")]
+    Conflict,
+    #[error("database error: {0}")]
+    Backend(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Rewrites an attempt's document when its person is erased.
+pub type Anonymizer = dyn Fn(&mut serde_json::Value) + Send + Sync;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip, for readiness checks.
+    async fn ping(&self) -> Result<()>;
+
+    async fn insert_client(&self, client: &ClientRecord) -> Result<()>;
+    async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>>;
+    async fn clients(&self) -> Result<Vec<ClientRecord>>;
+    /// Returns false when there is no such client.
+    async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> Result<bool>;
+    async fn set_client_secret(&self, client_id: &str, secret_enc: &str) -> Result<bool>;
+
+    /// `Conflict` when the person already exists for the client.
+    async fn insert_identity(&self, identity: &IdentityRecord) -> Result<()>;
+    async fn identity(&self, client_id: &str, person_id: &str) -> Result<Option<IdentityRecord>>;
+    async fn update_identity(&self, identity: &IdentityRecord) -> Result<bool>;
+    /// Deletes the identity and everything learnt about it; its attempts stay, detached from the
+    /// person and rewritten by `anonymize`. Returns false when there was no such identity.
+    async fn erase_identity(&self, client_id: &str, person_id: &str, anonymize: &Anonymizer) -> Result<bool>;
+
+    /// Creates or replaces; the stored record keeps the first `created_at` and `id`.
+    async fn put_policy(&self, policy: &PolicyRecord) -> Result<PolicyRecord>;
+    async fn policy(&self, client_id: &str, policy_id: &str) -> Result<Option<PolicyRecord>>;
+    async fn policies(&self, client_id: &str) -> Result<Vec<PolicyRecord>>;
+    async fn delete_policy(&self, client_id: &str, policy_id: &str) -> Result<bool>;
+
+    /// Everything the decision engine needs to know about the person's past.
+    async fn history(&self, query: &HistoryQuery<'_>) -> Result<History>;
+    /// Stores a new attempt and, when it was approved, what it teaches about the person, atomically.
+    async fn insert_attempt(&self, attempt: &AttemptRecord, learn: Option<&Learned>) -> Result<()>;
+    async fn attempt(&self, client_id: &str, attempt_id: &str) -> Result<Option<AttemptRecord>>;
+    /// Optimistic update: succeeds only if the stored version is `attempt.version - 1`.
+    /// Returns false when another writer got there first (reload and retry).
+    async fn update_attempt(&self, attempt: &AttemptRecord, learn: Option<&Learned>) -> Result<bool>;
+    /// Newest first.
+    async fn attempts(&self, client_id: &str, filter: &AttemptFilter) -> Result<Vec<AttemptRecord>>;
+}

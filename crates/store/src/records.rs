@@ -1,0 +1,93 @@
+use serde_json::Value;
+use smartauth_domain::Policy;
+
+/// Times are milliseconds since the Unix epoch throughout storage.
+pub type Millis = i64;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientRecord {
+    pub id: String,
+    pub name: String,
+    /// The client secret, encrypted with the master key.
+    pub secret_enc: String,
+    pub disabled: bool,
+    pub validate_cpf: bool,
+    pub created_at: Millis,
+}
+
+#[derive(Clone, PartialEq)]
+pub struct IdentityRecord {
+    pub id: String,
+    pub client_id: String,
+    pub person_id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// The enrolled face image, encrypted with the master key.
+    pub face_image_enc: Option<Vec<u8>>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl std::fmt::Debug for IdentityRecord {
+    // Personal data stays out of logs and panics.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityRecord").field("id", &self.id).field("client_id", &self.client_id).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyRecord {
+    pub id: String,
+    pub client_id: String,
+    pub policy: Policy,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub id: String,
+    pub client_id: String,
+    /// `None` once the person has been erased.
+    pub person_id: Option<String>,
+    pub policy_id: String,
+    pub status: String,
+    pub created_at: Millis,
+    /// Starts at 1; each update increments it.
+    pub version: i64,
+    /// The server's own document for the attempt (context, evaluation, methods).
+    pub document: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryQuery<'a> {
+    pub client_id: &'a str,
+    pub person_id: &'a str,
+    pub fingerprint: Option<&'a str>,
+    /// Attempts created at or after this instant count towards the policy's limit.
+    pub window_start: Millis,
+}
+
+/// What an approved attempt teaches about its person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Learned {
+    pub client_id: String,
+    pub person_id: String,
+    pub fingerprint: Option<String>,
+    pub location: Option<(f64, f64)>,
+    pub ip: Option<String>,
+    pub at: Millis,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AttemptFilter {
+    pub person_id: Option<String>,
+    pub status: Option<String>,
+    pub policy_id: Option<String>,
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+    /// Continue after this (created_at, id), exclusive.
+    pub after: Option<(Millis, String)>,
+    pub limit: u32,
+}

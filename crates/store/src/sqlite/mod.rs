@@ -1,0 +1,510 @@
+//! The embedded engine: one SQLite file in WAL mode. All writes go through a single connection, so
+//! writers queue in the pool instead of failing with SQLITE_BUSY; reads use their own connections.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use smartauth_domain::{Coordinates, History, Policy};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::*;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            // Keeps the WAL from growing without bound under sustained writes.
+            .pragma("journal_size_limit", "67108864")
+            .pragma("wal_autocheckpoint", "1000");
+        Self::open_with(options).await
+    }
+
+    pub async fn open_url(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("journal_size_limit", "67108864");
+        Self::open_with(options).await
+    }
+
+    async fn open_with(options: SqliteConnectOptions) -> Result<Self> {
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        migrate(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(SqliteStore { writer, reader })
+    }
+}
+
+async fn migrate(pool: &SqlitePool) -> Result<()> {
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+        .execute(pool)
+        .await?;
+    let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetch_one(pool).await?;
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let mut tx = pool.begin().await?;
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+            .bind(version)
+            .bind(chrono::Utc::now().timestamp_millis())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version, "applied database migration");
+    }
+    Ok(())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+fn client_from(row: &SqliteRow) -> Result<ClientRecord> {
+    Ok(ClientRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        secret_enc: row.try_get("secret_enc")?,
+        disabled: row.try_get("disabled")?,
+        validate_cpf: row.try_get("validate_cpf")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn identity_from(row: &SqliteRow) -> Result<IdentityRecord> {
+    Ok(IdentityRecord {
+        id: row.try_get("id")?,
+        client_id: row.try_get("client_id")?,
+        person_id: row.try_get("person_id")?,
+        name: row.try_get("name")?,
+        email: row.try_get("email")?,
+        phone: row.try_get("phone")?,
+        face_image_enc: row.try_get("face_image_enc")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn policy_from(row: &SqliteRow) -> Result<PolicyRecord> {
+    let document: String = row.try_get("document")?;
+    let policy: Policy = serde_json::from_str(&document).map_err(|e| StoreError::Corrupt(format!("policy: {e}")))?;
+    Ok(PolicyRecord {
+        id: row.try_get("id")?,
+        client_id: row.try_get("client_id")?,
+        policy,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn attempt_from(row: &SqliteRow) -> Result<AttemptRecord> {
+    let document: String = row.try_get("document")?;
+    Ok(AttemptRecord {
+        id: row.try_get("id")?,
+        client_id: row.try_get("client_id")?,
+        person_id: row.try_get("person_id")?,
+        policy_id: row.try_get("policy_id")?,
+        status: row.try_get("status")?,
+        created_at: row.try_get("created_at")?,
+        version: row.try_get("version")?,
+        document: serde_json::from_str(&document).map_err(|e| StoreError::Corrupt(format!("attempt: {e}")))?,
+    })
+}
+
+/// Rounds to about 100 m so that one place is one row.
+fn location_cell(lat: f64, lon: f64) -> String {
+    format!("{:.3},{:.3}", lat, lon)
+}
+
+async fn learn(tx: &mut sqlx::SqliteConnection, l: &Learned) -> Result<()> {
+    if let Some(fp) = &l.fingerprint {
+        sqlx::query(
+            "INSERT INTO known_devices (client_id, person_id, fingerprint, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (client_id, person_id, fingerprint) DO UPDATE SET last_seen = excluded.last_seen",
+        )
+        .bind(&l.client_id)
+        .bind(&l.person_id)
+        .bind(fp)
+        .bind(l.at)
+        .bind(l.at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if let Some((lat, lon)) = l.location {
+        sqlx::query(
+            "INSERT INTO known_locations (client_id, person_id, cell, latitude, longitude, first_seen, last_seen)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (client_id, person_id, cell) DO UPDATE SET last_seen = excluded.last_seen,
+                latitude = excluded.latitude, longitude = excluded.longitude",
+        )
+        .bind(&l.client_id)
+        .bind(&l.person_id)
+        .bind(location_cell(lat, lon))
+        .bind(lat)
+        .bind(lon)
+        .bind(l.at)
+        .bind(l.at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if let Some(ip) = &l.ip {
+        sqlx::query(
+            "INSERT INTO known_networks (client_id, person_id, ip, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (client_id, person_id, ip) DO UPDATE SET last_seen = excluded.last_seen",
+        )
+        .bind(&l.client_id)
+        .bind(&l.person_id)
+        .bind(ip)
+        .bind(l.at)
+        .bind(l.at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn insert_client(&self, c: &ClientRecord) -> Result<()> {
+        sqlx::query("INSERT INTO clients (id, name, secret_enc, disabled, validate_cpf, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(&c.id)
+            .bind(&c.name)
+            .bind(&c.secret_enc)
+            .bind(c.disabled)
+            .bind(c.validate_cpf)
+            .bind(c.created_at)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { e.into() })?;
+        Ok(())
+    }
+
+    async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
+        let row = sqlx::query("SELECT * FROM clients WHERE id = ?").bind(client_id).fetch_optional(&self.reader).await?;
+        row.as_ref().map(client_from).transpose()
+    }
+
+    async fn clients(&self) -> Result<Vec<ClientRecord>> {
+        let rows = sqlx::query("SELECT * FROM clients ORDER BY created_at, id").fetch_all(&self.reader).await?;
+        rows.iter().map(client_from).collect()
+    }
+
+    async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> Result<bool> {
+        let done = sqlx::query("UPDATE clients SET disabled = ? WHERE id = ?")
+            .bind(disabled)
+            .bind(client_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_client_secret(&self, client_id: &str, secret_enc: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE clients SET secret_enc = ? WHERE id = ?")
+            .bind(secret_enc)
+            .bind(client_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_identity(&self, i: &IdentityRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO identities (client_id, person_id, id, name, email, phone, face_image_enc, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&i.client_id)
+        .bind(&i.person_id)
+        .bind(&i.id)
+        .bind(&i.name)
+        .bind(&i.email)
+        .bind(&i.phone)
+        .bind(&i.face_image_enc)
+        .bind(i.created_at)
+        .bind(i.updated_at)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { e.into() })?;
+        Ok(())
+    }
+
+    async fn identity(&self, client_id: &str, person_id: &str) -> Result<Option<IdentityRecord>> {
+        let row = sqlx::query("SELECT * FROM identities WHERE client_id = ? AND person_id = ?")
+            .bind(client_id)
+            .bind(person_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(identity_from).transpose()
+    }
+
+    async fn update_identity(&self, i: &IdentityRecord) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE identities SET name = ?, email = ?, phone = ?, face_image_enc = ?, updated_at = ?
+             WHERE client_id = ? AND person_id = ?",
+        )
+        .bind(&i.name)
+        .bind(&i.email)
+        .bind(&i.phone)
+        .bind(&i.face_image_enc)
+        .bind(i.updated_at)
+        .bind(&i.client_id)
+        .bind(&i.person_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn erase_identity(&self, client_id: &str, person_id: &str, anonymize: &Anonymizer) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let deleted = sqlx::query("DELETE FROM identities WHERE client_id = ? AND person_id = ?")
+            .bind(client_id)
+            .bind(person_id)
+            .execute(&mut *tx)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for table in ["known_devices", "known_locations", "known_networks"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE client_id = ? AND person_id = ?"))
+                .bind(client_id)
+                .bind(person_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let rows = sqlx::query("SELECT * FROM attempts WHERE client_id = ? AND person_id = ?")
+            .bind(client_id)
+            .bind(person_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in &rows {
+            let mut attempt = attempt_from(row)?;
+            anonymize(&mut attempt.document);
+            sqlx::query("UPDATE attempts SET person_id = NULL, document = ?, version = version + 1 WHERE id = ?")
+                .bind(attempt.document.to_string())
+                .bind(&attempt.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn put_policy(&self, p: &PolicyRecord) -> Result<PolicyRecord> {
+        let document = serde_json::to_string(&p.policy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO policies (client_id, policy_id, id, document, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (client_id, policy_id) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at",
+        )
+        .bind(&p.client_id)
+        .bind(&p.policy.policy_id)
+        .bind(&p.id)
+        .bind(document)
+        .bind(p.created_at)
+        .bind(p.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query("SELECT * FROM policies WHERE client_id = ? AND policy_id = ?")
+            .bind(&p.client_id)
+            .bind(&p.policy.policy_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        policy_from(&row)
+    }
+
+    async fn policy(&self, client_id: &str, policy_id: &str) -> Result<Option<PolicyRecord>> {
+        let row = sqlx::query("SELECT * FROM policies WHERE client_id = ? AND policy_id = ?")
+            .bind(client_id)
+            .bind(policy_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(policy_from).transpose()
+    }
+
+    async fn policies(&self, client_id: &str) -> Result<Vec<PolicyRecord>> {
+        let rows = sqlx::query("SELECT * FROM policies WHERE client_id = ? ORDER BY policy_id")
+            .bind(client_id)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(policy_from).collect()
+    }
+
+    async fn delete_policy(&self, client_id: &str, policy_id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM policies WHERE client_id = ? AND policy_id = ?")
+            .bind(client_id)
+            .bind(policy_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn history(&self, q: &HistoryQuery<'_>) -> Result<History> {
+        let mut conn = self.reader.acquire().await?;
+        let known_devices: Vec<String> =
+            sqlx::query_scalar("SELECT fingerprint FROM known_devices WHERE client_id = ? AND person_id = ? ORDER BY first_seen")
+                .bind(q.client_id)
+                .bind(q.person_id)
+                .fetch_all(&mut *conn)
+                .await?;
+        let other_identities_on_device: i64 = match q.fingerprint {
+            Some(fp) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM known_devices WHERE client_id = ? AND fingerprint = ? AND person_id <> ?")
+                    .bind(q.client_id)
+                    .bind(fp)
+                    .bind(q.person_id)
+                    .fetch_one(&mut *conn)
+                    .await?
+            }
+            None => 0,
+        };
+        let rows = sqlx::query(
+            "SELECT latitude, longitude, last_seen FROM known_locations WHERE client_id = ? AND person_id = ? ORDER BY last_seen DESC",
+        )
+        .bind(q.client_id)
+        .bind(q.person_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut known_locations = Vec::with_capacity(rows.len());
+        let mut last_approved_location = None;
+        for row in &rows {
+            let lat: f64 = row.try_get("latitude")?;
+            let lon: f64 = row.try_get("longitude")?;
+            let seen: i64 = row.try_get("last_seen")?;
+            let c = Coordinates::new(lat, lon).map_err(StoreError::Corrupt)?;
+            if last_approved_location.is_none() {
+                let at = chrono::DateTime::from_timestamp_millis(seen)
+                    .ok_or_else(|| StoreError::Corrupt("known location time out of range".into()))?;
+                last_approved_location = Some((at, c));
+            }
+            known_locations.push(c);
+        }
+        let attempts_in_window: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM attempts WHERE client_id = ? AND person_id = ? AND created_at >= ?")
+                .bind(q.client_id)
+                .bind(q.person_id)
+                .bind(q.window_start)
+                .fetch_one(&mut *conn)
+                .await?;
+        Ok(History {
+            known_devices,
+            other_identities_on_device: u32::try_from(other_identities_on_device).unwrap_or(u32::MAX),
+            known_locations,
+            last_approved_location,
+            attempts_in_window: u32::try_from(attempts_in_window).unwrap_or(u32::MAX),
+        })
+    }
+
+    async fn insert_attempt(&self, a: &AttemptRecord, learned: Option<&Learned>) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO attempts (id, client_id, person_id, policy_id, status, created_at, version, document)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&a.id)
+        .bind(&a.client_id)
+        .bind(&a.person_id)
+        .bind(&a.policy_id)
+        .bind(&a.status)
+        .bind(a.created_at)
+        .bind(a.version)
+        .bind(a.document.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if let Some(l) = learned {
+            learn(&mut tx, l).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn attempt(&self, client_id: &str, attempt_id: &str) -> Result<Option<AttemptRecord>> {
+        let row = sqlx::query("SELECT * FROM attempts WHERE id = ? AND client_id = ?")
+            .bind(attempt_id)
+            .bind(client_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(attempt_from).transpose()
+    }
+
+    async fn update_attempt(&self, a: &AttemptRecord, learned: Option<&Learned>) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query("UPDATE attempts SET status = ?, document = ?, version = ? WHERE id = ? AND client_id = ? AND version = ?")
+            .bind(&a.status)
+            .bind(a.document.to_string())
+            .bind(a.version)
+            .bind(&a.id)
+            .bind(&a.client_id)
+            .bind(a.version - 1)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(l) = learned {
+            learn(&mut tx, l).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn attempts(&self, client_id: &str, f: &AttemptFilter) -> Result<Vec<AttemptRecord>> {
+        let mut sql = String::from("SELECT * FROM attempts WHERE client_id = ?");
+        if f.person_id.is_some() {
+            sql.push_str(" AND person_id = ?");
+        }
+        if f.status.is_some() {
+            sql.push_str(" AND status = ?");
+        }
+        if f.policy_id.is_some() {
+            sql.push_str(" AND policy_id = ?");
+        }
+        if f.from.is_some() {
+            sql.push_str(" AND created_at >= ?");
+        }
+        if f.to.is_some() {
+            sql.push_str(" AND created_at < ?");
+        }
+        if f.after.is_some() {
+            sql.push_str(" AND (created_at < ? OR (created_at = ? AND id < ?))");
+        }
+        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
+        let mut query = sqlx::query(&sql).bind(client_id);
+        for v in [&f.person_id, &f.status, &f.policy_id].into_iter().flatten() {
+            query = query.bind(v);
+        }
+        for v in [f.from, f.to].into_iter().flatten() {
+            query = query.bind(v);
+        }
+        if let Some((at, id)) = &f.after {
+            query = query.bind(at).bind(at).bind(id);
+        }
+        let rows = query.bind(i64::from(f.limit)).fetch_all(&self.reader).await?;
+        rows.iter().map(attempt_from).collect()
+    }
+}
