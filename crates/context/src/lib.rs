@@ -4,11 +4,11 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use smartauth_domain::NetworkFacts;
 
 /// The kind of address the request came from. Only `Public` addresses are looked up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AddressKind {
     Public,
@@ -18,7 +18,7 @@ pub enum AddressKind {
 }
 
 /// What a data source knows about a public address. Every field is optional: a source fills what it can.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IpFacts {
     pub as_code: Option<u32>,
@@ -49,7 +49,7 @@ impl IpIntelligence for NoIpData {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkContext {
     pub ip: IpAddr,
@@ -75,7 +75,11 @@ impl NetworkContext {
 pub fn network_context(ip: IpAddr, intel: &dyn IpIntelligence) -> NetworkContext {
     let ip = canonical(ip);
     let kind = classify(ip);
-    let facts = if kind == AddressKind::Public { intel.lookup(ip) } else { IpFacts::default() };
+    let facts = if kind == AddressKind::Public {
+        intel.lookup(ip)
+    } else {
+        IpFacts::default()
+    };
     NetworkContext { ip, kind, facts }
 }
 
@@ -121,7 +125,11 @@ fn classify_v6(ip: Ipv6Addr) -> AddressKind {
         AddressKind::Loopback
     } else if (s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80 {
         AddressKind::Private
-    } else if ip.is_unspecified() || ip.is_multicast() || (s[0] == 0x2001 && s[1] == 0x0db8) || (s[0] & 0xe000) != 0x2000 {
+    } else if ip.is_unspecified()
+        || ip.is_multicast()
+        || (s[0] == 0x2001 && s[1] == 0x0db8)
+        || (s[0] & 0xe000) != 0x2000
+    {
         // Documentation, and everything outside global unicast 2000::/3.
         AddressKind::Reserved
     } else {
@@ -136,7 +144,11 @@ mod tests {
     struct Everything;
     impl IpIntelligence for Everything {
         fn lookup(&self, _ip: IpAddr) -> IpFacts {
-            IpFacts { country_code: Some("BR".into()), is_vpn: Some(true), ..Default::default() }
+            IpFacts {
+                country_code: Some("BR".into()),
+                is_vpn: Some(true),
+                ..Default::default()
+            }
         }
     }
 

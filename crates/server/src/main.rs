@@ -1,1 +1,13 @@
-fn main(){}
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = smartauth::cli::Cli::parse();
+    match smartauth::cli::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("smartauth: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

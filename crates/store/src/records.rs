@@ -32,7 +32,10 @@ pub struct IdentityRecord {
 impl std::fmt::Debug for IdentityRecord {
     // Personal data stays out of logs and panics.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdentityRecord").field("id", &self.id).field("client_id", &self.client_id).finish_non_exhaustive()
+        f.debug_struct("IdentityRecord")
+            .field("id", &self.id)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,0 +1,192 @@
+//! Bearer tokens. Tenant calls carry an HS256 JWT signed with the client secret (seed 000): `iss` is
+//! the clientId and is required, `exp` is enforced when present, and `personId` (or `peopleId`)
+//! narrows the token to one person. Operator calls carry the admin token.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use smartauth_domain::PersonId;
+
+use crate::clients::ActiveClient;
+use crate::crypto;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Leeway for `exp`, for clocks that disagree a little.
+const EXP_LEEWAY_SECS: u64 = 30;
+pub const ATTESTATION_LIFETIME_SECS: i64 = 120;
+
+/// The tenant a request acts for, and the person it is limited to, if any.
+pub struct Tenant {
+    pub client: Arc<ActiveClient>,
+    pub person: Option<PersonId>,
+}
+
+impl Tenant {
+    pub fn client_id(&self) -> &str {
+        &self.client.id
+    }
+
+    /// Management calls need the tenant's backend token, not a person-scoped SDK token.
+    pub fn require_backend(&self) -> Result<(), ApiError> {
+        match self.person {
+            None => Ok(()),
+            Some(_) => Err(ApiError::Forbidden(
+                "this call needs a backend token (one without personId)".into(),
+            )),
+        }
+    }
+
+    /// Whether the token may act for `person`. Callers answer 404 when not, so as not to reveal the person.
+    pub fn may_act_for(&self, person: &str) -> bool {
+        self.person.as_ref().is_none_or(|p| p.as_str() == person)
+    }
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    #[serde(rename = "personId")]
+    person_id: Option<String>,
+    #[serde(rename = "peopleId")]
+    people_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Issuer {
+    iss: Option<serde_json::Value>,
+}
+
+fn unauthorized(why: &str) -> ApiError {
+    ApiError::Unauthorized(why.to_owned())
+}
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let value = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| {
+            unauthorized("missing Authorization header; send Authorization: Bearer <token>")
+        })?
+        .to_str()
+        .map_err(|_| unauthorized("malformed Authorization header"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| unauthorized("malformed Authorization header"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(unauthorized(
+            "the Authorization header must be: Bearer <token>",
+        ));
+    }
+    Ok(token.trim())
+}
+
+/// Reads `iss` before the signature is checked, to know which secret checks it.
+fn unverified_issuer(token: &str) -> Result<String, ApiError> {
+    let payload = token
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| unauthorized("malformed token"))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| unauthorized("malformed token"))?;
+    let claims: Issuer =
+        serde_json::from_slice(&bytes).map_err(|_| unauthorized("malformed token"))?;
+    match claims.iss {
+        Some(serde_json::Value::String(iss)) if !iss.is_empty() => Ok(iss),
+        _ => Err(unauthorized(
+            "the token has no iss claim (it must be your clientId)",
+        )),
+    }
+}
+
+pub async fn verify_tenant_token(state: &AppState, token: &str) -> Result<Tenant, ApiError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| unauthorized("malformed token"))?;
+    if header.alg != Algorithm::HS256 {
+        return Err(unauthorized("tokens must be signed with HS256"));
+    }
+    let issuer = unverified_issuer(token)?;
+    let client = state
+        .clients
+        .active(state.store.as_ref(), &state.key, &issuer)
+        .await?
+        .ok_or_else(|| unauthorized("invalid token"))?;
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_required_spec_claims(&["iss"]);
+    validation.set_issuer(&[issuer.as_str()]);
+    validation.validate_exp = true;
+    validation.leeway = EXP_LEEWAY_SECS;
+    validation.validate_aud = false;
+    let data = jsonwebtoken::decode::<Claims>(
+        token,
+        &DecodingKey::from_secret(client.secret.as_bytes()),
+        &validation,
+    )
+    .map_err(|e| match e.kind() {
+        jsonwebtoken::errors::ErrorKind::ExpiredSignature => unauthorized("the token has expired"),
+        _ => unauthorized("invalid token"),
+    })?;
+    let person = match data.claims.person_id.or(data.claims.people_id) {
+        None => None,
+        Some(raw) => Some(
+            PersonId::parse(&raw, false)
+                .map_err(|_| unauthorized("the token's personId is malformed"))?,
+        ),
+    };
+    Ok(Tenant { client, person })
+}
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts)?;
+        verify_tenant_token(state, token).await
+    }
+}
+
+/// The operator, authenticated by the admin token.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts)?;
+        let presented = crypto::sha256_hex(token.as_bytes());
+        if crypto::constant_time_eq(presented.as_bytes(), state.admin_token_hash.as_bytes()) {
+            Ok(Admin)
+        } else {
+            Err(unauthorized("invalid admin token"))
+        }
+    }
+}
+
+/// The signed result a tenant's backend verifies with its client secret.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Attestation {
+    pub iss: String,
+    pub aud: String,
+    pub attempt_id: String,
+    pub person_id: Option<String>,
+    pub people_id: Option<String>,
+    pub policy_id: String,
+    pub is_authorized: bool,
+    pub is_new_context: bool,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+pub fn sign_attestation(secret: &str, claims: &Attestation) -> anyhow::Result<String> {
+    Ok(jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )?)
+}

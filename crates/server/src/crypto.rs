@@ -1,0 +1,204 @@
+//! Keys, randomness and the few primitives built on them: encryption at rest (AES-256-GCM under the
+//! master key), keyed hashes for one-time codes, and identifiers.
+
+use std::path::Path;
+
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use anyhow::{bail, Context};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::{Rng, RngCore};
+use sha2::{Digest, Sha256};
+use smartauth_domain::Id;
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The key that encrypts secrets and biometric data at rest, and from which other keys are derived.
+#[derive(Clone)]
+pub struct MasterKey {
+    cipher: Aes256Gcm,
+    code_key: [u8; 32],
+}
+
+impl MasterKey {
+    pub fn from_bytes(bytes: &[u8; 32]) -> Self {
+        let derive = |label: &[u8]| {
+            let mut mac =
+                <HmacSha256 as Mac>::new_from_slice(bytes).expect("HMAC takes any key length");
+            mac.update(label);
+            let out: [u8; 32] = mac.finalize().into_bytes().into();
+            out
+        };
+        MasterKey {
+            cipher: Aes256Gcm::new(&derive(b"smartauth/at-rest/v1").into()),
+            code_key: derive(b"smartauth/codes/v1"),
+        }
+    }
+
+    pub fn from_base64(text: &str) -> anyhow::Result<Self> {
+        let bytes = STANDARD
+            .decode(text.trim())
+            .context("the master key is not valid base64")?;
+        let Ok(bytes) = <[u8; 32]>::try_from(bytes.as_slice()) else {
+            bail!("the master key must be 32 bytes (44 characters of base64)")
+        };
+        Ok(Self::from_bytes(&bytes))
+    }
+
+    /// The key from `SMARTAUTH_MASTER_KEY`, else from `master.key` in the data dir, created there
+    /// (readable by the owner only) on first start.
+    pub fn load_or_create(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
+        if let Some(text) = configured {
+            return Self::from_base64(text).context("SMARTAUTH_MASTER_KEY");
+        }
+        let path = data_dir.join("master.key");
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            return Self::from_base64(&text).with_context(|| path.display().to_string());
+        }
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        write_private(&path, &STANDARD.encode(bytes))?;
+        tracing::info!(path = %path.display(), "generated a new master key; back it up with the database");
+        Ok(Self::from_bytes(&bytes))
+    }
+
+    pub fn encrypt(&self, plain: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let sealed = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), plain)
+            .expect("AES-GCM encryption cannot fail for in-memory data");
+        let mut out = Vec::with_capacity(1 + 12 + sealed.len());
+        out.push(1u8);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    pub fn decrypt(&self, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
+        if sealed.len() < 13 || sealed[0] != 1 {
+            bail!("unknown ciphertext format");
+        }
+        self.cipher
+            .decrypt(Nonce::from_slice(&sealed[1..13]), &sealed[13..])
+            .map_err(|_| anyhow::anyhow!("decryption failed: wrong master key or corrupt data"))
+    }
+
+    pub fn encrypt_text(&self, plain: &str) -> String {
+        format!("v1:{}", STANDARD.encode(self.encrypt(plain.as_bytes())))
+    }
+
+    pub fn decrypt_text(&self, sealed: &str) -> anyhow::Result<String> {
+        let body = sealed
+            .strip_prefix("v1:")
+            .context("unknown ciphertext format")?;
+        let bytes = self.decrypt(&STANDARD.decode(body).context("corrupt ciphertext")?)?;
+        String::from_utf8(bytes).context("decrypted text is not UTF-8")
+    }
+
+    /// A keyed hash of a one-time code, bound to its attempt and method so that a hash cannot be replayed elsewhere.
+    pub fn code_hash(&self, attempt_id: &str, method: &str, code: &str) -> String {
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(&self.code_key).expect("HMAC takes any key length");
+        for part in [attempt_id, method, code] {
+            mac.update(part.as_bytes());
+            mac.update(&[0]);
+        }
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+pub fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+pub fn new_id() -> Id {
+    let mut bytes = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    Id::from_bytes(bytes)
+}
+
+/// 32 random bytes, URL-safe: client secrets and admin tokens.
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A one-time code of `length` uniformly random digits from the operating system's CSPRNG.
+pub fn new_code(length: u8) -> String {
+    let mut rng = rand::rngs::OsRng;
+    (0..length)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_data_opens_only_with_its_key() {
+        let key = MasterKey::from_bytes(&[7; 32]);
+        let sealed = key.encrypt_text("s3cret");
+        assert!(!sealed.contains("s3cret"));
+        assert_eq!(key.decrypt_text(&sealed).unwrap(), "s3cret");
+        assert_ne!(key.encrypt_text("s3cret"), sealed, "nonces must differ");
+        assert!(MasterKey::from_bytes(&[8; 32])
+            .decrypt_text(&sealed)
+            .is_err());
+    }
+
+    #[test]
+    fn code_hashes_are_bound_to_attempt_and_method() {
+        let key = MasterKey::from_bytes(&[7; 32]);
+        let h = key.code_hash("a1", "sms_authentication", "123456");
+        assert_eq!(h, key.code_hash("a1", "sms_authentication", "123456"));
+        assert_ne!(h, key.code_hash("a2", "sms_authentication", "123456"));
+        assert_ne!(h, key.code_hash("a1", "email_authentication", "123456"));
+    }
+
+    #[test]
+    fn codes_have_the_requested_length_and_vary() {
+        let codes: Vec<String> = (0..50).map(|_| new_code(8)).collect();
+        assert!(codes
+            .iter()
+            .all(|c| c.len() == 8 && c.bytes().all(|b| b.is_ascii_digit())));
+        codes
+            .iter()
+            .for_each(|c| assert!(codes.iter().filter(|d| *d == c).count() < 3));
+    }
+
+    #[test]
+    fn a_master_key_must_be_32_bytes_of_base64() {
+        assert!(MasterKey::from_base64(&STANDARD.encode([1u8; 32])).is_ok());
+        assert!(MasterKey::from_base64(&STANDARD.encode([1u8; 16])).is_err());
+        assert!(MasterKey::from_base64("not base64!").is_err());
+    }
+}

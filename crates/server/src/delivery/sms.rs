@@ -1,0 +1,39 @@
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde_json::json;
+
+/// Posts `{"to", "message"}` as JSON to the operator's SMS gateway; any 2xx is success.
+#[derive(Clone)]
+pub struct SmsClient {
+    http: reqwest::Client,
+    url: reqwest::Url,
+}
+
+impl SmsClient {
+    pub fn new(url: &str) -> anyhow::Result<Self> {
+        let url = reqwest::Url::parse(url)
+            .with_context(|| format!("SMARTAUTH_SMS_GATEWAY_URL={url:?} is not a URL"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            bail!("SMARTAUTH_SMS_GATEWAY_URL must be an http(s) URL");
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(SmsClient { http, url })
+    }
+
+    pub async fn send(&self, to: &str, message: &str) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .post(self.url.clone())
+            .json(&json!({"to": to, "message": message}))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("the SMS gateway answered {}", response.status());
+        }
+        Ok(())
+    }
+}

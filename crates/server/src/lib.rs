@@ -1,0 +1,14 @@
+//! The smartauth server: HTTP API, token handling, delivery and the operator's command line.
+
+pub mod attempt;
+pub mod auth;
+pub mod cli;
+pub mod clients;
+pub mod configuration;
+pub mod crypto;
+pub mod delivery;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

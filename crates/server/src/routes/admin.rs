@@ -1,0 +1,86 @@
+//! Operator endpoints, behind the admin token.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::Admin;
+use crate::clients;
+use crate::error::{ok_json, ApiError, ApiResult};
+use crate::extract::Json;
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewClient {
+    name: String,
+    #[serde(default)]
+    validate_cpf: bool,
+}
+
+pub async fn create_client(
+    State(app): State<AppState>,
+    _: Admin,
+    Json(body): Json<NewClient>,
+) -> ApiResult<Response> {
+    if body.name.trim().is_empty() || body.name.chars().count() > 200 {
+        return Err(ApiError::BadRequest("name must be 1-200 characters".into()));
+    }
+    let created =
+        clients::create(app.store.as_ref(), &app.key, &body.name, body.validate_cpf).await?;
+    let mut out = clients::describe(&created.record);
+    out["clientSecret"] = created.secret.into();
+    Ok(ok_json(out))
+}
+
+pub async fn list_clients(State(app): State<AppState>, _: Admin) -> ApiResult<Response> {
+    let list: Vec<_> = app
+        .store
+        .clients()
+        .await?
+        .iter()
+        .map(clients::describe)
+        .collect();
+    Ok(ok_json(json!({"items": list})))
+}
+
+async fn set_disabled(app: AppState, client_id: String, disabled: bool) -> ApiResult<Response> {
+    if !app.store.set_client_disabled(&client_id, disabled).await? {
+        return Err(ApiError::not_found("client"));
+    }
+    app.clients.forget(&client_id);
+    Ok(ok_json(
+        json!({"clientId": client_id, "disabled": disabled}),
+    ))
+}
+
+pub async fn disable_client(
+    State(app): State<AppState>,
+    _: Admin,
+    Path(client_id): Path<String>,
+) -> ApiResult<Response> {
+    set_disabled(app, client_id, true).await
+}
+
+pub async fn enable_client(
+    State(app): State<AppState>,
+    _: Admin,
+    Path(client_id): Path<String>,
+) -> ApiResult<Response> {
+    set_disabled(app, client_id, false).await
+}
+
+pub async fn rotate_secret(
+    State(app): State<AppState>,
+    _: Admin,
+    Path(client_id): Path<String>,
+) -> ApiResult<Response> {
+    let secret = clients::rotate_secret(app.store.as_ref(), &app.key, &client_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("client"))?;
+    app.clients.forget(&client_id);
+    Ok(ok_json(
+        json!({"clientId": client_id, "clientSecret": secret}),
+    ))
+}

@@ -1,0 +1,439 @@
+//! Authentication attempts: the SDK's `verifyPolicy`, the attempt document of seed 001, and the list.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::header::USER_AGENT;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use smartauth_context::network_context;
+use smartauth_domain::context::{DeviceInput, LocationInput, ProvidedInfo};
+use smartauth_domain::{
+    decide, AttemptContext, Coordinates, DecisionInput, Id, Method, PersonId, Status,
+};
+use smartauth_store::{AttemptFilter, AttemptRecord, HistoryQuery, Learned};
+
+use crate::attempt::{self, ts, AttemptDoc, IdentitySnapshot, MethodState, PolicySnapshot};
+use crate::auth::{self, Attestation, Tenant};
+use crate::crypto;
+use crate::error::{ok_json, ApiError, ApiResult};
+use crate::extract::{Json, Query};
+use crate::startup::{App, AppState};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AttemptRequest {
+    person_id: Option<String>,
+    people_id: Option<String>,
+    policy_id: String,
+    #[serde(default)]
+    context: ContextBody,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ContextBody {
+    device: Option<DeviceBody>,
+    location: Option<LocationBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DeviceBody {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    finger_print: Option<String>,
+    user_agent: Option<String>,
+    #[serde(default)]
+    provided_info: ProvidedInfoBody,
+    #[serde(default)]
+    flags: Flags,
+}
+
+/// Free-form facts from the device's own APIs: unknown keys are ignored, not refused.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ProvidedInfoBody {
+    manufacturer: Option<String>,
+    model: Option<String>,
+    operating_system: Option<String>,
+    platform: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Flags {
+    #[serde(default)]
+    emulator: bool,
+    #[serde(default)]
+    rooted: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LocationBody {
+    latitude: f64,
+    longitude: f64,
+    accuracy: Option<f64>,
+}
+
+fn bounded(field: &str, value: Option<String>, max: usize) -> ApiResult<Option<String>> {
+    match value.map(|v| v.trim().to_owned()) {
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
+            Err(ApiError::BadRequest(format!(
+                "{field} must be at most {max} printable characters"
+            )))
+        }
+        other => Ok(other),
+    }
+}
+
+fn parse_context(body: ContextBody, header_user_agent: Option<&str>) -> ApiResult<AttemptContext> {
+    let device = match body.device {
+        None => None,
+        Some(d) => {
+            let user_agent = d
+                .user_agent
+                .or_else(|| header_user_agent.map(str::to_owned));
+            let info = d.provided_info;
+            Some(DeviceInput {
+                kind: bounded("context.device.type", d.kind, 32)?,
+                fingerprint: bounded("context.device.fingerPrint", d.finger_print, 256)?,
+                user_agent: bounded("context.device.userAgent", user_agent, 1024)?,
+                provided_info: ProvidedInfo {
+                    manufacturer: bounded("providedInfo.manufacturer", info.manufacturer, 128)?,
+                    model: bounded("providedInfo.model", info.model, 128)?,
+                    operating_system: bounded(
+                        "providedInfo.operatingSystem",
+                        info.operating_system,
+                        128,
+                    )?,
+                    platform: bounded("providedInfo.platform", info.platform, 128)?,
+                },
+                emulator: d.flags.emulator,
+                rooted: d.flags.rooted,
+            })
+        }
+    };
+    let location = match body.location {
+        None => None,
+        Some(l) => {
+            let coordinates = Coordinates::new(l.latitude, l.longitude)
+                .map_err(|e| ApiError::BadRequest(format!("context.location: {e}")))?;
+            if let Some(a) = l.accuracy {
+                if !(a.is_finite() && a >= 0.0) {
+                    return Err(ApiError::BadRequest(
+                        "context.location.accuracy must be a non-negative number".into(),
+                    ));
+                }
+            }
+            Some(LocationInput {
+                coordinates,
+                accuracy: l.accuracy,
+            })
+        }
+    };
+    Ok(AttemptContext { device, location })
+}
+
+/// The person the call is about: the SDK token's, or the body's for a backend token. A body that names
+/// another person than the token's gets the same answer as an unknown person.
+fn resolve_person(tenant: &Tenant, from_body: Option<String>) -> ApiResult<PersonId> {
+    match (from_body, &tenant.person) {
+        (Some(raw), _) => {
+            let person = PersonId::parse(&raw, false)
+                .map_err(|e| ApiError::BadRequest(format!("personId: {e}")))?;
+            if tenant.may_act_for(person.as_str()) {
+                Ok(person)
+            } else {
+                Err(ApiError::not_found("identity"))
+            }
+        }
+        (None, Some(person)) => Ok(person.clone()),
+        (None, None) => Err(ApiError::BadRequest(
+            "personId is required with a backend token".into(),
+        )),
+    }
+}
+
+/// Step-up methods this server can complete for this identity.
+fn available_methods(app: &App, email: bool, phone: bool) -> Vec<Method> {
+    let mut out = Vec::new();
+    if email && app.email.is_some() {
+        out.push(Method::EmailAuthentication);
+    }
+    if phone && app.sms.is_some() {
+        out.push(Method::SmsAuthentication);
+    }
+    // Face matching is not part of this build: face_authentication is never offered.
+    out
+}
+
+pub fn learned_from(record: &AttemptRecord, doc: &AttemptDoc) -> Option<Learned> {
+    Some(Learned {
+        client_id: record.client_id.clone(),
+        person_id: record.person_id.clone()?,
+        fingerprint: doc.device.as_ref().and_then(|d| d.fingerprint.clone()),
+        location: doc
+            .location
+            .as_ref()
+            .map(|l| (l.coordinates.latitude(), l.coordinates.longitude())),
+        ip: Some(doc.network.ip.to_string()),
+        at: record.created_at,
+    })
+}
+
+pub fn attestation(tenant: &Tenant, record: &AttemptRecord, doc: &AttemptDoc) -> ApiResult<String> {
+    let now = Utc::now().timestamp();
+    let claims = Attestation {
+        iss: "smartauth".into(),
+        aud: record.client_id.clone(),
+        attempt_id: record.id.clone(),
+        person_id: record.person_id.clone(),
+        people_id: record.person_id.clone(),
+        policy_id: record.policy_id.clone(),
+        is_authorized: record.status == Status::Approved.as_str(),
+        is_new_context: doc.evaluation.is_new_context,
+        iat: now,
+        exp: now + auth::ATTESTATION_LIFETIME_SECS,
+    };
+    Ok(auth::sign_attestation(&tenant.client.secret, &claims)?)
+}
+
+pub async fn create(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    tenant: Tenant,
+    Json(body): Json<AttemptRequest>,
+) -> ApiResult<Response> {
+    let person = resolve_person(&tenant, body.person_id.or(body.people_id))?;
+    let context = parse_context(
+        body.context,
+        headers.get(USER_AGENT).and_then(|v| v.to_str().ok()),
+    )?;
+    let client_id = tenant.client_id();
+    let policy = match smartauth_domain::policy::valid_policy_id(&body.policy_id) {
+        true => app.store.policy(client_id, &body.policy_id).await?,
+        false => None,
+    }
+    .ok_or_else(|| ApiError::not_found("policy"))?;
+    let identity = app
+        .store
+        .identity(client_id, person.as_str())
+        .await?
+        .ok_or_else(|| ApiError::not_found("identity"))?;
+
+    let now = Utc::now();
+    let rules = &policy.policy;
+    let history = app
+        .store
+        .history(&HistoryQuery {
+            client_id,
+            person_id: person.as_str(),
+            fingerprint: context
+                .device
+                .as_ref()
+                .and_then(|d| d.fingerprint.as_deref()),
+            window_start: now.timestamp_millis()
+                - i64::from(rules.max_attempts_per_identity.window_seconds) * 1000,
+        })
+        .await?;
+    let source_ip = app.client_ip(peer.ip(), &headers);
+    let network = network_context(source_ip, app.intel.as_ref());
+    let methods = available_methods(&app, identity.email.is_some(), identity.phone.is_some());
+    let decision = decide(&DecisionInput {
+        policy: rules,
+        context: &context,
+        network: &network.decision_facts(),
+        location_country: None,
+        history: &history,
+        now,
+        available_methods: &methods,
+    });
+
+    let created_at = now.timestamp_millis();
+    let doc = AttemptDoc {
+        identity: Some(IdentitySnapshot {
+            id: identity.id.clone(),
+            name: identity.name.clone(),
+            person_id: identity.person_id.clone(),
+            created_at: identity.created_at,
+        }),
+        policy: PolicySnapshot {
+            id: policy.id.clone(),
+            name: rules.name.clone(),
+            policy_id: rules.policy_id.clone(),
+            created_at: policy.created_at,
+        },
+        rules: rules.clone(),
+        source_ip: source_ip.to_string(),
+        device: context.device,
+        location: context.location,
+        network,
+        evaluation: (&decision).into(),
+        methods: decision
+            .needed_reauthentications
+            .iter()
+            .map(|m| (m.as_str().to_owned(), MethodState::new(created_at)))
+            .collect::<BTreeMap<_, _>>(),
+        decided_at: (decision.status != Status::Pending).then_some(created_at),
+    };
+    let record = AttemptRecord {
+        id: crypto::new_id().to_string(),
+        client_id: client_id.to_owned(),
+        person_id: Some(person.as_str().to_owned()),
+        policy_id: rules.policy_id.clone(),
+        status: decision.status.as_str().to_owned(),
+        created_at,
+        version: 1,
+        document: serde_json::to_value(&doc).map_err(anyhow::Error::from)?,
+    };
+    let learned = (decision.status == Status::Approved)
+        .then(|| learned_from(&record, &doc))
+        .flatten();
+    app.store.insert_attempt(&record, learned.as_ref()).await?;
+    metrics::counter!("smartauth_decisions_total", "status" => decision.status.as_str())
+        .increment(1);
+    tracing::info!(attempt_id = %record.id, status = decision.status.as_str(), summary = %decision.summary, "attempt decided");
+
+    let approved = decision.status == Status::Approved;
+    let mut out = json!({
+        "attemptId": record.id,
+        "status": decision.status.as_str(),
+        "isAuthorized": approved,
+        "isBlocked": decision.is_blocked,
+        "isNewContext": decision.is_new_context,
+        "contextAnalysisResult": if decision.valid { "VALID" } else { "INVALID" },
+        "neededReauthentications": decision.needed_reauthentications,
+    });
+    if approved {
+        out["attestation"] = attestation(&tenant, &record, &doc)?.into();
+    }
+    Ok(ok_json(out))
+}
+
+/// Loads an attempt the caller may see; anything else is 404, without saying why.
+pub async fn load(
+    app: &App,
+    tenant: &Tenant,
+    raw_id: &str,
+) -> ApiResult<(AttemptRecord, AttemptDoc)> {
+    let id = Id::parse(raw_id).ok_or_else(|| ApiError::not_found("attempt"))?;
+    let record = app
+        .store
+        .attempt(tenant.client_id(), id.as_str())
+        .await?
+        .ok_or_else(|| ApiError::not_found("attempt"))?;
+    let visible = match &tenant.person {
+        None => true,
+        Some(p) => record.person_id.as_deref() == Some(p.as_str()),
+    };
+    if !visible {
+        return Err(ApiError::not_found("attempt"));
+    }
+    let doc = AttemptDoc::from_record(&record)?;
+    Ok((record, doc))
+}
+
+pub async fn read(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let (record, doc) = load(&app, &tenant, &id).await?;
+    Ok(ok_json(attempt::render(&record, &doc)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListQuery {
+    person_id: Option<String>,
+    status: Option<String>,
+    policy_id: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+fn parse_time(field: &str, raw: &str) -> ApiResult<i64> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| {
+            ApiError::BadRequest(format!(
+                "{field} must be an RFC 3339 time such as 2024-01-01T00:00:00Z"
+            ))
+        })
+}
+
+fn parse_cursor(raw: &str) -> ApiResult<(i64, String)> {
+    let bad = || ApiError::BadRequest("cursor is not one this server returned".into());
+    let (at, id) = raw.split_once('-').ok_or_else(bad)?;
+    let id = Id::parse(id).ok_or_else(bad)?;
+    Ok((at.parse().map_err(|_| bad())?, id.to_string()))
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 200".into(),
+        ));
+    }
+    if let Some(s) = &q.status {
+        Status::parse(s).ok_or_else(|| {
+            ApiError::BadRequest("status must be approved, pending or reproved".into())
+        })?;
+    }
+    let filter = AttemptFilter {
+        person_id: q
+            .person_id
+            .as_deref()
+            .map(|p| PersonId::parse(p, false).map(|p| p.as_str().to_owned()))
+            .transpose()
+            .map_err(|e| ApiError::BadRequest(format!("personId: {e}")))?,
+        status: q.status,
+        policy_id: q.policy_id,
+        from: q
+            .from
+            .as_deref()
+            .map(|t| parse_time("from", t))
+            .transpose()?,
+        to: q.to.as_deref().map(|t| parse_time("to", t)).transpose()?,
+        after: q.cursor.as_deref().map(parse_cursor).transpose()?,
+        limit,
+    };
+    let records = app.store.attempts(tenant.client_id(), &filter).await?;
+    let next_cursor = (records.len() == limit as usize)
+        .then(|| records.last().map(|r| format!("{}-{}", r.created_at, r.id)))
+        .flatten();
+    let items: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            let doc = AttemptDoc::from_record(r).ok();
+            let e = doc.as_ref().map(|d| &d.evaluation);
+            json!({
+                "id": r.id,
+                "personId": r.person_id,
+                "policyId": r.policy_id,
+                "status": r.status,
+                "createdAt": ts(r.created_at),
+                "contextAnalysisResult": e.map(|e| if e.valid { "VALID" } else { "INVALID" }),
+                "isBlocked": e.map(|e| e.is_blocked),
+                "decisionSummary": e.map(|e| e.summary.clone()),
+            })
+        })
+        .collect();
+    Ok(ok_json(json!({"items": items, "nextCursor": next_cursor})))
+}

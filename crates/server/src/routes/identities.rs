@@ -1,0 +1,241 @@
+//! Identities: the people a tenant authenticates, with the contacts codes go to and an enrolled face.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Deserializer};
+use serde_json::json;
+use smartauth_domain::{Email, PersonId, Phone};
+use smartauth_store::{IdentityRecord, StoreError};
+
+use crate::attempt::{anonymize, ts};
+use crate::auth::Tenant;
+use crate::crypto;
+use crate::error::{ok_json, ApiError, ApiResult};
+use crate::extract::Json;
+use crate::startup::AppState;
+
+/// Decoded face images above this are refused.
+const MAX_IMAGE_BYTES: usize = 8 * 1024 * 1024;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewIdentity {
+    person_id: String,
+    name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    image_url: Option<String>,
+    image: Option<String>,
+}
+
+/// `Some(None)` when the field is present as `null` (clear it), `None` when absent (keep it).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IdentityChanges {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    image: Option<Option<String>>,
+    image_url: Option<String>,
+}
+
+fn parse_name(raw: &str) -> ApiResult<String> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(
+            "name must be 1-200 printable characters".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn parse_email(raw: &str) -> ApiResult<String> {
+    Email::parse(raw)
+        .map(|e| e.as_str().to_owned())
+        .map_err(ApiError::BadRequest)
+}
+
+fn parse_phone(raw: &str) -> ApiResult<String> {
+    Phone::parse(raw)
+        .map(|p| p.as_str().to_owned())
+        .map_err(ApiError::BadRequest)
+}
+
+/// Accepts base64 (optionally as a `data:` URL) of a JPEG or PNG image.
+fn parse_image(raw: &str) -> ApiResult<Vec<u8>> {
+    let body = raw.trim();
+    let body = match body.strip_prefix("data:") {
+        Some(rest) => rest.split_once(',').map(|(_, b)| b).unwrap_or(""),
+        None => body,
+    };
+    if body.len() > MAX_IMAGE_BYTES * 4 / 3 + 4 {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "image is larger than {} MiB",
+            MAX_IMAGE_BYTES >> 20
+        )));
+    }
+    let bytes = STANDARD
+        .decode(body)
+        .map_err(|_| ApiError::BadRequest("image is not valid base64".into()))?;
+    let jpeg = bytes.starts_with(&[0xFF, 0xD8, 0xFF]);
+    let png = bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]);
+    if !(jpeg || png) {
+        return Err(ApiError::BadRequest(
+            "image must be a JPEG or PNG file".into(),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn no_image_url() -> ApiError {
+    ApiError::BadRequest(
+        "imageUrl is not supported by this version; send the image inline as base64 in `image`"
+            .into(),
+    )
+}
+
+fn person_from_path(tenant: &Tenant, raw: &str) -> ApiResult<PersonId> {
+    let person = PersonId::parse(raw, false).map_err(|_| ApiError::not_found("identity"))?;
+    if !tenant.may_act_for(person.as_str()) {
+        return Err(ApiError::not_found("identity"));
+    }
+    Ok(person)
+}
+
+fn describe(i: &IdentityRecord) -> serde_json::Value {
+    json!({
+        "id": i.id,
+        "personId": i.person_id,
+        "name": i.name,
+        "email": i.email,
+        "phone": i.phone,
+        "hasFace": i.face_image_enc.is_some(),
+        "createdAt": ts(i.created_at),
+        "updatedAt": ts(i.updated_at),
+    })
+}
+
+pub async fn create(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    Json(body): Json<NewIdentity>,
+) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    let person = PersonId::parse(&body.person_id, tenant.client.validate_cpf)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if body.image_url.is_some() {
+        return Err(no_image_url());
+    }
+    let face_image_enc = body
+        .image
+        .as_deref()
+        .map(parse_image)
+        .transpose()?
+        .map(|img| app.key.encrypt(&img));
+    let now = chrono::Utc::now().timestamp_millis();
+    let record = IdentityRecord {
+        id: crypto::new_id().to_string(),
+        client_id: tenant.client_id().to_owned(),
+        person_id: person.as_str().to_owned(),
+        name: parse_name(&body.name)?,
+        email: body.email.as_deref().map(parse_email).transpose()?,
+        phone: body.phone.as_deref().map(parse_phone).transpose()?,
+        face_image_enc,
+        created_at: now,
+        updated_at: now,
+    };
+    match app.store.insert_identity(&record).await {
+        Ok(()) => Ok(ok_json(
+            json!({"id": record.id, "personId": record.person_id, "createdAt": ts(now)}),
+        )),
+        Err(StoreError::Conflict) => Err(ApiError::Conflict(
+            "an identity with this personId already exists".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn read(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    Path(raw): Path<String>,
+) -> ApiResult<Response> {
+    let person = person_from_path(&tenant, &raw)?;
+    let identity = app
+        .store
+        .identity(tenant.client_id(), person.as_str())
+        .await?
+        .ok_or_else(|| ApiError::not_found("identity"))?;
+    Ok(ok_json(describe(&identity)))
+}
+
+pub async fn update(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    Path(raw): Path<String>,
+    Json(changes): Json<IdentityChanges>,
+) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    let person = person_from_path(&tenant, &raw)?;
+    let mut identity = app
+        .store
+        .identity(tenant.client_id(), person.as_str())
+        .await?
+        .ok_or_else(|| ApiError::not_found("identity"))?;
+    if changes.image_url.is_some() {
+        return Err(no_image_url());
+    }
+    if let Some(name) = &changes.name {
+        identity.name = parse_name(name)?;
+    }
+    if let Some(email) = &changes.email {
+        identity.email = email.as_deref().map(parse_email).transpose()?;
+    }
+    if let Some(phone) = &changes.phone {
+        identity.phone = phone.as_deref().map(parse_phone).transpose()?;
+    }
+    if let Some(image) = &changes.image {
+        identity.face_image_enc = image
+            .as_deref()
+            .map(parse_image)
+            .transpose()?
+            .map(|img| app.key.encrypt(&img));
+    }
+    identity.updated_at = chrono::Utc::now().timestamp_millis();
+    if !app.store.update_identity(&identity).await? {
+        return Err(ApiError::not_found("identity"));
+    }
+    Ok(ok_json(describe(&identity)))
+}
+
+/// Erasure (LGPD): the identity, its face, contacts and known contexts are deleted; its attempts
+/// remain, anonymized, for the tenant's statistics.
+pub async fn erase(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    Path(raw): Path<String>,
+) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    let person = person_from_path(&tenant, &raw)?;
+    if !app
+        .store
+        .erase_identity(tenant.client_id(), person.as_str(), &anonymize)
+        .await?
+    {
+        return Err(ApiError::not_found("identity"));
+    }
+    Ok(ok_json(
+        json!({"personId": person.as_str(), "deleted": true}),
+    ))
+}

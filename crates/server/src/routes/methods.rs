@@ -1,0 +1,342 @@
+//! Step-up by one-time code: send a code by email or SMS, then verify what the user typed.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+use smartauth_domain::{Email, Method, OtpCode, Phone, Status};
+use smartauth_store::{AttemptRecord, Millis};
+
+use crate::attempt::{ts, AttemptDoc, Challenge, MethodAttempt, MethodState};
+use crate::auth::Tenant;
+use crate::crypto;
+use crate::delivery::code_message;
+use crate::error::{ok_json, ApiError, ApiResult};
+use crate::extract::Json;
+use crate::routes::authentications::{attestation, learned_from, load};
+use crate::startup::{App, AppState};
+
+/// Codes sent per method per attempt, whatever the resend delay.
+const MAX_SENDS: u32 = 5;
+/// Optimistic-concurrency retries before giving up on a busy attempt.
+const MAX_TRIES: usize = 5;
+
+fn code_method(raw: &str) -> ApiResult<Method> {
+    match Method::parse(raw) {
+        Some(m) if m.is_code() => Ok(m),
+        Some(_) => Err(ApiError::BadRequest(
+            "face_authentication is not available in this version".into(),
+        )),
+        None => Err(ApiError::not_found("method")),
+    }
+}
+
+/// The method's state, if the attempt is still waiting for it.
+fn open_method(record: &AttemptRecord, doc: &mut AttemptDoc, method: Method) -> ApiResult<()> {
+    if record.status != Status::Pending.as_str() {
+        return Err(ApiError::Conflict(format!(
+            "the attempt is already {}",
+            record.status
+        )));
+    }
+    if !doc.evaluation.needed_reauthentications.contains(&method) {
+        return Err(ApiError::Conflict(format!(
+            "{} is not offered for this attempt",
+            method.as_str()
+        )));
+    }
+    Ok(())
+}
+
+fn state_mut(doc: &mut AttemptDoc, method: Method) -> &mut MethodState {
+    doc.methods
+        .entry(method.as_str().to_owned())
+        .or_insert_with(|| MethodState::new(Utc::now().timestamp_millis()))
+}
+
+async fn save(
+    app: &App,
+    record: &mut AttemptRecord,
+    doc: &AttemptDoc,
+    approved: bool,
+) -> ApiResult<bool> {
+    record.version += 1;
+    record.document = serde_json::to_value(doc).map_err(anyhow::Error::from)?;
+    let learned = if approved {
+        learned_from(record, doc)
+    } else {
+        None
+    };
+    Ok(app.store.update_attempt(record, learned.as_ref()).await?)
+}
+
+fn busy() -> ApiError {
+    ApiError::Conflict("the attempt is being changed by another request; try again".into())
+}
+
+pub async fn send(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    Path((attempt_id, method)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let method = code_method(&method)?;
+    for _ in 0..MAX_TRIES {
+        let (mut record, mut doc) = load(&app, &tenant, &attempt_id).await?;
+        open_method(&record, &mut doc, method)?;
+        let rules = doc.rules.codes.clone();
+        let person = record
+            .person_id
+            .clone()
+            .ok_or_else(|| ApiError::not_found("attempt"))?;
+        let identity = app
+            .store
+            .identity(&record.client_id, &person)
+            .await?
+            .ok_or_else(|| ApiError::not_found("identity"))?;
+        let now = Utc::now().timestamp_millis();
+        let state = state_mut(&mut doc, method);
+        if state.status != Status::Pending.as_str() {
+            return Err(ApiError::Conflict(format!(
+                "{} has already ended for this attempt",
+                method.as_str()
+            )));
+        }
+        if let Some(last) = &state.challenge {
+            let ready_at = last.sent_at + i64::from(rules.resend_after_seconds) * 1000;
+            if now < ready_at {
+                return Err(ApiError::TooManyRequests {
+                    message: "a code was sent moments ago; wait before asking for another".into(),
+                    retry_after_secs: ((ready_at - now + 999) / 1000) as u64,
+                });
+            }
+        }
+        if state.sends >= MAX_SENDS {
+            return Err(ApiError::TooManyRequests {
+                message: format!(
+                    "no more than {MAX_SENDS} codes are sent for one attempt; start a new attempt"
+                ),
+                retry_after_secs: u64::from(rules.ttl_seconds),
+            });
+        }
+        let (destination, masked) = match method {
+            Method::EmailAuthentication => {
+                let email = identity
+                    .email
+                    .as_deref()
+                    .map(Email::parse)
+                    .and_then(Result::ok);
+                let email = email.ok_or_else(|| {
+                    ApiError::Conflict("the identity has no email address".into())
+                })?;
+                (email.as_str().to_owned(), email.masked())
+            }
+            _ => {
+                let phone = identity
+                    .phone
+                    .as_deref()
+                    .map(Phone::parse)
+                    .and_then(Result::ok);
+                let phone = phone
+                    .ok_or_else(|| ApiError::Conflict("the identity has no phone number".into()))?;
+                (phone.as_str().to_owned(), phone.masked())
+            }
+        };
+        let code = crypto::new_code(rules.length);
+        let expires_at = now + i64::from(rules.ttl_seconds) * 1000;
+        let code_hash = app.key.code_hash(&record.id, method.as_str(), &code);
+        state.sends += 1;
+        state.challenge = Some(Challenge {
+            code_hash: code_hash.clone(),
+            sent_at: now,
+            expires_at,
+            sent_to: masked.clone(),
+        });
+        if !save(&app, &mut record, &doc, false).await? {
+            continue;
+        }
+        if let Err(e) = deliver(&app, method, &destination, &code, rules.ttl_seconds).await {
+            tracing::warn!(attempt_id = %record.id, method = method.as_str(), error = %format!("{e:#}"), "code delivery failed");
+            withdraw(&app, &tenant, &attempt_id, method, &code_hash).await;
+            return Err(ApiError::BadGateway(format!(
+                "the code could not be delivered by {}; try again later",
+                method.as_str()
+            )));
+        }
+        metrics::counter!("smartauth_codes_sent_total", "method" => method.as_str()).increment(1);
+        return Ok(ok_json(json!({
+            "method": method.as_str(),
+            "sent": true,
+            "sentTo": masked,
+            "expiresAt": ts(expires_at),
+        })));
+    }
+    Err(busy())
+}
+
+async fn deliver(app: &App, method: Method, to: &str, code: &str, ttl: u32) -> anyhow::Result<()> {
+    let text = code_message(code, ttl);
+    match method {
+        Method::EmailAuthentication => {
+            let email = app
+                .email
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("email is not configured"))?;
+            email.send(to, "Your verification code", text).await
+        }
+        _ => {
+            let sms = app
+                .sms
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("SMS is not configured"))?;
+            sms.send(to, &text).await
+        }
+    }
+}
+
+/// Takes back a code that never reached the user, so that the resend delay does not apply to it.
+async fn withdraw(app: &App, tenant: &Tenant, attempt_id: &str, method: Method, code_hash: &str) {
+    for _ in 0..MAX_TRIES {
+        let Ok((mut record, mut doc)) = load(app, tenant, attempt_id).await else {
+            return;
+        };
+        let state = state_mut(&mut doc, method);
+        if state.challenge.as_ref().map(|c| c.code_hash.as_str()) != Some(code_hash) {
+            return;
+        }
+        state.challenge = None;
+        if matches!(save(app, &mut record, &doc, false).await, Ok(true) | Err(_)) {
+            return;
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeBody {
+    code: String,
+}
+
+enum Outcome {
+    Approved,
+    Refused(&'static str),
+}
+
+pub async fn verify(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    Path((attempt_id, method)): Path<(String, String)>,
+    Json(body): Json<CodeBody>,
+) -> ApiResult<Response> {
+    let method = code_method(&method)?;
+    for _ in 0..MAX_TRIES {
+        let (mut record, mut doc) = load(&app, &tenant, &attempt_id).await?;
+        open_method(&record, &mut doc, method)?;
+        let rules = doc.rules.codes.clone();
+        let now: Millis = Utc::now().timestamp_millis();
+        let state = state_mut(&mut doc, method);
+        if state.status == Status::Reproved.as_str() {
+            return Ok(answer(&record, false, 0, "max_attempts_exceeded", None));
+        }
+        let Some(challenge) = state.challenge.clone() else {
+            return Err(ApiError::Conflict(format!(
+                "no code has been sent; call .../methods/{}/send first",
+                method.as_str()
+            )));
+        };
+        let code = OtpCode::parse(&body.code, rules.length).map_err(ApiError::BadRequest)?;
+        let outcome = if now >= challenge.expires_at {
+            Outcome::Refused("expired_code")
+        } else if crypto::constant_time_eq(
+            app.key
+                .code_hash(&record.id, method.as_str(), code.as_str())
+                .as_bytes(),
+            challenge.code_hash.as_bytes(),
+        ) {
+            Outcome::Approved
+        } else {
+            Outcome::Refused("invalid_code")
+        };
+        let entry = |refusal: Option<&str>, expected: Option<&str>| MethodAttempt {
+            refusal_reason: refusal.map(str::to_owned),
+            expected_code: expected.map(str::to_owned),
+            provided_code: Some(code.as_str().to_owned()),
+            sent_to: Some(challenge.sent_to.clone()),
+            created_at: now,
+        };
+        let approved = matches!(outcome, Outcome::Approved);
+        match outcome {
+            Outcome::Approved => {
+                state.status = Status::Approved.as_str().into();
+                state.challenge = None;
+                state.attempts.push(entry(None, Some(code.as_str())));
+                record.status = Status::Approved.as_str().into();
+                doc.decided_at = Some(now);
+            }
+            Outcome::Refused(reason) => {
+                state.failures += 1;
+                state.attempts.push(entry(Some(reason), None));
+                if state.failures >= rules.max_attempts {
+                    state.status = Status::Reproved.as_str().into();
+                    state.challenge = None;
+                    let all_failed = doc.evaluation.needed_reauthentications.iter().all(|m| {
+                        doc.methods
+                            .get(m.as_str())
+                            .is_some_and(|s| s.status == Status::Reproved.as_str())
+                    });
+                    if all_failed {
+                        record.status = Status::Reproved.as_str().into();
+                        doc.decided_at = Some(now);
+                    }
+                }
+            }
+        }
+        let failures = doc.method(method).map_or(0, |s| s.failures);
+        let left = rules.max_attempts.saturating_sub(failures);
+        if !save(&app, &mut record, &doc, approved).await? {
+            continue;
+        }
+        metrics::counter!("smartauth_code_verifications_total", "method" => method.as_str(), "approved" => approved.to_string())
+            .increment(1);
+        return Ok(match outcome {
+            Outcome::Approved => answer(
+                &record,
+                true,
+                left,
+                "",
+                Some(attestation(&tenant, &record, &doc)?),
+            ),
+            Outcome::Refused(reason) => answer(&record, false, left, reason, None),
+        });
+    }
+    Err(busy())
+}
+
+fn answer(
+    record: &AttemptRecord,
+    authorized: bool,
+    left: u32,
+    refusal: &str,
+    attestation: Option<String>,
+) -> Response {
+    let message = match refusal {
+        "" => "code verified; the attempt is approved".to_owned(),
+        "expired_code" => "the code has expired; ask for a new one".to_owned(),
+        "max_attempts_exceeded" => {
+            "too many wrong codes; this method is closed for this attempt".to_owned()
+        }
+        _ if left == 0 => "wrong code; no attempts left for this method".to_owned(),
+        _ => format!("wrong code; {left} attempt(s) left"),
+    };
+    let mut out = json!({
+        "isAuthorized": authorized,
+        "attemptsLeft": left,
+        "message": message,
+        "status": record.status,
+        "refusalReason": if refusal.is_empty() { None } else { Some(refusal) },
+    });
+    if let Some(a) = attestation {
+        out["attestation"] = a.into();
+    }
+    ok_json(out)
+}

@@ -1,0 +1,66 @@
+//! The HTTP API, one file per section of API.md.
+
+use axum::routing::{get, post, put};
+use axum::Router;
+
+use crate::startup::AppState;
+
+mod admin;
+mod authentications;
+mod docs;
+mod health;
+mod identities;
+mod methods;
+mod policies;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(docs::openapi))
+        .route("/docs", get(docs::page))
+        .route(
+            "/admin/clients",
+            post(admin::create_client).get(admin::list_clients),
+        )
+        .route(
+            "/admin/clients/{client_id}/disable",
+            post(admin::disable_client),
+        )
+        .route(
+            "/admin/clients/{client_id}/enable",
+            post(admin::enable_client),
+        )
+        .route(
+            "/admin/clients/{client_id}/rotate-secret",
+            post(admin::rotate_secret),
+        )
+        .route("/identities", post(identities::create))
+        .route(
+            "/identities/{person_id}",
+            get(identities::read)
+                .patch(identities::update)
+                .delete(identities::erase),
+        )
+        .route("/policies", get(policies::list))
+        .route(
+            "/policies/{policy_id}",
+            put(policies::put)
+                .get(policies::read)
+                .delete(policies::delete),
+        )
+        .route(
+            "/authentications",
+            post(authentications::create).get(authentications::list),
+        )
+        .route("/authentications/{attempt_id}", get(authentications::read))
+        .route(
+            "/authentications/{attempt_id}/methods/{method}/send",
+            post(methods::send),
+        )
+        .route(
+            "/authentications/{attempt_id}/methods/{method}/verify",
+            post(methods::verify),
+        )
+}

@@ -1,0 +1,93 @@
+//! Policies: what a tenant considers a safe context and how an unsafe one may be cleared.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde_json::{json, Value};
+use smartauth_domain::policy::valid_policy_id;
+use smartauth_domain::Policy;
+use smartauth_store::PolicyRecord;
+
+use crate::attempt::ts;
+use crate::auth::Tenant;
+use crate::crypto;
+use crate::error::{ok_json, ApiError, ApiResult};
+use crate::extract::Json;
+use crate::startup::AppState;
+
+fn describe(record: &PolicyRecord) -> Value {
+    let mut doc = serde_json::to_value(&record.policy).unwrap_or_else(|_| json!({}));
+    doc["id"] = record.id.clone().into();
+    doc["createdAt"] = ts(record.created_at).into();
+    doc["updatedAt"] = ts(record.updated_at).into();
+    doc
+}
+
+fn policy_id(raw: &str) -> ApiResult<&str> {
+    if valid_policy_id(raw) {
+        Ok(raw)
+    } else {
+        Err(ApiError::not_found("policy"))
+    }
+}
+
+pub async fn put(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    let policy = Policy::parse(&id, body).map_err(|e| ApiError::BadRequest(e.0))?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let record = PolicyRecord {
+        id: crypto::new_id().to_string(),
+        client_id: tenant.client_id().to_owned(),
+        policy,
+        created_at: now,
+        updated_at: now,
+    };
+    let stored = app.store.put_policy(&record).await?;
+    Ok(ok_json(describe(&stored)))
+}
+
+pub async fn read(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    let record = app
+        .store
+        .policy(tenant.client_id(), policy_id(&id)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found("policy"))?;
+    Ok(ok_json(describe(&record)))
+}
+
+pub async fn list(State(app): State<AppState>, tenant: Tenant) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    let items: Vec<Value> = app
+        .store
+        .policies(tenant.client_id())
+        .await?
+        .iter()
+        .map(describe)
+        .collect();
+    Ok(ok_json(json!({"items": items})))
+}
+
+pub async fn delete(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    if !app
+        .store
+        .delete_policy(tenant.client_id(), policy_id(&id)?)
+        .await?
+    {
+        return Err(ApiError::not_found("policy"));
+    }
+    Ok(ok_json(json!({"policyId": id, "deleted": true})))
+}

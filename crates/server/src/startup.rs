@@ -1,0 +1,248 @@
+//! Builds the application from [`Settings`]: storage, keys, delivery clients, the router and its
+//! middleware; and runs it until a shutdown signal.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use ipnet::IpNet;
+use metrics_exporter_prometheus::PrometheusHandle;
+use smartauth_context::{IpIntelligence, NoIpData};
+use smartauth_store::sqlite::SqliteStore;
+use smartauth_store::Store;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument;
+
+use crate::clients::ClientCache;
+use crate::configuration::Settings;
+use crate::crypto::{self, MasterKey};
+use crate::delivery::email::EmailClient;
+use crate::delivery::sms::SmsClient;
+use crate::error::{ApiError, REQUEST_ID};
+use crate::{routes, telemetry};
+
+/// Request bodies above this are refused with 413 (face images are the largest legitimate bodies).
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub key: MasterKey,
+    pub clients: ClientCache,
+    pub admin_token_hash: String,
+    pub intel: Arc<dyn IpIntelligence>,
+    pub email: Option<EmailClient>,
+    pub sms: Option<SmsClient>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub metrics: PrometheusHandle,
+}
+
+pub type AppState = Arc<App>;
+
+impl App {
+    /// The address the attempt comes from: the peer, or the first address in `X-Forwarded-For`
+    /// that is not a trusted proxy, when the peer itself is a trusted proxy.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
+        if !trusted(&peer) {
+            return peer;
+        }
+        let hops: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        hops.into_iter()
+            .rev()
+            .find(|ip| !trusted(ip))
+            .unwrap_or(peer)
+    }
+}
+
+/// What the operator must be told once, at first start.
+pub struct FirstStart {
+    pub admin_token: Option<String>,
+}
+
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
+    let store: Arc<dyn Store> = match settings.database_url.as_deref() {
+        None => Arc::new(SqliteStore::open(&settings.data_dir.join("smartauth.db")).await?),
+        Some(url) if url.starts_with("sqlite:") => Arc::new(SqliteStore::open_url(url).await?),
+        Some(url) => anyhow::bail!(
+            "SMARTAUTH_DATABASE_URL={:?}: only sqlite: URLs are supported by this build",
+            url.split('@').next_back().unwrap_or_default()
+        ),
+    };
+    Ok(store)
+}
+
+/// The admin token's hash: from `SMARTAUTH_ADMIN_TOKEN`, else from the data dir, else a new token
+/// that is returned so it can be printed once.
+fn admin_token_hash(settings: &Settings) -> anyhow::Result<(String, Option<String>)> {
+    if let Some(token) = &settings.admin_token {
+        return Ok((crypto::sha256_hex(token.as_bytes()), None));
+    }
+    let path = settings.data_dir.join("admin-token.sha256");
+    if path.exists() {
+        let hash = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        return Ok((hash.trim().to_owned(), None));
+    }
+    let token = crypto::new_secret();
+    let hash = crypto::sha256_hex(token.as_bytes());
+    crypto::write_private(&path, &hash)?;
+    Ok((hash, Some(token)))
+}
+
+pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, FirstStart)> {
+    let store = open_store(settings).await?;
+    let key = MasterKey::load_or_create(settings.master_key.as_deref(), &settings.data_dir)?;
+    let (admin_token_hash, generated) = admin_token_hash(settings)?;
+    let email = settings
+        .smtp_url
+        .as_deref()
+        .map(|url| EmailClient::new(url, &settings.smtp_from))
+        .transpose()?;
+    let sms = settings
+        .sms_gateway_url
+        .as_deref()
+        .map(SmsClient::new)
+        .transpose()?;
+    let app = App {
+        store,
+        key,
+        clients: ClientCache::default(),
+        admin_token_hash,
+        intel: Arc::new(NoIpData),
+        email,
+        sms,
+        trusted_proxies: settings.trusted_proxies.clone(),
+        metrics: telemetry::metrics_handle(),
+    };
+    Ok((
+        Arc::new(app),
+        FirstStart {
+            admin_token: generated,
+        },
+    ))
+}
+
+pub fn router(state: AppState) -> Router {
+    routes::router()
+        .fallback(|| async { ApiError::NotFound("no such endpoint; see /docs".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::MethodNotAllowed("method not allowed on this endpoint".into())
+        })
+        .layer(middleware::from_fn(request_context))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
+        }))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Gives every request an id (body field and `x-request-id` header), a log line and metrics.
+async fn request_context(request: Request, next: Next) -> Response {
+    let request_id = crypto::new_id().to_string();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let span =
+        tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
+    let started = Instant::now();
+    let mut response = REQUEST_ID
+        .scope(request_id.clone(), next.run(request))
+        .instrument(span)
+        .await;
+    let elapsed = started.elapsed();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    let status = response.status().as_u16();
+    metrics::counter!("smartauth_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!("smartauth_http_request_duration_seconds", "method" => method.to_string(), "route" => route.clone())
+        .record(elapsed.as_secs_f64());
+    tracing::debug!(request_id = %request_id, %method, %route, status, latency_us = elapsed.as_micros() as u64, "served");
+    response
+}
+
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Server {
+    pub async fn bind(settings: &Settings, state: AppState) -> anyhow::Result<Server> {
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("listening on {}", settings.listen))?;
+        Ok(Server {
+            listener,
+            router: router(state),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+pub fn data_dir_note(path: &Path) -> String {
+    path.canonicalize()
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
