@@ -75,11 +75,7 @@ impl NetworkContext {
 pub fn network_context(ip: IpAddr, intel: &dyn IpIntelligence) -> NetworkContext {
     let ip = canonical(ip);
     let kind = classify(ip);
-    let facts = if kind == AddressKind::Public {
-        intel.lookup(ip)
-    } else {
-        IpFacts::default()
-    };
+    let facts = if kind == AddressKind::Public { intel.lookup(ip) } else { IpFacts::default() };
     NetworkContext { ip, kind, facts }
 }
 
@@ -144,11 +140,7 @@ mod tests {
     struct Everything;
     impl IpIntelligence for Everything {
         fn lookup(&self, _ip: IpAddr) -> IpFacts {
-            IpFacts {
-                country_code: Some("BR".into()),
-                is_vpn: Some(true),
-                ..Default::default()
-            }
+            IpFacts { country_code: Some("BR".into()), is_vpn: Some(true), ..Default::default() }
         }
     }
 

@@ -10,19 +10,13 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let raw = raw.trim();
         let bad = || Err(format!("{raw:?} is not an email address"));
-        if raw.len() > 254
-            || raw
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"\\".contains(c))
-        {
+        if raw.len() > 254 || raw.chars().any(|c| c.is_whitespace() || c.is_control() || "<>,;\"\\".contains(c)) {
             return bad();
         }
         let Some((local, domain)) = raw.rsplit_once('@') else {
             return bad();
         };
-        let labels_ok = domain
-            .split('.')
-            .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
+        let labels_ok = domain.split('.').all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
         if local.is_empty() || local.contains('@') || !domain.contains('.') || !labels_ok {
             return bad();
         }
@@ -50,10 +44,7 @@ impl Phone {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let raw = raw.trim();
         let body = raw.strip_prefix('+').unwrap_or(raw);
-        if !body
-            .chars()
-            .all(|c| c.is_ascii_digit() || " -.()".contains(c))
-        {
+        if !body.chars().all(|c| c.is_ascii_digit() || " -.()".contains(c)) {
             return Err(format!("{raw:?} is not a phone number"));
         }
         let digits: String = body.chars().filter(char::is_ascii_digit).collect();
@@ -73,12 +64,7 @@ impl Phone {
         let keep_end = 4.min(digits.len());
         let keep_start = 2.min(digits.len() - keep_end);
         let hidden = digits.len() - keep_end - keep_start;
-        format!(
-            "+{}{}{}",
-            &digits[..keep_start],
-            "*".repeat(hidden),
-            &digits[digits.len() - keep_end..]
-        )
+        format!("+{}{}{}", &digits[..keep_start], "*".repeat(hidden), &digits[digits.len() - keep_end..])
     }
 }
 
@@ -103,16 +89,7 @@ mod tests {
         let e = Email::parse(" John@Example.COM ").unwrap();
         assert_eq!(e.as_str(), "John@example.com");
         assert_eq!(e.masked(), "J***@example.com");
-        for bad in [
-            "",
-            "john",
-            "john@",
-            "@example.com",
-            "john@example",
-            "jo hn@example.com",
-            "a@b@c.com",
-            "x@-a.com",
-        ] {
+        for bad in ["", "john", "john@", "@example.com", "john@example", "jo hn@example.com", "a@b@c.com", "x@-a.com"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }

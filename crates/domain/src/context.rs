@@ -26,10 +26,7 @@ impl TryFrom<RawCoordinates> for Coordinates {
 
 impl From<Coordinates> for RawCoordinates {
     fn from(c: Coordinates) -> Self {
-        RawCoordinates {
-            latitude: c.latitude,
-            longitude: c.longitude,
-        }
+        RawCoordinates { latitude: c.latitude, longitude: c.longitude }
     }
 }
 
@@ -41,10 +38,7 @@ impl Coordinates {
         if !(longitude.is_finite() && (-180.0..=180.0).contains(&longitude)) {
             return Err("longitude must be a number between -180 and 180".into());
         }
-        Ok(Coordinates {
-            latitude,
-            longitude,
-        })
+        Ok(Coordinates { latitude, longitude })
     }
 
     pub fn latitude(self) -> f64 {

@@ -27,9 +27,7 @@ impl Status {
     }
 
     pub fn parse(raw: &str) -> Option<Status> {
-        [Status::Approved, Status::Pending, Status::Reproved]
-            .into_iter()
-            .find(|s| s.as_str() == raw)
+        [Status::Approved, Status::Pending, Status::Reproved].into_iter().find(|s| s.as_str() == raw)
     }
 }
 
@@ -46,34 +44,16 @@ pub struct ContextVerdict {
 
 impl ContextVerdict {
     fn approved(reason: &'static str, detail: impl Into<String>) -> Self {
-        ContextVerdict {
-            status: Status::Approved,
-            reason,
-            detail: detail.into(),
-            blocks: false,
-        }
+        ContextVerdict { status: Status::Approved, reason, detail: detail.into(), blocks: false }
     }
     fn step_up(reason: &'static str, detail: impl Into<String>) -> Self {
-        ContextVerdict {
-            status: Status::Reproved,
-            reason,
-            detail: detail.into(),
-            blocks: false,
-        }
+        ContextVerdict { status: Status::Reproved, reason, detail: detail.into(), blocks: false }
     }
     fn block(reason: &'static str, detail: impl Into<String>) -> Self {
-        ContextVerdict {
-            status: Status::Reproved,
-            reason,
-            detail: detail.into(),
-            blocks: true,
-        }
+        ContextVerdict { status: Status::Reproved, reason, detail: detail.into(), blocks: true }
     }
     fn disabled() -> Self {
-        Self::approved(
-            "CONTEXT_DISABLED",
-            "this context is not evaluated by the policy",
-        )
+        Self::approved("CONTEXT_DISABLED", "this context is not evaluated by the policy")
     }
 }
 
@@ -145,47 +125,23 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
     let verdicts = [&device, &location, &network];
     let valid = verdicts.iter().all(|v| v.status == Status::Approved);
     let blocking = verdicts.iter().find(|v| v.blocks).map(|v| v.reason);
-    let needed: Vec<Method> = input
-        .policy
-        .reauthentication_methods
-        .iter()
-        .copied()
-        .filter(|m| input.available_methods.contains(m))
-        .collect();
-    let failed: Vec<&str> = verdicts
-        .iter()
-        .filter(|v| v.status == Status::Reproved)
-        .map(|v| v.reason)
-        .collect();
+    let needed: Vec<Method> =
+        input.policy.reauthentication_methods.iter().copied().filter(|m| input.available_methods.contains(m)).collect();
+    let failed: Vec<&str> = verdicts.iter().filter(|v| v.status == Status::Reproved).map(|v| v.reason).collect();
 
     let (status, needed, summary) = if valid {
-        (
-            Status::Approved,
-            vec![],
-            "approved passively: every evaluated context is known and safe".to_owned(),
-        )
+        (Status::Approved, vec![], "approved passively: every evaluated context is known and safe".to_owned())
     } else if let Some(reason) = blocking {
         (Status::Reproved, vec![], format!("blocked by {reason}"))
     } else if needed.is_empty() {
         (
             Status::Reproved,
             vec![],
-            format!(
-                "reproved: {} and no step-up method is available to this identity",
-                failed.join(", ")
-            ),
+            format!("reproved: {} and no step-up method is available to this identity", failed.join(", ")),
         )
     } else {
         let names: Vec<&str> = needed.iter().map(|m| m.as_str()).collect();
-        (
-            Status::Pending,
-            needed,
-            format!(
-                "step-up needed ({}) because of {}",
-                names.join(" or "),
-                failed.join(", ")
-            ),
-        )
+        (Status::Pending, needed, format!("step-up needed ({}) because of {}", names.join(" or "), failed.join(", ")))
     };
     Decision {
         device,
@@ -201,20 +157,11 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
 }
 
 fn judge_device(input: &DecisionInput<'_>) -> ContextVerdict {
-    let Some(rules) = input
-        .policy
-        .contexts
-        .device_context
-        .as_ref()
-        .filter(|r| r.enabled)
-    else {
+    let Some(rules) = input.policy.contexts.device_context.as_ref().filter(|r| r.enabled) else {
         return ContextVerdict::disabled();
     };
     let Some(device) = &input.context.device else {
-        return ContextVerdict::step_up(
-            "DEVICE_NOT_PROVIDED",
-            "the attempt carries no device context",
-        );
+        return ContextVerdict::step_up("DEVICE_NOT_PROVIDED", "the attempt carries no device context");
     };
     let Some(fingerprint) = device.fingerprint.as_deref() else {
         return ContextVerdict::step_up("DEVICE_NOT_PROVIDED", "the device has no fingerprint");
@@ -230,22 +177,13 @@ fn judge_device(input: &DecisionInput<'_>) -> ContextVerdict {
         );
     }
     if device.emulator && !rules.allow_emulator {
-        return ContextVerdict::step_up(
-            "EMULATOR_NOT_ALLOWED",
-            "the device reports it is an emulator",
-        );
+        return ContextVerdict::step_up("EMULATOR_NOT_ALLOWED", "the device reports it is an emulator");
     }
     if device.rooted && !rules.allow_root_or_jailbreak {
-        return ContextVerdict::step_up(
-            "ROOTED_DEVICE_NOT_ALLOWED",
-            "the device reports it is rooted or jailbroken",
-        );
+        return ContextVerdict::step_up("ROOTED_DEVICE_NOT_ALLOWED", "the device reports it is rooted or jailbroken");
     }
     if history.known_devices.iter().any(|d| d == fingerprint) {
-        return ContextVerdict::approved(
-            "KNOWN_DEVICE",
-            "this device was approved for this identity before",
-        );
+        return ContextVerdict::approved("KNOWN_DEVICE", "this device was approved for this identity before");
     }
     if history.known_devices.len() as u64 >= u64::from(rules.max_devices_per_identity) {
         return ContextVerdict::step_up(
@@ -257,31 +195,16 @@ fn judge_device(input: &DecisionInput<'_>) -> ContextVerdict {
             ),
         );
     }
-    ContextVerdict::step_up(
-        "NEW_DEVICE",
-        "this device has never been approved for this identity",
-    )
+    ContextVerdict::step_up("NEW_DEVICE", "this device has never been approved for this identity")
 }
 
 fn judge_location(input: &DecisionInput<'_>) -> ContextVerdict {
-    let Some(rules) = input
-        .policy
-        .contexts
-        .location_context
-        .as_ref()
-        .filter(|r| r.enabled)
-    else {
+    let Some(rules) = input.policy.contexts.location_context.as_ref().filter(|r| r.enabled) else {
         return ContextVerdict::disabled();
     };
-    let country = input
-        .location_country
-        .or(input.network.country_code.as_deref());
+    let country = input.location_country.or(input.network.country_code.as_deref());
     if let Some(country) = country {
-        if rules
-            .blocked_countries
-            .iter()
-            .any(|c| c.eq_ignore_ascii_case(country))
-        {
+        if rules.blocked_countries.iter().any(|c| c.eq_ignore_ascii_case(country)) {
             return ContextVerdict::block(
                 "BLOCKED_COUNTRY",
                 format!("the attempt comes from {country}, which the policy blocks"),
@@ -289,21 +212,14 @@ fn judge_location(input: &DecisionInput<'_>) -> ContextVerdict {
         }
     }
     let Some(here) = input.context.location.as_ref().map(|l| l.coordinates) else {
-        return ContextVerdict::step_up(
-            "LOCATION_NOT_PROVIDED",
-            "the attempt carries no coordinates",
-        );
+        return ContextVerdict::step_up("LOCATION_NOT_PROVIDED", "the attempt carries no coordinates");
     };
     if let Some((at, there)) = input.history.last_approved_location {
         let hours = (input.now - at).num_milliseconds().max(0) as f64 / 3_600_000.0;
         let km = distance_m(here, there) / 1000.0;
         // Below a few kilometres GPS noise dominates; do not call it travel.
         if km > 5.0 {
-            let speed = if hours > 0.0 {
-                km / hours
-            } else {
-                f64::INFINITY
-            };
+            let speed = if hours > 0.0 { km / hours } else { f64::INFINITY };
             if speed > rules.max_travel_speed_kmh {
                 return ContextVerdict::step_up(
                     "IMPOSSIBLE_TRAVEL",
@@ -317,16 +233,9 @@ fn judge_location(input: &DecisionInput<'_>) -> ContextVerdict {
             }
         }
     }
-    let nearest = input
-        .history
-        .known_locations
-        .iter()
-        .map(|k| distance_m(here, *k))
-        .min_by(f64::total_cmp);
+    let nearest = input.history.known_locations.iter().map(|k| distance_m(here, *k)).min_by(f64::total_cmp);
     match nearest {
-        None => {
-            ContextVerdict::step_up("NEW_LOCATION", "the identity has no approved location yet")
-        }
+        None => ContextVerdict::step_up("NEW_LOCATION", "the identity has no approved location yet"),
         Some(d) if d > rules.max_allowed_distance_in_meters => ContextVerdict::step_up(
             "DISTANCE_EXCEEDED",
             format!(
@@ -337,22 +246,13 @@ fn judge_location(input: &DecisionInput<'_>) -> ContextVerdict {
         ),
         Some(d) => ContextVerdict::approved(
             "KNOWN_LOCATION",
-            format!(
-                "{:.1} km from a known location, within the policy's distance",
-                d / 1000.0
-            ),
+            format!("{:.1} km from a known location, within the policy's distance", d / 1000.0),
         ),
     }
 }
 
 fn judge_network(input: &DecisionInput<'_>) -> ContextVerdict {
-    let Some(rules) = input
-        .policy
-        .contexts
-        .network_context
-        .as_ref()
-        .filter(|r| r.enabled)
-    else {
+    let Some(rules) = input.policy.contexts.network_context.as_ref().filter(|r| r.enabled) else {
         return ContextVerdict::disabled();
     };
     let net = input.network;
@@ -360,21 +260,12 @@ fn judge_network(input: &DecisionInput<'_>) -> ContextVerdict {
         return ContextVerdict::block("TOR_NOT_ALLOWED", format!("{} is a Tor exit node", net.ip));
     }
     if (net.is_vpn == Some(true) || net.is_proxy == Some(true)) && !rules.allow_proxy_or_vpn {
-        return ContextVerdict::step_up(
-            "PROXY_OR_VPN_NOT_ALLOWED",
-            format!("{} belongs to a VPN or proxy", net.ip),
-        );
+        return ContextVerdict::step_up("PROXY_OR_VPN_NOT_ALLOWED", format!("{} belongs to a VPN or proxy", net.ip));
     }
     if net.is_hosting == Some(true) && !rules.allow_hosting {
-        return ContextVerdict::step_up(
-            "HOSTING_NOT_ALLOWED",
-            format!("{} belongs to a hosting provider", net.ip),
-        );
+        return ContextVerdict::step_up("HOSTING_NOT_ALLOWED", format!("{} belongs to a hosting provider", net.ip));
     }
-    ContextVerdict::approved(
-        "NO_NETWORK_RISK",
-        "no anonymizer or hosting signal for this address",
-    )
+    ContextVerdict::approved("NO_NETWORK_RISK", "no anonymizer or hosting signal for this address")
 }
 
 #[cfg(test)]

@@ -6,8 +6,7 @@ const EARTH_RADIUS_M: f64 = 6_371_008.8;
 pub fn distance_m(a: Coordinates, b: Coordinates) -> f64 {
     let (la1, lo1) = (a.latitude().to_radians(), a.longitude().to_radians());
     let (la2, lo2) = (b.latitude().to_radians(), b.longitude().to_radians());
-    let h = ((la2 - la1) / 2.0).sin().powi(2)
-        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
+    let h = ((la2 - la1) / 2.0).sin().powi(2) + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
     2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
 }
 

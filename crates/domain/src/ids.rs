@@ -16,10 +16,7 @@ impl Id {
 
     /// Accepts only the canonical form; anything else cannot name a stored object.
     pub fn parse(raw: &str) -> Option<Self> {
-        let ok = raw.len() == 24
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let ok = raw.len() == 24 && raw.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         ok.then(|| Id(raw.to_owned()))
     }
 
@@ -50,9 +47,6 @@ mod tests {
         assert!(Id::parse("0123456789ABCDEF01234567").is_none());
         assert!(Id::parse("0123456789abcdef0123456").is_none());
         assert!(Id::parse("0123456789abcdef0123456g").is_none());
-        assert_eq!(
-            Id::from_bytes([0xab; 12]).as_str(),
-            "abababababababababababab"
-        );
+        assert_eq!(Id::from_bytes([0xab; 12]).as_str(), "abababababababababababab");
     }
 }

@@ -34,9 +34,6 @@ mod tests {
         assert!(OtpCode::parse("1234567", 8).is_err());
         assert!(OtpCode::parse("1234567a", 8).is_err());
         assert!(OtpCode::parse("١٢٣٤٥٦", 6).is_err());
-        assert_eq!(
-            format!("{:?}", OtpCode::parse("123456", 6).unwrap()),
-            "OtpCode(***)"
-        );
+        assert_eq!(format!("{:?}", OtpCode::parse("123456", 6).unwrap()), "OtpCode(***)");
     }
 }

@@ -27,10 +27,7 @@ impl PersonId {
         if raw.chars().count() > 64 {
             return Err(PersonIdError::TooLong);
         }
-        if !raw
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".-_@+".contains(c))
-        {
+        if !raw.chars().all(|c| c.is_ascii_alphanumeric() || ".-_@+".contains(c)) {
             return Err(PersonIdError::BadCharacter);
         }
         if let Some(digits) = cpf_digits(raw) {
@@ -62,9 +59,7 @@ fn cpf_digits(raw: &str) -> Option<String> {
         && b[3] == b'.'
         && b[7] == b'.'
         && b[11] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| matches!(i, 3 | 7 | 11) || c.is_ascii_digit());
+        && b.iter().enumerate().all(|(i, c)| matches!(i, 3 | 7 | 11) || c.is_ascii_digit());
     let bare = b.len() == 11 && b.iter().all(u8::is_ascii_digit);
     (formatted || bare).then(|| raw.chars().filter(char::is_ascii_digit).collect())
 }
@@ -104,51 +99,24 @@ mod tests {
 
     #[test]
     fn a_formatted_cpf_is_stored_as_digits() {
-        assert_eq!(
-            PersonId::parse("952.360.980-76", true).unwrap().as_str(),
-            "95236098076"
-        );
-        assert_eq!(
-            PersonId::parse("95236098076", true).unwrap().as_str(),
-            "95236098076"
-        );
+        assert_eq!(PersonId::parse("952.360.980-76", true).unwrap().as_str(), "95236098076");
+        assert_eq!(PersonId::parse("95236098076", true).unwrap().as_str(), "95236098076");
     }
 
     #[test]
     fn a_cpf_with_a_wrong_check_digit_is_refused_only_when_validation_is_on() {
-        assert_eq!(
-            PersonId::parse("952.360.980-77", true),
-            Err(PersonIdError::InvalidCpf)
-        );
-        assert_eq!(
-            PersonId::parse("11111111111", true),
-            Err(PersonIdError::InvalidCpf)
-        );
-        assert_eq!(
-            PersonId::parse("1234", true),
-            Err(PersonIdError::InvalidCpf)
-        );
+        assert_eq!(PersonId::parse("952.360.980-77", true), Err(PersonIdError::InvalidCpf));
+        assert_eq!(PersonId::parse("11111111111", true), Err(PersonIdError::InvalidCpf));
+        assert_eq!(PersonId::parse("1234", true), Err(PersonIdError::InvalidCpf));
         assert!(PersonId::parse("952.360.980-77", false).is_ok());
     }
 
     #[test]
     fn other_identifiers_keep_their_form_within_a_safe_alphabet() {
-        assert_eq!(
-            PersonId::parse("user-42@acme", false).unwrap().as_str(),
-            "user-42@acme"
-        );
+        assert_eq!(PersonId::parse("user-42@acme", false).unwrap().as_str(), "user-42@acme");
         assert_eq!(PersonId::parse("", false), Err(PersonIdError::Empty));
-        assert_eq!(
-            PersonId::parse("a b", false),
-            Err(PersonIdError::BadCharacter)
-        );
-        assert_eq!(
-            PersonId::parse("../x", false),
-            Err(PersonIdError::BadCharacter)
-        );
-        assert_eq!(
-            PersonId::parse(&"a".repeat(65), false),
-            Err(PersonIdError::TooLong)
-        );
+        assert_eq!(PersonId::parse("a b", false), Err(PersonIdError::BadCharacter));
+        assert_eq!(PersonId::parse("../x", false), Err(PersonIdError::BadCharacter));
+        assert_eq!(PersonId::parse(&"a".repeat(65), false), Err(PersonIdError::TooLong));
     }
 }

@@ -12,11 +12,7 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 3] = [
-        Method::FaceAuthentication,
-        Method::EmailAuthentication,
-        Method::SmsAuthentication,
-    ];
+    pub const ALL: [Method; 3] = [Method::FaceAuthentication, Method::EmailAuthentication, Method::SmsAuthentication];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -31,10 +27,7 @@ impl Method {
     }
 
     pub fn is_code(self) -> bool {
-        matches!(
-            self,
-            Method::SmsAuthentication | Method::EmailAuthentication
-        )
+        matches!(self, Method::SmsAuthentication | Method::EmailAuthentication)
     }
 }
 
@@ -175,17 +168,10 @@ fn default_similarity() -> f64 {
     0.5
 }
 fn default_attempt_limit() -> AttemptLimit {
-    AttemptLimit {
-        limit: 10,
-        window_seconds: 3600,
-    }
+    AttemptLimit { limit: 10, window_seconds: 3600 }
 }
 fn default_methods() -> Vec<Method> {
-    vec![
-        Method::FaceAuthentication,
-        Method::SmsAuthentication,
-        Method::EmailAuthentication,
-    ]
+    vec![Method::FaceAuthentication, Method::SmsAuthentication, Method::EmailAuthentication]
 }
 fn default_codes() -> CodeRules {
     CodeRules {
@@ -196,19 +182,12 @@ fn default_codes() -> CodeRules {
     }
 }
 fn default_face() -> FaceRules {
-    FaceRules {
-        min_similarity: default_similarity(),
-        require_liveness: true,
-        max_attempts: default_max_attempts(),
-    }
+    FaceRules { min_similarity: default_similarity(), require_liveness: true, max_attempts: default_max_attempts() }
 }
 
 /// Policy ids appear in URLs: a short slug.
 pub fn valid_policy_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 fn check(ok: bool, message: impl Into<String>) -> Result<(), PolicyError> {
@@ -223,29 +202,19 @@ impl Policy {
     /// Parses the wire document for the policy named `policy_id` (the id in the URL). A `policyId` in the
     /// body must agree with it.
     pub fn parse(policy_id: &str, body: serde_json::Value) -> Result<Policy, PolicyError> {
-        check(
-            valid_policy_id(policy_id),
-            "policyId must be 1-64 characters of letters, digits, '.', '-' or '_'",
-        )?;
-        let mut policy: Policy =
-            serde_json::from_value(body).map_err(|e| PolicyError(e.to_string()))?;
+        check(valid_policy_id(policy_id), "policyId must be 1-64 characters of letters, digits, '.', '-' or '_'")?;
+        let mut policy: Policy = serde_json::from_value(body).map_err(|e| PolicyError(e.to_string()))?;
         if policy.policy_id.is_empty() {
             policy.policy_id = policy_id.to_owned();
         }
-        check(
-            policy.policy_id == policy_id,
-            "policyId in the body differs from the one in the URL",
-        )?;
+        check(policy.policy_id == policy_id, "policyId in the body differs from the one in the URL")?;
         policy.validate()?;
         Ok(policy)
     }
 
     fn validate(&mut self) -> Result<(), PolicyError> {
         let name = self.name.trim();
-        check(
-            !name.is_empty() && name.chars().count() <= 200,
-            "name must be 1-200 characters",
-        )?;
+        check(!name.is_empty() && name.chars().count() <= 200, "name must be 1-200 characters")?;
         self.name = name.to_owned();
         if let Some(d) = &self.contexts.device_context {
             check(
@@ -259,8 +228,7 @@ impl Policy {
         }
         if let Some(l) = &mut self.contexts.location_context {
             check(
-                l.max_allowed_distance_in_meters.is_finite()
-                    && l.max_allowed_distance_in_meters > 0.0,
+                l.max_allowed_distance_in_meters.is_finite() && l.max_allowed_distance_in_meters > 0.0,
                 "location_context.maxAllowedDistanceInMeters must be a positive number",
             )?;
             check(
@@ -276,49 +244,28 @@ impl Policy {
             }
         }
         let a = &self.max_attempts_per_identity;
-        check(
-            (1..=100_000).contains(&a.limit),
-            "maxAttemptsPerIdentity.limit must be between 1 and 100000",
-        )?;
+        check((1..=100_000).contains(&a.limit), "maxAttemptsPerIdentity.limit must be between 1 and 100000")?;
         check(
             (1..=30 * 86_400).contains(&a.window_seconds),
             "maxAttemptsPerIdentity.windowSeconds must be between 1 and 2592000",
         )?;
         let mut seen = Vec::new();
         for m in &self.reauthentication_methods {
-            check(
-                !seen.contains(m),
-                format!("reauthenticationMethods lists {} twice", m.as_str()),
-            )?;
+            check(!seen.contains(m), format!("reauthenticationMethods lists {} twice", m.as_str()))?;
             seen.push(*m);
         }
         let c = &self.codes;
         // NIST SP 800-63B: at least 6 digits, valid for at most 10 minutes.
-        check(
-            (6..=10).contains(&c.length),
-            "codes.length must be between 6 and 10",
-        )?;
-        check(
-            (30..=600).contains(&c.ttl_seconds),
-            "codes.ttlSeconds must be between 30 and 600",
-        )?;
-        check(
-            (1..=10).contains(&c.max_attempts),
-            "codes.maxAttempts must be between 1 and 10",
-        )?;
-        check(
-            c.resend_after_seconds <= 3600,
-            "codes.resendAfterSeconds must be at most 3600",
-        )?;
+        check((6..=10).contains(&c.length), "codes.length must be between 6 and 10")?;
+        check((30..=600).contains(&c.ttl_seconds), "codes.ttlSeconds must be between 30 and 600")?;
+        check((1..=10).contains(&c.max_attempts), "codes.maxAttempts must be between 1 and 10")?;
+        check(c.resend_after_seconds <= 3600, "codes.resendAfterSeconds must be at most 3600")?;
         let f = &self.face;
         check(
             f.min_similarity.is_finite() && (0.0..=1.0).contains(&f.min_similarity),
             "face.minSimilarity must be between 0 and 1",
         )?;
-        check(
-            (1..=10).contains(&f.max_attempts),
-            "face.maxAttempts must be between 1 and 10",
-        )?;
+        check((1..=10).contains(&f.max_attempts), "face.maxAttempts must be between 1 and 10")?;
         Ok(())
     }
 
@@ -352,10 +299,7 @@ mod tests {
     fn the_api_example_parses_and_normalizes_country_codes() {
         let p = Policy::parse("pix-transfer", example()).unwrap();
         assert_eq!(p.codes.length, 8);
-        assert_eq!(
-            p.contexts.location_context.unwrap().blocked_countries,
-            vec!["KP"]
-        );
+        assert_eq!(p.contexts.location_context.unwrap().blocked_countries, vec!["KP"]);
     }
 
     #[test]
@@ -374,28 +318,16 @@ mod tests {
             ("/codes/maxAttempts", json!(0)),
             ("/face/minSimilarity", json!(1.5)),
             ("/maxAttemptsPerIdentity/limit", json!(0)),
-            (
-                "/contexts/location_context/maxAllowedDistanceInMeters",
-                json!(-1),
-            ),
-            (
-                "/contexts/location_context/blockedCountries",
-                json!(["Brazil"]),
-            ),
+            ("/contexts/location_context/maxAllowedDistanceInMeters", json!(-1)),
+            ("/contexts/location_context/blockedCountries", json!(["Brazil"])),
             ("/contexts/device_context/maxDevicesPerIdentity", json!(0)),
             ("/reauthenticationMethods", json!(["carrier_pigeon"])),
-            (
-                "/reauthenticationMethods",
-                json!(["sms_authentication", "sms_authentication"]),
-            ),
+            ("/reauthenticationMethods", json!(["sms_authentication", "sms_authentication"])),
             ("/name", json!("  ")),
         ] {
             let mut body = example();
             *body.pointer_mut(path).unwrap() = value.clone();
-            assert!(
-                Policy::parse("pix-transfer", body).is_err(),
-                "{path} = {value} was accepted"
-            );
+            assert!(Policy::parse("pix-transfer", body).is_err(), "{path} = {value} was accepted");
         }
     }
 

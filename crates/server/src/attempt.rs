@@ -56,11 +56,7 @@ pub struct Verdict {
 
 impl From<&ContextVerdict> for Verdict {
     fn from(v: &ContextVerdict) -> Self {
-        Verdict {
-            status: v.status.as_str().into(),
-            reason: v.reason.into(),
-            detail: v.detail.clone(),
-        }
+        Verdict { status: v.status.as_str().into(), reason: v.reason.into(), detail: v.detail.clone() }
     }
 }
 
@@ -166,8 +162,7 @@ pub fn anonymize(document: &mut Value) {
             for state in methods.values_mut() {
                 if let Some(state) = state.as_object_mut() {
                     state.insert("challenge".into(), Value::Null);
-                    if let Some(attempts) = state.get_mut("attempts").and_then(Value::as_array_mut)
-                    {
+                    if let Some(attempts) = state.get_mut("attempts").and_then(Value::as_array_mut) {
                         for a in attempts.iter_mut().filter_map(Value::as_object_mut) {
                             a.insert("sentTo".into(), Value::Null);
                         }

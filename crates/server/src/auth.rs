@@ -37,9 +37,7 @@ impl Tenant {
     pub fn require_backend(&self) -> Result<(), ApiError> {
         match self.person {
             None => Ok(()),
-            Some(_) => Err(ApiError::Forbidden(
-                "this call needs a backend token (one without personId)".into(),
-            )),
+            Some(_) => Err(ApiError::Forbidden("this call needs a backend token (one without personId)".into())),
         }
     }
 
@@ -58,8 +56,9 @@ struct Claims {
 }
 
 #[derive(Deserialize)]
-struct Issuer {
+struct Unverified {
     iss: Option<serde_json::Value>,
+    exp: Option<serde_json::Value>,
 }
 
 fn unauthorized(why: &str) -> ApiError {
@@ -70,38 +69,27 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let value = parts
         .headers
         .get(AUTHORIZATION)
-        .ok_or_else(|| {
-            unauthorized("missing Authorization header; send Authorization: Bearer <token>")
-        })?
+        .ok_or_else(|| unauthorized("missing Authorization header; send Authorization: Bearer <token>"))?
         .to_str()
         .map_err(|_| unauthorized("malformed Authorization header"))?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .ok_or_else(|| unauthorized("malformed Authorization header"))?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(|| unauthorized("malformed Authorization header"))?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(unauthorized(
-            "the Authorization header must be: Bearer <token>",
-        ));
+        return Err(unauthorized("the Authorization header must be: Bearer <token>"));
     }
     Ok(token.trim())
 }
 
 /// Reads `iss` before the signature is checked, to know which secret checks it.
 fn unverified_issuer(token: &str) -> Result<String, ApiError> {
-    let payload = token
-        .split('.')
-        .nth(1)
-        .ok_or_else(|| unauthorized("malformed token"))?;
-    let bytes = URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .map_err(|_| unauthorized("malformed token"))?;
-    let claims: Issuer =
-        serde_json::from_slice(&bytes).map_err(|_| unauthorized("malformed token"))?;
+    let payload = token.split('.').nth(1).ok_or_else(|| unauthorized("malformed token"))?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).map_err(|_| unauthorized("malformed token"))?;
+    let claims: Unverified = serde_json::from_slice(&bytes).map_err(|_| unauthorized("malformed token"))?;
+    if claims.exp.as_ref().is_some_and(|exp| !exp.is_number()) {
+        return Err(unauthorized("the token's exp must be a number of seconds since the Unix epoch"));
+    }
     match claims.iss {
         Some(serde_json::Value::String(iss)) if !iss.is_empty() => Ok(iss),
-        _ => Err(unauthorized(
-            "the token has no iss claim (it must be your clientId)",
-        )),
+        _ => Err(unauthorized("the token has no iss claim (it must be your clientId)")),
     }
 }
 
@@ -122,21 +110,14 @@ pub async fn verify_tenant_token(state: &AppState, token: &str) -> Result<Tenant
     validation.validate_exp = true;
     validation.leeway = EXP_LEEWAY_SECS;
     validation.validate_aud = false;
-    let data = jsonwebtoken::decode::<Claims>(
-        token,
-        &DecodingKey::from_secret(client.secret.as_bytes()),
-        &validation,
-    )
-    .map_err(|e| match e.kind() {
-        jsonwebtoken::errors::ErrorKind::ExpiredSignature => unauthorized("the token has expired"),
-        _ => unauthorized("invalid token"),
-    })?;
+    let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(client.secret.as_bytes()), &validation)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => unauthorized("the token has expired"),
+            _ => unauthorized("invalid token"),
+        })?;
     let person = match data.claims.person_id.or(data.claims.people_id) {
         None => None,
-        Some(raw) => Some(
-            PersonId::parse(&raw, false)
-                .map_err(|_| unauthorized("the token's personId is malformed"))?,
-        ),
+        Some(raw) => Some(PersonId::parse(&raw, false).map_err(|_| unauthorized("the token's personId is malformed"))?),
     };
     Ok(Tenant { client, person })
 }
@@ -184,9 +165,5 @@ pub struct Attestation {
 }
 
 pub fn sign_attestation(secret: &str, claims: &Attestation) -> anyhow::Result<String> {
-    Ok(jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )?)
+    Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes()))?)
 }

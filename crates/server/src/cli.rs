@@ -9,11 +9,7 @@ use crate::crypto::MasterKey;
 use crate::{clients, startup, telemetry};
 
 #[derive(Parser)]
-#[command(
-    name = "smartauth",
-    version,
-    about = "Risk-based step-up authentication server (Smart Auth API)"
-)]
+#[command(name = "smartauth", version, about = "Risk-based step-up authentication server (Smart Auth API)")]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -75,16 +71,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         println!("smartauth: generated the admin token (shown only now; its hash is kept in the data dir):");
         println!("  SMARTAUTH_ADMIN_TOKEN={token}");
         println!("Create a client with:");
-        println!(
-            "  curl -s -X POST http://{addr}/admin/clients -H 'Authorization: Bearer {token}' \\"
-        );
+        println!("  curl -s -X POST http://{addr}/admin/clients -H 'Authorization: Bearer {token}' \\");
         println!("       -H 'Content-Type: application/json' -d '{{\"name\": \"my-app\"}}'");
         println!("or: cargo run --release -- clients create --name my-app");
     }
-    println!(
-        "smartauth: listening on http://{addr} (data dir {})",
-        startup::data_dir_note(&settings.data_dir)
-    );
+    println!("smartauth: listening on http://{addr} (data dir {})", startup::data_dir_note(&settings.data_dir));
     tracing::info!(%addr, "listening");
     server.run_until(startup::shutdown_signal()).await?;
     tracing::info!("stopped");
@@ -96,17 +87,10 @@ async fn manage_clients(settings: Settings, command: ClientsCommand) -> anyhow::
     let key = MasterKey::load_or_create(settings.master_key.as_deref(), &settings.data_dir)?;
     let store = store.as_ref();
     match command {
-        ClientsCommand::Create {
-            name,
-            validate_cpf,
-            json,
-        } => {
+        ClientsCommand::Create { name, validate_cpf, json } => {
             let created = clients::create(store, &key, &name, validate_cpf).await?;
             if json {
-                println!(
-                    "{}",
-                    json!({"clientId": created.record.id, "clientSecret": created.secret})
-                );
+                println!("{}", json!({"clientId": created.record.id, "clientSecret": created.secret}));
             } else {
                 println!("clientId:     {}", created.record.id);
                 println!("clientSecret: {}", created.secret);
@@ -116,10 +100,7 @@ async fn manage_clients(settings: Settings, command: ClientsCommand) -> anyhow::
         ClientsCommand::List { json } => {
             let list = store.clients().await?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::Value::Array(list.iter().map(clients::describe).collect())
-                );
+                println!("{}", serde_json::Value::Array(list.iter().map(clients::describe).collect()));
             } else {
                 for c in list {
                     let state = if c.disabled { "disabled" } else { "active" };
@@ -129,26 +110,18 @@ async fn manage_clients(settings: Settings, command: ClientsCommand) -> anyhow::
         }
         ClientsCommand::Disable { client_id } => {
             let found = store.set_client_disabled(&client_id, true).await?;
-            anyhow::ensure!(
-                found,
-                "no client {client_id}; `smartauth clients list` shows them"
-            );
+            anyhow::ensure!(found, "no client {client_id}; `smartauth clients list` shows them");
             println!("client {client_id} disabled (running servers stop accepting its tokens within 5 s)");
         }
         ClientsCommand::Enable { client_id } => {
             let found = store.set_client_disabled(&client_id, false).await?;
-            anyhow::ensure!(
-                found,
-                "no client {client_id}; `smartauth clients list` shows them"
-            );
+            anyhow::ensure!(found, "no client {client_id}; `smartauth clients list` shows them");
             println!("client {client_id} enabled");
         }
         ClientsCommand::RotateSecret { client_id, json } => {
             let secret = clients::rotate_secret(store, &key, &client_id)
                 .await?
-                .with_context(|| {
-                    format!("no client {client_id}; `smartauth clients list` shows them")
-                })?;
+                .with_context(|| format!("no client {client_id}; `smartauth clients list` shows them"))?;
             if json {
                 println!("{}", json!({"clientId": client_id, "clientSecret": secret}));
             } else {

@@ -21,9 +21,12 @@ pub struct ActiveClient {
     pub validate_cpf: bool,
 }
 
+/// A lookup result (`None`: unknown or disabled) and when it was made.
+type Cached = (Option<Arc<ActiveClient>>, Instant);
+
 #[derive(Default)]
 pub struct ClientCache {
-    entries: RwLock<HashMap<String, (Option<Arc<ActiveClient>>, Instant)>>,
+    entries: RwLock<HashMap<String, Cached>>,
 }
 
 impl ClientCache {
@@ -34,21 +37,14 @@ impl ClientCache {
         key: &MasterKey,
         client_id: &str,
     ) -> anyhow::Result<Option<Arc<ActiveClient>>> {
-        if let Some((client, at)) = self
-            .entries
-            .read()
-            .expect("client cache lock")
-            .get(client_id)
-        {
+        if let Some((client, at)) = self.entries.read().expect("client cache lock").get(client_id) {
             if at.elapsed() < CACHE_TTL {
                 return Ok(client.clone());
             }
         }
         let loaded = match store.client(client_id).await? {
             Some(record) if !record.disabled => Some(Arc::new(ActiveClient {
-                secret: key
-                    .decrypt_text(&record.secret_enc)
-                    .context("decrypting a client secret")?,
+                secret: key.decrypt_text(&record.secret_enc).context("decrypting a client secret")?,
                 id: record.id,
                 validate_cpf: record.validate_cpf,
             })),
@@ -63,10 +59,7 @@ impl ClientCache {
     }
 
     pub fn forget(&self, client_id: &str) {
-        self.entries
-            .write()
-            .expect("client cache lock")
-            .remove(client_id);
+        self.entries.write().expect("client cache lock").remove(client_id);
     }
 }
 
@@ -76,17 +69,9 @@ pub struct NewClient {
     pub secret: String,
 }
 
-pub async fn create(
-    store: &dyn Store,
-    key: &MasterKey,
-    name: &str,
-    validate_cpf: bool,
-) -> anyhow::Result<NewClient> {
+pub async fn create(store: &dyn Store, key: &MasterKey, name: &str, validate_cpf: bool) -> anyhow::Result<NewClient> {
     let name = name.trim();
-    anyhow::ensure!(
-        !name.is_empty() && name.chars().count() <= 200,
-        "a client name must be 1-200 characters"
-    );
+    anyhow::ensure!(!name.is_empty() && name.chars().count() <= 200, "a client name must be 1-200 characters");
     let secret = crypto::new_secret();
     let record = ClientRecord {
         id: crypto::new_id().to_string(),
@@ -101,16 +86,9 @@ pub async fn create(
 }
 
 /// Replaces the secret; tokens signed with the old one stop working. `None` when there is no such client.
-pub async fn rotate_secret(
-    store: &dyn Store,
-    key: &MasterKey,
-    client_id: &str,
-) -> anyhow::Result<Option<String>> {
+pub async fn rotate_secret(store: &dyn Store, key: &MasterKey, client_id: &str) -> anyhow::Result<Option<String>> {
     let secret = crypto::new_secret();
-    Ok(store
-        .set_client_secret(client_id, &key.encrypt_text(&secret))
-        .await?
-        .then_some(secret))
+    Ok(store.set_client_secret(client_id, &key.encrypt_text(&secret)).await?.then_some(secret))
 }
 
 /// How a client is shown to the operator (never with its secret).

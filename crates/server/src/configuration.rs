@@ -48,9 +48,9 @@ impl Settings {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
         let listen = get("SMARTAUTH_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen = listen.parse().with_context(|| {
-            format!("SMARTAUTH_LISTEN={listen:?} is not an address such as 127.0.0.1:8080")
-        })?;
+        let listen = listen
+            .parse()
+            .with_context(|| format!("SMARTAUTH_LISTEN={listen:?} is not an address such as 127.0.0.1:8080"))?;
         let trusted_proxies = match get("SMARTAUTH_TRUSTED_PROXIES") {
             None => vec![],
             Some(list) => list
@@ -60,11 +60,7 @@ impl Settings {
                 .map(|s| {
                     s.parse::<IpNet>()
                         .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-                        .with_context(|| {
-                            format!(
-                                "SMARTAUTH_TRUSTED_PROXIES: {s:?} is not a CIDR such as 10.0.0.0/8"
-                            )
-                        })
+                        .with_context(|| format!("SMARTAUTH_TRUSTED_PROXIES: {s:?} is not a CIDR such as 10.0.0.0/8"))
                 })
                 .collect::<anyhow::Result<_>>()?,
         };
@@ -80,14 +76,11 @@ impl Settings {
         };
         Ok(Settings {
             listen,
-            data_dir: get("SMARTAUTH_DATA_DIR")
-                .unwrap_or_else(|| "./data".into())
-                .into(),
+            data_dir: get("SMARTAUTH_DATA_DIR").unwrap_or_else(|| "./data".into()).into(),
             database_url: get("SMARTAUTH_DATABASE_URL"),
             admin_token: get("SMARTAUTH_ADMIN_TOKEN"),
             smtp_url: get("SMARTAUTH_SMTP_URL"),
-            smtp_from: get("SMARTAUTH_SMTP_FROM")
-                .unwrap_or_else(|| "smartauth <no-reply@localhost>".into()),
+            smtp_from: get("SMARTAUTH_SMTP_FROM").unwrap_or_else(|| "smartauth <no-reply@localhost>".into()),
             sms_gateway_url: get("SMARTAUTH_SMS_GATEWAY_URL"),
             trusted_proxies,
             master_key: get("SMARTAUTH_MASTER_KEY"),
@@ -112,13 +105,9 @@ mod tests {
 
     #[test]
     fn bad_values_are_explained() {
-        let err = Settings::from_lookup(|k| {
-            (k == "SMARTAUTH_TRUSTED_PROXIES").then(|| "10.0.0.0/8, nonsense".into())
-        });
+        let err = Settings::from_lookup(|k| (k == "SMARTAUTH_TRUSTED_PROXIES").then(|| "10.0.0.0/8, nonsense".into()));
         assert!(err.err().unwrap().to_string().contains("nonsense"));
-        let ok = Settings::from_lookup(|k| {
-            (k == "SMARTAUTH_TRUSTED_PROXIES").then(|| "10.0.0.0/8, 127.0.0.1".into())
-        });
+        let ok = Settings::from_lookup(|k| (k == "SMARTAUTH_TRUSTED_PROXIES").then(|| "10.0.0.0/8, 127.0.0.1".into()));
         assert_eq!(ok.unwrap().trusted_proxies.len(), 2);
     }
 }

@@ -26,8 +26,7 @@ pub struct MasterKey {
 impl MasterKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
         let derive = |label: &[u8]| {
-            let mut mac =
-                <HmacSha256 as Mac>::new_from_slice(bytes).expect("HMAC takes any key length");
+            let mut mac = <HmacSha256 as Mac>::new_from_slice(bytes).expect("HMAC takes any key length");
             mac.update(label);
             let out: [u8; 32] = mac.finalize().into_bytes().into();
             out
@@ -39,9 +38,7 @@ impl MasterKey {
     }
 
     pub fn from_base64(text: &str) -> anyhow::Result<Self> {
-        let bytes = STANDARD
-            .decode(text.trim())
-            .context("the master key is not valid base64")?;
+        let bytes = STANDARD.decode(text.trim()).context("the master key is not valid base64")?;
         let Ok(bytes) = <[u8; 32]>::try_from(bytes.as_slice()) else {
             bail!("the master key must be 32 bytes (44 characters of base64)")
         };
@@ -56,8 +53,7 @@ impl MasterKey {
         }
         let path = data_dir.join("master.key");
         if path.exists() {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
             return Self::from_base64(&text).with_context(|| path.display().to_string());
         }
         let mut bytes = [0u8; 32];
@@ -95,17 +91,14 @@ impl MasterKey {
     }
 
     pub fn decrypt_text(&self, sealed: &str) -> anyhow::Result<String> {
-        let body = sealed
-            .strip_prefix("v1:")
-            .context("unknown ciphertext format")?;
+        let body = sealed.strip_prefix("v1:").context("unknown ciphertext format")?;
         let bytes = self.decrypt(&STANDARD.decode(body).context("corrupt ciphertext")?)?;
         String::from_utf8(bytes).context("decrypted text is not UTF-8")
     }
 
     /// A keyed hash of a one-time code, bound to its attempt and method so that a hash cannot be replayed elsewhere.
     pub fn code_hash(&self, attempt_id: &str, method: &str, code: &str) -> String {
-        let mut mac =
-            <HmacSha256 as Mac>::new_from_slice(&self.code_key).expect("HMAC takes any key length");
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.code_key).expect("HMAC takes any key length");
         for part in [attempt_id, method, code] {
             mac.update(part.as_bytes());
             mac.update(&[0]);
@@ -123,9 +116,7 @@ pub fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
+    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
     file.write_all(contents.as_bytes())?;
     Ok(())
 }
@@ -154,9 +145,7 @@ pub fn new_secret() -> String {
 /// A one-time code of `length` uniformly random digits from the operating system's CSPRNG.
 pub fn new_code(length: u8) -> String {
     let mut rng = rand::rngs::OsRng;
-    (0..length)
-        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
-        .collect()
+    (0..length).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect()
 }
 
 #[cfg(test)]
@@ -170,9 +159,7 @@ mod tests {
         assert!(!sealed.contains("s3cret"));
         assert_eq!(key.decrypt_text(&sealed).unwrap(), "s3cret");
         assert_ne!(key.encrypt_text("s3cret"), sealed, "nonces must differ");
-        assert!(MasterKey::from_bytes(&[8; 32])
-            .decrypt_text(&sealed)
-            .is_err());
+        assert!(MasterKey::from_bytes(&[8; 32]).decrypt_text(&sealed).is_err());
     }
 
     #[test]
@@ -187,12 +174,8 @@ mod tests {
     #[test]
     fn codes_have_the_requested_length_and_vary() {
         let codes: Vec<String> = (0..50).map(|_| new_code(8)).collect();
-        assert!(codes
-            .iter()
-            .all(|c| c.len() == 8 && c.bytes().all(|b| b.is_ascii_digit())));
-        codes
-            .iter()
-            .for_each(|c| assert!(codes.iter().filter(|d| *d == c).count() < 3));
+        assert!(codes.iter().all(|c| c.len() == 8 && c.bytes().all(|b| b.is_ascii_digit())));
+        codes.iter().for_each(|c| assert!(codes.iter().filter(|d| *d == c).count() < 3));
     }
 
     #[test]

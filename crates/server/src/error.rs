@@ -33,10 +33,7 @@ pub enum ApiError {
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{message}")]
-    TooManyRequests {
-        message: String,
-        retry_after_secs: u64,
-    },
+    TooManyRequests { message: String, retry_after_secs: u64 },
     #[error("{0}")]
     BadGateway(String),
     #[error("{0}")]
@@ -67,12 +64,8 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
-            ApiError::UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
-            }
-            ApiError::TooManyRequests { .. } => {
-                (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS")
-            }
+            ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS"),
             ApiError::BadGateway(_) => (StatusCode::BAD_GATEWAY, "BAD_GATEWAY"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
@@ -91,19 +84,10 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut response = (
-            status,
-            axum::Json(json!({"requestId": request_id, "code": code, "message": message})),
-        )
-            .into_response();
-        if let ApiError::TooManyRequests {
-            retry_after_secs, ..
-        } = self
-        {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after_secs.max(1)),
-            );
+        let mut response =
+            (status, axum::Json(json!({"requestId": request_id, "code": code, "message": message}))).into_response();
+        if let ApiError::TooManyRequests { retry_after_secs, .. } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
         }
         response
     }

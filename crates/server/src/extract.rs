@@ -11,12 +11,10 @@ use crate::error::ApiError;
 
 fn from_status(status: StatusCode, text: String) -> ApiError {
     match status {
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::PayloadTooLarge("the request body is too large".into())
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge("the request body is too large".into()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::UnsupportedMediaType("send the body as JSON with Content-Type: application/json".into())
         }
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(
-            "send the body as JSON with Content-Type: application/json".into(),
-        ),
         _ => ApiError::BadRequest(text),
     }
 }
@@ -30,13 +28,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Json(v)),
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::BadRequest(
-                std::error::Error::source(&e)
-                    .map(ToString::to_string)
-                    .unwrap_or_else(|| e.body_text()),
+                std::error::Error::source(&e).map(ToString::to_string).unwrap_or_else(|| e.body_text()),
             )),
-            Err(JsonRejection::JsonSyntaxError(_)) => Err(ApiError::BadRequest(
-                "the request body is not valid JSON".into(),
-            )),
+            Err(JsonRejection::JsonSyntaxError(_)) => {
+                Err(ApiError::BadRequest("the request body is not valid JSON".into()))
+            }
             Err(e) => Err(from_status(e.status(), e.body_text())),
         }
     }
@@ -50,9 +46,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Query(v)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
-                Err(ApiError::BadRequest(e.body_text()))
-            }
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::BadRequest(e.body_text())),
             Err(e) => Err(from_status(e.status(), e.body_text())),
         }
     }

@@ -62,10 +62,7 @@ impl App {
             .flat_map(|v| v.split(','))
             .filter_map(|s| s.trim().parse().ok())
             .collect();
-        hops.into_iter()
-            .rev()
-            .find(|ip| !trusted(ip))
-            .unwrap_or(peer)
+        hops.into_iter().rev().find(|ip| !trusted(ip)).unwrap_or(peer)
     }
 }
 
@@ -96,8 +93,7 @@ fn admin_token_hash(settings: &Settings) -> anyhow::Result<(String, Option<Strin
     }
     let path = settings.data_dir.join("admin-token.sha256");
     if path.exists() {
-        let hash = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let hash = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         return Ok((hash.trim().to_owned(), None));
     }
     let token = crypto::new_secret();
@@ -110,16 +106,8 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, First
     let store = open_store(settings).await?;
     let key = MasterKey::load_or_create(settings.master_key.as_deref(), &settings.data_dir)?;
     let (admin_token_hash, generated) = admin_token_hash(settings)?;
-    let email = settings
-        .smtp_url
-        .as_deref()
-        .map(|url| EmailClient::new(url, &settings.smtp_from))
-        .transpose()?;
-    let sms = settings
-        .sms_gateway_url
-        .as_deref()
-        .map(SmsClient::new)
-        .transpose()?;
+    let email = settings.smtp_url.as_deref().map(|url| EmailClient::new(url, &settings.smtp_from)).transpose()?;
+    let sms = settings.sms_gateway_url.as_deref().map(SmsClient::new).transpose()?;
     let app = App {
         store,
         key,
@@ -131,12 +119,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, First
         trusted_proxies: settings.trusted_proxies.clone(),
         metrics: telemetry::metrics_handle(),
     };
-    Ok((
-        Arc::new(app),
-        FirstStart {
-            admin_token: generated,
-        },
-    ))
+    Ok((Arc::new(app), FirstStart { admin_token: generated }))
 }
 
 pub fn router(state: AppState) -> Router {
@@ -146,9 +129,7 @@ pub fn router(state: AppState) -> Router {
             ApiError::MethodNotAllowed("method not allowed on this endpoint".into())
         })
         .layer(middleware::from_fn(request_context))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
-        }))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -157,18 +138,11 @@ pub fn router(state: AppState) -> Router {
 async fn request_context(request: Request, next: Next) -> Response {
     let request_id = crypto::new_id().to_string();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
-    let span =
-        tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
+    let route =
+        request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
     let started = Instant::now();
-    let mut response = REQUEST_ID
-        .scope(request_id.clone(), next.run(request))
-        .instrument(span)
-        .await;
+    let mut response = REQUEST_ID.scope(request_id.clone(), next.run(request)).instrument(span).await;
     let elapsed = started.elapsed();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
@@ -189,33 +163,20 @@ pub struct Server {
 
 impl Server {
     pub async fn bind(settings: &Settings, state: AppState) -> anyhow::Result<Server> {
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("listening on {}", settings.listen))?;
-        Ok(Server {
-            listener,
-            router: router(state),
-        })
+        let listener =
+            TcpListener::bind(settings.listen).await.with_context(|| format!("listening on {}", settings.listen))?;
+        Ok(Server { listener, router: router(state) })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     /// Serves until `shutdown` completes, then lets requests in flight finish.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await?;
         Ok(())
     }
 }
@@ -241,8 +202,5 @@ pub async fn shutdown_signal() {
 }
 
 pub fn data_dir_note(path: &Path) -> String {
-    path.canonicalize()
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string()
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf()).display().to_string()
 }

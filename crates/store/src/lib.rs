@@ -44,12 +44,7 @@ pub trait Store: Send + Sync + 'static {
     async fn update_identity(&self, identity: &IdentityRecord) -> Result<bool>;
     /// Deletes the identity and everything learnt about it; its attempts stay, detached from the
     /// person and rewritten by `anonymize`. Returns false when there was no such identity.
-    async fn erase_identity(
-        &self,
-        client_id: &str,
-        person_id: &str,
-        anonymize: &Anonymizer,
-    ) -> Result<bool>;
+    async fn erase_identity(&self, client_id: &str, person_id: &str, anonymize: &Anonymizer) -> Result<bool>;
 
     /// Creates or replaces; the stored record keeps the first `created_at` and `id`.
     async fn put_policy(&self, policy: &PolicyRecord) -> Result<PolicyRecord>;
@@ -64,12 +59,7 @@ pub trait Store: Send + Sync + 'static {
     async fn attempt(&self, client_id: &str, attempt_id: &str) -> Result<Option<AttemptRecord>>;
     /// Optimistic update: succeeds only if the stored version is `attempt.version - 1`.
     /// Returns false when another writer got there first (reload and retry).
-    async fn update_attempt(
-        &self,
-        attempt: &AttemptRecord,
-        learn: Option<&Learned>,
-    ) -> Result<bool>;
+    async fn update_attempt(&self, attempt: &AttemptRecord, learn: Option<&Learned>) -> Result<bool>;
     /// Newest first.
-    async fn attempts(&self, client_id: &str, filter: &AttemptFilter)
-        -> Result<Vec<AttemptRecord>>;
+    async fn attempts(&self, client_id: &str, filter: &AttemptFilter) -> Result<Vec<AttemptRecord>>;
 }

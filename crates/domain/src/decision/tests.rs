@@ -30,14 +30,8 @@ fn at(point: (f64, f64)) -> Coordinates {
 
 fn context(fingerprint: &str, point: (f64, f64)) -> AttemptContext {
     AttemptContext {
-        device: Some(DeviceInput {
-            fingerprint: Some(fingerprint.into()),
-            ..Default::default()
-        }),
-        location: Some(LocationInput {
-            coordinates: at(point),
-            accuracy: Some(10.0),
-        }),
+        device: Some(DeviceInput { fingerprint: Some(fingerprint.into()), ..Default::default() }),
+        location: Some(LocationInput { coordinates: at(point), accuracy: Some(10.0) }),
     }
 }
 
@@ -52,24 +46,12 @@ fn known_history() -> History {
 }
 
 fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-01-01T12:00:00Z")
-        .unwrap()
-        .with_timezone(&Utc)
+    DateTime::parse_from_rfc3339("2026-01-01T12:00:00Z").unwrap().with_timezone(&Utc)
 }
 
-const ALL_METHODS: [Method; 3] = [
-    Method::FaceAuthentication,
-    Method::SmsAuthentication,
-    Method::EmailAuthentication,
-];
+const ALL_METHODS: [Method; 3] = [Method::FaceAuthentication, Method::SmsAuthentication, Method::EmailAuthentication];
 
-fn run(
-    policy: &Policy,
-    ctx: &AttemptContext,
-    net: &NetworkFacts,
-    history: &History,
-    methods: &[Method],
-) -> Decision {
+fn run(policy: &Policy, ctx: &AttemptContext, net: &NetworkFacts, history: &History, methods: &[Method]) -> Decision {
     decide(&DecisionInput {
         policy,
         context: ctx,
@@ -82,21 +64,12 @@ fn run(
 }
 
 fn net() -> NetworkFacts {
-    NetworkFacts {
-        ip: "198.51.100.7".into(),
-        ..Default::default()
-    }
+    NetworkFacts { ip: "198.51.100.7".into(), ..Default::default() }
 }
 
 #[test]
 fn a_known_device_near_a_known_place_is_approved_passively() {
-    let d = run(
-        &policy(),
-        &context("phone-1", GUARULHOS),
-        &net(),
-        &known_history(),
-        &ALL_METHODS,
-    );
+    let d = run(&policy(), &context("phone-1", GUARULHOS), &net(), &known_history(), &ALL_METHODS);
     assert_eq!(d.status, Status::Approved);
     assert!(d.valid && !d.is_new_context && !d.is_blocked);
     assert!(d.needed_reauthentications.is_empty());
@@ -108,13 +81,7 @@ fn a_known_device_near_a_known_place_is_approved_passively() {
 
 #[test]
 fn a_new_identity_must_step_up_with_the_methods_in_policy_order() {
-    let d = run(
-        &policy(),
-        &context("phone-1", SAO_PAULO),
-        &net(),
-        &History::default(),
-        &ALL_METHODS,
-    );
+    let d = run(&policy(), &context("phone-1", SAO_PAULO), &net(), &History::default(), &ALL_METHODS);
     assert_eq!(d.status, Status::Pending);
     assert_eq!(d.device.reason, "NEW_DEVICE");
     assert_eq!(d.location.reason, "NEW_LOCATION");
@@ -125,82 +92,33 @@ fn a_new_identity_must_step_up_with_the_methods_in_policy_order() {
 
 #[test]
 fn only_methods_the_identity_can_complete_are_offered() {
-    let d = run(
-        &policy(),
-        &context("phone-2", SAO_PAULO),
-        &net(),
-        &known_history(),
-        &[Method::EmailAuthentication],
-    );
-    assert_eq!(
-        d.needed_reauthentications,
-        vec![Method::EmailAuthentication]
-    );
-    let d = run(
-        &policy(),
-        &context("phone-2", SAO_PAULO),
-        &net(),
-        &known_history(),
-        &[],
-    );
+    let d = run(&policy(), &context("phone-2", SAO_PAULO), &net(), &known_history(), &[Method::EmailAuthentication]);
+    assert_eq!(d.needed_reauthentications, vec![Method::EmailAuthentication]);
+    let d = run(&policy(), &context("phone-2", SAO_PAULO), &net(), &known_history(), &[]);
     assert_eq!(d.status, Status::Reproved);
     assert!(!d.is_blocked);
 }
 
 #[test]
 fn a_new_device_steps_up_and_too_many_devices_is_named() {
-    let d = run(
-        &policy(),
-        &context("phone-9", SAO_PAULO),
-        &net(),
-        &known_history(),
-        &ALL_METHODS,
-    );
+    let d = run(&policy(), &context("phone-9", SAO_PAULO), &net(), &known_history(), &ALL_METHODS);
     assert_eq!((d.status, d.device.reason), (Status::Pending, "NEW_DEVICE"));
     let mut h = known_history();
     h.known_devices.push("tablet".into());
-    let d = run(
-        &policy(),
-        &context("phone-9", SAO_PAULO),
-        &net(),
-        &h,
-        &ALL_METHODS,
-    );
-    assert_eq!(
-        (d.status, d.device.reason),
-        (Status::Pending, "MAX_DEVICES_PER_IDENTITY")
-    );
+    let d = run(&policy(), &context("phone-9", SAO_PAULO), &net(), &h, &ALL_METHODS);
+    assert_eq!((d.status, d.device.reason), (Status::Pending, "MAX_DEVICES_PER_IDENTITY"));
 }
 
 #[test]
 fn a_device_shared_by_too_many_identities_is_blocked() {
     let mut h = known_history();
     h.other_identities_on_device = 2;
-    let d = run(
-        &policy(),
-        &context("phone-1", SAO_PAULO),
-        &net(),
-        &h,
-        &ALL_METHODS,
-    );
-    assert_eq!(
-        (d.status, d.device.reason),
-        (Status::Reproved, "MAX_IDENTITIES_PER_DEVICE")
-    );
+    let d = run(&policy(), &context("phone-1", SAO_PAULO), &net(), &h, &ALL_METHODS);
+    assert_eq!((d.status, d.device.reason), (Status::Reproved, "MAX_IDENTITIES_PER_DEVICE"));
     assert!(d.is_blocked);
     assert!(d.needed_reauthentications.is_empty());
     h.other_identities_on_device = 1;
-    assert_eq!(
-        run(
-            &policy(),
-            &context("phone-1", SAO_PAULO),
-            &net(),
-            &h,
-            &ALL_METHODS
-        )
-        .status,
-        Status::Approved
-    );
+    assert_eq!(run(&policy(), &context("phone-1", SAO_PAULO), &net(), &h, &ALL_METHODS).status, Status::Approved);
 }
 
 #[test]
@@ -208,16 +126,10 @@ fn emulators_and_rooted_devices_step_up_unless_allowed() {
     let mut ctx = context("phone-1", SAO_PAULO);
     ctx.device.as_mut().unwrap().emulator = true;
     let d = run(&policy(), &ctx, &net(), &known_history(), &ALL_METHODS);
-    assert_eq!(
-        (d.status, d.device.reason),
-        (Status::Pending, "EMULATOR_NOT_ALLOWED")
-    );
+    assert_eq!((d.status, d.device.reason), (Status::Pending, "EMULATOR_NOT_ALLOWED"));
     let mut p = policy();
     p.contexts.device_context.as_mut().unwrap().allow_emulator = true;
-    assert_eq!(
-        run(&p, &ctx, &net(), &known_history(), &ALL_METHODS).status,
-        Status::Approved
-    );
+    assert_eq!(run(&p, &ctx, &net(), &known_history(), &ALL_METHODS).status, Status::Approved);
 
     let mut ctx = context("phone-1", SAO_PAULO);
     ctx.device.as_mut().unwrap().rooted = true;
@@ -227,15 +139,9 @@ fn emulators_and_rooted_devices_step_up_unless_allowed() {
 
 #[test]
 fn a_missing_device_or_location_is_not_trusted() {
-    let ctx = AttemptContext {
-        device: None,
-        location: None,
-    };
+    let ctx = AttemptContext { device: None, location: None };
     let d = run(&policy(), &ctx, &net(), &known_history(), &ALL_METHODS);
-    assert_eq!(
-        (d.device.reason, d.location.reason),
-        ("DEVICE_NOT_PROVIDED", "LOCATION_NOT_PROVIDED")
-    );
+    assert_eq!((d.device.reason, d.location.reason), ("DEVICE_NOT_PROVIDED", "LOCATION_NOT_PROVIDED"));
     assert_eq!(d.status, Status::Pending);
 }
 
@@ -244,35 +150,12 @@ fn a_location_beyond_the_allowed_distance_steps_up() {
     let mut h = known_history();
     h.last_approved_location = None;
     // Rio de Janeiro is about 360 km from São Paulo.
-    let d = run(
-        &policy(),
-        &context("phone-1", (-22.9068, -43.1729)),
-        &net(),
-        &h,
-        &ALL_METHODS,
-    );
-    assert_eq!(
-        (d.status, d.location.reason),
-        (Status::Pending, "DISTANCE_EXCEEDED")
-    );
+    let d = run(&policy(), &context("phone-1", (-22.9068, -43.1729)), &net(), &h, &ALL_METHODS);
+    assert_eq!((d.status, d.location.reason), (Status::Pending, "DISTANCE_EXCEEDED"));
     assert!(d.location.detail.contains("km"), "{}", d.location.detail);
     let mut p = policy();
-    p.contexts
-        .location_context
-        .as_mut()
-        .unwrap()
-        .max_allowed_distance_in_meters = 400_000.0;
-    assert_eq!(
-        run(
-            &p,
-            &context("phone-1", (-22.9068, -43.1729)),
-            &net(),
-            &h,
-            &ALL_METHODS
-        )
-        .status,
-        Status::Approved
-    );
+    p.contexts.location_context.as_mut().unwrap().max_allowed_distance_in_meters = 400_000.0;
+    assert_eq!(run(&p, &context("phone-1", (-22.9068, -43.1729)), &net(), &h, &ALL_METHODS).status, Status::Approved);
 }
 
 #[test]
@@ -280,43 +163,18 @@ fn travelling_faster_than_the_policy_allows_is_impossible_travel() {
     let mut h = known_history();
     h.known_locations.push(at(LISBON));
     h.last_approved_location = Some((now() - Duration::hours(1), at(SAO_PAULO)));
-    let d = run(
-        &policy(),
-        &context("phone-1", LISBON),
-        &net(),
-        &h,
-        &ALL_METHODS,
-    );
-    assert_eq!(
-        (d.status, d.location.reason),
-        (Status::Pending, "IMPOSSIBLE_TRAVEL")
-    );
+    let d = run(&policy(), &context("phone-1", LISBON), &net(), &h, &ALL_METHODS);
+    assert_eq!((d.status, d.location.reason), (Status::Pending, "IMPOSSIBLE_TRAVEL"));
     // Twelve hours is enough for the flight.
     h.last_approved_location = Some((now() - Duration::hours(12), at(SAO_PAULO)));
-    assert_eq!(
-        run(
-            &policy(),
-            &context("phone-1", LISBON),
-            &net(),
-            &h,
-            &ALL_METHODS
-        )
-        .status,
-        Status::Approved
-    );
+    assert_eq!(run(&policy(), &context("phone-1", LISBON), &net(), &h, &ALL_METHODS).status, Status::Approved);
 }
 
 #[test]
 fn gps_jitter_is_not_travel() {
     let mut h = known_history();
     h.last_approved_location = Some((now(), at(SAO_PAULO)));
-    let d = run(
-        &policy(),
-        &context("phone-1", (-23.5610, -46.6380)),
-        &net(),
-        &h,
-        &ALL_METHODS,
-    );
+    let d = run(&policy(), &context("phone-1", (-23.5610, -46.6380)), &net(), &h, &ALL_METHODS);
     assert_eq!(d.status, Status::Approved);
 }
 
@@ -324,153 +182,55 @@ fn gps_jitter_is_not_travel() {
 fn a_blocked_country_is_a_hard_block() {
     let mut n = net();
     n.country_code = Some("kp".into());
-    let d = run(
-        &policy(),
-        &context("phone-1", SAO_PAULO),
-        &n,
-        &known_history(),
-        &ALL_METHODS,
-    );
-    assert_eq!(
-        (d.status, d.location.reason),
-        (Status::Reproved, "BLOCKED_COUNTRY")
-    );
+    let d = run(&policy(), &context("phone-1", SAO_PAULO), &n, &known_history(), &ALL_METHODS);
+    assert_eq!((d.status, d.location.reason), (Status::Reproved, "BLOCKED_COUNTRY"));
     assert!(d.is_blocked);
 }
 
 #[test]
 fn network_anonymizers_follow_the_policy() {
     let cases = [
+        (NetworkFacts { is_tor: Some(true), ..net() }, Status::Reproved, "TOR_NOT_ALLOWED", true),
+        (NetworkFacts { is_vpn: Some(true), ..net() }, Status::Pending, "PROXY_OR_VPN_NOT_ALLOWED", false),
+        (NetworkFacts { is_proxy: Some(true), ..net() }, Status::Pending, "PROXY_OR_VPN_NOT_ALLOWED", false),
+        (NetworkFacts { is_hosting: Some(true), ..net() }, Status::Pending, "HOSTING_NOT_ALLOWED", false),
         (
-            NetworkFacts {
-                is_tor: Some(true),
-                ..net()
-            },
-            Status::Reproved,
-            "TOR_NOT_ALLOWED",
-            true,
-        ),
-        (
-            NetworkFacts {
-                is_vpn: Some(true),
-                ..net()
-            },
-            Status::Pending,
-            "PROXY_OR_VPN_NOT_ALLOWED",
-            false,
-        ),
-        (
-            NetworkFacts {
-                is_proxy: Some(true),
-                ..net()
-            },
-            Status::Pending,
-            "PROXY_OR_VPN_NOT_ALLOWED",
-            false,
-        ),
-        (
-            NetworkFacts {
-                is_hosting: Some(true),
-                ..net()
-            },
-            Status::Pending,
-            "HOSTING_NOT_ALLOWED",
-            false,
-        ),
-        (
-            NetworkFacts {
-                is_vpn: Some(false),
-                is_tor: Some(false),
-                ..net()
-            },
+            NetworkFacts { is_vpn: Some(false), is_tor: Some(false), ..net() },
             Status::Approved,
             "NO_NETWORK_RISK",
             false,
         ),
     ];
     for (n, status, reason, blocked) in cases {
-        let d = run(
-            &policy(),
-            &context("phone-1", SAO_PAULO),
-            &n,
-            &known_history(),
-            &ALL_METHODS,
-        );
-        assert_eq!(
-            (d.status, d.network.reason, d.is_blocked),
-            (status, reason, blocked),
-            "{n:?}"
-        );
+        let d = run(&policy(), &context("phone-1", SAO_PAULO), &n, &known_history(), &ALL_METHODS);
+        assert_eq!((d.status, d.network.reason, d.is_blocked), (status, reason, blocked), "{n:?}");
     }
     let mut p = policy();
     let rules = p.contexts.network_context.as_mut().unwrap();
     rules.allow_tor = true;
     rules.allow_proxy_or_vpn = true;
-    let n = NetworkFacts {
-        is_tor: Some(true),
-        is_vpn: Some(true),
-        ..net()
-    };
-    assert_eq!(
-        run(
-            &p,
-            &context("phone-1", SAO_PAULO),
-            &n,
-            &known_history(),
-            &ALL_METHODS
-        )
-        .status,
-        Status::Approved
-    );
+    let n = NetworkFacts { is_tor: Some(true), is_vpn: Some(true), ..net() };
+    assert_eq!(run(&p, &context("phone-1", SAO_PAULO), &n, &known_history(), &ALL_METHODS).status, Status::Approved);
 }
 
 #[test]
 fn too_many_attempts_block_every_context_with_the_seed_reason() {
     let mut h = known_history();
     h.attempts_in_window = 5;
-    let d = run(
-        &policy(),
-        &context("phone-1", SAO_PAULO),
-        &net(),
-        &h,
-        &ALL_METHODS,
-    );
+    let d = run(&policy(), &context("phone-1", SAO_PAULO), &net(), &h, &ALL_METHODS);
     assert_eq!(d.status, Status::Reproved);
     assert!(d.is_blocked);
     for v in [&d.device, &d.location, &d.network] {
-        assert_eq!(
-            (v.status, v.reason),
-            (Status::Reproved, "MAX_ATTEMPTS_PER_IDENTITY")
-        );
+        assert_eq!((v.status, v.reason), (Status::Reproved, "MAX_ATTEMPTS_PER_IDENTITY"));
     }
     h.attempts_in_window = 4;
-    assert_eq!(
-        run(
-            &policy(),
-            &context("phone-1", SAO_PAULO),
-            &net(),
-            &h,
-            &ALL_METHODS
-        )
-        .status,
-        Status::Approved
-    );
+    assert_eq!(run(&policy(), &context("phone-1", SAO_PAULO), &net(), &h, &ALL_METHODS).status, Status::Approved);
 }
 
 #[test]
 fn disabled_contexts_are_not_evaluated() {
-    let p = Policy::parse(
-        "open",
-        json!({"name": "open", "contexts": {"device_context": {"enabled": false}}}),
-    )
-    .unwrap();
-    let d = run(
-        &p,
-        &AttemptContext::default(),
-        &net(),
-        &History::default(),
-        &ALL_METHODS,
-    );
+    let p = Policy::parse("open", json!({"name": "open", "contexts": {"device_context": {"enabled": false}}})).unwrap();
+    let d = run(&p, &AttemptContext::default(), &net(), &History::default(), &ALL_METHODS);
     assert_eq!(d.status, Status::Approved);
     assert_eq!(d.device.reason, "CONTEXT_DISABLED");
     assert_eq!(d.location.reason, "CONTEXT_DISABLED");

@@ -13,14 +13,11 @@ pub struct EmailClient {
 
 impl EmailClient {
     pub fn new(url: &str, from: &str) -> anyhow::Result<Self> {
-        let parsed = reqwest::Url::parse(url)
-            .with_context(|| format!("SMARTAUTH_SMTP_URL={url:?} is not a URL"))?;
+        let parsed = reqwest::Url::parse(url).with_context(|| format!("SMARTAUTH_SMTP_URL={url:?} is not a URL"))?;
         if parsed.scheme() != "smtp" {
             bail!("SMARTAUTH_SMTP_URL must start with smtp:// (TLS relays are not supported yet; use a local relay)");
         }
-        let host = parsed
-            .host_str()
-            .context("SMARTAUTH_SMTP_URL has no host")?;
+        let host = parsed.host_str().context("SMARTAUTH_SMTP_URL has no host")?;
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(parsed.port().unwrap_or(25))
             .timeout(Some(std::time::Duration::from_secs(15)));
@@ -30,13 +27,8 @@ impl EmailClient {
                 parsed.password().unwrap_or_default().to_owned(),
             ));
         }
-        let from = from
-            .parse()
-            .with_context(|| format!("SMARTAUTH_SMTP_FROM={from:?} is not a mailbox"))?;
-        Ok(EmailClient {
-            transport: builder.build(),
-            from,
-        })
+        let from = from.parse().with_context(|| format!("SMARTAUTH_SMTP_FROM={from:?} is not a mailbox"))?;
+        Ok(EmailClient { transport: builder.build(), from })
     }
 
     pub async fn send(&self, to: &str, subject: &str, body: String) -> anyhow::Result<()> {
@@ -46,10 +38,7 @@ impl EmailClient {
             .subject(subject)
             .header(ContentType::TEXT_PLAIN)
             .body(body)?;
-        self.transport
-            .send(message)
-            .await
-            .context("the SMTP relay refused the message")?;
+        self.transport.send(message).await.context("the SMTP relay refused the message")?;
         Ok(())
     }
 }

@@ -12,8 +12,8 @@ pub struct SmsClient {
 
 impl SmsClient {
     pub fn new(url: &str) -> anyhow::Result<Self> {
-        let url = reqwest::Url::parse(url)
-            .with_context(|| format!("SMARTAUTH_SMS_GATEWAY_URL={url:?} is not a URL"))?;
+        let url =
+            reqwest::Url::parse(url).with_context(|| format!("SMARTAUTH_SMS_GATEWAY_URL={url:?} is not a URL"))?;
         if !matches!(url.scheme(), "http" | "https") {
             bail!("SMARTAUTH_SMS_GATEWAY_URL must be an http(s) URL");
         }
@@ -25,12 +25,7 @@ impl SmsClient {
     }
 
     pub async fn send(&self, to: &str, message: &str) -> anyhow::Result<()> {
-        let response = self
-            .http
-            .post(self.url.clone())
-            .json(&json!({"to": to, "message": message}))
-            .send()
-            .await?;
+        let response = self.http.post(self.url.clone()).json(&json!({"to": to, "message": message})).send().await?;
         if !response.status().is_success() {
             bail!("the SMS gateway answered {}", response.status());
         }

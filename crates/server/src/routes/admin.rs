@@ -19,29 +19,18 @@ pub struct NewClient {
     validate_cpf: bool,
 }
 
-pub async fn create_client(
-    State(app): State<AppState>,
-    _: Admin,
-    Json(body): Json<NewClient>,
-) -> ApiResult<Response> {
+pub async fn create_client(State(app): State<AppState>, _: Admin, Json(body): Json<NewClient>) -> ApiResult<Response> {
     if body.name.trim().is_empty() || body.name.chars().count() > 200 {
         return Err(ApiError::BadRequest("name must be 1-200 characters".into()));
     }
-    let created =
-        clients::create(app.store.as_ref(), &app.key, &body.name, body.validate_cpf).await?;
+    let created = clients::create(app.store.as_ref(), &app.key, &body.name, body.validate_cpf).await?;
     let mut out = clients::describe(&created.record);
     out["clientSecret"] = created.secret.into();
     Ok(ok_json(out))
 }
 
 pub async fn list_clients(State(app): State<AppState>, _: Admin) -> ApiResult<Response> {
-    let list: Vec<_> = app
-        .store
-        .clients()
-        .await?
-        .iter()
-        .map(clients::describe)
-        .collect();
+    let list: Vec<_> = app.store.clients().await?.iter().map(clients::describe).collect();
     Ok(ok_json(json!({"items": list})))
 }
 
@@ -50,9 +39,7 @@ async fn set_disabled(app: AppState, client_id: String, disabled: bool) -> ApiRe
         return Err(ApiError::not_found("client"));
     }
     app.clients.forget(&client_id);
-    Ok(ok_json(
-        json!({"clientId": client_id, "disabled": disabled}),
-    ))
+    Ok(ok_json(json!({"clientId": client_id, "disabled": disabled})))
 }
 
 pub async fn disable_client(
@@ -80,7 +67,5 @@ pub async fn rotate_secret(
         .await?
         .ok_or_else(|| ApiError::not_found("client"))?;
     app.clients.forget(&client_id);
-    Ok(ok_json(
-        json!({"clientId": client_id, "clientSecret": secret}),
-    ))
+    Ok(ok_json(json!({"clientId": client_id, "clientSecret": secret})))
 }

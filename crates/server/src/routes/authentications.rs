@@ -12,9 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use smartauth_context::network_context;
 use smartauth_domain::context::{DeviceInput, LocationInput, ProvidedInfo};
-use smartauth_domain::{
-    decide, AttemptContext, Coordinates, DecisionInput, Id, Method, PersonId, Status,
-};
+use smartauth_domain::{decide, AttemptContext, Coordinates, DecisionInput, Id, Method, PersonId, Status};
 use smartauth_store::{AttemptFilter, AttemptRecord, HistoryQuery, Learned};
 
 use crate::attempt::{self, ts, AttemptDoc, IdentitySnapshot, MethodState, PolicySnapshot};
@@ -85,9 +83,7 @@ fn bounded(field: &str, value: Option<String>, max: usize) -> ApiResult<Option<S
     match value.map(|v| v.trim().to_owned()) {
         Some(v) if v.is_empty() => Ok(None),
         Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
-            Err(ApiError::BadRequest(format!(
-                "{field} must be at most {max} printable characters"
-            )))
+            Err(ApiError::BadRequest(format!("{field} must be at most {max} printable characters")))
         }
         other => Ok(other),
     }
@@ -97,9 +93,7 @@ fn parse_context(body: ContextBody, header_user_agent: Option<&str>) -> ApiResul
     let device = match body.device {
         None => None,
         Some(d) => {
-            let user_agent = d
-                .user_agent
-                .or_else(|| header_user_agent.map(str::to_owned));
+            let user_agent = d.user_agent.or_else(|| header_user_agent.map(str::to_owned));
             let info = d.provided_info;
             Some(DeviceInput {
                 kind: bounded("context.device.type", d.kind, 32)?,
@@ -108,11 +102,7 @@ fn parse_context(body: ContextBody, header_user_agent: Option<&str>) -> ApiResul
                 provided_info: ProvidedInfo {
                     manufacturer: bounded("providedInfo.manufacturer", info.manufacturer, 128)?,
                     model: bounded("providedInfo.model", info.model, 128)?,
-                    operating_system: bounded(
-                        "providedInfo.operatingSystem",
-                        info.operating_system,
-                        128,
-                    )?,
+                    operating_system: bounded("providedInfo.operatingSystem", info.operating_system, 128)?,
                     platform: bounded("providedInfo.platform", info.platform, 128)?,
                 },
                 emulator: d.flags.emulator,
@@ -127,15 +117,10 @@ fn parse_context(body: ContextBody, header_user_agent: Option<&str>) -> ApiResul
                 .map_err(|e| ApiError::BadRequest(format!("context.location: {e}")))?;
             if let Some(a) = l.accuracy {
                 if !(a.is_finite() && a >= 0.0) {
-                    return Err(ApiError::BadRequest(
-                        "context.location.accuracy must be a non-negative number".into(),
-                    ));
+                    return Err(ApiError::BadRequest("context.location.accuracy must be a non-negative number".into()));
                 }
             }
-            Some(LocationInput {
-                coordinates,
-                accuracy: l.accuracy,
-            })
+            Some(LocationInput { coordinates, accuracy: l.accuracy })
         }
     };
     Ok(AttemptContext { device, location })
@@ -146,8 +131,7 @@ fn parse_context(body: ContextBody, header_user_agent: Option<&str>) -> ApiResul
 fn resolve_person(tenant: &Tenant, from_body: Option<String>) -> ApiResult<PersonId> {
     match (from_body, &tenant.person) {
         (Some(raw), _) => {
-            let person = PersonId::parse(&raw, false)
-                .map_err(|e| ApiError::BadRequest(format!("personId: {e}")))?;
+            let person = PersonId::parse(&raw, false).map_err(|e| ApiError::BadRequest(format!("personId: {e}")))?;
             if tenant.may_act_for(person.as_str()) {
                 Ok(person)
             } else {
@@ -155,9 +139,7 @@ fn resolve_person(tenant: &Tenant, from_body: Option<String>) -> ApiResult<Perso
             }
         }
         (None, Some(person)) => Ok(person.clone()),
-        (None, None) => Err(ApiError::BadRequest(
-            "personId is required with a backend token".into(),
-        )),
+        (None, None) => Err(ApiError::BadRequest("personId is required with a backend token".into())),
     }
 }
 
@@ -179,10 +161,7 @@ pub fn learned_from(record: &AttemptRecord, doc: &AttemptDoc) -> Option<Learned>
         client_id: record.client_id.clone(),
         person_id: record.person_id.clone()?,
         fingerprint: doc.device.as_ref().and_then(|d| d.fingerprint.clone()),
-        location: doc
-            .location
-            .as_ref()
-            .map(|l| (l.coordinates.latitude(), l.coordinates.longitude())),
+        location: doc.location.as_ref().map(|l| (l.coordinates.latitude(), l.coordinates.longitude())),
         ip: Some(doc.network.ip.to_string()),
         at: record.created_at,
     })
@@ -213,21 +192,15 @@ pub async fn create(
     Json(body): Json<AttemptRequest>,
 ) -> ApiResult<Response> {
     let person = resolve_person(&tenant, body.person_id.or(body.people_id))?;
-    let context = parse_context(
-        body.context,
-        headers.get(USER_AGENT).and_then(|v| v.to_str().ok()),
-    )?;
+    let context = parse_context(body.context, headers.get(USER_AGENT).and_then(|v| v.to_str().ok()))?;
     let client_id = tenant.client_id();
     let policy = match smartauth_domain::policy::valid_policy_id(&body.policy_id) {
         true => app.store.policy(client_id, &body.policy_id).await?,
         false => None,
     }
     .ok_or_else(|| ApiError::not_found("policy"))?;
-    let identity = app
-        .store
-        .identity(client_id, person.as_str())
-        .await?
-        .ok_or_else(|| ApiError::not_found("identity"))?;
+    let identity =
+        app.store.identity(client_id, person.as_str()).await?.ok_or_else(|| ApiError::not_found("identity"))?;
 
     let now = Utc::now();
     let rules = &policy.policy;
@@ -236,12 +209,8 @@ pub async fn create(
         .history(&HistoryQuery {
             client_id,
             person_id: person.as_str(),
-            fingerprint: context
-                .device
-                .as_ref()
-                .and_then(|d| d.fingerprint.as_deref()),
-            window_start: now.timestamp_millis()
-                - i64::from(rules.max_attempts_per_identity.window_seconds) * 1000,
+            fingerprint: context.device.as_ref().and_then(|d| d.fingerprint.as_deref()),
+            window_start: now.timestamp_millis() - i64::from(rules.max_attempts_per_identity.window_seconds) * 1000,
         })
         .await?;
     let source_ip = app.client_ip(peer.ip(), &headers);
@@ -294,12 +263,9 @@ pub async fn create(
         version: 1,
         document: serde_json::to_value(&doc).map_err(anyhow::Error::from)?,
     };
-    let learned = (decision.status == Status::Approved)
-        .then(|| learned_from(&record, &doc))
-        .flatten();
+    let learned = (decision.status == Status::Approved).then(|| learned_from(&record, &doc)).flatten();
     app.store.insert_attempt(&record, learned.as_ref()).await?;
-    metrics::counter!("smartauth_decisions_total", "status" => decision.status.as_str())
-        .increment(1);
+    metrics::counter!("smartauth_decisions_total", "status" => decision.status.as_str()).increment(1);
     tracing::info!(attempt_id = %record.id, status = decision.status.as_str(), summary = %decision.summary, "attempt decided");
 
     let approved = decision.status == Status::Approved;
@@ -319,17 +285,10 @@ pub async fn create(
 }
 
 /// Loads an attempt the caller may see; anything else is 404, without saying why.
-pub async fn load(
-    app: &App,
-    tenant: &Tenant,
-    raw_id: &str,
-) -> ApiResult<(AttemptRecord, AttemptDoc)> {
+pub async fn load(app: &App, tenant: &Tenant, raw_id: &str) -> ApiResult<(AttemptRecord, AttemptDoc)> {
     let id = Id::parse(raw_id).ok_or_else(|| ApiError::not_found("attempt"))?;
-    let record = app
-        .store
-        .attempt(tenant.client_id(), id.as_str())
-        .await?
-        .ok_or_else(|| ApiError::not_found("attempt"))?;
+    let record =
+        app.store.attempt(tenant.client_id(), id.as_str()).await?.ok_or_else(|| ApiError::not_found("attempt"))?;
     let visible = match &tenant.person {
         None => true,
         Some(p) => record.person_id.as_deref() == Some(p.as_str()),
@@ -341,11 +300,7 @@ pub async fn load(
     Ok((record, doc))
 }
 
-pub async fn read(
-    State(app): State<AppState>,
-    tenant: Tenant,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
+pub async fn read(State(app): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> ApiResult<Response> {
     let (record, doc) = load(&app, &tenant, &id).await?;
     Ok(ok_json(attempt::render(&record, &doc)))
 }
@@ -365,11 +320,7 @@ pub struct ListQuery {
 fn parse_time(field: &str, raw: &str) -> ApiResult<i64> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.timestamp_millis())
-        .map_err(|_| {
-            ApiError::BadRequest(format!(
-                "{field} must be an RFC 3339 time such as 2024-01-01T00:00:00Z"
-            ))
-        })
+        .map_err(|_| ApiError::BadRequest(format!("{field} must be an RFC 3339 time such as 2024-01-01T00:00:00Z")))
 }
 
 fn parse_cursor(raw: &str) -> ApiResult<(i64, String)> {
@@ -379,22 +330,14 @@ fn parse_cursor(raw: &str) -> ApiResult<(i64, String)> {
     Ok((at.parse().map_err(|_| bad())?, id.to_string()))
 }
 
-pub async fn list(
-    State(app): State<AppState>,
-    tenant: Tenant,
-    Query(q): Query<ListQuery>,
-) -> ApiResult<Response> {
+pub async fn list(State(app): State<AppState>, tenant: Tenant, Query(q): Query<ListQuery>) -> ApiResult<Response> {
     tenant.require_backend()?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 200".into(),
-        ));
+        return Err(ApiError::BadRequest("limit must be between 1 and 200".into()));
     }
     if let Some(s) = &q.status {
-        Status::parse(s).ok_or_else(|| {
-            ApiError::BadRequest("status must be approved, pending or reproved".into())
-        })?;
+        Status::parse(s).ok_or_else(|| ApiError::BadRequest("status must be approved, pending or reproved".into()))?;
     }
     let filter = AttemptFilter {
         person_id: q
@@ -405,11 +348,7 @@ pub async fn list(
             .map_err(|e| ApiError::BadRequest(format!("personId: {e}")))?,
         status: q.status,
         policy_id: q.policy_id,
-        from: q
-            .from
-            .as_deref()
-            .map(|t| parse_time("from", t))
-            .transpose()?,
+        from: q.from.as_deref().map(|t| parse_time("from", t)).transpose()?,
         to: q.to.as_deref().map(|t| parse_time("to", t)).transpose()?,
         after: q.cursor.as_deref().map(parse_cursor).transpose()?,
         limit,

@@ -26,9 +26,5 @@ pub async fn ready(State(app): State<AppState>) -> ApiResult<Response> {
 }
 
 pub async fn metrics(State(app): State<AppState>) -> Response {
-    (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
-    )
-        .into_response()
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render()).into_response()
 }

@@ -31,9 +31,7 @@ pub struct NewIdentity {
 }
 
 /// `Some(None)` when the field is present as `null` (clear it), `None` when absent (keep it).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -53,23 +51,17 @@ pub struct IdentityChanges {
 fn parse_name(raw: &str) -> ApiResult<String> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest(
-            "name must be 1-200 printable characters".into(),
-        ));
+        return Err(ApiError::BadRequest("name must be 1-200 printable characters".into()));
     }
     Ok(name.to_owned())
 }
 
 fn parse_email(raw: &str) -> ApiResult<String> {
-    Email::parse(raw)
-        .map(|e| e.as_str().to_owned())
-        .map_err(ApiError::BadRequest)
+    Email::parse(raw).map(|e| e.as_str().to_owned()).map_err(ApiError::BadRequest)
 }
 
 fn parse_phone(raw: &str) -> ApiResult<String> {
-    Phone::parse(raw)
-        .map(|p| p.as_str().to_owned())
-        .map_err(ApiError::BadRequest)
+    Phone::parse(raw).map(|p| p.as_str().to_owned()).map_err(ApiError::BadRequest)
 }
 
 /// Accepts base64 (optionally as a `data:` URL) of a JPEG or PNG image.
@@ -80,29 +72,19 @@ fn parse_image(raw: &str) -> ApiResult<Vec<u8>> {
         None => body,
     };
     if body.len() > MAX_IMAGE_BYTES * 4 / 3 + 4 {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "image is larger than {} MiB",
-            MAX_IMAGE_BYTES >> 20
-        )));
+        return Err(ApiError::PayloadTooLarge(format!("image is larger than {} MiB", MAX_IMAGE_BYTES >> 20)));
     }
-    let bytes = STANDARD
-        .decode(body)
-        .map_err(|_| ApiError::BadRequest("image is not valid base64".into()))?;
+    let bytes = STANDARD.decode(body).map_err(|_| ApiError::BadRequest("image is not valid base64".into()))?;
     let jpeg = bytes.starts_with(&[0xFF, 0xD8, 0xFF]);
     let png = bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]);
     if !(jpeg || png) {
-        return Err(ApiError::BadRequest(
-            "image must be a JPEG or PNG file".into(),
-        ));
+        return Err(ApiError::BadRequest("image must be a JPEG or PNG file".into()));
     }
     Ok(bytes)
 }
 
 fn no_image_url() -> ApiError {
-    ApiError::BadRequest(
-        "imageUrl is not supported by this version; send the image inline as base64 in `image`"
-            .into(),
-    )
+    ApiError::BadRequest("imageUrl is not supported by this version; send the image inline as base64 in `image`".into())
 }
 
 fn person_from_path(tenant: &Tenant, raw: &str) -> ApiResult<PersonId> {
@@ -126,23 +108,14 @@ fn describe(i: &IdentityRecord) -> serde_json::Value {
     })
 }
 
-pub async fn create(
-    State(app): State<AppState>,
-    tenant: Tenant,
-    Json(body): Json<NewIdentity>,
-) -> ApiResult<Response> {
+pub async fn create(State(app): State<AppState>, tenant: Tenant, Json(body): Json<NewIdentity>) -> ApiResult<Response> {
     tenant.require_backend()?;
     let person = PersonId::parse(&body.person_id, tenant.client.validate_cpf)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if body.image_url.is_some() {
         return Err(no_image_url());
     }
-    let face_image_enc = body
-        .image
-        .as_deref()
-        .map(parse_image)
-        .transpose()?
-        .map(|img| app.key.encrypt(&img));
+    let face_image_enc = body.image.as_deref().map(parse_image).transpose()?.map(|img| app.key.encrypt(&img));
     let now = chrono::Utc::now().timestamp_millis();
     let record = IdentityRecord {
         id: crypto::new_id().to_string(),
@@ -156,21 +129,13 @@ pub async fn create(
         updated_at: now,
     };
     match app.store.insert_identity(&record).await {
-        Ok(()) => Ok(ok_json(
-            json!({"id": record.id, "personId": record.person_id, "createdAt": ts(now)}),
-        )),
-        Err(StoreError::Conflict) => Err(ApiError::Conflict(
-            "an identity with this personId already exists".into(),
-        )),
+        Ok(()) => Ok(ok_json(json!({"id": record.id, "personId": record.person_id, "createdAt": ts(now)}))),
+        Err(StoreError::Conflict) => Err(ApiError::Conflict("an identity with this personId already exists".into())),
         Err(e) => Err(e.into()),
     }
 }
 
-pub async fn read(
-    State(app): State<AppState>,
-    tenant: Tenant,
-    Path(raw): Path<String>,
-) -> ApiResult<Response> {
+pub async fn read(State(app): State<AppState>, tenant: Tenant, Path(raw): Path<String>) -> ApiResult<Response> {
     let person = person_from_path(&tenant, &raw)?;
     let identity = app
         .store
@@ -206,11 +171,7 @@ pub async fn update(
         identity.phone = phone.as_deref().map(parse_phone).transpose()?;
     }
     if let Some(image) = &changes.image {
-        identity.face_image_enc = image
-            .as_deref()
-            .map(parse_image)
-            .transpose()?
-            .map(|img| app.key.encrypt(&img));
+        identity.face_image_enc = image.as_deref().map(parse_image).transpose()?.map(|img| app.key.encrypt(&img));
     }
     identity.updated_at = chrono::Utc::now().timestamp_millis();
     if !app.store.update_identity(&identity).await? {
@@ -221,21 +182,11 @@ pub async fn update(
 
 /// Erasure (LGPD): the identity, its face, contacts and known contexts are deleted; its attempts
 /// remain, anonymized, for the tenant's statistics.
-pub async fn erase(
-    State(app): State<AppState>,
-    tenant: Tenant,
-    Path(raw): Path<String>,
-) -> ApiResult<Response> {
+pub async fn erase(State(app): State<AppState>, tenant: Tenant, Path(raw): Path<String>) -> ApiResult<Response> {
     tenant.require_backend()?;
     let person = person_from_path(&tenant, &raw)?;
-    if !app
-        .store
-        .erase_identity(tenant.client_id(), person.as_str(), &anonymize)
-        .await?
-    {
+    if !app.store.erase_identity(tenant.client_id(), person.as_str(), &anonymize).await? {
         return Err(ApiError::not_found("identity"));
     }
-    Ok(ok_json(
-        json!({"personId": person.as_str(), "deleted": true}),
-    ))
+    Ok(ok_json(json!({"personId": person.as_str(), "deleted": true})))
 }

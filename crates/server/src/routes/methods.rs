@@ -25,9 +25,7 @@ const MAX_TRIES: usize = 5;
 fn code_method(raw: &str) -> ApiResult<Method> {
     match Method::parse(raw) {
         Some(m) if m.is_code() => Ok(m),
-        Some(_) => Err(ApiError::BadRequest(
-            "face_authentication is not available in this version".into(),
-        )),
+        Some(_) => Err(ApiError::BadRequest("face_authentication is not available in this version".into())),
         None => Err(ApiError::not_found("method")),
     }
 }
@@ -35,39 +33,22 @@ fn code_method(raw: &str) -> ApiResult<Method> {
 /// The method's state, if the attempt is still waiting for it.
 fn open_method(record: &AttemptRecord, doc: &mut AttemptDoc, method: Method) -> ApiResult<()> {
     if record.status != Status::Pending.as_str() {
-        return Err(ApiError::Conflict(format!(
-            "the attempt is already {}",
-            record.status
-        )));
+        return Err(ApiError::Conflict(format!("the attempt is already {}", record.status)));
     }
     if !doc.evaluation.needed_reauthentications.contains(&method) {
-        return Err(ApiError::Conflict(format!(
-            "{} is not offered for this attempt",
-            method.as_str()
-        )));
+        return Err(ApiError::Conflict(format!("{} is not offered for this attempt", method.as_str())));
     }
     Ok(())
 }
 
 fn state_mut(doc: &mut AttemptDoc, method: Method) -> &mut MethodState {
-    doc.methods
-        .entry(method.as_str().to_owned())
-        .or_insert_with(|| MethodState::new(Utc::now().timestamp_millis()))
+    doc.methods.entry(method.as_str().to_owned()).or_insert_with(|| MethodState::new(Utc::now().timestamp_millis()))
 }
 
-async fn save(
-    app: &App,
-    record: &mut AttemptRecord,
-    doc: &AttemptDoc,
-    approved: bool,
-) -> ApiResult<bool> {
+async fn save(app: &App, record: &mut AttemptRecord, doc: &AttemptDoc, approved: bool) -> ApiResult<bool> {
     record.version += 1;
     record.document = serde_json::to_value(doc).map_err(anyhow::Error::from)?;
-    let learned = if approved {
-        learned_from(record, doc)
-    } else {
-        None
-    };
+    let learned = if approved { learned_from(record, doc) } else { None };
     Ok(app.store.update_attempt(record, learned.as_ref()).await?)
 }
 
@@ -85,22 +66,13 @@ pub async fn send(
         let (mut record, mut doc) = load(&app, &tenant, &attempt_id).await?;
         open_method(&record, &mut doc, method)?;
         let rules = doc.rules.codes.clone();
-        let person = record
-            .person_id
-            .clone()
-            .ok_or_else(|| ApiError::not_found("attempt"))?;
-        let identity = app
-            .store
-            .identity(&record.client_id, &person)
-            .await?
-            .ok_or_else(|| ApiError::not_found("identity"))?;
+        let person = record.person_id.clone().ok_or_else(|| ApiError::not_found("attempt"))?;
+        let identity =
+            app.store.identity(&record.client_id, &person).await?.ok_or_else(|| ApiError::not_found("identity"))?;
         let now = Utc::now().timestamp_millis();
         let state = state_mut(&mut doc, method);
         if state.status != Status::Pending.as_str() {
-            return Err(ApiError::Conflict(format!(
-                "{} has already ended for this attempt",
-                method.as_str()
-            )));
+            return Err(ApiError::Conflict(format!("{} has already ended for this attempt", method.as_str())));
         }
         if let Some(last) = &state.challenge {
             let ready_at = last.sent_at + i64::from(rules.resend_after_seconds) * 1000;
@@ -113,32 +85,19 @@ pub async fn send(
         }
         if state.sends >= MAX_SENDS {
             return Err(ApiError::TooManyRequests {
-                message: format!(
-                    "no more than {MAX_SENDS} codes are sent for one attempt; start a new attempt"
-                ),
+                message: format!("no more than {MAX_SENDS} codes are sent for one attempt; start a new attempt"),
                 retry_after_secs: u64::from(rules.ttl_seconds),
             });
         }
         let (destination, masked) = match method {
             Method::EmailAuthentication => {
-                let email = identity
-                    .email
-                    .as_deref()
-                    .map(Email::parse)
-                    .and_then(Result::ok);
-                let email = email.ok_or_else(|| {
-                    ApiError::Conflict("the identity has no email address".into())
-                })?;
+                let email = identity.email.as_deref().map(Email::parse).and_then(Result::ok);
+                let email = email.ok_or_else(|| ApiError::Conflict("the identity has no email address".into()))?;
                 (email.as_str().to_owned(), email.masked())
             }
             _ => {
-                let phone = identity
-                    .phone
-                    .as_deref()
-                    .map(Phone::parse)
-                    .and_then(Result::ok);
-                let phone = phone
-                    .ok_or_else(|| ApiError::Conflict("the identity has no phone number".into()))?;
+                let phone = identity.phone.as_deref().map(Phone::parse).and_then(Result::ok);
+                let phone = phone.ok_or_else(|| ApiError::Conflict("the identity has no phone number".into()))?;
                 (phone.as_str().to_owned(), phone.masked())
             }
         };
@@ -146,12 +105,8 @@ pub async fn send(
         let expires_at = now + i64::from(rules.ttl_seconds) * 1000;
         let code_hash = app.key.code_hash(&record.id, method.as_str(), &code);
         state.sends += 1;
-        state.challenge = Some(Challenge {
-            code_hash: code_hash.clone(),
-            sent_at: now,
-            expires_at,
-            sent_to: masked.clone(),
-        });
+        state.challenge =
+            Some(Challenge { code_hash: code_hash.clone(), sent_at: now, expires_at, sent_to: masked.clone() });
         if !save(&app, &mut record, &doc, false).await? {
             continue;
         }
@@ -178,17 +133,11 @@ async fn deliver(app: &App, method: Method, to: &str, code: &str, ttl: u32) -> a
     let text = code_message(code, ttl);
     match method {
         Method::EmailAuthentication => {
-            let email = app
-                .email
-                .as_ref()
-                .ok_or_else(|| anyhow::anyhow!("email is not configured"))?;
+            let email = app.email.as_ref().ok_or_else(|| anyhow::anyhow!("email is not configured"))?;
             email.send(to, "Your verification code", text).await
         }
         _ => {
-            let sms = app
-                .sms
-                .as_ref()
-                .ok_or_else(|| anyhow::anyhow!("SMS is not configured"))?;
+            let sms = app.sms.as_ref().ok_or_else(|| anyhow::anyhow!("SMS is not configured"))?;
             sms.send(to, &text).await
         }
     }
@@ -248,9 +197,7 @@ pub async fn verify(
         let outcome = if now >= challenge.expires_at {
             Outcome::Refused("expired_code")
         } else if crypto::constant_time_eq(
-            app.key
-                .code_hash(&record.id, method.as_str(), code.as_str())
-                .as_bytes(),
+            app.key.code_hash(&record.id, method.as_str(), code.as_str()).as_bytes(),
             challenge.code_hash.as_bytes(),
         ) {
             Outcome::Approved
@@ -279,11 +226,10 @@ pub async fn verify(
                 if state.failures >= rules.max_attempts {
                     state.status = Status::Reproved.as_str().into();
                     state.challenge = None;
-                    let all_failed = doc.evaluation.needed_reauthentications.iter().all(|m| {
-                        doc.methods
-                            .get(m.as_str())
-                            .is_some_and(|s| s.status == Status::Reproved.as_str())
-                    });
+                    let all_failed =
+                        doc.evaluation.needed_reauthentications.iter().all(|m| {
+                            doc.methods.get(m.as_str()).is_some_and(|s| s.status == Status::Reproved.as_str())
+                        });
                     if all_failed {
                         record.status = Status::Reproved.as_str().into();
                         doc.decided_at = Some(now);
@@ -299,32 +245,18 @@ pub async fn verify(
         metrics::counter!("smartauth_code_verifications_total", "method" => method.as_str(), "approved" => approved.to_string())
             .increment(1);
         return Ok(match outcome {
-            Outcome::Approved => answer(
-                &record,
-                true,
-                left,
-                "",
-                Some(attestation(&tenant, &record, &doc)?),
-            ),
+            Outcome::Approved => answer(&record, true, left, "", Some(attestation(&tenant, &record, &doc)?)),
             Outcome::Refused(reason) => answer(&record, false, left, reason, None),
         });
     }
     Err(busy())
 }
 
-fn answer(
-    record: &AttemptRecord,
-    authorized: bool,
-    left: u32,
-    refusal: &str,
-    attestation: Option<String>,
-) -> Response {
+fn answer(record: &AttemptRecord, authorized: bool, left: u32, refusal: &str, attestation: Option<String>) -> Response {
     let message = match refusal {
         "" => "code verified; the attempt is approved".to_owned(),
         "expired_code" => "the code has expired; ask for a new one".to_owned(),
-        "max_attempts_exceeded" => {
-            "too many wrong codes; this method is closed for this attempt".to_owned()
-        }
+        "max_attempts_exceeded" => "too many wrong codes; this method is closed for this attempt".to_owned(),
         _ if left == 0 => "wrong code; no attempts left for this method".to_owned(),
         _ => format!("wrong code; {left} attempt(s) left"),
     };

@@ -20,47 +20,16 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(docs::openapi))
         .route("/docs", get(docs::page))
-        .route(
-            "/admin/clients",
-            post(admin::create_client).get(admin::list_clients),
-        )
-        .route(
-            "/admin/clients/{client_id}/disable",
-            post(admin::disable_client),
-        )
-        .route(
-            "/admin/clients/{client_id}/enable",
-            post(admin::enable_client),
-        )
-        .route(
-            "/admin/clients/{client_id}/rotate-secret",
-            post(admin::rotate_secret),
-        )
+        .route("/admin/clients", post(admin::create_client).get(admin::list_clients))
+        .route("/admin/clients/{client_id}/disable", post(admin::disable_client))
+        .route("/admin/clients/{client_id}/enable", post(admin::enable_client))
+        .route("/admin/clients/{client_id}/rotate-secret", post(admin::rotate_secret))
         .route("/identities", post(identities::create))
-        .route(
-            "/identities/{person_id}",
-            get(identities::read)
-                .patch(identities::update)
-                .delete(identities::erase),
-        )
+        .route("/identities/{person_id}", get(identities::read).patch(identities::update).delete(identities::erase))
         .route("/policies", get(policies::list))
-        .route(
-            "/policies/{policy_id}",
-            put(policies::put)
-                .get(policies::read)
-                .delete(policies::delete),
-        )
-        .route(
-            "/authentications",
-            post(authentications::create).get(authentications::list),
-        )
+        .route("/policies/{policy_id}", put(policies::put).get(policies::read).delete(policies::delete))
+        .route("/authentications", post(authentications::create).get(authentications::list))
         .route("/authentications/{attempt_id}", get(authentications::read))
-        .route(
-            "/authentications/{attempt_id}/methods/{method}/send",
-            post(methods::send),
-        )
-        .route(
-            "/authentications/{attempt_id}/methods/{method}/verify",
-            post(methods::verify),
-        )
+        .route("/authentications/{attempt_id}/methods/{method}/send", post(methods::send))
+        .route("/authentications/{attempt_id}/methods/{method}/verify", post(methods::verify))
 }

@@ -50,43 +50,22 @@ pub async fn put(
     Ok(ok_json(describe(&stored)))
 }
 
-pub async fn read(
-    State(app): State<AppState>,
-    tenant: Tenant,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
+pub async fn read(State(app): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> ApiResult<Response> {
     tenant.require_backend()?;
-    let record = app
-        .store
-        .policy(tenant.client_id(), policy_id(&id)?)
-        .await?
-        .ok_or_else(|| ApiError::not_found("policy"))?;
+    let record =
+        app.store.policy(tenant.client_id(), policy_id(&id)?).await?.ok_or_else(|| ApiError::not_found("policy"))?;
     Ok(ok_json(describe(&record)))
 }
 
 pub async fn list(State(app): State<AppState>, tenant: Tenant) -> ApiResult<Response> {
     tenant.require_backend()?;
-    let items: Vec<Value> = app
-        .store
-        .policies(tenant.client_id())
-        .await?
-        .iter()
-        .map(describe)
-        .collect();
+    let items: Vec<Value> = app.store.policies(tenant.client_id()).await?.iter().map(describe).collect();
     Ok(ok_json(json!({"items": items})))
 }
 
-pub async fn delete(
-    State(app): State<AppState>,
-    tenant: Tenant,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
+pub async fn delete(State(app): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> ApiResult<Response> {
     tenant.require_backend()?;
-    if !app
-        .store
-        .delete_policy(tenant.client_id(), policy_id(&id)?)
-        .await?
-    {
+    if !app.store.delete_policy(tenant.client_id(), policy_id(&id)?).await? {
         return Err(ApiError::not_found("policy"));
     }
     Ok(ok_json(json!({"policyId": id, "deleted": true})))

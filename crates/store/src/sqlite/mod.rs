@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use smartauth_domain::{Coordinates, History, Policy};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
 use crate::*;
@@ -33,7 +31,9 @@ impl SqliteStore {
             .foreign_keys(true)
             // Keeps the WAL from growing without bound under sustained writes.
             .pragma("journal_size_limit", "67108864")
-            .pragma("wal_autocheckpoint", "1000");
+            .pragma("wal_autocheckpoint", "1000")
+            // Erased personal data is overwritten, not left in free pages.
+            .pragma("secure_delete", "ON");
         Self::open_with(options).await
     }
 
@@ -49,10 +49,7 @@ impl SqliteStore {
     }
 
     async fn open_with(options: SqliteConnectOptions) -> Result<Self> {
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         migrate(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
@@ -64,13 +61,13 @@ impl SqliteStore {
 }
 
 async fn migrate(pool: &SqlitePool) -> Result<()> {
-    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
     let current: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-            .fetch_one(pool)
-            .await?;
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetch_one(pool).await?;
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         let mut tx = pool.begin().await?;
         sqlx::raw_sql(sql).execute(&mut *tx).await?;
@@ -116,8 +113,7 @@ fn identity_from(row: &SqliteRow) -> Result<IdentityRecord> {
 
 fn policy_from(row: &SqliteRow) -> Result<PolicyRecord> {
     let document: String = row.try_get("document")?;
-    let policy: Policy =
-        serde_json::from_str(&document).map_err(|e| StoreError::Corrupt(format!("policy: {e}")))?;
+    let policy: Policy = serde_json::from_str(&document).map_err(|e| StoreError::Corrupt(format!("policy: {e}")))?;
     Ok(PolicyRecord {
         id: row.try_get("id")?,
         client_id: row.try_get("client_id")?,
@@ -137,8 +133,7 @@ fn attempt_from(row: &SqliteRow) -> Result<AttemptRecord> {
         status: row.try_get("status")?,
         created_at: row.try_get("created_at")?,
         version: row.try_get("version")?,
-        document: serde_json::from_str(&document)
-            .map_err(|e| StoreError::Corrupt(format!("attempt: {e}")))?,
+        document: serde_json::from_str(&document).map_err(|e| StoreError::Corrupt(format!("attempt: {e}")))?,
     })
 }
 
@@ -202,31 +197,29 @@ impl Store for SqliteStore {
     }
 
     async fn insert_client(&self, c: &ClientRecord) -> Result<()> {
-        sqlx::query("INSERT INTO clients (id, name, secret_enc, disabled, validate_cpf, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(&c.id)
-            .bind(&c.name)
-            .bind(&c.secret_enc)
-            .bind(c.disabled)
-            .bind(c.validate_cpf)
-            .bind(c.created_at)
-            .execute(&self.writer)
-            .await
-            .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { e.into() })?;
+        sqlx::query(
+            "INSERT INTO clients (id, name, secret_enc, disabled, validate_cpf, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(&c.secret_enc)
+        .bind(c.disabled)
+        .bind(c.validate_cpf)
+        .bind(c.created_at)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { e.into() })?;
         Ok(())
     }
 
     async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
-        let row = sqlx::query("SELECT * FROM clients WHERE id = ?")
-            .bind(client_id)
-            .fetch_optional(&self.reader)
-            .await?;
+        let row =
+            sqlx::query("SELECT * FROM clients WHERE id = ?").bind(client_id).fetch_optional(&self.reader).await?;
         row.as_ref().map(client_from).transpose()
     }
 
     async fn clients(&self) -> Result<Vec<ClientRecord>> {
-        let rows = sqlx::query("SELECT * FROM clients ORDER BY created_at, id")
-            .fetch_all(&self.reader)
-            .await?;
+        let rows = sqlx::query("SELECT * FROM clients ORDER BY created_at, id").fetch_all(&self.reader).await?;
         rows.iter().map(client_from).collect()
     }
 
@@ -294,12 +287,7 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn erase_identity(
-        &self,
-        client_id: &str,
-        person_id: &str,
-        anonymize: &Anonymizer,
-    ) -> Result<bool> {
+    async fn erase_identity(&self, client_id: &str, person_id: &str, anonymize: &Anonymizer) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
         let deleted = sqlx::query("DELETE FROM identities WHERE client_id = ? AND person_id = ?")
             .bind(client_id)
@@ -310,13 +298,11 @@ impl Store for SqliteStore {
             return Ok(false);
         }
         for table in ["known_devices", "known_locations", "known_networks"] {
-            sqlx::query(&format!(
-                "DELETE FROM {table} WHERE client_id = ? AND person_id = ?"
-            ))
-            .bind(client_id)
-            .bind(person_id)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(&format!("DELETE FROM {table} WHERE client_id = ? AND person_id = ?"))
+                .bind(client_id)
+                .bind(person_id)
+                .execute(&mut *tx)
+                .await?;
         }
         let rows = sqlx::query("SELECT * FROM attempts WHERE client_id = ? AND person_id = ?")
             .bind(client_id)
@@ -337,8 +323,7 @@ impl Store for SqliteStore {
     }
 
     async fn put_policy(&self, p: &PolicyRecord) -> Result<PolicyRecord> {
-        let document =
-            serde_json::to_string(&p.policy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let document = serde_json::to_string(&p.policy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO policies (client_id, policy_id, id, document, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -389,20 +374,23 @@ impl Store for SqliteStore {
 
     async fn history(&self, q: &HistoryQuery<'_>) -> Result<History> {
         let mut conn = self.reader.acquire().await?;
-        let known_devices: Vec<String> =
-            sqlx::query_scalar("SELECT fingerprint FROM known_devices WHERE client_id = ? AND person_id = ? ORDER BY first_seen")
-                .bind(q.client_id)
-                .bind(q.person_id)
-                .fetch_all(&mut *conn)
-                .await?;
+        let known_devices: Vec<String> = sqlx::query_scalar(
+            "SELECT fingerprint FROM known_devices WHERE client_id = ? AND person_id = ? ORDER BY first_seen",
+        )
+        .bind(q.client_id)
+        .bind(q.person_id)
+        .fetch_all(&mut *conn)
+        .await?;
         let other_identities_on_device: i64 = match q.fingerprint {
             Some(fp) => {
-                sqlx::query_scalar("SELECT COUNT(*) FROM known_devices WHERE client_id = ? AND fingerprint = ? AND person_id <> ?")
-                    .bind(q.client_id)
-                    .bind(fp)
-                    .bind(q.person_id)
-                    .fetch_one(&mut *conn)
-                    .await?
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM known_devices WHERE client_id = ? AND fingerprint = ? AND person_id <> ?",
+                )
+                .bind(q.client_id)
+                .bind(fp)
+                .bind(q.person_id)
+                .fetch_one(&mut *conn)
+                .await?
             }
             None => 0,
         };
@@ -421,24 +409,23 @@ impl Store for SqliteStore {
             let seen: i64 = row.try_get("last_seen")?;
             let c = Coordinates::new(lat, lon).map_err(StoreError::Corrupt)?;
             if last_approved_location.is_none() {
-                let at = chrono::DateTime::from_timestamp_millis(seen).ok_or_else(|| {
-                    StoreError::Corrupt("known location time out of range".into())
-                })?;
+                let at = chrono::DateTime::from_timestamp_millis(seen)
+                    .ok_or_else(|| StoreError::Corrupt("known location time out of range".into()))?;
                 last_approved_location = Some((at, c));
             }
             known_locations.push(c);
         }
-        let attempts_in_window: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM attempts WHERE client_id = ? AND person_id = ? AND created_at >= ?")
-                .bind(q.client_id)
-                .bind(q.person_id)
-                .bind(q.window_start)
-                .fetch_one(&mut *conn)
-                .await?;
+        let attempts_in_window: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM attempts WHERE client_id = ? AND person_id = ? AND created_at >= ?",
+        )
+        .bind(q.client_id)
+        .bind(q.person_id)
+        .bind(q.window_start)
+        .fetch_one(&mut *conn)
+        .await?;
         Ok(History {
             known_devices,
-            other_identities_on_device: u32::try_from(other_identities_on_device)
-                .unwrap_or(u32::MAX),
+            other_identities_on_device: u32::try_from(other_identities_on_device).unwrap_or(u32::MAX),
             known_locations,
             last_approved_location,
             attempts_in_window: u32::try_from(attempts_in_window).unwrap_or(u32::MAX),
@@ -479,15 +466,17 @@ impl Store for SqliteStore {
 
     async fn update_attempt(&self, a: &AttemptRecord, learned: Option<&Learned>) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
-        let done = sqlx::query("UPDATE attempts SET status = ?, document = ?, version = ? WHERE id = ? AND client_id = ? AND version = ?")
-            .bind(&a.status)
-            .bind(a.document.to_string())
-            .bind(a.version)
-            .bind(&a.id)
-            .bind(&a.client_id)
-            .bind(a.version - 1)
-            .execute(&mut *tx)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE attempts SET status = ?, document = ?, version = ? WHERE id = ? AND client_id = ? AND version = ?",
+        )
+        .bind(&a.status)
+        .bind(a.document.to_string())
+        .bind(a.version)
+        .bind(&a.id)
+        .bind(&a.client_id)
+        .bind(a.version - 1)
+        .execute(&mut *tx)
+        .await?;
         if done.rows_affected() != 1 {
             return Ok(false);
         }
@@ -520,10 +509,7 @@ impl Store for SqliteStore {
         }
         sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
         let mut query = sqlx::query(&sql).bind(client_id);
-        for v in [&f.person_id, &f.status, &f.policy_id]
-            .into_iter()
-            .flatten()
-        {
+        for v in [&f.person_id, &f.status, &f.policy_id].into_iter().flatten() {
             query = query.bind(v);
         }
         for v in [f.from, f.to].into_iter().flatten() {
@@ -532,10 +518,7 @@ impl Store for SqliteStore {
         if let Some((at, id)) = &f.after {
             query = query.bind(at).bind(at).bind(id);
         }
-        let rows = query
-            .bind(i64::from(f.limit))
-            .fetch_all(&self.reader)
-            .await?;
+        let rows = query.bind(i64::from(f.limit)).fetch_all(&self.reader).await?;
         rows.iter().map(attempt_from).collect()
     }
 }

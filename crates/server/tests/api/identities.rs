@@ -1,0 +1,124 @@
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// The smallest valid PNG: 1×1 pixel.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, 0x49, 0x48, 0x44, 0x52, 0, 0, 0, 1, 0, 0, 0, 1, 8,
+    6, 0, 0, 0, 0x1F, 0x15, 0xC4, 0x89, 0, 0, 0, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0, 1, 0, 0, 5, 0, 1,
+    0x0D, 0x0A, 0x2D, 0xB4, 0, 0, 0, 0, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+];
+
+#[tokio::test]
+async fn an_identity_is_created_read_updated_and_stored_normalized() {
+    let app = spawn_app().await;
+    let tenant = app.new_tenant().await;
+    let b = backend(&tenant);
+    let made =
+        app.post("/identities", &b, json!({"personId": PERSON, "name": "John Doe", "email": "john@example.com"})).await;
+    assert_eq!(made.status, StatusCode::OK);
+    assert_eq!(made.body["personId"], PERSON_DIGITS);
+    assert_eq!(made.body["id"].as_str().unwrap().len(), 24);
+    assert!(made.body["createdAt"].as_str().unwrap().ends_with('Z'));
+
+    let dup = app.post("/identities", &b, json!({"personId": PERSON_DIGITS, "name": "Again"})).await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+
+    let patched = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/identities/{PERSON}"),
+            Some(&b),
+            Some(json!({"name": "John Q. Doe", "email": null, "phone": "+55 21 98289-5497"})),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{:?}", patched.body);
+    let read = app.get(&format!("/identities/{PERSON_DIGITS}"), &b).await;
+    assert_eq!(read.body["name"], "John Q. Doe");
+    assert_eq!(read.body["email"], json!(null));
+    assert_eq!(read.body["phone"], "+5521982895497");
+    assert_eq!(read.body["hasFace"], false);
+}
+
+#[tokio::test]
+async fn a_cpf_with_a_wrong_check_digit_is_refused_when_the_tenant_validates_cpfs() {
+    let app = spawn_app().await;
+    let made = app
+        .call(
+            reqwest::Method::POST,
+            "/admin/clients",
+            Some(ADMIN_TOKEN),
+            Some(json!({"name": "bank", "validateCpf": true})),
+        )
+        .await;
+    let strict = Tenant {
+        client_id: made.body["clientId"].as_str().unwrap().into(),
+        secret: made.body["clientSecret"].as_str().unwrap().into(),
+    };
+    let bad = app.post("/identities", &backend(&strict), json!({"personId": "952.360.980-77", "name": "X"})).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body["message"].as_str().unwrap().contains("CPF"));
+    let good = app.post("/identities", &backend(&strict), json!({"personId": "952.360.980-76", "name": "X"})).await;
+    assert_eq!(good.status, StatusCode::OK);
+    let lenient = app.new_tenant().await;
+    assert_eq!(
+        app.post("/identities", &backend(&lenient), json!({"personId": "952.360.980-77", "name": "X"})).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_face_image_is_stored_encrypted() {
+    let app = spawn_app().await;
+    let tenant = app.new_tenant().await;
+    let marker = "FACE-MARKER-0123456789";
+    let mut image = PNG.to_vec();
+    image.extend_from_slice(marker.as_bytes());
+    let made = app
+        .post(
+            "/identities",
+            &backend(&tenant),
+            json!({"personId": "p1", "name": "X", "image": STANDARD.encode(&image)}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{:?}", made.body);
+    assert_eq!(app.get("/identities/p1", &backend(&tenant)).await.body["hasFace"], true);
+    assert!(!contains(&app.db_bytes().await, marker), "the image must not be stored in clear");
+}
+
+#[tokio::test]
+async fn erasing_an_identity_removes_its_data_and_anonymizes_its_attempts() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    let id = app.approve_by_email(&tenant, PERSON, "laptop", SAO_PAULO).await;
+    assert_eq!(app.count_rows("known_devices").await, 1);
+
+    let del = app.call(reqwest::Method::DELETE, &format!("/identities/{PERSON}"), Some(&backend(&tenant)), None).await;
+    assert_eq!(del.status, StatusCode::OK, "{:?}", del.body);
+    assert_eq!(app.get(&format!("/identities/{PERSON}"), &backend(&tenant)).await.status, StatusCode::NOT_FOUND);
+    for table in ["identities", "known_devices", "known_locations", "known_networks"] {
+        assert_eq!(app.count_rows(table).await, 0, "{table}");
+    }
+    let doc = app.get(&format!("/authentications/{id}"), &backend(&tenant)).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert_eq!(doc.body["status"], "approved", "the record stays for statistics");
+    assert_eq!(doc.body["identity"]["personId"], json!(null));
+    assert_eq!(doc.body["identity"]["name"], json!(null));
+    assert_eq!(doc.body["context"]["location"]["location"], json!(null));
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM attempts WHERE document LIKE '%John Doe%'").await,
+        0,
+        "the name is gone from the attempts"
+    );
+    let sql_rows = app.sql(&format!("UPDATE attempts SET status = status WHERE person_id = '{PERSON_DIGITS}'")).await;
+    assert_eq!(sql_rows, 0, "no attempt points at the person any more");
+
+    // The same person enrolled again starts from nothing: no known device.
+    app.create_identity(&tenant, PERSON).await;
+    assert_eq!(app.attempt(&tenant, PERSON, "laptop", SAO_PAULO).await.body["status"], "pending");
+    let second = app.call(reqwest::Method::DELETE, "/identities/unknown", Some(&backend(&tenant)), None).await;
+    assert_eq!(second.status, StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,11 @@
+mod cli;
+mod codes;
+mod flow;
+mod helpers;
+mod identities;
+mod isolation;
+mod operations;
+mod policies;
+mod seed;
+mod tokens;
+mod validation;

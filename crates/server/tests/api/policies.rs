@@ -1,0 +1,58 @@
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_policy_is_created_replaced_listed_and_deleted() {
+    let app = spawn_app().await;
+    let tenant = app.new_tenant().await;
+    let b = backend(&tenant);
+    let made = app.put_policy(&tenant, "pix", json!({})).await;
+    assert_eq!(made["policyId"], "pix");
+    assert_eq!(made["codes"]["length"], 8);
+    assert_eq!(made["face"]["requireLiveness"], true, "defaults are filled in and shown");
+    let created_at = made["createdAt"].clone();
+
+    let replaced = app.put_policy(&tenant, "pix", json!({"name": "Pix v2"})).await;
+    assert_eq!(replaced["name"], "Pix v2");
+    assert_eq!(replaced["createdAt"], created_at);
+    assert_eq!(replaced["id"], made["id"]);
+
+    app.put_policy(&tenant, "login", json!({})).await;
+    let list = app.get("/policies", &b).await;
+    let ids: Vec<_> =
+        list.body["items"].as_array().unwrap().iter().map(|p| p["policyId"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids, vec!["login", "pix"]);
+
+    let del = app.call(reqwest::Method::DELETE, "/policies/pix", Some(&b), None).await;
+    assert_eq!(del.status, StatusCode::OK);
+    assert_eq!(app.get("/policies/pix", &b).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.call(reqwest::Method::DELETE, "/policies/pix", Some(&b), None).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_misspelt_policy_field_is_refused_and_the_old_policy_stays() {
+    let app = spawn_app().await;
+    let tenant = app.new_tenant().await;
+    app.put_policy(&tenant, "pix", json!({})).await;
+    let a = app
+        .put(
+            "/policies/pix",
+            &backend(&tenant),
+            json!({"name": "weaker", "contexts": {"network_context": {"allowTorr": true}}}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.body["message"].as_str().unwrap().contains("allowTorr"), "{:?}", a.body);
+    assert_eq!(app.get("/policies/pix", &backend(&tenant)).await.body["name"], "Pix transfer");
+}
+
+#[tokio::test]
+async fn an_attempt_against_a_missing_policy_is_404() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    let a = app.post("/authentications", &sdk(&tenant, PERSON), json!({"policyId": "nope"})).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.count_rows("attempts").await, 0);
+}

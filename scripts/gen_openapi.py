@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Writes crates/server/src/assets/openapi.json, the OpenAPI 3.1 description of the API.
+
+The API contract lives in API.md; this script is its machine-readable twin. Edit here, run it, commit both.
+"""
+import json
+import pathlib
+
+def ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+def body(schema):
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+def ok(schema, description="OK"):
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+ERRORS = {
+    "400": {"$ref": "#/components/responses/BadRequest"},
+    "401": {"$ref": "#/components/responses/Unauthorized"},
+    "404": {"$ref": "#/components/responses/NotFound"},
+}
+
+def op(summary, response, *, tags, request=None, params=(), extra=None, security="tenant"):
+    o = {"summary": summary, "tags": tags, "responses": {"200": response, **ERRORS, **(extra or {})}}
+    if request:
+        o["requestBody"] = body(request)
+    if params:
+        o["parameters"] = list(params)
+    o["security"] = [{security: []}] if security else []
+    return o
+
+def path_param(name, description):
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
+
+def query(name, description, schema=None):
+    return {"name": name, "in": "query", "required": False, "schema": schema or {"type": "string"}, "description": description}
+
+nullable_str = {"type": ["string", "null"]}
+verdict = {"type": "object", "properties": {"status": {"enum": ["approved", "reproved"]}, "reason": {"type": "string"}, "detail": {"type": "string"}}}
+method_answer = {
+    "type": "object",
+    "properties": {
+        "requestId": {"type": "string"}, "isAuthorized": {"type": "boolean"}, "attemptsLeft": {"type": "integer"},
+        "message": {"type": "string"}, "status": {"enum": ["approved", "pending", "reproved"]},
+        "refusalReason": {"type": ["string", "null"], "enum": [None, "invalid_code", "expired_code", "max_attempts_exceeded"]},
+        "attestation": {"type": "string", "description": "JWT, only when the attempt became approved"},
+    },
+}
+schemas = {
+    "Error": {"type": "object", "required": ["requestId", "code", "message"], "properties": {
+        "requestId": {"type": "string"}, "code": {"enum": ["BAD_REQUEST", "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "METHOD_NOT_ALLOWED", "CONFLICT", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "TOO_MANY_REQUESTS", "INTERNAL", "BAD_GATEWAY", "UNAVAILABLE"]},
+        "message": {"type": "string"}}},
+    "NewIdentity": {"type": "object", "additionalProperties": False, "required": ["personId", "name"], "properties": {
+        "personId": {"type": "string", "description": "CPF (stored as 11 digits) or any id of letters, digits and . - _ @ +"},
+        "name": {"type": "string"}, "email": {"type": "string"}, "phone": {"type": "string", "description": "digits with country code"},
+        "image": {"type": "string", "description": "base64 JPEG or PNG"}, "imageUrl": {"type": "string", "description": "not supported yet (400)"}}},
+    "Identity": {"type": "object", "properties": {
+        "requestId": {"type": "string"}, "id": {"type": "string"}, "personId": {"type": "string"}, "name": {"type": "string"},
+        "email": nullable_str, "phone": nullable_str, "hasFace": {"type": "boolean"},
+        "createdAt": {"type": "string", "format": "date-time"}, "updatedAt": {"type": "string", "format": "date-time"}}},
+    "Policy": {"type": "object", "additionalProperties": False, "required": ["name"], "properties": {
+        "policyId": {"type": "string"}, "name": {"type": "string"},
+        "contexts": {"type": "object", "additionalProperties": False, "properties": {
+            "device_context": {"type": "object", "additionalProperties": False, "properties": {
+                "enabled": {"type": "boolean", "default": True}, "maxDevicesPerIdentity": {"type": "integer", "default": 3},
+                "maxIdentitiesPerDevice": {"type": "integer", "default": 2}, "allowEmulator": {"type": "boolean", "default": False},
+                "allowRootOrJailbreak": {"type": "boolean", "default": False}}},
+            "location_context": {"type": "object", "additionalProperties": False, "properties": {
+                "enabled": {"type": "boolean", "default": True}, "maxAllowedDistanceInMeters": {"type": "number", "default": 50000},
+                "maxTravelSpeedKmh": {"type": "number", "default": 900}, "blockedCountries": {"type": "array", "items": {"type": "string"}}}},
+            "network_context": {"type": "object", "additionalProperties": False, "properties": {
+                "enabled": {"type": "boolean", "default": True}, "allowProxyOrVpn": {"type": "boolean", "default": False},
+                "allowTor": {"type": "boolean", "default": False}, "allowHosting": {"type": "boolean", "default": False}}}}},
+        "maxAttemptsPerIdentity": {"type": "object", "properties": {"limit": {"type": "integer", "default": 10}, "windowSeconds": {"type": "integer", "default": 3600}}},
+        "reauthenticationMethods": {"type": "array", "items": {"enum": ["face_authentication", "sms_authentication", "email_authentication"]}},
+        "codes": {"type": "object", "properties": {"length": {"type": "integer", "minimum": 6, "maximum": 10, "default": 6},
+            "ttlSeconds": {"type": "integer", "minimum": 30, "maximum": 600, "default": 300}, "maxAttempts": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3},
+            "resendAfterSeconds": {"type": "integer", "maximum": 3600, "default": 30}}},
+        "face": {"type": "object", "properties": {"minSimilarity": {"type": "number"}, "requireLiveness": {"type": "boolean"}, "maxAttempts": {"type": "integer"}}}}},
+    "AttemptRequest": {"type": "object", "additionalProperties": False, "required": ["policyId"], "properties": {
+        "personId": {"type": "string", "description": "required with a backend token; must match an SDK token's person"},
+        "policyId": {"type": "string"},
+        "context": {"type": "object", "properties": {
+            "device": {"type": "object", "properties": {"type": {"type": "string"}, "fingerPrint": {"type": "string"}, "userAgent": {"type": "string"},
+                "providedInfo": {"type": "object"}, "flags": {"type": "object", "properties": {"emulator": {"type": "boolean"}, "rooted": {"type": "boolean"}}}}},
+            "location": {"type": "object", "required": ["latitude", "longitude"], "properties": {"latitude": {"type": "number"}, "longitude": {"type": "number"}, "accuracy": {"type": "number"}}}}}}},
+    "AttemptAnswer": {"type": "object", "properties": {
+        "requestId": {"type": "string"}, "attemptId": {"type": "string"}, "status": {"enum": ["approved", "pending", "reproved"]},
+        "isAuthorized": {"type": "boolean"}, "isBlocked": {"type": "boolean"}, "isNewContext": {"type": "boolean"},
+        "contextAnalysisResult": {"enum": ["VALID", "INVALID"]}, "neededReauthentications": {"type": "array", "items": {"type": "string"}},
+        "attestation": {"type": "string", "description": "HS256 JWT signed with the client secret, 120 s; only when approved"}}},
+    "Attempt": {"type": "object", "description": "The document of the Smart Auth reference (seed 001), field for field, plus personId, isBlocked, isNewContext, neededReauthentications, decisionSummary and contextEvaluation.*.detail.",
+        "properties": {"requestId": {"type": "string"}, "id": {"type": "string"}, "identity": {"type": "object"}, "policy": {"type": "object"},
+            "createdAt": {"type": "string"}, "status": {"type": "string"}, "context": {"type": "object"}, "contextAnalysisResult": {"type": "string"},
+            "authenticationMethods": {"type": "object"}, "sourceIp": {"type": "string"},
+            "contextEvaluation": {"type": "object", "properties": {"device_context": verdict, "location_context": verdict, "network_context": verdict}}}},
+    "MethodAnswer": method_answer,
+    "SendAnswer": {"type": "object", "properties": {"requestId": {"type": "string"}, "method": {"type": "string"}, "sent": {"type": "boolean"},
+        "sentTo": {"type": "string", "description": "masked"}, "expiresAt": {"type": "string", "format": "date-time"}}},
+    "Client": {"type": "object", "properties": {"clientId": {"type": "string"}, "clientSecret": {"type": "string", "description": "only when created or rotated"},
+        "name": {"type": "string"}, "disabled": {"type": "boolean"}, "validateCpf": {"type": "boolean"}, "createdAt": {"type": "string"}}},
+}
+def err_response(description):
+    return {"description": description, "content": {"application/json": {"schema": ref("Error")}}}
+
+attempt_id = path_param("attemptId", "24 hex characters")
+method_param = {"name": "method", "in": "path", "required": True, "schema": {"enum": ["email_authentication", "sms_authentication"]}}
+paths = {
+    "/health": {"get": op("Liveness", ok({"type": "object"}), tags=["operations"], security=None)},
+    "/ready": {"get": op("Readiness: the database answers", ok({"type": "object"}), tags=["operations"], security=None)},
+    "/metrics": {"get": {"summary": "Prometheus metrics", "tags": ["operations"], "responses": {"200": {"description": "text/plain exposition format"}}}},
+    "/openapi.json": {"get": {"summary": "This document", "tags": ["operations"], "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+    "/admin/clients": {
+        "post": op("Create a client (tenant); its secret is shown once", ok(ref("Client")), tags=["admin"], security="admin",
+                   request={"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "validateCpf": {"type": "boolean"}}}),
+        "get": op("List clients", ok({"type": "object", "properties": {"items": {"type": "array", "items": ref("Client")}}}), tags=["admin"], security="admin")},
+    "/admin/clients/{clientId}/disable": {"post": op("Refuse the client's tokens", ok(ref("Client")), tags=["admin"], security="admin", params=[path_param("clientId", "")])},
+    "/admin/clients/{clientId}/enable": {"post": op("Accept the client's tokens again", ok(ref("Client")), tags=["admin"], security="admin", params=[path_param("clientId", "")])},
+    "/admin/clients/{clientId}/rotate-secret": {"post": op("Replace the client's secret", ok(ref("Client")), tags=["admin"], security="admin", params=[path_param("clientId", "")])},
+    "/identities": {"post": op("Create an identity (backend token)", ok({"type": "object", "properties": {"requestId": {"type": "string"}, "id": {"type": "string"}, "personId": {"type": "string"}, "createdAt": {"type": "string"}}}),
+                               tags=["identities"], request=ref("NewIdentity"), extra={"409": err_response("the personId exists"), "413": err_response("body too large")})},
+    "/identities/{personId}": {
+        "get": op("Read an identity", ok(ref("Identity")), tags=["identities"], params=[path_param("personId", "")]),
+        "patch": op("Change name, email, phone or face (null clears)", ok(ref("Identity")), tags=["identities"], params=[path_param("personId", "")],
+                    request={"type": "object", "properties": {"name": {"type": "string"}, "email": nullable_str, "phone": nullable_str, "image": nullable_str}}),
+        "delete": op("Erase the identity (LGPD): face, contacts and known contexts; attempts are kept anonymized", ok({"type": "object"}), tags=["identities"], params=[path_param("personId", "")])},
+    "/policies": {"get": op("List policies", ok({"type": "object", "properties": {"items": {"type": "array", "items": ref("Policy")}}}), tags=["policies"])},
+    "/policies/{policyId}": {
+        "put": op("Create or replace a policy; unknown fields are refused", ok(ref("Policy")), tags=["policies"], params=[path_param("policyId", "")], request=ref("Policy")),
+        "get": op("Read a policy", ok(ref("Policy")), tags=["policies"], params=[path_param("policyId", "")]),
+        "delete": op("Delete a policy", ok({"type": "object"}), tags=["policies"], params=[path_param("policyId", "")])},
+    "/authentications": {
+        "post": op("Start an attempt (verifyPolicy): the context is judged against the policy", ok(ref("AttemptAnswer")), tags=["authentications"], request=ref("AttemptRequest")),
+        "get": op("List attempts, newest first (backend token)", ok({"type": "object", "properties": {"items": {"type": "array"}, "nextCursor": nullable_str}}), tags=["authentications"],
+                  params=[query("personId", ""), query("status", "approved, pending or reproved"), query("policyId", ""), query("from", "RFC 3339, inclusive"),
+                          query("to", "RFC 3339, exclusive"), query("limit", "1-200, default 50", {"type": "integer"}), query("cursor", "nextCursor of the previous page")])},
+    "/authentications/{attemptId}": {"get": op("Read an attempt (the Smart Auth document)", ok(ref("Attempt")), tags=["authentications"], params=[attempt_id])},
+    "/authentications/{attemptId}/methods/{method}/send": {"post": op("Send a one-time code", ok(ref("SendAnswer")), tags=["step-up"], params=[attempt_id, method_param],
+        extra={"409": err_response("the attempt is not pending or the method is not offered"), "429": err_response("resend too soon (Retry-After)"), "502": err_response("the code could not be delivered")})},
+    "/authentications/{attemptId}/methods/{method}/verify": {"post": op("Verify a one-time code", ok(ref("MethodAnswer")), tags=["step-up"], params=[attempt_id, method_param],
+        request={"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}}, extra={"409": err_response("no code sent, or the attempt is not pending")})},
+}
+doc = {
+    "openapi": "3.1.0",
+    "info": {"title": "smartauth", "version": "0.1.0", "description": "Risk-based step-up authentication, compatible with the CAF Smart Auth API. Tenant calls carry `Authorization: Bearer <HS256 JWT>` with `iss` = clientId, signed with the client secret; `personId` in the token limits it to one person. Every response carries `requestId` (and the `x-request-id` header); errors are `{requestId, code, message}`."},
+    "servers": [{"url": "/"}],
+    "paths": paths,
+    "components": {
+        "schemas": schemas,
+        "securitySchemes": {
+            "tenant": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "HS256, iss = clientId, optional exp and personId"},
+            "admin": {"type": "http", "scheme": "bearer", "description": "the operator's admin token"}},
+        "responses": {"BadRequest": err_response("malformed request; nothing changed"), "Unauthorized": err_response("missing or invalid token"),
+                      "NotFound": err_response("no such resource for this tenant or person")}},
+}
+out = pathlib.Path(__file__).resolve().parent.parent / "crates/server/src/assets/openapi.json"
+out.write_text(json.dumps(doc, indent=1) + "\n")
+print(f"wrote {out}")
