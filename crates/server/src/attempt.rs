@@ -137,8 +137,7 @@ pub struct MethodAttempt {
 
 impl AttemptDoc {
     pub fn from_record(record: &AttemptRecord) -> anyhow::Result<AttemptDoc> {
-        serde_json::from_value(record.document.clone())
-            .map_err(|e| anyhow::anyhow!("attempt {} is unreadable: {e}", record.id))
+        serde_json::from_str(&record.document).map_err(|e| anyhow::anyhow!("attempt {} is unreadable: {e}", record.id))
     }
 
     pub fn method(&self, m: Method) -> Option<&MethodState> {

@@ -1,19 +1,14 @@
 //! Tenants ("clients" in the Smart Auth documents): creation, secret rotation and a short-lived cache
 //! so that verifying a token does not cost a database read and a decryption on every request.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use anyhow::Context;
 use serde_json::json;
 use smartauth_store::{ClientRecord, Store};
 
+use crate::cache::TtlCache;
 use crate::crypto::{self, MasterKey};
-
-/// How long a cached client is trusted. A secret rotated or a client disabled from another process
-/// (the CLI) takes effect within this time; in-process changes take effect at once.
-const CACHE_TTL: Duration = Duration::from_secs(5);
 
 pub struct ActiveClient {
     pub id: String,
@@ -21,12 +16,10 @@ pub struct ActiveClient {
     pub validate_cpf: bool,
 }
 
-/// A lookup result (`None`: unknown or disabled) and when it was made.
-type Cached = (Option<Arc<ActiveClient>>, Instant);
-
+/// Active clients by id; `None` remembers an unknown or disabled one.
 #[derive(Default)]
 pub struct ClientCache {
-    entries: RwLock<HashMap<String, Cached>>,
+    entries: TtlCache<Option<Arc<ActiveClient>>>,
 }
 
 impl ClientCache {
@@ -37,10 +30,8 @@ impl ClientCache {
         key: &MasterKey,
         client_id: &str,
     ) -> anyhow::Result<Option<Arc<ActiveClient>>> {
-        if let Some((client, at)) = self.entries.read().expect("client cache lock").get(client_id) {
-            if at.elapsed() < CACHE_TTL {
-                return Ok(client.clone());
-            }
+        if let Some(client) = self.entries.get(client_id) {
+            return Ok(client);
         }
         let loaded = match store.client(client_id).await? {
             Some(record) if !record.disabled => Some(Arc::new(ActiveClient {
@@ -50,16 +41,12 @@ impl ClientCache {
             })),
             _ => None,
         };
-        let mut entries = self.entries.write().expect("client cache lock");
-        if entries.len() > 100_000 {
-            entries.clear();
-        }
-        entries.insert(client_id.to_owned(), (loaded.clone(), Instant::now()));
+        self.entries.insert(client_id.to_owned(), loaded.clone());
         Ok(loaded)
     }
 
     pub fn forget(&self, client_id: &str) {
-        self.entries.write().expect("client cache lock").remove(client_id);
+        self.entries.forget(client_id);
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod attempt;
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod clients;
 pub mod configuration;

@@ -17,11 +17,12 @@ use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
 use smartauth_context::{IpIntelligence, NoIpData};
 use smartauth_store::sqlite::SqliteStore;
-use smartauth_store::Store;
+use smartauth_store::{PolicyRecord, Store};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
+use crate::cache::TtlCache;
 use crate::clients::ClientCache;
 use crate::configuration::Settings;
 use crate::crypto::{self, MasterKey};
@@ -37,6 +38,7 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub key: MasterKey,
     pub clients: ClientCache,
+    pub policies: TtlCache<Option<Arc<PolicyRecord>>>,
     pub admin_token_hash: String,
     pub intel: Arc<dyn IpIntelligence>,
     pub email: Option<EmailClient>,
@@ -48,6 +50,21 @@ pub struct App {
 pub type AppState = Arc<App>;
 
 impl App {
+    /// The tenant's policy, through the cache (policy edits in this process evict it at once).
+    pub async fn policy(&self, client_id: &str, policy_id: &str) -> anyhow::Result<Option<Arc<PolicyRecord>>> {
+        let key = policy_cache_key(client_id, policy_id);
+        if let Some(hit) = self.policies.get(&key) {
+            return Ok(hit);
+        }
+        let loaded = self.store.policy(client_id, policy_id).await?.map(Arc::new);
+        self.policies.insert(key, loaded.clone());
+        Ok(loaded)
+    }
+
+    pub fn forget_policy(&self, client_id: &str, policy_id: &str) {
+        self.policies.forget(&policy_cache_key(client_id, policy_id));
+    }
+
     /// The address the attempt comes from: the peer, or the first address in `X-Forwarded-For`
     /// that is not a trusted proxy, when the peer itself is a trusted proxy.
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
@@ -64,6 +81,10 @@ impl App {
             .collect();
         hops.into_iter().rev().find(|ip| !trusted(ip)).unwrap_or(peer)
     }
+}
+
+fn policy_cache_key(client_id: &str, policy_id: &str) -> String {
+    format!("{client_id}/{policy_id}")
 }
 
 /// What the operator must be told once, at first start.
@@ -112,6 +133,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, First
         store,
         key,
         clients: ClientCache::default(),
+        policies: TtlCache::default(),
         admin_token_hash,
         intel: Arc::new(NoIpData),
         email,
@@ -148,12 +170,44 @@ async fn request_context(request: Request, next: Next) -> Response {
         response.headers_mut().insert("x-request-id", value);
     }
     let status = response.status().as_u16();
-    metrics::counter!("smartauth_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string())
-        .increment(1);
-    metrics::histogram!("smartauth_http_request_duration_seconds", "method" => method.to_string(), "route" => route.clone())
-        .record(elapsed.as_secs_f64());
     tracing::debug!(request_id = %request_id, %method, %route, status, latency_us = elapsed.as_micros() as u64, "served");
+    let method = static_method(&method);
+    metrics::counter!("smartauth_http_requests_total", "method" => method, "route" => route.clone(), "status" => status_class(status))
+        .increment(1);
+    metrics::histogram!("smartauth_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(elapsed.as_secs_f64());
     response
+}
+
+/// Label values are static strings: no allocation per request, and a bounded set of series.
+fn static_method(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        _ => "OTHER",
+    }
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        200 => "200",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        409 => "409",
+        413 => "413",
+        429 => "429",
+        500 => "500",
+        s if s < 300 => "2xx",
+        s if s < 400 => "3xx",
+        s if s < 500 => "4xx",
+        _ => "5xx",
+    }
 }
 
 pub struct Server {

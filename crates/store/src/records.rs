@@ -1,4 +1,3 @@
-use serde_json::Value;
 use smartauth_domain::Policy;
 
 /// Times are milliseconds since the Unix epoch throughout storage.
@@ -59,8 +58,9 @@ pub struct AttemptRecord {
     pub created_at: Millis,
     /// Starts at 1; each update increments it.
     pub version: i64,
-    /// The server's own document for the attempt (context, evaluation, methods).
-    pub document: Value,
+    /// The server's own JSON document for the attempt (context, evaluation, methods), as text: the
+    /// server parses it straight into its own types.
+    pub document: String,
 }
 
 #[derive(Debug, Clone)]

@@ -195,7 +195,7 @@ pub async fn create(
     let context = parse_context(body.context, headers.get(USER_AGENT).and_then(|v| v.to_str().ok()))?;
     let client_id = tenant.client_id();
     let policy = match smartauth_domain::policy::valid_policy_id(&body.policy_id) {
-        true => app.store.policy(client_id, &body.policy_id).await?,
+        true => app.policy(client_id, &body.policy_id).await?,
         false => None,
     }
     .ok_or_else(|| ApiError::not_found("policy"))?;
@@ -261,7 +261,7 @@ pub async fn create(
         status: decision.status.as_str().to_owned(),
         created_at,
         version: 1,
-        document: serde_json::to_value(&doc).map_err(anyhow::Error::from)?,
+        document: serde_json::to_string(&doc).map_err(anyhow::Error::from)?,
     };
     let learned = (decision.status == Status::Approved).then(|| learned_from(&record, &doc)).flatten();
     app.store.insert_attempt(&record, learned.as_ref()).await?;

@@ -47,7 +47,7 @@ fn state_mut(doc: &mut AttemptDoc, method: Method) -> &mut MethodState {
 
 async fn save(app: &App, record: &mut AttemptRecord, doc: &AttemptDoc, approved: bool) -> ApiResult<bool> {
     record.version += 1;
-    record.document = serde_json::to_value(doc).map_err(anyhow::Error::from)?;
+    record.document = serde_json::to_string(doc).map_err(anyhow::Error::from)?;
     let learned = if approved { learned_from(record, doc) } else { None };
     Ok(app.store.update_attempt(record, learned.as_ref()).await?)
 }

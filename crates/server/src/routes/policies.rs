@@ -47,6 +47,7 @@ pub async fn put(
         updated_at: now,
     };
     let stored = app.store.put_policy(&record).await?;
+    app.forget_policy(tenant.client_id(), &stored.policy.policy_id);
     Ok(ok_json(describe(&stored)))
 }
 
@@ -65,7 +66,9 @@ pub async fn list(State(app): State<AppState>, tenant: Tenant) -> ApiResult<Resp
 
 pub async fn delete(State(app): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> ApiResult<Response> {
     tenant.require_backend()?;
-    if !app.store.delete_policy(tenant.client_id(), policy_id(&id)?).await? {
+    let deleted = app.store.delete_policy(tenant.client_id(), policy_id(&id)?).await?;
+    app.forget_policy(tenant.client_id(), &id);
+    if !deleted {
         return Err(ApiError::not_found("policy"));
     }
     Ok(ok_json(json!({"policyId": id, "deleted": true})))

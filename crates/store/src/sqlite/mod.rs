@@ -133,7 +133,7 @@ fn attempt_from(row: &SqliteRow) -> Result<AttemptRecord> {
         status: row.try_get("status")?,
         created_at: row.try_get("created_at")?,
         version: row.try_get("version")?,
-        document: serde_json::from_str(&document).map_err(|e| StoreError::Corrupt(format!("attempt: {e}")))?,
+        document,
     })
 }
 
@@ -310,10 +310,12 @@ impl Store for SqliteStore {
             .fetch_all(&mut *tx)
             .await?;
         for row in &rows {
-            let mut attempt = attempt_from(row)?;
-            anonymize(&mut attempt.document);
+            let attempt = attempt_from(row)?;
+            let mut document: serde_json::Value = serde_json::from_str(&attempt.document)
+                .map_err(|e| StoreError::Corrupt(format!("attempt {}: {e}", attempt.id)))?;
+            anonymize(&mut document);
             sqlx::query("UPDATE attempts SET person_id = NULL, document = ?, version = version + 1 WHERE id = ?")
-                .bind(attempt.document.to_string())
+                .bind(document.to_string())
                 .bind(&attempt.id)
                 .execute(&mut *tx)
                 .await?;
@@ -373,40 +375,28 @@ impl Store for SqliteStore {
     }
 
     async fn history(&self, q: &HistoryQuery<'_>) -> Result<History> {
-        let mut conn = self.reader.acquire().await?;
-        let known_devices: Vec<String> = sqlx::query_scalar(
-            "SELECT fingerprint FROM known_devices WHERE client_id = ? AND person_id = ? ORDER BY first_seen",
+        // One statement: this runs on every attempt, and each statement costs a hop to SQLite's thread.
+        let row = sqlx::query(
+            "SELECT
+               (SELECT json_group_array(fingerprint) FROM (SELECT fingerprint FROM known_devices
+                  WHERE client_id = ?1 AND person_id = ?2 ORDER BY first_seen)) AS devices,
+               (SELECT COUNT(*) FROM known_devices WHERE client_id = ?1 AND fingerprint = ?3 AND person_id <> ?2) AS others,
+               (SELECT json_group_array(json_array(latitude, longitude, last_seen)) FROM (SELECT latitude, longitude, last_seen
+                  FROM known_locations WHERE client_id = ?1 AND person_id = ?2 ORDER BY last_seen DESC)) AS locations,
+               (SELECT COUNT(*) FROM attempts WHERE client_id = ?1 AND person_id = ?2 AND created_at >= ?4) AS recent",
         )
         .bind(q.client_id)
         .bind(q.person_id)
-        .fetch_all(&mut *conn)
+        .bind(q.fingerprint)
+        .bind(q.window_start)
+        .fetch_one(&self.reader)
         .await?;
-        let other_identities_on_device: i64 = match q.fingerprint {
-            Some(fp) => {
-                sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM known_devices WHERE client_id = ? AND fingerprint = ? AND person_id <> ?",
-                )
-                .bind(q.client_id)
-                .bind(fp)
-                .bind(q.person_id)
-                .fetch_one(&mut *conn)
-                .await?
-            }
-            None => 0,
-        };
-        let rows = sqlx::query(
-            "SELECT latitude, longitude, last_seen FROM known_locations WHERE client_id = ? AND person_id = ? ORDER BY last_seen DESC",
-        )
-        .bind(q.client_id)
-        .bind(q.person_id)
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut known_locations = Vec::with_capacity(rows.len());
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("history: {e}"));
+        let known_devices: Vec<String> = serde_json::from_str(row.try_get("devices")?).map_err(corrupt)?;
+        let locations: Vec<(f64, f64, i64)> = serde_json::from_str(row.try_get("locations")?).map_err(corrupt)?;
+        let mut known_locations = Vec::with_capacity(locations.len());
         let mut last_approved_location = None;
-        for row in &rows {
-            let lat: f64 = row.try_get("latitude")?;
-            let lon: f64 = row.try_get("longitude")?;
-            let seen: i64 = row.try_get("last_seen")?;
+        for (lat, lon, seen) in locations {
             let c = Coordinates::new(lat, lon).map_err(StoreError::Corrupt)?;
             if last_approved_location.is_none() {
                 let at = chrono::DateTime::from_timestamp_millis(seen)
@@ -415,20 +405,14 @@ impl Store for SqliteStore {
             }
             known_locations.push(c);
         }
-        let attempts_in_window: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM attempts WHERE client_id = ? AND person_id = ? AND created_at >= ?",
-        )
-        .bind(q.client_id)
-        .bind(q.person_id)
-        .bind(q.window_start)
-        .fetch_one(&mut *conn)
-        .await?;
+        let others: i64 = row.try_get("others")?;
+        let recent: i64 = row.try_get("recent")?;
         Ok(History {
             known_devices,
-            other_identities_on_device: u32::try_from(other_identities_on_device).unwrap_or(u32::MAX),
+            other_identities_on_device: u32::try_from(others).unwrap_or(u32::MAX),
             known_locations,
             last_approved_location,
-            attempts_in_window: u32::try_from(attempts_in_window).unwrap_or(u32::MAX),
+            attempts_in_window: u32::try_from(recent).unwrap_or(u32::MAX),
         })
     }
 
@@ -445,7 +429,7 @@ impl Store for SqliteStore {
         .bind(&a.status)
         .bind(a.created_at)
         .bind(a.version)
-        .bind(a.document.to_string())
+        .bind(&a.document)
         .execute(&mut *tx)
         .await?;
         if let Some(l) = learned {
@@ -470,7 +454,7 @@ impl Store for SqliteStore {
             "UPDATE attempts SET status = ?, document = ?, version = ? WHERE id = ? AND client_id = ? AND version = ?",
         )
         .bind(&a.status)
-        .bind(a.document.to_string())
+        .bind(&a.document)
         .bind(a.version)
         .bind(&a.id)
         .bind(&a.client_id)

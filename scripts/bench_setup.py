@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Prepares a running smartauth for the load benchmark and prints what wrk needs, as JSON.
+
+    python3 scripts/bench_setup.py BASE_URL ADMIN_TOKEN SMS_PORT
+
+Creates a client, a policy and an identity, approves one device and place through a real SMS step-up
+(the codes arrive at a small HTTP gateway this script runs on SMS_PORT), then leaves one attempt to read.
+"""
+import json
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from mint_token import mint  # noqa: E402
+
+BASE, ADMIN, SMS_PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
+messages = []
+
+
+class Gateway(BaseHTTPRequestHandler):
+    def do_POST(self):
+        messages.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+        self.send_response(202)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def call(method, path, token, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(BASE + path, data=data, method=method)
+    req.add_header("Authorization", "Bearer " + token)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)
+
+
+server = HTTPServer(("127.0.0.1", SMS_PORT), Gateway)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+
+client = call("POST", "/admin/clients", ADMIN, {"name": "bench"})
+cid, secret = client["clientId"], client["clientSecret"]
+backend = mint(cid, secret, None, 0)
+person = "95236098076"
+sdk = mint(cid, secret, person, 0)
+call("PUT", "/policies/pix", backend, {
+    "name": "bench",
+    "contexts": {"device_context": {}, "location_context": {}, "network_context": {}},
+    "maxAttemptsPerIdentity": {"limit": 100000, "windowSeconds": 1},
+    "reauthenticationMethods": ["sms_authentication"],
+})
+call("POST", "/identities", backend, {"personId": person, "name": "Bench Person", "phone": "5521982895497"})
+body = {"policyId": "pix", "context": {
+    "device": {"type": "web", "fingerPrint": "bench-device",
+               "userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/127.0.0.0 Safari/537.36"},
+    "location": {"latitude": -23.5600, "longitude": -46.6376, "accuracy": 12.45}}}
+attempt = call("POST", "/authentications", sdk, body)
+aid = attempt["attemptId"]
+call("POST", f"/authentications/{aid}/methods/sms_authentication/send", sdk, {})
+for _ in range(100):
+    if messages:
+        break
+    time.sleep(0.05)
+code = messages[-1]["message"].split("code is ")[1].split(".")[0]
+verified = call("POST", f"/authentications/{aid}/methods/sms_authentication/verify", sdk, {"code": code})
+assert verified["status"] == "approved", verified
+passive = call("POST", "/authentications", sdk, body)
+assert passive["status"] == "approved", passive
+server.shutdown()
+print(json.dumps({"sdk": sdk, "backend": backend, "attemptId": aid, "body": json.dumps(body)}))
