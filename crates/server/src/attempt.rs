@@ -174,136 +174,315 @@ pub fn anonymize(document: &mut Value) {
 
 /// `GET /authentications/{attemptId}`: every field of seed 001, same names and nesting; what the
 /// server does not know is `null`. Fields beyond the seed's are added beside them, never instead.
-pub fn render(record: &AttemptRecord, doc: &AttemptDoc) -> Value {
-    let identity = match &doc.identity {
-        Some(i) => {
-            json!({"id": i.id, "name": i.name, "personId": i.person_id, "createdAt": ts(i.created_at)})
-        }
-        None => json!({"id": null, "name": null, "personId": null, "createdAt": null}),
-    };
-    let device = doc.device.clone().unwrap_or_default();
-    let info = &device.provided_info;
-    let location = match &doc.location {
-        Some(l) => json!({
-            "type": "Point",
-            "coordinates": [l.coordinates.latitude(), l.coordinates.longitude()],
-            "accuracy": l.accuracy.map(|a| a.to_string()),
-        }),
-        None => Value::Null,
-    };
-    let facts = &doc.network.facts;
-    let methods: serde_json::Map<String, Value> = Method::ALL
-        .iter()
-        .map(|m| {
-            let rendered = doc.method(*m).map(|state| render_method(*m, state));
-            (m.as_str().to_owned(), rendered.unwrap_or(Value::Null))
-        })
-        .collect();
+/// Serialized straight from these views (no intermediate JSON tree): this is the hottest read.
+pub fn render<'a>(request_id: String, record: &'a AttemptRecord, doc: &'a AttemptDoc) -> SeedDocument<'a> {
     let e = &doc.evaluation;
-    let verdict = |v: &Verdict| json!({"status": v.status, "reason": v.reason, "detail": v.detail});
-    json!({
-        "id": record.id,
-        "identity": identity,
-        "policy": {
-            "id": doc.policy.id,
-            "name": doc.policy.name,
-            "policyId": doc.policy.policy_id,
-            "createdAt": ts(doc.policy.created_at),
+    let device = doc.device.as_ref();
+    let info = device.map(|d| &d.provided_info);
+    let facts = &doc.network.facts;
+    let method = |m: Method| doc.method(m).map(|state| MethodView { method: m, state });
+    SeedDocument {
+        request_id,
+        id: &record.id,
+        identity: IdentityView {
+            id: doc.identity.as_ref().map(|i| i.id.as_str()),
+            name: doc.identity.as_ref().map(|i| i.name.as_str()),
+            person_id: doc.identity.as_ref().map(|i| i.person_id.as_str()),
+            created_at: doc.identity.as_ref().map(|i| ts(i.created_at)),
         },
-        "createdAt": ts(record.created_at),
-        "status": record.status,
-        "context": {
-            "device": {
-                "info": {
-                    "userAgent": device.user_agent,
-                    "browser": {"name": null, "version": null, "major": null},
-                    "engine": {"name": null, "version": null},
-                    "os": {"name": null, "version": null},
-                    "device": {"vendor": null, "model": null, "type": null},
-                    "cpu": {"architecture": null},
+        policy: PolicyView {
+            id: &doc.policy.id,
+            name: &doc.policy.name,
+            policy_id: &doc.policy.policy_id,
+            created_at: ts(doc.policy.created_at),
+        },
+        created_at: ts(record.created_at),
+        status: &record.status,
+        context: ContextView {
+            device: DeviceView {
+                info: DeviceInfo {
+                    user_agent: device.and_then(|d| d.user_agent.as_deref()),
+                    browser: Unknown { name: None, version: None, major: None },
+                    engine: Unknown2 { name: None, version: None },
+                    os: Unknown2 { name: None, version: None },
+                    device: UnknownDevice { vendor: None, model: None, kind: None },
+                    cpu: UnknownCpu { architecture: None },
                 },
-                "fingerPrint": device.fingerprint,
-                "providedInfo": {
-                    "manufacturer": info.manufacturer,
-                    "model": info.model,
-                    "operatingSystem": info.operating_system,
-                    "platform": info.platform,
+                finger_print: device.and_then(|d| d.fingerprint.as_deref()),
+                provided_info: ProvidedInfoView {
+                    manufacturer: info.and_then(|i| i.manufacturer.as_deref()),
+                    model: info.and_then(|i| i.model.as_deref()),
+                    operating_system: info.and_then(|i| i.operating_system.as_deref()),
+                    platform: info.and_then(|i| i.platform.as_deref()),
                 },
-                "createdAt": ts(record.created_at),
-                "type": device.kind,
-                "emulator": device.emulator,
-                "rooted": device.rooted,
+                created_at: ts(record.created_at),
+                kind: device.and_then(|d| d.kind.as_deref()),
+                emulator: device.is_some_and(|d| d.emulator),
+                rooted: device.is_some_and(|d| d.rooted),
             },
-            "location": {
-                "reverseGeolocation": {
-                    "formattedAddress": null, "streetName": null, "streetNumber": null, "neighborhood": null,
-                    "city": null, "region": null, "regionCode": null, "country": null, "countryCode": null, "zipcode": null,
-                },
-                "location": location,
+            location: LocationView {
+                reverse_geolocation: ReverseGeolocation::default(),
+                location: doc.location.as_ref().map(|l| PointView {
+                    kind: "Point",
+                    coordinates: [l.coordinates.latitude(), l.coordinates.longitude()],
+                    accuracy: l.accuracy.map(|a| a.to_string()),
+                }),
             },
-            "network": {
-                "ip": doc.network.ip.to_string(),
-                "asCode": facts.as_code,
-                "asName": facts.as_name,
-                "isVpn": facts.is_vpn,
-                "location": {
-                    "city": facts.city,
-                    "region": facts.region,
-                    "regionCode": facts.region_code,
-                    "country": facts.country,
-                    "countryCode": facts.country_code,
+            network: NetworkView {
+                ip: doc.network.ip.to_string(),
+                as_code: facts.as_code,
+                as_name: facts.as_name.as_deref(),
+                is_vpn: facts.is_vpn,
+                location: IpLocationView {
+                    city: facts.city.as_deref(),
+                    region: facts.region.as_deref(),
+                    region_code: facts.region_code.as_deref(),
+                    country: facts.country.as_deref(),
+                    country_code: facts.country_code.as_deref(),
                 },
-                "isProxy": facts.is_proxy,
-                "isTor": facts.is_tor,
-                "isHosting": facts.is_hosting,
-                "addressKind": doc.network.kind,
+                is_proxy: facts.is_proxy,
+                is_tor: facts.is_tor,
+                is_hosting: facts.is_hosting,
+                address_kind: doc.network.kind,
             },
         },
-        "contextAnalysisResult": if e.valid { "VALID" } else { "INVALID" },
-        "authenticationMethods": methods,
-        "sourceIp": doc.source_ip,
-        "contextEvaluation": {
-            "device_context": verdict(&e.device_context),
-            "location_context": verdict(&e.location_context),
-            "network_context": verdict(&e.network_context),
+        context_analysis_result: if e.valid { "VALID" } else { "INVALID" },
+        authentication_methods: MethodsView {
+            face_authentication: method(Method::FaceAuthentication),
+            email_authentication: method(Method::EmailAuthentication),
+            sms_authentication: method(Method::SmsAuthentication),
         },
-        "personId": record.person_id,
-        "isBlocked": e.is_blocked,
-        "isNewContext": e.is_new_context,
-        "neededReauthentications": e.needed_reauthentications,
-        "decisionSummary": e.summary,
-    })
+        source_ip: &doc.source_ip,
+        context_evaluation: EvaluationView {
+            device_context: &e.device_context,
+            location_context: &e.location_context,
+            network_context: &e.network_context,
+        },
+        person_id: record.person_id.as_deref(),
+        is_blocked: e.is_blocked,
+        is_new_context: e.is_new_context,
+        needed_reauthentications: &e.needed_reauthentications,
+        decision_summary: &e.summary,
+    }
 }
 
-fn render_method(method: Method, state: &MethodState) -> Value {
-    let attempts: Vec<Value> = state
-        .attempts
-        .iter()
-        .map(|a| {
-            if method.is_code() {
-                json!({
-                    "refusalReason": a.refusal_reason,
-                    "expectedCode": a.expected_code,
-                    "providedCode": a.provided_code,
-                    "sentTo": a.sent_to,
-                    "createdAt": ts(a.created_at),
-                })
-            } else {
-                json!({
-                    "refusalReason": a.refusal_reason,
-                    "providedFace": {"signedUrl": null},
-                    "expectedFace": {"signedUrl": null},
-                    "faceMatch": {"isMatch": null, "similarity": null},
-                    "liveness": {"isAlive": null},
-                    "createdAt": ts(a.created_at),
-                })
-            }
-        })
-        .collect();
-    if method.is_code() {
-        json!({"status": state.status, "attempts": attempts, "createdAt": ts(state.created_at)})
-    } else {
-        json!({"status": state.status, "attempts": attempts})
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedDocument<'a> {
+    request_id: String,
+    id: &'a str,
+    identity: IdentityView<'a>,
+    policy: PolicyView<'a>,
+    created_at: String,
+    status: &'a str,
+    context: ContextView<'a>,
+    context_analysis_result: &'static str,
+    authentication_methods: MethodsView<'a>,
+    source_ip: &'a str,
+    context_evaluation: EvaluationView<'a>,
+    person_id: Option<&'a str>,
+    is_blocked: bool,
+    is_new_context: bool,
+    needed_reauthentications: &'a [Method],
+    decision_summary: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IdentityView<'a> {
+    id: Option<&'a str>,
+    name: Option<&'a str>,
+    person_id: Option<&'a str>,
+    created_at: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PolicyView<'a> {
+    id: &'a str,
+    name: &'a str,
+    policy_id: &'a str,
+    created_at: String,
+}
+
+#[derive(Serialize)]
+struct ContextView<'a> {
+    device: DeviceView<'a>,
+    location: LocationView,
+    network: NetworkView<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeviceView<'a> {
+    info: DeviceInfo<'a>,
+    finger_print: Option<&'a str>,
+    provided_info: ProvidedInfoView<'a>,
+    created_at: String,
+    #[serde(rename = "type")]
+    kind: Option<&'a str>,
+    emulator: bool,
+    rooted: bool,
+}
+
+/// The parsed user agent: not known in this version, so every leaf is null.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeviceInfo<'a> {
+    user_agent: Option<&'a str>,
+    browser: Unknown,
+    engine: Unknown2,
+    os: Unknown2,
+    device: UnknownDevice,
+    cpu: UnknownCpu,
+}
+
+#[derive(Serialize)]
+struct Unknown {
+    name: Option<String>,
+    version: Option<String>,
+    major: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Unknown2 {
+    name: Option<String>,
+    version: Option<String>,
+}
+
+#[derive(Serialize)]
+struct UnknownDevice {
+    vendor: Option<String>,
+    model: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+#[derive(Serialize)]
+struct UnknownCpu {
+    architecture: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProvidedInfoView<'a> {
+    manufacturer: Option<&'a str>,
+    model: Option<&'a str>,
+    operating_system: Option<&'a str>,
+    platform: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LocationView {
+    reverse_geolocation: ReverseGeolocation,
+    location: Option<PointView>,
+}
+
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ReverseGeolocation {
+    formatted_address: Option<String>,
+    street_name: Option<String>,
+    street_number: Option<String>,
+    neighborhood: Option<String>,
+    city: Option<String>,
+    region: Option<String>,
+    region_code: Option<String>,
+    country: Option<String>,
+    country_code: Option<String>,
+    zipcode: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PointView {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// `[latitude, longitude]`, as in the seed's example.
+    coordinates: [f64; 2],
+    /// A string, as in the seed.
+    accuracy: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NetworkView<'a> {
+    ip: String,
+    as_code: Option<u32>,
+    as_name: Option<&'a str>,
+    is_vpn: Option<bool>,
+    location: IpLocationView<'a>,
+    is_proxy: Option<bool>,
+    is_tor: Option<bool>,
+    is_hosting: Option<bool>,
+    address_kind: smartauth_context::AddressKind,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IpLocationView<'a> {
+    city: Option<&'a str>,
+    region: Option<&'a str>,
+    region_code: Option<&'a str>,
+    country: Option<&'a str>,
+    country_code: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct MethodsView<'a> {
+    face_authentication: Option<MethodView<'a>>,
+    email_authentication: Option<MethodView<'a>>,
+    sms_authentication: Option<MethodView<'a>>,
+}
+
+#[derive(Serialize)]
+struct EvaluationView<'a> {
+    device_context: &'a Verdict,
+    location_context: &'a Verdict,
+    network_context: &'a Verdict,
+}
+
+struct MethodView<'a> {
+    method: Method,
+    state: &'a MethodState,
+}
+
+impl Serialize for MethodView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let code = self.method.is_code();
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("status", &self.state.status)?;
+        let attempts: Vec<Value> = self
+            .state
+            .attempts
+            .iter()
+            .map(|a| {
+                if code {
+                    json!({
+                        "refusalReason": a.refusal_reason,
+                        "expectedCode": a.expected_code,
+                        "providedCode": a.provided_code,
+                        "sentTo": a.sent_to,
+                        "createdAt": ts(a.created_at),
+                    })
+                } else {
+                    json!({
+                        "refusalReason": a.refusal_reason,
+                        "providedFace": {"signedUrl": null},
+                        "expectedFace": {"signedUrl": null},
+                        "faceMatch": {"isMatch": null, "similarity": null},
+                        "liveness": {"isAlive": null},
+                        "createdAt": ts(a.created_at),
+                    })
+                }
+            })
+            .collect();
+        map.serialize_entry("attempts", &attempts)?;
+        if code {
+            map.serialize_entry("createdAt", &ts(self.state.created_at))?;
+        }
+        map.end()
     }
 }
 

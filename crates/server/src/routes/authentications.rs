@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::header::USER_AGENT;
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -18,7 +18,7 @@ use smartauth_store::{AttemptFilter, AttemptRecord, HistoryQuery, Learned};
 use crate::attempt::{self, ts, AttemptDoc, IdentitySnapshot, MethodState, PolicySnapshot};
 use crate::auth::{self, Attestation, Tenant};
 use crate::crypto;
-use crate::error::{ok_json, ApiError, ApiResult};
+use crate::error::{current_request_id, ok_json, ApiError, ApiResult};
 use crate::extract::{Json, Query};
 use crate::startup::{App, AppState};
 
@@ -302,7 +302,7 @@ pub async fn load(app: &App, tenant: &Tenant, raw_id: &str) -> ApiResult<(Attemp
 
 pub async fn read(State(app): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> ApiResult<Response> {
     let (record, doc) = load(&app, &tenant, &id).await?;
-    Ok(ok_json(attempt::render(&record, &doc)))
+    Ok(axum::Json(attempt::render(current_request_id(), &record, &doc)).into_response())
 }
 
 #[derive(Deserialize)]
