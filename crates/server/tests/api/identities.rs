@@ -94,12 +94,12 @@ async fn erasing_an_identity_removes_its_data_and_anonymizes_its_attempts() {
     let app = spawn_app().await;
     let tenant = app.tenant_with_person(PERSON).await;
     let id = app.approve_by_email(&tenant, PERSON, "laptop", SAO_PAULO).await;
-    assert_eq!(app.count_rows("known_devices").await, 1);
+    assert_eq!(app.count_rows("known_contexts").await, 3, "device, place and network are known");
 
     let del = app.call(reqwest::Method::DELETE, &format!("/identities/{PERSON}"), Some(&backend(&tenant)), None).await;
     assert_eq!(del.status, StatusCode::OK, "{:?}", del.body);
     assert_eq!(app.get(&format!("/identities/{PERSON}"), &backend(&tenant)).await.status, StatusCode::NOT_FOUND);
-    for table in ["identities", "known_devices", "known_locations", "known_networks"] {
+    for table in ["identities", "known_contexts"] {
         assert_eq!(app.count_rows(table).await, 0, "{table}");
     }
     let doc = app.get(&format!("/authentications/{id}"), &backend(&tenant)).await;

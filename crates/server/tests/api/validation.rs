@@ -3,7 +3,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const TABLES: [&str; 6] = ["clients", "identities", "policies", "attempts", "known_devices", "known_locations"];
+const TABLES: [&str; 5] = ["clients", "identities", "policies", "attempts", "known_contexts"];
 
 async fn snapshot(app: &TestApp) -> Vec<i64> {
     let mut counts = Vec::new();

@@ -43,33 +43,18 @@ CREATE TABLE attempts (
 CREATE INDEX attempts_by_person ON attempts (client_id, person_id, created_at);
 CREATE INDEX attempts_by_client ON attempts (client_id, created_at, id);
 
-CREATE TABLE known_devices (
+-- What approved attempts taught about each person: devices (key = fingerprint), places (key = a ~100 m
+-- cell, so repeated approvals from one place are one row) and networks (key = IP address). One table, so
+-- that an approval records all three in one statement.
+CREATE TABLE known_contexts (
     client_id TEXT NOT NULL,
     person_id TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('device', 'location', 'network')),
+    key TEXT NOT NULL,
+    latitude REAL,
+    longitude REAL,
     first_seen INTEGER NOT NULL,
     last_seen INTEGER NOT NULL,
-    PRIMARY KEY (client_id, person_id, fingerprint)
+    PRIMARY KEY (client_id, person_id, kind, key)
 );
-CREATE INDEX known_devices_by_fingerprint ON known_devices (client_id, fingerprint);
-
--- One row per ~100 m cell, so that repeated approvals from one place do not grow the table.
-CREATE TABLE known_locations (
-    client_id TEXT NOT NULL,
-    person_id TEXT NOT NULL,
-    cell TEXT NOT NULL,
-    latitude REAL NOT NULL,
-    longitude REAL NOT NULL,
-    first_seen INTEGER NOT NULL,
-    last_seen INTEGER NOT NULL,
-    PRIMARY KEY (client_id, person_id, cell)
-);
-
-CREATE TABLE known_networks (
-    client_id TEXT NOT NULL,
-    person_id TEXT NOT NULL,
-    ip TEXT NOT NULL,
-    first_seen INTEGER NOT NULL,
-    last_seen INTEGER NOT NULL,
-    PRIMARY KEY (client_id, person_id, ip)
-);
+CREATE INDEX known_contexts_by_key ON known_contexts (client_id, kind, key);

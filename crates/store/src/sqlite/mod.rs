@@ -149,49 +149,32 @@ fn location_cell(lat: f64, lon: f64) -> String {
 }
 
 async fn learn(tx: &mut sqlx::SqliteConnection, l: &Learned) -> Result<()> {
+    let mut rows: Vec<(&str, String, Option<f64>, Option<f64>)> = Vec::with_capacity(3);
     if let Some(fp) = &l.fingerprint {
-        sqlx::query(
-            "INSERT INTO known_devices (client_id, person_id, fingerprint, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (client_id, person_id, fingerprint) DO UPDATE SET last_seen = excluded.last_seen",
-        )
-        .bind(&l.client_id)
-        .bind(&l.person_id)
-        .bind(fp)
-        .bind(l.at)
-        .bind(l.at)
-        .execute(&mut *tx)
-        .await?;
+        rows.push(("device", fp.clone(), None, None));
     }
     if let Some((lat, lon)) = l.location {
-        sqlx::query(
-            "INSERT INTO known_locations (client_id, person_id, cell, latitude, longitude, first_seen, last_seen)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (client_id, person_id, cell) DO UPDATE SET last_seen = excluded.last_seen,
-                latitude = excluded.latitude, longitude = excluded.longitude",
-        )
-        .bind(&l.client_id)
-        .bind(&l.person_id)
-        .bind(location_cell(lat, lon))
-        .bind(lat)
-        .bind(lon)
-        .bind(l.at)
-        .bind(l.at)
-        .execute(&mut *tx)
-        .await?;
+        rows.push(("location", location_cell(lat, lon), Some(lat), Some(lon)));
     }
     if let Some(ip) = &l.ip {
-        sqlx::query(
-            "INSERT INTO known_networks (client_id, person_id, ip, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (client_id, person_id, ip) DO UPDATE SET last_seen = excluded.last_seen",
-        )
-        .bind(&l.client_id)
-        .bind(&l.person_id)
-        .bind(ip)
-        .bind(l.at)
-        .bind(l.at)
-        .execute(&mut *tx)
-        .await?;
+        rows.push(("network", ip.clone(), None, None));
     }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from(
+        "INSERT INTO known_contexts (client_id, person_id, kind, key, latitude, longitude, first_seen, last_seen) VALUES ",
+    );
+    sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", "));
+    sql.push_str(
+        " ON CONFLICT (client_id, person_id, kind, key) DO UPDATE SET last_seen = excluded.last_seen,
+           latitude = excluded.latitude, longitude = excluded.longitude",
+    );
+    let mut query = sqlx::query(&sql);
+    for (kind, key, lat, lon) in rows {
+        query = query.bind(&l.client_id).bind(&l.person_id).bind(kind).bind(key).bind(lat).bind(lon).bind(l.at).bind(l.at);
+    }
+    query.execute(&mut *tx).await?;
     Ok(())
 }
 
@@ -303,13 +286,11 @@ impl Store for SqliteStore {
         if deleted.rows_affected() == 0 {
             return Ok(false);
         }
-        for table in ["known_devices", "known_locations", "known_networks"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE client_id = ? AND person_id = ?"))
-                .bind(client_id)
-                .bind(person_id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        sqlx::query("DELETE FROM known_contexts WHERE client_id = ? AND person_id = ?")
+            .bind(client_id)
+            .bind(person_id)
+            .execute(&mut *tx)
+            .await?;
         let rows = sqlx::query("SELECT * FROM attempts WHERE client_id = ? AND person_id = ?")
             .bind(client_id)
             .bind(person_id)
@@ -384,11 +365,13 @@ impl Store for SqliteStore {
         // One statement: this runs on every attempt, and each statement costs a hop to SQLite's thread.
         let row = sqlx::query(
             "SELECT
-               (SELECT json_group_array(fingerprint) FROM (SELECT fingerprint FROM known_devices
-                  WHERE client_id = ?1 AND person_id = ?2 ORDER BY first_seen)) AS devices,
-               (SELECT COUNT(*) FROM known_devices WHERE client_id = ?1 AND fingerprint = ?3 AND person_id <> ?2) AS others,
+               (SELECT json_group_array(key) FROM (SELECT key FROM known_contexts
+                  WHERE client_id = ?1 AND person_id = ?2 AND kind = 'device' ORDER BY first_seen)) AS devices,
+               (SELECT COUNT(*) FROM known_contexts
+                  WHERE client_id = ?1 AND kind = 'device' AND key = ?3 AND person_id <> ?2) AS others,
                (SELECT json_group_array(json_array(latitude, longitude, last_seen)) FROM (SELECT latitude, longitude, last_seen
-                  FROM known_locations WHERE client_id = ?1 AND person_id = ?2 ORDER BY last_seen DESC)) AS locations,
+                  FROM known_contexts WHERE client_id = ?1 AND person_id = ?2 AND kind = 'location'
+                  ORDER BY last_seen DESC)) AS locations,
                (SELECT COUNT(*) FROM attempts WHERE client_id = ?1 AND person_id = ?2 AND created_at >= ?4) AS recent",
         )
         .bind(q.client_id)
