@@ -172,7 +172,8 @@ async fn learn(tx: &mut sqlx::SqliteConnection, l: &Learned) -> Result<()> {
     );
     let mut query = sqlx::query(&sql);
     for (kind, key, lat, lon) in rows {
-        query = query.bind(&l.client_id).bind(&l.person_id).bind(kind).bind(key).bind(lat).bind(lon).bind(l.at).bind(l.at);
+        query =
+            query.bind(&l.client_id).bind(&l.person_id).bind(kind).bind(key).bind(lat).bind(lon).bind(l.at).bind(l.at);
     }
     query.execute(&mut *tx).await?;
     Ok(())

@@ -1,0 +1,256 @@
+//! The behaviour every storage engine must have. Each case takes a fresh `&dyn Store`; the macro at
+//! the bottom runs them all against SQLite (a PostgreSQL engine adds one line there).
+
+use smartauth_domain::Policy;
+use smartauth_store::*;
+
+fn client(id: &str) -> ClientRecord {
+    ClientRecord {
+        id: id.into(),
+        name: "acme".into(),
+        secret_enc: "v1:sealed".into(),
+        disabled: false,
+        validate_cpf: false,
+        created_at: 1,
+    }
+}
+
+fn identity(client: &str, person: &str, id: &str) -> IdentityRecord {
+    IdentityRecord {
+        id: id.into(),
+        client_id: client.into(),
+        person_id: person.into(),
+        name: "John".into(),
+        email: Some("john@example.com".into()),
+        phone: None,
+        face_image_enc: Some(vec![1, 2, 3]),
+        created_at: 10,
+        updated_at: 10,
+    }
+}
+
+fn attempt(client: &str, person: &str, id: &str, at: Millis, status: &str) -> AttemptRecord {
+    AttemptRecord {
+        id: id.into(),
+        client_id: client.into(),
+        person_id: Some(person.into()),
+        policy_id: "pix".into(),
+        status: status.into(),
+        created_at: at,
+        version: 1,
+        document: format!(r#"{{"name":"John","n":{at}}}"#),
+    }
+}
+
+fn learned(client: &str, person: &str, fp: &str, at: Millis, place: (f64, f64)) -> Learned {
+    Learned {
+        client_id: client.into(),
+        person_id: person.into(),
+        fingerprint: Some(fp.into()),
+        location: Some(place),
+        ip: Some("198.51.100.1".into()),
+        at,
+    }
+}
+
+async fn with_clients(store: &dyn Store) {
+    for id in ["c1", "c2"] {
+        store.insert_client(&client(id)).await.unwrap();
+    }
+}
+
+pub async fn clients_are_kept_and_unique(store: &dyn Store) {
+    with_clients(store).await;
+    assert!(matches!(store.insert_client(&client("c1")).await, Err(StoreError::Conflict)));
+    assert_eq!(store.client("c1").await.unwrap(), Some(client("c1")));
+    assert_eq!(store.client("zz").await.unwrap(), None);
+    assert!(store.set_client_disabled("c1", true).await.unwrap());
+    assert!(store.client("c1").await.unwrap().unwrap().disabled);
+    assert!(!store.set_client_disabled("zz", true).await.unwrap());
+    assert!(store.set_client_secret("c2", "v1:new").await.unwrap());
+    assert_eq!(store.client("c2").await.unwrap().unwrap().secret_enc, "v1:new");
+    assert_eq!(store.clients().await.unwrap().len(), 2);
+}
+
+pub async fn identities_belong_to_their_client(store: &dyn Store) {
+    with_clients(store).await;
+    store.insert_identity(&identity("c1", "p1", "i1")).await.unwrap();
+    assert!(matches!(store.insert_identity(&identity("c1", "p1", "i2")).await, Err(StoreError::Conflict)));
+    store.insert_identity(&identity("c2", "p1", "i3")).await.unwrap();
+    assert_eq!(store.identity("c1", "p1").await.unwrap().unwrap().id, "i1");
+    assert_eq!(store.identity("c2", "p1").await.unwrap().unwrap().id, "i3");
+    let mut changed = identity("c1", "p1", "i1");
+    changed.name = "Jane".into();
+    changed.face_image_enc = None;
+    assert!(store.update_identity(&changed).await.unwrap());
+    let read = store.identity("c1", "p1").await.unwrap().unwrap();
+    assert_eq!((read.name.as_str(), read.face_image_enc), ("Jane", None));
+    assert!(!store.update_identity(&identity("c1", "nobody", "i9")).await.unwrap());
+}
+
+pub async fn a_policy_keeps_its_id_and_creation_time_when_replaced(store: &dyn Store) {
+    with_clients(store).await;
+    let policy = |name: &str| Policy::parse("pix", serde_json::json!({"name": name})).unwrap();
+    let first =
+        PolicyRecord { id: "pol1".into(), client_id: "c1".into(), policy: policy("A"), created_at: 1, updated_at: 1 };
+    store.put_policy(&first).await.unwrap();
+    let second =
+        PolicyRecord { id: "pol2".into(), client_id: "c1".into(), policy: policy("B"), created_at: 5, updated_at: 5 };
+    let stored = store.put_policy(&second).await.unwrap();
+    assert_eq!((stored.id.as_str(), stored.created_at, stored.updated_at), ("pol1", 1, 5));
+    assert_eq!(stored.policy.name, "B");
+    assert!(store.policy("c2", "pix").await.unwrap().is_none());
+    assert_eq!(store.policies("c1").await.unwrap().len(), 1);
+    assert!(store.delete_policy("c1", "pix").await.unwrap());
+    assert!(!store.delete_policy("c1", "pix").await.unwrap());
+}
+
+pub async fn an_attempt_update_loses_to_a_concurrent_one(store: &dyn Store) {
+    with_clients(store).await;
+    let a = attempt("c1", "p1", "a1", 100, "pending");
+    store.insert_attempt(&a, None).await.unwrap();
+    let mut mine = a.clone();
+    mine.version = 2;
+    mine.status = "approved".into();
+    let mut theirs = a.clone();
+    theirs.version = 2;
+    theirs.status = "reproved".into();
+    assert!(store.update_attempt(&mine, None).await.unwrap());
+    assert!(!store.update_attempt(&theirs, None).await.unwrap(), "a stale version must not overwrite");
+    let read = store.attempt("c1", "a1").await.unwrap().unwrap();
+    assert_eq!((read.status.as_str(), read.version), ("approved", 2));
+    assert!(store.attempt("c2", "a1").await.unwrap().is_none(), "attempts belong to their client");
+}
+
+pub async fn attempts_are_listed_newest_first_in_pages(store: &dyn Store) {
+    with_clients(store).await;
+    for i in 0..5 {
+        let status = if i % 2 == 0 { "pending" } else { "approved" };
+        store.insert_attempt(&attempt("c1", "p1", &format!("a{i}"), 100 + i, status), None).await.unwrap();
+    }
+    store.insert_attempt(&attempt("c1", "p2", "b0", 100, "pending"), None).await.unwrap();
+    store.insert_attempt(&attempt("c2", "p1", "x0", 100, "pending"), None).await.unwrap();
+    let page = |after, limit| AttemptFilter { person_id: Some("p1".into()), after, limit, ..Default::default() };
+    let first = store.attempts("c1", &page(None, 3)).await.unwrap();
+    let ids: Vec<_> = first.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["a4", "a3", "a2"]);
+    let last = first.last().unwrap();
+    let rest = store.attempts("c1", &page(Some((last.created_at, last.id.clone())), 3)).await.unwrap();
+    assert_eq!(rest.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["a1", "a0"]);
+    let approved = AttemptFilter { status: Some("approved".into()), limit: 10, ..Default::default() };
+    assert_eq!(store.attempts("c1", &approved).await.unwrap().len(), 2);
+    let window = AttemptFilter { from: Some(101), to: Some(103), limit: 10, ..Default::default() };
+    assert_eq!(store.attempts("c1", &window).await.unwrap().len(), 2);
+    assert_eq!(store.attempts("c2", &AttemptFilter { limit: 10, ..Default::default() }).await.unwrap().len(), 1);
+}
+
+pub async fn history_reflects_what_approvals_taught(store: &dyn Store) {
+    with_clients(store).await;
+    let query = |person: &'static str, fp: Option<&'static str>, from: Millis| HistoryQuery {
+        client_id: "c1",
+        person_id: person,
+        fingerprint: fp,
+        window_start: from,
+    };
+    let empty = store.history(&query("p1", Some("phone"), 0)).await.unwrap();
+    assert!(empty.known_devices.is_empty() && empty.known_locations.is_empty());
+    assert!(empty.last_approved_location.is_none());
+
+    store
+        .insert_attempt(
+            &attempt("c1", "p1", "a1", 1_000, "approved"),
+            Some(&learned("c1", "p1", "phone", 1_000, (-23.56, -46.63))),
+        )
+        .await
+        .unwrap();
+    let mut later = attempt("c1", "p1", "a2", 2_000, "pending");
+    store.insert_attempt(&later, None).await.unwrap();
+    later.version = 2;
+    later.status = "approved".into();
+    store.update_attempt(&later, Some(&learned("c1", "p1", "phone", 2_000, (-22.90, -43.17)))).await.unwrap();
+    store
+        .insert_attempt(
+            &attempt("c1", "p2", "b1", 3_000, "approved"),
+            Some(&learned("c1", "p2", "phone", 3_000, (0.0, 0.0))),
+        )
+        .await
+        .unwrap();
+    store
+        .insert_attempt(
+            &attempt("c2", "p9", "x1", 3_000, "approved"),
+            Some(&learned("c2", "p9", "phone", 3_000, (0.0, 0.0))),
+        )
+        .await
+        .unwrap();
+
+    let h = store.history(&query("p1", Some("phone"), 1_500)).await.unwrap();
+    assert_eq!(h.known_devices, vec!["phone"], "one device, learnt twice");
+    assert_eq!(h.known_locations.len(), 2);
+    let (at, place) = h.last_approved_location.unwrap();
+    assert_eq!(at.timestamp_millis(), 2_000);
+    assert_eq!((place.latitude(), place.longitude()), (-22.90, -43.17), "the newest approved place");
+    assert_eq!(h.other_identities_on_device, 1, "p2 uses the phone too; c2's person does not count");
+    assert_eq!(h.attempts_in_window, 1, "only a2 is inside the window");
+    let unknown_device = store.history(&query("p1", None, 0)).await.unwrap();
+    assert_eq!(unknown_device.other_identities_on_device, 0);
+}
+
+pub async fn erasure_removes_the_person_and_anonymizes_attempts(store: &dyn Store) {
+    with_clients(store).await;
+    store.insert_identity(&identity("c1", "p1", "i1")).await.unwrap();
+    store.insert_identity(&identity("c2", "p1", "i2")).await.unwrap();
+    store
+        .insert_attempt(
+            &attempt("c1", "p1", "a1", 1_000, "approved"),
+            Some(&learned("c1", "p1", "phone", 1_000, (1.0, 1.0))),
+        )
+        .await
+        .unwrap();
+    let scrub = |doc: &mut serde_json::Value| doc["name"] = serde_json::Value::Null;
+    assert!(store.erase_identity("c1", "p1", &scrub).await.unwrap());
+    assert!(!store.erase_identity("c1", "p1", &scrub).await.unwrap());
+    assert!(store.identity("c1", "p1").await.unwrap().is_none());
+    assert!(store.identity("c2", "p1").await.unwrap().is_some(), "another client's person is untouched");
+    let a = store.attempt("c1", "a1").await.unwrap().unwrap();
+    assert_eq!(a.person_id, None);
+    assert!(!a.document.contains("John"), "{}", a.document);
+    let h = store
+        .history(&HistoryQuery { client_id: "c1", person_id: "p1", fingerprint: Some("phone"), window_start: 0 })
+        .await
+        .unwrap();
+    assert!(h.known_devices.is_empty() && h.known_locations.is_empty() && h.attempts_in_window == 0);
+}
+
+macro_rules! engine {
+    ($engine:ident, $open:expr, [$($case:ident),* $(,)?]) => {
+        mod $engine {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let (_guard, store) = $open.await;
+                    super::$case(&store).await;
+                }
+            )*
+        }
+    };
+}
+
+async fn open_sqlite() -> (tempfile::TempDir, smartauth_store::sqlite::SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = smartauth_store::sqlite::SqliteStore::open(&dir.path().join("test.db")).await.unwrap();
+    (dir, store)
+}
+
+engine!(
+    sqlite,
+    super::open_sqlite(),
+    [
+        clients_are_kept_and_unique,
+        identities_belong_to_their_client,
+        a_policy_keeps_its_id_and_creation_time_when_replaced,
+        an_attempt_update_loses_to_a_concurrent_one,
+        attempts_are_listed_newest_first_in_pages,
+        history_reflects_what_approvals_taught,
+        erasure_removes_the_person_and_anonymizes_attempts,
+    ]
+);
