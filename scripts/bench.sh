@@ -3,7 +3,7 @@
 # connections, beside a baseline (axum + HS256 JWT + a 2 KB SQLite row) measured in the same run.
 # The server runs on core 0 and wrk on core 1. Results: bench-results/bench-<time>.txt.
 #
-#   bash scripts/bench.sh [DURATION_SECONDS]      # default 15
+#   bash scripts/bench.sh [DURATION_SECONDS]      # default 15; PERSONS=N sets how many identities the POST load rotates over (200)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-15}
@@ -24,17 +24,10 @@ taskset -c 0 target/release/examples/bench_baseline 127.0.0.1:$BASE_PORT "$WORK/
 BASELINE=$!
 for _ in $(seq 50); do curl -sf http://127.0.0.1:$PORT/health >/dev/null && curl -s http://127.0.0.1:$BASE_PORT/ >/dev/null && break; sleep 0.1; done
 
-SETUP=$(python3 scripts/bench_setup.py http://127.0.0.1:$PORT bench-admin $SMS_PORT)
+SETUP=$(python3 scripts/bench_setup.py http://127.0.0.1:$PORT bench-admin $SMS_PORT "$WORK/post.lua" "${PERSONS:-200}")
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$SETUP" "$1"; }
-SDK=$(field sdk); BACKEND=$(field backend); AID=$(field attemptId); BODY=$(field body)
+BACKEND=$(field backend); AID=$(field attemptId)
 BASE_TOKEN=$(python3 -c "import sys; sys.path.insert(0, 'scripts'); from mint_token import mint; print(mint('bench', 'baseline-secret', None, 0))")
-
-cat > "$WORK/post.lua" <<LUA
-wrk.method = "POST"
-wrk.body = [[$BODY]]
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $SDK"
-LUA
 
 run() { # name, wrk args...
   local name=$1; shift
@@ -49,7 +42,7 @@ run() { # name, wrk args...
 }
 
 {
-  echo "smartauth load benchmark, $(date -u +%FT%TZ), $(nproc) cores, ${DURATION}s per run, 32 connections, server on core 0, wrk on core 1"
+  echo "smartauth load benchmark, $(date -u +%FT%TZ), $(nproc) cores, ${DURATION}s per run, 32 connections, server on core 0, wrk on core 1, POST over ${PERSONS:-200} identities"
   echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 } | tee "$OUT"
 run baseline_get -H "Authorization: Bearer $BASE_TOKEN" http://127.0.0.1:$BASE_PORT/rows/row

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Prepares a running smartauth for the load benchmark and prints what wrk needs, as JSON.
 
-    python3 scripts/bench_setup.py BASE_URL ADMIN_TOKEN SMS_PORT
+    python3 scripts/bench_setup.py BASE_URL ADMIN_TOKEN SMS_PORT LUA_OUT [PERSONS]
 
-Creates a client, a policy and an identity, approves one device and place through a real SMS step-up
-(the codes arrive at a small HTTP gateway this script runs on SMS_PORT), then leaves one attempt to read.
+Creates a client, a policy and PERSONS identities (default 200); each approves its device and place through
+a real SMS step-up (the codes arrive at a small HTTP gateway this script runs on SMS_PORT). Writes a wrk
+script to LUA_OUT that sends passive attempts rotating over the persons, and prints an attempt to read.
 """
 import json
 import sys
@@ -16,7 +17,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from mint_token import mint  # noqa: E402
 
-BASE, ADMIN, SMS_PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
+BASE, ADMIN, SMS_PORT, LUA = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+PERSONS = int(sys.argv[5]) if len(sys.argv) > 5 else 200
 messages = []
 
 
@@ -46,30 +48,45 @@ threading.Thread(target=server.serve_forever, daemon=True).start()
 client = call("POST", "/admin/clients", ADMIN, {"name": "bench"})
 cid, secret = client["clientId"], client["clientSecret"]
 backend = mint(cid, secret, None, 0)
-person = "95236098076"
-sdk = mint(cid, secret, person, 0)
 call("PUT", "/policies/pix", backend, {
     "name": "bench",
     "contexts": {"device_context": {}, "location_context": {}, "network_context": {}},
-    "maxAttemptsPerIdentity": {"limit": 100000, "windowSeconds": 1},
+    "maxAttemptsPerIdentity": {"limit": 100000, "windowSeconds": 60},
     "reauthenticationMethods": ["sms_authentication"],
 })
-call("POST", "/identities", backend, {"personId": person, "name": "Bench Person", "phone": "5521982895497"})
 body = {"policyId": "pix", "context": {
     "device": {"type": "web", "fingerPrint": "bench-device",
                "userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/127.0.0.0 Safari/537.36"},
     "location": {"latitude": -23.5600, "longitude": -46.6376, "accuracy": 12.45}}}
-attempt = call("POST", "/authentications", sdk, body)
-aid = attempt["attemptId"]
-call("POST", f"/authentications/{aid}/methods/sms_authentication/send", sdk, {})
-for _ in range(100):
-    if messages:
-        break
-    time.sleep(0.05)
-code = messages[-1]["message"].split("code is ")[1].split(".")[0]
-verified = call("POST", f"/authentications/{aid}/methods/sms_authentication/verify", sdk, {"code": code})
-assert verified["status"] == "approved", verified
-passive = call("POST", "/authentications", sdk, body)
-assert passive["status"] == "approved", passive
+
+# Each person approves its own device once by SMS; the load then rotates over all of them, as real
+# traffic would, so that no single identity's history dominates.
+sdk_tokens, aid = [], None
+for n in range(PERSONS):
+    person = f"bench-{n:05d}"
+    phone = f"5521{n:09d}"
+    sdk = mint(cid, secret, person, 0)
+    body["context"]["device"]["fingerPrint"] = f"device-{n}"
+    call("POST", "/identities", backend, {"personId": person, "name": "Bench Person", "phone": phone})
+    attempt = call("POST", "/authentications", sdk, body)
+    aid = attempt["attemptId"]
+    before = len(messages)
+    call("POST", f"/authentications/{aid}/methods/sms_authentication/send", sdk, {})
+    for _ in range(200):
+        if len(messages) > before:
+            break
+        time.sleep(0.01)
+    code = messages[-1]["message"].split("code is ")[1].split(".")[0]
+    verified = call("POST", f"/authentications/{aid}/methods/sms_authentication/verify", sdk, {"code": code})
+    assert verified["status"] == "approved", verified
+    assert call("POST", "/authentications", sdk, body)["status"] == "approved"
+    sdk_tokens.append((sdk, json.dumps(body)))
 server.shutdown()
-print(json.dumps({"sdk": sdk, "backend": backend, "attemptId": aid, "body": json.dumps(body)}))
+
+with open(LUA, "w") as lua:
+    lua.write("local requests = {}\n")
+    for token, b in sdk_tokens:
+        lua.write("requests[#requests + 1] = wrk.format('POST', '/authentications', "
+                  f"{{['Content-Type'] = 'application/json', ['Authorization'] = 'Bearer {token}'}}, [[{b}]])\n")
+    lua.write("local i = 0\nrequest = function()\n  i = i % #requests + 1\n  return requests[i]\nend\n")
+print(json.dumps({"backend": backend, "attemptId": aid}))

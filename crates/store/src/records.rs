@@ -70,6 +70,9 @@ pub struct HistoryQuery<'a> {
     pub fingerprint: Option<&'a str>,
     /// Attempts created at or after this instant count towards the policy's limit.
     pub window_start: Millis,
+    /// The policy's limit: counting stops there, so that hammering one identity cannot make each
+    /// check slower.
+    pub attempt_limit: u32,
 }
 
 /// What an approved attempt teaches about its person.

@@ -151,6 +151,7 @@ pub async fn history_reflects_what_approvals_taught(store: &dyn Store) {
         person_id: person,
         fingerprint: fp,
         window_start: from,
+        attempt_limit: 100,
     };
     let empty = store.history(&query("p1", Some("phone"), 0)).await.unwrap();
     assert!(empty.known_devices.is_empty() && empty.known_locations.is_empty());
@@ -193,6 +194,9 @@ pub async fn history_reflects_what_approvals_taught(store: &dyn Store) {
     assert_eq!(h.attempts_in_window, 1, "only a2 is inside the window");
     let unknown_device = store.history(&query("p1", None, 0)).await.unwrap();
     assert_eq!(unknown_device.other_identities_on_device, 0);
+    assert_eq!(unknown_device.attempts_in_window, 2);
+    let capped = HistoryQuery { attempt_limit: 1, ..query("p1", None, 0) };
+    assert_eq!(store.history(&capped).await.unwrap().attempts_in_window, 1, "counting stops at the limit");
 }
 
 pub async fn erasure_removes_the_person_and_anonymizes_attempts(store: &dyn Store) {
@@ -215,7 +219,7 @@ pub async fn erasure_removes_the_person_and_anonymizes_attempts(store: &dyn Stor
     assert_eq!(a.person_id, None);
     assert!(!a.document.contains("John"), "{}", a.document);
     let h = store
-        .history(&HistoryQuery { client_id: "c1", person_id: "p1", fingerprint: Some("phone"), window_start: 0 })
+        .history(&HistoryQuery { client_id: "c1", person_id: "p1", fingerprint: Some("phone"), window_start: 0, attempt_limit: 10 })
         .await
         .unwrap();
     assert!(h.known_devices.is_empty() && h.known_locations.is_empty() && h.attempts_in_window == 0);

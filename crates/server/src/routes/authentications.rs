@@ -211,6 +211,7 @@ pub async fn create(
             person_id: person.as_str(),
             fingerprint: context.device.as_ref().and_then(|d| d.fingerprint.as_deref()),
             window_start: now.timestamp_millis() - i64::from(rules.max_attempts_per_identity.window_seconds) * 1000,
+            attempt_limit: rules.max_attempts_per_identity.limit,
         })
         .await?;
     let source_ip = app.client_ip(peer.ip(), &headers);

@@ -373,12 +373,14 @@ impl Store for SqliteStore {
                (SELECT json_group_array(json_array(latitude, longitude, last_seen)) FROM (SELECT latitude, longitude, last_seen
                   FROM known_contexts WHERE client_id = ?1 AND person_id = ?2 AND kind = 'location'
                   ORDER BY last_seen DESC)) AS locations,
-               (SELECT COUNT(*) FROM attempts WHERE client_id = ?1 AND person_id = ?2 AND created_at >= ?4) AS recent",
+               (SELECT COUNT(*) FROM (SELECT 1 FROM attempts WHERE client_id = ?1 AND person_id = ?2 AND created_at >= ?4
+                  LIMIT ?5)) AS recent",
         )
         .bind(q.client_id)
         .bind(q.person_id)
         .bind(q.fingerprint)
         .bind(q.window_start)
+        .bind(i64::from(q.attempt_limit))
         .fetch_one(&self.reader)
         .await?;
         let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("history: {e}"));
