@@ -219,7 +219,13 @@ pub async fn erasure_removes_the_person_and_anonymizes_attempts(store: &dyn Stor
     assert_eq!(a.person_id, None);
     assert!(!a.document.contains("John"), "{}", a.document);
     let h = store
-        .history(&HistoryQuery { client_id: "c1", person_id: "p1", fingerprint: Some("phone"), window_start: 0, attempt_limit: 10 })
+        .history(&HistoryQuery {
+            client_id: "c1",
+            person_id: "p1",
+            fingerprint: Some("phone"),
+            window_start: 0,
+            attempt_limit: 10,
+        })
         .await
         .unwrap();
     assert!(h.known_devices.is_empty() && h.known_locations.is_empty() && h.attempts_in_window == 0);
