@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, then every test of every crate (unit tests, and the API
-# tests that start the real server with a real SQLite file, SMTP listener and HTTP SMS gateway).
+# The whole test suite: formatting, lints, then every test of every crate (unit tests, the storage
+# conformance suite, and the API tests that start the real server with a real SQLite file, SMTP
+# listener and HTTP SMS gateway). Ends with one line: "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
