@@ -231,6 +231,27 @@ pub async fn erasure_removes_the_person_and_anonymizes_attempts(store: &dyn Stor
     assert!(h.known_devices.is_empty() && h.known_locations.is_empty() && h.attempts_in_window == 0);
 }
 
+pub async fn a_failed_attempt_write_leaves_nothing_behind(store: &dyn Store) {
+    with_clients(store).await;
+    store.insert_attempt(&attempt("c1", "p1", "a1", 1_000, "approved"), None).await.unwrap();
+    let duplicate = attempt("c1", "p1", "a1", 2_000, "approved");
+    assert!(store.insert_attempt(&duplicate, Some(&learned("c1", "p1", "phone", 2_000, (1.0, 1.0)))).await.is_err());
+    let q = HistoryQuery { client_id: "c1", person_id: "p1", fingerprint: None, window_start: 0, attempt_limit: 10 };
+    let h = store.history(&q).await.unwrap();
+    assert!(h.known_devices.is_empty(), "the failed write's learning was rolled back");
+    assert_eq!(h.attempts_in_window, 1);
+    // The engine is usable afterwards: no transaction was left open.
+    store
+        .insert_attempt(
+            &attempt("c1", "p1", "a2", 3_000, "approved"),
+            Some(&learned("c1", "p1", "phone", 3_000, (1.0, 1.0))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.history(&q).await.unwrap().known_devices, vec!["phone"]);
+    store.insert_client(&client("c3")).await.unwrap();
+}
+
 macro_rules! engine {
     ($engine:ident, $open:expr, [$($case:ident),* $(,)?]) => {
         mod $engine {
@@ -262,5 +283,6 @@ engine!(
         attempts_are_listed_newest_first_in_pages,
         history_reflects_what_approvals_taught,
         erasure_removes_the_person_and_anonymizes_attempts,
+        a_failed_attempt_write_leaves_nothing_behind,
     ]
 );

@@ -148,34 +148,69 @@ fn location_cell(lat: f64, lon: f64) -> String {
     format!("{:.3},{:.3}", lat, lon)
 }
 
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// What an approval taught, as one multi-row upsert.
+struct LearnStatement<'a> {
+    learned: &'a Learned,
+    /// (kind, key, latitude, longitude)
+    rows: Vec<(&'static str, String, Option<f64>, Option<f64>)>,
+}
+
+impl<'a> LearnStatement<'a> {
+    /// `None` when there is nothing to learn.
+    fn new(l: &'a Learned) -> Option<Self> {
+        let mut rows = Vec::with_capacity(3);
+        if let Some(fp) = &l.fingerprint {
+            rows.push(("device", fp.clone(), None, None));
+        }
+        if let Some((lat, lon)) = l.location {
+            rows.push(("location", location_cell(lat, lon), Some(lat), Some(lon)));
+        }
+        if let Some(ip) = &l.ip {
+            rows.push(("network", ip.clone(), None, None));
+        }
+        (!rows.is_empty()).then_some(LearnStatement { learned: l, rows })
+    }
+
+    /// The SQL, without a trailing `;`.
+    fn sql(&self) -> String {
+        let mut sql = String::from(
+            "INSERT INTO known_contexts (client_id, person_id, kind, key, latitude, longitude, first_seen, last_seen) VALUES ",
+        );
+        sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; self.rows.len()].join(", "));
+        sql.push_str(
+            " ON CONFLICT (client_id, person_id, kind, key) DO UPDATE SET last_seen = excluded.last_seen,
+               latitude = excluded.latitude, longitude = excluded.longitude",
+        );
+        sql
+    }
+
+    fn bind<'q>(self, mut query: Query<'q>) -> Query<'q>
+    where
+        'a: 'q,
+    {
+        let l = self.learned;
+        for (kind, key, lat, lon) in self.rows {
+            query = query
+                .bind(&l.client_id)
+                .bind(&l.person_id)
+                .bind(kind)
+                .bind(key)
+                .bind(lat)
+                .bind(lon)
+                .bind(l.at)
+                .bind(l.at);
+        }
+        query
+    }
+}
+
 async fn learn(tx: &mut sqlx::SqliteConnection, l: &Learned) -> Result<()> {
-    let mut rows: Vec<(&str, String, Option<f64>, Option<f64>)> = Vec::with_capacity(3);
-    if let Some(fp) = &l.fingerprint {
-        rows.push(("device", fp.clone(), None, None));
+    if let Some(statement) = LearnStatement::new(l) {
+        let sql = statement.sql();
+        statement.bind(sqlx::query(&sql)).execute(&mut *tx).await?;
     }
-    if let Some((lat, lon)) = l.location {
-        rows.push(("location", location_cell(lat, lon), Some(lat), Some(lon)));
-    }
-    if let Some(ip) = &l.ip {
-        rows.push(("network", ip.clone(), None, None));
-    }
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut sql = String::from(
-        "INSERT INTO known_contexts (client_id, person_id, kind, key, latitude, longitude, first_seen, last_seen) VALUES ",
-    );
-    sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", "));
-    sql.push_str(
-        " ON CONFLICT (client_id, person_id, kind, key) DO UPDATE SET last_seen = excluded.last_seen,
-           latitude = excluded.latitude, longitude = excluded.longitude",
-    );
-    let mut query = sqlx::query(&sql);
-    for (kind, key, lat, lon) in rows {
-        query =
-            query.bind(&l.client_id).bind(&l.person_id).bind(kind).bind(key).bind(lat).bind(lon).bind(l.at).bind(l.at);
-    }
-    query.execute(&mut *tx).await?;
     Ok(())
 }
 
@@ -409,25 +444,36 @@ impl Store for SqliteStore {
     }
 
     async fn insert_attempt(&self, a: &AttemptRecord, learned: Option<&Learned>) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
-        sqlx::query(
-            "INSERT INTO attempts (id, client_id, person_id, policy_id, status, created_at, version, document)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&a.id)
-        .bind(&a.client_id)
-        .bind(&a.person_id)
-        .bind(&a.policy_id)
-        .bind(&a.status)
-        .bind(a.created_at)
-        .bind(a.version)
-        .bind(&a.document)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(l) = learned {
-            learn(&mut tx, l).await?;
+        // The whole transaction is one multi-statement query: one hand-off to SQLite's thread instead of
+        // four. This is the write of every attempt, so it is worth the care on failure below.
+        let learn = learned.and_then(LearnStatement::new);
+        let mut sql = String::from(
+            "BEGIN IMMEDIATE; INSERT INTO attempts (id, client_id, person_id, policy_id, status, created_at, version, document)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?);",
+        );
+        if let Some(statement) = &learn {
+            sql.push_str(&statement.sql());
+            sql.push(';');
         }
-        tx.commit().await?;
+        sql.push_str(" COMMIT;");
+        let mut query = sqlx::query(&sql)
+            .bind(&a.id)
+            .bind(&a.client_id)
+            .bind(&a.person_id)
+            .bind(&a.policy_id)
+            .bind(&a.status)
+            .bind(a.created_at)
+            .bind(a.version)
+            .bind(&a.document);
+        if let Some(statement) = learn {
+            query = statement.bind(query);
+        }
+        let mut conn = self.writer.acquire().await?;
+        if let Err(e) = query.execute(&mut *conn).await {
+            // A statement failed mid-way: undo the open transaction before the connection is reused.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return Err(e.into());
+        }
         Ok(())
     }
 
