@@ -399,6 +399,8 @@ impl Store for SqliteStore {
 
     async fn history(&self, q: &HistoryQuery<'_>) -> Result<History> {
         // One statement: this runs on every attempt, and each statement costs a hop to SQLite's thread.
+        // It runs on the writer's connection, which the attempt's write uses next: that connection's page
+        // cache is never invalidated by another writer, while a reader's is after every write.
         let row = sqlx::query(
             "SELECT
                (SELECT json_group_array(key) FROM (SELECT key FROM known_contexts
@@ -416,7 +418,7 @@ impl Store for SqliteStore {
         .bind(q.fingerprint)
         .bind(q.window_start)
         .bind(i64::from(q.attempt_limit))
-        .fetch_one(&self.reader)
+        .fetch_one(&self.writer)
         .await?;
         let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("history: {e}"));
         let known_devices: Vec<String> = serde_json::from_str(row.try_get("devices")?).map_err(corrupt)?;
