@@ -37,6 +37,11 @@ pub struct IpFacts {
 /// A source of facts about public IP addresses.
 pub trait IpIntelligence: Send + Sync {
     fn lookup(&self, ip: IpAddr) -> IpFacts;
+
+    /// Whether any data backs this source: without data, rules on IP facts cannot refuse anything.
+    fn has_data(&self) -> bool {
+        true
+    }
 }
 
 /// The source used when no data set is installed: it knows nothing, so the rules judge only what
@@ -46,6 +51,10 @@ pub struct NoIpData;
 impl IpIntelligence for NoIpData {
     fn lookup(&self, _ip: IpAddr) -> IpFacts {
         IpFacts::default()
+    }
+
+    fn has_data(&self) -> bool {
+        false
     }
 }
 

@@ -149,13 +149,27 @@ pub fn ts(ms: Millis) -> String {
     time::format(DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default())
 }
 
-/// Erasure (LGPD): the attempt stays for statistics, without anything that points at the person.
+/// What an erased attempt shows where the client's address was.
+pub const ERASED_IP: &str = "0.0.0.0";
+
+/// Erasure (LGPD): the attempt stays for statistics (when, which policy, which verdicts and reasons),
+/// without anything that points at the person: identity, place, device, address, code destinations.
 pub fn anonymize(document: &mut Value) {
     if let Some(map) = document.as_object_mut() {
         map.insert("identity".into(), Value::Null);
         map.insert("location".into(), Value::Null);
-        if let Some(device) = map.get_mut("device").and_then(Value::as_object_mut) {
-            device.insert("fingerprint".into(), Value::Null);
+        map.insert("device".into(), Value::Null);
+        map.insert("sourceIp".into(), ERASED_IP.into());
+        if let Some(network) = map.get_mut("network").and_then(Value::as_object_mut) {
+            network.insert("ip".into(), ERASED_IP.into());
+        }
+        // The analyst's sentences may quote the address or the device.
+        if let Some(evaluation) = map.get_mut("evaluation").and_then(Value::as_object_mut) {
+            for verdict in evaluation.values_mut().filter_map(Value::as_object_mut) {
+                if verdict.contains_key("detail") {
+                    verdict.insert("detail".into(), "erased with the identity".into());
+                }
+            }
         }
         if let Some(methods) = map.get_mut("methods").and_then(Value::as_object_mut) {
             for state in methods.values_mut() {
@@ -180,7 +194,7 @@ pub fn render<'a>(request_id: String, record: &'a AttemptRecord, doc: &'a Attemp
     let device = doc.device.as_ref();
     let info = device.map(|d| &d.provided_info);
     let facts = &doc.network.facts;
-    let method = |m: Method| doc.method(m).map(|state| MethodView { method: m, state });
+    let method = |m: Method| MethodView { method: m, state: doc.method(m) };
     SeedDocument {
         request_id,
         id: &record.id,
@@ -430,9 +444,9 @@ struct IpLocationView<'a> {
 
 #[derive(Serialize)]
 struct MethodsView<'a> {
-    face_authentication: Option<MethodView<'a>>,
-    email_authentication: Option<MethodView<'a>>,
-    sms_authentication: Option<MethodView<'a>>,
+    face_authentication: MethodView<'a>,
+    email_authentication: MethodView<'a>,
+    sms_authentication: MethodView<'a>,
 }
 
 #[derive(Serialize)]
@@ -442,9 +456,10 @@ struct EvaluationView<'a> {
     network_context: &'a Verdict,
 }
 
+/// A method the attempt did not offer keeps the seed's shape: `status` null and no attempts.
 struct MethodView<'a> {
     method: Method,
-    state: &'a MethodState,
+    state: Option<&'a MethodState>,
 }
 
 impl Serialize for MethodView<'_> {
@@ -452,10 +467,11 @@ impl Serialize for MethodView<'_> {
         use serde::ser::SerializeMap;
         let code = self.method.is_code();
         let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("status", &self.state.status)?;
+        map.serialize_entry("status", &self.state.map(|s| &s.status))?;
         let attempts: Vec<Value> = self
             .state
-            .attempts
+            .map(|s| s.attempts.as_slice())
+            .unwrap_or_default()
             .iter()
             .map(|a| {
                 if code {
@@ -480,7 +496,7 @@ impl Serialize for MethodView<'_> {
             .collect();
         map.serialize_entry("attempts", &attempts)?;
         if code {
-            map.serialize_entry("createdAt", &ts(self.state.created_at))?;
+            map.serialize_entry("createdAt", &self.state.map(|s| ts(s.created_at)))?;
         }
         map.end()
     }

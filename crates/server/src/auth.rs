@@ -47,13 +47,9 @@ impl Tenant {
     }
 }
 
-#[derive(Deserialize)]
-struct Claims {
-    #[serde(rename = "personId")]
-    person_id: Option<String>,
-    #[serde(rename = "peopleId")]
-    people_id: Option<String>,
-}
+/// The claims as raw JSON: a present-but-null or non-string `personId` must be refused, not read as
+/// "no person" (which would widen the token to the whole tenant).
+type Claims = serde_json::Map<String, serde_json::Value>;
 
 #[derive(Deserialize)]
 struct Unverified {
@@ -115,9 +111,12 @@ pub async fn verify_tenant_token(state: &AppState, token: &str) -> Result<Tenant
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => unauthorized("the token has expired"),
             _ => unauthorized("invalid token"),
         })?;
-    let person = match data.claims.person_id.or(data.claims.people_id) {
+    let person = match data.claims.get("personId").or_else(|| data.claims.get("peopleId")).cloned() {
         None => None,
-        Some(raw) => Some(PersonId::parse(&raw, false).map_err(|_| unauthorized("the token's personId is malformed"))?),
+        Some(serde_json::Value::String(raw)) => {
+            Some(PersonId::parse(&raw, false).map_err(|_| unauthorized("the token's personId is malformed"))?)
+        }
+        Some(_) => return Err(unauthorized("the token's personId must be a string")),
     };
     Ok(Tenant { client, person })
 }

@@ -16,7 +16,8 @@ pub struct ActiveClient {
     pub validate_cpf: bool,
 }
 
-/// Active clients by id; `None` remembers an unknown or disabled one.
+/// Clients by id; `None` remembers a disabled one. Unknown ids are not cached, so that tokens with
+/// made-up issuers cannot fill or flush the cache.
 #[derive(Default)]
 pub struct ClientCache {
     entries: TtlCache<Option<Arc<ActiveClient>>>,
@@ -34,12 +35,13 @@ impl ClientCache {
             return Ok(client);
         }
         let loaded = match store.client(client_id).await? {
-            Some(record) if !record.disabled => Some(Arc::new(ActiveClient {
+            None => return Ok(None),
+            Some(record) if record.disabled => None,
+            Some(record) => Some(Arc::new(ActiveClient {
                 secret: key.decrypt_text(&record.secret_enc).context("decrypting a client secret")?,
                 id: record.id,
                 validate_cpf: record.validate_cpf,
             })),
-            _ => None,
         };
         self.entries.insert(client_id.to_owned(), loaded.clone());
         Ok(loaded)

@@ -55,7 +55,15 @@ pub trait Store: Send + Sync + 'static {
     /// Everything the decision engine needs to know about the person's past.
     async fn history(&self, query: &HistoryQuery<'_>) -> Result<History>;
     /// Stores a new attempt and, when it was approved, what it teaches about the person, atomically.
-    async fn insert_attempt(&self, attempt: &AttemptRecord, learn: Option<&Learned>) -> Result<()>;
+    /// With a `limit`, the attempt is stored only if the person's attempts in the window are still under
+    /// it at that moment (returns false otherwise: decide again), so that parallel requests cannot all
+    /// slip under the policy's limit.
+    async fn insert_attempt(
+        &self,
+        attempt: &AttemptRecord,
+        learn: Option<&Learned>,
+        limit: Option<&WindowLimit>,
+    ) -> Result<bool>;
     async fn attempt(&self, client_id: &str, attempt_id: &str) -> Result<Option<AttemptRecord>>;
     /// Optimistic update: succeeds only if the stored version is `attempt.version - 1`.
     /// Returns false when another writer got there first (reload and retry).

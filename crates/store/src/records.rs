@@ -75,6 +75,13 @@ pub struct HistoryQuery<'a> {
     pub attempt_limit: u32,
 }
 
+/// At most `limit` attempts of the person created at or after `window_start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowLimit {
+    pub window_start: Millis,
+    pub limit: u32,
+}
+
 /// What an approved attempt teaches about its person.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Learned {

@@ -108,7 +108,7 @@ pub async fn a_policy_keeps_its_id_and_creation_time_when_replaced(store: &dyn S
 pub async fn an_attempt_update_loses_to_a_concurrent_one(store: &dyn Store) {
     with_clients(store).await;
     let a = attempt("c1", "p1", "a1", 100, "pending");
-    store.insert_attempt(&a, None).await.unwrap();
+    store.insert_attempt(&a, None, None).await.unwrap();
     let mut mine = a.clone();
     mine.version = 2;
     mine.status = "approved".into();
@@ -126,10 +126,10 @@ pub async fn attempts_are_listed_newest_first_in_pages(store: &dyn Store) {
     with_clients(store).await;
     for i in 0..5 {
         let status = if i % 2 == 0 { "pending" } else { "approved" };
-        store.insert_attempt(&attempt("c1", "p1", &format!("a{i}"), 100 + i, status), None).await.unwrap();
+        store.insert_attempt(&attempt("c1", "p1", &format!("a{i}"), 100 + i, status), None, None).await.unwrap();
     }
-    store.insert_attempt(&attempt("c1", "p2", "b0", 100, "pending"), None).await.unwrap();
-    store.insert_attempt(&attempt("c2", "p1", "x0", 100, "pending"), None).await.unwrap();
+    store.insert_attempt(&attempt("c1", "p2", "b0", 100, "pending"), None, None).await.unwrap();
+    store.insert_attempt(&attempt("c2", "p1", "x0", 100, "pending"), None, None).await.unwrap();
     let page = |after, limit| AttemptFilter { person_id: Some("p1".into()), after, limit, ..Default::default() };
     let first = store.attempts("c1", &page(None, 3)).await.unwrap();
     let ids: Vec<_> = first.iter().map(|a| a.id.as_str()).collect();
@@ -161,11 +161,12 @@ pub async fn history_reflects_what_approvals_taught(store: &dyn Store) {
         .insert_attempt(
             &attempt("c1", "p1", "a1", 1_000, "approved"),
             Some(&learned("c1", "p1", "phone", 1_000, (-23.56, -46.63))),
+            None,
         )
         .await
         .unwrap();
     let mut later = attempt("c1", "p1", "a2", 2_000, "pending");
-    store.insert_attempt(&later, None).await.unwrap();
+    store.insert_attempt(&later, None, None).await.unwrap();
     later.version = 2;
     later.status = "approved".into();
     store.update_attempt(&later, Some(&learned("c1", "p1", "phone", 2_000, (-22.90, -43.17)))).await.unwrap();
@@ -173,6 +174,7 @@ pub async fn history_reflects_what_approvals_taught(store: &dyn Store) {
         .insert_attempt(
             &attempt("c1", "p2", "b1", 3_000, "approved"),
             Some(&learned("c1", "p2", "phone", 3_000, (0.0, 0.0))),
+            None,
         )
         .await
         .unwrap();
@@ -180,6 +182,7 @@ pub async fn history_reflects_what_approvals_taught(store: &dyn Store) {
         .insert_attempt(
             &attempt("c2", "p9", "x1", 3_000, "approved"),
             Some(&learned("c2", "p9", "phone", 3_000, (0.0, 0.0))),
+            None,
         )
         .await
         .unwrap();
@@ -207,6 +210,7 @@ pub async fn erasure_removes_the_person_and_anonymizes_attempts(store: &dyn Stor
         .insert_attempt(
             &attempt("c1", "p1", "a1", 1_000, "approved"),
             Some(&learned("c1", "p1", "phone", 1_000, (1.0, 1.0))),
+            None,
         )
         .await
         .unwrap();
@@ -233,9 +237,12 @@ pub async fn erasure_removes_the_person_and_anonymizes_attempts(store: &dyn Stor
 
 pub async fn a_failed_attempt_write_leaves_nothing_behind(store: &dyn Store) {
     with_clients(store).await;
-    store.insert_attempt(&attempt("c1", "p1", "a1", 1_000, "approved"), None).await.unwrap();
+    store.insert_attempt(&attempt("c1", "p1", "a1", 1_000, "approved"), None, None).await.unwrap();
     let duplicate = attempt("c1", "p1", "a1", 2_000, "approved");
-    assert!(store.insert_attempt(&duplicate, Some(&learned("c1", "p1", "phone", 2_000, (1.0, 1.0)))).await.is_err());
+    assert!(store
+        .insert_attempt(&duplicate, Some(&learned("c1", "p1", "phone", 2_000, (1.0, 1.0))), None)
+        .await
+        .is_err());
     let q = HistoryQuery { client_id: "c1", person_id: "p1", fingerprint: None, window_start: 0, attempt_limit: 10 };
     let h = store.history(&q).await.unwrap();
     assert!(h.known_devices.is_empty(), "the failed write's learning was rolled back");
@@ -245,11 +252,44 @@ pub async fn a_failed_attempt_write_leaves_nothing_behind(store: &dyn Store) {
         .insert_attempt(
             &attempt("c1", "p1", "a2", 3_000, "approved"),
             Some(&learned("c1", "p1", "phone", 3_000, (1.0, 1.0))),
+            None,
         )
         .await
         .unwrap();
     assert_eq!(store.history(&q).await.unwrap().known_devices, vec!["phone"]);
     store.insert_client(&client("c3")).await.unwrap();
+}
+
+pub async fn the_window_limit_is_checked_when_the_attempt_is_stored(store: &dyn Store) {
+    with_clients(store).await;
+    let limit = WindowLimit { window_start: 1_000, limit: 2 };
+    assert!(store.insert_attempt(&attempt("c1", "p1", "old", 500, "pending"), None, Some(&limit)).await.unwrap());
+    assert!(store.insert_attempt(&attempt("c1", "p1", "a1", 1_000, "pending"), None, Some(&limit)).await.unwrap());
+    assert!(store.insert_attempt(&attempt("c1", "p2", "b1", 1_000, "pending"), None, Some(&limit)).await.unwrap());
+    let approved = learned("c1", "p1", "phone", 1_100, (1.0, 1.0));
+    assert!(store
+        .insert_attempt(&attempt("c1", "p1", "a2", 1_100, "approved"), Some(&approved), Some(&limit))
+        .await
+        .unwrap());
+    let refused = store
+        .insert_attempt(
+            &attempt("c1", "p1", "a3", 1_200, "approved"),
+            Some(&learned("c1", "p1", "tablet", 1_200, (2.0, 2.0))),
+            Some(&limit),
+        )
+        .await
+        .unwrap();
+    assert!(!refused, "a third attempt in the window is not stored");
+    assert!(store.attempt("c1", "a3").await.unwrap().is_none());
+    let q =
+        HistoryQuery { client_id: "c1", person_id: "p1", fingerprint: None, window_start: 1_000, attempt_limit: 10 };
+    let h = store.history(&q).await.unwrap();
+    assert_eq!(h.known_devices, vec!["phone"], "the refused attempt taught nothing");
+    assert_eq!(h.attempts_in_window, 2);
+    assert!(
+        store.insert_attempt(&attempt("c1", "p1", "a4", 1_300, "reproved"), None, None).await.unwrap(),
+        "unguarded writes are always stored"
+    );
 }
 
 macro_rules! engine {
@@ -284,5 +324,6 @@ engine!(
         history_reflects_what_approvals_taught,
         erasure_removes_the_person_and_anonymizes_attempts,
         a_failed_attempt_write_leaves_nothing_behind,
+        the_window_limit_is_checked_when_the_attempt_is_stored,
     ]
 );

@@ -38,7 +38,12 @@ impl EmailClient {
             .subject(subject)
             .header(ContentType::TEXT_PLAIN)
             .body(body)?;
-        self.transport.send(message).await.context("the SMTP relay refused the message")?;
+        // The relay's reply text often repeats the recipient's address: only its code is reported.
+        self.transport.send(message).await.map_err(|e| match e.status() {
+            Some(code) => anyhow::anyhow!("the SMTP relay refused the message with code {code}"),
+            None if e.is_timeout() => anyhow::anyhow!("the SMTP relay timed out"),
+            None => anyhow::anyhow!("the SMTP relay could not be reached"),
+        })?;
         Ok(())
     }
 }

@@ -25,7 +25,14 @@ impl SmsClient {
     }
 
     pub async fn send(&self, to: &str, message: &str) -> anyhow::Result<()> {
-        let response = self.http.post(self.url.clone()).json(&json!({"to": to, "message": message})).send().await?;
+        // Errors leave without the URL: it may carry the gateway's credentials.
+        let response = self
+            .http
+            .post(self.url.clone())
+            .json(&json!({"to": to, "message": message}))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("the SMS gateway could not be reached: {}", e.without_url()))?;
         if !response.status().is_success() {
             bail!("the SMS gateway answered {}", response.status());
         }

@@ -1,6 +1,6 @@
 //! Operator endpoints, behind the admin token.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::auth::Admin;
 use crate::clients;
 use crate::error::{ok_json, ApiError, ApiResult};
-use crate::extract::Json;
+use crate::extract::{Json, Path};
 use crate::startup::AppState;
 
 #[derive(Deserialize)]

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::header::USER_AGENT;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -13,13 +13,13 @@ use serde_json::{json, Value};
 use smartauth_context::network_context;
 use smartauth_domain::context::{DeviceInput, LocationInput, ProvidedInfo};
 use smartauth_domain::{decide, AttemptContext, Coordinates, DecisionInput, Id, Method, PersonId, Status};
-use smartauth_store::{AttemptFilter, AttemptRecord, HistoryQuery, Learned};
+use smartauth_store::{AttemptFilter, AttemptRecord, HistoryQuery, Learned, WindowLimit};
 
 use crate::attempt::{self, ts, AttemptDoc, IdentitySnapshot, MethodState, PolicySnapshot};
 use crate::auth::{self, Attestation, Tenant};
 use crate::crypto;
 use crate::error::{current_request_id, ok_json, ApiError, ApiResult};
-use crate::extract::{Json, Query};
+use crate::extract::{Json, Path, Query};
 use crate::startup::{App, AppState};
 
 #[derive(Deserialize)]
@@ -202,70 +202,87 @@ pub async fn create(
     let identity =
         app.store.identity(client_id, person.as_str()).await?.ok_or_else(|| ApiError::not_found("identity"))?;
 
-    let now = Utc::now();
     let rules = &policy.policy;
-    let history = app
-        .store
-        .history(&HistoryQuery {
-            client_id,
-            person_id: person.as_str(),
-            fingerprint: context.device.as_ref().and_then(|d| d.fingerprint.as_deref()),
-            window_start: now.timestamp_millis() - i64::from(rules.max_attempts_per_identity.window_seconds) * 1000,
-            attempt_limit: rules.max_attempts_per_identity.limit,
-        })
-        .await?;
     let source_ip = app.client_ip(peer.ip(), &headers);
     let network = network_context(source_ip, app.intel.as_ref());
     let methods = available_methods(&app, identity.email.is_some(), identity.phone.is_some());
-    let decision = decide(&DecisionInput {
-        policy: rules,
-        context: &context,
-        network: &network.decision_facts(),
-        location_country: None,
-        history: &history,
-        now,
-        available_methods: &methods,
-    });
-
-    let created_at = now.timestamp_millis();
-    let doc = AttemptDoc {
-        identity: Some(IdentitySnapshot {
-            id: identity.id.clone(),
-            name: identity.name.clone(),
-            person_id: identity.person_id.clone(),
-            created_at: identity.created_at,
-        }),
-        policy: PolicySnapshot {
-            id: policy.id.clone(),
-            name: rules.name.clone(),
+    let limit = &rules.max_attempts_per_identity;
+    // Decide, then store only if the person is still under the attempt limit at that moment; a request
+    // that lost that race decides again, and then sees the limit.
+    let mut tries = 0;
+    let (decision, record, doc) = loop {
+        tries += 1;
+        let now = Utc::now();
+        let window = WindowLimit {
+            window_start: now.timestamp_millis() - i64::from(limit.window_seconds) * 1000,
+            limit: limit.limit,
+        };
+        let history = app
+            .store
+            .history(&HistoryQuery {
+                client_id,
+                person_id: person.as_str(),
+                fingerprint: context.device.as_ref().and_then(|d| d.fingerprint.as_deref()),
+                window_start: window.window_start,
+                attempt_limit: window.limit,
+            })
+            .await?;
+        let decision = decide(&DecisionInput {
+            policy: rules,
+            context: &context,
+            network: &network.decision_facts(),
+            location_country: None,
+            history: &history,
+            now,
+            available_methods: &methods,
+        });
+        let created_at = now.timestamp_millis();
+        let doc = AttemptDoc {
+            identity: Some(IdentitySnapshot {
+                id: identity.id.clone(),
+                name: identity.name.clone(),
+                person_id: identity.person_id.clone(),
+                created_at: identity.created_at,
+            }),
+            policy: PolicySnapshot {
+                id: policy.id.clone(),
+                name: rules.name.clone(),
+                policy_id: rules.policy_id.clone(),
+                created_at: policy.created_at,
+            },
+            rules: rules.clone(),
+            source_ip: source_ip.to_string(),
+            device: context.device.clone(),
+            location: context.location.clone(),
+            network: network.clone(),
+            evaluation: (&decision).into(),
+            methods: decision
+                .needed_reauthentications
+                .iter()
+                .map(|m| (m.as_str().to_owned(), MethodState::new(created_at)))
+                .collect::<BTreeMap<_, _>>(),
+            decided_at: (decision.status != Status::Pending).then_some(created_at),
+        };
+        let record = AttemptRecord {
+            id: crypto::new_id().to_string(),
+            client_id: client_id.to_owned(),
+            person_id: Some(person.as_str().to_owned()),
             policy_id: rules.policy_id.clone(),
-            created_at: policy.created_at,
-        },
-        rules: rules.clone(),
-        source_ip: source_ip.to_string(),
-        device: context.device,
-        location: context.location,
-        network,
-        evaluation: (&decision).into(),
-        methods: decision
-            .needed_reauthentications
-            .iter()
-            .map(|m| (m.as_str().to_owned(), MethodState::new(created_at)))
-            .collect::<BTreeMap<_, _>>(),
-        decided_at: (decision.status != Status::Pending).then_some(created_at),
+            status: decision.status.as_str().to_owned(),
+            created_at,
+            version: 1,
+            document: serde_json::to_string(&doc).map_err(anyhow::Error::from)?,
+        };
+        let learned = (decision.status == Status::Approved).then(|| learned_from(&record, &doc)).flatten();
+        // Attempts refused for the limit itself are always recorded.
+        let guard = (history.attempts_in_window < limit.limit).then_some(&window);
+        if app.store.insert_attempt(&record, learned.as_ref(), guard).await? {
+            break (decision, record, doc);
+        }
+        if tries >= 5 {
+            return Err(ApiError::Conflict("too many simultaneous attempts for this identity; try again".into()));
+        }
     };
-    let record = AttemptRecord {
-        id: crypto::new_id().to_string(),
-        client_id: client_id.to_owned(),
-        person_id: Some(person.as_str().to_owned()),
-        policy_id: rules.policy_id.clone(),
-        status: decision.status.as_str().to_owned(),
-        created_at,
-        version: 1,
-        document: serde_json::to_string(&doc).map_err(anyhow::Error::from)?,
-    };
-    let learned = (decision.status == Status::Approved).then(|| learned_from(&record, &doc)).flatten();
-    app.store.insert_attempt(&record, learned.as_ref()).await?;
     metrics::counter!("smartauth_decisions_total", "status" => decision.status.as_str()).increment(1);
     tracing::info!(attempt_id = %record.id, status = decision.status.as_str(), summary = %decision.summary, "attempt decided");
 

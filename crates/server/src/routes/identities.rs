@@ -1,6 +1,6 @@
 //! Identities: the people a tenant authenticates, with the contacts codes go to and an enrolled face.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -13,7 +13,7 @@ use crate::attempt::{anonymize, ts};
 use crate::auth::Tenant;
 use crate::crypto;
 use crate::error::{ok_json, ApiError, ApiResult};
-use crate::extract::Json;
+use crate::extract::{Json, Path};
 use crate::startup::AppState;
 
 /// Decoded face images above this are refused.
@@ -95,13 +95,23 @@ fn person_from_path(tenant: &Tenant, raw: &str) -> ApiResult<PersonId> {
     Ok(person)
 }
 
-fn describe(i: &IdentityRecord) -> serde_json::Value {
+/// With `masked`, contacts are shown as in `sentTo`: a person-scoped token is what a hijacked session
+/// holds, and it must not reveal where codes go.
+fn describe(i: &IdentityRecord, masked: bool) -> serde_json::Value {
+    let email = i.email.as_deref().map(|e| match (masked, Email::parse(e)) {
+        (true, Ok(e)) => e.masked(),
+        _ => e.to_owned(),
+    });
+    let phone = i.phone.as_deref().map(|p| match (masked, Phone::parse(p)) {
+        (true, Ok(p)) => p.masked(),
+        _ => p.to_owned(),
+    });
     json!({
         "id": i.id,
         "personId": i.person_id,
         "name": i.name,
-        "email": i.email,
-        "phone": i.phone,
+        "email": email,
+        "phone": phone,
         "hasFace": i.face_image_enc.is_some(),
         "createdAt": ts(i.created_at),
         "updatedAt": ts(i.updated_at),
@@ -142,7 +152,7 @@ pub async fn read(State(app): State<AppState>, tenant: Tenant, Path(raw): Path<S
         .identity(tenant.client_id(), person.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("identity"))?;
-    Ok(ok_json(describe(&identity)))
+    Ok(ok_json(describe(&identity, tenant.person.is_some())))
 }
 
 pub async fn update(
@@ -177,7 +187,7 @@ pub async fn update(
     if !app.store.update_identity(&identity).await? {
         return Err(ApiError::not_found("identity"));
     }
-    Ok(ok_json(describe(&identity)))
+    Ok(ok_json(describe(&identity, false)))
 }
 
 /// Erasure (LGPD): the identity, its face, contacts and known contexts are deleted; its attempts

@@ -1,6 +1,6 @@
 //! Step-up by one-time code: send a code by email or SMS, then verify what the user typed.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use chrono::Utc;
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use crate::auth::Tenant;
 use crate::crypto;
 use crate::delivery::code_message;
 use crate::error::{ok_json, ApiError, ApiResult};
-use crate::extract::Json;
+use crate::extract::{Json, Path};
 use crate::routes::authentications::{attestation, learned_from, load};
 use crate::startup::{App, AppState};
 
@@ -84,10 +84,9 @@ pub async fn send(
             }
         }
         if state.sends >= MAX_SENDS {
-            return Err(ApiError::TooManyRequests {
-                message: format!("no more than {MAX_SENDS} codes are sent for one attempt; start a new attempt"),
-                retry_after_secs: u64::from(rules.ttl_seconds),
-            });
+            return Err(ApiError::Conflict(format!(
+                "no more than {MAX_SENDS} codes are sent for one attempt; start a new attempt"
+            )));
         }
         let (destination, masked) = match method {
             Method::EmailAuthentication => {
@@ -143,7 +142,8 @@ async fn deliver(app: &App, method: Method, to: &str, code: &str, ttl: u32) -> a
     }
 }
 
-/// Takes back a code that never reached the user, so that the resend delay does not apply to it.
+/// Takes back a code that never reached the user: the resend delay does not apply to it, and it does
+/// not count towards the codes sent.
 async fn withdraw(app: &App, tenant: &Tenant, attempt_id: &str, method: Method, code_hash: &str) {
     for _ in 0..MAX_TRIES {
         let Ok((mut record, mut doc)) = load(app, tenant, attempt_id).await else {
@@ -154,6 +154,7 @@ async fn withdraw(app: &App, tenant: &Tenant, attempt_id: &str, method: Method, 
             return;
         }
         state.challenge = None;
+        state.sends = state.sends.saturating_sub(1);
         if matches!(save(app, &mut record, &doc, false).await, Ok(true) | Err(_)) {
             return;
         }

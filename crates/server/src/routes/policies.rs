@@ -1,6 +1,6 @@
 //! Policies: what a tenant considers a safe context and how an unsafe one may be cleared.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde_json::{json, Value};
 use smartauth_domain::policy::valid_policy_id;
@@ -11,8 +11,8 @@ use crate::attempt::ts;
 use crate::auth::Tenant;
 use crate::crypto;
 use crate::error::{ok_json, ApiError, ApiResult};
-use crate::extract::Json;
-use crate::startup::AppState;
+use crate::extract::{Json, Path};
+use crate::startup::{App, AppState};
 
 fn describe(record: &PolicyRecord) -> Value {
     let mut doc = serde_json::to_value(&record.policy).unwrap_or_else(|_| json!({}));
@@ -20,6 +20,32 @@ fn describe(record: &PolicyRecord) -> Value {
     doc["createdAt"] = ts(record.created_at).into();
     doc["updatedAt"] = ts(record.updated_at).into();
     doc
+}
+
+/// Rules the server accepts but cannot apply with the data it has: said plainly, so that a tenant does
+/// not believe it is protected by them.
+fn unenforceable_rules(app: &App, policy: &Policy) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if app.intel.has_data() {
+        return warnings;
+    }
+    let contexts = &policy.contexts;
+    if let Some(n) = contexts.network_context.as_ref().filter(|n| n.enabled) {
+        if !(n.allow_proxy_or_vpn && n.allow_tor && n.allow_hosting) {
+            warnings.push(
+                "network_context: no IP intelligence data is loaded, so the VPN, proxy, Tor and hosting rules \
+                 cannot refuse anything yet"
+                    .to_owned(),
+            );
+        }
+    }
+    if contexts.location_context.as_ref().is_some_and(|l| l.enabled && !l.blocked_countries.is_empty()) {
+        warnings.push(
+            "location_context.blockedCountries: no IP or place data is loaded, so countries are not recognised yet"
+                .to_owned(),
+        );
+    }
+    warnings
 }
 
 fn policy_id(raw: &str) -> ApiResult<&str> {
@@ -48,7 +74,9 @@ pub async fn put(
     };
     let stored = app.store.put_policy(&record).await?;
     app.forget_policy(tenant.client_id(), &stored.policy.policy_id);
-    Ok(ok_json(describe(&stored)))
+    let mut out = describe(&stored);
+    out["warnings"] = unenforceable_rules(&app, &stored.policy).into();
+    Ok(ok_json(out))
 }
 
 pub async fn read(State(app): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> ApiResult<Response> {

@@ -159,6 +159,46 @@ async fn resending_is_throttled_and_a_new_code_does_not_reset_failures() {
 }
 
 #[tokio::test]
+async fn no_more_than_five_codes_are_sent_for_one_attempt() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    app.put_policy(&tenant, "pix", json!({"codes": {"resendAfterSeconds": 0}})).await;
+    let id = app.attempt(&tenant, PERSON, "laptop", SAO_PAULO).await.body["attemptId"].as_str().unwrap().to_owned();
+    let path = format!("/authentications/{id}/methods/email_authentication/send");
+    for _ in 0..5 {
+        assert_eq!(app.post(&path, &sdk(&tenant, PERSON), json!({})).await.status, StatusCode::OK);
+    }
+    let sixth = app.post(&path, &sdk(&tenant, PERSON), json!({})).await;
+    assert_eq!(sixth.status, StatusCode::CONFLICT, "{:?}", sixth.body);
+    assert_eq!(app.mail.received.lock().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn two_simultaneous_verifications_of_the_right_code_approve_once() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    let (id, code) = pending_with_code(&app, &tenant).await;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let request = app
+            .http
+            .post(format!("{}/authentications/{id}/methods/email_authentication/verify", app.address))
+            .bearer_auth(sdk(&tenant, PERSON))
+            .json(&json!({"code": code}));
+        set.spawn(async move {
+            let r = request.send().await.unwrap();
+            (r.status(), r.json::<serde_json::Value>().await.unwrap())
+        });
+    }
+    let answers = set.join_all().await;
+    let authorized = answers.iter().filter(|(_, b)| b["isAuthorized"] == true).count();
+    assert_eq!(authorized, 1, "{answers:?}");
+    assert!(answers.iter().filter(|(_, b)| b["isAuthorized"] != true).all(|(s, _)| *s == StatusCode::CONFLICT));
+    let doc = app.get(&format!("/authentications/{id}"), &backend(&tenant)).await;
+    assert_eq!(doc.body["authenticationMethods"]["email_authentication"]["attempts"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn a_malformed_code_is_a_400_and_costs_nothing() {
     let app = spawn_app().await;
     let tenant = app.tenant_with_person(PERSON).await;

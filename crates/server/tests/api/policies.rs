@@ -49,6 +49,25 @@ async fn a_misspelt_policy_field_is_refused_and_the_old_policy_stays() {
 }
 
 #[tokio::test]
+async fn rules_that_cannot_be_enforced_without_data_are_named() {
+    let app = spawn_app().await;
+    let tenant = app.new_tenant().await;
+    let warned =
+        app.put_policy(&tenant, "pix", json!({"contexts": {"location_context": {"blockedCountries": ["KP"]}}})).await;
+    let warnings: Vec<String> = serde_json::from_value(warned["warnings"].clone()).unwrap();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].starts_with("network_context") && warnings[1].contains("blockedCountries"));
+    let quiet = app
+        .put_policy(
+            &tenant,
+            "open",
+            json!({"contexts": {"network_context": {"enabled": false}, "location_context": {"blockedCountries": []}}}),
+        )
+        .await;
+    assert_eq!(quiet["warnings"], json!([]));
+}
+
+#[tokio::test]
 async fn an_attempt_against_a_missing_policy_is_404() {
     let app = spawn_app().await;
     let tenant = app.tenant_with_person(PERSON).await;

@@ -8,6 +8,8 @@ use crate::helpers::*;
 
 /// Paths (prefixes) whose values this version cannot know, and so may be null.
 const UNKNOWN_YET: &[&str] = &[
+    // What the client did not send.
+    "context.device.providedInfo.",
     "context.device.info.browser.",
     "context.device.info.engine.",
     "context.device.info.os.",
@@ -18,7 +20,12 @@ const UNKNOWN_YET: &[&str] = &[
     "context.network.asName",
     "context.network.isVpn",
     "context.network.location.",
-    "authenticationMethods.face_authentication",
+    // A method the attempt did not offer has no status and no attempts (face is never offered yet).
+    "authenticationMethods.face_authentication.status",
+    "authenticationMethods.email_authentication.status",
+    "authenticationMethods.email_authentication.createdAt",
+    "authenticationMethods.sms_authentication.status",
+    "authenticationMethods.sms_authentication.createdAt",
     // Per verification: a refused one has no expected code (codes are kept hashed), an accepted one no refusal.
     "authenticationMethods.email_authentication.attempts[].refusalReason",
     "authenticationMethods.email_authentication.attempts[].expectedCode",
@@ -119,7 +126,10 @@ async fn the_attempt_document_has_every_field_of_seed_001() {
     assert_eq!(doc["contextAnalysisResult"], "INVALID");
     assert_eq!(doc["context"]["device"]["fingerPrint"], "ASDiknh123");
     assert_eq!(doc["context"]["device"]["type"], "web");
-    assert_eq!(doc["context"]["device"]["providedInfo"]["model"], "iPhone 12");
+    assert_eq!(
+        doc["context"]["device"]["providedInfo"],
+        json!({"manufacturer": "Apple", "model": "iPhone 12", "operatingSystem": "IOS", "platform": "ios"})
+    );
     let location = &doc["context"]["location"]["location"];
     assert_eq!(location["type"], "Point");
     assert_eq!(location["coordinates"], json!([-23.560009318584633, -46.63763122201826]), "[latitude, longitude]");
@@ -150,4 +160,24 @@ async fn the_attempt_document_has_every_field_of_seed_001() {
     assert_eq!(eval["device_context"]["reason"], "NEW_DEVICE");
     assert_eq!(eval["location_context"]["reason"], "NEW_LOCATION");
     assert_eq!(eval["network_context"]["status"], "approved");
+    assert_eq!(doc["authenticationMethods"]["face_authentication"], json!({"status": null, "attempts": []}));
+}
+
+#[tokio::test]
+async fn a_passive_approval_keeps_the_seed_shape_with_no_method_offered() {
+    let seed: Value = serde_json::from_str(include_str!("../fixtures/seed_001_attempt.json")).unwrap();
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    app.approve_by_email(&tenant, PERSON, "laptop", SAO_PAULO).await;
+    let a = app.attempt(&tenant, PERSON, "laptop", SAO_PAULO).await;
+    assert_eq!(a.body["status"], "approved");
+    let doc =
+        app.get(&format!("/authentications/{}", a.body["attemptId"].as_str().unwrap()), &backend(&tenant)).await.body;
+    let mut problems = Vec::new();
+    compare(&seed, &doc, "", &mut problems);
+    assert!(problems.is_empty(), "differences from seed 001:\n{}", problems.join("\n"));
+    assert_eq!(doc["contextAnalysisResult"], "VALID");
+    for method in ["email_authentication", "sms_authentication"] {
+        assert_eq!(doc["authenticationMethods"][method], json!({"status": null, "attempts": [], "createdAt": null}));
+    }
 }

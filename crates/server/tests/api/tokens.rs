@@ -63,6 +63,9 @@ async fn every_bad_token_is_a_401_with_the_error_shape() {
         ("iss not a string", raw_token(json!({"alg": "HS256"}), json!({"iss": 42}), &tenant.secret)),
         ("expired", token(&tenant, json!({"exp": now - 120}))),
         ("exp not a number", token(&tenant, json!({"exp": "tomorrow"}))),
+        ("personId null", token(&tenant, json!({"personId": null}))),
+        ("personId not a string", token(&tenant, json!({"personId": 95236098076u64}))),
+        ("peopleId null", token(&tenant, json!({"peopleId": null}))),
         ("signature stripped", {
             let t = backend(&tenant);
             t[..t.rfind('.').unwrap() + 1].to_owned()

@@ -13,6 +13,10 @@ async fn snapshot(app: &TestApp) -> Vec<i64> {
     counts
 }
 
+async fn version(conn: &mut sqlx::SqliteConnection) -> i64 {
+    sqlx::query_scalar("PRAGMA data_version").fetch_one(conn).await.unwrap()
+}
+
 #[tokio::test]
 async fn malformed_bodies_are_400_for_every_endpoint_and_write_nothing() {
     let app = spawn_app().await;
@@ -21,6 +25,11 @@ async fn malformed_bodies_are_400_for_every_endpoint_and_write_nothing() {
     let id = pending.body["attemptId"].as_str().unwrap().to_owned();
     let b = backend(&tenant);
     let before = snapshot(&app).await;
+    // SQLite changes this number on a connection whenever another connection commits: it catches an
+    // UPDATE that row counts would not.
+    let url = format!("sqlite://{}?mode=ro", app.data_dir.path().join("smartauth.db").display());
+    let mut watcher = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    let data_version = version(&mut watcher).await;
 
     let cases: Vec<(reqwest::Method, String, Value)> = vec![
         (reqwest::Method::POST, "/identities".into(), json!({"name": "No person id"})),
@@ -115,6 +124,7 @@ async fn malformed_bodies_are_400_for_every_endpoint_and_write_nothing() {
         assert_eq!(body["code"], "UNSUPPORTED_MEDIA_TYPE");
     }
     assert_eq!(snapshot(&app).await, before, "a rejected request must change nothing");
+    assert_eq!(version(&mut watcher).await, data_version, "no commit happened while bad requests were refused");
     let doc = app.get(&format!("/authentications/{id}"), &b).await;
     assert_eq!(doc.body["authenticationMethods"]["email_authentication"]["attempts"], json!([]));
 }

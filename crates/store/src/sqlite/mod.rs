@@ -22,30 +22,12 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Self> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            // Keeps the WAL from growing without bound under sustained writes.
-            .pragma("journal_size_limit", "67108864")
-            .pragma("wal_autocheckpoint", "1000")
-            // Erased personal data is overwritten, not left in free pages.
-            .pragma("secure_delete", "ON");
-        Self::open_with(options).await
+        Self::open_with(tuned(SqliteConnectOptions::new().filename(path))).await
     }
 
+    /// The same for a `sqlite:` URL (`SMARTAUTH_DATABASE_URL`).
     pub async fn open_url(url: &str) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            .pragma("journal_size_limit", "67108864");
-        Self::open_with(options).await
+        Self::open_with(tuned(SqliteConnectOptions::from_str(url)?)).await
     }
 
     async fn open_with(options: SqliteConnectOptions) -> Result<Self> {
@@ -64,6 +46,21 @@ impl SqliteStore {
             .await?;
         Ok(SqliteStore { writer, reader })
     }
+}
+
+/// The settings every connection gets, whichever way the file was named.
+fn tuned(options: SqliteConnectOptions) -> SqliteConnectOptions {
+    options
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true)
+        // Keeps the WAL from growing without bound under sustained writes.
+        .pragma("journal_size_limit", "67108864")
+        .pragma("wal_autocheckpoint", "1000")
+        // Erased personal data is overwritten, not left in free pages.
+        .pragma("secure_delete", "ON")
 }
 
 async fn migrate(pool: &SqlitePool) -> Result<()> {
@@ -173,12 +170,15 @@ impl<'a> LearnStatement<'a> {
         (!rows.is_empty()).then_some(LearnStatement { learned: l, rows })
     }
 
-    /// The SQL, without a trailing `;`.
-    fn sql(&self) -> String {
+    /// The SQL, without a trailing `;`; the rows are written only where `condition` holds.
+    fn sql(&self, condition: &str) -> String {
         let mut sql = String::from(
-            "INSERT INTO known_contexts (client_id, person_id, kind, key, latitude, longitude, first_seen, last_seen) VALUES ",
+            "INSERT INTO known_contexts (client_id, person_id, kind, key, latitude, longitude, first_seen, last_seen)
+             SELECT * FROM (VALUES ",
         );
         sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; self.rows.len()].join(", "));
+        sql.push_str(") WHERE ");
+        sql.push_str(condition);
         sql.push_str(
             " ON CONFLICT (client_id, person_id, kind, key) DO UPDATE SET last_seen = excluded.last_seen,
                latitude = excluded.latitude, longitude = excluded.longitude",
@@ -208,7 +208,7 @@ impl<'a> LearnStatement<'a> {
 
 async fn learn(tx: &mut sqlx::SqliteConnection, l: &Learned) -> Result<()> {
     if let Some(statement) = LearnStatement::new(l) {
-        let sql = statement.sql();
+        let sql = statement.sql("true");
         statement.bind(sqlx::query(&sql)).execute(&mut *tx).await?;
     }
     Ok(())
@@ -445,19 +445,33 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn insert_attempt(&self, a: &AttemptRecord, learned: Option<&Learned>) -> Result<()> {
+    async fn insert_attempt(
+        &self,
+        a: &AttemptRecord,
+        learned: Option<&Learned>,
+        limit: Option<&WindowLimit>,
+    ) -> Result<bool> {
         // The whole transaction is one multi-statement query: one hand-off to SQLite's thread instead of
         // four. This is the write of every attempt, so it is worth the care on failure below.
         let learn = learned.and_then(LearnStatement::new);
         let mut sql = String::from(
             "BEGIN IMMEDIATE; INSERT INTO attempts (id, client_id, person_id, policy_id, status, created_at, version, document)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?);",
+             SELECT ?, ?, ?, ?, ?, ?, ?, ?",
         );
+        if limit.is_some() {
+            sql.push_str(
+                " WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM attempts WHERE client_id = ? AND person_id = ? AND created_at >= ?
+                   LIMIT ?)) < ?",
+            );
+        }
+        sql.push(';');
         if let Some(statement) = &learn {
-            sql.push_str(&statement.sql());
+            // Learns only if the attempt above was stored.
+            sql.push_str(&statement.sql("changes() = 1"));
             sql.push(';');
         }
-        sql.push_str(" COMMIT;");
+        // Whether the attempt was stored: the statements' change counts are not reliable across BEGIN/COMMIT.
+        sql.push_str(" COMMIT; SELECT EXISTS (SELECT 1 FROM attempts WHERE id = ?) AS stored;");
         let mut query = sqlx::query(&sql)
             .bind(&a.id)
             .bind(&a.client_id)
@@ -467,16 +481,27 @@ impl Store for SqliteStore {
             .bind(a.created_at)
             .bind(a.version)
             .bind(&a.document);
+        if let Some(l) = limit {
+            query = query
+                .bind(&a.client_id)
+                .bind(&a.person_id)
+                .bind(l.window_start)
+                .bind(i64::from(l.limit))
+                .bind(i64::from(l.limit));
+        }
         if let Some(statement) = learn {
             query = statement.bind(query);
         }
+        query = query.bind(&a.id);
         let mut conn = self.writer.acquire().await?;
-        if let Err(e) = query.execute(&mut *conn).await {
-            // A statement failed mid-way: undo the open transaction before the connection is reused.
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            return Err(e.into());
+        match query.fetch_all(&mut *conn).await {
+            Ok(rows) => Ok(rows.last().map(|r| r.try_get::<bool, _>("stored")).transpose()?.unwrap_or(false)),
+            Err(e) => {
+                // A statement failed mid-way: undo the open transaction before the connection is reused.
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                Err(e.into())
+            }
         }
-        Ok(())
     }
 
     async fn attempt(&self, client_id: &str, attempt_id: &str) -> Result<Option<AttemptRecord>> {
