@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-15}
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+command -v wrk >/dev/null && command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk sqlite3; }
 cargo build --release --locked -p smartauth --bin smartauth --example bench_baseline
 mkdir -p bench-results
 OUT=bench-results/bench-$(date -u +%Y%m%dT%H%M%SZ).txt
@@ -55,4 +55,6 @@ rps = {n: float(open(f"{w}/{n}.rps").read()) for n in ("baseline_get", "get_atte
 print(f"GET /authentications/{{id}} vs baseline: {rps['get_attempt'] / rps['baseline_get']:.2f}x")
 PY
 WAL=$WORK/data/smartauth.db-wal
-echo "WAL file after the POST run: $(stat -c %s "$WAL" 2>/dev/null || echo 0) bytes; attempts stored: $(sqlite3 "$WORK/data/smartauth.db" 'SELECT COUNT(*) FROM attempts' 2>/dev/null || echo '?')" | tee -a "$OUT"
+echo "WAL file after the POST run: $(stat -c %s "$WAL" 2>/dev/null || echo 0) bytes" | tee -a "$OUT"
+echo "attempts by status (every POST of the load must be a passive approval): $(sqlite3 "$WORK/data/smartauth.db" \
+  "SELECT group_concat(status || '=' || n, ' ') FROM (SELECT status, COUNT(*) AS n FROM attempts GROUP BY status)")" | tee -a "$OUT"
