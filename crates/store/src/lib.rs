@@ -54,6 +54,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Everything the decision engine needs to know about the person's past.
     async fn history(&self, query: &HistoryQuery<'_>) -> Result<History>;
+    /// The identity and its history together, as an attempt needs them; `None` when there is no identity.
+    async fn decision_inputs(&self, query: &HistoryQuery<'_>) -> Result<Option<(IdentityRecord, History)>>;
     /// Stores a new attempt and, when it was approved, what it teaches about the person, atomically.
     /// With a `limit`, the attempt is stored only if the person's attempts in the window are still under
     /// it at that moment (returns false otherwise: decide again), so that parallel requests cannot all

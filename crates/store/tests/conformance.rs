@@ -202,6 +202,27 @@ pub async fn history_reflects_what_approvals_taught(store: &dyn Store) {
     assert_eq!(store.history(&capped).await.unwrap().attempts_in_window, 1, "counting stops at the limit");
 }
 
+pub async fn decision_inputs_are_the_identity_and_its_history(store: &dyn Store) {
+    with_clients(store).await;
+    let q = HistoryQuery {
+        client_id: "c1",
+        person_id: "p1",
+        fingerprint: Some("phone"),
+        window_start: 0,
+        attempt_limit: 10,
+    };
+    assert!(store.decision_inputs(&q).await.unwrap().is_none(), "no identity, nothing to decide on");
+    store.insert_identity(&identity("c1", "p1", "i1")).await.unwrap();
+    store.insert_identity(&identity("c2", "p1", "i2")).await.unwrap();
+    let approved = learned("c1", "p1", "phone", 1_000, (1.0, 1.0));
+    store.insert_attempt(&attempt("c1", "p1", "a1", 1_000, "approved"), Some(&approved), None).await.unwrap();
+    let (found, history) = store.decision_inputs(&q).await.unwrap().unwrap();
+    assert_eq!(found.id, "i1");
+    assert_eq!(history.known_devices, vec!["phone"]);
+    assert_eq!(history.attempts_in_window, 1);
+    assert_eq!(history.known_locations.len(), 1);
+}
+
 pub async fn erasure_removes_the_person_and_anonymizes_attempts(store: &dyn Store) {
     with_clients(store).await;
     store.insert_identity(&identity("c1", "p1", "i1")).await.unwrap();
@@ -325,5 +346,6 @@ engine!(
         erasure_removes_the_person_and_anonymizes_attempts,
         a_failed_attempt_write_leaves_nothing_behind,
         the_window_limit_is_checked_when_the_attempt_is_stored,
+        decision_inputs_are_the_identity_and_its_history,
     ]
 );

@@ -199,13 +199,10 @@ pub async fn create(
         false => None,
     }
     .ok_or_else(|| ApiError::not_found("policy"))?;
-    let identity =
-        app.store.identity(client_id, person.as_str()).await?.ok_or_else(|| ApiError::not_found("identity"))?;
 
     let rules = &policy.policy;
     let source_ip = app.client_ip(peer.ip(), &headers);
     let network = network_context(source_ip, app.intel.as_ref());
-    let methods = available_methods(&app, identity.email.is_some(), identity.phone.is_some());
     let limit = &rules.max_attempts_per_identity;
     // Decide, then store only if the person is still under the attempt limit at that moment; a request
     // that lost that race decides again, and then sees the limit.
@@ -217,16 +214,18 @@ pub async fn create(
             window_start: now.timestamp_millis() - i64::from(limit.window_seconds) * 1000,
             limit: limit.limit,
         };
-        let history = app
+        let (identity, history) = app
             .store
-            .history(&HistoryQuery {
+            .decision_inputs(&HistoryQuery {
                 client_id,
                 person_id: person.as_str(),
                 fingerprint: context.device.as_ref().and_then(|d| d.fingerprint.as_deref()),
                 window_start: window.window_start,
                 attempt_limit: window.limit,
             })
-            .await?;
+            .await?
+            .ok_or_else(|| ApiError::not_found("identity"))?;
+        let methods = available_methods(&app, identity.email.is_some(), identity.phone.is_some());
         let decision = decide(&DecisionInput {
             policy: rules,
             context: &context,

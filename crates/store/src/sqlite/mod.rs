@@ -85,6 +85,52 @@ async fn migrate(pool: &SqlitePool) -> Result<()> {
     Ok(())
 }
 
+/// What the decision engine needs to know about a person's past, as columns of one SELECT. Parameters:
+/// ?1 client, ?2 person, ?3 fingerprint, ?4 window start, ?5 attempt limit (counting stops there).
+macro_rules! history_columns {
+    () => {
+        "(SELECT json_group_array(key) FROM (SELECT key FROM known_contexts
+            WHERE client_id = ?1 AND person_id = ?2 AND kind = 'device' ORDER BY first_seen)) AS devices,
+         (SELECT COUNT(*) FROM known_contexts
+            WHERE client_id = ?1 AND kind = 'device' AND key = ?3 AND person_id <> ?2) AS others,
+         (SELECT json_group_array(json_array(latitude, longitude, last_seen)) FROM (SELECT latitude, longitude, last_seen
+            FROM known_contexts WHERE client_id = ?1 AND person_id = ?2 AND kind = 'location'
+            ORDER BY last_seen DESC)) AS locations,
+         (SELECT COUNT(*) FROM (SELECT 1 FROM attempts WHERE client_id = ?1 AND person_id = ?2 AND created_at >= ?4
+            LIMIT ?5)) AS recent"
+    };
+}
+
+fn bind_history<'q>(query: Query<'q>, q: &HistoryQuery<'q>) -> Query<'q> {
+    query.bind(q.client_id).bind(q.person_id).bind(q.fingerprint).bind(q.window_start).bind(i64::from(q.attempt_limit))
+}
+
+fn history_from(row: &SqliteRow) -> Result<History> {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("history: {e}"));
+    let known_devices: Vec<String> = serde_json::from_str(row.try_get("devices")?).map_err(corrupt)?;
+    let locations: Vec<(f64, f64, i64)> = serde_json::from_str(row.try_get("locations")?).map_err(corrupt)?;
+    let mut known_locations = Vec::with_capacity(locations.len());
+    let mut last_approved_location = None;
+    for (lat, lon, seen) in locations {
+        let c = Coordinates::new(lat, lon).map_err(StoreError::Corrupt)?;
+        if last_approved_location.is_none() {
+            let at = chrono::DateTime::from_timestamp_millis(seen)
+                .ok_or_else(|| StoreError::Corrupt("known location time out of range".into()))?;
+            last_approved_location = Some((at, c));
+        }
+        known_locations.push(c);
+    }
+    let others: i64 = row.try_get("others")?;
+    let recent: i64 = row.try_get("recent")?;
+    Ok(History {
+        known_devices,
+        other_identities_on_device: u32::try_from(others).unwrap_or(u32::MAX),
+        known_locations,
+        last_approved_location,
+        attempts_in_window: u32::try_from(recent).unwrap_or(u32::MAX),
+    })
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
@@ -398,51 +444,20 @@ impl Store for SqliteStore {
     }
 
     async fn history(&self, q: &HistoryQuery<'_>) -> Result<History> {
-        // One statement: this runs on every attempt, and each statement costs a hop to SQLite's thread.
-        // It runs on the writer's connection, which the attempt's write uses next: that connection's page
-        // cache is never invalidated by another writer, while a reader's is after every write.
-        let row = sqlx::query(
-            "SELECT
-               (SELECT json_group_array(key) FROM (SELECT key FROM known_contexts
-                  WHERE client_id = ?1 AND person_id = ?2 AND kind = 'device' ORDER BY first_seen)) AS devices,
-               (SELECT COUNT(*) FROM known_contexts
-                  WHERE client_id = ?1 AND kind = 'device' AND key = ?3 AND person_id <> ?2) AS others,
-               (SELECT json_group_array(json_array(latitude, longitude, last_seen)) FROM (SELECT latitude, longitude, last_seen
-                  FROM known_contexts WHERE client_id = ?1 AND person_id = ?2 AND kind = 'location'
-                  ORDER BY last_seen DESC)) AS locations,
-               (SELECT COUNT(*) FROM (SELECT 1 FROM attempts WHERE client_id = ?1 AND person_id = ?2 AND created_at >= ?4
-                  LIMIT ?5)) AS recent",
-        )
-        .bind(q.client_id)
-        .bind(q.person_id)
-        .bind(q.fingerprint)
-        .bind(q.window_start)
-        .bind(i64::from(q.attempt_limit))
-        .fetch_one(&self.writer)
-        .await?;
-        let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("history: {e}"));
-        let known_devices: Vec<String> = serde_json::from_str(row.try_get("devices")?).map_err(corrupt)?;
-        let locations: Vec<(f64, f64, i64)> = serde_json::from_str(row.try_get("locations")?).map_err(corrupt)?;
-        let mut known_locations = Vec::with_capacity(locations.len());
-        let mut last_approved_location = None;
-        for (lat, lon, seen) in locations {
-            let c = Coordinates::new(lat, lon).map_err(StoreError::Corrupt)?;
-            if last_approved_location.is_none() {
-                let at = chrono::DateTime::from_timestamp_millis(seen)
-                    .ok_or_else(|| StoreError::Corrupt("known location time out of range".into()))?;
-                last_approved_location = Some((at, c));
-            }
-            known_locations.push(c);
-        }
-        let others: i64 = row.try_get("others")?;
-        let recent: i64 = row.try_get("recent")?;
-        Ok(History {
-            known_devices,
-            other_identities_on_device: u32::try_from(others).unwrap_or(u32::MAX),
-            known_locations,
-            last_approved_location,
-            attempts_in_window: u32::try_from(recent).unwrap_or(u32::MAX),
-        })
+        let row = bind_history(sqlx::query(concat!("SELECT ", history_columns!())), q).fetch_one(&self.writer).await?;
+        history_from(&row)
+    }
+
+    async fn decision_inputs(&self, q: &HistoryQuery<'_>) -> Result<Option<(IdentityRecord, History)>> {
+        // One statement on the writer's connection, which the attempt's write uses next: that connection's
+        // page cache is never invalidated by another writer, while a reader's is after every write.
+        let sql = concat!(
+            "SELECT identities.*, ",
+            history_columns!(),
+            " FROM identities WHERE client_id = ?1 AND person_id = ?2"
+        );
+        let row = bind_history(sqlx::query(sql), q).fetch_optional(&self.writer).await?;
+        row.map(|row| Ok((identity_from(&row)?, history_from(&row)?))).transpose()
     }
 
     async fn insert_attempt(
