@@ -10,13 +10,19 @@ use smartauth_domain::{Coordinates, History, Policy};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+use tokio::sync::{mpsc, oneshot};
+
 use crate::*;
+
+mod batch;
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
 
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// New attempts are written in groups by one task (see `batch`).
+    batcher: mpsc::Sender<batch::InsertJob>,
 }
 
 impl SqliteStore {
@@ -44,7 +50,8 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStore { writer, reader })
+        let batcher = batch::start(writer.clone());
+        Ok(SqliteStore { writer, reader, batcher })
     }
 }
 
@@ -466,57 +473,11 @@ impl Store for SqliteStore {
         learned: Option<&Learned>,
         limit: Option<&WindowLimit>,
     ) -> Result<bool> {
-        // The whole transaction is one multi-statement query: one hand-off to SQLite's thread instead of
-        // four. This is the write of every attempt, so it is worth the care on failure below.
-        let learn = learned.and_then(LearnStatement::new);
-        let mut sql = String::from(
-            "BEGIN IMMEDIATE; INSERT INTO attempts (id, client_id, person_id, policy_id, status, created_at, version, document)
-             SELECT ?, ?, ?, ?, ?, ?, ?, ?",
-        );
-        if limit.is_some() {
-            sql.push_str(
-                " WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM attempts WHERE client_id = ? AND person_id = ? AND created_at >= ?
-                   LIMIT ?)) < ?",
-            );
-        }
-        sql.push(';');
-        if let Some(statement) = &learn {
-            // Learns only if the attempt above was stored.
-            sql.push_str(&statement.sql("changes() = 1"));
-            sql.push(';');
-        }
-        // Whether the attempt was stored: the statements' change counts are not reliable across BEGIN/COMMIT.
-        sql.push_str(" COMMIT; SELECT EXISTS (SELECT 1 FROM attempts WHERE id = ?) AS stored;");
-        let mut query = sqlx::query(&sql)
-            .bind(&a.id)
-            .bind(&a.client_id)
-            .bind(&a.person_id)
-            .bind(&a.policy_id)
-            .bind(&a.status)
-            .bind(a.created_at)
-            .bind(a.version)
-            .bind(&a.document);
-        if let Some(l) = limit {
-            query = query
-                .bind(&a.client_id)
-                .bind(&a.person_id)
-                .bind(l.window_start)
-                .bind(i64::from(l.limit))
-                .bind(i64::from(l.limit));
-        }
-        if let Some(statement) = learn {
-            query = statement.bind(query);
-        }
-        query = query.bind(&a.id);
-        let mut conn = self.writer.acquire().await?;
-        match query.fetch_all(&mut *conn).await {
-            Ok(rows) => Ok(rows.last().map(|r| r.try_get::<bool, _>("stored")).transpose()?.unwrap_or(false)),
-            Err(e) => {
-                // A statement failed mid-way: undo the open transaction before the connection is reused.
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                Err(e.into())
-            }
-        }
+        let (done, result) = oneshot::channel();
+        let job = batch::InsertJob { attempt: a.clone(), learned: learned.cloned(), limit: limit.copied(), done };
+        let stopped = || StoreError::Corrupt("the attempt writer has stopped".into());
+        self.batcher.send(job).await.map_err(|_| stopped())?;
+        result.await.map_err(|_| stopped())?
     }
 
     async fn attempt(&self, client_id: &str, attempt_id: &str) -> Result<Option<AttemptRecord>> {

@@ -1,0 +1,123 @@
+//! Group commit for new attempts. Every attempt is a write, and SQLite has one writer: instead of one
+//! transaction (and one hand-off to SQLite's thread) per attempt, the attempts that arrive while a
+//! transaction is being written go together into the next one. Each keeps its own guard and learning;
+//! if the batch fails as a whole (one bad row), its attempts are retried one by one, so that one bad
+//! attempt cannot fail the others.
+
+use sqlx::{Row, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{LearnStatement, Query};
+use crate::{AttemptRecord, Learned, Result, WindowLimit};
+
+/// Attempts written in one transaction at most.
+const MAX_BATCH: usize = 64;
+
+pub struct InsertJob {
+    pub attempt: AttemptRecord,
+    pub learned: Option<Learned>,
+    pub limit: Option<WindowLimit>,
+    pub done: oneshot::Sender<Result<bool>>,
+}
+
+pub fn start(pool: SqlitePool) -> mpsc::Sender<InsertJob> {
+    let (tx, rx) = mpsc::channel(1024);
+    tokio::spawn(run(pool, rx));
+    tx
+}
+
+async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<InsertJob>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        match write(&pool, &jobs).await {
+            Ok(stored) => {
+                for (job, stored) in jobs.into_iter().zip(stored) {
+                    let _ = job.done.send(Ok(stored));
+                }
+            }
+            Err(e) if jobs.len() == 1 => {
+                let _ = jobs.pop().expect("one job").done.send(Err(e));
+            }
+            Err(_) => {
+                for job in jobs {
+                    let result = write(&pool, std::slice::from_ref(&job)).await.map(|stored| stored[0]);
+                    let _ = job.done.send(result);
+                }
+            }
+        }
+    }
+}
+
+/// Writes the jobs in one transaction; returns, for each, whether it was stored (its guard held).
+async fn write(pool: &SqlitePool, jobs: &[InsertJob]) -> Result<Vec<bool>> {
+    let learns: Vec<Option<LearnStatement<'_>>> = jobs.iter().map(|j| j.learned.as_ref().and_then(LearnStatement::new)).collect();
+    let mut sql = String::from("BEGIN IMMEDIATE;");
+    for (job, learn) in jobs.iter().zip(&learns) {
+        sql.push_str(
+            " INSERT INTO attempts (id, client_id, person_id, policy_id, status, created_at, version, document)
+              SELECT ?, ?, ?, ?, ?, ?, ?, ?",
+        );
+        if job.limit.is_some() {
+            sql.push_str(
+                " WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM attempts WHERE client_id = ? AND person_id = ? AND created_at >= ?
+                   LIMIT ?)) < ?",
+            );
+        }
+        sql.push(';');
+        if let Some(statement) = learn {
+            // Learns only if the attempt just above was stored.
+            sql.push_str(&statement.sql("changes() = 1"));
+            sql.push(';');
+        }
+    }
+    // Which attempts were stored: change counts are not reliable across BEGIN/COMMIT.
+    sql.push_str(" COMMIT; SELECT id FROM attempts WHERE id IN (");
+    sql.push_str(&vec!["?"; jobs.len()].join(", "));
+    sql.push_str(");");
+
+    let mut query: Query<'_> = sqlx::query(&sql);
+    for (job, learn) in jobs.iter().zip(learns) {
+        let a = &job.attempt;
+        query = query
+            .bind(&a.id)
+            .bind(&a.client_id)
+            .bind(&a.person_id)
+            .bind(&a.policy_id)
+            .bind(&a.status)
+            .bind(a.created_at)
+            .bind(a.version)
+            .bind(&a.document);
+        if let Some(l) = &job.limit {
+            query = query
+                .bind(&a.client_id)
+                .bind(&a.person_id)
+                .bind(l.window_start)
+                .bind(i64::from(l.limit))
+                .bind(i64::from(l.limit));
+        }
+        if let Some(statement) = learn {
+            query = statement.bind(query);
+        }
+    }
+    for job in jobs {
+        query = query.bind(&job.attempt.id);
+    }
+    let mut conn = pool.acquire().await?;
+    match query.fetch_all(&mut *conn).await {
+        Ok(rows) => {
+            let stored: Vec<String> = rows.iter().map(|r| r.try_get("id")).collect::<std::result::Result<_, _>>()?;
+            Ok(jobs.iter().map(|j| stored.contains(&j.attempt.id)).collect())
+        }
+        Err(e) => {
+            // A statement failed mid-way: undo the open transaction before the connection is reused.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            Err(e.into())
+        }
+    }
+}
