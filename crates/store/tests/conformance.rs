@@ -313,6 +313,31 @@ pub async fn the_window_limit_is_checked_when_the_attempt_is_stored(store: &dyn 
     );
 }
 
+pub async fn one_bad_attempt_among_simultaneous_ones_fails_alone(store: &dyn Store) {
+    with_clients(store).await;
+    store.insert_attempt(&attempt("c1", "p1", "taken", 1_000, "pending"), None, None).await.unwrap();
+    let limit = WindowLimit { window_start: 0, limit: 2 };
+    let (b1, taken, b2, b3) = (
+        attempt("c1", "p2", "b1", 1_000, "approved"),
+        attempt("c1", "p3", "taken", 1_000, "pending"),
+        attempt("c1", "p2", "b2", 1_001, "pending"),
+        attempt("c1", "p2", "b3", 1_002, "pending"),
+    );
+    let phone = learned("c1", "p2", "phone", 1_000, (1.0, 1.0));
+    let (first, duplicate, second, third) = tokio::join!(
+        store.insert_attempt(&b1, Some(&phone), Some(&limit)),
+        store.insert_attempt(&taken, None, None),
+        store.insert_attempt(&b2, None, Some(&limit)),
+        store.insert_attempt(&b3, None, Some(&limit)),
+    );
+    assert!(duplicate.is_err(), "an id that exists is refused");
+    assert!(first.unwrap() && second.unwrap(), "the others are stored");
+    assert!(!third.unwrap(), "the limit holds among simultaneous writes");
+    let q = HistoryQuery { client_id: "c1", person_id: "p2", fingerprint: None, window_start: 0, attempt_limit: 10 };
+    let h = store.history(&q).await.unwrap();
+    assert_eq!((h.attempts_in_window, h.known_devices.len()), (2, 1));
+}
+
 macro_rules! engine {
     ($engine:ident, $open:expr, [$($case:ident),* $(,)?]) => {
         mod $engine {
@@ -347,5 +372,6 @@ engine!(
         a_failed_attempt_write_leaves_nothing_behind,
         the_window_limit_is_checked_when_the_attempt_is_stored,
         decision_inputs_are_the_identity_and_its_history,
+        one_bad_attempt_among_simultaneous_ones_fails_alone,
     ]
 );

@@ -56,7 +56,8 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<InsertJob>) {
 
 /// Writes the jobs in one transaction; returns, for each, whether it was stored (its guard held).
 async fn write(pool: &SqlitePool, jobs: &[InsertJob]) -> Result<Vec<bool>> {
-    let learns: Vec<Option<LearnStatement<'_>>> = jobs.iter().map(|j| j.learned.as_ref().and_then(LearnStatement::new)).collect();
+    let learns: Vec<Option<LearnStatement<'_>>> =
+        jobs.iter().map(|j| j.learned.as_ref().and_then(LearnStatement::new)).collect();
     let mut sql = String::from("BEGIN IMMEDIATE;");
     for (job, learn) in jobs.iter().zip(&learns) {
         sql.push_str(
