@@ -30,8 +30,8 @@ fn code_method(raw: &str) -> ApiResult<Method> {
     }
 }
 
-/// The method's state, if the attempt is still waiting for it.
-fn open_method(record: &AttemptRecord, doc: &mut AttemptDoc, method: Method) -> ApiResult<()> {
+/// Refuses unless the attempt is still waiting and offered this method.
+fn open_method(record: &AttemptRecord, doc: &AttemptDoc, method: Method) -> ApiResult<()> {
     if record.status != Status::Pending.as_str() {
         return Err(ApiError::Conflict(format!("the attempt is already {}", record.status)));
     }
@@ -64,7 +64,7 @@ pub async fn send(
     let method = code_method(&method)?;
     for _ in 0..MAX_TRIES {
         let (mut record, mut doc) = load(&app, &tenant, &attempt_id).await?;
-        open_method(&record, &mut doc, method)?;
+        open_method(&record, &doc, method)?;
         let rules = doc.rules.codes.clone();
         let person = record.person_id.clone().ok_or_else(|| ApiError::not_found("attempt"))?;
         let identity =
@@ -181,7 +181,7 @@ pub async fn verify(
     let method = code_method(&method)?;
     for _ in 0..MAX_TRIES {
         let (mut record, mut doc) = load(&app, &tenant, &attempt_id).await?;
-        open_method(&record, &mut doc, method)?;
+        open_method(&record, &doc, method)?;
         let rules = doc.rules.codes.clone();
         let now: Millis = Utc::now().timestamp_millis();
         let state = state_mut(&mut doc, method);
