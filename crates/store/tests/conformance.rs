@@ -59,6 +59,14 @@ async fn with_clients(store: &dyn Store) {
     }
 }
 
+/// Clients and the people the attempt cases use: attempts are stored only for enrolled people.
+async fn with_people(store: &dyn Store) {
+    with_clients(store).await;
+    for (n, (c, p)) in [("c1", "p1"), ("c1", "p2"), ("c1", "p3"), ("c2", "p1"), ("c2", "p9")].into_iter().enumerate() {
+        store.insert_identity(&identity(c, p, &format!("id{n}"))).await.unwrap();
+    }
+}
+
 pub async fn clients_are_kept_and_unique(store: &dyn Store) {
     with_clients(store).await;
     assert!(matches!(store.insert_client(&client("c1")).await, Err(StoreError::Conflict)));
@@ -106,7 +114,7 @@ pub async fn a_policy_keeps_its_id_and_creation_time_when_replaced(store: &dyn S
 }
 
 pub async fn an_attempt_update_loses_to_a_concurrent_one(store: &dyn Store) {
-    with_clients(store).await;
+    with_people(store).await;
     let a = attempt("c1", "p1", "a1", 100, "pending");
     store.insert_attempt(&a, None, None).await.unwrap();
     let mut mine = a.clone();
@@ -123,7 +131,7 @@ pub async fn an_attempt_update_loses_to_a_concurrent_one(store: &dyn Store) {
 }
 
 pub async fn attempts_are_listed_newest_first_in_pages(store: &dyn Store) {
-    with_clients(store).await;
+    with_people(store).await;
     for i in 0..5 {
         let status = if i % 2 == 0 { "pending" } else { "approved" };
         store.insert_attempt(&attempt("c1", "p1", &format!("a{i}"), 100 + i, status), None, None).await.unwrap();
@@ -145,7 +153,7 @@ pub async fn attempts_are_listed_newest_first_in_pages(store: &dyn Store) {
 }
 
 pub async fn history_reflects_what_approvals_taught(store: &dyn Store) {
-    with_clients(store).await;
+    with_people(store).await;
     let query = |person: &'static str, fp: Option<&'static str>, from: Millis| HistoryQuery {
         client_id: "c1",
         person_id: person,
@@ -257,7 +265,7 @@ pub async fn erasure_removes_the_person_and_anonymizes_attempts(store: &dyn Stor
 }
 
 pub async fn a_failed_attempt_write_leaves_nothing_behind(store: &dyn Store) {
-    with_clients(store).await;
+    with_people(store).await;
     store.insert_attempt(&attempt("c1", "p1", "a1", 1_000, "approved"), None, None).await.unwrap();
     let duplicate = attempt("c1", "p1", "a1", 2_000, "approved");
     assert!(store
@@ -266,8 +274,9 @@ pub async fn a_failed_attempt_write_leaves_nothing_behind(store: &dyn Store) {
         .is_err());
     let q = HistoryQuery { client_id: "c1", person_id: "p1", fingerprint: None, window_start: 0, attempt_limit: 10 };
     let h = store.history(&q).await.unwrap();
-    assert!(h.known_devices.is_empty(), "the failed write's learning was rolled back");
+    assert!(h.known_devices.is_empty(), "the refused attempt taught nothing");
     assert_eq!(h.attempts_in_window, 1);
+    assert_eq!(store.attempt("c1", "a1").await.unwrap().unwrap().created_at, 1_000, "the stored attempt is untouched");
     // The engine is usable afterwards: no transaction was left open.
     store
         .insert_attempt(
@@ -282,7 +291,7 @@ pub async fn a_failed_attempt_write_leaves_nothing_behind(store: &dyn Store) {
 }
 
 pub async fn the_window_limit_is_checked_when_the_attempt_is_stored(store: &dyn Store) {
-    with_clients(store).await;
+    with_people(store).await;
     let limit = WindowLimit { window_start: 1_000, limit: 2 };
     assert!(store.insert_attempt(&attempt("c1", "p1", "old", 500, "pending"), None, Some(&limit)).await.unwrap());
     assert!(store.insert_attempt(&attempt("c1", "p1", "a1", 1_000, "pending"), None, Some(&limit)).await.unwrap());
@@ -314,7 +323,7 @@ pub async fn the_window_limit_is_checked_when_the_attempt_is_stored(store: &dyn 
 }
 
 pub async fn one_bad_attempt_among_simultaneous_ones_fails_alone(store: &dyn Store) {
-    with_clients(store).await;
+    with_people(store).await;
     store.insert_attempt(&attempt("c1", "p1", "taken", 1_000, "pending"), None, None).await.unwrap();
     let limit = WindowLimit { window_start: 0, limit: 2 };
     let (b1, taken, b2, b3) = (
@@ -336,6 +345,69 @@ pub async fn one_bad_attempt_among_simultaneous_ones_fails_alone(store: &dyn Sto
     let q = HistoryQuery { client_id: "c1", person_id: "p2", fingerprint: None, window_start: 0, attempt_limit: 10 };
     let h = store.history(&q).await.unwrap();
     assert_eq!((h.attempts_in_window, h.known_devices.len()), (2, 1));
+}
+
+pub async fn simultaneous_attempts_are_written_together_each_with_its_own_guard(store: &dyn Store) {
+    with_people(store).await;
+    let limit = WindowLimit { window_start: 0, limit: 2 };
+    let jobs = [
+        attempt("c1", "p1", "a1", 1_000, "approved"),
+        attempt("c1", "p1", "a2", 1_001, "approved"),
+        attempt("c1", "p1", "a3", 1_002, "approved"),
+        attempt("c1", "p2", "b1", 1_003, "approved"),
+    ];
+    let taught = [
+        learned("c1", "p1", "phone", 1_000, (1.0, 1.0)),
+        learned("c1", "p1", "laptop", 1_001, (1.0, 1.0)),
+        learned("c1", "p1", "tablet", 1_002, (2.0, 2.0)),
+        learned("c1", "p2", "watch", 1_003, (3.0, 3.0)),
+    ];
+    let (r1, r2, r3, r4) = tokio::join!(
+        store.insert_attempt(&jobs[0], Some(&taught[0]), Some(&limit)),
+        store.insert_attempt(&jobs[1], Some(&taught[1]), Some(&limit)),
+        store.insert_attempt(&jobs[2], Some(&taught[2]), Some(&limit)),
+        store.insert_attempt(&jobs[3], Some(&taught[3]), Some(&limit)),
+    );
+    assert_eq!([r1.unwrap(), r2.unwrap(), r3.unwrap(), r4.unwrap()], [true, true, false, true]);
+    let q = |person| HistoryQuery {
+        client_id: "c1",
+        person_id: person,
+        fingerprint: None,
+        window_start: 0,
+        attempt_limit: 10,
+    };
+    let p1 = store.history(&q("p1")).await.unwrap();
+    assert_eq!(p1.known_devices, vec!["phone", "laptop"], "the refused third attempt taught nothing");
+    assert_eq!(p1.known_locations.len(), 1);
+    assert_eq!(store.history(&q("p2")).await.unwrap().known_devices, vec!["watch"]);
+}
+
+pub async fn an_attempt_for_a_person_no_longer_enrolled_is_not_stored(store: &dyn Store) {
+    with_people(store).await;
+    // An erasure can happen between the decision and the write: nothing may bring the person back.
+    let orphan = attempt("c1", "p9", "o1", 1_000, "approved");
+    let taught = learned("c1", "p9", "phone", 1_000, (1.0, 1.0));
+    assert!(!store.insert_attempt(&orphan, Some(&taught), None).await.unwrap());
+    assert!(store.attempt("c1", "o1").await.unwrap().is_none());
+    let q = HistoryQuery {
+        client_id: "c1",
+        person_id: "p9",
+        fingerprint: Some("phone"),
+        window_start: 0,
+        attempt_limit: 10,
+    };
+    assert!(store.history(&q).await.unwrap().known_devices.is_empty());
+}
+
+pub async fn an_older_sighting_never_replaces_a_newer_one(store: &dyn Store) {
+    with_people(store).await;
+    let newer = learned("c1", "p1", "phone", 2_000, (1.0, 1.0));
+    let older = learned("c1", "p1", "phone", 1_000, (1.0004, 1.0004));
+    store.insert_attempt(&attempt("c1", "p1", "a2", 2_000, "approved"), Some(&newer), None).await.unwrap();
+    store.insert_attempt(&attempt("c1", "p1", "a1", 1_000, "approved"), Some(&older), None).await.unwrap();
+    let q = HistoryQuery { client_id: "c1", person_id: "p1", fingerprint: None, window_start: 0, attempt_limit: 10 };
+    let (at, place) = store.history(&q).await.unwrap().last_approved_location.unwrap();
+    assert_eq!((at.timestamp_millis(), place.latitude()), (2_000, 1.0));
 }
 
 macro_rules! engine {
@@ -373,5 +445,8 @@ engine!(
         the_window_limit_is_checked_when_the_attempt_is_stored,
         decision_inputs_are_the_identity_and_its_history,
         one_bad_attempt_among_simultaneous_ones_fails_alone,
+        simultaneous_attempts_are_written_together_each_with_its_own_guard,
+        an_attempt_for_a_person_no_longer_enrolled_is_not_stored,
+        an_older_sighting_never_replaces_a_newer_one,
     ]
 );

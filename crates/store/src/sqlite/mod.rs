@@ -233,10 +233,18 @@ impl<'a> LearnStatement<'a> {
         sql.push_str(") WHERE ");
         sql.push_str(condition);
         sql.push_str(
-            " ON CONFLICT (client_id, person_id, kind, key) DO UPDATE SET last_seen = excluded.last_seen,
-               latitude = excluded.latitude, longitude = excluded.longitude",
+            // Writes may finish out of order: the newest sighting wins, never an older one.
+            " ON CONFLICT (client_id, person_id, kind, key) DO UPDATE SET
+               last_seen = MAX(last_seen, excluded.last_seen),
+               latitude = CASE WHEN excluded.last_seen >= last_seen THEN excluded.latitude ELSE latitude END,
+               longitude = CASE WHEN excluded.last_seen >= last_seen THEN excluded.longitude ELSE longitude END",
         );
         sql
+    }
+
+    /// How many values `bind` adds.
+    fn bind_count(&self) -> usize {
+        self.rows.len() * 8
     }
 
     fn bind<'q>(self, mut query: Query<'q>) -> Query<'q>
