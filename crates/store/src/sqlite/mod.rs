@@ -278,7 +278,11 @@ async fn learn(tx: &mut sqlx::SqliteConnection, l: &Learned) -> Result<()> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
+        if self.batcher.is_closed() {
+            return Err(StoreError::Corrupt("the attempt writer has stopped".into()));
+        }
         sqlx::query("SELECT 1").execute(&self.reader).await?;
+        sqlx::query("SELECT 1").execute(&self.writer).await?;
         Ok(())
     }
 
