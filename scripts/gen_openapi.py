@@ -37,6 +37,12 @@ def query(name, description, schema=None):
     return {"name": name, "in": "query", "required": False, "schema": schema or {"type": "string"}, "description": description}
 
 nullable_str = {"type": ["string", "null"]}
+PERSON_ID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9.@+_-]+$",
+             "description": "CPF (stored as its 11 digits) or any id of letters, digits and . - _ @ +"}
+NAME = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"}
+EMAIL = {"type": "string", "format": "email", "maxLength": 254}
+PHONE = {"type": "string", "pattern": "^\\+?[0-9 ().-]{8,24}$", "description": "8 to 15 digits with the country code"}
+POLICY_ID = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}
 verdict = {"type": "object", "properties": {"status": {"enum": ["approved", "reproved"]}, "reason": {"type": "string"}, "detail": {"type": "string"}}}
 method_answer = {
     "type": "object",
@@ -52,8 +58,8 @@ schemas = {
         "requestId": {"type": "string"}, "code": {"enum": ["BAD_REQUEST", "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "METHOD_NOT_ALLOWED", "CONFLICT", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "TOO_MANY_REQUESTS", "INTERNAL", "BAD_GATEWAY", "UNAVAILABLE"]},
         "message": {"type": "string"}}},
     "NewIdentity": {"type": "object", "additionalProperties": False, "required": ["personId", "name"], "properties": {
-        "personId": {"type": "string", "description": "CPF (stored as 11 digits) or any id of letters, digits and . - _ @ +"},
-        "name": {"type": "string"}, "email": {"type": "string"}, "phone": {"type": "string", "description": "digits with country code"},
+        "personId": PERSON_ID,
+        "name": NAME, "email": EMAIL, "phone": PHONE,
         "image": {"type": "string", "description": "base64 JPEG or PNG"}, "imageUrl": {"type": "string", "description": "not supported yet (400)"}}},
     "Identity": {"type": "object", "properties": {
         "requestId": {"type": "string"}, "id": {"type": "string"}, "personId": {"type": "string"}, "name": {"type": "string"},
@@ -78,13 +84,18 @@ schemas = {
             "ttlSeconds": {"type": "integer", "minimum": 30, "maximum": 600, "default": 300}, "maxAttempts": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3},
             "resendAfterSeconds": {"type": "integer", "maximum": 3600, "default": 30}}},
         "face": {"type": "object", "properties": {"minSimilarity": {"type": "number"}, "requireLiveness": {"type": "boolean"}, "maxAttempts": {"type": "integer"}}}}},
-    "AttemptRequest": {"type": "object", "additionalProperties": False, "required": ["policyId"], "properties": {
-        "personId": {"type": "string", "description": "required with a backend token; must match an SDK token's person"},
-        "policyId": {"type": "string"},
-        "context": {"type": "object", "properties": {
-            "device": {"type": "object", "properties": {"type": {"type": "string"}, "fingerPrint": {"type": "string"}, "userAgent": {"type": "string"},
-                "providedInfo": {"type": "object"}, "flags": {"type": "object", "properties": {"emulator": {"type": "boolean"}, "rooted": {"type": "boolean"}}}}},
-            "location": {"type": "object", "required": ["latitude", "longitude"], "properties": {"latitude": {"type": "number"}, "longitude": {"type": "number"}, "accuracy": {"type": "number"}}}}}}},
+    "AttemptRequest": {"type": "object", "additionalProperties": False, "required": ["policyId"], "description": "personId is required with a backend token and must match an SDK token's person", "properties": {
+        "personId": PERSON_ID,
+        "policyId": POLICY_ID,
+        "context": {"type": "object", "additionalProperties": False, "properties": {
+            "device": {"type": "object", "additionalProperties": False, "properties": {
+                "type": {"type": "string", "maxLength": 32}, "fingerPrint": {"type": "string", "maxLength": 256},
+                "userAgent": {"type": "string", "maxLength": 1024},
+                "providedInfo": {"type": "object", "properties": {k: {"type": "string", "maxLength": 128} for k in ("manufacturer", "model", "operatingSystem", "platform")}},
+                "flags": {"type": "object", "additionalProperties": False, "properties": {"emulator": {"type": "boolean"}, "rooted": {"type": "boolean"}}}}},
+            "location": {"type": "object", "additionalProperties": False, "required": ["latitude", "longitude"], "properties": {
+                "latitude": {"type": "number", "minimum": -90, "maximum": 90}, "longitude": {"type": "number", "minimum": -180, "maximum": 180},
+                "accuracy": {"type": "number", "minimum": 0}}}}}}},
     "AttemptAnswer": {"type": "object", "properties": {
         "requestId": {"type": "string"}, "attemptId": {"type": "string"}, "status": {"enum": ["approved", "pending", "reproved"]},
         "isAuthorized": {"type": "boolean"}, "isBlocked": {"type": "boolean"}, "isNewContext": {"type": "boolean"},
@@ -123,7 +134,8 @@ paths = {
     "/identities/{personId}": {
         "get": op("Read an identity", ok(ref("Identity")), tags=["identities"], params=[path_param("personId", "")]),
         "patch": op("Change name, email, phone or face (null clears)", ok(ref("Identity")), tags=["identities"], params=[path_param("personId", "")],
-                    request={"type": "object", "properties": {"name": {"type": "string"}, "email": nullable_str, "phone": nullable_str, "image": nullable_str}}),
+                    request={"type": "object", "additionalProperties": False, "properties": {"name": NAME, "email": {**EMAIL, "type": ["string", "null"]},
+                             "phone": {**PHONE, "type": ["string", "null"]}, "image": nullable_str}}),
         "delete": op("Erase the identity (LGPD): face, contacts and known contexts; attempts are kept anonymized", ok({"type": "object"}), tags=["identities"], params=[path_param("personId", "")])},
     "/policies": {"get": op("List policies", ok({"type": "object", "properties": {"items": {"type": "array", "items": ref("Policy")}}}), tags=["policies"])},
     "/policies/{policyId}": {
@@ -139,7 +151,8 @@ paths = {
     "/authentications/{attemptId}/methods/{method}/send": {"post": op("Send a one-time code", ok(ref("SendAnswer")), tags=["step-up"], params=[attempt_id, method_param],
         extra={"409": err_response("the attempt is not pending or the method is not offered"), "429": err_response("resend too soon (Retry-After)"), "502": err_response("the code could not be delivered")})},
     "/authentications/{attemptId}/methods/{method}/verify": {"post": op("Verify a one-time code", ok(ref("MethodAnswer")), tags=["step-up"], params=[attempt_id, method_param],
-        request={"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}}, extra={"409": err_response("no code sent, or the attempt is not pending")})},
+        request={"type": "object", "additionalProperties": False, "required": ["code"], "properties": {"code": {"type": "string", "pattern": "^[0-9]{6,10}$", "description": "exactly the policy's code length"}}},
+        extra={"409": err_response("no code sent, or the attempt is not pending")})},
 }
 doc = {
     "openapi": "3.1.0",
