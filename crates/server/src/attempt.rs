@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use smartauth_context::NetworkContext;
 use smartauth_domain::context::{DeviceInput, LocationInput};
-use smartauth_domain::{time, ContextVerdict, Decision, Method, Policy, Status};
+use smartauth_domain::policy::{CodeRules, FaceRules};
+use smartauth_domain::{time, ContextVerdict, Decision, Method, Status};
 use smartauth_store::{AttemptRecord, Millis};
 
 /// The server's own record of an attempt, stored as the attempt's JSON document.
@@ -17,8 +18,10 @@ pub struct AttemptDoc {
     /// The identity as it was when the attempt was made; emptied when the person is erased.
     pub identity: Option<IdentitySnapshot>,
     pub policy: PolicySnapshot,
-    /// The policy's rules at the time of the attempt: later edits do not change a running attempt.
-    pub rules: Policy,
+    /// The policy's step-up rules as they were when the attempt started (later edits do not change a
+    /// running attempt); kept only while the attempt waits for a step-up, since nothing else reads them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_up: Option<StepUpRules>,
     pub source_ip: String,
     pub device: Option<DeviceInput>,
     pub location: Option<LocationInput>,
@@ -26,6 +29,13 @@ pub struct AttemptDoc {
     pub evaluation: Evaluation,
     pub methods: BTreeMap<String, MethodState>,
     pub decided_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepUpRules {
+    pub codes: CodeRules,
+    pub face: FaceRules,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -15,7 +15,7 @@ use smartauth_domain::context::{DeviceInput, LocationInput, ProvidedInfo};
 use smartauth_domain::{decide, AttemptContext, Coordinates, DecisionInput, Id, Method, PersonId, Status};
 use smartauth_store::{AttemptFilter, AttemptRecord, HistoryQuery, Learned, WindowLimit};
 
-use crate::attempt::{self, ts, AttemptDoc, IdentitySnapshot, MethodState, PolicySnapshot};
+use crate::attempt::{self, ts, AttemptDoc, IdentitySnapshot, MethodState, PolicySnapshot, StepUpRules};
 use crate::auth::{self, Attestation, Tenant};
 use crate::crypto;
 use crate::error::{current_request_id, ok_json, ApiError, ApiResult};
@@ -249,7 +249,8 @@ pub async fn create(
                 policy_id: rules.policy_id.clone(),
                 created_at: policy.created_at,
             },
-            rules: rules.clone(),
+            step_up: (decision.status == Status::Pending)
+                .then(|| StepUpRules { codes: rules.codes.clone(), face: rules.face.clone() }),
             source_ip: source_ip.to_string(),
             device: context.device.clone(),
             location: context.location.clone(),

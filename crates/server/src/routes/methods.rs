@@ -5,6 +5,7 @@ use axum::response::Response;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
+use smartauth_domain::policy::CodeRules;
 use smartauth_domain::{Email, Method, OtpCode, Phone, Status};
 use smartauth_store::{AttemptRecord, Millis};
 
@@ -41,6 +42,14 @@ fn open_method(record: &AttemptRecord, doc: &AttemptDoc, method: Method) -> ApiR
     Ok(())
 }
 
+/// The code rules the attempt started with; a waiting attempt always carries them.
+fn step_up_codes(doc: &AttemptDoc) -> ApiResult<CodeRules> {
+    doc.step_up
+        .as_ref()
+        .map(|s| s.codes.clone())
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a pending attempt lacks its step-up rules")))
+}
+
 fn state_mut(doc: &mut AttemptDoc, method: Method) -> &mut MethodState {
     doc.methods.entry(method.as_str().to_owned()).or_insert_with(|| MethodState::new(Utc::now().timestamp_millis()))
 }
@@ -65,7 +74,7 @@ pub async fn send(
     for _ in 0..MAX_TRIES {
         let (mut record, mut doc) = load(&app, &tenant, &attempt_id).await?;
         open_method(&record, &doc, method)?;
-        let rules = doc.rules.codes.clone();
+        let rules = step_up_codes(&doc)?;
         let person = record.person_id.clone().ok_or_else(|| ApiError::not_found("attempt"))?;
         let identity =
             app.store.identity(&record.client_id, &person).await?.ok_or_else(|| ApiError::not_found("identity"))?;
@@ -182,7 +191,7 @@ pub async fn verify(
     for _ in 0..MAX_TRIES {
         let (mut record, mut doc) = load(&app, &tenant, &attempt_id).await?;
         open_method(&record, &doc, method)?;
-        let rules = doc.rules.codes.clone();
+        let rules = step_up_codes(&doc)?;
         let now: Millis = Utc::now().timestamp_millis();
         let state = state_mut(&mut doc, method);
         if state.status == Status::Reproved.as_str() {
@@ -220,6 +229,7 @@ pub async fn verify(
                 state.attempts.push(entry(None, Some(code.as_str())));
                 record.status = Status::Approved.as_str().into();
                 doc.decided_at = Some(now);
+                doc.step_up = None;
             }
             Outcome::Refused(reason) => {
                 state.failures += 1;
@@ -234,6 +244,7 @@ pub async fn verify(
                     if all_failed {
                         record.status = Status::Reproved.as_str().into();
                         doc.decided_at = Some(now);
+                        doc.step_up = None;
                     }
                 }
             }
