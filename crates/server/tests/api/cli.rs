@@ -89,3 +89,44 @@ async fn serve_prints_the_admin_token_once_answers_and_stops_on_sigterm() {
     let stored = std::fs::read_to_string(dir.path().join("admin-token.sha256")).unwrap();
     assert!(!stored.contains(&token));
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_a_line_carrying_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = command(dir.path())
+        .arg("serve")
+        .env("SMARTAUTH_LOG_FORMAT", "json")
+        .env("SMARTAUTH_ADMIN_TOKEN", "operator-token")
+        .env("RUST_LOG", "smartauth=debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut address = None;
+    while let Ok(Some(line)) = stdout.next_line().await {
+        if let Some(rest) = line.strip_prefix("smartauth: listening on ") {
+            address = rest.split_whitespace().next().map(str::to_owned);
+            break;
+        }
+    }
+    let response = reqwest::get(format!("{}/health", address.unwrap())).await.unwrap();
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let found = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(line)) = stderr.next_line().await {
+            let entry: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+            if entry["message"] == "served" {
+                return entry;
+            }
+        }
+        panic!("no log line for the request");
+    })
+    .await
+    .expect("the request is logged");
+    child.kill().await.unwrap();
+    assert_eq!(found["request_id"], request_id.as_str());
+    assert_eq!(found["route"], "/health");
+    assert_eq!(found["status"], 200);
+    assert!(!found.to_string().contains("operator-token"));
+}
