@@ -1,6 +1,7 @@
 //! An authentication attempt as the server keeps it, and its rendering as the document of seed 001.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -8,8 +9,8 @@ use serde_json::{json, Value};
 use smartauth_context::NetworkContext;
 use smartauth_domain::context::{DeviceInput, LocationInput};
 use smartauth_domain::policy::{CodeRules, FaceRules};
-use smartauth_domain::{time, ContextVerdict, Decision, Method, Status};
-use smartauth_store::{AttemptRecord, Millis};
+use smartauth_domain::{time, AttemptContext, ContextVerdict, Decision, Method, Status};
+use smartauth_store::{AttemptRecord, IdentityRecord, Millis, PolicyRecord};
 
 /// The server's own record of an attempt, stored as the attempt's JSON document.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -146,6 +147,46 @@ pub struct MethodAttempt {
 }
 
 impl AttemptDoc {
+    /// The record of a freshly decided attempt.
+    pub fn new(
+        identity: &IdentityRecord,
+        policy: &PolicyRecord,
+        context: &AttemptContext,
+        source_ip: IpAddr,
+        network: &NetworkContext,
+        decision: &Decision,
+        created_at: Millis,
+    ) -> AttemptDoc {
+        let rules = &policy.policy;
+        let pending = decision.status == Status::Pending;
+        AttemptDoc {
+            identity: Some(IdentitySnapshot {
+                id: identity.id.clone(),
+                name: identity.name.clone(),
+                person_id: identity.person_id.clone(),
+                created_at: identity.created_at,
+            }),
+            policy: PolicySnapshot {
+                id: policy.id.clone(),
+                name: rules.name.clone(),
+                policy_id: rules.policy_id.clone(),
+                created_at: policy.created_at,
+            },
+            step_up: pending.then(|| StepUpRules { codes: rules.codes.clone(), face: rules.face.clone() }),
+            source_ip: source_ip.to_string(),
+            device: context.device.clone(),
+            location: context.location.clone(),
+            network: network.clone(),
+            evaluation: decision.into(),
+            methods: decision
+                .needed_reauthentications
+                .iter()
+                .map(|m| (m.as_str().to_owned(), MethodState::new(created_at)))
+                .collect(),
+            decided_at: (!pending).then_some(created_at),
+        }
+    }
+
     pub fn from_record(record: &AttemptRecord) -> anyhow::Result<AttemptDoc> {
         serde_json::from_str(&record.document).map_err(|e| anyhow::anyhow!("attempt {} is unreadable: {e}", record.id))
     }

@@ -1,6 +1,5 @@
 //! Authentication attempts: the SDK's `verifyPolicy`, the attempt document of seed 001, and the list.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
@@ -15,7 +14,7 @@ use smartauth_domain::context::{DeviceInput, LocationInput, ProvidedInfo};
 use smartauth_domain::{decide, AttemptContext, Coordinates, DecisionInput, Id, Method, PersonId, Status};
 use smartauth_store::{AttemptFilter, AttemptRecord, HistoryQuery, Learned, WindowLimit};
 
-use crate::attempt::{self, ts, AttemptDoc, IdentitySnapshot, MethodState, PolicySnapshot, StepUpRules};
+use crate::attempt::{self, ts, AttemptDoc};
 use crate::auth::{self, Attestation, Tenant};
 use crate::crypto;
 use crate::error::{current_request_id, ok_json, ApiError, ApiResult};
@@ -204,8 +203,8 @@ pub async fn create(
     let source_ip = app.client_ip(peer.ip(), &headers);
     let network = network_context(source_ip, app.intel.as_ref());
     let limit = &rules.max_attempts_per_identity;
-    // Decide, then store only if the person is still under the attempt limit at that moment; a request
-    // that lost that race decides again, and then sees the limit.
+    // Decide, then store only if the person is still enrolled and under the attempt limit at that moment;
+    // a request that lost that race decides again, and then sees the limit (or the erasure).
     let mut tries = 0;
     let (decision, record, doc) = loop {
         tries += 1;
@@ -236,33 +235,7 @@ pub async fn create(
             available_methods: &methods,
         });
         let created_at = now.timestamp_millis();
-        let doc = AttemptDoc {
-            identity: Some(IdentitySnapshot {
-                id: identity.id.clone(),
-                name: identity.name.clone(),
-                person_id: identity.person_id.clone(),
-                created_at: identity.created_at,
-            }),
-            policy: PolicySnapshot {
-                id: policy.id.clone(),
-                name: rules.name.clone(),
-                policy_id: rules.policy_id.clone(),
-                created_at: policy.created_at,
-            },
-            step_up: (decision.status == Status::Pending)
-                .then(|| StepUpRules { codes: rules.codes.clone(), face: rules.face.clone() }),
-            source_ip: source_ip.to_string(),
-            device: context.device.clone(),
-            location: context.location.clone(),
-            network: network.clone(),
-            evaluation: (&decision).into(),
-            methods: decision
-                .needed_reauthentications
-                .iter()
-                .map(|m| (m.as_str().to_owned(), MethodState::new(created_at)))
-                .collect::<BTreeMap<_, _>>(),
-            decided_at: (decision.status != Status::Pending).then_some(created_at),
-        };
+        let doc = AttemptDoc::new(&identity, &policy, &context, source_ip, &network, &decision, created_at);
         let record = AttemptRecord {
             id: crypto::new_id().to_string(),
             client_id: client_id.to_owned(),
