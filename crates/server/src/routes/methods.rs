@@ -31,23 +31,28 @@ fn code_method(raw: &str) -> ApiResult<Method> {
     }
 }
 
-/// Refuses unless the attempt is still waiting and offered this method.
-fn open_method(record: &AttemptRecord, doc: &AttemptDoc, method: Method) -> ApiResult<()> {
+/// Loads the attempt for a step-up with `method`: it must still be waiting and have offered the method.
+/// Returns it with the code rules it started with.
+async fn load_open(
+    app: &App,
+    tenant: &Tenant,
+    attempt_id: &str,
+    method: Method,
+) -> ApiResult<(AttemptRecord, AttemptDoc, CodeRules)> {
+    let (record, doc) = load(app, tenant, attempt_id).await?;
     if record.status != Status::Pending.as_str() {
         return Err(ApiError::Conflict(format!("the attempt is already {}", record.status)));
     }
     if !doc.evaluation.needed_reauthentications.contains(&method) {
         return Err(ApiError::Conflict(format!("{} is not offered for this attempt", method.as_str())));
     }
-    Ok(())
-}
-
-/// The code rules the attempt started with; a waiting attempt always carries them.
-fn step_up_codes(doc: &AttemptDoc) -> ApiResult<CodeRules> {
-    doc.step_up
+    // A waiting attempt always carries its step-up rules.
+    let rules = doc
+        .step_up
         .as_ref()
         .map(|s| s.codes.clone())
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a pending attempt lacks its step-up rules")))
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a pending attempt lacks its step-up rules")))?;
+    Ok((record, doc, rules))
 }
 
 fn state_mut(doc: &mut AttemptDoc, method: Method) -> &mut MethodState {
@@ -72,9 +77,7 @@ pub async fn send(
 ) -> ApiResult<Response> {
     let method = code_method(&method)?;
     for _ in 0..MAX_TRIES {
-        let (mut record, mut doc) = load(&app, &tenant, &attempt_id).await?;
-        open_method(&record, &doc, method)?;
-        let rules = step_up_codes(&doc)?;
+        let (mut record, mut doc, rules) = load_open(&app, &tenant, &attempt_id, method).await?;
         let person = record.person_id.clone().ok_or_else(|| ApiError::not_found("attempt"))?;
         let identity =
             app.store.identity(&record.client_id, &person).await?.ok_or_else(|| ApiError::not_found("identity"))?;
@@ -189,9 +192,7 @@ pub async fn verify(
 ) -> ApiResult<Response> {
     let method = code_method(&method)?;
     for _ in 0..MAX_TRIES {
-        let (mut record, mut doc) = load(&app, &tenant, &attempt_id).await?;
-        open_method(&record, &doc, method)?;
-        let rules = step_up_codes(&doc)?;
+        let (mut record, mut doc, rules) = load_open(&app, &tenant, &attempt_id, method).await?;
         let now: Millis = Utc::now().timestamp_millis();
         let state = state_mut(&mut doc, method);
         if state.status == Status::Reproved.as_str() {
