@@ -1,6 +1,17 @@
-//! Context enrichment: what the server can tell about an attempt beyond what the client sent.
-//! Each source sits behind a small trait so that operators can swap data sets; this crate ships the
-//! address classification that needs no data, and the lookup interface that data-backed sources fill.
+//! Context enrichment: what the server can tell about an attempt beyond what the client sent, from
+//! offline data only. Address classification needs no data; user agents (`ua`), addresses (`ip`,
+//! `anonymizers`) and coordinates (`geo`) are read from data sets that `Intelligence` loads, each of
+//! which an operator can replace with their own file.
+
+pub mod anonymizers;
+pub mod geo;
+pub mod intelligence;
+pub mod ip;
+pub mod ranges;
+pub mod regions;
+pub mod ua;
+
+pub use intelligence::{device_key, EnrichInput, Enrichment, IntelConfig, Intelligence, LocationFlag};
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -32,6 +43,8 @@ pub struct IpFacts {
     pub is_proxy: Option<bool>,
     pub is_tor: Option<bool>,
     pub is_hosting: Option<bool>,
+    /// Who runs the range when it is a known hosting, CDN, VPN or Tor range (`Amazon AWS (hosting)`).
+    pub provider: Option<String>,
 }
 
 /// A source of facts about public IP addresses.

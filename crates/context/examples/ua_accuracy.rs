@@ -1,0 +1,183 @@
+//! Accuracy of the user-agent parser against corpora written by others: the uap-core test files
+//! (expected uap-core families) and ua-parser-js 1.0.41's output over the same user agents
+//! (`tests/data/ua-parser-js-1.0.41.tsv.gz`). Prints one table; `scripts/ua-accuracy.sh` runs it.
+//!
+//! Usage: ua_accuracy <regexes.yaml> <uap-core dir> [--diff FIELD [N]]
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use smartauth_context::ua::{UserAgentInfo, UserAgentParser};
+
+#[derive(Deserialize)]
+struct Cases {
+    test_cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    user_agent_string: String,
+    family: Option<String>,
+    brand: Option<String>,
+    model: Option<String>,
+}
+
+struct Tally {
+    agree: usize,
+    total: usize,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 3 {
+        eprintln!("usage: ua_accuracy <regexes.yaml> <uap-core dir> [--diff FIELD [N]]");
+        std::process::exit(2);
+    }
+    let parser = UserAgentParser::load(args[1].as_ref()).expect("regexes.yaml loads");
+    let dir = std::path::Path::new(&args[2]).join("tests");
+    let diff_field = args.iter().position(|a| a == "--diff").and_then(|i| args.get(i + 1)).cloned();
+    let diff_n: usize = args
+        .iter()
+        .position(|a| a == "--diff")
+        .and_then(|i| args.get(i + 2))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(40);
+
+    let load = |name: &str| -> Vec<Case> {
+        let text = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        serde_yaml::from_slice::<Cases>(&text).unwrap_or_else(|e| panic!("{name}: {e}")).test_cases
+    };
+    let (ua_cases, os_cases, device_cases) = (load("test_ua.yaml"), load("test_os.yaml"), load("test_device.yaml"));
+
+    // 1. uap-core's own expectations, on what our parser extracted before renaming.
+    println!("## Against uap-core 0.18.0's expected results (the regexes as run by the ua-parser crate)\n");
+    println!("| field | cases | agree | rate |\n|---|---|---|---|");
+    let row = |field: &str, cases: &[Case], get: &dyn Fn(&Case) -> (Option<String>, Option<String>)| {
+        let t = cases.iter().fold(Tally { agree: 0, total: 0 }, |mut t, c| {
+            let (want, got) = get(c);
+            t.total += 1;
+            t.agree += usize::from(want.unwrap_or_else(|| "Other".into()) == got.unwrap_or_else(|| "Other".into()));
+            t
+        });
+        println!("| {field} | {} | {} | {:.2}% |", t.total, t.agree, 100.0 * t.agree as f64 / t.total as f64);
+    };
+    row("browser family (test_ua.yaml)", &ua_cases, &|c| (c.family.clone(), Some(parser.raw(&c.user_agent_string).0)));
+    row("OS family (test_os.yaml)", &os_cases, &|c| (c.family.clone(), Some(parser.raw(&c.user_agent_string).1)));
+    row("device family (test_device.yaml)", &device_cases, &|c| {
+        (c.family.clone(), Some(parser.raw(&c.user_agent_string).2))
+    });
+    row("device brand (test_device.yaml)", &device_cases, &|c| (c.brand.clone(), parser.raw(&c.user_agent_string).3));
+    row("device model (test_device.yaml)", &device_cases, &|c| (c.model.clone(), parser.raw(&c.user_agent_string).4));
+
+    // 2. ua-parser-js 1.0.41 over the same distinct user agents.
+    let mut gz = Vec::new();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ua-parser-js-1.0.41.tsv.gz");
+    flate2::read::GzDecoder::new(std::fs::File::open(path).expect("expected results file"))
+        .read_to_end(&mut gz)
+        .expect("gzip");
+    let text = String::from_utf8(gz).expect("utf-8");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
+    let expected: HashMap<&str, Vec<&str>> = lines
+        .map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            (cols[0], cols[1..].to_vec())
+        })
+        .collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).expect("column") - 1;
+
+    let mut seen = std::collections::HashSet::new();
+    let uas: Vec<&str> = ua_cases
+        .iter()
+        .chain(&os_cases)
+        .chain(&device_cases)
+        .map(|c| c.user_agent_string.as_str())
+        .filter(|ua| seen.insert(*ua))
+        .collect();
+
+    type Get = fn(&UserAgentInfo) -> Option<&str>;
+    let fields: [(&str, &str, Get); 10] = [
+        ("browser name", "browser_name", |i| i.browser.name.as_deref()),
+        ("browser major", "browser_major", |i| i.browser.major.as_deref()),
+        ("browser version", "browser_version", |i| i.browser.version.as_deref()),
+        ("engine", "engine_name", |i| i.engine.name.as_deref()),
+        ("OS name", "os_name", |i| i.os.name.as_deref()),
+        ("OS version", "os_version", |i| i.os.version.as_deref()),
+        ("device vendor", "device_vendor", |i| i.device.vendor.as_deref()),
+        ("device model", "device_model", |i| i.device.model.as_deref()),
+        ("device type", "device_type", |i| i.device.kind.as_deref()),
+        ("CPU", "cpu_architecture", |i| i.cpu.architecture.as_deref()),
+    ];
+    let families = args.iter().any(|a| a == "--families");
+    let mut by_family: HashMap<(String, String), usize> = HashMap::new();
+    let mut dump = args
+        .iter()
+        .position(|a| a == "--dump")
+        .and_then(|i| args.get(i + 1))
+        .map(|p| std::fs::File::create(p).expect("dump file"));
+    let mut agree = [0usize; 10];
+    let mut total = 0usize;
+    let mut diffs: HashMap<(String, String), (usize, String)> = HashMap::new();
+    for ua in &uas {
+        let key = hex::encode(&Sha256::digest(ua.as_bytes())[..8]);
+        let Some(want) = expected.get(key.as_str()) else { continue };
+        total += 1;
+        let got = parser.parse_uncached(ua);
+        if let Some(out) = dump.as_mut() {
+            use std::io::Write;
+            let raw = parser.raw(ua);
+            let ours: Vec<&str> = fields.iter().map(|(_, _, get)| get(&got).unwrap_or("")).collect();
+            let theirs: Vec<&str> = fields.iter().map(|(_, column, _)| want[col(column)]).collect();
+            writeln!(
+                out,
+                "{}\t{}\t{}\t{}\t{}\t{}",
+                ua.replace('\t', " "),
+                raw.0,
+                raw.1,
+                raw.3.unwrap_or_default(),
+                ours.join("\t"),
+                theirs.join("\t")
+            )
+            .unwrap();
+        }
+        if families {
+            let b = want[col("browser_name")].to_owned();
+            let o = want[col("os_name")].to_owned();
+            let raw = parser.raw(ua);
+            *by_family.entry((format!("B {}", raw.0), b)).or_default() += 1;
+            *by_family.entry((format!("O {}", raw.1), o)).or_default() += 1;
+        }
+        for (i, (name, column, get)) in fields.iter().enumerate() {
+            let w = want[col(column)];
+            let g = get(&got).unwrap_or("");
+            if w == g {
+                agree[i] += 1;
+            } else if diff_field.as_deref() == Some(*name) {
+                let e = diffs.entry((w.to_owned(), g.to_owned())).or_insert((0, ua.to_string()));
+                e.0 += 1;
+            }
+        }
+    }
+    println!("\n## Against ua-parser-js 1.0.41 over the same {total} distinct user agents\n");
+    println!("| field | agree | rate |\n|---|---|---|");
+    for (i, (name, _, _)) in fields.iter().enumerate() {
+        println!("| {name} | {} | {:.2}% |", agree[i], 100.0 * agree[i] as f64 / total as f64);
+    }
+    if families {
+        let mut list: Vec<_> = by_family.into_iter().collect();
+        list.sort();
+        for ((fam, name), n) in list {
+            println!("{fam}\t{name}\t{n}");
+        }
+    }
+    if !diffs.is_empty() {
+        let mut list: Vec<_> = diffs.into_iter().collect();
+        list.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+        println!("\nmost frequent differences (ua-parser-js → ours, count, example):");
+        for ((w, g), (n, example)) in list.into_iter().take(diff_n) {
+            println!("{n:5}  {w:?} → {g:?}   {example}");
+        }
+    }
+}

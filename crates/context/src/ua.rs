@@ -1,0 +1,497 @@
+//! User-Agent parsing into the shape seed 001 shows, which is the shape of ua-parser-js:
+//! `browser {name, version, major}`, `engine {name, version}`, `os {name, version}`,
+//! `device {vendor, model, type}`, `cpu {architecture}`.
+//!
+//! Browser, OS and device come from the uap-core regexes (`regexes.yaml`, run by the `ua-parser`
+//! crate); a naming layer turns uap-core's family names into ua-parser-js's (`Chrome Mobile` →
+//! `Chrome`, `Samsung Internet` → `Samsung Browser`, ...). Engine, CPU and device type are not in
+//! uap-core: small rule sets below derive them from the string. Results are cached, since the same
+//! user agents arrive again and again.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+/// User agents longer than this are cut before parsing: real ones are a few hundred bytes, and the
+/// regexes' cost grows with the length.
+pub const MAX_USER_AGENT: usize = 1024;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserAgentInfo {
+    pub browser: Browser,
+    pub engine: NameVersion,
+    pub os: NameVersion,
+    pub device: Device,
+    pub cpu: Cpu,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Browser {
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub major: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NameVersion {
+    pub name: Option<String>,
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cpu {
+    pub architecture: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UaError {
+    #[error("cannot read {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("regexes.yaml is not a uap-core regex file: {0}")]
+    Yaml(#[from] serde_yaml::Error),
+    #[error("regexes.yaml has a regex the parser cannot compile: {0}")]
+    Build(String),
+}
+
+/// A parser built from a uap-core `regexes.yaml`, with a cache of recent results.
+pub struct UserAgentParser {
+    extractor: ua_parser::Extractor<'static>,
+    rules: Rules,
+    cache: quick_cache::sync::Cache<Box<str>, Arc<UserAgentInfo>>,
+}
+
+impl UserAgentParser {
+    /// Distinct user agents kept parsed: a few megabytes at most.
+    pub const CACHE_ENTRIES: usize = 20_000;
+
+    pub fn load(path: &Path) -> Result<Self, UaError> {
+        let bytes = std::fs::read(path).map_err(|e| UaError::Read(path.display().to_string(), e))?;
+        Self::from_yaml(&bytes)
+    }
+
+    pub fn from_yaml(yaml: &[u8]) -> Result<Self, UaError> {
+        let regexes: ua_parser::Regexes<'static> = serde_yaml::from_slice(yaml)?;
+        let extractor = ua_parser::Extractor::try_from(regexes).map_err(|e| UaError::Build(format!("{e:?}")))?;
+        Ok(UserAgentParser {
+            extractor,
+            rules: Rules::new(),
+            cache: quick_cache::sync::Cache::new(Self::CACHE_ENTRIES),
+        })
+    }
+
+    /// The parsed user agent, from the cache when it was seen recently.
+    pub fn parse(&self, ua: &str) -> Arc<UserAgentInfo> {
+        let ua = truncate(ua);
+        if let Some(hit) = self.cache.get(ua) {
+            return hit;
+        }
+        let info = Arc::new(self.parse_uncached(ua));
+        self.cache.insert(ua.into(), info.clone());
+        info
+    }
+
+    /// uap-core's own answer, before renaming: browser, OS and device family, device brand and model
+    /// (`Other` where nothing matched). The accuracy report compares it with uap-core's test files.
+    pub fn raw(&self, ua: &str) -> (String, String, String, Option<String>, Option<String>) {
+        let (b, o, d) = self.extractor.extract(ua);
+        (
+            b.map_or_else(|| "Other".into(), |b| b.family.into_owned()),
+            o.map_or_else(|| "Other".into(), |o| o.os.into_owned()),
+            d.as_ref().map_or_else(|| "Other".into(), |d| d.device.to_string()),
+            d.as_ref().and_then(|d| d.brand.as_ref().map(|b| b.to_string())),
+            d.as_ref().and_then(|d| d.model.as_ref().map(|m| m.to_string())),
+        )
+    }
+
+    /// Parses without the cache (benchmarks and the accuracy report use it).
+    pub fn parse_uncached(&self, ua: &str) -> UserAgentInfo {
+        let ua = truncate(ua);
+        let (browser, os, device) = self.extractor.extract(ua);
+        let browser = match browser {
+            Some(b) => {
+                let version = join_version([b.major, b.minor, b.patch, b.patch_minor]);
+                browser_name(&b.family, ua, version, &self.rules)
+            }
+            None => browser_name("Other", ua, None, &self.rules),
+        };
+        let o = os.unwrap_or_else(|| ua_parser::os::ValueRef { os: "Other".into(), ..Default::default() });
+        let (name, version) = os_name(&o, ua, &self.rules);
+        let mut info = UserAgentInfo {
+            browser,
+            engine: self.rules.engine(ua),
+            os: NameVersion { name, version },
+            device: device_of(device.as_ref()),
+            cpu: Cpu { architecture: self.rules.cpu(ua) },
+        };
+        if info.device.kind.is_none() {
+            info.device.kind = self.rules.device_type(ua, &info);
+        }
+        info
+    }
+}
+
+fn truncate(ua: &str) -> &str {
+    if ua.len() <= MAX_USER_AGENT {
+        return ua;
+    }
+    let mut end = MAX_USER_AGENT;
+    while !ua.is_char_boundary(end) {
+        end -= 1;
+    }
+    &ua[..end]
+}
+
+fn join_version<S: AsRef<str>>(parts: [Option<S>; 4]) -> Option<String> {
+    let mut out = String::new();
+    for p in parts.iter().map_while(|p| p.as_ref()) {
+        let p = p.as_ref();
+        if p.is_empty() {
+            break;
+        }
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(p);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// How ua-parser-js names what uap-core calls a browser family.
+enum BrowserName {
+    /// Same name in both.
+    Same,
+    Fixed(&'static str),
+    /// ua-parser-js has no rule for it (apps, bots, libraries, WAP browsers): it names the engine
+    /// family instead (`Android Browser`, `Mobile Safari`, `WebKit`), or nothing.
+    Generic,
+}
+
+fn browser_naming(family: &str) -> BrowserName {
+    use BrowserName::*;
+    match family {
+        "Chrome Mobile" | "Chrome Mobile iOS" => Fixed("Chrome"),
+        "HeadlessChrome" => Fixed("Chrome Headless"),
+        "Firefox Mobile" | "Firefox iOS" => Fixed("Firefox"),
+        "Edge Mobile" => Fixed("Edge"),
+        "IE Mobile" => Fixed("IEMobile"),
+        "UC Browser" => Fixed("UCBrowser"),
+        "Yandex Browser" => Fixed("Yandex"),
+        "MiuiBrowser" => Fixed("MIUI Browser"),
+        "Amazon Silk" => Fixed("Silk"),
+        "Baidu Browser" => Fixed("Baidu"),
+        "Dolfin" => Fixed("Dolphin"),
+        "Ovi Browser" => Fixed("OviBrowser"),
+        "Pale Moon" => Fixed("PaleMoon"),
+        "QQ Browser" | "QQ Browser Mini" | "QQ Browser Mobile" => Fixed("QQBrowser"),
+        "Nokia Browser" | "NokiaBrowser" => Fixed("NokiaBrowser"),
+        "DuckDuckGo Mobile" => Fixed("DuckDuckGo"),
+        "Openwave" => Fixed("UP.Browser"),
+        "Windows Live Mail" => Fixed("IE"),
+        "Android"
+        | "Chrome Mobile WebView"
+        | "Mobile Safari"
+        | "Mobile Safari UI/WKWebView"
+        | "Safari"
+        | "WebKit Nightly"
+        | "Other"
+        | "Nokia OSS Browser"
+        | "Nokia Services (WAP) Browser"
+        | "Nokia"
+        | "BlackBerry"
+        | "BlackBerry WebKit"
+        | "HbbTV"
+        | "Otter"
+        | "Pandora"
+        | "Spotify"
+        | "iTunes"
+        | "AdobeAIR"
+        | "webOS Browser"
+        | "NetFront NX"
+        | "Baidu Explorer"
+        | "Google"
+        | "Phantom Browser"
+        | "Dolphin"
+        | "Teleca Browser"
+        | "ONE Browser"
+        | "SEMC-Browser"
+        | "WhatsApp"
+        | "HTC"
+        | "Luminary"
+        | "Pinterest"
+        | "Instagram"
+        | "Outlook" => Generic,
+        _ => Same,
+    }
+}
+
+/// uap-core's browser family in ua-parser-js's words.
+fn browser_name(family: &str, ua: &str, version: Option<String>, rules: &Rules) -> Browser {
+    let naming = if ua.contains("CFNetwork/") { BrowserName::Generic } else { browser_naming(family) };
+    let (name, version): (Option<String>, Option<String>) = match naming {
+        BrowserName::Same => (Some(family.to_owned()), version),
+        BrowserName::Fixed(n) => (Some(n.to_owned()), version),
+        BrowserName::Generic => match family {
+            "Chrome Mobile WebView" if rules.webview.is_match(ua) => (Some("Chrome WebView".into()), version),
+            "Opera Mobile" if ua.contains("Opera Mobi") => (Some("Opera Mobi".into()), version),
+            _ => rules.generic_browser(ua),
+        },
+    };
+    let (name, version) = match (family, name) {
+        ("Opera Mobile", _) => {
+            (Some(if ua.contains("Opera Mobi") { "Opera Mobi" } else { "Opera" }.to_owned()), version)
+        }
+        (_, name) => (name, version),
+    };
+    let major = version.as_deref().map(|v| v.split('.').next().unwrap_or(v).to_owned());
+    Browser { version: name.as_ref().and(version), major: name.as_ref().and(major), name }
+}
+
+/// uap-core's OS family and version in ua-parser-js's words.
+fn os_name(o: &ua_parser::os::ValueRef<'_>, ua: &str, rules: &Rules) -> (Option<String>, Option<String>) {
+    let version = join_version([o.major.clone(), o.minor.clone(), o.patch.clone(), o.patch_minor.clone()]);
+    let family = o.os.as_ref();
+    let name = match family {
+        "Other" | "BREW" | "Brew MP" | "Samsung" | "Roku" | "Nokia Series 30 Plus" => {
+            // ua-parser-js knows some systems uap-core does not (and the reverse).
+            return (rules.written_os(ua), None);
+        }
+        "Mac OS X" => "Mac OS",
+        "Chrome OS" => "Chromium OS",
+        "WatchOS" => "watchOS",
+        "Nokia Series 40" => "Series40",
+        "BlackBerry OS" => "BlackBerry",
+        "Windows" if !rules.windows.is_match(ua) => return (None, None),
+        "Windows Phone" if ua.contains("Windows Phone OS") => "Windows Phone OS",
+        "Symbian OS" | "Symbian^3" | "Android" | "Bada" | "Tizen" | "webOS" | "KaiOS" | "MeeGo" => {
+            // ua-parser-js keeps the spelling of the string (`android`, `SYMBIAN`).
+            return match rules.written_os(ua) {
+                Some(written) => (Some(written), version),
+                None if family == "Symbian OS" || family == "Symbian^3" => (None, None),
+                None => (Some(family.to_owned()), version),
+            };
+        }
+        other => other,
+    };
+    if name == "Linux" && version.is_none() {
+        // ua-parser-js reports some architecture tokens as Linux's version (`Linux i686`), not x86_64 or arm.
+        let arch = ua.find("Linux ").map(|i| &ua[i + 6..]).and_then(|rest| {
+            let token: String =
+                rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.').collect();
+            let lower = token.to_ascii_lowercase();
+            (!token.is_empty() && !lower.starts_with("x86") && !lower.starts_with("arm")).then_some(token)
+        });
+        return (Some(name.into()), arch);
+    }
+    (Some(name.into()), version)
+}
+
+fn device_of(d: Option<&ua_parser::device::ValueRef<'_>>) -> Device {
+    let Some(d) = d else { return Device::default() };
+    if d.device == "Other" || d.device == "Spider" {
+        return Device::default();
+    }
+    Device {
+        vendor: d.brand.as_deref().filter(|b| !b.is_empty() && !b.starts_with("Generic")).map(str::to_owned),
+        model: d.model.as_deref().filter(|m| !m.is_empty()).map(str::to_owned),
+        kind: None,
+    }
+}
+
+/// Engine, CPU and device type (not in uap-core), and the few places where ua-parser-js reads the
+/// string itself rather than naming a family: rules on the string, in ua-parser-js's order of priority.
+struct Rules {
+    edge_html: Regex,
+    blink: Regex,
+    engines: Regex,
+    gecko: Regex,
+    cpus: Vec<(Regex, Arch)>,
+    webview: Regex,
+    windows: Regex,
+    written_os: Regex,
+    generic: Vec<(Regex, Generic)>,
+    tv: Regex,
+    console: Regex,
+    wearable: Regex,
+    embedded: Regex,
+    tablet_model: Regex,
+    android_mobile: Regex,
+    android_tablet: Regex,
+    tablet_word: Regex,
+    mobile_word: Regex,
+}
+
+/// Vendors (as uap-core spells them) whose devices ua-parser-js gives no type: Macs, and makers of
+/// feature phones and TVs that its rules do not know.
+const UNTYPED_VENDORS: &[&str] = &[
+    "Apple", "DoCoMo", "sprd", "Kyocera", "Amoi", "Philips", "Bird", "HUAWEI", "i-mate", "unknown", "Palm", "alps",
+    "Thomson", "PEAQ", "MEDION",
+];
+
+#[derive(Clone, Copy)]
+enum Arch {
+    Fixed(&'static str),
+    /// The matched token, lower-cased.
+    Token,
+}
+
+#[derive(Clone, Copy)]
+enum Generic {
+    Fixed(&'static str),
+    AndroidBrowser,
+    /// `Mobile Safari` or `Safari`, from the matched token.
+    Safari,
+    /// The engine's name as the string spells it (`WebKit`, `Webkit`, `KHTML`).
+    Engine,
+}
+
+impl Rules {
+    fn new() -> Rules {
+        let re = |s: &str| Regex::new(s).expect("built-in rule compiles");
+        Rules {
+            edge_html: re(r"(?i)windows.+ edge/([\w.]+)"),
+            blink: re(r"(?i)webkit/537\.36.+chrome/([\w.]+)"),
+            engines: re(
+                r"(?i)(presto|webkit|trident|netfront|netsurf|amaya|lynx|w3m|goanna|servo)/([\w.]+)|(khtml|tasman|links)[/ ]\(?([\w.]+)|\b(libweb)",
+            ),
+            gecko: re(r"(?i)rv:([\w.]{1,9})\b.+(gecko)"),
+            cpus: vec![
+                (re(r"(?i)\b(?:amd|x|x86[-_]?|wow|win)64\b"), Arch::Fixed("amd64")),
+                (re(r"(?i)ia32;|\b(?:i[346]|x)86(?:pc)?\b"), Arch::Fixed("ia32")),
+                (re(r"(?i)\b(?:aarch64|arm(?:v?[89]e?l?|_?64))\b"), Arch::Fixed("arm64")),
+                (re(r"(?i)\barm(?:v[67])?ht?n?[fl]p?\b"), Arch::Fixed("armhf")),
+                (re(r"(?i) (?:ce|mobile); ppc;|/[\w.]+arm\b"), Arch::Fixed("arm")),
+                (re(r"(?i)(?:ppc|powerpc)64(?: mac|;|\))"), Arch::Fixed("ppc64")),
+                (re(r"(?i)(?:ppc|powerpc)(?: mac|;|\))"), Arch::Fixed("ppc")),
+                (re(r"(?i) sun4\w[;)]"), Arch::Fixed("sparc")),
+                (re(r"(?i)\barm(?:v[1-7]l?|v[5-7]1l?|;|eabi)"), Arch::Fixed("arm")),
+                (re(r"(?i)\b(?:avr32|ia64;|68k\)|(?:irix|mips|sparc)(?:64)?\b|pa-risc)"), Arch::Token),
+            ],
+            webview: re(r"(?i); wv\).+chrome/"),
+            windows: re(r"(?i)windows[/ ][ntce\d. ]+\w|\bwin(?:3|9|n|dows 9x)"),
+            written_os: re(
+                r"(?i)\b(android|bada|blackberry|kaios|maemo|meego|qnx|sailfish|series40|symbian|tizen|webos)",
+            ),
+            generic: vec![
+                (re(r"^Opera/([\w.]+)"), Generic::Fixed("Opera")),
+                (re(r"(?i)\binstagram[/ ]([-\w.]+)"), Generic::Fixed("Instagram")),
+                (re(r"(?i)droid.+ version/([\w.]+)\b.+safari"), Generic::AndroidBrowser),
+                (re(r"(?i)version/([\w.,]+) .*mobile/\w+ safari"), Generic::Fixed("Mobile Safari")),
+                (re(r"(?i)version/([\w.,]+) .*(mobile ?safari|safari)"), Generic::Safari),
+                (re(r"(?i)webkit.+?()(mobile ?safari|safari)/[\w.]+"), Generic::Safari),
+                (re(r"(?i)(webkit|khtml)/([\w.]+)"), Generic::Engine),
+            ],
+            tv: re(
+                r"(?i)smart-?tv|googletv|hbbtv/\d+\.\d+\.\d+ +\([\w+ ]*; *[\w\d][^;]*;|appletv|apple tv|crkey|android tv|opera tv|netcast|viera|bravia|aquos|tizen.+tv|web0s|\bdtv\b|roku|aft\w+ build|tv; rv:",
+            ),
+            console: re(r"(?i)playstation|xbox|nintendo|ouya|shield (?:android )?tv"),
+            wearable: re(r"(?i)\bwatch\b|sm-[lr]\d|glass \d|\bquest\b|pico (?:neo|\d)|pebble"),
+            embedded: re(r"(?i)homepod|aeobc|windows iot|tesla"),
+            tablet_model: re(
+                r"(?i)\(ipad;[-\w),; ]+apple|applecoremedia/[\w.]+ \(ipad|\bipad\d\d?,\d\d?[;\]].+ios|playbook|\bsm-[ptx]\w{2,4}|\bgt-[pn]\d{2,4}|\bsch-i[89]0\d|nexus (?:7|9|10)\b|\bkf[a-z]{2,}\b.+silk/|padfone",
+            ),
+            android_mobile: re(r"(?i)droid .+ mobile safari"),
+            android_tablet: re(r"(?i)droid .+ safari"),
+            tablet_word: re(r"(?i)\b(?:tablet|tab)[;/]|focus/\d"),
+            mobile_word: re(r"(?i)iphone|ipod|phone|mobile(?:[;/]| [ \w/.]*safari)|pda.+windows ce|iemobile"),
+        }
+    }
+
+    fn engine(&self, ua: &str) -> NameVersion {
+        let found = |n: &str, v: Option<&str>| NameVersion { name: Some(n.into()), version: v.map(str::to_owned) };
+        if let Some(c) = self.edge_html.captures(ua) {
+            return found("EdgeHTML", c.get(1).map(|m| m.as_str()));
+        }
+        if let Some(c) = self.blink.captures(ua) {
+            let v = c.get(1).map(|m| m.as_str());
+            if !v.is_some_and(|v| v.starts_with("27")) {
+                return found("Blink", v);
+            }
+        }
+        if let Some(c) = self.engines.captures(ua) {
+            // ua-parser-js keeps the string's spelling (`AppleWebkit/` gives `Webkit`), and says w3m
+            // and LibWeb its own way.
+            let (name, version) = match (c.get(1), c.get(3), c.get(5)) {
+                (Some(n), _, _) => (n.as_str(), c.get(2)),
+                (_, Some(n), _) => (n.as_str(), c.get(4)),
+                (_, _, Some(n)) => (n.as_str(), None),
+                _ => return NameVersion::default(),
+            };
+            let name = match name.to_ascii_lowercase().as_str() {
+                "libweb" => "LibWeb",
+                _ => name,
+            };
+            return found(name, version.map(|m| m.as_str()));
+        }
+        if let Some(c) = self.gecko.captures(ua) {
+            return found(&c[2], c.get(1).map(|m| m.as_str()));
+        }
+        NameVersion::default()
+    }
+
+    fn cpu(&self, ua: &str) -> Option<String> {
+        self.cpus.iter().find_map(|(re, arch)| {
+            let m = re.find(ua)?;
+            Some(match arch {
+                Arch::Fixed(a) => (*a).to_owned(),
+                Arch::Token => m.as_str().trim_end_matches([';', ')']).to_ascii_lowercase(),
+            })
+        })
+    }
+
+    /// The OS as the string spells it, for the systems ua-parser-js names that way.
+    fn written_os(&self, ua: &str) -> Option<String> {
+        self.written_os.captures(ua).map(|c| c[1].to_owned())
+    }
+
+    fn generic_browser(&self, ua: &str) -> (Option<String>, Option<String>) {
+        for (re, kind) in &self.generic {
+            let Some(c) = re.captures(ua) else { continue };
+            return match kind {
+                Generic::Fixed(name) => (Some((*name).to_owned()), c.get(1).map(|m| m.as_str().to_owned())),
+                Generic::AndroidBrowser => (Some("Android Browser".into()), c.get(1).map(|m| m.as_str().to_owned())),
+                Generic::Safari => {
+                    let mobile = c[2].to_ascii_lowercase().starts_with("mobile");
+                    let name = if mobile { "Mobile Safari" } else { "Safari" };
+                    (Some(name.into()), c.get(1).map(|m| m.as_str().to_owned()).filter(|v| !v.is_empty()))
+                }
+                Generic::Engine => (Some(c[1].to_owned()), c.get(2).map(|m| m.as_str().to_owned())),
+            };
+        }
+        (None, None)
+    }
+
+    fn device_type(&self, ua: &str, info: &UserAgentInfo) -> Option<String> {
+        let kind = if self.tv.is_match(ua) {
+            "smarttv"
+        } else if self.console.is_match(ua) {
+            "console"
+        } else if self.wearable.is_match(ua) {
+            "wearable"
+        } else if self.embedded.is_match(ua) {
+            "embedded"
+        } else if self.tablet_model.is_match(ua) {
+            "tablet"
+        } else if self.android_mobile.is_match(ua) {
+            "mobile"
+        } else if self.android_tablet.is_match(ua) || self.tablet_word.is_match(ua) {
+            "tablet"
+        } else if self.mobile_word.is_match(ua)
+            || info.device.vendor.as_deref().is_some_and(|v| !UNTYPED_VENDORS.contains(&v))
+        {
+            "mobile"
+        } else {
+            return None;
+        };
+        Some(kind.to_owned())
+    }
+}

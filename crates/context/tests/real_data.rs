@@ -1,0 +1,299 @@
+//! The enrichment against the real data sets that `scripts/fetch-data.sh` installs (the test script
+//! runs it first). A missing data set fails these tests: it never skips them.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use smartauth_context::ua::UserAgentInfo;
+use smartauth_context::{AddressKind, EnrichInput, IntelConfig, Intelligence, LocationFlag};
+use smartauth_domain::Coordinates;
+
+fn intel() -> &'static Intelligence {
+    static INTEL: OnceLock<Intelligence> = OnceLock::new();
+    INTEL.get_or_init(|| {
+        let dir = std::env::var_os("SMARTAUTH_INTEL_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/intel")));
+        let intel = Intelligence::load(&IntelConfig { dir: dir.clone(), ..Default::default() });
+        let missing: Vec<_> = intel.status.iter().filter(|s| !s.loaded).collect();
+        assert!(
+            missing.is_empty(),
+            "data sets missing in {}: {missing:#?}\nrun: bash scripts/fetch-data.sh",
+            dir.display()
+        );
+        intel
+    })
+}
+
+fn ua(s: &str) -> UserAgentInfo {
+    (*intel().user_agents.as_ref().expect("loaded").parse(s)).clone()
+}
+
+fn facts(ip: &str) -> smartauth_context::NetworkContext {
+    intel()
+        .enrich(&EnrichInput {
+            tenant: "t",
+            ip: ip.parse().unwrap(),
+            user_agent: None,
+            fingerprint: None,
+            coordinates: None,
+        })
+        .network
+}
+
+/// The parsed fields as ua-parser-js 1.0.41 gives them for the same string (run with Node).
+fn fields(i: &UserAgentInfo) -> [Option<&str>; 10] {
+    [
+        i.browser.name.as_deref(),
+        i.browser.version.as_deref(),
+        i.browser.major.as_deref(),
+        i.engine.name.as_deref(),
+        i.engine.version.as_deref(),
+        i.os.name.as_deref(),
+        i.os.version.as_deref(),
+        i.device.vendor.as_deref(),
+        i.device.model.as_deref(),
+        i.device.kind.as_deref(),
+    ]
+}
+
+#[test]
+fn current_chrome_on_windows() {
+    let i = ua("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36");
+    assert_eq!(
+        fields(&i),
+        [
+            Some("Chrome"),
+            Some("131.0.0.0"),
+            Some("131"),
+            Some("Blink"),
+            Some("131.0.0.0"),
+            Some("Windows"),
+            Some("10"),
+            None,
+            None,
+            None
+        ]
+    );
+    assert_eq!(i.cpu.architecture.as_deref(), Some("amd64"));
+}
+
+#[test]
+fn safari_on_iphone() {
+    let i = ua("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1");
+    assert_eq!(
+        fields(&i),
+        [
+            Some("Mobile Safari"),
+            Some("17.5"),
+            Some("17"),
+            Some("WebKit"),
+            Some("605.1.15"),
+            Some("iOS"),
+            Some("17.5"),
+            Some("Apple"),
+            Some("iPhone"),
+            Some("mobile")
+        ]
+    );
+    assert_eq!(i.cpu.architecture, None);
+}
+
+#[test]
+fn samsung_internet() {
+    let i = ua("Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/25.0 Chrome/121.0.0.0 Mobile Safari/537.36");
+    assert_eq!(
+        fields(&i),
+        [
+            Some("Samsung Internet"),
+            Some("25.0"),
+            Some("25"),
+            Some("Blink"),
+            Some("121.0.0.0"),
+            Some("Android"),
+            Some("14"),
+            Some("Samsung"),
+            Some("SM-S918B"),
+            Some("mobile")
+        ]
+    );
+}
+
+#[test]
+fn firefox_on_linux() {
+    let i = ua("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0");
+    assert_eq!(
+        fields(&i),
+        [
+            Some("Firefox"),
+            Some("133.0"),
+            Some("133"),
+            Some("Gecko"),
+            Some("133.0"),
+            Some("Linux"),
+            None,
+            None,
+            None,
+            None
+        ]
+    );
+    assert_eq!(i.cpu.architecture.as_deref(), Some("amd64"));
+}
+
+#[test]
+fn android_webview() {
+    let i = ua("Mozilla/5.0 (Linux; Android 13; Pixel 7 Build/TQ3A.230901.001; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/120.0.6099.230 Mobile Safari/537.36");
+    assert_eq!(
+        fields(&i),
+        [
+            Some("Chrome WebView"),
+            Some("120.0.6099.230"),
+            Some("120"),
+            Some("Blink"),
+            Some("120.0.6099.230"),
+            Some("Android"),
+            Some("13"),
+            Some("Google"),
+            Some("Pixel 7"),
+            Some("mobile")
+        ]
+    );
+}
+
+#[test]
+fn safari_on_a_mac_has_no_device_type() {
+    let i = ua("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15");
+    assert_eq!(
+        fields(&i),
+        [
+            Some("Safari"),
+            Some("17.4"),
+            Some("17"),
+            Some("WebKit"),
+            Some("605.1.15"),
+            Some("Mac OS"),
+            Some("10.15.7"),
+            Some("Apple"),
+            Some("Mac"),
+            None
+        ]
+    );
+}
+
+#[test]
+fn garbage_and_huge_user_agents_parse_to_nothing_without_failing() {
+    let i = ua("\u{0}\u{ffff}not a browser at all");
+    assert_eq!(fields(&i), [None; 10]);
+    let huge = "Mozilla/5.0 (".repeat(10_000);
+    let _ = ua(&huge);
+}
+
+#[test]
+fn a_public_resolver_gives_its_autonomous_system_and_country() {
+    let google = facts("8.8.8.8");
+    assert_eq!(google.kind, AddressKind::Public);
+    assert_eq!(google.facts.as_code, Some(15169));
+    assert_eq!(google.facts.as_name.as_deref(), Some("Google LLC"));
+    assert_eq!(google.facts.country_code.as_deref(), Some("US"));
+    assert_eq!(google.facts.country.as_deref(), Some("United States"));
+    assert_eq!(google.facts.region_code.as_deref(), Some("CA"));
+    assert_eq!(google.facts.is_hosting, Some(true));
+    assert_eq!(google.facts.is_tor, Some(false));
+
+    let cloudflare = facts("2606:4700:4700::1111");
+    assert_eq!(cloudflare.facts.as_code, Some(13335));
+    assert_eq!(cloudflare.facts.as_name.as_deref(), Some("Cloudflare, Inc."));
+}
+
+#[test]
+fn a_brazilian_address_gets_its_state_code() {
+    let sp = facts("177.71.128.1");
+    assert_eq!(sp.facts.country_code.as_deref(), Some("BR"));
+    assert_eq!(sp.facts.country.as_deref(), Some("Brazil"));
+    assert_eq!(sp.facts.region_code.as_deref(), Some("SP"));
+    assert!(sp.facts.as_code.is_some());
+    assert_eq!(sp.facts.is_vpn, Some(false));
+}
+
+#[test]
+fn tor_exits_vpns_and_ipv4_mapped_addresses_are_flagged() {
+    let tor = facts("185.220.101.1");
+    assert_eq!(tor.facts.is_tor, Some(true));
+    assert_eq!(tor.decision_facts().is_tor, Some(true));
+    let mapped = facts("::ffff:185.220.101.1");
+    assert_eq!(mapped.ip, "185.220.101.1".parse::<IpAddr>().unwrap());
+    assert_eq!(mapped.facts.is_tor, Some(true));
+    let vpn = facts("23.144.160.67");
+    assert_eq!(vpn.facts.is_vpn, Some(true));
+    assert!(vpn.facts.provider.as_deref().unwrap_or_default().contains("Mullvad"));
+}
+
+#[test]
+fn documentation_private_and_loopback_addresses_are_not_looked_up() {
+    for (ip, kind) in [
+        ("192.0.2.1", AddressKind::Reserved),
+        ("2001:db8::1", AddressKind::Reserved),
+        ("10.0.0.1", AddressKind::Private),
+        ("127.0.0.1", AddressKind::Loopback),
+    ] {
+        let n = facts(ip);
+        assert_eq!(n.kind, kind, "{ip}");
+        assert_eq!(n.facts, Default::default(), "{ip} must not be looked up");
+    }
+}
+
+fn place_at(lat: f64, lon: f64, ip: &str) -> smartauth_context::Enrichment {
+    intel().enrich(&EnrichInput {
+        tenant: "t",
+        ip: ip.parse().unwrap(),
+        user_agent: None,
+        fingerprint: None,
+        coordinates: Some(Coordinates::new(lat, lon).unwrap()),
+    })
+}
+
+#[test]
+fn sao_paulo_coordinates_give_sao_paulo_sp_brazil() {
+    let e = place_at(-23.5600, -46.6376, "177.71.128.1");
+    let p = e.place.expect("a place");
+    assert_eq!(p.city.as_deref(), Some("São Paulo"));
+    assert_eq!(p.region.as_deref(), Some("São Paulo"));
+    assert_eq!(p.region_code.as_deref(), Some("SP"));
+    assert_eq!(p.country.as_deref(), Some("Brazil"));
+    assert_eq!(p.country_code.as_deref(), Some("BR"));
+    assert_eq!(p.formatted().as_deref(), Some("São Paulo - SP, Brazil"));
+    assert!(e.location_flags.is_empty(), "{:?}", e.location_flags);
+}
+
+#[test]
+fn suspicious_coordinates_are_flagged() {
+    assert!(place_at(0.0, 0.0, "177.71.128.1").location_flags.contains(&LocationFlag::NullIsland));
+    // Mid-Atlantic: no populated place within reach.
+    let sea = place_at(-20.0, -25.0, "177.71.128.1");
+    assert!(sea.place.is_none());
+    assert!(sea.location_flags.contains(&LocationFlag::NoNearbyPlace));
+    // Lisbon with a Brazilian address.
+    let lisbon = place_at(38.7223, -9.1393, "177.71.128.1");
+    assert_eq!(lisbon.place.unwrap().country_code.as_deref(), Some("PT"));
+    assert!(lisbon.location_flags.contains(&LocationFlag::FarFromIpCountry));
+}
+
+#[test]
+fn device_keys_are_stable_within_a_tenant_and_differ_across_tenants() {
+    let a = smartauth_context::device_key("tenant-a", "fp-123");
+    assert_eq!(a, smartauth_context::device_key("tenant-a", " fp-123 "));
+    assert_ne!(a, smartauth_context::device_key("tenant-b", "fp-123"));
+    assert_eq!(a.len(), 32);
+}
+
+#[test]
+fn every_data_set_reports_itself() {
+    let names: Vec<_> = intel().status.iter().map(|s| s.name).collect();
+    for n in ["iso3166", "userAgents", "ipCity", "ipAsn", "ipAnonymizers", "places"] {
+        assert!(names.contains(&n), "{n} missing from {names:?}");
+    }
+    let asn = intel().status.iter().find(|s| s.name == "ipAsn").unwrap();
+    assert!(asn.entries.unwrap() > 400_000);
+    assert_eq!(asn.date.as_deref(), Some("2026-06-17"));
+}

