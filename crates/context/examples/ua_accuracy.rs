@@ -24,6 +24,9 @@ struct Case {
     model: Option<String>,
 }
 
+/// What uap-core expects for a case, and what the parser found.
+type Expected<'a> = dyn Fn(&Case) -> (Option<String>, Option<String>) + 'a;
+
 struct Tally {
     agree: usize,
     total: usize,
@@ -54,7 +57,7 @@ fn main() {
     // 1. uap-core's own expectations, on what our parser extracted before renaming.
     println!("## Against uap-core 0.18.0's expected results (the regexes as run by the ua-parser crate)\n");
     println!("| field | cases | agree | rate |\n|---|---|---|---|");
-    let row = |field: &str, cases: &[Case], get: &dyn Fn(&Case) -> (Option<String>, Option<String>)| {
+    let row = |field: &str, cases: &[Case], get: &Expected| {
         let t = cases.iter().fold(Tally { agree: 0, total: 0 }, |mut t, c| {
             let (want, got) = get(c);
             t.total += 1;
@@ -174,7 +177,7 @@ fn main() {
     }
     if !diffs.is_empty() {
         let mut list: Vec<_> = diffs.into_iter().collect();
-        list.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+        list.sort_by_key(|entry| std::cmp::Reverse(entry.1 .0));
         println!("\nmost frequent differences (ua-parser-js → ours, count, example):");
         for ((w, g), (n, example)) in list.into_iter().take(diff_n) {
             println!("{n:5}  {w:?} → {g:?}   {example}");
