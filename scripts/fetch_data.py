@@ -130,8 +130,9 @@ PACKAGES = [
         "contributors; attribution required; a database derived from it and made public must be "
         "offered under ODbL",
         "data_date": "2026-10-12",
-        "data_date_source": "package METADATA: snapshot of upstream countries-states-cities-database "
-        "v4.0-export.50 (12 October 2026); the wheel's members are dated 2026-10-12 too",
+        "data_date_source": "package METADATA: snapshot of upstream "
+        "countries-states-cities-database v4.0-export.50 (12 October 2026); the wheel's members "
+        "are dated 2026-10-12 too",
         "files": [
             ("countrystatecity-LICENSE.txt",
              "countrystatecity_countries-2.0.1.dist-info/licenses/LICENSE",
@@ -141,7 +142,7 @@ PACKAGES = [
             ("places.csv", "places",
              "countrystatecity_countries/data/by-country/CC/states.json and "
              "states/CODE/cities.json, converted by scripts/fetch_data.py build_places",
-             "0000000000000000000000000000000000000000000000000000000000000000"),
+             "2646e0f6c7354567d3e45475b1ca83819a2fc63b075d05870369b3c81e96860a"),
         ],
     },
 ]
@@ -302,28 +303,208 @@ def iporigin_header(path):
 
 
 # ---------------------------------------------------------------------------------------------
+# places.csv, from countrystatecity-countries
+
+
+PLACES_HEADER = ["lat", "lon", "name", "admin1", "admin2", "cc"]
+PLACES_ROOT = "countrystatecity_countries/data/by-country/"
+# The package keeps a state whose code is a reserved Windows device name (GB's "CON") under
+# "_" + code, as its loaders.py does.
+WINDOWS_RESERVED = ({"CON", "PRN", "AUX", "NUL"} | {"COM%d" % i for i in range(1, 10)}
+                    | {"LPT%d" % i for i in range(1, 10)})
+COORD_STEP = Decimal("0.00001")  # 5 decimals: about 1 m
+
+
+def coordinate(value, limit):
+    """The coordinate rounded to 5 decimals, or None when missing, not a number or out of range.
+
+    Decimal rather than float, so rounding the package's decimal strings is exact and the text
+    written does not depend on float formatting.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    try:
+        d = Decimal(str(value).strip())
+    except decimal.InvalidOperation:
+        return None
+    if not d.is_finite() or abs(d) > limit:
+        return None
+    return d.quantize(COORD_STEP, rounding=decimal.ROUND_HALF_UP)
+
+
+def decimal_text(d):
+    text = format(d, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def build_places(archive, out_path):
+    """Write places.csv (PLACES_HEADER) from the wheel's JSON files; return summary lines.
+
+    One row per city: its coordinates, name, the state's name (admin1), the state's ISO 3166-2
+    code without the country part, or its state_code when it has none (admin2), and the country
+    code. Rows are sorted, so the output is the same bytes on every run.
+    """
+    rows = []
+    states_used = 0
+    no_iso = []
+    other_prefix = []
+    bad_coords = 0
+    no_name = 0
+    with zipfile.ZipFile(archive) as z:
+        members = set(z.namelist())
+        countries = sorted(m[len(PLACES_ROOT):-len("/states.json")] for m in members
+                           if m.startswith(PLACES_ROOT) and m.endswith("/states.json")
+                           and m.count("/") == PLACES_ROOT.count("/") + 1)
+        city_files = {m for m in members
+                      if m.startswith(PLACES_ROOT) and m.endswith("/cities.json")}
+        for country in countries:
+            cc = country.upper()
+            if len(cc) != 2 or not cc.isalpha() or not cc.isascii():
+                raise FetchError("%s: %r is not an ISO alpha-2 country code" % (archive, country))
+            states = json.loads(z.read(PLACES_ROOT + country + "/states.json"))
+            for state in states:
+                code = str(state["state_code"])
+                folder = "_" + code if code.upper() in WINDOWS_RESERVED else code
+                member = "%s%s/states/%s/cities.json" % (PLACES_ROOT, country, folder)
+                iso = state.get("iso3166_2")
+                if isinstance(iso, str) and "-" in iso.strip():
+                    prefix, admin2 = iso.strip().split("-", 1)
+                    if prefix.upper() != cc:
+                        other_prefix.append("%s %s" % (cc, iso))
+                else:
+                    admin2 = code
+                    no_iso.append("%s-%s" % (cc, code))
+                if member not in city_files:
+                    continue
+                city_files.discard(member)
+                states_used += 1
+                admin1 = str(state["name"]).strip()
+                for city in json.loads(z.read(member)):
+                    name = city.get("name")
+                    if not isinstance(name, str) or not name.strip():
+                        no_name += 1
+                        continue
+                    lat = coordinate(city.get("latitude"), 90)
+                    lon = coordinate(city.get("longitude"), 180)
+                    if lat is None or lon is None:
+                        bad_coords += 1
+                        continue
+                    rows.append((cc, admin2, name.strip(), lat, lon, admin1))
+        if city_files:
+            # The layout changed: cities would be lost without a word.
+            raise FetchError("%s: %d cities.json without a state in its states.json, e.g. %s"
+                             % (archive, len(city_files), sorted(city_files)[0]))
+
+    rows.sort()
+    with open(out_path, "w", encoding="utf-8", newline="") as f:
+        out = csv.writer(f, lineterminator="\n")
+        out.writerow(PLACES_HEADER)
+        for cc, admin2, name, lat, lon, admin1 in rows:
+            out.writerow([decimal_text(lat), decimal_text(lon), name, admin1, admin2, cc])
+        f.flush()
+        os.fsync(f.fileno())
+
+    exact = sum(1 for a, b in zip(rows, rows[1:]) if a == b)
+    same_name = sum(1 for a, b in zip(rows, rows[1:]) if a[:3] == b[:3] and a != b)
+    lines = ["%d rows, %d countries, %d states with cities" % (
+        len(rows), len({r[0] for r in rows}), states_used),
+        "skipped %d cities with missing or invalid coordinates, %d without a name"
+        % (bad_coords, no_name)]
+    if no_iso:
+        lines.append("%d states have no ISO 3166-2 code, admin2 is their state_code: %s"
+                     % (len(no_iso), " ".join(no_iso)))
+    if other_prefix:
+        lines.append("%d states' ISO codes belong to another country: %s"
+                     % (len(other_prefix), ", ".join(other_prefix)))
+    lines.append("%d rows repeat another exactly; %d more share cc, admin2 and name with "
+                 "another at other coordinates" % (exact, same_name))
+    return lines
+
+
+BUILDERS = {"places": build_places}
+
+
+# ---------------------------------------------------------------------------------------------
 # Main
+
+
+def in_place(target, name, sha):
+    """True when the target file is there with the pinned hash; a file with another is removed."""
+    path = os.path.join(target, name)
+    if os.path.isfile(path):
+        got = sha256_of(path)
+        if got == sha:
+            say("ok %s" % name)
+            return True
+        say("replace %s: its sha256 is %s, not the pinned %s" % (name, got, sha))
+        os.unlink(path)  # a bad file is never left in place
+    return False
+
+
+def check_archive(pkg, archive):
+    pin = pkg.get("archive_sha256")
+    if pin is None:
+        return
+    got = sha256_of(archive)
+    if got != pin:
+        os.unlink(archive)
+        raise FetchError("checksum mismatch: %s is sha256 %s, expected %s; deleted it, re-run to "
+                         "download it again" % (os.path.relpath(archive), got, pin))
+
+
+def build_file(pkg, archive, target, name, builder, sha):
+    """Build one file from the archive into a temp file; put it in place if its hash is the pin."""
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + name + ".", dir=target)
+    os.close(fd)
+    try:
+        say("build %s from %s" % (name, spec_of(pkg)))
+        try:
+            summary = BUILDERS[builder](archive, tmp)
+        except (zipfile.BadZipFile, KeyError, TypeError, ValueError) as exc:
+            raise FetchError("cannot build %s from %s (%s: %s)"
+                             % (name, os.path.relpath(archive), type(exc).__name__, exc))
+        for line in summary:
+            say("  " + line)
+        got = sha256_of(tmp)
+        if got != sha:
+            why = ("the archive matches its pin, so the converter (or the Python running it) "
+                   "changed the output" if pkg.get("archive_sha256") else
+                   "the converter or its input changed")
+            raise FetchError("checksum mismatch, nothing put in place:\n  %s built from %s: "
+                             "sha256 %s, expected %s\n  %s"
+                             % (name, spec_of(pkg), got, sha, why))
+        os.chmod(tmp, 0o644)
+        final = os.path.join(target, name)
+        os.replace(tmp, final)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    say("built %s (%s, sha256 ok)" % (name, human(os.path.getsize(final))))
 
 
 def fetch_package(pkg, target, downloads):
     """Make every file of one package present with its pinned hash. Returns nothing; raises."""
-    need = {}
-    for name, member, sha in pkg["files"]:
-        path = os.path.join(target, name)
-        if os.path.isfile(path):
-            got = sha256_of(path)
-            if got == sha:
-                say("ok %s" % name)
-                continue
-            say("replace %s: its sha256 is %s, not the pinned %s" % (name, got, sha))
-            os.unlink(path)  # a bad file is never left in place
-        need[member] = name
-    if not need:
+    need = {member: name for name, member, sha in pkg["files"]
+            if not in_place(target, name, sha)}
+    build = [b for b in pkg.get("built", ()) if not in_place(target, b[0], b[3])]
+    if not need and not build:
         return
 
     archive = os.path.join(downloads, pkg["archive"])
     if not os.path.isfile(archive):
         download(pkg, downloads)
+    check_archive(pkg, archive)
+    if need:
+        extract_files(pkg, archive, need, target)
+    for name, builder, _, sha in build:
+        build_file(pkg, archive, target, name, builder, sha)
+
+
+def extract_files(pkg, archive, need, target):
+    """Extract the needed files ({member: name}) and put them in place if they match their pins."""
     try:
         extracted = extract(archive, need, target)
     except FetchError:
@@ -370,6 +551,25 @@ def manifest(target):
                     header["built_at"], header["built_at_utc"])
                 if name == "iporigin-ranges.bin":
                     entry["header"] = header
+            if pkg.get("archive_sha256"):
+                entry["package_sha256"] = pkg["archive_sha256"]
+            files.append(entry)
+        for name, builder, sources, sha in pkg.get("built", ()):
+            entry = {
+                "name": name,
+                "package": pkg["name"] + "@" + pkg["version"],
+                "registry": pkg["registry"],
+                "built_from": sources,
+                "licence": pkg["licence"],
+                "sha256": sha,
+                "size": os.path.getsize(os.path.join(target, name)),
+                "data_date": pkg["data_date"],
+                "data_date_source": pkg["data_date_source"],
+            }
+            if pkg.get("archive_sha256"):
+                entry["package_sha256"] = pkg["archive_sha256"]
+            if builder == "places":
+                entry["columns"] = ",".join(PLACES_HEADER)
             files.append(entry)
     return {"generated_by": "scripts/fetch-data.sh", "files": files}
 

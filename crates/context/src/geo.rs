@@ -28,27 +28,14 @@ pub struct Place {
     pub distance_km: f64,
 }
 
-impl Place {
-    /// `City - SP, Brazil`: the shape of the seed's `formattedAddress` without the street part.
-    pub fn formatted(&self) -> Option<String> {
-        let mut out = String::new();
-        if let Some(city) = &self.city {
-            out.push_str(city);
-        }
-        if let Some(region) = self.region_code.as_ref().or(self.region.as_ref()) {
-            if !out.is_empty() {
-                out.push_str(" - ");
-            }
-            out.push_str(region);
-        }
-        if let Some(country) = &self.country {
-            if !out.is_empty() {
-                out.push_str(", ");
-            }
-            out.push_str(country);
-        }
-        (!out.is_empty()).then_some(out)
-    }
+/// What a street-level geocoder (external, optional) adds to the offline place.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreetAddress {
+    pub street_name: Option<String>,
+    pub street_number: Option<String>,
+    pub neighborhood: Option<String>,
+    pub zipcode: Option<String>,
 }
 
 pub struct OfflineGeocoder {

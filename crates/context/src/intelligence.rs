@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use smartauth_domain::Coordinates;
 
 use crate::anonymizers::Anonymizers;
-use crate::geo::{OfflineGeocoder, Place};
+use crate::geo::{OfflineGeocoder, Place, StreetAddress};
 use crate::ip::{AsnDb, CityDb, IpDatabase};
 use crate::regions::Regions;
 use crate::ua::{UserAgentInfo, UserAgentParser};
@@ -19,7 +19,7 @@ use crate::{network_context, IpIntelligence, NetworkContext};
 
 /// Where the data sets are. `dir` holds what `scripts/fetch-data.sh` installs; each `Option`
 /// replaces one bundled set with the operator's own file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IntelConfig {
     pub dir: PathBuf,
     /// A GeoIP2/GeoLite2 City (or any MaxMind DB with the same layout) instead of DB-IP's.
@@ -71,6 +71,19 @@ pub mod files {
 }
 
 impl Intelligence {
+    /// Loads once per configuration and process: a process that builds several servers (the tests)
+    /// shares one copy of the data.
+    pub fn shared(config: &IntelConfig) -> Arc<Intelligence> {
+        static LOADED: std::sync::Mutex<Vec<(IntelConfig, Arc<Intelligence>)>> = std::sync::Mutex::new(Vec::new());
+        let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, intel)) = loaded.iter().find(|(c, _)| c == config) {
+            return intel.clone();
+        }
+        let intel = Arc::new(Intelligence::load(config));
+        loaded.push((config.clone(), intel.clone()));
+        intel
+    }
+
     /// Loads everything it can; never fails. Each set's outcome is in `status`.
     pub fn load(config: &IntelConfig) -> Intelligence {
         let dir = &config.dir;
@@ -188,6 +201,16 @@ impl Intelligence {
         self.status.iter().all(|s| s.loaded)
     }
 
+    /// Whether the VPN, proxy, Tor and hosting flags are known.
+    pub fn knows_anonymizers(&self) -> bool {
+        self.ip.anonymizers.is_some()
+    }
+
+    /// Whether an attempt's country can be told (from its address or its coordinates).
+    pub fn knows_countries(&self) -> bool {
+        self.ip.city.is_some() || self.places.is_some()
+    }
+
     /// Everything the server can tell about an attempt beyond what the client sent.
     pub fn enrich(&self, input: &EnrichInput<'_>) -> Enrichment {
         let network = network_context(input.ip, &self.ip as &dyn IpIntelligence);
@@ -214,6 +237,7 @@ impl Intelligence {
             device_key: input.fingerprint.map(|f| device_key(input.tenant, f)),
             network,
             place,
+            street: None,
             location_flags,
         }
     }
@@ -234,6 +258,8 @@ pub struct Enrichment {
     pub device_key: Option<String>,
     pub network: NetworkContext,
     pub place: Option<Place>,
+    /// Filled by the caller from an external street geocoder, when one is configured.
+    pub street: Option<Arc<StreetAddress>>,
     pub location_flags: Vec<LocationFlag>,
 }
 
@@ -247,6 +273,20 @@ pub enum LocationFlag {
     NoNearbyPlace,
     /// The point is in another country than the one the IP address is registered in.
     FarFromIpCountry,
+}
+
+impl LocationFlag {
+    /// Why the flag makes the coordinates look made up, for the decision; `None` when it does not
+    /// (a device abroad on a home connection is ordinary roaming).
+    pub fn suspicion(self) -> Option<&'static str> {
+        match self {
+            LocationFlag::NullIsland => {
+                Some("0,0 is what devices without a position fix, and tools that fake one, send")
+            }
+            LocationFlag::NoNearbyPlace => Some("no populated place lies within 150 km of them"),
+            LocationFlag::FarFromIpCountry => None,
+        }
+    }
 }
 
 /// A stable key for a device fingerprint within one tenant: the same fingerprint always gives the

@@ -121,12 +121,14 @@ fn fill_place(
     facts.country =
         country.map(str::to_owned).or_else(|| country_code.and_then(|c| regions.country_name(c)).map(str::to_owned));
     let region = region.filter(|r| !r.is_empty());
-    facts.region = region.map(str::to_owned);
-    facts.region_code = match (region_code, country_code, region) {
-        (Some(code), _, _) => Some(code.to_owned()),
-        (None, Some(cc), Some(name)) => regions.subdivision(cc, name).map(|(code, _)| code.to_owned()),
+    // The ISO name when the region is recognised ("Sao Paulo" and "State of São Paulo" are "São Paulo").
+    let iso = match (region_code, country_code, region) {
+        (Some(code), Some(cc), _) => Some((code, regions.subdivision_name(cc, code).or(region))),
+        (None, Some(cc), Some(name)) => regions.subdivision(cc, name).map(|(code, iso)| (code, Some(iso))),
         _ => None,
     };
+    facts.region = iso.and_then(|(_, name)| name).or(region).map(str::to_owned);
+    facts.region_code = iso.map(|(code, _)| code.to_owned()).or_else(|| region_code.map(str::to_owned));
 }
 
 fn open_mmdb(path: &Path) -> Result<Reader<Mmap>, IpDataError> {

@@ -77,6 +77,8 @@ pub struct DecisionInput<'a> {
     pub network: &'a NetworkFacts,
     /// Country of the device's coordinates, when reverse geocoding knows it.
     pub location_country: Option<&'a str>,
+    /// Why the coordinates themselves look made up (0,0; no populated place near), when they do.
+    pub suspicious_location: Option<&'a str>,
     pub history: &'a History,
     pub now: DateTime<Utc>,
     /// Step-up methods this identity can complete (for example, email needs an address on file).
@@ -202,18 +204,22 @@ fn judge_location(input: &DecisionInput<'_>) -> ContextVerdict {
     let Some(rules) = input.policy.contexts.location_context.as_ref().filter(|r| r.enabled) else {
         return ContextVerdict::disabled();
     };
-    let country = input.location_country.or(input.network.country_code.as_deref());
-    if let Some(country) = country {
-        if rules.blocked_countries.iter().any(|c| c.eq_ignore_ascii_case(country)) {
+    // Either country counts: the device's place and the address's registration.
+    let countries = [(input.location_country, "device's location"), (input.network.country_code.as_deref(), "address")];
+    for (country, source) in countries {
+        if let Some(country) = country.filter(|c| rules.blocked_countries.iter().any(|b| b.eq_ignore_ascii_case(c))) {
             return ContextVerdict::block(
                 "BLOCKED_COUNTRY",
-                format!("the attempt comes from {country}, which the policy blocks"),
+                format!("the attempt's {source} is in {country}, which the policy blocks"),
             );
         }
     }
     let Some(here) = input.context.location.as_ref().map(|l| l.coordinates) else {
         return ContextVerdict::step_up("LOCATION_NOT_PROVIDED", "the attempt carries no coordinates");
     };
+    if let Some(why) = input.suspicious_location {
+        return ContextVerdict::step_up("SUSPICIOUS_COORDINATES", format!("the coordinates look made up: {why}"));
+    }
     if let Some((at, there)) = input.history.last_approved_location {
         let hours = (input.now - at).num_milliseconds().max(0) as f64 / 3_600_000.0;
         let km = distance_m(here, there) / 1000.0;

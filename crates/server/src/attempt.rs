@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use smartauth_context::NetworkContext;
+use smartauth_context::geo::{Place, StreetAddress};
+use smartauth_context::ua::UserAgentInfo;
+use smartauth_context::{Enrichment, LocationFlag, NetworkContext};
 use smartauth_domain::context::{DeviceInput, LocationInput};
 use smartauth_domain::policy::{CodeRules, FaceRules};
 use smartauth_domain::{time, AttemptContext, ContextVerdict, Decision, Method, Status};
@@ -27,6 +29,20 @@ pub struct AttemptDoc {
     pub device: Option<DeviceInput>,
     pub location: Option<LocationInput>,
     pub network: NetworkContext,
+    /// The user agent as parsed when the attempt was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<UserAgentInfo>,
+    /// The tenant-scoped key of the device's fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_key: Option<String>,
+    /// The nearest populated place to the device's coordinates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<Place>,
+    /// Street detail from the external geocoder, when one is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street: Option<StreetAddress>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub location_flags: Vec<LocationFlag>,
     pub evaluation: Evaluation,
     pub methods: BTreeMap<String, MethodState>,
     pub decided_at: Option<Millis>,
@@ -153,7 +169,7 @@ impl AttemptDoc {
         policy: &PolicyRecord,
         context: &AttemptContext,
         source_ip: IpAddr,
-        network: &NetworkContext,
+        enrichment: &Enrichment,
         decision: &Decision,
         created_at: Millis,
     ) -> AttemptDoc {
@@ -176,7 +192,12 @@ impl AttemptDoc {
             source_ip: source_ip.to_string(),
             device: context.device.clone(),
             location: context.location.clone(),
-            network: network.clone(),
+            network: enrichment.network.clone(),
+            user_agent: enrichment.user_agent.as_deref().cloned(),
+            device_key: enrichment.device_key.clone(),
+            place: enrichment.place.clone(),
+            street: enrichment.street.as_deref().cloned(),
+            location_flags: enrichment.location_flags.clone(),
             evaluation: decision.into(),
             methods: decision
                 .needed_reauthentications
@@ -211,8 +232,17 @@ pub fn anonymize(document: &mut Value) {
         map.insert("location".into(), Value::Null);
         map.insert("device".into(), Value::Null);
         map.insert("sourceIp".into(), ERASED_IP.into());
+        for key in ["userAgent", "deviceKey", "place", "street", "locationFlags"] {
+            map.remove(key);
+        }
         if let Some(network) = map.get_mut("network").and_then(Value::as_object_mut) {
             network.insert("ip".into(), ERASED_IP.into());
+            // The country and the anonymizer flags stay (statistics); the city and network do not.
+            if let Some(facts) = network.get_mut("facts").and_then(Value::as_object_mut) {
+                for key in ["city", "region", "regionCode", "asCode", "asName", "provider"] {
+                    facts.insert(key.into(), Value::Null);
+                }
+            }
         }
         // The analyst's sentences may quote the address or the device.
         if let Some(evaluation) = map.get_mut("evaluation").and_then(Value::as_object_mut) {
@@ -267,13 +297,10 @@ pub fn render<'a>(request_id: String, record: &'a AttemptRecord, doc: &'a Attemp
             device: DeviceView {
                 info: DeviceInfo {
                     user_agent: device.and_then(|d| d.user_agent.as_deref()),
-                    browser: Unknown { name: None, version: None, major: None },
-                    engine: Unknown2 { name: None, version: None },
-                    os: Unknown2 { name: None, version: None },
-                    device: UnknownDevice { vendor: None, model: None, kind: None },
-                    cpu: UnknownCpu { architecture: None },
+                    parsed: doc.user_agent.as_ref().unwrap_or(&NOTHING_PARSED),
                 },
                 finger_print: device.and_then(|d| d.fingerprint.as_deref()),
+                device_key: doc.device_key.as_deref(),
                 provided_info: ProvidedInfoView {
                     manufacturer: info.and_then(|i| i.manufacturer.as_deref()),
                     model: info.and_then(|i| i.model.as_deref()),
@@ -286,7 +313,8 @@ pub fn render<'a>(request_id: String, record: &'a AttemptRecord, doc: &'a Attemp
                 rooted: device.is_some_and(|d| d.rooted),
             },
             location: LocationView {
-                reverse_geolocation: ReverseGeolocation::default(),
+                reverse_geolocation: ReverseGeolocation::new(doc.place.as_ref(), doc.street.as_ref()),
+                flags: &doc.location_flags,
                 location: doc.location.as_ref().map(|l| PointView {
                     kind: "Point",
                     coordinates: [l.coordinates.latitude(), l.coordinates.longitude()],
@@ -308,6 +336,7 @@ pub fn render<'a>(request_id: String, record: &'a AttemptRecord, doc: &'a Attemp
                 is_proxy: facts.is_proxy,
                 is_tor: facts.is_tor,
                 is_hosting: facts.is_hosting,
+                provider: facts.provider.as_deref(),
                 address_kind: doc.network.kind,
             },
         },
@@ -373,7 +402,7 @@ struct PolicyView<'a> {
 #[derive(Serialize)]
 struct ContextView<'a> {
     device: DeviceView<'a>,
-    location: LocationView,
+    location: LocationView<'a>,
     network: NetworkView<'a>,
 }
 
@@ -382,6 +411,8 @@ struct ContextView<'a> {
 struct DeviceView<'a> {
     info: DeviceInfo<'a>,
     finger_print: Option<&'a str>,
+    /// Beside the seed's fields: a stable, tenant-scoped key derived from the fingerprint.
+    device_key: Option<&'a str>,
     provided_info: ProvidedInfoView<'a>,
     created_at: String,
     #[serde(rename = "type")]
@@ -390,43 +421,22 @@ struct DeviceView<'a> {
     rooted: bool,
 }
 
-/// The parsed user agent: not known in this version, so every leaf is null.
+/// The parsed user agent, in ua-parser-js's shape; every leaf is null when nothing was parsed.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct DeviceInfo<'a> {
     user_agent: Option<&'a str>,
-    browser: Unknown,
-    engine: Unknown2,
-    os: Unknown2,
-    device: UnknownDevice,
-    cpu: UnknownCpu,
+    #[serde(flatten)]
+    parsed: &'a UserAgentInfo,
 }
 
-#[derive(Serialize)]
-struct Unknown {
-    name: Option<String>,
-    version: Option<String>,
-    major: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Unknown2 {
-    name: Option<String>,
-    version: Option<String>,
-}
-
-#[derive(Serialize)]
-struct UnknownDevice {
-    vendor: Option<String>,
-    model: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
-#[derive(Serialize)]
-struct UnknownCpu {
-    architecture: Option<String>,
-}
+static NOTHING_PARSED: UserAgentInfo = UserAgentInfo {
+    browser: smartauth_context::ua::Browser { name: None, version: None, major: None },
+    engine: smartauth_context::ua::NameVersion { name: None, version: None },
+    os: smartauth_context::ua::NameVersion { name: None, version: None },
+    device: smartauth_context::ua::Device { vendor: None, model: None, kind: None },
+    cpu: smartauth_context::ua::Cpu { architecture: None },
+};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -439,12 +449,14 @@ struct ProvidedInfoView<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct LocationView {
+struct LocationView<'a> {
     reverse_geolocation: ReverseGeolocation,
     location: Option<PointView>,
+    /// Beside the seed's fields: what looks wrong with the coordinates.
+    flags: &'a [LocationFlag],
 }
 
-#[derive(Serialize, Default)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ReverseGeolocation {
     formatted_address: Option<String>,
@@ -457,6 +469,50 @@ struct ReverseGeolocation {
     country: Option<String>,
     country_code: Option<String>,
     zipcode: Option<String>,
+}
+
+impl ReverseGeolocation {
+    fn new(place: Option<&Place>, street: Option<&StreetAddress>) -> ReverseGeolocation {
+        let street = street.cloned().unwrap_or_default();
+        let place = place.cloned().unwrap_or_default();
+        // The seed's shape: "Rua X, 221b - Bairro, Cidade - SP, 00000-000, Brazil".
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(name) = &street.street_name {
+            let mut s = name.clone();
+            if let Some(n) = &street.street_number {
+                s.push_str(&format!(", {n}"));
+            }
+            if let Some(b) = &street.neighborhood {
+                s.push_str(&format!(" - {b}"));
+            }
+            parts.push(s);
+        }
+        let mut town = place.city.clone().unwrap_or_default();
+        if let Some(region) = place.region_code.as_ref().or(place.region.as_ref()) {
+            town = if town.is_empty() { region.clone() } else { format!("{town} - {region}") };
+        }
+        if !town.is_empty() {
+            parts.push(town);
+        }
+        if let Some(zip) = &street.zipcode {
+            parts.push(zip.clone());
+        }
+        if let Some(country) = &place.country {
+            parts.push(country.clone());
+        }
+        ReverseGeolocation {
+            formatted_address: (!parts.is_empty()).then(|| parts.join(", ")),
+            street_name: street.street_name,
+            street_number: street.street_number,
+            neighborhood: street.neighborhood,
+            city: place.city,
+            region: place.region,
+            region_code: place.region_code,
+            country: place.country,
+            country_code: place.country_code,
+            zipcode: street.zipcode,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -480,6 +536,8 @@ struct NetworkView<'a> {
     is_proxy: Option<bool>,
     is_tor: Option<bool>,
     is_hosting: Option<bool>,
+    /// Who runs the range, for hosting, CDN, VPN and Tor ranges.
+    provider: Option<&'a str>,
     address_kind: smartauth_context::AddressKind,
 }
 

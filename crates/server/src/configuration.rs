@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use ipnet::IpNet;
+use smartauth_context::IntelConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -39,6 +40,16 @@ pub struct Settings {
     pub allow_private_targets: bool,
     /// `SMARTAUTH_LOG_FORMAT`: `text` (default) or `json`.
     pub log_format: LogFormat,
+    /// Where the offline data sets are, and the operator's replacements for them.
+    /// `SMARTAUTH_INTEL_DIR` (default `intel` in the data dir: what `scripts/fetch-data.sh`
+    /// installs), and the operator's replacements for bundled sets: `SMARTAUTH_GEOIP_CITY_MMDB` (a
+    /// GeoIP2/GeoLite2 City file), `SMARTAUTH_GEOIP_ASN_MMDB` (GeoIP2/GeoLite2 ASN),
+    /// `SMARTAUTH_GEOIP_ANONYMOUS_MMDB` (GeoIP2 Anonymous-IP), `SMARTAUTH_PLACES_CSV`
+    /// (`lat,lon,name,admin1,admin2,cc`).
+    pub intel: IntelConfig,
+    /// `SMARTAUTH_GEOCODER_URL`: a Nominatim-compatible endpoint for street-level reverse geocoding
+    /// (`{url}/reverse?format=jsonv2&lat=..&lon=..`). Without it, street fields are `null`.
+    pub geocoder_url: Option<String>,
 }
 
 impl Settings {
@@ -74,9 +85,23 @@ impl Settings {
             Some("true") | Some("1") => true,
             Some(other) => bail!("SMARTAUTH_ALLOW_PRIVATE_TARGETS={other:?}: use true or false"),
         };
+        let data_dir: PathBuf = get("SMARTAUTH_DATA_DIR").unwrap_or_else(|| "./data".into()).into();
+        let intel = IntelConfig {
+            dir: get("SMARTAUTH_INTEL_DIR").map(PathBuf::from).unwrap_or_else(|| data_dir.join("intel")),
+            city_mmdb: get("SMARTAUTH_GEOIP_CITY_MMDB").map(PathBuf::from),
+            asn_mmdb: get("SMARTAUTH_GEOIP_ASN_MMDB").map(PathBuf::from),
+            anonymous_mmdb: get("SMARTAUTH_GEOIP_ANONYMOUS_MMDB").map(PathBuf::from),
+            places_csv: get("SMARTAUTH_PLACES_CSV").map(PathBuf::from),
+        };
+        let geocoder_url = get("SMARTAUTH_GEOCODER_URL");
+        if let Some(url) = &geocoder_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("SMARTAUTH_GEOCODER_URL={url:?}: use an http:// or https:// URL");
+            }
+        }
         Ok(Settings {
             listen,
-            data_dir: get("SMARTAUTH_DATA_DIR").unwrap_or_else(|| "./data".into()).into(),
+            data_dir,
             database_url: get("SMARTAUTH_DATABASE_URL"),
             admin_token: get("SMARTAUTH_ADMIN_TOKEN"),
             smtp_url: get("SMARTAUTH_SMTP_URL"),
@@ -86,6 +111,8 @@ impl Settings {
             master_key: get("SMARTAUTH_MASTER_KEY"),
             allow_private_targets,
             log_format,
+            intel,
+            geocoder_url,
         })
     }
 }

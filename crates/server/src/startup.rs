@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
-use smartauth_context::{IpIntelligence, NoIpData};
+use smartauth_context::Intelligence;
 use smartauth_store::sqlite::SqliteStore;
 use smartauth_store::{PolicyRecord, Store};
 use tokio::net::TcpListener;
@@ -29,6 +29,7 @@ use crate::crypto::{self, MasterKey};
 use crate::delivery::email::EmailClient;
 use crate::delivery::sms::SmsClient;
 use crate::error::{ApiError, REQUEST_ID};
+use crate::geocoder::Geocoder;
 use crate::{routes, telemetry};
 
 /// Request bodies above this are refused with 413 (face images are the largest legitimate bodies).
@@ -40,7 +41,8 @@ pub struct App {
     pub clients: ClientCache,
     pub policies: TtlCache<Option<Arc<PolicyRecord>>>,
     pub admin_token_hash: String,
-    pub intel: Arc<dyn IpIntelligence>,
+    pub intel: Arc<Intelligence>,
+    pub geocoder: Option<Geocoder>,
     pub email: Option<EmailClient>,
     pub sms: Option<SmsClient>,
     pub trusted_proxies: Vec<IpNet>,
@@ -129,19 +131,41 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, First
     let (admin_token_hash, generated) = admin_token_hash(settings)?;
     let email = settings.smtp_url.as_deref().map(|url| EmailClient::new(url, &settings.smtp_from)).transpose()?;
     let sms = settings.sms_gateway_url.as_deref().map(SmsClient::new).transpose()?;
+    let geocoder = settings.geocoder_url.as_deref().map(Geocoder::new).transpose()?;
+    let intel = load_intelligence(settings).await?;
     let app = App {
         store,
         key,
         clients: ClientCache::default(),
         policies: TtlCache::default(),
         admin_token_hash,
-        intel: Arc::new(NoIpData),
+        intel,
+        geocoder,
         email,
         sms,
         trusted_proxies: settings.trusted_proxies.clone(),
         metrics: telemetry::metrics_handle(),
     };
     Ok((Arc::new(app), FirstStart { admin_token: generated }))
+}
+
+/// Loads the offline data sets (once per process and configuration) and says what is missing.
+async fn load_intelligence(settings: &Settings) -> anyhow::Result<Arc<Intelligence>> {
+    let config = settings.intel.clone();
+    let intel = tokio::task::spawn_blocking(move || Intelligence::shared(&config)).await?;
+    for set in &intel.status {
+        if set.loaded {
+            tracing::info!(data_set = set.name, source = %set.source, load_ms = set.load_ms, date = set.date.as_deref().unwrap_or("-"), "data set loaded");
+        } else {
+            tracing::warn!(
+                data_set = set.name,
+                source = %set.source,
+                error = set.error.as_deref().unwrap_or("-"),
+                "data set not loaded: its fields stay null (run scripts/fetch-data.sh)"
+            );
+        }
+    }
+    Ok(intel)
 }
 
 pub fn router(state: AppState) -> Router {

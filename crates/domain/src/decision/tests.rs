@@ -57,6 +57,7 @@ fn run(policy: &Policy, ctx: &AttemptContext, net: &NetworkFacts, history: &Hist
         context: ctx,
         network: net,
         location_country: None,
+        suspicious_location: None,
         history,
         now: now(),
         available_methods: methods,
@@ -185,6 +186,43 @@ fn a_blocked_country_is_a_hard_block() {
     let d = run(&policy(), &context("phone-1", SAO_PAULO), &n, &known_history(), &ALL_METHODS);
     assert_eq!((d.status, d.location.reason), (Status::Reproved, "BLOCKED_COUNTRY"));
     assert!(d.is_blocked);
+}
+
+#[test]
+fn a_device_in_a_blocked_country_is_blocked_even_from_an_allowed_address() {
+    let (p, ctx, n, h) = (policy(), context("phone-1", SAO_PAULO), net(), known_history());
+    let mut input = DecisionInput {
+        policy: &p,
+        context: &ctx,
+        network: &n,
+        location_country: Some("KP"),
+        suspicious_location: None,
+        history: &h,
+        now: now(),
+        available_methods: &ALL_METHODS,
+    };
+    let d = decide(&input);
+    assert_eq!((d.status, d.location.reason), (Status::Reproved, "BLOCKED_COUNTRY"));
+    assert!(d.location.detail.contains("device's location"));
+    input.location_country = Some("BR");
+    assert_eq!(decide(&input).status, Status::Approved);
+}
+
+#[test]
+fn made_up_coordinates_ask_for_more() {
+    let (p, ctx, n, h) = (policy(), context("phone-1", SAO_PAULO), net(), known_history());
+    let d = decide(&DecisionInput {
+        policy: &p,
+        context: &ctx,
+        network: &n,
+        location_country: None,
+        suspicious_location: Some("0,0 is where devices without a fix say they are"),
+        history: &h,
+        now: now(),
+        available_methods: &ALL_METHODS,
+    });
+    assert_eq!((d.status, d.location.reason), (Status::Pending, "SUSPICIOUS_COORDINATES"));
+    assert!(!d.is_blocked);
 }
 
 #[test]

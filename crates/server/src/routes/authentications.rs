@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use smartauth_context::network_context;
+use smartauth_context::EnrichInput;
 use smartauth_domain::context::{DeviceInput, LocationInput, ProvidedInfo};
 use smartauth_domain::{decide, AttemptContext, Coordinates, DecisionInput, Id, Method, PersonId, Status};
 use smartauth_store::{AttemptFilter, AttemptRecord, HistoryQuery, Learned, WindowLimit};
@@ -191,7 +191,9 @@ pub async fn create(
     Json(body): Json<AttemptRequest>,
 ) -> ApiResult<Response> {
     let person = resolve_person(&tenant, body.person_id.or(body.people_id))?;
-    let context = parse_context(body.context, headers.get(USER_AGENT).and_then(|v| v.to_str().ok()))?;
+    // The request's own User-Agent describes the person's device only when the SDK calls from it.
+    let sdk_user_agent = tenant.person.as_ref().and(headers.get(USER_AGENT)).and_then(|v| v.to_str().ok());
+    let context = parse_context(body.context, sdk_user_agent)?;
     let client_id = tenant.client_id();
     let policy = match smartauth_domain::policy::valid_policy_id(&body.policy_id) {
         true => app.policy(client_id, &body.policy_id).await?,
@@ -201,7 +203,20 @@ pub async fn create(
 
     let rules = &policy.policy;
     let source_ip = app.client_ip(peer.ip(), &headers);
-    let network = network_context(source_ip, app.intel.as_ref());
+    let coordinates = context.location.as_ref().map(|l| l.coordinates);
+    let mut enrichment = app.intel.enrich(&EnrichInput {
+        tenant: client_id,
+        ip: source_ip,
+        user_agent: context.device.as_ref().and_then(|d| d.user_agent.as_deref()),
+        fingerprint: context.device.as_ref().and_then(|d| d.fingerprint.as_deref()),
+        coordinates,
+    });
+    if let (Some(geocoder), Some(at)) = (&app.geocoder, coordinates) {
+        enrichment.street = geocoder.reverse(at).await;
+    }
+    let network = &enrichment.network;
+    let place_country = enrichment.place.as_ref().and_then(|p| p.country_code.as_deref());
+    let suspicious_location = enrichment.location_flags.iter().find_map(|f| f.suspicion());
     let limit = &rules.max_attempts_per_identity;
     // Decide, then store only if the person is still enrolled and under the attempt limit at that moment;
     // a request that lost that race decides again, and then sees the limit (or the erasure).
@@ -229,13 +244,14 @@ pub async fn create(
             policy: rules,
             context: &context,
             network: &network.decision_facts(),
-            location_country: None,
+            location_country: place_country,
+            suspicious_location,
             history: &history,
             now,
             available_methods: &methods,
         });
         let created_at = now.timestamp_millis();
-        let doc = AttemptDoc::new(&identity, &policy, &context, source_ip, &network, &decision, created_at);
+        let doc = AttemptDoc::new(&identity, &policy, &context, source_ip, &enrichment, &decision, created_at);
         let record = AttemptRecord {
             id: crypto::new_id().to_string(),
             client_id: client_id.to_owned(),

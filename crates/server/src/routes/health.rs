@@ -21,7 +21,7 @@ pub async fn ready(State(app): State<AppState>) -> ApiResult<Response> {
         "status": "ready",
         "database": "ok",
         "delivery": {"email": app.email.is_some(), "sms": app.sms.is_some()},
-        "dataSets": {"ipIntelligence": app.intel.has_data()},
+        "dataSets": app.intel.status,
     })))
 }
 

@@ -26,22 +26,22 @@ fn describe(record: &PolicyRecord) -> Value {
 /// not believe it is protected by them.
 fn unenforceable_rules(app: &App, policy: &Policy) -> Vec<String> {
     let mut warnings = Vec::new();
-    if app.intel.has_data() {
-        return warnings;
-    }
     let contexts = &policy.contexts;
-    if let Some(n) = contexts.network_context.as_ref().filter(|n| n.enabled) {
+    if let Some(n) = contexts.network_context.as_ref().filter(|n| n.enabled && !app.intel.knows_anonymizers()) {
         if !(n.allow_proxy_or_vpn && n.allow_tor && n.allow_hosting) {
             warnings.push(
-                "network_context: no IP intelligence data is loaded, so the VPN, proxy, Tor and hosting rules \
-                 cannot refuse anything yet"
+                "network_context: the anonymizer ranges are not loaded (run scripts/fetch-data.sh), so the VPN, \
+                 proxy, Tor and hosting rules cannot refuse anything"
                     .to_owned(),
             );
         }
     }
-    if contexts.location_context.as_ref().is_some_and(|l| l.enabled && !l.blocked_countries.is_empty()) {
+    if !app.intel.knows_countries()
+        && contexts.location_context.as_ref().is_some_and(|l| l.enabled && !l.blocked_countries.is_empty())
+    {
         warnings.push(
-            "location_context.blockedCountries: no IP or place data is loaded, so countries are not recognised yet"
+            "location_context.blockedCountries: no IP city or places data is loaded (run scripts/fetch-data.sh), \
+             so countries are not recognised"
                 .to_owned(),
         );
     }

@@ -124,6 +124,13 @@ pub struct Tenant {
     pub secret: String,
 }
 
+/// The data sets `scripts/fetch-data.sh` installed (the test script runs it first).
+pub fn intel_dir() -> std::path::PathBuf {
+    std::env::var_os("SMARTAUTH_INTEL_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/intel").into())
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
@@ -139,6 +146,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.smtp_url = Some(format!("smtp://{smtp_addr}"));
     settings.sms_gateway_url = Some(format!("http://{sms_addr}/send"));
     settings.log_format = LogFormat::Text;
+    settings.intel.dir = intel_dir();
     configure(&mut settings);
     let (state, _) = startup::build_state(&settings).await.unwrap();
     let server = startup::Server::bind(&settings, state).await.unwrap();

@@ -1,5 +1,6 @@
 mod cli;
 mod codes;
+mod context;
 mod flow;
 mod helpers;
 mod identities;

@@ -1,0 +1,264 @@
+//! Context intelligence end to end: the real data sets fill the attempt's document, and the policy's
+//! network and location rules judge what they say. Requests reach the server through a trusted
+//! proxy on loopback, so `X-Forwarded-For` carries the public address under test.
+
+use std::net::SocketAddr;
+
+use axum::extract::Query;
+use axum::routing::get;
+use axum::Router;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const CHROME_ANDROID: &str = "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) \
+                              Chrome/131.0.0.0 Mobile Safari/537.36";
+/// An address DB-IP places in São Paulo.
+const SAO_PAULO_IP: &str = "177.71.128.1";
+/// A Tor exit in iporigin's list.
+const TOR_EXIT: &str = "185.220.101.1";
+
+async fn behind_proxy(configure: impl FnOnce(&mut smartauth::configuration::Settings)) -> TestApp {
+    spawn_app_with(|s| {
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        configure(s);
+    })
+    .await
+}
+
+async fn attempt_from(app: &TestApp, tenant: &Tenant, ip: &str, at: (f64, f64), fingerprint: &str) -> Value {
+    let r = app
+        .http
+        .post(format!("{}/authentications", app.address))
+        .bearer_auth(sdk(tenant, PERSON))
+        .header("x-forwarded-for", ip)
+        .header("user-agent", CHROME_ANDROID)
+        .json(&json!({"policyId": "pix", "context": {
+            "device": {"type": "web", "fingerPrint": fingerprint},
+            "location": {"latitude": at.0, "longitude": at.1, "accuracy": 10}
+        }}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let created: Value = r.json().await.unwrap();
+    let doc = app.get(&format!("/authentications/{}", created["attemptId"].as_str().unwrap()), &backend(tenant)).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    doc.body
+}
+
+#[tokio::test]
+async fn the_attempt_document_carries_device_network_and_place_facts() {
+    let app = behind_proxy(|_| {}).await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    app.put_policy(&tenant, "pix", json!({})).await;
+    let doc = attempt_from(&app, &tenant, SAO_PAULO_IP, SAO_PAULO, "phone-1").await;
+    let context = &doc["context"];
+
+    // The SDK's own User-Agent header, parsed as ua-parser-js would.
+    let info = &context["device"]["info"];
+    assert_eq!(info["userAgent"], CHROME_ANDROID);
+    assert_eq!(info["browser"], json!({"name": "Chrome", "version": "131.0.0.0", "major": "131"}));
+    assert_eq!(info["engine"], json!({"name": "Blink", "version": "131.0.0.0"}));
+    assert_eq!(info["os"], json!({"name": "Android", "version": "14"}));
+    assert_eq!(info["device"], json!({"vendor": "Samsung", "model": "SM-S918B", "type": "mobile"}));
+    assert_eq!(info["cpu"], json!({"architecture": null}));
+    assert_eq!(context["device"]["deviceKey"].as_str().unwrap().len(), 32);
+
+    let network = &context["network"];
+    assert_eq!(network["ip"], SAO_PAULO_IP);
+    assert!(network["asCode"].as_u64().unwrap() > 0, "{network}");
+    assert!(!network["asName"].as_str().unwrap().is_empty());
+    assert_eq!(network["isVpn"], false);
+    assert_eq!(network["isTor"], false);
+    let at = &network["location"];
+    assert_eq!((&at["regionCode"], &at["country"], &at["countryCode"]), (&json!("SP"), &json!("Brazil"), &json!("BR")));
+
+    let place = &context["location"]["reverseGeolocation"];
+    assert_eq!(place["city"], "São Paulo");
+    assert_eq!(place["region"], "São Paulo");
+    assert_eq!(place["regionCode"], "SP");
+    assert_eq!(place["country"], "Brazil");
+    assert_eq!(place["countryCode"], "BR");
+    assert_eq!(place["formattedAddress"], "São Paulo - SP, Brazil");
+    // No street geocoder is configured: street-level fields are null, not invented.
+    for field in ["streetName", "streetNumber", "neighborhood", "zipcode"] {
+        assert_eq!(place[field], Value::Null, "{field}");
+    }
+    assert_eq!(context["location"]["flags"], json!([]));
+}
+
+#[tokio::test]
+async fn a_tor_exit_is_refused_when_the_policy_disallows_tor() {
+    let app = behind_proxy(|_| {}).await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    app.put_policy(&tenant, "pix", json!({"contexts": {"network_context": {"allowTor": false}}})).await;
+    let doc = attempt_from(&app, &tenant, TOR_EXIT, SAO_PAULO, "phone-1").await;
+    assert_eq!(doc["status"], "reproved");
+    assert_eq!(doc["isBlocked"], true);
+    assert_eq!(doc["contextEvaluation"]["network_context"]["reason"], "TOR_NOT_ALLOWED");
+    assert_eq!(doc["context"]["network"]["isTor"], true);
+    assert_eq!(doc["context"]["network"]["provider"], "Tor (tor)");
+}
+
+#[tokio::test]
+async fn a_device_in_a_blocked_country_is_refused_and_flagged_as_far_from_its_address() {
+    let app = behind_proxy(|_| {}).await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    app.put_policy(&tenant, "pix", json!({"contexts": {"location_context": {"blockedCountries": ["PT"]}}})).await;
+    let doc = attempt_from(&app, &tenant, SAO_PAULO_IP, (38.7223, -9.1393), "phone-1").await;
+    assert_eq!(doc["status"], "reproved");
+    assert_eq!(doc["contextEvaluation"]["location_context"]["reason"], "BLOCKED_COUNTRY");
+    assert_eq!(doc["context"]["location"]["reverseGeolocation"]["countryCode"], "PT");
+    assert_eq!(doc["context"]["location"]["flags"], json!(["FAR_FROM_IP_COUNTRY"]));
+}
+
+#[tokio::test]
+async fn coordinates_at_0_0_ask_for_a_step_up() {
+    let app = behind_proxy(|_| {}).await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    app.put_policy(&tenant, "pix", json!({})).await;
+    let doc = attempt_from(&app, &tenant, SAO_PAULO_IP, (0.0, 0.0), "phone-1").await;
+    assert_eq!(doc["status"], "pending");
+    assert_eq!(doc["contextEvaluation"]["location_context"]["reason"], "SUSPICIOUS_COORDINATES");
+    let flags = doc["context"]["location"]["flags"].as_array().unwrap().clone();
+    assert!(flags.contains(&json!("NULL_ISLAND")), "{flags:?}");
+}
+
+#[tokio::test]
+async fn a_backend_call_does_not_take_its_own_user_agent_for_the_persons_device() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    app.put_policy(&tenant, "pix", json!({})).await;
+    let r = app
+        .http
+        .post(format!("{}/authentications", app.address))
+        .bearer_auth(backend(&tenant))
+        .header("user-agent", "python-requests/2.32.3")
+        .json(&json!({"policyId": "pix", "personId": PERSON, "context": {"device": {"fingerPrint": "x"}}}))
+        .send()
+        .await
+        .unwrap();
+    let created: Value = r.json().await.unwrap();
+    let doc = app.get(&format!("/authentications/{}", created["attemptId"].as_str().unwrap()), &backend(&tenant)).await;
+    assert_eq!(doc.body["context"]["device"]["info"]["userAgent"], Value::Null);
+    assert_eq!(doc.body["context"]["device"]["info"]["browser"]["name"], Value::Null);
+}
+
+/// A Nominatim-compatible endpoint: answers `/reverse` with a fixed Brazilian address, and says which
+/// point it was asked about.
+async fn nominatim(fail: bool) -> SocketAddr {
+    let app = Router::new().route(
+        "/reverse",
+        get(move |Query(q): Query<std::collections::HashMap<String, String>>| async move {
+            if fail {
+                return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"error": "down"})));
+            }
+            assert_eq!(q.get("format").map(String::as_str), Some("jsonv2"));
+            assert!(q["lat"].starts_with("-23.56"), "{q:?}");
+            (
+                axum::http::StatusCode::OK,
+                axum::Json(json!({"address": {
+                    "house_number": "1578", "road": "Avenida Paulista", "suburb": "Bela Vista",
+                    "city": "São Paulo", "state": "São Paulo", "postcode": "01310-200",
+                    "country": "Brasil", "country_code": "br"
+                }})),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    address
+}
+
+#[tokio::test]
+async fn a_street_geocoder_adds_street_level_fields() {
+    let geocoder = nominatim(false).await;
+    let app = behind_proxy(|s| s.geocoder_url = Some(format!("http://{geocoder}"))).await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    app.put_policy(&tenant, "pix", json!({})).await;
+    let doc = attempt_from(&app, &tenant, SAO_PAULO_IP, SAO_PAULO, "phone-1").await;
+    let place = &doc["context"]["location"]["reverseGeolocation"];
+    assert_eq!(place["streetName"], "Avenida Paulista");
+    assert_eq!(place["streetNumber"], "1578");
+    assert_eq!(place["neighborhood"], "Bela Vista");
+    assert_eq!(place["zipcode"], "01310-200");
+    assert_eq!(place["formattedAddress"], "Avenida Paulista, 1578 - Bela Vista, São Paulo - SP, 01310-200, Brazil");
+}
+
+#[tokio::test]
+async fn a_failing_street_geocoder_leaves_street_fields_null_and_the_attempt_goes_on() {
+    let geocoder = nominatim(true).await;
+    let app = behind_proxy(|s| s.geocoder_url = Some(format!("http://{geocoder}"))).await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    app.put_policy(&tenant, "pix", json!({})).await;
+    let doc = attempt_from(&app, &tenant, SAO_PAULO_IP, SAO_PAULO, "phone-1").await;
+    let place = &doc["context"]["location"]["reverseGeolocation"];
+    assert_eq!(place["streetName"], Value::Null);
+    assert_eq!(place["city"], "São Paulo");
+    assert_eq!(doc["status"], "pending");
+}
+
+#[tokio::test]
+async fn without_data_sets_the_server_runs_with_null_fields_and_says_what_is_missing() {
+    let empty = tempfile::tempdir().unwrap();
+    let app = behind_proxy(|s| s.intel.dir = empty.path().to_path_buf()).await;
+    let ready = app.get("/ready", "").await;
+    assert_eq!(ready.status, StatusCode::OK);
+    let sets = ready.body["dataSets"].as_array().unwrap();
+    let loaded = |name: &str| sets.iter().find(|s| s["name"] == name).unwrap()["loaded"].clone();
+    assert_eq!(loaded("ipCity"), false);
+    assert_eq!(loaded("ipAnonymizers"), false);
+    assert_eq!(loaded("userAgents"), false);
+    assert_eq!(loaded("places"), true, "the compiled-in places table is always there");
+
+    let tenant = app.tenant_with_person(PERSON).await;
+    app.put_policy(&tenant, "pix", json!({})).await;
+    let doc = attempt_from(&app, &tenant, TOR_EXIT, SAO_PAULO, "phone-1").await;
+    assert_eq!(doc["context"]["network"]["isTor"], Value::Null);
+    assert_eq!(doc["context"]["network"]["asCode"], Value::Null);
+    assert_eq!(doc["context"]["device"]["info"]["browser"]["name"], Value::Null);
+    // The compiled-in GeoNames table, in its ASCII spelling; without ISO 3166 data there is no region code.
+    let place = &doc["context"]["location"]["reverseGeolocation"];
+    assert_eq!(
+        (&place["city"], &place["region"], &place["countryCode"]),
+        (&json!("Sao Paulo"), &json!("Sao Paulo"), &json!("BR"))
+    );
+    assert_eq!(place["regionCode"], Value::Null);
+}
+
+#[tokio::test]
+async fn ready_reports_every_data_set_with_its_date() {
+    let app = spawn_app().await;
+    let ready = app.get("/ready", "").await;
+    let sets = ready.body["dataSets"].as_array().unwrap();
+    for s in sets {
+        assert_eq!(s["loaded"], true, "{s}");
+    }
+    let asn = sets.iter().find(|s| s["name"] == "ipAsn").unwrap();
+    assert_eq!(asn["date"], "2026-06-17");
+    assert!(asn["entries"].as_u64().unwrap() > 400_000);
+}
+
+#[tokio::test]
+async fn erasing_the_person_scrubs_place_device_and_network_detail_from_their_attempts() {
+    let app = behind_proxy(|_| {}).await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    app.put_policy(&tenant, "pix", json!({})).await;
+    let doc = attempt_from(&app, &tenant, SAO_PAULO_IP, SAO_PAULO, "phone-1").await;
+    let id = doc["id"].as_str().unwrap().to_owned();
+    let erased =
+        app.call(reqwest::Method::DELETE, &format!("/identities/{PERSON_DIGITS}"), Some(&backend(&tenant)), None).await;
+    assert!(erased.status.is_success(), "{:?}", erased.body);
+    let after = app.get(&format!("/authentications/{id}"), &backend(&tenant)).await.body;
+    let context = &after["context"];
+    assert_eq!(context["location"]["reverseGeolocation"]["city"], Value::Null);
+    assert_eq!(context["location"]["reverseGeolocation"]["formattedAddress"], Value::Null);
+    assert_eq!(context["device"]["deviceKey"], Value::Null);
+    assert_eq!(context["device"]["info"]["browser"]["name"], Value::Null);
+    assert_eq!(context["network"]["location"]["city"], Value::Null);
+    assert_eq!(context["network"]["asName"], Value::Null);
+    assert_eq!(context["network"]["location"]["countryCode"], "BR");
+}
