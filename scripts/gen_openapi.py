@@ -103,9 +103,40 @@ schemas = {
         "attestation": {"type": "string", "description": "HS256 JWT signed with the client secret, 120 s; only when approved"}}},
     "Attempt": {"type": "object", "description": "The document of the Smart Auth reference (seed 001), field for field, plus personId, isBlocked, isNewContext, neededReauthentications, decisionSummary and contextEvaluation.*.detail.",
         "properties": {"requestId": {"type": "string"}, "id": {"type": "string"}, "identity": {"type": "object"}, "policy": {"type": "object"},
-            "createdAt": {"type": "string"}, "status": {"type": "string"}, "context": {"type": "object"}, "contextAnalysisResult": {"type": "string"},
+            "createdAt": {"type": "string"}, "status": {"type": "string"}, "context": ref("AttemptContext"), "contextAnalysisResult": {"type": "string"},
             "authenticationMethods": {"type": "object"}, "sourceIp": {"type": "string"},
             "contextEvaluation": {"type": "object", "properties": {"device_context": verdict, "location_context": verdict, "network_context": verdict}}}},
+    "AttemptContext": {"type": "object", "description": "What the client sent and what the server found out, offline, from its data sets. Fields beyond seed 001 are marked.", "properties": {
+        "device": {"type": "object", "properties": {
+            "info": {"type": "object", "description": "The user agent parsed into ua-parser-js's shape (uap-core regexes + ua-parser-js naming); null leaves when unknown. The User-Agent header is used only for SDK (person) tokens.", "properties": {
+                "userAgent": nullable_str,
+                "browser": {"type": "object", "properties": {"name": nullable_str, "version": nullable_str, "major": nullable_str}},
+                "engine": {"type": "object", "properties": {"name": nullable_str, "version": nullable_str}},
+                "os": {"type": "object", "properties": {"name": nullable_str, "version": nullable_str}},
+                "device": {"type": "object", "properties": {"vendor": nullable_str, "model": nullable_str, "type": {"type": ["string", "null"], "enum": [None, "mobile", "tablet", "smarttv", "console", "wearable", "embedded"]}}},
+                "cpu": {"type": "object", "properties": {"architecture": nullable_str}}}},
+            "fingerPrint": nullable_str,
+            "deviceKey": {**nullable_str, "description": "beyond the seed: 32 hex characters derived from the fingerprint, stable within the tenant"},
+            "providedInfo": {"type": "object"}, "createdAt": {"type": "string"}, "type": nullable_str,
+            "emulator": {"type": "boolean"}, "rooted": {"type": "boolean"}}},
+        "location": {"type": "object", "properties": {
+            "reverseGeolocation": {"type": "object", "description": "city, region, regionCode (ISO 3166-2 without the country) and country from the offline places table; street fields only with SMARTAUTH_GEOCODER_URL", "properties": {
+                k: nullable_str for k in ("formattedAddress", "streetName", "streetNumber", "neighborhood", "city", "region", "regionCode", "country", "countryCode", "zipcode")}},
+            "location": {"type": ["object", "null"], "properties": {"type": {"const": "Point"}, "coordinates": {"type": "array", "items": {"type": "number"}, "description": "[latitude, longitude]"}, "accuracy": nullable_str}},
+            "flags": {"type": "array", "description": "beyond the seed", "items": {"enum": ["NULL_ISLAND", "NO_NEARBY_PLACE", "FAR_FROM_IP_COUNTRY"]}}}},
+        "network": {"type": "object", "properties": {
+            "ip": {"type": "string"}, "asCode": {"type": ["integer", "null"]}, "asName": nullable_str, "isVpn": {"type": ["boolean", "null"]},
+            "location": {"type": "object", "properties": {k: nullable_str for k in ("city", "region", "regionCode", "country", "countryCode")}},
+            "isProxy": {"type": ["boolean", "null"], "description": "beyond the seed"}, "isTor": {"type": ["boolean", "null"], "description": "beyond the seed"},
+            "isHosting": {"type": ["boolean", "null"], "description": "beyond the seed: hosting, CDN or crawler ranges"},
+            "provider": {**nullable_str, "description": "beyond the seed: who runs a listed range, e.g. `Amazon AWS (hosting)`"},
+            "addressKind": {"enum": ["public", "private", "loopback", "reserved"], "description": "beyond the seed; only public addresses are looked up"}}}}},
+    "Ready": {"type": "object", "properties": {
+        "status": {"const": "ready"}, "database": {"type": "string"}, "delivery": {"type": "object"},
+        "dataSets": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"enum": ["iso3166", "userAgents", "ipCity", "ipAsn", "ipAnonymizers", "places"]}, "loaded": {"type": "boolean"},
+            "source": {"type": "string"}, "entries": {"type": "integer"}, "date": {"type": "string", "description": "the data's date, from the fetch script's MANIFEST.json"},
+            "loadMs": {"type": "integer"}, "error": {"type": "string"}}}}}},
     "MethodAnswer": method_answer,
     "SendAnswer": {"type": "object", "properties": {"requestId": {"type": "string"}, "method": {"type": "string"}, "sent": {"type": "boolean"},
         "sentTo": {"type": "string", "description": "masked"}, "expiresAt": {"type": "string", "format": "date-time"}}},
@@ -119,7 +150,7 @@ attempt_id = path_param("attemptId", "24 hex characters")
 method_param = {"name": "method", "in": "path", "required": True, "schema": {"enum": ["email_authentication", "sms_authentication"]}}
 paths = {
     "/health": {"get": op("Liveness", ok({"type": "object"}), tags=["operations"], security=None)},
-    "/ready": {"get": op("Readiness: the database answers", ok({"type": "object"}), tags=["operations"], security=None)},
+    "/ready": {"get": op("Readiness: the database answers; which delivery channels and data sets are loaded", ok(ref("Ready")), tags=["operations"], security=None)},
     "/metrics": {"get": {"summary": "Prometheus metrics", "tags": ["operations"], "responses": {"200": {"description": "text/plain exposition format"}}}},
     "/openapi.json": {"get": {"summary": "This document", "tags": ["operations"], "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     "/admin/clients": {
