@@ -234,23 +234,132 @@ fn browser_naming(family: &str) -> BrowserName {
     }
 }
 
+/// Browser names ua-parser-js 1.0 gives. A uap-core family outside this list (crawlers, HTTP
+/// libraries, apps) is named the way ua-parser-js names what it does not recognise: by its engine
+/// family, or not at all.
+const UA_PARSER_JS_BROWSERS: &[&str] = &[
+    "Android Browser",
+    "Arora",
+    "Avast Secure Browser",
+    "AVG Secure Browser",
+    "Baidu",
+    "Basilisk",
+    "BOLT",
+    "Brave",
+    "Chrome",
+    "Chrome Headless",
+    "Chrome WebView",
+    "Chromium",
+    "Coc Coc",
+    "Conkeror",
+    "Daum",
+    "Dolphin",
+    "Dragon",
+    "DuckDuckGo",
+    "Edge",
+    "Electron",
+    "Facebook",
+    "Fennec",
+    "Firefox",
+    "Firefox Focus",
+    "Firefox Reality",
+    "GoBrowser",
+    "GSA",
+    "Heytap",
+    "Huawei Browser",
+    "ICE Browser",
+    "IceCat",
+    "IE",
+    "IEMobile",
+    "Instagram",
+    "Iron",
+    "Jasmine",
+    "KAKAOSTORY",
+    "KAKAOTALK",
+    "Kindle",
+    "Klar",
+    "Konqueror",
+    "Ladybird",
+    "Line",
+    "Links",
+    "Lunascape",
+    "Maxthon",
+    "Midori",
+    "Minimo",
+    "MIUI Browser",
+    "Mobile Safari",
+    "Mosaic",
+    "Mozilla",
+    "NAVER",
+    "NetFront",
+    "Netscape",
+    "NokiaBrowser",
+    "Obigo",
+    "Oculus Browser",
+    "Opera",
+    "Opera Coast",
+    "Opera GX",
+    "Opera Mini",
+    "Opera Mobi",
+    "Opera Tablet",
+    "Opera Touch",
+    "OviBrowser",
+    "PaleMoon",
+    "PhantomJS",
+    "Polaris",
+    "Puffin",
+    "QQBrowser",
+    "QQBrowserLite",
+    "Quark",
+    "QupZilla",
+    "rekonq",
+    "RockMelt",
+    "Safari",
+    "Sailfish Browser",
+    "Samsung Internet",
+    "SeaMonkey",
+    "Silk",
+    "Skyfire",
+    "Sleipnir",
+    "Slim",
+    "Snapchat",
+    "TikTok",
+    "Twitter",
+    "UCBrowser",
+    "UP.Browser",
+    "Vivaldi",
+    "Waterfox",
+    "WeChat",
+    "WebKit",
+    "Whale",
+    "Yandex",
+];
+
 /// uap-core's browser family in ua-parser-js's words.
 fn browser_name(family: &str, ua: &str, version: Option<String>, rules: &Rules) -> Browser {
-    let naming = if ua.contains("CFNetwork/") { BrowserName::Generic } else { browser_naming(family) };
+    let mut naming = if ua.contains("CFNetwork/") { BrowserName::Generic } else { browser_naming(family) };
+    let known = |n: &str| UA_PARSER_JS_BROWSERS.iter().any(|k| k.eq_ignore_ascii_case(n));
+    match naming {
+        BrowserName::Same if !known(family) && family != "Opera Mobile" => naming = BrowserName::Generic,
+        BrowserName::Fixed(n) if !known(n) => naming = BrowserName::Generic,
+        _ => {}
+    }
     let (name, version): (Option<String>, Option<String>) = match naming {
         BrowserName::Same => (Some(family.to_owned()), version),
         BrowserName::Fixed(n) => (Some(n.to_owned()), version),
         BrowserName::Generic => match family {
             "Chrome Mobile WebView" if rules.webview.is_match(ua) => (Some("Chrome WebView".into()), version),
-            "Opera Mobile" if ua.contains("Opera Mobi") => (Some("Opera Mobi".into()), version),
             _ => rules.generic_browser(ua),
         },
     };
-    let (name, version) = match (family, name) {
-        ("Opera Mobile", _) => {
-            (Some(if ua.contains("Opera Mobi") { "Opera Mobi" } else { "Opera" }.to_owned()), version)
+    // Where ua-parser-js asks more of the string than uap-core does.
+    let (name, version) = match family {
+        "Opera Mobile" => {
+            (Some(if rules.opera_mobi.is_match(ua) { "Opera Mobi" } else { "Opera" }.to_owned()), version)
         }
-        (_, name) => (name, version),
+        "Opera Mini" if !ua.to_ascii_lowercase().contains("opera mini/") => (Some("Opera".to_owned()), version),
+        "UC Browser" | "Nokia Browser" if !rules.own_token.is_match(ua) => rules.generic_browser(ua),
+        _ => (name, version),
     };
     let major = version.as_deref().map(|v| v.split('.').next().unwrap_or(v).to_owned());
     Browser { version: name.as_ref().and(version), major: name.as_ref().and(major), name }
@@ -316,6 +425,8 @@ struct Rules {
     gecko: Regex,
     cpus: Vec<(Regex, Arch)>,
     webview: Regex,
+    opera_mobi: Regex,
+    own_token: Regex,
     windows: Regex,
     written_os: Regex,
     generic: Vec<(Regex, Generic)>,
@@ -325,6 +436,7 @@ struct Rules {
     embedded: Regex,
     tablet_model: Regex,
     android_mobile: Regex,
+    samsung_phone: Regex,
     android_tablet: Regex,
     tablet_word: Regex,
     mobile_word: Regex,
@@ -350,8 +462,8 @@ enum Generic {
     AndroidBrowser,
     /// `Mobile Safari` or `Safari`, from the matched token.
     Safari,
-    /// The engine's name as the string spells it (`WebKit`, `Webkit`, `KHTML`).
-    Engine,
+    /// The matched name as the string spells it (`WebKit`, `Webkit`, `NETFRONT`).
+    Written,
 }
 
 impl Rules {
@@ -381,14 +493,20 @@ impl Rules {
             written_os: re(
                 r"(?i)\b(android|bada|blackberry|kaios|maemo|meego|qnx|sailfish|series40|symbian|tizen|webos)",
             ),
+            opera_mobi: re(r"(?i)opera mobi\b.+version/"),
+            own_token: re(r"(?i)\buc ?browser|juc.+ucweb|nokiabrowser/"),
             generic: vec![
                 (re(r"^Opera/([\w.]+)"), Generic::Fixed("Opera")),
                 (re(r"(?i)\binstagram[/ ]([-\w.]+)"), Generic::Fixed("Instagram")),
+                (re(r"(?i)\bs40ovibrowser/([\w.]+)"), Generic::Fixed("OviBrowser")),
+                (re(r"(?i)iemobile[/ ]?([\w.]*)"), Generic::Fixed("IEMobile")),
+                (re(r"(?i)\bmsie ([\w.]+)"), Generic::Fixed("IE")),
                 (re(r"(?i)droid.+ version/([\w.]+)\b.+safari"), Generic::AndroidBrowser),
                 (re(r"(?i)version/([\w.,]+) .*mobile/\w+ safari"), Generic::Fixed("Mobile Safari")),
                 (re(r"(?i)version/([\w.,]+) .*(mobile ?safari|safari)"), Generic::Safari),
                 (re(r"(?i)webkit.+?()(mobile ?safari|safari)/[\w.]+"), Generic::Safari),
-                (re(r"(?i)(webkit|khtml)/([\w.]+)"), Generic::Engine),
+                (re(r"(?i)\b(netfront|up\.browser|upbrowser|obigo|polaris)[/ ]?([\w.]+)?"), Generic::Written),
+                (re(r"(?i)(webkit|khtml)/([\w.]+)"), Generic::Written),
             ],
             tv: re(
                 r"(?i)smart-?tv|googletv|hbbtv/\d+\.\d+\.\d+ +\([\w+ ]*; *[\w\d][^;]*;|appletv|apple tv|crkey|android tv|opera tv|netcast|viera|bravia|aquos|tizen.+tv|web0s|\bdtv\b|roku|aft\w+ build|tv; rv:",
@@ -400,6 +518,7 @@ impl Rules {
                 r"(?i)\(ipad;[-\w),; ]+apple|applecoremedia/[\w.]+ \(ipad|\bipad\d\d?,\d\d?[;\]].+ios|playbook|\bsm-[ptx]\w{2,4}|\bgt-[pn]\d{2,4}|\bsch-i[89]0\d|nexus (?:7|9|10)\b|\bkf[a-z]{2,}\b.+silk/|padfone",
             ),
             android_mobile: re(r"(?i)droid .+ mobile safari"),
+            samsung_phone: re(r"(?i)\b(?:s[cgp]h|gt|sm)-\w+|galaxy nexus"),
             android_tablet: re(r"(?i)droid .+ safari"),
             tablet_word: re(r"(?i)\b(?:tablet|tab)[;/]|focus/\d"),
             mobile_word: re(r"(?i)iphone|ipod|phone|mobile(?:[;/]| [ \w/.]*safari)|pda.+windows ce|iemobile"),
@@ -464,7 +583,7 @@ impl Rules {
                     let name = if mobile { "Mobile Safari" } else { "Safari" };
                     (Some(name.into()), c.get(1).map(|m| m.as_str().to_owned()).filter(|v| !v.is_empty()))
                 }
-                Generic::Engine => (Some(c[1].to_owned()), c.get(2).map(|m| m.as_str().to_owned())),
+                Generic::Written => (Some(c[1].to_owned()), c.get(2).map(|m| m.as_str().to_owned())),
             };
         }
         (None, None)
@@ -481,7 +600,7 @@ impl Rules {
             "embedded"
         } else if self.tablet_model.is_match(ua) {
             "tablet"
-        } else if self.android_mobile.is_match(ua) {
+        } else if self.android_mobile.is_match(ua) || self.samsung_phone.is_match(ua) {
             "mobile"
         } else if self.android_tablet.is_match(ua) || self.tablet_word.is_match(ua) {
             "tablet"
