@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Load benchmark: smartauth's GET /authentications/{id} and passively approved POST /authentications at 32
-# connections, beside a baseline (axum + HS256 JWT + a 2 KB SQLite row) measured in the same run.
+# connections, beside a baseline (axum + HS256 JWT + a 2 KB SQLite row) measured in the same run. The
+# server runs with every data set loaded, and each POST comes from a public address (through a trusted
+# proxy) that the IP data is asked about, with a user agent and coordinates to parse and geocode.
 # The server runs on core 0 and wrk on core 1. Results: bench-results/bench-<time>.txt.
 #
 #   bash scripts/bench.sh [DURATION_SECONDS]      # default 15; PERSONS=N sets how many identities the POST load rotates over (200)
@@ -8,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-15}
 command -v wrk >/dev/null && command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk sqlite3; }
+bash scripts/fetch-data.sh >/dev/null
 cargo build --release --locked -p smartauth --bin smartauth --example bench_baseline
 mkdir -p bench-results
 OUT=bench-results/bench-$(date -u +%Y%m%dT%H%M%SZ).txt
@@ -16,13 +19,18 @@ PORT=18180; BASE_PORT=18181; SMS_PORT=18182
 cleanup() { kill "${SERVER:-}" "${BASELINE:-}" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-SMARTAUTH_DATA_DIR=$WORK/data SMARTAUTH_LISTEN=127.0.0.1:$PORT SMARTAUTH_ADMIN_TOKEN=bench-admin \
-  SMARTAUTH_SMS_GATEWAY_URL=http://127.0.0.1:$SMS_PORT/ RUST_LOG=warn \
+STARTED=$(date +%s%N)
+SMARTAUTH_DATA_DIR=$WORK/data SMARTAUTH_INTEL_DIR=$PWD/data/intel SMARTAUTH_LISTEN=127.0.0.1:$PORT \
+  SMARTAUTH_ADMIN_TOKEN=bench-admin SMARTAUTH_SMS_GATEWAY_URL=http://127.0.0.1:$SMS_PORT/ \
+  SMARTAUTH_TRUSTED_PROXIES=127.0.0.1/32 RUST_LOG=warn \
   taskset -c 0 target/release/smartauth serve > "$WORK/server.log" 2>&1 &
 SERVER=$!
 taskset -c 0 target/release/examples/bench_baseline 127.0.0.1:$BASE_PORT "$WORK/baseline.db" > "$WORK/baseline.log" 2>&1 &
 BASELINE=$!
-for _ in $(seq 50); do curl -sf http://127.0.0.1:$PORT/health >/dev/null && curl -s http://127.0.0.1:$BASE_PORT/ >/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do curl -sf http://127.0.0.1:$PORT/health >/dev/null && curl -s http://127.0.0.1:$BASE_PORT/ >/dev/null && break; sleep 0.05; done
+READY_MS=$(( ($(date +%s%N) - STARTED) / 1000000 ))
+rss() { awk '/VmRSS/ {printf "%.0f MB", $2 / 1024}' /proc/$SERVER/status; }
+RSS_START=$(rss)
 
 SETUP=$(python3 scripts/bench_setup.py http://127.0.0.1:$PORT bench-admin $SMS_PORT "$WORK/post.lua" "${PERSONS:-200}")
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$SETUP" "$1"; }
@@ -54,6 +62,7 @@ w = sys.argv[1]
 rps = {n: float(open(f"{w}/{n}.rps").read()) for n in ("baseline_get", "get_attempt", "post_passive_attempt")}
 print(f"GET /authentications/{{id}} vs baseline: {rps['get_attempt'] / rps['baseline_get']:.2f}x")
 PY
+echo "server: answering ${READY_MS} ms after start with every data set loaded; resident memory $RSS_START then, $(rss) after the runs" | tee -a "$OUT"
 WAL=$WORK/data/smartauth.db-wal
 echo "WAL file after the POST run: $(stat -c %s "$WAL" 2>/dev/null || echo 0) bytes" | tee -a "$OUT"
 echo "attempts by status (every POST of the load must be a passive approval): $(sqlite3 "$WORK/data/smartauth.db" \

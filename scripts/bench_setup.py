@@ -32,10 +32,14 @@ class Gateway(BaseHTTPRequestHandler):
         pass
 
 
-def call(method, path, token, body=None):
+def call(method, path, token, body=None, forwarded_for=None):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(BASE + path, data=data, method=method)
     req.add_header("Authorization", "Bearer " + token)
+    if forwarded_for:
+        # The server trusts loopback as a proxy in the benchmark, so each person has a public
+        # address that the IP data sets look up (a Brazilian ISP range, not a listed hosting range).
+        req.add_header("X-Forwarded-For", forwarded_for)
     if data is not None:
         req.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(req) as r:
@@ -70,7 +74,8 @@ for n in range(PERSONS):
     sdk = mint(cid, secret, person, 0)
     body["context"]["device"]["fingerPrint"] = f"device-{n}"
     call("POST", "/identities", backend, {"personId": person, "name": "Bench Person", "phone": phone})
-    attempt = call("POST", "/authentications", sdk, body)
+    ip = f"201.6.{n // 250}.{n % 250 + 1}"
+    attempt = call("POST", "/authentications", sdk, body, ip)
     aid = attempt["attemptId"]
     before = len(messages)
     call("POST", f"/authentications/{aid}/methods/sms_authentication/send", sdk, {})
@@ -81,14 +86,16 @@ for n in range(PERSONS):
     code = messages[-1]["message"].split("code is ")[1].split(".")[0]
     verified = call("POST", f"/authentications/{aid}/methods/sms_authentication/verify", sdk, {"code": code})
     assert verified["status"] == "approved", verified
-    assert call("POST", "/authentications", sdk, body)["status"] == "approved"
-    sdk_tokens.append((sdk, json.dumps(body)))
+    again = call("POST", "/authentications", sdk, body, ip)
+    assert again["status"] == "approved", call("GET", f"/authentications/{again['attemptId']}", backend)
+    sdk_tokens.append((sdk, json.dumps(body), ip))
 server.shutdown()
 
 with open(LUA, "w") as lua:
     lua.write("local requests = {}\n")
-    for token, b in sdk_tokens:
+    for token, b, ip in sdk_tokens:
         lua.write("requests[#requests + 1] = wrk.format('POST', '/authentications', "
-                  f"{{['Content-Type'] = 'application/json', ['Authorization'] = 'Bearer {token}'}}, [[{b}]])\n")
+                  f"{{['Content-Type'] = 'application/json', ['Authorization'] = 'Bearer {token}', "
+                  f"['X-Forwarded-For'] = '{ip}'}}, [[{b}]])\n")
     lua.write("local i = 0\nrequest = function()\n  i = i % #requests + 1\n  return requests[i]\nend\n")
 print(json.dumps({"backend": backend, "attemptId": aid}))

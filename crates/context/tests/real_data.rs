@@ -208,13 +208,18 @@ fn a_public_resolver_gives_its_autonomous_system_and_country() {
 
 #[test]
 fn a_brazilian_address_gets_its_state_code() {
-    let sp = facts("177.71.128.1");
+    let sp = facts("201.6.0.1");
     assert_eq!(sp.facts.country_code.as_deref(), Some("BR"));
     assert_eq!(sp.facts.country.as_deref(), Some("Brazil"));
     assert_eq!(sp.facts.region_code.as_deref(), Some("SP"));
     assert_eq!(sp.facts.region.as_deref(), Some("São Paulo"), "the ISO name, not DB-IP's ASCII one");
     assert!(sp.facts.as_code.is_some());
     assert_eq!(sp.facts.is_vpn, Some(false));
+    assert_eq!(sp.facts.is_hosting, Some(false));
+    // Amazon's São Paulo region is in the same city, but a hosting range.
+    let aws = facts("177.71.128.1");
+    assert_eq!((aws.facts.is_hosting, aws.facts.as_code), (Some(true), Some(16509)));
+    assert_eq!(aws.facts.provider.as_deref(), Some("Amazon AWS (hosting)"));
 }
 
 #[test]
@@ -256,7 +261,7 @@ fn place_at(lat: f64, lon: f64, ip: &str) -> smartauth_context::Enrichment {
 
 #[test]
 fn sao_paulo_coordinates_give_sao_paulo_sp_brazil() {
-    let e = place_at(-23.5600, -46.6376, "177.71.128.1");
+    let e = place_at(-23.5600, -46.6376, "201.6.0.1");
     let p = e.place.expect("a place");
     assert_eq!(p.city.as_deref(), Some("São Paulo"));
     assert_eq!(p.region.as_deref(), Some("São Paulo"));
@@ -268,13 +273,13 @@ fn sao_paulo_coordinates_give_sao_paulo_sp_brazil() {
 
 #[test]
 fn suspicious_coordinates_are_flagged() {
-    assert!(place_at(0.0, 0.0, "177.71.128.1").location_flags.contains(&LocationFlag::NullIsland));
+    assert!(place_at(0.0, 0.0, "201.6.0.1").location_flags.contains(&LocationFlag::NullIsland));
     // Mid-Atlantic: no populated place within reach.
-    let sea = place_at(-20.0, -25.0, "177.71.128.1");
+    let sea = place_at(-20.0, -25.0, "201.6.0.1");
     assert!(sea.place.is_none());
     assert!(sea.location_flags.contains(&LocationFlag::NoNearbyPlace));
     // Lisbon with a Brazilian address.
-    let lisbon = place_at(38.7223, -9.1393, "177.71.128.1");
+    let lisbon = place_at(38.7223, -9.1393, "201.6.0.1");
     assert_eq!(lisbon.place.unwrap().country_code.as_deref(), Some("PT"));
     assert!(lisbon.location_flags.contains(&LocationFlag::FarFromIpCountry));
 }

@@ -14,8 +14,10 @@ use crate::helpers::*;
 
 const CHROME_ANDROID: &str = "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) \
                               Chrome/131.0.0.0 Mobile Safari/537.36";
-/// An address DB-IP places in São Paulo.
-const SAO_PAULO_IP: &str = "177.71.128.1";
+/// A residential address DB-IP places in São Paulo.
+const SAO_PAULO_IP: &str = "201.6.0.1";
+/// Amazon's São Paulo region: a hosting range in iporigin's list.
+const AWS_SAO_PAULO: &str = "177.71.128.1";
 /// A Tor exit in iporigin's list.
 const TOR_EXIT: &str = "185.220.101.1";
 
@@ -72,6 +74,8 @@ async fn the_attempt_document_carries_device_network_and_place_facts() {
     assert!(!network["asName"].as_str().unwrap().is_empty());
     assert_eq!(network["isVpn"], false);
     assert_eq!(network["isTor"], false);
+    assert_eq!(network["isHosting"], false);
+    assert_eq!(doc["contextEvaluation"]["network_context"]["reason"], "NO_NETWORK_RISK");
     let at = &network["location"];
     assert_eq!((&at["regionCode"], &at["country"], &at["countryCode"]), (&json!("SP"), &json!("Brazil"), &json!("BR")));
 
@@ -100,6 +104,19 @@ async fn a_tor_exit_is_refused_when_the_policy_disallows_tor() {
     assert_eq!(doc["contextEvaluation"]["network_context"]["reason"], "TOR_NOT_ALLOWED");
     assert_eq!(doc["context"]["network"]["isTor"], true);
     assert_eq!(doc["context"]["network"]["provider"], "Tor (tor)");
+}
+
+#[tokio::test]
+async fn a_cloud_address_asks_for_a_step_up_and_names_its_provider() {
+    let app = behind_proxy(|_| {}).await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    app.put_policy(&tenant, "pix", json!({})).await;
+    let doc = attempt_from(&app, &tenant, AWS_SAO_PAULO, SAO_PAULO, "phone-1").await;
+    assert_eq!(doc["status"], "pending");
+    assert_eq!(doc["contextEvaluation"]["network_context"]["reason"], "HOSTING_NOT_ALLOWED");
+    assert_eq!(doc["context"]["network"]["isHosting"], true);
+    assert_eq!(doc["context"]["network"]["provider"], "Amazon AWS (hosting)");
+    assert_eq!(doc["context"]["network"]["asCode"], 16509);
 }
 
 #[tokio::test]
