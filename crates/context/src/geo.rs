@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use smartauth_domain::geo::distance_m;
 use smartauth_domain::Coordinates;
 
-use crate::regions::Regions;
+use std::collections::HashMap;
+
+use crate::regions::{fold, Regions};
 
 /// A point further than this from any populated place of the table has no city (open sea, ice).
 pub const MAX_PLACE_DISTANCE_KM: f64 = 150.0;
@@ -41,17 +43,39 @@ pub struct StreetAddress {
 pub struct OfflineGeocoder {
     inner: reverse_geocoder::ReverseGeocoder,
     regions: Arc<Regions>,
+    /// (country, name without accents) → the name with its accents, for the places that have any:
+    /// IP city databases often spell in ASCII ("Sao Paulo").
+    spellings: HashMap<(String, String), String>,
 }
 
 impl OfflineGeocoder {
     /// Builds the search tree over the compiled-in table (a few hundred milliseconds, once).
     pub fn new(regions: Arc<Regions>) -> OfflineGeocoder {
-        OfflineGeocoder { inner: reverse_geocoder::ReverseGeocoder::new(), regions }
+        OfflineGeocoder { inner: reverse_geocoder::ReverseGeocoder::new(), regions, spellings: HashMap::new() }
     }
 
     /// A table of the operator's in the same CSV shape (`lat,lon,name,admin1,admin2,cc`).
     pub fn from_csv(path: &std::path::Path, regions: Arc<Regions>) -> std::io::Result<OfflineGeocoder> {
-        Ok(OfflineGeocoder { inner: reverse_geocoder::ReverseGeocoder::from_path(path)?, regions })
+        let inner = reverse_geocoder::ReverseGeocoder::from_path(path)?;
+        let mut spellings = HashMap::new();
+        let mut reader = csv::Reader::from_path(path).map_err(std::io::Error::other)?;
+        for row in reader.records() {
+            let row = row.map_err(std::io::Error::other)?;
+            if let (Some(name), Some(cc)) = (row.get(2), row.get(5)) {
+                if !name.is_ascii() {
+                    spellings.entry((cc.to_owned(), fold(name))).or_insert_with(|| name.to_owned());
+                }
+            }
+        }
+        Ok(OfflineGeocoder { inner, regions, spellings })
+    }
+
+    /// The place's name with its accents, when the table knows one (`BR`, `Sao Paulo` → `São Paulo`).
+    pub fn spelled(&self, country: &str, name: &str) -> Option<&str> {
+        if !name.is_ascii() || self.spellings.is_empty() {
+            return None;
+        }
+        self.spellings.get(&(country.to_owned(), fold(name))).map(String::as_str)
     }
 
     pub fn nearest(&self, at: Coordinates) -> Option<Place> {

@@ -213,7 +213,14 @@ impl Intelligence {
 
     /// Everything the server can tell about an attempt beyond what the client sent.
     pub fn enrich(&self, input: &EnrichInput<'_>) -> Enrichment {
-        let network = network_context(input.ip, &self.ip as &dyn IpIntelligence);
+        let mut network = network_context(input.ip, &self.ip as &dyn IpIntelligence);
+        if let (Some(places), Some(city), Some(cc)) =
+            (&self.places, network.facts.city.as_deref(), network.facts.country_code.as_deref())
+        {
+            if let Some(spelled) = places.spelled(cc, city) {
+                network.facts.city = Some(spelled.to_owned());
+            }
+        }
         let user_agent = input.user_agent.zip(self.user_agents.as_ref()).map(|(ua, parser)| parser.parse(ua));
         let place = input.coordinates.and_then(|c| self.places.as_ref().and_then(|g| g.nearest(c)));
         let mut location_flags = Vec::new();

@@ -213,6 +213,7 @@ fn a_brazilian_address_gets_its_state_code() {
     assert_eq!(sp.facts.country.as_deref(), Some("Brazil"));
     assert_eq!(sp.facts.region_code.as_deref(), Some("SP"));
     assert_eq!(sp.facts.region.as_deref(), Some("São Paulo"), "the ISO name, not DB-IP's ASCII one");
+    assert_eq!(sp.facts.city.as_deref(), Some("São Paulo"), "the places table's spelling, not DB-IP's ASCII one");
     assert!(sp.facts.as_code.is_some());
     assert_eq!(sp.facts.is_vpn, Some(false));
     assert_eq!(sp.facts.is_hosting, Some(false));

@@ -77,6 +77,7 @@ async fn the_attempt_document_carries_device_network_and_place_facts() {
     assert_eq!(network["isHosting"], false);
     assert_eq!(doc["contextEvaluation"]["network_context"]["reason"], "NO_NETWORK_RISK");
     let at = &network["location"];
+    assert_eq!((&at["city"], &at["region"]), (&json!("São Paulo"), &json!("São Paulo")));
     assert_eq!((&at["regionCode"], &at["country"], &at["countryCode"]), (&json!("SP"), &json!("Brazil"), &json!("BR")));
 
     let place = &context["location"]["reverseGeolocation"];
