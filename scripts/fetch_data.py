@@ -15,6 +15,10 @@ Some files are built from a package rather than copied out of it (places.csv, fr
 of countrystatecity-countries). The build is deterministic, so the built file has a pinned SHA-256
 too: a changed converter or input shows up as a mismatch, and nothing is put in place. A package
 may also pin the SHA-256 of its archive, checked before anything is read from it.
+
+With --test-fixtures DIR it also puts MaxMind's GeoIP2 test databases (FIXTURE_PACKAGES: fake data
+in the GeoIP2 City / GeoLite2 ASN / GeoIP2 Anonymous IP layouts, from the geoip2 source
+distribution on PyPI) into DIR, under the same rules and with a MANIFEST.json of their own.
 """
 
 import argparse
@@ -148,6 +152,43 @@ PACKAGES = [
 ]
 
 
+# Test fixtures, only with --test-fixtures: MaxMind's GeoIP2 test databases, generated in the
+# MaxMind-DB repository (test-data/) and shipped in the geoip2 source distribution. No wheel has
+# them, so this one is a source distribution ("sdist": pip downloads it without building it, but
+# pip still prepares its metadata, installing the build backend uv_build from a wheel).
+FIXTURE_PACKAGES = [
+    {
+        "registry": "PyPI",
+        "name": "geoip2",
+        "version": "5.3.0",
+        "sdist": True,
+        "archive": "geoip2-5.3.0.tar.gz",
+        "archive_sha256": "66df653e16c535f9bb45e3c7ce992fbe008911d9c7c349540574ea2fe8931db5",
+        "licence": "Apache-2.0: the geoip2 distribution's licence (geoip2-LICENSE.txt; PKG-INFO "
+        "License-Expression: Apache-2.0), MaxMind, Inc.; upstream, the MaxMind-DB repository "
+        "that generates these test databases offers them under Apache-2.0 or MIT, at your "
+        "option. Fake data, for testing only",
+        "data_date": "2025-04-18",
+        "data_date_source": "mmdb metadata build_epoch 1744995031 (2025-04-18T16:50:31Z), the "
+        "same in the three databases; the data is fake (\"fake GeoIP2 data, for example purposes "
+        "only\")",
+        "files": [
+            ("GeoIP2-City-Test.mmdb",
+             "geoip2-5.3.0/tests/data/test-data/GeoIP2-City-Test.mmdb",
+             "b9dd842ade0411ebd25619ba431e5e3b737126279210e297e804fc0c785673fb"),
+            ("GeoLite2-ASN-Test.mmdb",
+             "geoip2-5.3.0/tests/data/test-data/GeoLite2-ASN-Test.mmdb",
+             "c698b2c01f29dc3b0cf7342a14fbaa1e92686ec698926423a60509216919e46a"),
+            ("GeoIP2-Anonymous-IP-Test.mmdb",
+             "geoip2-5.3.0/tests/data/test-data/GeoIP2-Anonymous-IP-Test.mmdb",
+             "bf874fa3e4872a4d98825c4ea444f89bd3ef9bba2d5f094f2e51b932a61e2185"),
+            ("geoip2-LICENSE.txt", "geoip2-5.3.0/LICENSE",
+             "aac73b3148f6d1d7111dbca32099f68d26c644c6813ae1e4f05f6579aa2663fe"),
+        ],
+    },
+]
+
+
 class FetchError(Exception):
     """An error to report on one line, ending the run with status 1."""
 
@@ -193,8 +234,13 @@ def download(pkg, downloads):
                                  % spec_of(pkg))
             cmd = ["npm", "pack", "--silent", "--pack-destination", tmp, spec_of(pkg)]
         else:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-                   "--disable-pip-version-check", "--quiet", "-d", tmp, spec_of(pkg)]
+            # Wheels only, but for a package kept as a source distribution: that one as an sdist
+            # (not built), and the build backend pip installs to read its metadata as a wheel.
+            formats = ["--only-binary", ":all:"]
+            if pkg.get("sdist"):
+                formats += ["--no-binary", pkg["name"]]
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps"] + formats + [
+                "--disable-pip-version-check", "--quiet", "-d", tmp, spec_of(pkg)]
         say("download %s (%s)" % (spec_of(pkg), pkg["registry"]))
         run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if run.returncode != 0:
@@ -529,9 +575,9 @@ def extract_files(pkg, archive, need, target):
         say("fetched %s (%s, sha256 ok)" % (name, human(os.path.getsize(final))))
 
 
-def manifest(target):
+def manifest(packages, target):
     files = []
-    for pkg in PACKAGES:
+    for pkg in packages:
         for name, member, sha in pkg["files"]:
             entry = {
                 "name": name,
@@ -571,7 +617,10 @@ def manifest(target):
             if builder == "places":
                 entry["columns"] = ",".join(PLACES_HEADER)
             files.append(entry)
-    return {"generated_by": "scripts/fetch-data.sh", "files": files}
+    generated_by = "scripts/fetch-data.sh"
+    if packages is FIXTURE_PACKAGES:
+        generated_by += " --test-fixtures"
+    return {"generated_by": generated_by, "files": files}
 
 
 def write_if_changed(path, text):
@@ -594,17 +643,47 @@ def write_if_changed(path, text):
     return True
 
 
+def fetch_set(packages, target, downloads):
+    """Make every file of the packages present in target, then write its MANIFEST.json; raises."""
+    failed = []
+    for pkg in packages:
+        try:
+            fetch_package(pkg, target, downloads)
+        except FetchError as exc:
+            # Go on with the other packages, so one run reports every problem.
+            print("error: %s" % exc, file=sys.stderr, flush=True)
+            failed.append(spec_of(pkg))
+    if failed:
+        # MANIFEST.json is there only when the whole set is.
+        stale = os.path.join(target, "MANIFEST.json")
+        if os.path.exists(stale):
+            os.unlink(stale)
+        raise FetchError("%d of %d packages failed (%s); no MANIFEST.json%s"
+                         % (len(failed), len(packages), ", ".join(failed),
+                            "" if packages is PACKAGES else " in " + target))
+    text = json.dumps(manifest(packages, target), indent=2, ensure_ascii=False) + "\n"
+    if write_if_changed(os.path.join(target, "MANIFEST.json"), text):
+        say("wrote %s" % ("MANIFEST.json" if packages is PACKAGES
+                          else os.path.join(target, "MANIFEST.json")))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--downloads", required=True, help="cache directory for package archives")
+    parser.add_argument("--test-fixtures", metavar="DIR",
+                        help="also put the GeoIP2 test databases (FIXTURE_PACKAGES) in DIR")
     parser.add_argument("target", help="directory to put the data files in")
     args = parser.parse_args()
 
     target, downloads = args.target, args.downloads
-    for d in (target, downloads):
+    sets = [(PACKAGES, target)]
+    if args.test_fixtures:
+        sets.append((FIXTURE_PACKAGES, args.test_fixtures))
+    dirs = [downloads] + [d for _, d in sets]
+    for d in dirs:
         os.makedirs(d, exist_ok=True)
     # Temp files left by a run that was killed outright.
-    for d in (target, downloads):
+    for d in dirs:
         for entry in os.listdir(d):
             if entry.startswith(TEMP_PREFIX):
                 p = os.path.join(d, entry)
@@ -613,32 +692,16 @@ def main():
                 else:
                     os.unlink(p)
 
-    try:
-        failed = []
-        for pkg in PACKAGES:
-            try:
-                fetch_package(pkg, target, downloads)
-            except FetchError as exc:
-                # Go on with the other packages, so one run reports every problem.
-                print("error: %s" % exc, file=sys.stderr, flush=True)
-                failed.append(spec_of(pkg))
-        if failed:
-            # MANIFEST.json is there only when the whole set is.
-            stale = os.path.join(target, "MANIFEST.json")
-            if os.path.exists(stale):
-                os.unlink(stale)
-            raise FetchError("%d of %d packages failed (%s); no MANIFEST.json"
-                             % (len(failed), len(PACKAGES), ", ".join(failed)))
-        text = json.dumps(manifest(target), indent=2, ensure_ascii=False) + "\n"
-        if write_if_changed(os.path.join(target, "MANIFEST.json"), text):
-            say("wrote MANIFEST.json")
-    except FetchError as exc:
-        print("error: %s" % exc, file=sys.stderr, flush=True)
-        return 1
-    except OSError as exc:
-        print("error: %s" % exc, file=sys.stderr, flush=True)
-        return 1
-    return 0
+    status = 0
+    for packages, directory in sets:
+        if packages is FIXTURE_PACKAGES:
+            say("test fixtures in %s:" % directory)
+        try:
+            fetch_set(packages, directory, downloads)
+        except (FetchError, OSError) as exc:
+            print("error: %s" % exc, file=sys.stderr, flush=True)
+            status = 1
+    return status
 
 
 if __name__ == "__main__":
