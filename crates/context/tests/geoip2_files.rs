@@ -28,7 +28,13 @@ fn intel() -> Intelligence {
 
 fn facts(intel: &Intelligence, ip: &str) -> IpFacts {
     intel
-        .enrich(&EnrichInput { tenant: "t", ip: ip.parse().unwrap(), user_agent: None, fingerprint: None, coordinates: None })
+        .enrich(&EnrichInput {
+            tenant: "t",
+            ip: ip.parse().unwrap(),
+            user_agent: None,
+            fingerprint: None,
+            coordinates: None,
+        })
         .network
         .facts
 }
