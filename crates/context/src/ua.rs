@@ -437,6 +437,8 @@ struct Rules {
     tablet_model: Regex,
     android_mobile: Regex,
     samsung_phone: Regex,
+    phone_maker: Regex,
+    lg: Regex,
     android_tablet: Regex,
     tablet_word: Regex,
     mobile_word: Regex,
@@ -518,6 +520,11 @@ impl Rules {
                 r"(?i)\(ipad;[-\w),; ]+apple|applecoremedia/[\w.]+ \(ipad|\bipad\d\d?,\d\d?[;\]].+ios|playbook|\bsm-[ptx]\w{2,4}|\bgt-[pn]\d{2,4}|\bsch-i[89]0\d|nexus (?:7|9|10)\b|\bkf[a-z]{2,}\b.+silk/|padfone",
             ),
             android_mobile: re(r"(?i)droid .+ mobile safari"),
+            // Makers whose names ua-parser-js's phone rules look for in the string.
+            phone_maker: re(
+                r"(?i)samsung[-_ ]\w|\blg[-e;/ ]+\w|\bmot(?:orola)?[- ]|nokia|\bhtc|sony|alcatel|\b(?:huawei|honor)[-\w ]+[;)]|\bzte|\bsie-|lenovo|asus|xiaomi|oppo|vivo|realme|oneplus|blackberry|kyocera|sharp|siemens|meizu|tecno|infinix|micromax|coolpad|archos|acer|dell|nexus|moto\b|\b(?:s[cgp]h|gt|sm)-\w+",
+            ),
+            lg: re(r"(?i)\blg[-e;/ ]+(\w+)"),
             samsung_phone: re(r"(?i)\b(?:s[cgp]h|gt|sm)-\w+|galaxy nexus"),
             android_tablet: re(r"(?i)droid .+ safari"),
             tablet_word: re(r"(?i)\b(?:tablet|tab)[;/]|focus/\d"),
@@ -590,7 +597,14 @@ impl Rules {
     }
 
     fn device_type(&self, ua: &str, info: &UserAgentInfo) -> Option<String> {
-        let kind = if self.tv.is_match(ua) {
+        // ua-parser-js tries its vendors' phone rules before its TV rules: "LG smartTV" is a phone to it.
+        let lg_phone = self.lg.captures(ua).is_some_and(|c| {
+            let word = c[1].to_ascii_lowercase();
+            !(word.starts_with("netcast") || word.starts_with("browser") || word.starts_with("android"))
+        });
+        let kind = if lg_phone && !self.tablet_model.is_match(ua) {
+            "mobile"
+        } else if self.tv.is_match(ua) {
             "smarttv"
         } else if self.console.is_match(ua) {
             "console"
@@ -605,7 +619,8 @@ impl Rules {
         } else if self.android_tablet.is_match(ua) || self.tablet_word.is_match(ua) {
             "tablet"
         } else if self.mobile_word.is_match(ua)
-            || info.device.vendor.as_deref().is_some_and(|v| !UNTYPED_VENDORS.contains(&v))
+            || (info.device.vendor.as_deref().is_some_and(|v| !UNTYPED_VENDORS.contains(&v))
+                && self.phone_maker.is_match(ua))
         {
             "mobile"
         } else {
