@@ -1,0 +1,112 @@
+//! Fetching an image the client points at (`imageUrl`), without letting the client reach what only
+//! the server can: every address a name resolves to is checked (no private, loopback, link-local,
+//! reserved or multicast targets unless the operator allows them), the connection goes to the
+//! checked address (no second lookup an attacker could answer differently), each redirect is
+//! checked again, and size and time are bounded.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use smartauth_context::{classify, AddressKind};
+
+/// The largest image fetched.
+pub const MAX_BYTES: usize = 10 * 1024 * 1024;
+/// For the whole fetch, redirects included.
+pub const TIMEOUT: Duration = Duration::from_secs(8);
+const MAX_REDIRECTS: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("imageUrl must be an http or https URL")]
+    BadUrl,
+    #[error("imageUrl points at a private, loopback or reserved address, which this server does not fetch")]
+    Forbidden,
+    #[error("imageUrl could not be fetched: {0}")]
+    Failed(String),
+    #[error("the image at imageUrl is larger than {} MiB", MAX_BYTES >> 20)]
+    TooLarge,
+}
+
+pub struct SafeFetcher {
+    allow_private: bool,
+}
+
+impl SafeFetcher {
+    pub fn new(allow_private: bool) -> SafeFetcher {
+        SafeFetcher { allow_private }
+    }
+
+    pub async fn fetch(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        tokio::time::timeout(TIMEOUT, self.fetch_inner(url))
+            .await
+            .map_err(|_| FetchError::Failed(format!("no answer within {} s", TIMEOUT.as_secs())))?
+    }
+
+    async fn fetch_inner(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        let mut url = reqwest::Url::parse(url).map_err(|_| FetchError::BadUrl)?;
+        for _ in 0..=MAX_REDIRECTS {
+            if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() || url.password().is_some() {
+                return Err(FetchError::BadUrl);
+            }
+            let host = url.host_str().ok_or(FetchError::BadUrl)?.to_owned();
+            let port = url.port_or_known_default().ok_or(FetchError::BadUrl)?;
+            let target = self.resolve(&host, port).await?;
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(TIMEOUT)
+                .user_agent(concat!("smartauth/", env!("CARGO_PKG_VERSION")))
+                // Connect to the address that was checked, whatever DNS says next.
+                .resolve(&host, target)
+                .build()
+                .map_err(|e| FetchError::Failed(e.to_string()))?;
+            let mut response = client.get(url.clone()).send().await.map_err(|e| FetchError::Failed(e.to_string()))?;
+            if response.status().is_redirection() {
+                let location = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .ok_or_else(|| FetchError::Failed("a redirect without a location".into()))?;
+                url = url.join(location).map_err(|_| FetchError::BadUrl)?;
+                continue;
+            }
+            if !response.status().is_success() {
+                return Err(FetchError::Failed(format!("the server answered {}", response.status())));
+            }
+            if response.content_length().is_some_and(|n| n > MAX_BYTES as u64) {
+                return Err(FetchError::TooLarge);
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::Failed(e.to_string()))? {
+                if body.len() + chunk.len() > MAX_BYTES {
+                    return Err(FetchError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            return Ok(body);
+        }
+        Err(FetchError::Failed(format!("more than {MAX_REDIRECTS} redirects")))
+    }
+
+    /// The address to connect to: every address of the name must be allowed.
+    async fn resolve(&self, host: &str, port: u16) -> Result<SocketAddr, FetchError> {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let addresses: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|e| FetchError::Failed(format!("{host} does not resolve: {e}")))?
+                .collect(),
+        };
+        if addresses.is_empty() {
+            return Err(FetchError::Failed(format!("{host} has no address")));
+        }
+        if !self.allow_private && addresses.iter().any(|a| !allowed(a.ip())) {
+            return Err(FetchError::Forbidden);
+        }
+        Ok(addresses[0])
+    }
+}
+
+fn allowed(ip: IpAddr) -> bool {
+    classify(ip) == AddressKind::Public
+}
