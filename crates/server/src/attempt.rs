@@ -160,6 +160,29 @@ pub struct MethodAttempt {
     pub provided_code: Option<String>,
     pub sent_to: Option<String>,
     pub created_at: Millis,
+    /// A face attempt's outcome; absent for codes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face: Option<FaceAttempt>,
+}
+
+/// What one selfie gave. Scores are `None` when the image was refused before matching.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaceAttempt {
+    /// Media names (see `faces::media_name`) of the selfie and of the enrolled image it was compared with.
+    pub provided: Option<String>,
+    pub expected: Option<String>,
+    pub similarity: Option<f32>,
+    pub is_match: Option<bool>,
+    pub liveness: Option<f32>,
+    pub is_alive: Option<bool>,
+}
+
+/// Signs media links while a document is rendered.
+pub struct MediaLinks<'a> {
+    pub key: &'a crate::crypto::MasterKey,
+    pub base: String,
+    pub now: i64,
 }
 
 impl AttemptDoc {
@@ -270,12 +293,17 @@ pub fn anonymize(document: &mut Value) {
 /// `GET /authentications/{attemptId}`: every field of seed 001, same names and nesting; what the
 /// server does not know is `null`. Fields beyond the seed's are added beside them, never instead.
 /// Serialized straight from these views (no intermediate JSON tree): this is the hottest read.
-pub fn render<'a>(request_id: String, record: &'a AttemptRecord, doc: &'a AttemptDoc) -> SeedDocument<'a> {
+pub fn render<'a>(
+    request_id: String,
+    record: &'a AttemptRecord,
+    doc: &'a AttemptDoc,
+    links: &'a MediaLinks<'a>,
+) -> SeedDocument<'a> {
     let e = &doc.evaluation;
     let device = doc.device.as_ref();
     let info = device.map(|d| &d.provided_info);
     let facts = &doc.network.facts;
-    let method = |m: Method| MethodView { method: m, state: doc.method(m) };
+    let method = |m: Method| MethodView { method: m, state: doc.method(m), record, links };
     SeedDocument {
         request_id,
         id: &record.id,
@@ -569,6 +597,8 @@ struct EvaluationView<'a> {
 struct MethodView<'a> {
     method: Method,
     state: Option<&'a MethodState>,
+    record: &'a AttemptRecord,
+    links: &'a MediaLinks<'a>,
 }
 
 impl Serialize for MethodView<'_> {
@@ -592,12 +622,26 @@ impl Serialize for MethodView<'_> {
                         "createdAt": ts(a.created_at),
                     })
                 } else {
+                    let face = a.face.clone().unwrap_or_default();
+                    let link = |name: &Option<String>| {
+                        name.as_deref().map(|n| {
+                            crate::faces::signed_link(
+                                self.links.key,
+                                &self.links.base,
+                                &self.record.client_id,
+                                &self.record.id,
+                                n,
+                                self.links.now,
+                            )
+                        })
+                    };
                     json!({
                         "refusalReason": a.refusal_reason,
-                        "providedFace": {"signedUrl": null},
-                        "expectedFace": {"signedUrl": null},
-                        "faceMatch": {"isMatch": null, "similarity": null},
-                        "liveness": {"isAlive": null},
+                        "providedFace": {"signedUrl": link(&face.provided)},
+                        "expectedFace": {"signedUrl": link(&face.expected)},
+                        // A string, as in the seed.
+                        "faceMatch": {"isMatch": face.is_match, "similarity": face.similarity.map(|s| format!("{s:.4}"))},
+                        "liveness": {"isAlive": face.is_alive, "score": face.liveness.map(|s| format!("{s:.4}"))},
                         "createdAt": ts(a.created_at),
                     })
                 }

@@ -47,6 +47,14 @@ pub struct Settings {
     /// `SMARTAUTH_GEOIP_ANONYMOUS_MMDB` (GeoIP2 Anonymous-IP), `SMARTAUTH_PLACES_CSV`
     /// (`lat,lon,name,admin1,admin2,cc`).
     pub intel: IntelConfig,
+    /// `SMARTAUTH_MODELS_DIR`, default `models` in the data dir: the face models `scripts/fetch-data.sh`
+    /// installs. Without them, `face_authentication` is not offered.
+    pub models_dir: PathBuf,
+    /// `SMARTAUTH_FACE_WORKERS`, default the number of CPU cores: face verifications run at once.
+    pub face_workers: usize,
+    /// `SMARTAUTH_PUBLIC_URL`: the server's address as clients reach it, for media links
+    /// (`signedUrl`). Default: `http://` and the request's `Host`.
+    pub public_url: Option<String>,
     /// `SMARTAUTH_GEOCODER_URL`: a Nominatim-compatible endpoint for street-level reverse geocoding
     /// (`{url}/reverse?format=jsonv2&lat=..&lon=..`). Without it, street fields are `null`.
     pub geocoder_url: Option<String>,
@@ -93,6 +101,22 @@ impl Settings {
             anonymous_mmdb: get("SMARTAUTH_GEOIP_ANONYMOUS_MMDB").map(PathBuf::from),
             places_csv: get("SMARTAUTH_PLACES_CSV").map(PathBuf::from),
         };
+        let models_dir = get("SMARTAUTH_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| data_dir.join("models"));
+        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+        let face_workers = match get("SMARTAUTH_FACE_WORKERS") {
+            None => cores,
+            Some(n) => n
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=256).contains(n))
+                .with_context(|| format!("SMARTAUTH_FACE_WORKERS={n:?}: use a number from 1 to 256"))?,
+        };
+        let public_url = get("SMARTAUTH_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned());
+        if let Some(url) = &public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("SMARTAUTH_PUBLIC_URL={url:?}: use an http:// or https:// URL");
+            }
+        }
         let geocoder_url = get("SMARTAUTH_GEOCODER_URL");
         if let Some(url) = &geocoder_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -112,6 +136,9 @@ impl Settings {
             allow_private_targets,
             log_format,
             intel,
+            models_dir,
+            face_workers,
+            public_url,
             geocoder_url,
         })
     }

@@ -21,6 +21,7 @@ type HmacSha256 = Hmac<Sha256>;
 pub struct MasterKey {
     cipher: Aes256Gcm,
     code_key: [u8; 32],
+    media_key: [u8; 32],
 }
 
 impl MasterKey {
@@ -34,6 +35,7 @@ impl MasterKey {
         MasterKey {
             cipher: Aes256Gcm::new(&derive(b"smartauth/at-rest/v1").into()),
             code_key: derive(b"smartauth/codes/v1"),
+            media_key: derive(b"smartauth/media-links/v1"),
         }
     }
 
@@ -97,6 +99,16 @@ impl MasterKey {
     }
 
     /// A keyed hash of a one-time code, bound to its attempt and method so that a hash cannot be replayed elsewhere.
+    /// The signature of a media link: binds the tenant, the object and the expiry.
+    pub fn media_signature(&self, parts: &[&str]) -> String {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.media_key).expect("HMAC takes any key length");
+        for part in parts {
+            mac.update(part.as_bytes());
+            mac.update(&[0]);
+        }
+        hex::encode(mac.finalize().into_bytes())
+    }
+
     pub fn code_hash(&self, attempt_id: &str, method: &str, code: &str) -> String {
         let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.code_key).expect("HMAC takes any key length");
         for part in [attempt_id, method, code] {

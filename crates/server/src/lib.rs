@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod delivery;
 pub mod error;
 pub mod extract;
+pub mod faces;
 pub mod fetch;
 pub mod geocoder;
 pub mod routes;

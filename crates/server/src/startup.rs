@@ -29,6 +29,8 @@ use crate::crypto::{self, MasterKey};
 use crate::delivery::email::EmailClient;
 use crate::delivery::sms::SmsClient;
 use crate::error::{ApiError, REQUEST_ID};
+use crate::faces::Faces;
+use crate::fetch::SafeFetcher;
 use crate::geocoder::Geocoder;
 use crate::{routes, telemetry};
 
@@ -43,6 +45,10 @@ pub struct App {
     pub admin_token_hash: String,
     pub intel: Arc<Intelligence>,
     pub geocoder: Option<Geocoder>,
+    /// Face authentication; `None` when the models are not installed.
+    pub faces: Option<Faces>,
+    pub fetcher: SafeFetcher,
+    pub public_url: Option<String>,
     pub email: Option<EmailClient>,
     pub sms: Option<SmsClient>,
     pub trusted_proxies: Vec<IpNet>,
@@ -61,6 +67,19 @@ impl App {
         let loaded = self.store.policy(client_id, policy_id).await?.map(Arc::new);
         self.policies.insert(key, loaded.clone());
         Ok(loaded)
+    }
+
+    /// Where clients reach this server, for links: `SMARTAUTH_PUBLIC_URL`, else the request's `Host`.
+    pub fn base_url(&self, headers: &HeaderMap) -> String {
+        if let Some(url) = &self.public_url {
+            return url.clone();
+        }
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+            .unwrap_or("localhost");
+        format!("http://{host}")
     }
 
     pub fn forget_policy(&self, client_id: &str, policy_id: &str) {
@@ -133,6 +152,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, First
     let sms = settings.sms_gateway_url.as_deref().map(SmsClient::new).transpose()?;
     let geocoder = settings.geocoder_url.as_deref().map(Geocoder::new).transpose()?;
     let intel = load_intelligence(settings).await?;
+    let faces = load_faces(settings).await;
     let app = App {
         store,
         key,
@@ -141,6 +161,9 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, First
         admin_token_hash,
         intel,
         geocoder,
+        faces,
+        fetcher: SafeFetcher::new(settings.allow_private_targets),
+        public_url: settings.public_url.clone(),
         email,
         sms,
         trusted_proxies: settings.trusted_proxies.clone(),
@@ -166,6 +189,32 @@ async fn load_intelligence(settings: &Settings) -> anyhow::Result<Arc<Intelligen
         }
     }
     Ok(intel)
+}
+
+/// Loads the face models (once per process); without them the server runs without face authentication.
+async fn load_faces(settings: &Settings) -> Option<Faces> {
+    let (models, media, workers) =
+        (settings.models_dir.clone(), settings.data_dir.join("media"), settings.face_workers);
+    let started = Instant::now();
+    let loaded = tokio::task::spawn_blocking(move || Faces::load(&models, media, workers)).await;
+    match loaded {
+        Ok(Ok(faces)) => {
+            tracing::info!(
+                load_ms = started.elapsed().as_millis() as u64,
+                workers = settings.face_workers,
+                "face models loaded"
+            );
+            Some(faces)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "face models not loaded: face_authentication is not offered (run scripts/fetch-data.sh)");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "face models not loaded");
+            None
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {

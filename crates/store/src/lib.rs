@@ -44,6 +44,8 @@ pub trait Store: Send + Sync + 'static {
     async fn update_identity(&self, identity: &IdentityRecord) -> Result<bool>;
     /// Deletes the identity and everything learnt about it; its attempts stay, detached from the
     /// person and rewritten by `anonymize`. Returns false when there was no such identity.
+    /// The ids of every attempt of the person (their images are erased with them).
+    async fn attempt_ids_of(&self, client_id: &str, person_id: &str) -> Result<Vec<String>>;
     async fn erase_identity(&self, client_id: &str, person_id: &str, anonymize: &Anonymizer) -> Result<bool>;
 
     /// Creates or replaces; the stored record keeps the first `created_at` and `id`.
@@ -55,6 +57,8 @@ pub trait Store: Send + Sync + 'static {
     /// Everything the decision engine needs to know about the person's past.
     async fn history(&self, query: &HistoryQuery<'_>) -> Result<History>;
     /// The identity and its history together, as an attempt needs them; `None` when there is no identity.
+    /// The identity comes without its face image, and with an empty `face_template_enc` when a face
+    /// is enrolled: the decision only needs to know that.
     async fn decision_inputs(&self, query: &HistoryQuery<'_>) -> Result<Option<(IdentityRecord, History)>>;
     /// Stores a new attempt and, when it was approved, what it teaches about the person, atomically.
     /// With a `limit`, the attempt is stored only if the person's attempts in the window are still under

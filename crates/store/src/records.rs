@@ -24,6 +24,8 @@ pub struct IdentityRecord {
     pub phone: Option<String>,
     /// The enrolled face image, encrypted with the master key.
     pub face_image_enc: Option<Vec<u8>>,
+    /// The enrolled face's template (embedding), encrypted with the master key.
+    pub face_template_enc: Option<Vec<u8>>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

@@ -24,6 +24,7 @@ fn identity(client: &str, person: &str, id: &str) -> IdentityRecord {
         email: Some("john@example.com".into()),
         phone: None,
         face_image_enc: Some(vec![1, 2, 3]),
+        face_template_enc: Some(vec![4, 5, 6]),
         created_at: 10,
         updated_at: 10,
     }
@@ -90,9 +91,10 @@ pub async fn identities_belong_to_their_client(store: &dyn Store) {
     let mut changed = identity("c1", "p1", "i1");
     changed.name = "Jane".into();
     changed.face_image_enc = None;
+    changed.face_template_enc = None;
     assert!(store.update_identity(&changed).await.unwrap());
     let read = store.identity("c1", "p1").await.unwrap().unwrap();
-    assert_eq!((read.name.as_str(), read.face_image_enc), ("Jane", None));
+    assert_eq!((read.name.as_str(), read.face_image_enc, read.face_template_enc), ("Jane", None, None));
     assert!(!store.update_identity(&identity("c1", "nobody", "i9")).await.unwrap());
 }
 
@@ -226,6 +228,13 @@ pub async fn decision_inputs_are_the_identity_and_its_history(store: &dyn Store)
     store.insert_attempt(&attempt("c1", "p1", "a1", 1_000, "approved"), Some(&approved), None).await.unwrap();
     let (found, history) = store.decision_inputs(&q).await.unwrap().unwrap();
     assert_eq!(found.id, "i1");
+    // Whether a face is enrolled, without the image or the template.
+    assert_eq!((found.face_image_enc, found.face_template_enc), (None, Some(vec![])));
+    let mut faceless = identity("c1", "p2", "i3");
+    faceless.face_template_enc = None;
+    store.insert_identity(&faceless).await.unwrap();
+    let (found, _) = store.decision_inputs(&HistoryQuery { person_id: "p2", ..q }).await.unwrap().unwrap();
+    assert_eq!(found.face_template_enc, None);
     assert_eq!(history.known_devices, vec!["phone"]);
     assert_eq!(history.attempts_in_window, 1);
     assert_eq!(history.known_locations.len(), 1);
@@ -244,7 +253,10 @@ pub async fn erasure_removes_the_person_and_anonymizes_attempts(store: &dyn Stor
         .await
         .unwrap();
     let scrub = |doc: &mut serde_json::Value| doc["name"] = serde_json::Value::Null;
+    assert_eq!(store.attempt_ids_of("c1", "p1").await.unwrap(), vec!["a1".to_owned()]);
+    assert!(store.attempt_ids_of("c2", "p1").await.unwrap().is_empty(), "another client's attempts are not listed");
     assert!(store.erase_identity("c1", "p1", &scrub).await.unwrap());
+    assert!(store.attempt_ids_of("c1", "p1").await.unwrap().is_empty());
     assert!(!store.erase_identity("c1", "p1", &scrub).await.unwrap());
     assert!(store.identity("c1", "p1").await.unwrap().is_none());
     assert!(store.identity("c2", "p1").await.unwrap().is_some(), "another client's person is untouched");

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use smartauth_context::EnrichInput;
 use smartauth_domain::context::{DeviceInput, LocationInput, ProvidedInfo};
 use smartauth_domain::{decide, AttemptContext, Coordinates, DecisionInput, Id, Method, PersonId, Status};
-use smartauth_store::{AttemptFilter, AttemptRecord, HistoryQuery, Learned, WindowLimit};
+use smartauth_store::{AttemptFilter, AttemptRecord, HistoryQuery, IdentityRecord, Learned, WindowLimit};
 
 use crate::attempt::{self, ts, AttemptDoc};
 use crate::auth::{self, Attestation, Tenant};
@@ -143,15 +143,17 @@ fn resolve_person(tenant: &Tenant, from_body: Option<String>) -> ApiResult<Perso
 }
 
 /// Step-up methods this server can complete for this identity.
-fn available_methods(app: &App, email: bool, phone: bool) -> Vec<Method> {
+fn available_methods(app: &App, identity: &IdentityRecord) -> Vec<Method> {
     let mut out = Vec::new();
-    if email && app.email.is_some() {
+    if identity.face_template_enc.is_some() && app.faces.is_some() {
+        out.push(Method::FaceAuthentication);
+    }
+    if identity.email.is_some() && app.email.is_some() {
         out.push(Method::EmailAuthentication);
     }
-    if phone && app.sms.is_some() {
+    if identity.phone.is_some() && app.sms.is_some() {
         out.push(Method::SmsAuthentication);
     }
-    // Face matching is not part of this build: face_authentication is never offered.
     out
 }
 
@@ -239,7 +241,7 @@ pub async fn create(
             })
             .await?
             .ok_or_else(|| ApiError::not_found("identity"))?;
-        let methods = available_methods(&app, identity.email.is_some(), identity.phone.is_some());
+        let methods = available_methods(&app, &identity);
         let decision = decide(&DecisionInput {
             policy: rules,
             context: &context,
@@ -307,9 +309,15 @@ pub async fn load(app: &App, tenant: &Tenant, raw_id: &str) -> ApiResult<(Attemp
     Ok((record, doc))
 }
 
-pub async fn read(State(app): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn read(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let (record, doc) = load(&app, &tenant, &id).await?;
-    Ok(axum::Json(attempt::render(current_request_id(), &record, &doc)).into_response())
+    let links = attempt::MediaLinks { key: &app.key, base: app.base_url(&headers), now: Utc::now().timestamp() };
+    Ok(axum::Json(attempt::render(current_request_id(), &record, &doc, &links)).into_response())
 }
 
 #[derive(Deserialize)]

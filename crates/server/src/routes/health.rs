@@ -22,6 +22,7 @@ pub async fn ready(State(app): State<AppState>) -> ApiResult<Response> {
         "database": "ok",
         "delivery": {"email": app.email.is_some(), "sms": app.sms.is_some()},
         "dataSets": app.intel.status,
+        "faceModels": app.faces.is_some(),
     })))
 }
 

@@ -14,7 +14,8 @@ use crate::auth::Tenant;
 use crate::crypto;
 use crate::error::{ok_json, ApiError, ApiResult};
 use crate::extract::{Json, Path};
-use crate::startup::AppState;
+use crate::fetch::FetchError;
+use crate::startup::{App, AppState};
 
 /// Decoded face images above this are refused.
 const MAX_IMAGE_BYTES: usize = 8 * 1024 * 1024;
@@ -65,7 +66,7 @@ fn parse_phone(raw: &str) -> ApiResult<String> {
 }
 
 /// Accepts base64 (optionally as a `data:` URL) of a JPEG or PNG image.
-fn parse_image(raw: &str) -> ApiResult<Vec<u8>> {
+pub fn parse_image(raw: &str) -> ApiResult<Vec<u8>> {
     let body = raw.trim();
     let body = match body.strip_prefix("data:") {
         Some(rest) => rest.split_once(',').map(|(_, b)| b).unwrap_or(""),
@@ -75,6 +76,13 @@ fn parse_image(raw: &str) -> ApiResult<Vec<u8>> {
         return Err(ApiError::PayloadTooLarge(format!("image is larger than {} MiB", MAX_IMAGE_BYTES >> 20)));
     }
     let bytes = STANDARD.decode(body).map_err(|_| ApiError::BadRequest("image is not valid base64".into()))?;
+    check_image(bytes)
+}
+
+fn check_image(bytes: Vec<u8>) -> ApiResult<Vec<u8>> {
+    if bytes.len() > MAX_IMAGE_BYTES {
+        return Err(ApiError::PayloadTooLarge(format!("image is larger than {} MiB", MAX_IMAGE_BYTES >> 20)));
+    }
     let jpeg = bytes.starts_with(&[0xFF, 0xD8, 0xFF]);
     let png = bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]);
     if !(jpeg || png) {
@@ -83,8 +91,32 @@ fn parse_image(raw: &str) -> ApiResult<Vec<u8>> {
     Ok(bytes)
 }
 
-fn no_image_url() -> ApiError {
-    ApiError::BadRequest("imageUrl is not supported by this version; send the image inline as base64 in `image`".into())
+/// The face to enrol, from `image` or `imageUrl`: exactly one usable face, or a 400 that says why.
+/// Returns the image and its template, both encrypted.
+async fn enrol(app: &App, image: Option<&str>, image_url: Option<&str>) -> ApiResult<(Vec<u8>, Vec<u8>)> {
+    let bytes = match (image, image_url) {
+        (Some(_), Some(_)) => return Err(ApiError::BadRequest("send either image or imageUrl, not both".into())),
+        (Some(image), None) => parse_image(image)?,
+        (None, Some(url)) => {
+            let fetched = app.fetcher.fetch(url).await.map_err(|e| match e {
+                FetchError::TooLarge => ApiError::PayloadTooLarge(e.to_string()),
+                other => ApiError::BadRequest(other.to_string()),
+            })?;
+            check_image(fetched)?
+        }
+        (None, None) => return Err(ApiError::BadRequest("no image".into())),
+    };
+    let faces = app.faces.as_ref().ok_or_else(|| {
+        ApiError::Unavailable("face models are not loaded on this server (run scripts/fetch-data.sh)".into())
+    })?;
+    let analysis = faces.analyze(bytes.clone()).await?.map_err(|refusal| {
+        ApiError::BadRequest(format!(
+            "image: {} ({refusal}); enrol a photo with exactly one clear face",
+            refusal.reason()
+        ))
+    })?;
+    let template = smartauth_face::template_to_bytes(&analysis.embedding);
+    Ok((app.key.encrypt(&bytes), app.key.encrypt(&template)))
 }
 
 fn person_from_path(tenant: &Tenant, raw: &str) -> ApiResult<PersonId> {
@@ -122,10 +154,13 @@ pub async fn create(State(app): State<AppState>, tenant: Tenant, Json(body): Jso
     tenant.require_backend()?;
     let person = PersonId::parse(&body.person_id, tenant.client.validate_cpf)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    if body.image_url.is_some() {
-        return Err(no_image_url());
-    }
-    let face_image_enc = body.image.as_deref().map(parse_image).transpose()?.map(|img| app.key.encrypt(&img));
+    let (face_image_enc, face_template_enc) = match (&body.image, &body.image_url) {
+        (None, None) => (None, None),
+        (image, url) => {
+            let (image, template) = enrol(&app, image.as_deref(), url.as_deref()).await?;
+            (Some(image), Some(template))
+        }
+    };
     let now = chrono::Utc::now().timestamp_millis();
     let record = IdentityRecord {
         id: crypto::new_id().to_string(),
@@ -135,6 +170,7 @@ pub async fn create(State(app): State<AppState>, tenant: Tenant, Json(body): Jso
         email: body.email.as_deref().map(parse_email).transpose()?,
         phone: body.phone.as_deref().map(parse_phone).transpose()?,
         face_image_enc,
+        face_template_enc,
         created_at: now,
         updated_at: now,
     };
@@ -168,9 +204,6 @@ pub async fn update(
         .identity(tenant.client_id(), person.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("identity"))?;
-    if changes.image_url.is_some() {
-        return Err(no_image_url());
-    }
     if let Some(name) = &changes.name {
         identity.name = parse_name(name)?;
     }
@@ -180,8 +213,14 @@ pub async fn update(
     if let Some(phone) = &changes.phone {
         identity.phone = phone.as_deref().map(parse_phone).transpose()?;
     }
-    if let Some(image) = &changes.image {
-        identity.face_image_enc = image.as_deref().map(parse_image).transpose()?.map(|img| app.key.encrypt(&img));
+    match (&changes.image, &changes.image_url) {
+        (None, None) => {}
+        // `"image": null` removes the face.
+        (Some(None), None) => (identity.face_image_enc, identity.face_template_enc) = (None, None),
+        (image, url) => {
+            let (image, template) = enrol(&app, image.as_ref().and_then(|i| i.as_deref()), url.as_deref()).await?;
+            (identity.face_image_enc, identity.face_template_enc) = (Some(image), Some(template));
+        }
     }
     identity.updated_at = chrono::Utc::now().timestamp_millis();
     if !app.store.update_identity(&identity).await? {
@@ -195,8 +234,13 @@ pub async fn update(
 pub async fn erase(State(app): State<AppState>, tenant: Tenant, Path(raw): Path<String>) -> ApiResult<Response> {
     tenant.require_backend()?;
     let person = person_from_path(&tenant, &raw)?;
+    // The attempts' images (selfies and the enrolled face they were compared with) go too.
+    let attempt_ids = app.store.attempt_ids_of(tenant.client_id(), person.as_str()).await?;
     if !app.store.erase_identity(tenant.client_id(), person.as_str(), &anonymize).await? {
         return Err(ApiError::not_found("identity"));
+    }
+    if let Some(faces) = &app.faces {
+        faces.forget_media(tenant.client_id(), &attempt_ids);
     }
     Ok(ok_json(json!({"personId": person.as_str(), "deleted": true})))
 }

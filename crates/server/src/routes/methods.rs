@@ -1,15 +1,15 @@
-//! Step-up by one-time code: send a code by email or SMS, then verify what the user typed.
+//! Step-up: by one-time code (send a code by email or SMS, then verify what the user typed), or by
+//! face (a selfie matched against the enrolled face, with liveness).
 
 use axum::extract::State;
 use axum::response::Response;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
-use smartauth_domain::policy::CodeRules;
 use smartauth_domain::{Email, Method, OtpCode, Phone, Status};
 use smartauth_store::{AttemptRecord, Millis};
 
-use crate::attempt::{ts, AttemptDoc, Challenge, MethodAttempt, MethodState};
+use crate::attempt::{ts, AttemptDoc, Challenge, MethodAttempt, MethodState, StepUpRules};
 use crate::auth::Tenant;
 use crate::crypto;
 use crate::delivery::code_message;
@@ -21,24 +21,26 @@ use crate::startup::{App, AppState};
 /// Codes sent per method per attempt, whatever the resend delay.
 const MAX_SENDS: u32 = 5;
 /// Optimistic-concurrency retries before giving up on a busy attempt.
-const MAX_TRIES: usize = 5;
+pub(crate) const MAX_TRIES: usize = 5;
 
 fn code_method(raw: &str) -> ApiResult<Method> {
     match Method::parse(raw) {
         Some(m) if m.is_code() => Ok(m),
-        Some(_) => Err(ApiError::BadRequest("face_authentication is not available in this version".into())),
+        Some(_) => Err(ApiError::BadRequest(
+            "face_authentication has nothing to send: post the selfie to .../methods/face_authentication/verify".into(),
+        )),
         None => Err(ApiError::not_found("method")),
     }
 }
 
 /// Loads the attempt for a step-up with `method`: it must still be waiting and have offered the method.
 /// Returns it with the code rules it started with.
-async fn load_open(
+pub(crate) async fn load_open(
     app: &App,
     tenant: &Tenant,
     attempt_id: &str,
     method: Method,
-) -> ApiResult<(AttemptRecord, AttemptDoc, CodeRules)> {
+) -> ApiResult<(AttemptRecord, AttemptDoc, StepUpRules)> {
     let (record, doc) = load(app, tenant, attempt_id).await?;
     if record.status != Status::Pending.as_str() {
         return Err(ApiError::Conflict(format!("the attempt is already {}", record.status)));
@@ -50,23 +52,23 @@ async fn load_open(
     let rules = doc
         .step_up
         .as_ref()
-        .map(|s| s.codes.clone())
+        .cloned()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a pending attempt lacks its step-up rules")))?;
     Ok((record, doc, rules))
 }
 
-fn state_mut(doc: &mut AttemptDoc, method: Method) -> &mut MethodState {
+pub(crate) fn state_mut(doc: &mut AttemptDoc, method: Method) -> &mut MethodState {
     doc.methods.entry(method.as_str().to_owned()).or_insert_with(|| MethodState::new(Utc::now().timestamp_millis()))
 }
 
-async fn save(app: &App, record: &mut AttemptRecord, doc: &AttemptDoc, approved: bool) -> ApiResult<bool> {
+pub(crate) async fn save(app: &App, record: &mut AttemptRecord, doc: &AttemptDoc, approved: bool) -> ApiResult<bool> {
     record.version += 1;
     record.document = serde_json::to_string(doc).map_err(anyhow::Error::from)?;
     let learned = if approved { learned_from(record, doc) } else { None };
     Ok(app.store.update_attempt(record, learned.as_ref()).await?)
 }
 
-fn busy() -> ApiError {
+pub(crate) fn busy() -> ApiError {
     ApiError::Conflict("the attempt is being changed by another request; try again".into())
 }
 
@@ -78,6 +80,7 @@ pub async fn send(
     let method = code_method(&method)?;
     for _ in 0..MAX_TRIES {
         let (mut record, mut doc, rules) = load_open(&app, &tenant, &attempt_id, method).await?;
+        let rules = rules.codes;
         let person = record.person_id.clone().ok_or_else(|| ApiError::not_found("attempt"))?;
         let identity =
             app.store.identity(&record.client_id, &person).await?.ok_or_else(|| ApiError::not_found("identity"))?;
@@ -173,10 +176,13 @@ async fn withdraw(app: &App, tenant: &Tenant, attempt_id: &str, method: Method, 
     }
 }
 
+/// A code for the code methods; a selfie (`image`, base64, or `imageUrl`) for face_authentication.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CodeBody {
-    code: String,
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyBody {
+    code: Option<String>,
+    image: Option<String>,
+    image_url: Option<String>,
 }
 
 enum Outcome {
@@ -188,11 +194,19 @@ pub async fn verify(
     State(app): State<AppState>,
     tenant: Tenant,
     Path((attempt_id, method)): Path<(String, String)>,
-    Json(body): Json<CodeBody>,
+    Json(body): Json<VerifyBody>,
 ) -> ApiResult<Response> {
+    if Method::parse(&method) == Some(Method::FaceAuthentication) {
+        return crate::routes::face::verify(&app, &tenant, &attempt_id, body.image, body.image_url, body.code).await;
+    }
     let method = code_method(&method)?;
+    if body.image.is_some() || body.image_url.is_some() {
+        return Err(ApiError::BadRequest(format!("{} takes a code, not an image", method.as_str())));
+    }
+    let code = body.code.ok_or_else(|| ApiError::BadRequest("code is required".into()))?;
     for _ in 0..MAX_TRIES {
         let (mut record, mut doc, rules) = load_open(&app, &tenant, &attempt_id, method).await?;
+        let rules = rules.codes;
         let now: Millis = Utc::now().timestamp_millis();
         let state = state_mut(&mut doc, method);
         if state.status == Status::Reproved.as_str() {
@@ -204,7 +218,7 @@ pub async fn verify(
                 method.as_str()
             )));
         };
-        let code = OtpCode::parse(&body.code, rules.length).map_err(ApiError::BadRequest)?;
+        let code = OtpCode::parse(&code, rules.length).map_err(ApiError::BadRequest)?;
         let outcome = if now >= challenge.expires_at {
             Outcome::Refused("expired_code")
         } else if crypto::constant_time_eq(
@@ -221,6 +235,7 @@ pub async fn verify(
             provided_code: Some(code.as_str().to_owned()),
             sent_to: Some(challenge.sent_to.clone()),
             created_at: now,
+            face: None,
         };
         let approved = matches!(outcome, Outcome::Approved);
         match outcome {

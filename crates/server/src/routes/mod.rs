@@ -8,6 +8,7 @@ use crate::startup::AppState;
 mod admin;
 mod authentications;
 mod docs;
+mod face;
 mod health;
 mod identities;
 mod methods;
@@ -32,4 +33,5 @@ pub fn router() -> Router<AppState> {
         .route("/authentications/{attempt_id}", get(authentications::read))
         .route("/authentications/{attempt_id}/methods/{method}/send", post(methods::send))
         .route("/authentications/{attempt_id}/methods/{method}/verify", post(methods::verify))
+        .route("/media/{client_id}/{attempt_id}/{name}", get(face::media))
 }

@@ -45,6 +45,13 @@ fn unenforceable_rules(app: &App, policy: &Policy) -> Vec<String> {
                 .to_owned(),
         );
     }
+    if app.faces.is_none() && policy.reauthentication_methods.contains(&smartauth_domain::Method::FaceAuthentication) {
+        warnings.push(
+            "reauthenticationMethods: face models are not loaded (run scripts/fetch-data.sh), so face_authentication \
+             is not offered"
+                .to_owned(),
+        );
+    }
     warnings
 }
 

@@ -147,6 +147,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.sms_gateway_url = Some(format!("http://{sms_addr}/send"));
     settings.log_format = LogFormat::Text;
     settings.intel.dir = intel_dir();
+    settings.models_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/models").into();
     configure(&mut settings);
     let (state, _) = startup::build_state(&settings).await.unwrap();
     let server = startup::Server::bind(&settings, state).await.unwrap();

@@ -5,13 +5,6 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-/// The smallest valid PNG: 1×1 pixel.
-const PNG: &[u8] = &[
-    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, 0x49, 0x48, 0x44, 0x52, 0, 0, 0, 1, 0, 0, 0, 1, 8,
-    6, 0, 0, 0, 0x1F, 0x15, 0xC4, 0x89, 0, 0, 0, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0, 1, 0, 0, 5, 0, 1,
-    0x0D, 0x0A, 0x2D, 0xB4, 0, 0, 0, 0, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
-];
-
 #[tokio::test]
 async fn an_identity_is_created_read_updated_and_stored_normalized() {
     let app = spawn_app().await;
@@ -75,7 +68,9 @@ async fn a_face_image_is_stored_encrypted() {
     let app = spawn_app().await;
     let tenant = app.new_tenant().await;
     let marker = "FACE-MARKER-0123456789";
-    let mut image = PNG.to_vec();
+    // A real face (enrolment needs one), with a marker after the end of the JPEG data.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/test-fixtures/faces/fr_obama.jpg");
+    let mut image = std::fs::read(path).expect("run bash scripts/fetch-data.sh --test-fixtures");
     image.extend_from_slice(marker.as_bytes());
     let made = app
         .post(

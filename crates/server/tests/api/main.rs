@@ -1,6 +1,7 @@
 mod cli;
 mod codes;
 mod context;
+mod face;
 mod flow;
 mod helpers;
 mod identities;

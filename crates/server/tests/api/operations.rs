@@ -43,6 +43,8 @@ async fn attempts_are_listed_newest_first_with_filters_and_a_cursor() {
     let mut ids = Vec::new();
     for _ in 0..5 {
         ids.push(app.attempt(&tenant, PERSON, "d", SAO_PAULO).await.body["attemptId"].as_str().unwrap().to_owned());
+        // Attempts are ordered by their creation millisecond; within one millisecond, by id.
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
     app.attempt(&tenant, "other", "d", SAO_PAULO).await;
     let b = backend(&tenant);

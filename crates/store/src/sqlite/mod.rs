@@ -16,7 +16,10 @@ use crate::*;
 
 mod batch;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_face_template.sql")),
+];
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -162,6 +165,7 @@ fn identity_from(row: &SqliteRow) -> Result<IdentityRecord> {
         email: row.try_get("email")?,
         phone: row.try_get("phone")?,
         face_image_enc: row.try_get("face_image_enc")?,
+        face_template_enc: row.try_get("face_template_enc")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -333,8 +337,9 @@ impl Store for SqliteStore {
 
     async fn insert_identity(&self, i: &IdentityRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO identities (client_id, person_id, id, name, email, phone, face_image_enc, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO identities (client_id, person_id, id, name, email, phone, face_image_enc, face_template_enc,
+                                     created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&i.client_id)
         .bind(&i.person_id)
@@ -343,6 +348,7 @@ impl Store for SqliteStore {
         .bind(&i.email)
         .bind(&i.phone)
         .bind(&i.face_image_enc)
+        .bind(&i.face_template_enc)
         .bind(i.created_at)
         .bind(i.updated_at)
         .execute(&self.writer)
@@ -362,19 +368,28 @@ impl Store for SqliteStore {
 
     async fn update_identity(&self, i: &IdentityRecord) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE identities SET name = ?, email = ?, phone = ?, face_image_enc = ?, updated_at = ?
+            "UPDATE identities SET name = ?, email = ?, phone = ?, face_image_enc = ?, face_template_enc = ?, updated_at = ?
              WHERE client_id = ? AND person_id = ?",
         )
         .bind(&i.name)
         .bind(&i.email)
         .bind(&i.phone)
         .bind(&i.face_image_enc)
+        .bind(&i.face_template_enc)
         .bind(i.updated_at)
         .bind(&i.client_id)
         .bind(&i.person_id)
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn attempt_ids_of(&self, client_id: &str, person_id: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT id FROM attempts WHERE client_id = ? AND person_id = ?")
+            .bind(client_id)
+            .bind(person_id)
+            .fetch_all(&self.reader)
+            .await?)
     }
 
     async fn erase_identity(&self, client_id: &str, person_id: &str, anonymize: &Anonymizer) -> Result<bool> {
@@ -470,8 +485,11 @@ impl Store for SqliteStore {
     async fn decision_inputs(&self, q: &HistoryQuery<'_>) -> Result<Option<(IdentityRecord, History)>> {
         // One statement on the writer's connection, which the attempt's write uses next: that connection's
         // page cache is never invalidated by another writer, while a reader's is after every write.
+        // The decision needs only whether a face is enrolled, not the image or the template: they are
+        // left out (an empty template stands for "enrolled"), which keeps this hot read small.
         let sql = concat!(
-            "SELECT identities.*, ",
+            "SELECT id, client_id, person_id, name, email, phone, created_at, updated_at, NULL AS face_image_enc, ",
+            "CASE WHEN face_template_enc IS NULL THEN NULL ELSE X'' END AS face_template_enc, ",
             history_columns!(),
             " FROM identities WHERE client_id = ?1 AND person_id = ?2"
         );

@@ -1,0 +1,221 @@
+//! Face step-up: a selfie is matched against the identity's enrolled face, with liveness; and the
+//! media links (`signedUrl`) that show the selfie and the enrolled image to the tenant.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde_json::json;
+use smartauth_domain::{Method, Status};
+use smartauth_face::{similarity, template_from_bytes, Refusal};
+use smartauth_store::{AttemptRecord, Millis};
+
+use crate::attempt::{FaceAttempt, MethodAttempt};
+use crate::auth::Tenant;
+use crate::crypto;
+use crate::error::{ok_json, ApiError, ApiResult};
+use crate::extract::Path;
+use crate::faces::{media_name, valid_media_name};
+use crate::fetch::FetchError;
+use crate::routes::authentications::attestation;
+use crate::routes::identities::parse_image;
+use crate::routes::methods::{busy, load_open, save, state_mut, MAX_TRIES};
+use crate::startup::{App, AppState};
+
+const FACE: Method = Method::FaceAuthentication;
+
+pub async fn verify(
+    app: &App,
+    tenant: &Tenant,
+    attempt_id: &str,
+    image: Option<String>,
+    image_url: Option<String>,
+    code: Option<String>,
+) -> ApiResult<Response> {
+    if code.is_some() {
+        return Err(ApiError::BadRequest("face_authentication takes an image (image or imageUrl), not a code".into()));
+    }
+    let (record, doc, rules) = load_open(app, tenant, attempt_id, FACE).await?;
+    let faces =
+        app.faces.as_ref().ok_or_else(|| ApiError::Unavailable("face models are not loaded on this server".into()))?;
+    let face_rules = rules.face;
+    if let Some(state) = doc.method(FACE) {
+        if state.status == Status::Reproved.as_str() || state.failures >= face_rules.max_attempts {
+            return Ok(answer(&record, false, 0, Some("max_attempts_exceeded"), None, None));
+        }
+        if state.status != Status::Pending.as_str() {
+            return Err(ApiError::Conflict("face_authentication has already ended for this attempt".into()));
+        }
+    }
+    let person = record.person_id.clone().ok_or_else(|| ApiError::not_found("attempt"))?;
+    let bytes = match (image, image_url) {
+        (Some(_), Some(_)) => return Err(ApiError::BadRequest("send either image or imageUrl, not both".into())),
+        (Some(image), None) => parse_image(&image)?,
+        (None, Some(url)) => app.fetcher.fetch(&url).await.map_err(|e| match e {
+            FetchError::TooLarge => ApiError::PayloadTooLarge(e.to_string()),
+            other => ApiError::BadRequest(other.to_string()),
+        })?,
+        (None, None) => return Err(ApiError::BadRequest("image (base64) or imageUrl is required".into())),
+    };
+    if !faces.allow(&record.client_id, &person) {
+        return Err(ApiError::TooManyRequests {
+            message: "too many face verifications for this person lately; try again later".into(),
+            retry_after_secs: 60,
+        });
+    }
+    let identity =
+        app.store.identity(&record.client_id, &person).await?.ok_or_else(|| ApiError::not_found("identity"))?;
+    let template = identity
+        .face_template_enc
+        .as_deref()
+        .map(|t| app.key.decrypt(t))
+        .transpose()?
+        .and_then(|t| template_from_bytes(&t))
+        .ok_or_else(|| ApiError::Conflict("the identity has no enrolled face".into()))?;
+
+    let analysis = faces.analyze(bytes.clone()).await?;
+    let mut face = FaceAttempt::default();
+    let refusal = match &analysis {
+        // Not an image at all: a client error, not a try.
+        Err(Refusal::BadImage(why)) => return Err(ApiError::BadRequest(format!("image: {why}"))),
+        Err(refusal) => Some(refusal.reason()),
+        Ok(a) => {
+            let score = similarity(&a.embedding, &template);
+            let is_match = f64::from(score) >= face_rules.min_similarity;
+            let is_alive = f64::from(a.liveness) >= face_rules.min_liveness;
+            (face.similarity, face.is_match, face.liveness, face.is_alive) =
+                (Some(score), Some(is_match), Some(a.liveness), Some(is_alive));
+            if !is_match {
+                Some("face_mismatch")
+            } else if face_rules.require_liveness && !is_alive {
+                Some("person_not_alive")
+            } else {
+                None
+            }
+        }
+    };
+
+    // Both images are kept with the attempt, encrypted, for the analyst's review.
+    let media_id = crypto::new_id().to_string();
+    let provided = media_name(&media_id, "provided");
+    faces.store_media(&app.key, &record.client_id, &record.id, &provided, &bytes)?;
+    face.provided = Some(provided);
+    if let Some(enrolled) = identity.face_image_enc.as_deref().map(|i| app.key.decrypt(i)).transpose()? {
+        let expected = media_name(&media_id, "expected");
+        faces.store_media(&app.key, &record.client_id, &record.id, &expected, &enrolled)?;
+        face.expected = Some(expected);
+    }
+
+    for _ in 0..MAX_TRIES {
+        let (mut record, mut doc, _) = load_open(app, tenant, attempt_id, FACE).await?;
+        let now: Millis = Utc::now().timestamp_millis();
+        let state = state_mut(&mut doc, FACE);
+        if state.status != Status::Pending.as_str() || state.failures >= face_rules.max_attempts {
+            return Ok(answer(&record, false, 0, Some("max_attempts_exceeded"), None, None));
+        }
+        state.attempts.push(MethodAttempt {
+            refusal_reason: refusal.map(str::to_owned),
+            expected_code: None,
+            provided_code: None,
+            sent_to: None,
+            created_at: now,
+            face: Some(face.clone()),
+        });
+        let approved = refusal.is_none();
+        if approved {
+            state.status = Status::Approved.as_str().into();
+            record.status = Status::Approved.as_str().into();
+            doc.decided_at = Some(now);
+            doc.step_up = None;
+        } else {
+            state.failures += 1;
+            if state.failures >= face_rules.max_attempts {
+                state.status = Status::Reproved.as_str().into();
+                let all_failed = doc
+                    .evaluation
+                    .needed_reauthentications
+                    .iter()
+                    .all(|m| doc.methods.get(m.as_str()).is_some_and(|s| s.status == Status::Reproved.as_str()));
+                if all_failed {
+                    record.status = Status::Reproved.as_str().into();
+                    doc.decided_at = Some(now);
+                    doc.step_up = None;
+                }
+            }
+        }
+        let left = face_rules.max_attempts.saturating_sub(doc.method(FACE).map_or(0, |s| s.failures));
+        if !save(app, &mut record, &doc, approved).await? {
+            continue;
+        }
+        metrics::counter!("smartauth_face_verifications_total", "outcome" => refusal.unwrap_or("approved"))
+            .increment(1);
+        let token = if approved { Some(attestation(tenant, &record, &doc)?) } else { None };
+        return Ok(answer(&record, approved, left, refusal, Some(&face), token));
+    }
+    Err(busy())
+}
+
+fn answer(
+    record: &AttemptRecord,
+    authorized: bool,
+    left: u32,
+    refusal: Option<&str>,
+    face: Option<&FaceAttempt>,
+    attestation: Option<String>,
+) -> Response {
+    let message = match refusal {
+        None => "face verified; the attempt is approved".to_owned(),
+        Some("max_attempts_exceeded") => "too many failed face verifications; this method is closed".to_owned(),
+        Some("face_mismatch") => "the face does not match the enrolled face".to_owned(),
+        Some("person_not_alive") => "the selfie does not look like a live person".to_owned(),
+        Some("face_not_found") => "no face was found in the image".to_owned(),
+        Some("multiple_faces") => "more than one face is in the image".to_owned(),
+        Some(_) => "the face in the image cannot be used (light, focus, size, pose or eyes)".to_owned(),
+    };
+    let mut out = json!({
+        "isAuthorized": authorized,
+        "attemptsLeft": left,
+        "message": message,
+        "status": record.status,
+        "refusalReason": refusal,
+        "faceMatch": {
+            "isMatch": face.and_then(|f| f.is_match),
+            "similarity": face.and_then(|f| f.similarity).map(|s| format!("{s:.4}")),
+        },
+        "liveness": {"isAlive": face.and_then(|f| f.is_alive)},
+    });
+    if let Some(a) = attestation {
+        out["attestation"] = a.into();
+    }
+    ok_json(out)
+}
+
+/// `GET /media/{clientId}/{attemptId}/{name}?expires=..&signature=..`: an attempt's image, for as long
+/// as its signed link is valid and the attempt keeps its person (erasure deletes the images).
+pub async fn media(
+    State(app): State<AppState>,
+    Path((client_id, attempt_id, name)): Path<(String, String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let forbidden = || ApiError::Forbidden("the link is invalid or has expired".into());
+    let expires: i64 = query.get("expires").and_then(|e| e.parse().ok()).ok_or_else(forbidden)?;
+    let signature = query.get("signature").ok_or_else(forbidden)?;
+    if !valid_media_name(&name) || client_id.len() > 64 || attempt_id.len() > 64 {
+        return Err(forbidden());
+    }
+    let expected = app.key.media_signature(&[&client_id, &attempt_id, &name, &expires.to_string()]);
+    if !crypto::constant_time_eq(expected.as_bytes(), signature.as_bytes()) || Utc::now().timestamp() > expires {
+        return Err(forbidden());
+    }
+    let faces = app.faces.as_ref().ok_or_else(|| ApiError::not_found("image"))?;
+    let record = app.store.attempt(&client_id, &attempt_id).await?;
+    if record.as_ref().and_then(|r| r.person_id.as_ref()).is_none() {
+        return Err(ApiError::not_found("image"));
+    }
+    let image =
+        faces.read_media(&app.key, &client_id, &attempt_id, &name).ok_or_else(|| ApiError::not_found("image"))?;
+    let kind = if image.starts_with(&[0x89, b'P', b'N', b'G']) { "image/png" } else { "image/jpeg" };
+    Ok(([(CONTENT_TYPE, kind), (CACHE_CONTROL, "private, no-store")], image).into_response())
+}

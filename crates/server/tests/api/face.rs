@@ -1,0 +1,251 @@
+//! Face authentication end to end with the real models and images from packages: enrolment (inline
+//! and by URL, with SSRF protection), the face step-up, the seed's face fields, signed media links,
+//! limits, erasure and encryption at rest.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+fn image(name: &str) -> Vec<u8> {
+    let path = format!("{}/../../data/test-fixtures/faces/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}; run bash scripts/fetch-data.sh --test-fixtures"))
+}
+
+fn b64(name: &str) -> String {
+    STANDARD.encode(image(name))
+}
+
+/// A tenant whose policy steps up by face only, and a person enrolled with `enrolled`.
+async fn face_tenant(app: &TestApp, enrolled: &str) -> Tenant {
+    let tenant = app.new_tenant().await;
+    app.put_policy(&tenant, "pix", json!({"reauthenticationMethods": ["face_authentication"]})).await;
+    let r = app
+        .post("/identities", &backend(&tenant), json!({"personId": PERSON, "name": "John Doe", "image": b64(enrolled)}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    tenant
+}
+
+async fn pending_attempt(app: &TestApp, tenant: &Tenant) -> String {
+    let a = app.attempt(tenant, PERSON, "phone-1", SAO_PAULO).await;
+    assert_eq!(a.body["status"], "pending", "{:?}", a.body);
+    assert_eq!(a.body["neededReauthentications"], json!(["face_authentication"]));
+    a.body["attemptId"].as_str().unwrap().to_owned()
+}
+
+async fn verify(app: &TestApp, tenant: &Tenant, attempt: &str, body: Value) -> Answer {
+    app.post(&format!("/authentications/{attempt}/methods/face_authentication/verify"), &sdk(tenant, PERSON), body)
+        .await
+}
+
+#[tokio::test]
+async fn enrolment_needs_exactly_one_usable_face() {
+    let app = spawn_app().await;
+    let tenant = app.new_tenant().await;
+    let enrol = |person: &str, img: String| json!({"personId": person, "name": "Jane", "image": img});
+    let ok = app.post("/identities", &backend(&tenant), enrol("p-ok", b64("fr_obama.jpg"))).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(app.get("/identities/p-ok", &backend(&tenant)).await.body["hasFace"], true);
+    for (person, file, reason) in [
+        ("p-group", "if_t1.jpg", "multiple_faces"),
+        ("p-mask", "if_mask_blue.jpg", "face_not_found"),
+        ("p-cut", "fr_obama_partial_face.jpg", "poor_quality"),
+    ] {
+        let r = app.post("/identities", &backend(&tenant), enrol(person, b64(file))).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{file}");
+        assert!(r.body["message"].as_str().unwrap().contains(reason), "{file}: {:?}", r.body);
+        assert_eq!(app.get(&format!("/identities/{person}"), &backend(&tenant)).await.status, StatusCode::NOT_FOUND);
+    }
+    let junk =
+        app.post("/identities", &backend(&tenant), enrol("p-junk", STANDARD.encode(b"\xff\xd8\xffnot really"))).await;
+    assert_eq!(junk.status, StatusCode::BAD_REQUEST);
+}
+
+/// Serves the fixture images over HTTP on loopback; `/big` is over the size limit, `/hop` redirects.
+async fn image_server() -> String {
+    use axum::routing::get;
+    let obama = image("fr_obama.jpg");
+    let app = axum::Router::new()
+        .route("/obama.jpg", get(move || async move { obama.clone() }))
+        .route("/big", get(|| async { vec![0xffu8; 11 * 1024 * 1024] }))
+        .route("/hop", get(|| async { axum::response::Redirect::temporary("/obama.jpg") }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn image_urls_are_fetched_but_never_from_private_addresses_unless_allowed() {
+    let server = image_server().await;
+    let app = spawn_app().await;
+    let tenant = app.new_tenant().await;
+    let r = app
+        .post(
+            "/identities",
+            &backend(&tenant),
+            json!({"personId": "p1", "name": "Jane", "imageUrl": format!("{server}/obama.jpg")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["message"].as_str().unwrap().contains("private"), "{:?}", r.body);
+    for url in ["file:///etc/passwd", "http://169.254.169.254/latest/meta-data/", "ftp://example.com/a.jpg"] {
+        let r = app
+            .post("/identities", &backend(&tenant), json!({"personId": "p1", "name": "Jane", "imageUrl": url}))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{url}");
+    }
+
+    let open = spawn_app_with(|s| s.allow_private_targets = true).await;
+    let tenant = open.new_tenant().await;
+    for (person, path) in [("p1", "/obama.jpg"), ("p2", "/hop")] {
+        let r = open
+            .post(
+                "/identities",
+                &backend(&tenant),
+                json!({"personId": person, "name": "Jane", "imageUrl": format!("{server}{path}")}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {:?}", r.body);
+    }
+    let big = open
+        .post(
+            "/identities",
+            &backend(&tenant),
+            json!({"personId": "p3", "name": "Jane", "imageUrl": format!("{server}/big")}),
+        )
+        .await;
+    assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn the_same_person_passes_the_face_step_up_and_the_document_shows_it() {
+    let app = spawn_app().await;
+    let tenant = face_tenant(&app, "fr_obama.jpg").await;
+    let attempt = pending_attempt(&app, &tenant).await;
+    let r = verify(&app, &tenant, &attempt, json!({"image": b64("fr_obama2.jpg")})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["status"], "approved");
+    assert_eq!(r.body["isAuthorized"], true);
+    assert!(r.body["attestation"].is_string());
+
+    let doc = app.get(&format!("/authentications/{attempt}"), &backend(&tenant)).await.body;
+    assert_eq!(doc["status"], "approved");
+    let method = &doc["authenticationMethods"]["face_authentication"];
+    assert_eq!(method["status"], "approved");
+    let tried = &method["attempts"][0];
+    assert_eq!(tried["refusalReason"], Value::Null);
+    assert_eq!(tried["faceMatch"]["isMatch"], true);
+    let similarity: f64 = tried["faceMatch"]["similarity"].as_str().expect("a string, as in the seed").parse().unwrap();
+    assert!(similarity > 0.6, "{similarity}");
+    assert_eq!(tried["liveness"]["isAlive"], true);
+
+    // The signed links serve the selfie and the enrolled image, and nothing else.
+    let provided = tried["providedFace"]["signedUrl"].as_str().unwrap();
+    let expected = tried["expectedFace"]["signedUrl"].as_str().unwrap();
+    for (url, file) in [(provided, "fr_obama2.jpg"), (expected, "fr_obama.jpg")] {
+        let got = app.http.get(url).send().await.unwrap();
+        assert_eq!(got.status(), StatusCode::OK, "{url}");
+        assert_eq!(got.headers()["content-type"], "image/jpeg");
+        assert_eq!(got.bytes().await.unwrap().as_ref(), image(file).as_slice());
+    }
+    let tampered = provided.replace("provided.bin", "expected.bin");
+    assert_eq!(app.http.get(&tampered).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    let expired = provided.replace("expires=", "expires=1");
+    assert_eq!(app.http.get(&expired).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    let unsigned = provided.split('?').next().unwrap();
+    assert_eq!(app.http.get(unsigned).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn another_person_is_refused_and_the_method_closes_after_its_attempts() {
+    let app = spawn_app().await;
+    let tenant = face_tenant(&app, "fr_obama.jpg").await;
+    let attempt = pending_attempt(&app, &tenant).await;
+    for (n, left) in [(1, 2), (2, 1)] {
+        let r = verify(&app, &tenant, &attempt, json!({"image": b64("fr_biden.jpg")})).await;
+        assert_eq!(r.body["refusalReason"], "face_mismatch", "try {n}: {:?}", r.body);
+        assert_eq!((r.body["status"].clone(), r.body["attemptsLeft"].clone()), (json!("pending"), json!(left)));
+        assert_eq!(r.body["faceMatch"]["isMatch"], false);
+    }
+    // A group photo is a try too, refused for what it is.
+    let r = verify(&app, &tenant, &attempt, json!({"image": b64("if_t1.jpg")})).await;
+    assert_eq!(r.body["refusalReason"], "multiple_faces");
+    assert_eq!(r.body["status"], "reproved", "the only method is closed: the attempt is refused");
+    // The attempt has ended: even the right face cannot reopen it.
+    let r = verify(&app, &tenant, &attempt, json!({"image": b64("fr_obama2.jpg")})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    let doc = app.get(&format!("/authentications/{attempt}"), &backend(&tenant)).await.body;
+    let reasons: Vec<Value> = doc["authenticationMethods"]["face_authentication"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["refusalReason"].clone())
+        .collect();
+    assert_eq!(reasons, vec![json!("face_mismatch"), json!("face_mismatch"), json!("multiple_faces")]);
+}
+
+#[tokio::test]
+async fn a_broken_image_is_a_400_and_not_a_try() {
+    let app = spawn_app().await;
+    let tenant = face_tenant(&app, "fr_obama.jpg").await;
+    let attempt = pending_attempt(&app, &tenant).await;
+    let mut truncated = image("fr_obama2.jpg");
+    truncated.truncate(500);
+    let r = verify(&app, &tenant, &attempt, json!({"image": STANDARD.encode(truncated)})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = verify(&app, &tenant, &attempt, json!({"code": "123456"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = verify(&app, &tenant, &attempt, json!({})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let doc = app.get(&format!("/authentications/{attempt}"), &backend(&tenant)).await.body;
+    assert_eq!(doc["authenticationMethods"]["face_authentication"]["attempts"], json!([]));
+    // The method is still open.
+    let r = verify(&app, &tenant, &attempt, json!({"image": b64("fr_obama3.jpg")})).await;
+    assert_eq!(r.body["status"], "approved", "{:?}", r.body);
+}
+
+#[tokio::test]
+async fn faces_are_encrypted_at_rest_and_erased_with_the_person() {
+    let app = spawn_app().await;
+    let tenant = face_tenant(&app, "fr_obama.jpg").await;
+    let attempt = pending_attempt(&app, &tenant).await;
+    verify(&app, &tenant, &attempt, json!({"image": b64("fr_obama2.jpg")})).await;
+    // Neither the enrolled image nor the selfie is readable on disk.
+    let db = app.db_bytes().await;
+    for file in ["fr_obama.jpg", "fr_obama2.jpg"] {
+        let chunk = &image(file)[2000..2064];
+        assert!(!db.windows(chunk.len()).any(|w| w == chunk), "{file} is in the database in clear");
+    }
+    let media = app.data_dir.path().join("media").join(&tenant.client_id).join(&attempt);
+    let files: Vec<_> = std::fs::read_dir(&media).unwrap().map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect();
+    assert_eq!(files.len(), 2);
+    for f in &files {
+        assert!(!f.starts_with(&[0xff, 0xd8]), "a media file is a readable JPEG");
+    }
+    let link = app.get(&format!("/authentications/{attempt}"), &backend(&tenant)).await.body["authenticationMethods"]
+        ["face_authentication"]["attempts"][0]["providedFace"]["signedUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let erased =
+        app.call(reqwest::Method::DELETE, &format!("/identities/{PERSON_DIGITS}"), Some(&backend(&tenant)), None).await;
+    assert!(erased.status.is_success());
+    assert!(!media.exists(), "the attempt's images are deleted with the person");
+    assert_eq!(app.http.get(&link).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn face_is_not_offered_without_an_enrolled_face() {
+    let app = spawn_app().await;
+    let tenant = app.new_tenant().await;
+    app.put_policy(&tenant, "pix", json!({"reauthenticationMethods": ["face_authentication", "sms_authentication"]}))
+        .await;
+    app.create_identity(&tenant, PERSON).await;
+    let a = app.attempt(&tenant, PERSON, "phone-1", SAO_PAULO).await;
+    assert_eq!(a.body["neededReauthentications"], json!(["sms_authentication"]));
+}
