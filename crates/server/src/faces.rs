@@ -1,5 +1,5 @@
-//! Face authentication's running parts: the models, a bounded pool that runs them off the async
-//! runtime, a per-identity limit on verifications, and the media files (selfies and the enrolled
+//! Face authentication's running parts: the models, a bounded pool of low-priority threads that runs
+//! them off the async runtime, a per-identity limit on verifications, and the media files (selfies and the enrolled
 //! image compared with them), encrypted in the data dir and served by signed, expiring links.
 
 use std::collections::{HashMap, VecDeque};
@@ -8,13 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use smartauth_face::{Analysis, FaceEngine, Refusal};
-use tokio::sync::Semaphore;
 
 use crate::crypto::MasterKey;
 use crate::error::ApiError;
 
-/// Longest a request waits for a free model worker before the server says it is busy.
-pub const QUEUE_WAIT: Duration = Duration::from_secs(10);
+/// Longest a request waits for its selfie to be analysed before the server says it is busy.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(20);
 /// Face verifications per identity in [`IDENTITY_WINDOW`], across attempts.
 pub const IDENTITY_LIMIT: usize = 10;
 pub const IDENTITY_WINDOW: Duration = Duration::from_secs(600);
@@ -23,10 +22,61 @@ pub const LINK_LIFETIME_SECS: i64 = 900;
 
 pub struct Faces {
     engine: Arc<FaceEngine>,
-    workers: Arc<Semaphore>,
+    pool: WorkerPool,
     recent: Mutex<HashMap<String, VecDeque<Instant>>>,
     media_dir: PathBuf,
 }
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Threads of their own for the models, at a lower scheduling priority than the request handlers,
+/// with a bounded queue: a burst of selfies waits here (or is told the server is busy) while
+/// everything else keeps its latency.
+struct WorkerPool {
+    jobs: std::sync::mpsc::SyncSender<Job>,
+}
+
+/// Selfies waiting per worker before new ones are refused as busy.
+const QUEUE_PER_WORKER: usize = 4;
+/// The workers' niceness: the scheduler prefers the request handlers when both want the CPU.
+const WORKER_NICENESS: i32 = 10;
+
+impl WorkerPool {
+    fn new(workers: usize) -> WorkerPool {
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(workers * QUEUE_PER_WORKER);
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..workers {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new().name(format!("face-{n}")).spawn(move || {
+                lower_priority();
+                loop {
+                    let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "could not start a face worker");
+            }
+        }
+        WorkerPool { jobs }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: setpriority on the calling thread (who 0 with PRIO_PROCESS is the calling thread on
+    // Linux, where threads are tasks); no memory is touched.
+    let done = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, WORKER_NICENESS) };
+    if done != 0 {
+        tracing::debug!("could not lower the face worker's priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 impl Faces {
     /// Loads the models (once per process and directory) with `workers` verifications at a time.
@@ -41,30 +91,29 @@ impl Faces {
                 e
             }
         };
-        Ok(Faces {
-            engine,
-            workers: Arc::new(Semaphore::new(workers.max(1))),
-            recent: Mutex::new(HashMap::new()),
-            media_dir,
-        })
+        Ok(Faces { engine, pool: WorkerPool::new(workers.max(1)), recent: Mutex::new(HashMap::new()), media_dir })
     }
 
-    /// Runs the pipeline on a blocking thread, at most `workers` at once, so that a burst of selfies
-    /// cannot starve the requests that need no model.
+    /// Runs the pipeline on a face worker; when every worker is busy and the queue is full, the
+    /// caller is told to come back (503) rather than queued without bound.
     pub async fn analyze(&self, bytes: Vec<u8>) -> Result<Result<Analysis, Refusal>, ApiError> {
-        let permit = tokio::time::timeout(QUEUE_WAIT, self.workers.clone().acquire_owned())
-            .await
-            .map_err(|_| ApiError::Unavailable("face verification is busy; try again in a moment".into()))?
-            .map_err(|_| ApiError::Unavailable("face verification is stopping".into()))?;
+        let (done, result) = tokio::sync::oneshot::channel();
         let engine = self.engine.clone();
         let started = Instant::now();
-        let result = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            engine.analyze_bytes(&bytes)
-        })
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("the face worker stopped: {e}")))?
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
+        let job: Job = Box::new(move || {
+            let _ = done.send(engine.analyze_bytes(&bytes));
+        });
+        self.pool.jobs.try_send(job).map_err(|e| match e {
+            std::sync::mpsc::TrySendError::Full(_) => {
+                ApiError::Unavailable("face verification is busy; try again in a moment".into())
+            }
+            std::sync::mpsc::TrySendError::Disconnected(_) => ApiError::Unavailable("face workers are stopped".into()),
+        })?;
+        let result = tokio::time::timeout(QUEUE_WAIT, result)
+            .await
+            .map_err(|_| ApiError::Unavailable("face verification is busy; try again in a moment".into()))?
+            .map_err(|_| ApiError::Internal(anyhow::anyhow!("a face worker stopped")))?
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
         metrics::histogram!("smartauth_face_analysis_seconds").record(started.elapsed().as_secs_f64());
         Ok(result)
     }
