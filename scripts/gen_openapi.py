@@ -49,7 +49,9 @@ method_answer = {
     "properties": {
         "requestId": {"type": "string"}, "isAuthorized": {"type": "boolean"}, "attemptsLeft": {"type": "integer"},
         "message": {"type": "string"}, "status": {"enum": ["approved", "pending", "reproved"]},
-        "refusalReason": {"type": ["string", "null"], "enum": [None, "invalid_code", "expired_code", "max_attempts_exceeded"]},
+        "refusalReason": {"type": ["string", "null"], "enum": [None, "invalid_code", "expired_code", "max_attempts_exceeded", "face_mismatch", "person_not_alive", "face_not_found", "multiple_faces", "poor_quality"]},
+        "faceMatch": {"type": "object", "description": "face_authentication only", "properties": {"isMatch": {"type": ["boolean", "null"]}, "similarity": {"type": ["string", "null"]}}},
+        "liveness": {"type": "object", "description": "face_authentication only", "properties": {"isAlive": {"type": ["boolean", "null"]}}},
         "attestation": {"type": "string", "description": "JWT, only when the attempt became approved"},
     },
 }
@@ -60,7 +62,8 @@ schemas = {
     "NewIdentity": {"type": "object", "additionalProperties": False, "required": ["personId", "name"], "properties": {
         "personId": PERSON_ID,
         "name": NAME, "email": EMAIL, "phone": PHONE,
-        "image": {"type": "string", "description": "base64 JPEG or PNG"}, "imageUrl": {"type": "string", "description": "not supported yet (400)"}}},
+        "image": {"type": "string", "description": "base64 JPEG or PNG with exactly one usable face"},
+        "imageUrl": {"type": "string", "format": "uri", "description": "fetched by the server (http/https, public addresses only unless SMARTAUTH_ALLOW_PRIVATE_TARGETS, 10 MiB, 8 s, 3 redirects)"}}},
     "Identity": {"type": "object", "properties": {
         "requestId": {"type": "string"}, "id": {"type": "string"}, "personId": {"type": "string"}, "name": {"type": "string"},
         "email": nullable_str, "phone": nullable_str, "hasFace": {"type": "boolean"},
@@ -83,7 +86,9 @@ schemas = {
         "codes": {"type": "object", "properties": {"length": {"type": "integer", "minimum": 6, "maximum": 10, "default": 6},
             "ttlSeconds": {"type": "integer", "minimum": 30, "maximum": 600, "default": 300}, "maxAttempts": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3},
             "resendAfterSeconds": {"type": "integer", "maximum": 3600, "default": 30}}},
-        "face": {"type": "object", "properties": {"minSimilarity": {"type": "number"}, "requireLiveness": {"type": "boolean"}, "maxAttempts": {"type": "integer"}}}}},
+        "face": {"type": "object", "properties": {"minSimilarity": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5},
+            "minLiveness": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5}, "requireLiveness": {"type": "boolean", "default": True},
+            "maxAttempts": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3}}}}},
     "AttemptRequest": {"type": "object", "additionalProperties": False, "required": ["policyId"], "description": "personId is required with a backend token and must match an SDK token's person", "properties": {
         "personId": PERSON_ID,
         "policyId": POLICY_ID,
@@ -133,7 +138,7 @@ schemas = {
             "addressKind": {"enum": ["public", "private", "loopback", "reserved"], "description": "beyond the seed; only public addresses are looked up"}}}}},
     "Ready": {"type": "object", "properties": {
         "status": {"const": "ready"}, "database": {"type": "string"}, "delivery": {"type": "object"},
-        "dataSets": {"type": "array", "items": {"type": "object", "properties": {
+        "faceModels": {"type": "boolean"}, "dataSets": {"type": "array", "items": {"type": "object", "properties": {
             "name": {"enum": ["iso3166", "userAgents", "ipCity", "ipAsn", "ipAnonymizers", "places"]}, "loaded": {"type": "boolean"},
             "source": {"type": "string"}, "entries": {"type": "integer"}, "date": {"type": "string", "description": "the data's date, from the fetch script's MANIFEST.json"},
             "loadMs": {"type": "integer"}, "error": {"type": "string"}}}}}},
@@ -148,6 +153,7 @@ def err_response(description):
 
 attempt_id = path_param("attemptId", "24 hex characters")
 method_param = {"name": "method", "in": "path", "required": True, "schema": {"enum": ["email_authentication", "sms_authentication"]}}
+verify_method_param = {"name": "method", "in": "path", "required": True, "schema": {"enum": ["email_authentication", "sms_authentication", "face_authentication"]}}
 paths = {
     "/health": {"get": op("Liveness", ok({"type": "object"}), tags=["operations"], security=None)},
     "/ready": {"get": op("Readiness: the database answers; which delivery channels and data sets are loaded", ok(ref("Ready")), tags=["operations"], security=None)},
@@ -166,7 +172,8 @@ paths = {
         "get": op("Read an identity", ok(ref("Identity")), tags=["identities"], params=[path_param("personId", "")]),
         "patch": op("Change name, email, phone or face (null clears)", ok(ref("Identity")), tags=["identities"], params=[path_param("personId", "")],
                     request={"type": "object", "additionalProperties": False, "properties": {"name": NAME, "email": {**EMAIL, "type": ["string", "null"]},
-                             "phone": {**PHONE, "type": ["string", "null"]}, "image": nullable_str}}),
+                             "phone": {**PHONE, "type": ["string", "null"]}, "image": {**nullable_str, "description": "base64; null removes the face"},
+                             "imageUrl": {"type": "string", "format": "uri"}}}),
         "delete": op("Erase the identity (LGPD): face, contacts and known contexts; attempts are kept anonymized", ok({"type": "object"}), tags=["identities"], params=[path_param("personId", "")])},
     "/policies": {"get": op("List policies", ok({"type": "object", "properties": {"items": {"type": "array", "items": ref("Policy")}}}), tags=["policies"])},
     "/policies/{policyId}": {
@@ -181,9 +188,16 @@ paths = {
     "/authentications/{attemptId}": {"get": op("Read an attempt (the Smart Auth document)", ok(ref("Attempt")), tags=["authentications"], params=[attempt_id])},
     "/authentications/{attemptId}/methods/{method}/send": {"post": op("Send a one-time code", ok(ref("SendAnswer")), tags=["step-up"], params=[attempt_id, method_param],
         extra={"409": err_response("the attempt is not pending or the method is not offered"), "429": err_response("resend too soon (Retry-After)"), "502": err_response("the code could not be delivered")})},
-    "/authentications/{attemptId}/methods/{method}/verify": {"post": op("Verify a one-time code", ok(ref("MethodAnswer")), tags=["step-up"], params=[attempt_id, method_param],
-        request={"type": "object", "additionalProperties": False, "required": ["code"], "properties": {"code": {"type": "string", "pattern": "^[0-9]{6,10}$", "description": "exactly the policy's code length"}}},
-        extra={"409": err_response("no code sent, or the attempt is not pending")})},
+    "/authentications/{attemptId}/methods/{method}/verify": {"post": op("Verify a one-time code, or a selfie for face_authentication", ok(ref("MethodAnswer")), tags=["step-up"], params=[attempt_id, verify_method_param],
+        request={"type": "object", "additionalProperties": False, "description": "code for the code methods; image or imageUrl for face_authentication",
+                 "properties": {"code": {"type": "string", "pattern": "^[0-9]{6,10}$", "description": "exactly the policy's code length"},
+                                "image": {"type": "string", "description": "base64 JPEG or PNG selfie"}, "imageUrl": {"type": "string", "format": "uri"}}},
+        extra={"409": err_response("no code sent, or the attempt is not pending"), "413": err_response("image too large"),
+               "429": err_response("too many face verifications for this person (10 per 10 minutes)"), "503": err_response("face models not loaded, or every face worker busy")})},
+    "/media/{clientId}/{attemptId}/{name}": {"get": {"summary": "An attempt's image (a signedUrl from the attempt document): signed, expiring after 15 minutes, gone once the person is erased",
+        "tags": ["step-up"], "security": [], "parameters": [path_param("clientId", ""), path_param("attemptId", ""), path_param("name", ""),
+            query("expires", "Unix seconds", {"type": "integer"}), query("signature", "HMAC")],
+        "responses": {"200": {"description": "image/jpeg or image/png"}, "403": err_response("invalid or expired link"), "404": err_response("no such image")}}},
 }
 doc = {
     "openapi": "3.1.0",
