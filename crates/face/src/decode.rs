@@ -11,6 +11,8 @@ use crate::Refusal;
 pub const MAX_SIDE: u32 = 6000;
 /// Largest accepted pixel count (24 megapixels, a large phone photo).
 pub const MAX_PIXELS: u64 = 24_000_000;
+/// Largest decoded buffer: 24 megapixels of 8-bit RGB.
+pub const MAX_DECODED_BYTES: u64 = MAX_PIXELS * 3;
 /// Smallest accepted width or height: below this no face can be measured.
 pub const MIN_SIDE: u32 = 64;
 
@@ -33,6 +35,15 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, Refusal> {
     if w < MIN_SIDE || h < MIN_SIDE {
         return Err(Refusal::BadImage(format!(
             "the image is {w}x{h} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed"
+        )));
+    }
+    // The decoders check dimensions, not the buffer (16-bit or alpha channels multiply it): bound it here,
+    // before anything is allocated.
+    if decoder.total_bytes() > MAX_DECODED_BYTES {
+        return Err(Refusal::BadImage(format!(
+            "the image would take {} MB decoded; at most {} MB are accepted (use 8-bit RGB)",
+            decoder.total_bytes() >> 20,
+            MAX_DECODED_BYTES >> 20
         )));
     }
     let orientation = decoder.orientation().map_err(bad)?;

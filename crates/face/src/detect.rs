@@ -87,7 +87,8 @@ impl Detector {
         let [loc, conf, landmarks] = outputs.as_slice() else {
             return Err(FaceError::Model(format!("the detector gave {} outputs, not 3", outputs.len())));
         };
-        if loc.len() != self.anchors.len() * 4 || conf.len() != self.anchors.len() * 2 {
+        let n = self.anchors.len();
+        if loc.len() != n * 4 || conf.len() != n * 2 || landmarks.len() != n * 10 {
             return Err(FaceError::Model("the detector's outputs do not match its anchors".into()));
         }
         let mut found = Vec::new();
@@ -106,7 +107,9 @@ impl Detector {
             for (k, p) in points.iter_mut().enumerate() {
                 *p = [back(a[0] + m[k * 2] * VARIANCES[0] * a[2]), back(a[1] + m[k * 2 + 1] * VARIANCES[0] * a[3])];
             }
-            found.push(Detection { bbox, score, landmarks: points });
+            if bbox.iter().chain(points.iter().flatten()).all(|v| v.is_finite()) {
+                found.push(Detection { bbox, score, landmarks: points });
+            }
         }
         Ok(non_maximum_suppression(found))
     }

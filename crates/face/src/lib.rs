@@ -274,6 +274,10 @@ fn quality_problem(image: &RgbImage, face: &Detection, q: &Quality) -> Option<St
     let cut =
         face.bbox[0] < -margin || face.bbox[1] < -margin || face.bbox[2] > w + margin || face.bbox[3] > h + margin;
     let landmarks_outside = face.landmarks.iter().any(|p| p[0] < 0.0 || p[1] < 0.0 || p[0] >= w || p[1] >= h);
+    let measured = [q.face_px, q.brightness, q.sharpness, q.yaw, q.pitch, q.eyes_open];
+    if measured.iter().any(|v| !v.is_finite()) {
+        return Some("the face could not be measured".into());
+    }
     Some(if q.face_px < MIN_FACE_PX {
         format!("the face is too small ({:.0} px; at least {MIN_FACE_PX:.0} are needed)", q.face_px)
     } else if cut || landmarks_outside {

@@ -95,6 +95,14 @@ fn tiny_corrupt_and_oversized_images_are_refused_without_panicking() {
     let crc = crc32(&png[12..29]);
     png[29..33].copy_from_slice(&crc.to_be_bytes());
     assert!(matches!(analyze(&png), Err(Refusal::BadImage(_))), "{:?}", analyze(&png).err());
+    // Within the pixel bounds (4000 x 6000) but 16-bit RGBA: 192 MB decoded, refused before decoding.
+    png[16..24].copy_from_slice(&[0, 0, 0x0f, 0xa0, 0, 0, 0x17, 0x70]);
+    png[24] = 16;
+    png[25] = 6;
+    let crc = crc32(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    let refusal = analyze(&png).unwrap_err();
+    assert!(matches!(&refusal, Refusal::BadImage(m) if m.contains("MB decoded")), "{refusal:?}");
 }
 
 #[test]

@@ -183,6 +183,10 @@ pub struct MediaLinks<'a> {
     pub key: &'a crate::crypto::MasterKey,
     pub base: String,
     pub now: i64,
+    /// Links and scores are for the tenant's backend only: a person-scoped (SDK) token is what a
+    /// hijacked session holds, and the enrolled photo or the exact similarity would help an attacker
+    /// pass the face step-up.
+    pub for_backend: bool,
 }
 
 impl AttemptDoc {
@@ -622,7 +626,10 @@ impl Serialize for MethodView<'_> {
                         "createdAt": ts(a.created_at),
                     })
                 } else {
-                    let face = a.face.clone().unwrap_or_default();
+                    let mut face = a.face.clone().unwrap_or_default();
+                    if !self.links.for_backend {
+                        (face.provided, face.expected, face.similarity, face.liveness) = (None, None, None, None);
+                    }
                     let link = |name: &Option<String>| {
                         name.as_deref().map(|n| {
                             crate::faces::signed_link(

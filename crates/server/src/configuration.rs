@@ -8,6 +8,8 @@ use anyhow::{bail, Context};
 use ipnet::IpNet;
 use smartauth_context::IntelConfig;
 
+use crate::media::S3Settings;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -52,6 +54,10 @@ pub struct Settings {
     pub models_dir: PathBuf,
     /// `SMARTAUTH_FACE_WORKERS`, default the number of CPU cores: face verifications run at once.
     pub face_workers: usize,
+    /// `SMARTAUTH_MEDIA_URL` (`s3://bucket/prefix`) with `SMARTAUTH_S3_ENDPOINT`, `SMARTAUTH_S3_REGION`,
+    /// `SMARTAUTH_S3_ACCESS_KEY_ID`, `SMARTAUTH_S3_SECRET_ACCESS_KEY` (else the `AWS_*` variables):
+    /// attempt images in an S3-compatible bucket. Default: `media` in the data dir.
+    pub media_s3: Option<S3Settings>,
     /// `SMARTAUTH_PUBLIC_URL`: the server's address as clients reach it, for media links
     /// (`signedUrl`). Default: `http://` and the request's `Host`.
     pub public_url: Option<String>,
@@ -117,6 +123,18 @@ impl Settings {
                 bail!("SMARTAUTH_PUBLIC_URL={url:?}: use an http:// or https:// URL");
             }
         }
+        let media_s3 = get("SMARTAUTH_MEDIA_URL").map(|url| S3Settings {
+            url,
+            endpoint: get("SMARTAUTH_S3_ENDPOINT"),
+            region: get("SMARTAUTH_S3_REGION"),
+            access_key_id: get("SMARTAUTH_S3_ACCESS_KEY_ID"),
+            secret_access_key: get("SMARTAUTH_S3_SECRET_ACCESS_KEY"),
+        });
+        if let Some(s3) = &media_s3 {
+            if !s3.url.starts_with("s3://") {
+                bail!("SMARTAUTH_MEDIA_URL={:?}: use s3://bucket or s3://bucket/prefix", s3.url);
+            }
+        }
         let geocoder_url = get("SMARTAUTH_GEOCODER_URL");
         if let Some(url) = &geocoder_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -139,6 +157,7 @@ impl Settings {
             models_dir,
             face_workers,
             public_url,
+            media_s3,
             geocoder_url,
         })
     }

@@ -11,6 +11,7 @@ use smartauth_face::{Analysis, FaceEngine, Refusal};
 
 use crate::crypto::MasterKey;
 use crate::error::ApiError;
+use crate::media::MediaStore;
 
 /// Longest a request waits for its selfie to be analysed before the server says it is busy.
 pub const QUEUE_WAIT: Duration = Duration::from_secs(20);
@@ -24,7 +25,7 @@ pub struct Faces {
     engine: Arc<FaceEngine>,
     pool: WorkerPool,
     recent: Mutex<HashMap<String, VecDeque<Instant>>>,
-    media_dir: PathBuf,
+    media: MediaStore,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -52,7 +53,13 @@ impl WorkerPool {
                 loop {
                     let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
                     match job {
-                        Ok(job) => job(),
+                        // A panic in the models or a decoder fails that one selfie (its caller sees the
+                        // dropped reply), not the worker.
+                        Ok(job) => {
+                            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                                tracing::error!("a face analysis panicked");
+                            }
+                        }
                         Err(_) => return,
                     }
                 }
@@ -80,7 +87,7 @@ fn lower_priority() {}
 
 impl Faces {
     /// Loads the models (once per process and directory) with `workers` verifications at a time.
-    pub fn load(models_dir: &Path, media_dir: PathBuf, workers: usize) -> Result<Faces, String> {
+    pub fn load(models_dir: &Path, media: MediaStore, workers: usize) -> Result<Faces, String> {
         static LOADED: Mutex<Vec<(PathBuf, Arc<FaceEngine>)>> = Mutex::new(Vec::new());
         let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
         let engine = match loaded.iter().find(|(p, _)| p == models_dir) {
@@ -91,7 +98,7 @@ impl Faces {
                 e
             }
         };
-        Ok(Faces { engine, pool: WorkerPool::new(workers.max(1)), recent: Mutex::new(HashMap::new()), media_dir })
+        Ok(Faces { engine, pool: WorkerPool::new(workers.max(1)), recent: Mutex::new(HashMap::new()), media })
     }
 
     /// Runs the pipeline on a face worker; when every worker is busy and the queue is full, the
@@ -137,12 +144,8 @@ impl Faces {
         true
     }
 
-    fn attempt_dir(&self, client_id: &str, attempt_id: &str) -> PathBuf {
-        self.media_dir.join(client_id).join(attempt_id)
-    }
-
-    /// Keeps an image of an attempt, encrypted; returns its name.
-    pub fn store_media(
+    /// Keeps an image of an attempt, encrypted.
+    pub async fn store_media(
         &self,
         key: &MasterKey,
         client_id: &str,
@@ -150,27 +153,24 @@ impl Faces {
         name: &str,
         image: &[u8],
     ) -> anyhow::Result<()> {
-        let dir = self.attempt_dir(client_id, attempt_id);
-        std::fs::create_dir_all(&dir)?;
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, key.encrypt(image))?;
-        std::fs::rename(tmp, dir.join(name))?;
-        Ok(())
+        self.media.put(&format!("{client_id}/{attempt_id}/{name}"), key.encrypt(image)).await
     }
 
-    pub fn read_media(&self, key: &MasterKey, client_id: &str, attempt_id: &str, name: &str) -> Option<Vec<u8>> {
-        let sealed = std::fs::read(self.attempt_dir(client_id, attempt_id).join(name)).ok()?;
-        key.decrypt(&sealed).ok()
+    pub async fn read_media(&self, key: &MasterKey, client_id: &str, attempt_id: &str, name: &str) -> Option<Vec<u8>> {
+        match self.media.get(&format!("{client_id}/{attempt_id}/{name}")).await {
+            Ok(sealed) => key.decrypt(&sealed?).ok(),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "an attempt's image could not be read");
+                None
+            }
+        }
     }
 
     /// Deletes every image of the attempts (erasure).
-    pub fn forget_media(&self, client_id: &str, attempt_ids: &[String]) {
+    pub async fn forget_media(&self, client_id: &str, attempt_ids: &[String]) {
         for id in attempt_ids {
-            let dir = self.attempt_dir(client_id, id);
-            if dir.exists() {
-                if let Err(e) = std::fs::remove_dir_all(&dir) {
-                    tracing::warn!(error = %e, "could not delete an erased attempt's images");
-                }
+            if let Err(e) = self.media.delete_folder(&format!("{client_id}/{id}")).await {
+                tracing::warn!(error = %format!("{e:#}"), "could not delete an erased attempt's images");
             }
         }
     }

@@ -53,6 +53,8 @@ impl SafeFetcher {
             let target = self.resolve(&host, port).await?;
             let client = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                // A proxy would resolve the name again, and reach its own network: never use one here.
+                .no_proxy()
                 .timeout(TIMEOUT)
                 .user_agent(concat!("smartauth/", env!("CARGO_PKG_VERSION")))
                 // Connect to the address that was checked, whatever DNS says next.

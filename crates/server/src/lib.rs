@@ -13,6 +13,7 @@ pub mod extract;
 pub mod faces;
 pub mod fetch;
 pub mod geocoder;
+pub mod media;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

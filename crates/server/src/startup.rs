@@ -32,6 +32,7 @@ use crate::error::{ApiError, REQUEST_ID};
 use crate::faces::Faces;
 use crate::fetch::SafeFetcher;
 use crate::geocoder::Geocoder;
+use crate::media::MediaStore;
 use crate::{routes, telemetry};
 
 /// Request bodies above this are refused with 413 (face images are the largest legitimate bodies).
@@ -193,8 +194,17 @@ async fn load_intelligence(settings: &Settings) -> anyhow::Result<Arc<Intelligen
 
 /// Loads the face models (once per process); without them the server runs without face authentication.
 async fn load_faces(settings: &Settings) -> Option<Faces> {
-    let (models, media, workers) =
-        (settings.models_dir.clone(), settings.data_dir.join("media"), settings.face_workers);
+    let media = match &settings.media_s3 {
+        None => MediaStore::files(settings.data_dir.join("media")),
+        Some(s3) => match MediaStore::s3(s3) {
+            Ok(store) => store,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "face authentication is off: its media store cannot be set up");
+                return None;
+            }
+        },
+    };
+    let (models, workers) = (settings.models_dir.clone(), settings.face_workers);
     let started = Instant::now();
     let loaded = tokio::task::spawn_blocking(move || Faces::load(&models, media, workers)).await;
     match loaded {

@@ -316,7 +316,12 @@ pub async fn read(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let (record, doc) = load(&app, &tenant, &id).await?;
-    let links = attempt::MediaLinks { key: &app.key, base: app.base_url(&headers), now: Utc::now().timestamp() };
+    let links = attempt::MediaLinks {
+        key: &app.key,
+        base: app.base_url(&headers),
+        now: Utc::now().timestamp(),
+        for_backend: tenant.person.is_none(),
+    };
     Ok(axum::Json(attempt::render(current_request_id(), &record, &doc, &links)).into_response())
 }
 

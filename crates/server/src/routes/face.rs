@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::json;
@@ -21,10 +21,12 @@ use crate::faces::{media_name, valid_media_name};
 use crate::fetch::FetchError;
 use crate::routes::authentications::attestation;
 use crate::routes::identities::parse_image;
-use crate::routes::methods::{busy, load_open, save, state_mut, MAX_TRIES};
+use crate::routes::methods::{busy, count_failure, load_open, save, state_mut, MAX_TRIES};
 use crate::startup::{App, AppState};
 
 const FACE: Method = Method::FaceAuthentication;
+/// At or above this, the selfie is the enrolled capture itself, not a new one.
+const REPLAY_SIMILARITY: f32 = 0.97;
 
 pub async fn verify(
     app: &App,
@@ -50,6 +52,13 @@ pub async fn verify(
         }
     }
     let person = record.person_id.clone().ok_or_else(|| ApiError::not_found("attempt"))?;
+    // Counted before anything is fetched or analysed: every request costs the server, whatever comes of it.
+    if !faces.allow(&record.client_id, &person) {
+        return Err(ApiError::TooManyRequests {
+            message: "too many face verifications for this person lately; try again later".into(),
+            retry_after_secs: 60,
+        });
+    }
     let bytes = match (image, image_url) {
         (Some(_), Some(_)) => return Err(ApiError::BadRequest("send either image or imageUrl, not both".into())),
         (Some(image), None) => parse_image(&image)?,
@@ -59,12 +68,6 @@ pub async fn verify(
         })?,
         (None, None) => return Err(ApiError::BadRequest("image (base64) or imageUrl is required".into())),
     };
-    if !faces.allow(&record.client_id, &person) {
-        return Err(ApiError::TooManyRequests {
-            message: "too many face verifications for this person lately; try again later".into(),
-            retry_after_secs: 60,
-        });
-    }
     let identity =
         app.store.identity(&record.client_id, &person).await?.ok_or_else(|| ApiError::not_found("identity"))?;
     let template = identity
@@ -75,6 +78,7 @@ pub async fn verify(
         .and_then(|t| template_from_bytes(&t))
         .ok_or_else(|| ApiError::Conflict("the identity has no enrolled face".into()))?;
 
+    let enrolled_image = identity.face_image_enc.as_deref().map(|i| app.key.decrypt(i)).transpose()?;
     let analysis = faces.analyze(bytes.clone()).await?;
     let mut face = FaceAttempt::default();
     let refusal = match &analysis {
@@ -84,12 +88,15 @@ pub async fn verify(
         Ok(a) => {
             let score = similarity(&a.embedding, &template);
             let is_match = f64::from(score) >= face_rules.min_similarity;
-            let is_alive = f64::from(a.liveness) >= face_rules.min_liveness;
+            // A copy of the enrolled photo (the same capture, rescaled or recompressed) is not a live
+            // selfie: two captures of a person never come this close.
+            let replayed = score >= REPLAY_SIMILARITY || enrolled_image.as_deref() == Some(bytes.as_slice());
+            let is_alive = f64::from(a.liveness) >= face_rules.min_liveness && !replayed;
             (face.similarity, face.is_match, face.liveness, face.is_alive) =
                 (Some(score), Some(is_match), Some(a.liveness), Some(is_alive));
             if !is_match {
                 Some("face_mismatch")
-            } else if face_rules.require_liveness && !is_alive {
+            } else if (face_rules.require_liveness || replayed) && !is_alive {
                 Some("person_not_alive")
             } else {
                 None
@@ -97,16 +104,11 @@ pub async fn verify(
         }
     };
 
-    // Both images are kept with the attempt, encrypted, for the analyst's review.
+    // Both images are kept with the attempt, encrypted, for the analyst's review; they are written once
+    // the try is recorded, so that no image is kept for a try that was not.
     let media_id = crypto::new_id().to_string();
-    let provided = media_name(&media_id, "provided");
-    faces.store_media(&app.key, &record.client_id, &record.id, &provided, &bytes)?;
-    face.provided = Some(provided);
-    if let Some(enrolled) = identity.face_image_enc.as_deref().map(|i| app.key.decrypt(i)).transpose()? {
-        let expected = media_name(&media_id, "expected");
-        faces.store_media(&app.key, &record.client_id, &record.id, &expected, &enrolled)?;
-        face.expected = Some(expected);
-    }
+    face.provided = Some(media_name(&media_id, "provided"));
+    face.expected = enrolled_image.as_ref().map(|_| media_name(&media_id, "expected"));
 
     for _ in 0..MAX_TRIES {
         let (mut record, mut doc, _) = load_open(app, tenant, attempt_id, FACE).await?;
@@ -130,29 +132,27 @@ pub async fn verify(
             doc.decided_at = Some(now);
             doc.step_up = None;
         } else {
-            state.failures += 1;
-            if state.failures >= face_rules.max_attempts {
-                state.status = Status::Reproved.as_str().into();
-                let all_failed = doc
-                    .evaluation
-                    .needed_reauthentications
-                    .iter()
-                    .all(|m| doc.methods.get(m.as_str()).is_some_and(|s| s.status == Status::Reproved.as_str()));
-                if all_failed {
-                    record.status = Status::Reproved.as_str().into();
-                    doc.decided_at = Some(now);
-                    doc.step_up = None;
-                }
-            }
+            count_failure(&mut record, &mut doc, FACE, face_rules.max_attempts, now);
         }
         let left = face_rules.max_attempts.saturating_sub(doc.method(FACE).map_or(0, |s| s.failures));
         if !save(app, &mut record, &doc, approved).await? {
             continue;
         }
+        let images = [(face.provided.as_ref(), Some(&bytes)), (face.expected.as_ref(), enrolled_image.as_ref())];
+        for (name, image) in images {
+            if let (Some(name), Some(image)) = (name, image) {
+                faces.store_media(&app.key, &record.client_id, &record.id, name, image).await?;
+            }
+        }
         metrics::counter!("smartauth_face_verifications_total", "outcome" => refusal.unwrap_or("approved"))
             .increment(1);
         let token = if approved { Some(attestation(tenant, &record, &doc)?) } else { None };
-        return Ok(answer(&record, approved, left, refusal, Some(&face), token));
+        let mut shown = face.clone();
+        if tenant.person.is_some() {
+            // The exact score would let a client tune a forged image until it passes.
+            (shown.similarity, shown.liveness) = (None, None);
+        }
+        return Ok(answer(&record, approved, left, refusal, Some(&shown), token));
     }
     Err(busy())
 }
@@ -215,7 +215,8 @@ pub async fn media(
         return Err(ApiError::not_found("image"));
     }
     let image =
-        faces.read_media(&app.key, &client_id, &attempt_id, &name).ok_or_else(|| ApiError::not_found("image"))?;
+        faces.read_media(&app.key, &client_id, &attempt_id, &name).await.ok_or_else(|| ApiError::not_found("image"))?;
     let kind = if image.starts_with(&[0x89, b'P', b'N', b'G']) { "image/png" } else { "image/jpeg" };
-    Ok(([(CONTENT_TYPE, kind), (CACHE_CONTROL, "private, no-store")], image).into_response())
+    Ok(([(CONTENT_TYPE, kind), (CACHE_CONTROL, "private, no-store"), (X_CONTENT_TYPE_OPTIONS, "nosniff")], image)
+        .into_response())
 }

@@ -199,6 +199,17 @@ pub async fn update(
 ) -> ApiResult<Response> {
     tenant.require_backend()?;
     let person = person_from_path(&tenant, &raw)?;
+    // The face first (fetching and analysing take a while), then the row is read and written at once,
+    // so that a concurrent change is not overwritten with what was read before.
+    let face = match (&changes.image, &changes.image_url) {
+        (None, None) => None,
+        // `"image": null` removes the face.
+        (Some(None), None) => Some((None, None)),
+        (image, url) => {
+            let (image, template) = enrol(&app, image.as_ref().and_then(|i| i.as_deref()), url.as_deref()).await?;
+            Some((Some(image), Some(template)))
+        }
+    };
     let mut identity = app
         .store
         .identity(tenant.client_id(), person.as_str())
@@ -213,14 +224,8 @@ pub async fn update(
     if let Some(phone) = &changes.phone {
         identity.phone = phone.as_deref().map(parse_phone).transpose()?;
     }
-    match (&changes.image, &changes.image_url) {
-        (None, None) => {}
-        // `"image": null` removes the face.
-        (Some(None), None) => (identity.face_image_enc, identity.face_template_enc) = (None, None),
-        (image, url) => {
-            let (image, template) = enrol(&app, image.as_ref().and_then(|i| i.as_deref()), url.as_deref()).await?;
-            (identity.face_image_enc, identity.face_template_enc) = (Some(image), Some(template));
-        }
+    if let Some((image, template)) = face {
+        (identity.face_image_enc, identity.face_template_enc) = (image, template);
     }
     identity.updated_at = chrono::Utc::now().timestamp_millis();
     if !app.store.update_identity(&identity).await? {
@@ -240,7 +245,7 @@ pub async fn erase(State(app): State<AppState>, tenant: Tenant, Path(raw): Path<
         return Err(ApiError::not_found("identity"));
     }
     if let Some(faces) = &app.faces {
-        faces.forget_media(tenant.client_id(), &attempt_ids);
+        faces.forget_media(tenant.client_id(), &attempt_ids).await;
     }
     Ok(ok_json(json!({"personId": person.as_str(), "deleted": true})))
 }

@@ -68,6 +68,34 @@ pub(crate) async fn save(app: &App, record: &mut AttemptRecord, doc: &AttemptDoc
     Ok(app.store.update_attempt(record, learned.as_ref()).await?)
 }
 
+/// Counts a failed try of `method`: at `max_attempts` the method closes, and when every offered
+/// method has closed the attempt is refused.
+pub(crate) fn count_failure(
+    record: &mut AttemptRecord,
+    doc: &mut AttemptDoc,
+    method: Method,
+    max_attempts: u32,
+    now: Millis,
+) {
+    let state = state_mut(doc, method);
+    state.failures += 1;
+    if state.failures < max_attempts {
+        return;
+    }
+    state.status = Status::Reproved.as_str().into();
+    state.challenge = None;
+    let all_failed = doc
+        .evaluation
+        .needed_reauthentications
+        .iter()
+        .all(|m| doc.methods.get(m.as_str()).is_some_and(|s| s.status == Status::Reproved.as_str()));
+    if all_failed {
+        record.status = Status::Reproved.as_str().into();
+        doc.decided_at = Some(now);
+        doc.step_up = None;
+    }
+}
+
 pub(crate) fn busy() -> ApiError {
     ApiError::Conflict("the attempt is being changed by another request; try again".into())
 }
@@ -248,21 +276,8 @@ pub async fn verify(
                 doc.step_up = None;
             }
             Outcome::Refused(reason) => {
-                state.failures += 1;
                 state.attempts.push(entry(Some(reason), None));
-                if state.failures >= rules.max_attempts {
-                    state.status = Status::Reproved.as_str().into();
-                    state.challenge = None;
-                    let all_failed =
-                        doc.evaluation.needed_reauthentications.iter().all(|m| {
-                            doc.methods.get(m.as_str()).is_some_and(|s| s.status == Status::Reproved.as_str())
-                        });
-                    if all_failed {
-                        record.status = Status::Reproved.as_str().into();
-                        doc.decided_at = Some(now);
-                        doc.step_up = None;
-                    }
-                }
+                count_failure(&mut record, &mut doc, method, rules.max_attempts, now);
             }
         }
         let failures = doc.method(method).map_or(0, |s| s.failures);

@@ -249,3 +249,120 @@ async fn face_is_not_offered_without_an_enrolled_face() {
     let a = app.attempt(&tenant, PERSON, "phone-1", SAO_PAULO).await;
     assert_eq!(a.body["neededReauthentications"], json!(["sms_authentication"]));
 }
+
+/// moto's S3-compatible server (installed by `scripts/test-tools.sh`) on a free port, with one bucket.
+struct S3Server {
+    endpoint: String,
+    _process: tokio::process::Child,
+}
+
+async fn s3_server(bucket: &str) -> S3Server {
+    let binary = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/.venv/bin/moto_server");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let process = tokio::process::Command::new(binary)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{binary}: {e}; run bash scripts/test-tools.sh"));
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if http.put(format!("{endpoint}/{bucket}")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return S3Server { endpoint, _process: process };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("moto's S3 server did not start on {endpoint}");
+}
+
+#[tokio::test]
+async fn attempt_images_can_live_in_an_s3_compatible_bucket() {
+    let s3 = s3_server("smartauth-media").await;
+    let endpoint = s3.endpoint.clone();
+    let app = spawn_app_with(|s| {
+        s.media_s3 = Some(smartauth::media::S3Settings {
+            url: "s3://smartauth-media/faces".into(),
+            endpoint: Some(endpoint),
+            region: Some("us-east-1".into()),
+            access_key_id: Some("test".into()),
+            secret_access_key: Some("test".into()),
+        })
+    })
+    .await;
+    let tenant = face_tenant(&app, "fr_obama.jpg").await;
+    let attempt = pending_attempt(&app, &tenant).await;
+    let r = verify(&app, &tenant, &attempt, json!({"image": b64("fr_obama2.jpg")})).await;
+    assert_eq!(r.body["status"], "approved", "{:?}", r.body);
+
+    // Both images are objects in the bucket, encrypted; none is on the local disk.
+    let list = |prefix: String| {
+        let url = format!("{}/smartauth-media?list-type=2&prefix={prefix}", s3.endpoint);
+        async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
+    };
+    let listing = list(format!("faces/{}/{attempt}/", tenant.client_id)).await;
+    let keys: Vec<&str> = listing.split("<Key>").skip(1).map(|k| k.split("</Key>").next().unwrap()).collect();
+    assert_eq!(keys.len(), 2, "{listing}");
+    for key in &keys {
+        let object =
+            reqwest::get(format!("{}/smartauth-media/{key}", s3.endpoint)).await.unwrap().bytes().await.unwrap();
+        assert!(!object.starts_with(&[0xff, 0xd8]), "{key} is a readable JPEG in the bucket");
+    }
+    assert!(!app.data_dir.path().join("media").exists());
+
+    let doc = app.get(&format!("/authentications/{attempt}"), &backend(&tenant)).await.body;
+    let link = doc["authenticationMethods"]["face_authentication"]["attempts"][0]["providedFace"]["signedUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let got = app.http.get(&link).send().await.unwrap();
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), image("fr_obama2.jpg").as_slice());
+
+    let erased =
+        app.call(reqwest::Method::DELETE, &format!("/identities/{PERSON_DIGITS}"), Some(&backend(&tenant)), None).await;
+    assert!(erased.status.is_success());
+    let after = list(format!("faces/{}/", tenant.client_id)).await;
+    assert!(!after.contains("<Key>"), "erasure leaves objects: {after}");
+    assert_eq!(app.http.get(&link).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_sdk_token_sees_neither_the_images_nor_the_scores() {
+    let app = spawn_app().await;
+    let tenant = face_tenant(&app, "fr_obama.jpg").await;
+    let attempt = pending_attempt(&app, &tenant).await;
+    let r = verify(&app, &tenant, &attempt, json!({"image": b64("fr_biden.jpg")})).await;
+    assert_eq!(r.body["faceMatch"]["isMatch"], false);
+    assert_eq!(r.body["faceMatch"]["similarity"], Value::Null, "no score for a person token");
+    let seen = app.get(&format!("/authentications/{attempt}"), &sdk(&tenant, PERSON)).await.body;
+    let tried = &seen["authenticationMethods"]["face_authentication"]["attempts"][0];
+    assert_eq!(tried["refusalReason"], "face_mismatch");
+    assert_eq!(tried["expectedFace"]["signedUrl"], Value::Null, "the enrolled photo is not for the SDK");
+    assert_eq!(tried["providedFace"]["signedUrl"], Value::Null);
+    assert_eq!(tried["faceMatch"]["similarity"], Value::Null);
+    let analyst = app.get(&format!("/authentications/{attempt}"), &backend(&tenant)).await.body;
+    let tried = &analyst["authenticationMethods"]["face_authentication"]["attempts"][0];
+    assert!(tried["expectedFace"]["signedUrl"].is_string());
+    assert!(tried["faceMatch"]["similarity"].is_string());
+}
+
+#[tokio::test]
+async fn the_enrolled_photo_itself_is_not_a_live_selfie() {
+    let app = spawn_app().await;
+    let tenant = face_tenant(&app, "fr_obama.jpg").await;
+    let attempt = pending_attempt(&app, &tenant).await;
+    for copy in [image("fr_obama.jpg"), {
+        // The same capture, rescaled and recompressed.
+        let photo = image::load_from_memory(&image("fr_obama.jpg")).unwrap();
+        let smaller = photo.resize(600, 800, image::imageops::FilterType::Triangle);
+        let mut out = std::io::Cursor::new(Vec::new());
+        smaller.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+        out.into_inner()
+    }] {
+        let r = verify(&app, &tenant, &attempt, json!({"image": STANDARD.encode(copy)})).await;
+        assert_eq!(r.body["refusalReason"], "person_not_alive", "{:?}", r.body);
+        assert_eq!(r.body["isAuthorized"], false);
+    }
+}
