@@ -63,7 +63,7 @@ schemas = {
         "personId": PERSON_ID,
         "name": NAME, "email": EMAIL, "phone": PHONE,
         "image": {"type": "string", "description": "base64 JPEG or PNG with exactly one usable face"},
-        "imageUrl": {"type": "string", "format": "uri", "description": "fetched by the server (http/https, public addresses only unless SMARTAUTH_ALLOW_PRIVATE_TARGETS, 10 MiB, 8 s, 3 redirects)"}}},
+        "imageUrl": {"type": "string", "format": "uri", "description": "fetched by the server (http/https, public addresses only unless SMARTAUTH_ALLOW_PRIVATE_TARGETS, 8 MiB, 8 s, 3 redirects)"}}},
     "Identity": {"type": "object", "properties": {
         "requestId": {"type": "string"}, "id": {"type": "string"}, "personId": {"type": "string"}, "name": {"type": "string"},
         "email": nullable_str, "phone": nullable_str, "hasFace": {"type": "boolean"},

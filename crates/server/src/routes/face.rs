@@ -20,7 +20,7 @@ use crate::extract::Path;
 use crate::faces::{media_name, valid_media_name};
 use crate::fetch::FetchError;
 use crate::routes::authentications::attestation;
-use crate::routes::identities::parse_image;
+use crate::routes::identities::{check_image, parse_image};
 use crate::routes::methods::{busy, count_failure, load_open, save, state_mut, MAX_TRIES};
 use crate::startup::{App, AppState};
 
@@ -62,10 +62,10 @@ pub async fn verify(
     let bytes = match (image, image_url) {
         (Some(_), Some(_)) => return Err(ApiError::BadRequest("send either image or imageUrl, not both".into())),
         (Some(image), None) => parse_image(&image)?,
-        (None, Some(url)) => app.fetcher.fetch(&url).await.map_err(|e| match e {
+        (None, Some(url)) => check_image(app.fetcher.fetch(&url).await.map_err(|e| match e {
             FetchError::TooLarge => ApiError::PayloadTooLarge(e.to_string()),
             other => ApiError::BadRequest(other.to_string()),
-        })?,
+        })?)?,
         (None, None) => return Err(ApiError::BadRequest("image (base64) or imageUrl is required".into())),
     };
     let identity =

@@ -79,7 +79,7 @@ pub fn parse_image(raw: &str) -> ApiResult<Vec<u8>> {
     check_image(bytes)
 }
 
-fn check_image(bytes: Vec<u8>) -> ApiResult<Vec<u8>> {
+pub fn check_image(bytes: Vec<u8>) -> ApiResult<Vec<u8>> {
     if bytes.len() > MAX_IMAGE_BYTES {
         return Err(ApiError::PayloadTooLarge(format!("image is larger than {} MiB", MAX_IMAGE_BYTES >> 20)));
     }
