@@ -112,6 +112,10 @@ pub async fn verify(
 
     for _ in 0..MAX_TRIES {
         let (mut record, mut doc, _) = load_open(app, tenant, attempt_id, FACE).await?;
+        if record.person_id.is_none() {
+            // The person was erased meanwhile.
+            return Err(ApiError::not_found("attempt"));
+        }
         let now: Millis = Utc::now().timestamp_millis();
         let state = state_mut(&mut doc, FACE);
         if state.status != Status::Pending.as_str() || state.failures >= face_rules.max_attempts {
@@ -143,6 +147,12 @@ pub async fn verify(
             if let (Some(name), Some(image)) = (name, image) {
                 faces.store_media(&app.key, &record.client_id, &record.id, name, image).await?;
             }
+        }
+        // An erasure that ran while the images were written has already deleted the attempt's folder:
+        // delete them again rather than keep a biometric image of an erased person.
+        if app.store.identity(&record.client_id, &person).await?.is_none() {
+            faces.forget_media(&record.client_id, std::slice::from_ref(&record.id)).await;
+            return Err(ApiError::not_found("attempt"));
         }
         metrics::counter!("smartauth_face_verifications_total", "outcome" => refusal.unwrap_or("approved"))
             .increment(1);
