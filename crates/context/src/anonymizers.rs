@@ -21,7 +21,12 @@ const PROXY: u8 = 4;
 const HOSTING: u8 = 8;
 
 pub enum Anonymizers {
-    Ranges { map: RangeMap<(u8, u16)>, labels: Vec<Box<str>>, built_at: u64 },
+    /// Flags, label and the listed range's size (so that where ranges overlap the narrower names the provider).
+    Ranges {
+        map: RangeMap<(u8, u16, u128)>,
+        labels: Vec<Box<str>>,
+        built_at: u64,
+    },
     Mmdb(Reader<Mmap>),
 }
 
@@ -52,7 +57,7 @@ impl Anonymizers {
     pub(crate) fn lookup(&self, ip: IpAddr, facts: &mut IpFacts) {
         let (flags, provider) = match self {
             Anonymizers::Ranges { map, labels, .. } => match map.get(ip) {
-                Some((flags, label)) => (*flags, labels.get(*label as usize).map(|l| l.to_string())),
+                Some((flags, label, _)) => (*flags, labels.get(*label as usize).map(|l| l.to_string())),
                 None => (0, None),
             },
             Anonymizers::Mmdb(reader) => match reader.lookup::<maxminddb::geoip2::AnonymousIp>(ip) {
@@ -138,20 +143,23 @@ fn parse_iporigin(bytes: &[u8]) -> Result<Anonymizers, String> {
     let mut v4 = Vec::with_capacity(v4_count);
     for _ in 0..v4_count {
         let (start, end, label) = (c.u32()?, c.u32()?, c.u16()?);
-        v4.push((start, end, (flags_of(label)?, label)));
+        v4.push((start, end, (flags_of(label)?, label, u128::from(end.wrapping_sub(start)))));
     }
     let mut v6 = Vec::with_capacity(v6_count);
     for _ in 0..v6_count {
         let start = u128::from_be_bytes(c.take(16)?.try_into().expect("16 bytes"));
         let end = u128::from_be_bytes(c.take(16)?.try_into().expect("16 bytes"));
         let label = c.u16()?;
-        v6.push((start, end, (flags_of(label)?, label)));
+        v6.push((start, end, (flags_of(label)?, label, end.wrapping_sub(start))));
     }
     if c.at != bytes.len() {
         return Err(format!("{} bytes after the last record", bytes.len() - c.at));
     }
     // Overlaps (a Tor exit inside a hosting range) carry both flags; the narrower label wins.
-    let map = RangeMap::build(v4, v6, |outer, inner| (outer.0 | inner.0, inner.1));
+    let map = RangeMap::build(v4, v6, |a, b| {
+        let narrower = if b.2 < a.2 { b } else { a };
+        (a.0 | b.0, narrower.1, narrower.2)
+    });
     Ok(Anonymizers::Ranges { map, labels, built_at })
 }
 
@@ -162,5 +170,53 @@ impl Anonymizers {
             Anonymizers::Ranges { built_at, .. } => Some(*built_at),
             Anonymizers::Mmdb(r) => Some(r.metadata.build_epoch),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ranges.bin with the given labels and IPv4 ranges.
+    fn file(labels: &[&str], v4: &[(u32, u32, u16)]) -> Vec<u8> {
+        let mut b = b"IPORIGIN".to_vec();
+        b.extend(1u16.to_le_bytes());
+        b.extend(0u64.to_le_bytes());
+        b.extend((labels.len() as u16).to_le_bytes());
+        b.extend((v4.len() as u32).to_le_bytes());
+        b.extend(0u32.to_le_bytes());
+        for l in labels {
+            b.extend((l.len() as u16).to_le_bytes());
+            b.extend(l.as_bytes());
+        }
+        for (s, e, l) in v4 {
+            b.extend(s.to_le_bytes());
+            b.extend(e.to_le_bytes());
+            b.extend(l.to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn an_exit_inside_a_hosting_range_has_both_flags_and_the_narrower_name() {
+        let base = u32::from_be_bytes([10, 1, 0, 0]);
+        let bytes = file(&["Cloud\thosting", "Tor\ttor"], &[(base + 5, base + 5, 1), (base, base + 65535, 0)]);
+        let anon = parse_iporigin(&bytes).unwrap();
+        let at = |ip: [u8; 4]| {
+            let mut f = IpFacts::default();
+            anon.lookup(IpAddr::from(ip), &mut f);
+            (f.is_tor, f.is_hosting, f.provider)
+        };
+        assert_eq!(at([10, 1, 0, 5]), (Some(true), Some(true), Some("Tor (tor)".into())));
+        assert_eq!(at([10, 1, 0, 6]), (Some(false), Some(true), Some("Cloud (hosting)".into())));
+        assert_eq!(at([10, 2, 0, 0]), (Some(false), Some(false), None));
+    }
+
+    #[test]
+    fn a_truncated_or_foreign_file_is_refused() {
+        let bytes = file(&["Cloud\thosting"], &[(1, 2, 0)]);
+        assert!(parse_iporigin(&bytes[..bytes.len() - 1]).is_err());
+        assert!(parse_iporigin(b"NOTORIGIN").is_err());
+        assert!(parse_iporigin(&file(&["Cloud\thosting"], &[(1, 2, 7)])).is_err(), "a label that does not exist");
     }
 }

@@ -180,7 +180,7 @@ impl AsnDb {
                         id
                     }
                 };
-                match (parse_addr(start), parse_addr(end)) {
+                match parse_range(start, end) {
                     (Some(IpAddr::V4(s)), Some(IpAddr::V4(e))) => v4.push((u32::from(s), u32::from(e), (asn, org_id))),
                     (Some(IpAddr::V6(s)), Some(IpAddr::V6(e))) => {
                         v6.push((u128::from(s), u128::from(e), (asn, org_id)))
@@ -227,17 +227,18 @@ impl AsnDb {
     }
 }
 
-fn parse_addr(s: &str) -> Option<IpAddr> {
-    let s = s.trim();
-    if let Ok(ip) = s.parse::<IpAddr>() {
-        return Some(ip);
+/// A range's two ends, dotted/colon addresses or integers. Integer ranges are IPv6 when either end
+/// needs more than 32 bits (an IPv6 range never fits below 2^32 at both ends in practice).
+fn parse_range(start: &str, end: &str) -> (Option<IpAddr>, Option<IpAddr>) {
+    let (start, end) = (start.trim(), end.trim());
+    if let (Ok(s), Ok(e)) = (start.parse::<IpAddr>(), end.parse::<IpAddr>()) {
+        return (Some(s), Some(e));
     }
-    // Integers: IPv4 when they fit 32 bits.
-    let n: u128 = s.parse().ok()?;
-    Some(match u32::try_from(n) {
-        Ok(v4) => IpAddr::V4(Ipv4Addr::from(v4)),
-        Err(_) => IpAddr::V6(Ipv6Addr::from(n)),
-    })
+    let (Ok(s), Ok(e)) = (start.parse::<u128>(), end.parse::<u128>()) else { return (None, None) };
+    match (u32::try_from(s), u32::try_from(e)) {
+        (Ok(s), Ok(e)) => (Some(IpAddr::V4(Ipv4Addr::from(s))), Some(IpAddr::V4(Ipv4Addr::from(e)))),
+        _ => (Some(IpAddr::V6(Ipv6Addr::from(s))), Some(IpAddr::V6(Ipv6Addr::from(e)))),
+    }
 }
 
 /// Everything the bundled or configured sets know about an address.
@@ -265,5 +266,21 @@ impl IpIntelligence for IpDatabase {
 
     fn has_data(&self) -> bool {
         self.city.is_some() || self.asn.is_some() || self.anonymizers.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_read_dotted_or_as_integers_of_one_family() {
+        let v4 = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(parse_range("1.0.0.0", "1.0.0.255"), (v4("1.0.0.0"), v4("1.0.0.255")));
+        assert_eq!(parse_range("16777216", "16777471"), (v4("1.0.0.0"), v4("1.0.0.255")));
+        // An IPv6 range whose start fits 32 bits is still IPv6.
+        let (s, e) = parse_range("0", "340282366920938463463374607431768211455");
+        assert!(matches!((s, e), (Some(IpAddr::V6(_)), Some(IpAddr::V6(_)))));
+        assert_eq!(parse_range("x", "1"), (None, None));
     }
 }

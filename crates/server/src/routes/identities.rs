@@ -46,7 +46,8 @@ pub struct IdentityChanges {
     phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     image: Option<Option<String>>,
-    image_url: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    image_url: Option<Option<String>>,
 }
 
 fn parse_name(raw: &str) -> ApiResult<String> {
@@ -201,12 +202,20 @@ pub async fn update(
     let person = person_from_path(&tenant, &raw)?;
     // The face first (fetching and analysing take a while), then the row is read and written at once,
     // so that a concurrent change is not overwritten with what was read before.
-    let face = match (&changes.image, &changes.image_url) {
+    let image_url = match &changes.image_url {
+        Some(None) => {
+            return Err(ApiError::BadRequest("imageUrl cannot be null; send \"image\": null to remove the face".into()))
+        }
+        Some(Some(url)) => Some(url),
+        None => None,
+    };
+    let face = match (&changes.image, image_url) {
         (None, None) => None,
         // `"image": null` removes the face.
         (Some(None), None) => Some((None, None)),
         (image, url) => {
-            let (image, template) = enrol(&app, image.as_ref().and_then(|i| i.as_deref()), url.as_deref()).await?;
+            let (image, template) =
+                enrol(&app, image.as_ref().and_then(|i| i.as_deref()), url.map(String::as_str)).await?;
             Some((Some(image), Some(template)))
         }
     };

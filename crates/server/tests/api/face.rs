@@ -366,3 +366,18 @@ async fn the_enrolled_photo_itself_is_not_a_live_selfie() {
         assert_eq!(r.body["isAuthorized"], false);
     }
 }
+
+#[tokio::test]
+async fn a_null_image_url_is_refused_and_a_null_image_removes_the_face() {
+    let app = spawn_app().await;
+    let tenant = face_tenant(&app, "fr_obama.jpg").await;
+    let path = format!("/identities/{PERSON_DIGITS}");
+    let r = app.call(reqwest::Method::PATCH, &path, Some(&backend(&tenant)), Some(json!({"imageUrl": null}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.get(&path, &backend(&tenant)).await.body["hasFace"], true);
+    let r = app.call(reqwest::Method::PATCH, &path, Some(&backend(&tenant)), Some(json!({"image": null}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(app.get(&path, &backend(&tenant)).await.body["hasFace"], false);
+    let a = app.attempt(&tenant, PERSON, "phone-1", SAO_PAULO).await;
+    assert_eq!(a.body["neededReauthentications"], json!([]), "no face, no method: {:?}", a.body);
+}
