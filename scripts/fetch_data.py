@@ -643,8 +643,20 @@ def write_if_changed(path, text):
     return True
 
 
-def fetch_set(packages, target, downloads):
-    """Make every file of the packages present in target, then write its MANIFEST.json; raises."""
+def clear_temp(directory):
+    """Remove the temp files a run that was killed outright left in directory."""
+    for entry in os.listdir(directory):
+        if entry.startswith(TEMP_PREFIX):
+            p = os.path.join(directory, entry)
+            if os.path.isdir(p):
+                shutil.rmtree(p)
+            else:
+                os.unlink(p)
+
+
+def fetch_set(packages, target, downloads, make_manifest=None):
+    """Make every file of the packages present in target, then write its MANIFEST.json (from
+    make_manifest(), by default this module's manifest of the packages); raises."""
     failed = []
     for pkg in packages:
         try:
@@ -661,7 +673,8 @@ def fetch_set(packages, target, downloads):
         raise FetchError("%d of %d packages failed (%s); no MANIFEST.json%s"
                          % (len(failed), len(packages), ", ".join(failed),
                             "" if packages is PACKAGES else " in " + target))
-    text = json.dumps(manifest(packages, target), indent=2, ensure_ascii=False) + "\n"
+    built = make_manifest() if make_manifest else manifest(packages, target)
+    text = json.dumps(built, indent=2, ensure_ascii=False) + "\n"
     if write_if_changed(os.path.join(target, "MANIFEST.json"), text):
         say("wrote %s" % ("MANIFEST.json" if packages is PACKAGES
                           else os.path.join(target, "MANIFEST.json")))
@@ -682,15 +695,8 @@ def main():
     dirs = [downloads] + [d for _, d in sets]
     for d in dirs:
         os.makedirs(d, exist_ok=True)
-    # Temp files left by a run that was killed outright.
     for d in dirs:
-        for entry in os.listdir(d):
-            if entry.startswith(TEMP_PREFIX):
-                p = os.path.join(d, entry)
-                if os.path.isdir(p):
-                    shutil.rmtree(p)
-                else:
-                    os.unlink(p)
+        clear_temp(d)
 
     status = 0
     for packages, directory in sets:

