@@ -181,6 +181,8 @@ fn browser_naming(family: &str) -> BrowserName {
     match family {
         "Chrome Mobile" | "Chrome Mobile iOS" => Fixed("Chrome"),
         "HeadlessChrome" => Fixed("Chrome Headless"),
+        // `Opera Mobi` only with a `Version/` token after it: decided below.
+        "Opera Mobile" => Fixed("Opera"),
         "Firefox Mobile" | "Firefox iOS" => Fixed("Firefox"),
         "Edge Mobile" => Fixed("Edge"),
         "IE Mobile" => Fixed("IEMobile"),
@@ -340,7 +342,7 @@ fn browser_name(family: &str, ua: &str, version: Option<String>, rules: &Rules) 
     let mut naming = if ua.contains("CFNetwork/") { BrowserName::Generic } else { browser_naming(family) };
     let known = |n: &str| UA_PARSER_JS_BROWSERS.iter().any(|k| k.eq_ignore_ascii_case(n));
     match naming {
-        BrowserName::Same if !known(family) && family != "Opera Mobile" => naming = BrowserName::Generic,
+        BrowserName::Same if !known(family) => naming = BrowserName::Generic,
         BrowserName::Fixed(n) if !known(n) => naming = BrowserName::Generic,
         _ => {}
     }
