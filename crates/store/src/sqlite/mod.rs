@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::*;
 
+pub mod backup;
 mod batch;
 
 const MIGRATIONS: &[(i64, &str)] = &[
