@@ -1,12 +1,14 @@
-//! The `smartauth` command line: `serve`, and the operator's client management.
+//! The `smartauth` command line: `serve`, `check`, `backup`, and the operator's client management.
+
+use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde_json::json;
 
-use crate::configuration::Settings;
+use crate::configuration::{self, Settings};
 use crate::crypto::MasterKey;
-use crate::{clients, startup, telemetry};
+use crate::{clients, ops, startup, telemetry};
 
 #[derive(Parser)]
 #[command(name = "smartauth", version, about = "Risk-based step-up authentication server (Smart Auth API)")]
@@ -17,8 +19,22 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the HTTP server (configured by SMARTAUTH_* environment variables; see the README).
+    /// Run the HTTP server (configured by the environment variables `smartauth serve --help` lists).
     Serve,
+    /// Check the configuration without starting the server; exit 1 on any problem.
+    ///
+    /// Reads the settings as `serve` would and checks the data dir, master key, database (reachable,
+    /// migrated), data sets, face models, SMTP relay and SMS gateway (reachable; nothing is sent). Each
+    /// problem is printed with how to fix it.
+    Check,
+    /// Write a consistent copy of the SQLite database to PATH, also while the server runs.
+    ///
+    /// The master key is not in the copy, and the copy is of no use without it: keep the key apart
+    /// from the backups.
+    Backup {
+        /// The file to create (it must not exist).
+        path: PathBuf,
+    },
     /// Manage clients (tenants) and their secrets.
     #[command(subcommand)]
     Clients(ClientsCommand),
@@ -54,13 +70,47 @@ enum ClientsCommand {
     },
 }
 
+/// Parses the command line; `serve --help` lists every setting from [`configuration::SETTINGS`].
+pub fn parse() -> Cli {
+    let command = Cli::command().mut_subcommand("serve", |serve| serve.after_help(configuration::help()));
+    Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit())
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    telemetry::init_logs(settings.log_format);
     match cli.command {
-        Command::Serve => serve(settings).await,
-        Command::Clients(command) => manage_clients(settings, command).await,
+        Command::Serve => {
+            telemetry::init_logs(&settings)?;
+            serve(settings).await
+        }
+        Command::Check => {
+            telemetry::init_logs_from("error", &settings)?;
+            check(settings).await
+        }
+        Command::Backup { path } => {
+            telemetry::init_logs_from("warn", &settings)?;
+            let report = ops::backup::backup(&settings, &path).await?;
+            println!("smartauth: {report}");
+            let key = ops::backup::master_key_note(&settings);
+            println!("It is of no use without the master key ({key}): keep a copy of the key apart from the backups.");
+            Ok(())
+        }
+        Command::Clients(command) => {
+            telemetry::init_logs(&settings)?;
+            manage_clients(settings, command).await
+        }
     }
+}
+
+async fn check(settings: Settings) -> anyhow::Result<()> {
+    let findings = ops::check::check(&settings).await;
+    for finding in &findings {
+        println!("{finding}");
+    }
+    let problems = findings.iter().filter(|f| f.is_problem()).count();
+    anyhow::ensure!(problems == 0, "check found {problems} problem(s); each is explained above with its fix");
+    println!("smartauth: the configuration is ready to serve");
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -1,5 +1,6 @@
 //! Every setting the server reads, with its default. This is the only place that reads the
-//! environment; the rest of the code receives a [`Settings`].
+//! environment; the rest of the code receives a [`Settings`]. [`SETTINGS`] is the one list of them
+//! that `smartauth serve --help` prints and the README's table must match.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +10,112 @@ use ipnet::IpNet;
 use smartauth_context::IntelConfig;
 
 use crate::media::S3Settings;
+
+/// One environment variable: its name, its default as an operator reads it, and what it does.
+pub struct Setting {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+const fn setting(name: &'static str, default: &'static str, meaning: &'static str) -> Setting {
+    Setting { name, default, meaning }
+}
+
+/// Every variable [`Settings::from_lookup`] reads, in the order `serve --help` lists them.
+pub const SETTINGS: &[Setting] = &[
+    setting("SMARTAUTH_LISTEN", "127.0.0.1:8080", "address and port to listen on"),
+    setting("SMARTAUTH_DATA_DIR", "./data", "the SQLite file (smartauth.db), master key, admin token hash, media"),
+    setting(
+        "SMARTAUTH_DATABASE_URL",
+        "smartauth.db in the data dir",
+        "a sqlite: URL (PostgreSQL arrives in a later version)",
+    ),
+    setting(
+        "SMARTAUTH_ADMIN_TOKEN",
+        "generated on first start, printed once",
+        "the operator's token for /admin/*; only its SHA-256 is kept",
+    ),
+    setting(
+        "SMARTAUTH_MASTER_KEY",
+        "master.key in the data dir, created on first start",
+        "base64 of 32 bytes; encrypts client secrets and face data. Back it up apart from the database",
+    ),
+    setting(
+        "SMARTAUTH_SMTP_URL",
+        "none: email codes are not offered",
+        "smtp://[user:pass@]host[:port] of a plain SMTP relay (TLS is not supported yet)",
+    ),
+    setting("SMARTAUTH_SMTP_FROM", "smartauth <no-reply@localhost>", "sender of code emails"),
+    setting(
+        "SMARTAUTH_SMS_GATEWAY_URL",
+        "none: SMS codes are not offered",
+        "receives POST {\"to\", \"message\"} as JSON; any 2xx is success",
+    ),
+    setting("SMARTAUTH_TRUSTED_PROXIES", "none", "comma-separated CIDRs whose X-Forwarded-For is believed"),
+    setting(
+        "SMARTAUTH_ALLOW_PRIVATE_TARGETS",
+        "false",
+        "let outgoing requests (imageUrl) reach private and loopback addresses",
+    ),
+    setting("SMARTAUTH_LOG_FORMAT", "text", "text, or json for one JSON object per line (stderr)"),
+    setting(
+        "RUST_LOG",
+        crate::telemetry::DEFAULT_LOG_LEVELS,
+        "log levels, added to the defaults: debug, smartauth=debug, debug,tract=debug (see the README)",
+    ),
+    setting(
+        "SMARTAUTH_INTEL_DIR",
+        "intel in the data dir",
+        "the data sets scripts/fetch-data.sh installs (IP city and ASN, anonymizers, places, UA regexes)",
+    ),
+    setting("SMARTAUTH_GEOIP_CITY_MMDB", "the bundled DB-IP files", "a GeoIP2/GeoLite2 City database to use instead"),
+    setting("SMARTAUTH_GEOIP_ASN_MMDB", "the bundled ASN ranges", "a GeoIP2/GeoLite2 ASN database to use instead"),
+    setting(
+        "SMARTAUTH_GEOIP_ANONYMOUS_MMDB",
+        "the bundled iporigin ranges",
+        "a GeoIP2 Anonymous-IP database to use instead",
+    ),
+    setting(
+        "SMARTAUTH_PLACES_CSV",
+        "places.csv in the intel dir, else GeoNames compiled in",
+        "a places table lat,lon,name,admin1,admin2,cc for reverse geocoding",
+    ),
+    setting(
+        "SMARTAUTH_MODELS_DIR",
+        "models in the data dir",
+        "the face models scripts/fetch-data.sh installs; without them face_authentication is not offered",
+    ),
+    setting("SMARTAUTH_FACE_WORKERS", "the number of cores", "face analyses run at once (1 to 256)"),
+    setting(
+        "SMARTAUTH_MEDIA_URL",
+        "media in the data dir",
+        "s3://bucket/prefix: attempt images (encrypted) in an S3-compatible bucket",
+    ),
+    setting("SMARTAUTH_S3_ENDPOINT", "AWS_ENDPOINT, else AWS S3", "the S3-compatible endpoint"),
+    setting("SMARTAUTH_S3_REGION", "AWS_REGION, else us-east-1", "the bucket's region"),
+    setting("SMARTAUTH_S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID", "the bucket's access key id"),
+    setting("SMARTAUTH_S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", "the bucket's secret key"),
+    setting(
+        "SMARTAUTH_PUBLIC_URL",
+        "http:// and the request's Host",
+        "the server's address as clients reach it, for signedUrl media links",
+    ),
+    setting(
+        "SMARTAUTH_GEOCODER_URL",
+        "none: street fields are null",
+        "a Nominatim-compatible endpoint for street, number, neighbourhood and postcode",
+    ),
+];
+
+/// The settings as `smartauth serve --help` shows them.
+pub fn help() -> String {
+    let mut out = String::from("Settings (environment variables; empty counts as unset):\n");
+    for s in SETTINGS {
+        out.push_str(&format!("  {}\n      {}\n      [default: {}]\n", s.name, s.meaning, s.default));
+    }
+    out
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -42,6 +149,8 @@ pub struct Settings {
     pub allow_private_targets: bool,
     /// `SMARTAUTH_LOG_FORMAT`: `text` (default) or `json`.
     pub log_format: LogFormat,
+    /// `RUST_LOG`: log directives added to [`crate::telemetry::DEFAULT_LOG_LEVELS`].
+    pub log_levels: Option<String>,
     /// Where the offline data sets are, and the operator's replacements for them.
     /// `SMARTAUTH_INTEL_DIR` (default `intel` in the data dir: what `scripts/fetch-data.sh`
     /// installs), and the operator's replacements for bundled sets: `SMARTAUTH_GEOIP_CITY_MMDB` (a
@@ -71,7 +180,11 @@ impl Settings {
         Self::from_lookup(|key| std::env::var(key).ok().filter(|v| !v.trim().is_empty()))
     }
 
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
+        let get = |key: &str| {
+            debug_assert!(SETTINGS.iter().any(|s| s.name == key), "{key} is missing from SETTINGS");
+            lookup(key)
+        };
         let listen = get("SMARTAUTH_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen = listen
             .parse()
@@ -153,6 +266,7 @@ impl Settings {
             master_key: get("SMARTAUTH_MASTER_KEY"),
             allow_private_targets,
             log_format,
+            log_levels: get("RUST_LOG"),
             intel,
             models_dir,
             face_workers,
@@ -174,6 +288,31 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from("./data"));
         assert!(!s.allow_private_targets);
         assert!(s.trusted_proxies.is_empty());
+    }
+
+    /// `serve --help` and the README list exactly what is read.
+    #[test]
+    fn every_variable_read_is_listed_once_and_in_the_readme() {
+        let asked = std::cell::RefCell::new(Vec::new());
+        Settings::from_lookup(|key| {
+            asked.borrow_mut().push(key.to_owned());
+            // A media URL makes the S3 settings be read too.
+            (key == "SMARTAUTH_MEDIA_URL").then(|| "s3://bucket".to_owned())
+        })
+        .unwrap();
+        let mut asked = asked.into_inner();
+        asked.sort();
+        asked.dedup();
+        let mut listed: Vec<String> = SETTINGS.iter().map(|s| s.name.to_owned()).collect();
+        listed.sort();
+        let before = listed.len();
+        listed.dedup();
+        assert_eq!(before, listed.len(), "a setting is listed twice");
+        assert_eq!(asked, listed);
+        let readme = include_str!("../../../README.md");
+        for s in SETTINGS {
+            assert!(readme.contains(&format!("`{}`", s.name)), "{} is not in the README", s.name);
+        }
     }
 
     #[test]

@@ -61,7 +61,7 @@ impl MasterKey {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         write_private(&path, &STANDARD.encode(bytes))?;
-        tracing::info!(path = %path.display(), "generated a new master key; back it up with the database");
+        tracing::info!(path = %path.display(), "generated a new master key; keep a copy apart from the database backups (see the README, Backups)");
         Ok(Self::from_bytes(&bytes))
     }
 

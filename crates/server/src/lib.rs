@@ -14,6 +14,7 @@ pub mod faces;
 pub mod fetch;
 pub mod geocoder;
 pub mod media;
+pub mod ops;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

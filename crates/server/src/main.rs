@@ -1,8 +1,6 @@
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = smartauth::cli::Cli::parse();
+    let cli = smartauth::cli::parse();
     match smartauth::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -31,6 +31,18 @@ impl EmailClient {
         Ok(EmailClient { transport: builder.build(), from })
     }
 
+    /// Connects to the relay and greets it, without sending a message.
+    pub async fn probe(&self) -> anyhow::Result<()> {
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => bail!("the SMTP relay did not answer NOOP"),
+            Err(e) => match e.status() {
+                Some(code) => bail!("the SMTP relay answered with code {code}"),
+                None => Err(anyhow::Error::new(e).context("no SMTP answer")),
+            },
+        }
+    }
+
     pub async fn send(&self, to: &str, subject: &str, body: String) -> anyhow::Result<()> {
         let message = Message::builder()
             .from(self.from.clone())

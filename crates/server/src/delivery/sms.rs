@@ -24,6 +24,16 @@ impl SmsClient {
         Ok(SmsClient { http, url })
     }
 
+    /// Whether the gateway answers HTTP at all (any status will do), without sending a message.
+    pub async fn probe(&self) -> anyhow::Result<()> {
+        self.http
+            .head(self.url.clone())
+            .send()
+            .await
+            .map_err(|e| anyhow::Error::new(e.without_url()).context("no HTTP answer"))?;
+        Ok(())
+    }
+
     pub async fn send(&self, to: &str, message: &str) -> anyhow::Result<()> {
         // Errors leave without the URL: it may carry the gateway's credentials.
         let response = self

@@ -1,0 +1,356 @@
+//! `smartauth check`: everything `serve` needs, checked without starting it or changing anything.
+//! Each finding says what is wrong and how to fix it.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use smartauth_store::sqlite::backup::schema_state;
+
+use super::Database;
+use crate::configuration::Settings;
+use crate::crypto::MasterKey;
+use crate::delivery::email::EmailClient;
+use crate::delivery::sms::SmsClient;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Ok,
+    /// Not a fault: something is off by choice (no SMTP relay) or will be created at first start.
+    Note,
+    Problem,
+}
+
+pub struct Finding {
+    pub level: Level,
+    pub subject: &'static str,
+    pub message: String,
+    pub fix: Option<String>,
+}
+
+impl Finding {
+    fn ok(subject: &'static str, message: impl Into<String>) -> Finding {
+        Finding { level: Level::Ok, subject, message: message.into(), fix: None }
+    }
+
+    fn note(subject: &'static str, message: impl Into<String>) -> Finding {
+        Finding { level: Level::Note, subject, message: message.into(), fix: None }
+    }
+
+    fn problem(subject: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Finding {
+        Finding { level: Level::Problem, subject, message: message.into(), fix: Some(fix.into()) }
+    }
+
+    pub fn is_problem(&self) -> bool {
+        self.level == Level::Problem
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tag = match self.level {
+            Level::Ok => "ok     ",
+            Level::Note => "note   ",
+            Level::Problem => "PROBLEM",
+        };
+        write!(f, "{tag} {}: {}", self.subject, self.message)?;
+        if let Some(fix) = &self.fix {
+            write!(f, "\n        fix: {fix}")?;
+        }
+        Ok(())
+    }
+}
+
+const FIRST_START: &str = "run `smartauth serve` once: it creates the data dir, the master key and the database";
+
+pub async fn check(settings: &Settings) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let dir_exists = data_dir(&settings.data_dir, &mut out);
+    let database = Database::of(settings);
+    let database_exists = match &database {
+        Ok(Database::File(path)) => path.exists(),
+        _ => true,
+    };
+    master_key(settings, dir_exists, database_exists, &mut out);
+    match database {
+        Err(e) => out.push(Finding::problem(
+            "database",
+            e.to_string(),
+            "unset SMARTAUTH_DATABASE_URL to use smartauth.db in the data dir, or give a sqlite: URL",
+        )),
+        Ok(database) => out.push(schema(&database, dir_exists).await),
+    }
+    out.push(admin_token(settings));
+    data_sets(settings, &mut out).await;
+    out.push(face_models(&settings.models_dir).await);
+    out.push(email(settings).await);
+    out.push(sms(settings).await);
+    out
+}
+
+fn data_dir(dir: &Path, out: &mut Vec<Finding>) -> bool {
+    let shown = dir.display();
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            out.push(Finding::problem(
+                "data dir",
+                format!("{shown} does not exist"),
+                format!("{FIRST_START}; or set SMARTAUTH_DATA_DIR to the data dir the server uses"),
+            ));
+            return false;
+        }
+        Err(e) => {
+            out.push(Finding::problem(
+                "data dir",
+                format!("{shown} cannot be read: {e}"),
+                "give the user that runs smartauth access to it",
+            ));
+            return true;
+        }
+        Ok(m) if !m.is_dir() => {
+            out.push(Finding::problem(
+                "data dir",
+                format!("{shown} is not a directory"),
+                "set SMARTAUTH_DATA_DIR to a directory (smartauth keeps its database and keys in it)",
+            ));
+            return false;
+        }
+        Ok(_) => {}
+    }
+    let probe = dir.join(format!(".smartauth-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            out.push(Finding::ok("data dir", format!("{} (writable)", crate::startup::data_dir_note(dir))));
+        }
+        Err(e) => out.push(Finding::problem(
+            "data dir",
+            format!("{shown} is not writable: {e}"),
+            "give the user that runs smartauth write access to it (chown, or chmod u+rwx)",
+        )),
+    }
+    true
+}
+
+fn master_key(settings: &Settings, dir_exists: bool, database_exists: bool, out: &mut Vec<Finding>) {
+    const KEEP: &str = "a new key makes the client secrets and faces already stored unreadable";
+    if let Some(text) = &settings.master_key {
+        out.push(match MasterKey::from_base64(text) {
+            Ok(_) => Finding::ok("master key", "from SMARTAUTH_MASTER_KEY"),
+            Err(e) => Finding::problem(
+                "master key",
+                format!("SMARTAUTH_MASTER_KEY: {e}"),
+                format!("set it to the key this database was created with (the text of master.key, or your backup's); {KEEP}"),
+            ),
+        });
+        return;
+    }
+    let path = settings.data_dir.join("master.key");
+    let shown = path.display();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if dir_exists && database_exists {
+                out.push(Finding::problem(
+                    "master key",
+                    format!("{shown} is missing, but the database exists: what it encrypted cannot be read"),
+                    format!(
+                        "restore master.key from your backup into the data dir, or set SMARTAUTH_MASTER_KEY; {KEEP}"
+                    ),
+                ));
+            } else {
+                out.push(Finding::note("master key", format!("{shown} will be created at first start")));
+            }
+            return;
+        }
+        Err(e) => {
+            out.push(Finding::problem(
+                "master key",
+                format!("{shown} cannot be read: {e}"),
+                "make it readable by the user that runs smartauth (and by no one else: chmod 600)",
+            ));
+            return;
+        }
+    };
+    if let Err(e) = MasterKey::from_base64(&text) {
+        out.push(Finding::problem(
+            "master key",
+            format!("{shown}: {e}"),
+            format!("restore master.key from your backup; {KEEP}"),
+        ));
+        return;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0o600);
+        if mode & 0o077 != 0 {
+            out.push(Finding::problem(
+                "master key",
+                format!("{shown} can be read by other users (mode {mode:o})"),
+                format!("chmod 600 {shown}"),
+            ));
+            return;
+        }
+    }
+    out.push(Finding::ok("master key", shown.to_string()));
+}
+
+async fn schema(database: &Database, dir_exists: bool) -> Finding {
+    if let Database::File(path) = database {
+        if !path.exists() {
+            let fix = if dir_exists {
+                format!("{FIRST_START}; or restore a backup to this path (see the README's Backups)")
+            } else {
+                "see the data dir above".to_owned()
+            };
+            return Finding::problem("database", format!("there is no database at {}", path.display()), fix);
+        }
+    }
+    match schema_state(database.source()).await {
+        Err(e) => Finding::problem(
+            "database",
+            format!("{database} cannot be opened: {e}"),
+            "check that the file is readable by the user that runs smartauth and is a smartauth database",
+        ),
+        Ok(s) if s.applied == 0 => Finding::problem(
+            "database",
+            format!("{database} holds no smartauth schema"),
+            "point SMARTAUTH_DATA_DIR or SMARTAUTH_DATABASE_URL at smartauth's database",
+        ),
+        Ok(s) if s.applied < s.expected => Finding::problem(
+            "database",
+            format!("{database} is at schema version {}, this build needs {}", s.applied, s.expected),
+            "back it up (smartauth backup PATH), then start `smartauth serve`: it migrates the schema at start",
+        ),
+        Ok(s) if s.applied > s.expected => Finding::problem(
+            "database",
+            format!(
+                "{database} was migrated by a newer smartauth (schema {}, this build knows {})",
+                s.applied, s.expected
+            ),
+            "run the newer smartauth, or restore a backup made with this version",
+        ),
+        Ok(s) => {
+            Finding::ok("database", format!("{database} (reachable, schema version {} of {})", s.applied, s.expected))
+        }
+    }
+}
+
+fn admin_token(settings: &Settings) -> Finding {
+    let hash = settings.data_dir.join("admin-token.sha256");
+    if settings.admin_token.is_some() {
+        Finding::ok("admin token", "from SMARTAUTH_ADMIN_TOKEN")
+    } else if hash.exists() {
+        Finding::ok("admin token", format!("its hash is in {}", hash.display()))
+    } else {
+        Finding::note("admin token", "none yet: one is generated and printed once at first start")
+    }
+}
+
+async fn data_sets(settings: &Settings, out: &mut Vec<Finding>) {
+    let config = settings.intel.clone();
+    let Ok(intel) = tokio::task::spawn_blocking(move || smartauth_context::Intelligence::load(&config)).await else {
+        out.push(Finding::problem("data sets", "loading them failed", "run scripts/fetch-data.sh again"));
+        return;
+    };
+    let dir = settings.intel.dir.display();
+    let missing: Vec<String> = intel
+        .status
+        .iter()
+        .filter(|set| !set.loaded)
+        .map(|set| format!("\n          {}: {}", set.name, set.error.as_deref().unwrap_or("missing")))
+        .collect();
+    if missing.is_empty() {
+        out.push(Finding::ok("data sets", format!("all {} loaded from {dir}", intel.status.len())));
+    } else {
+        out.push(Finding::problem(
+            "data sets",
+            format!("{} of {} not loaded (their fields would be null):{}", missing.len(), intel.status.len(), missing.concat()),
+            format!(
+                "run scripts/fetch-data.sh (it installs into data/intel; this server reads {dir}, SMARTAUTH_INTEL_DIR), \
+                 or correct the SMARTAUTH_GEOIP_* or SMARTAUTH_PLACES_CSV setting that names the file"
+            ),
+        ));
+    }
+}
+
+async fn face_models(dir: &Path) -> Finding {
+    let path = dir.to_path_buf();
+    let loaded = tokio::task::spawn_blocking(move || smartauth_face::FaceEngine::load(&path).map(|_| ())).await;
+    match loaded {
+        Ok(Ok(())) => Finding::ok("face models", format!("loaded from {}", dir.display())),
+        Ok(Err(e)) => Finding::problem(
+            "face models",
+            format!("not loaded from {} ({e}): face_authentication would not be offered", dir.display()),
+            "run scripts/fetch-data.sh (it installs them into data/models), or set SMARTAUTH_MODELS_DIR to where they are",
+        ),
+        Err(e) => Finding::problem("face models", format!("loading them failed: {e}"), "run scripts/fetch-data.sh again"),
+    }
+}
+
+/// A URL fit to print: without credentials, query or fragment, which may carry secrets.
+fn shown_url(raw: &str) -> String {
+    match reqwest::Url::parse(raw) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            url.to_string()
+        }
+        Err(_) => "(not a URL)".to_owned(),
+    }
+}
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn email(settings: &Settings) -> Finding {
+    let Some(url) = &settings.smtp_url else {
+        return Finding::note("email", "SMARTAUTH_SMTP_URL is not set: email_authentication is not offered");
+    };
+    let shown = shown_url(url);
+    let client = match EmailClient::new(url, &settings.smtp_from) {
+        Ok(client) => client,
+        Err(e) => {
+            return Finding::problem("email", format!("{e:#}"), "correct SMARTAUTH_SMTP_URL or SMARTAUTH_SMTP_FROM")
+        }
+    };
+    match tokio::time::timeout(PROBE_TIMEOUT, client.probe()).await {
+        Ok(Ok(())) => Finding::ok("email", format!("the SMTP relay {shown} answers")),
+        Ok(Err(e)) => Finding::problem(
+            "email",
+            format!("the SMTP relay {shown} is not reachable: {e:#}"),
+            "start the relay, or correct SMARTAUTH_SMTP_URL (or unset it: email codes are then not offered)",
+        ),
+        Err(_) => Finding::problem(
+            "email",
+            format!("the SMTP relay {shown} did not answer within {} s", PROBE_TIMEOUT.as_secs()),
+            "check that the relay runs and that a firewall lets this host reach it, or correct SMARTAUTH_SMTP_URL",
+        ),
+    }
+}
+
+async fn sms(settings: &Settings) -> Finding {
+    let Some(url) = &settings.sms_gateway_url else {
+        return Finding::note("SMS gateway", "SMARTAUTH_SMS_GATEWAY_URL is not set: sms_authentication is not offered");
+    };
+    let shown = shown_url(url);
+    let client = match SmsClient::new(url) {
+        Ok(client) => client,
+        Err(e) => return Finding::problem("SMS gateway", format!("{e:#}"), "correct SMARTAUTH_SMS_GATEWAY_URL"),
+    };
+    match tokio::time::timeout(PROBE_TIMEOUT, client.probe()).await {
+        Ok(Ok(())) => Finding::ok("SMS gateway", format!("{shown} answers")),
+        Ok(Err(e)) => Finding::problem(
+            "SMS gateway",
+            format!("{shown} is not reachable: {e:#}"),
+            "start the gateway, or correct SMARTAUTH_SMS_GATEWAY_URL (or unset it: SMS codes are then not offered)",
+        ),
+        Err(_) => Finding::problem(
+            "SMS gateway",
+            format!("{shown} did not answer within {} s", PROBE_TIMEOUT.as_secs()),
+            "check that the gateway runs and that a firewall lets this host reach it, or correct SMARTAUTH_SMS_GATEWAY_URL",
+        ),
+    }
+}

@@ -1,0 +1,85 @@
+//! Policies: store one, and say plainly which of its rules this server cannot apply, so that a tenant
+//! does not believe it is protected by them.
+
+use smartauth_domain::{Method, Policy};
+use smartauth_store::PolicyRecord;
+
+use crate::crypto;
+use crate::startup::App;
+
+pub struct Stored {
+    pub record: PolicyRecord,
+    /// Rules and methods the server accepted but cannot apply or offer with its data and settings.
+    pub warnings: Vec<String>,
+}
+
+/// Creates or replaces the tenant's policy of that id.
+pub async fn put(app: &App, client_id: &str, policy: Policy) -> smartauth_store::Result<Stored> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let record = PolicyRecord {
+        id: crypto::new_id().to_string(),
+        client_id: client_id.to_owned(),
+        policy,
+        created_at: now,
+        updated_at: now,
+    };
+    let record = app.store.put_policy(&record).await?;
+    app.forget_policy(client_id, &record.policy.policy_id);
+    let warnings = unenforceable_rules(app, &record.policy);
+    Ok(Stored { record, warnings })
+}
+
+/// Why this server cannot offer `method` to anyone, or `None` when it can.
+pub fn why_not_offered(app: &App, method: Method) -> Option<&'static str> {
+    match method {
+        Method::FaceAuthentication if app.faces.is_none() => {
+            Some("face models are not loaded (run scripts/fetch-data.sh, or set SMARTAUTH_MODELS_DIR)")
+        }
+        Method::EmailAuthentication if app.email.is_none() => Some("no SMTP relay is configured (SMARTAUTH_SMTP_URL)"),
+        Method::SmsAuthentication if app.sms.is_none() => {
+            Some("no SMS gateway is configured (SMARTAUTH_SMS_GATEWAY_URL)")
+        }
+        _ => None,
+    }
+}
+
+fn unenforceable_rules(app: &App, policy: &Policy) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let contexts = &policy.contexts;
+    if let Some(n) = contexts.network_context.as_ref().filter(|n| n.enabled && !app.intel.knows_anonymizers()) {
+        if !(n.allow_proxy_or_vpn && n.allow_tor && n.allow_hosting) {
+            warnings.push(
+                "network_context: the anonymizer ranges are not loaded (run scripts/fetch-data.sh), so the VPN, \
+                 proxy, Tor and hosting rules cannot refuse anything"
+                    .to_owned(),
+            );
+        }
+    }
+    if !app.intel.knows_countries()
+        && contexts.location_context.as_ref().is_some_and(|l| l.enabled && !l.blocked_countries.is_empty())
+    {
+        warnings.push(
+            "location_context.blockedCountries: no IP city or places data is loaded (run scripts/fetch-data.sh), \
+             so countries are not recognised"
+                .to_owned(),
+        );
+    }
+    let methods = &policy.reauthentication_methods;
+    let mut offered = 0;
+    for &method in methods {
+        match why_not_offered(app, method) {
+            Some(reason) => {
+                warnings.push(format!("reauthenticationMethods: {reason}, so {} is not offered", method.as_str()))
+            }
+            None => offered += 1,
+        }
+    }
+    if offered == 0 && !methods.is_empty() {
+        warnings.push(
+            "reauthenticationMethods: this server can offer none of them, so every attempt that needs a step-up is \
+             reproved"
+                .to_owned(),
+        );
+    }
+    warnings
+}
