@@ -130,3 +130,231 @@ async fn json_logs_are_one_object_a_line_carrying_the_request_id() {
     assert_eq!(found["status"], 200);
     assert!(!found.to_string().contains("operator-token"));
 }
+
+/// The repository's data sets and face models (`scripts/fetch-data.sh` installs them).
+fn installed(dir: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data").join(dir)
+}
+
+/// Output of a finished command, as the operator reads it.
+fn text(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// Starts `serve` and returns it with its address once it listens.
+async fn serve(mut command: Command) -> (tokio::process::Child, String) {
+    let mut child = command.arg("serve").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(rest) = line.strip_prefix("smartauth: listening on ") {
+            let address = rest.split_whitespace().next().unwrap().to_owned();
+            return (child, address);
+        }
+    }
+    panic!("the server did not start");
+}
+
+#[tokio::test]
+async fn serve_help_lists_every_setting_with_its_default_and_meaning() {
+    let out = Command::new(BIN).args(["serve", "--help"]).output().await.unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for setting in smartauth::configuration::SETTINGS {
+        assert!(help.contains(setting.name), "{} is missing from serve --help:\n{help}", setting.name);
+        assert!(help.contains(&format!("[default: {}]", setting.default)), "{}'s default is missing", setting.name);
+        assert!(help.contains(setting.meaning), "{}'s meaning is missing", setting.name);
+    }
+    assert!(help.contains("SMARTAUTH_DATA_DIR") && help.contains("[default: ./data]"), "{help}");
+}
+
+#[tokio::test]
+async fn check_names_a_missing_data_dir_with_its_fix_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir");
+    let out = command(&missing).arg("check").output().await.unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains(&format!("PROBLEM data dir: {} does not exist", missing.display())), "{said}");
+    assert!(said.contains("fix: run `smartauth serve` once"), "{said}");
+    assert!(said.contains("check found"), "{said}");
+    assert!(!missing.exists(), "check changes nothing");
+}
+
+#[tokio::test]
+async fn check_passes_on_a_working_configuration_and_names_an_unreachable_sms_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    // The first command creates the database and the master key, as `serve` would.
+    assert!(command(dir.path()).args(["clients", "create", "--name", "acme"]).output().await.unwrap().status.success());
+    let (_mail, smtp) = crate::helpers::MailSink::start().await;
+    let (_sms, gateway) = crate::helpers::SmsSink::start().await;
+    let configured = |sms_url: String| {
+        let mut c = command(dir.path());
+        c.arg("check")
+            .env("SMARTAUTH_INTEL_DIR", installed("intel"))
+            .env("SMARTAUTH_MODELS_DIR", installed("models"))
+            .env("SMARTAUTH_SMTP_URL", format!("smtp://{smtp}"))
+            .env("SMARTAUTH_SMS_GATEWAY_URL", sms_url);
+        c
+    };
+
+    let out = configured(format!("http://{gateway}/send")).output().await.unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    for subject in ["data dir", "master key", "database", "data sets", "face models", "email", "SMS gateway"] {
+        assert!(said.contains(&format!("ok      {subject}: ")), "{subject} is not ok:\n{said}");
+    }
+    assert!(!said.contains("PROBLEM"), "{said}");
+
+    // Nothing listens on this port any more.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let out = configured(format!("http://user:secret@{closed}/send?key=k")).output().await.unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains(&format!("PROBLEM SMS gateway: http://{closed}/send is not reachable")), "{said}");
+    assert!(said.contains("fix: start the gateway, or correct SMARTAUTH_SMS_GATEWAY_URL"), "{said}");
+    assert!(!said.contains("secret") && !said.contains("key=k"), "credentials are not printed: {said}");
+    assert_eq!(said.matches("PROBLEM").count(), 1, "only the gateway is wrong: {said}");
+}
+
+#[tokio::test]
+async fn check_refuses_a_master_key_that_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    assert!(command(dir.path()).args(["clients", "list"]).output().await.unwrap().status.success());
+    let key = dir.path().join("master.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = command(dir.path()).arg("check").output().await.unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("can be read by other users (mode 644)"), "{said}");
+    assert!(said.contains(&format!("fix: chmod 600 {}", key.display())), "{said}");
+}
+
+#[tokio::test]
+async fn backup_while_serving_is_a_database_with_the_identities_that_restores_with_the_master_key() {
+    use crate::helpers::{backend, Tenant};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, address) = serve({
+        let mut c = command(dir.path());
+        c.env("SMARTAUTH_ADMIN_TOKEN", "operator");
+        c
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{address}/admin/clients"))
+        .bearer_auth("operator")
+        .json(&serde_json::json!({"name": "bank"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tenant = Tenant {
+        client_id: created["clientId"].as_str().unwrap().into(),
+        secret: created["clientSecret"].as_str().unwrap().into(),
+    };
+    let made = http
+        .post(format!("{address}/identities"))
+        .bearer_auth(backend(&tenant))
+        .json(&serde_json::json!({"personId": "952.360.980-76", "name": "John Doe"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(made.status().is_success());
+
+    let backups = tempfile::tempdir().unwrap();
+    let copy = backups.path().join("smartauth-backup.db");
+    let out = command(dir.path()).arg("backup").arg(&copy).output().await.unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("backed up") && said.contains("master.key"), "the key is named: {said}");
+    assert!(http.get(format!("{address}/health")).send().await.unwrap().status().is_success(), "still serving");
+
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&copy).read_only(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let people: Vec<String> = sqlx::query_scalar("SELECT person_id FROM identities").fetch_all(&pool).await.unwrap();
+    assert_eq!(people, vec!["95236098076"]);
+    pool.close().await;
+
+    let again = command(dir.path()).arg("backup").arg(&copy).output().await.unwrap();
+    assert!(!again.status.success());
+    assert!(text(&again).contains("exists"), "{}", text(&again));
+    server.kill().await.unwrap();
+
+    // Restored elsewhere with its master key, the tenant's tokens and the identity work.
+    let restored = tempfile::tempdir().unwrap();
+    std::fs::copy(&copy, restored.path().join("smartauth.db")).unwrap();
+    std::fs::copy(dir.path().join("master.key"), restored.path().join("master.key")).unwrap();
+    let (mut server, address) = serve({
+        let mut c = command(restored.path());
+        c.env("SMARTAUTH_ADMIN_TOKEN", "operator");
+        c
+    })
+    .await;
+    let read =
+        http.get(format!("{address}/identities/95236098076")).bearer_auth(backend(&tenant)).send().await.unwrap();
+    assert_eq!(read.status(), reqwest::StatusCode::OK);
+    server.kill().await.unwrap();
+}
+
+/// Reads the server's JSON log lines until the access log line of one request, and returns them all.
+async fn debug_log_lines(rust_log: &str) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = command(dir.path())
+        .arg("serve")
+        .env("SMARTAUTH_LOG_FORMAT", "json")
+        .env("SMARTAUTH_MODELS_DIR", installed("models"))
+        .env("RUST_LOG", rust_log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read stderr all along: a full pipe would stop the server before it listens.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (found_tx, found_rx) = tokio::sync::oneshot::channel();
+    let reader = tokio::spawn(async move {
+        let mut entries = Vec::new();
+        let mut found = Some(found_tx);
+        while let Ok(Some(line)) = stderr.next_line().await {
+            let entry: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+            let served = entry["message"] == "served";
+            entries.push(entry);
+            if served {
+                if let Some(tx) = found.take() {
+                    let _ = tx.send(());
+                }
+                break;
+            }
+        }
+        entries
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut address = None;
+    while let Ok(Some(line)) = stdout.next_line().await {
+        if let Some(rest) = line.strip_prefix("smartauth: listening on ") {
+            address = rest.split_whitespace().next().map(str::to_owned);
+            break;
+        }
+    }
+    reqwest::get(format!("{}/health", address.expect("the server listens"))).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(20), found_rx).await.expect("the request is logged").unwrap();
+    child.kill().await.unwrap();
+    reader.await.unwrap()
+}
+
+#[tokio::test]
+async fn rust_log_debug_shows_the_access_log_without_the_model_runtime() {
+    fn from_tract(entries: &[Value]) -> usize {
+        entries.iter().filter(|e| e["target"].as_str().is_some_and(|t| t.starts_with("tract"))).count()
+    }
+    let debug = debug_log_lines("debug").await;
+    assert!(debug.iter().any(|e| e["message"] == "face models loaded"), "the models were loaded");
+    assert_eq!(from_tract(&debug), 0, "{} lines, none from the model runtime", debug.len());
+    assert!(debug.len() < 200, "{} lines before the first request", debug.len());
+
+    // Named, the model runtime speaks again: the recipe in the README works.
+    let tract = debug_log_lines("debug,tract=debug").await;
+    assert!(from_tract(&tract) > 100, "{} lines from the model runtime", from_tract(&tract));
+}

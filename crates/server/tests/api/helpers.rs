@@ -30,7 +30,7 @@ pub struct MailSink {
 }
 
 impl MailSink {
-    async fn start() -> (MailSink, SocketAddr) {
+    pub async fn start() -> (MailSink, SocketAddr) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let sink = MailSink::default();
@@ -87,7 +87,7 @@ pub struct SmsSink {
 }
 
 impl SmsSink {
-    async fn start() -> (SmsSink, SocketAddr) {
+    pub async fn start() -> (SmsSink, SocketAddr) {
         let sink = SmsSink::default();
         let state = sink.clone();
         let app = axum::Router::new().route(

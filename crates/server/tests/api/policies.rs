@@ -76,6 +76,41 @@ async fn rules_that_cannot_be_enforced_without_data_are_named() {
 }
 
 #[tokio::test]
+async fn methods_this_server_cannot_offer_are_named_in_the_warnings() {
+    let methods = json!({"reauthenticationMethods": ["sms_authentication", "email_authentication"]});
+    let warnings =
+        |answer: serde_json::Value| -> Vec<String> { serde_json::from_value(answer["warnings"].clone()).unwrap() };
+
+    // Without an SMTP relay, email codes cannot be sent: the tenant is told, SMS is not mentioned.
+    let app = spawn_app_with(|s| s.smtp_url = None).await;
+    let tenant = app.new_tenant().await;
+    let warned = warnings(app.put_policy(&tenant, "pix", methods.clone()).await);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("email_authentication") && warned[0].contains("SMARTAUTH_SMTP_URL"), "{warned:?}");
+
+    // With neither channel, each is named, and the consequence is said.
+    let app = spawn_app_with(|s| {
+        s.smtp_url = None;
+        s.sms_gateway_url = None;
+    })
+    .await;
+    let tenant = app.new_tenant().await;
+    let warned = warnings(app.put_policy(&tenant, "pix", methods.clone()).await);
+    assert_eq!(warned.len(), 3, "{warned:?}");
+    assert!(warned[0].contains("sms_authentication") && warned[0].contains("SMARTAUTH_SMS_GATEWAY_URL"));
+    assert!(warned[1].contains("email_authentication"));
+    assert!(warned[2].contains("reproved"), "{warned:?}");
+    app.create_identity(&tenant, "95236098076").await;
+    let attempt = app.attempt(&tenant, "95236098076", "new-device", (-23.56, -46.6376)).await;
+    assert_eq!(attempt.body["status"], "reproved", "the warning tells the truth: {:?}", attempt.body);
+
+    // With both configured, nothing to say.
+    let app = spawn_app().await;
+    let tenant = app.new_tenant().await;
+    assert_eq!(app.put_policy(&tenant, "pix", methods).await["warnings"], json!([]));
+}
+
+#[tokio::test]
 async fn an_attempt_against_a_missing_policy_is_404() {
     let app = spawn_app().await;
     let tenant = app.tenant_with_person(PERSON).await;
