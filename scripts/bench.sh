@@ -5,36 +5,55 @@
 # proxy) that the IP data is asked about, with a user agent and coordinates to parse and geocode.
 # The server runs on core 0 and wrk on core 1. Results: bench-results/bench-<time>.txt.
 #
-#   bash scripts/bench.sh [DURATION_SECONDS]      # default 15; PERSONS=N sets how many identities the POST load rotates over (200)
+#   bash scripts/bench.sh [DURATION_SECONDS]            # default 15; PERSONS=N sets how many identities the POST load rotates over (200)
+#   bash scripts/bench.sh --at-size [DURATION_SECONDS]  # then the same loads again on a tenant at size (issue 12)
+#
+# --at-size: after the runs on the empty store, the server stops, and AT_SIZE_IDENTITIES identities (default
+# 1,000,000; each with a known device, place and network) and AT_SIZE_ATTEMPTS attempts (default 10,000,000,
+# copies of a real attempt document spread over them and over 30 days) are written straight into the same
+# tenant's SQLite file (crates/store/examples/bulk_load.rs). The server starts again and the same GET and
+# POST loads run; both must stay within 1.5x of the empty store's figures. Then the attempt list (filters,
+# cursor) and the erasure of a person with thousands of attempts are timed, and what zstd would save on
+# the attempt document is measured. Needs about 45 GB of disk at the default size (AT_SIZE_DIR to place it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+AT_SIZE=false
+if [[ ${1:-} == --at-size ]]; then AT_SIZE=true; shift; fi
 DURATION=${1:-15}
 command -v wrk >/dev/null && command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk sqlite3; }
 bash scripts/fetch-data.sh >/dev/null
 cargo build --release --locked -p smartauth --bin smartauth --example bench_baseline
+$AT_SIZE && cargo build --release --locked -p smartauth-store --example bulk_load
 mkdir -p bench-results
-OUT=bench-results/bench-$(date -u +%Y%m%dT%H%M%SZ).txt
-WORK=$(mktemp -d)
+OUT=bench-results/bench-$(date -u +%Y%m%dT%H%M%SZ)$($AT_SIZE && echo -at-size).txt
+WORK=$(mktemp -d "${AT_SIZE_DIR:-${TMPDIR:-/tmp}}/smartauth-bench.XXXXXX")
 PORT=18180; BASE_PORT=18181; SMS_PORT=18182
+DB=$WORK/data/smartauth.db
 cleanup() { kill "${SERVER:-}" "${BASELINE:-}" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-STARTED=$(date +%s%N)
-SMARTAUTH_DATA_DIR=$WORK/data SMARTAUTH_INTEL_DIR=$PWD/data/intel SMARTAUTH_LISTEN=127.0.0.1:$PORT \
-  SMARTAUTH_ADMIN_TOKEN=bench-admin SMARTAUTH_SMS_GATEWAY_URL=http://127.0.0.1:$SMS_PORT/ \
-  SMARTAUTH_TRUSTED_PROXIES=127.0.0.1/32 RUST_LOG=warn \
-  taskset -c 0 target/release/smartauth serve > "$WORK/server.log" 2>&1 &
-SERVER=$!
+start_server() {
+  local started; started=$(date +%s%N)
+  SMARTAUTH_DATA_DIR=$WORK/data SMARTAUTH_INTEL_DIR=$PWD/data/intel SMARTAUTH_LISTEN=127.0.0.1:$PORT \
+    SMARTAUTH_ADMIN_TOKEN=bench-admin SMARTAUTH_SMS_GATEWAY_URL=http://127.0.0.1:$SMS_PORT/ \
+    SMARTAUTH_TRUSTED_PROXIES=127.0.0.1/32 RUST_LOG=warn \
+    taskset -c 0 target/release/smartauth serve >> "$WORK/server.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 600); do curl -sf http://127.0.0.1:$PORT/health >/dev/null && break; sleep 0.05; done
+  READY_MS=$(( ($(date +%s%N) - started) / 1000000 ))
+}
+stop_server() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=; }
+
+start_server
 taskset -c 0 target/release/examples/bench_baseline 127.0.0.1:$BASE_PORT "$WORK/baseline.db" > "$WORK/baseline.log" 2>&1 &
 BASELINE=$!
-for _ in $(seq 100); do curl -sf http://127.0.0.1:$PORT/health >/dev/null && curl -s http://127.0.0.1:$BASE_PORT/ >/dev/null && break; sleep 0.05; done
-READY_MS=$(( ($(date +%s%N) - STARTED) / 1000000 ))
+for _ in $(seq 100); do curl -s http://127.0.0.1:$BASE_PORT/ >/dev/null && break; sleep 0.05; done
 rss() { awk '/VmRSS/ {printf "%.0f MB", $2 / 1024}' /proc/$SERVER/status; }
 RSS_START=$(rss)
 
 SETUP=$(python3 scripts/bench_setup.py http://127.0.0.1:$PORT bench-admin $SMS_PORT "$WORK/post.lua" "${PERSONS:-200}")
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$SETUP" "$1"; }
-BACKEND=$(field backend); AID=$(field attemptId)
+BACKEND=$(field backend); AID=$(field attemptId); CLIENT=$(field clientId)
 BASE_TOKEN=$(python3 -c "import sys; sys.path.insert(0, 'scripts'); from mint_token import mint; print(mint('bench', 'baseline-secret', None, 0))")
 
 run() { # name, wrk args...
@@ -63,7 +82,96 @@ rps = {n: float(open(f"{w}/{n}.rps").read()) for n in ("baseline_get", "get_atte
 print(f"GET /authentications/{{id}} vs baseline: {rps['get_attempt'] / rps['baseline_get']:.2f}x")
 PY
 echo "server: answering ${READY_MS} ms after start with every data set loaded; resident memory $RSS_START then, $(rss) after the runs" | tee -a "$OUT"
-WAL=$WORK/data/smartauth.db-wal
+WAL=$DB-wal
 echo "WAL file after the POST run: $(stat -c %s "$WAL" 2>/dev/null || echo 0) bytes" | tee -a "$OUT"
-echo "attempts by status (every POST of the load must be a passive approval): $(sqlite3 "$WORK/data/smartauth.db" \
+echo "attempts by status (every POST of the load must be a passive approval): $(sqlite3 "$DB" \
   "SELECT group_concat(status || '=' || n, ' ') FROM (SELECT status, COUNT(*) AS n FROM attempts GROUP BY status)")" | tee -a "$OUT"
+$AT_SIZE || exit 0
+
+# ---- the same tenant at size ----
+IDENTITIES=${AT_SIZE_IDENTITIES:-1000000}; ATTEMPTS=${AT_SIZE_ATTEMPTS:-10000000}
+stop_server
+sqlite3 "$DB" "SELECT document FROM attempts WHERE id = '$AID'" > "$WORK/template.json"
+TEMPLATE_PERSON=$(sqlite3 "$DB" "SELECT person_id FROM attempts WHERE id = '$AID'")
+echo | tee -a "$OUT"
+echo "at size: loading $IDENTITIES identities and $ATTEMPTS attempts over 30 days into the bench tenant" | tee -a "$OUT"
+LOADED=$(date +%s)
+target/release/examples/bulk_load "$DB" "$CLIENT" pix "$IDENTITIES" "$ATTEMPTS" 30 "$WORK/template.json" "$AID" "$TEMPLATE_PERSON" \
+  | tee "$WORK/load.txt" | sed 's/^/  /' | tee -a "$OUT"
+DB_BYTES=$(( $(stat -c %s "$DB") + $(stat -c %s "$WAL" 2>/dev/null || echo 0) ))
+python3 - "$DB_BYTES" "$(( $(date +%s) - LOADED ))" "$(sqlite3 "$DB" 'SELECT COUNT(*) FROM attempts')" <<'PY' | tee -a "$OUT"
+import sys
+size, seconds, attempts = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+print(f"  load: {seconds} s in all; database {size / 1e9:.2f} GB on disk, {size / attempts:.0f} bytes per attempt ({attempts} attempts)")
+PY
+sqlite3 "$DB" "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC" 2>/dev/null \
+  | awk -F'|' '{printf "  %-36s %8.2f GB\n", $1, $2 / 1e9}' | tee -a "$OUT" || true
+
+start_server
+echo "server: answering ${READY_MS} ms after start at size (migrations and PRAGMA optimize included)" | tee -a "$OUT"
+run get_attempt_at_size -H "Authorization: Bearer $BACKEND" http://127.0.0.1:$PORT/authentications/$AID
+run post_passive_attempt_at_size -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications
+
+# Single requests, each the median of 5 (curl's total time, in ms).
+timed() { # name, curl args...
+  local name=$1; shift
+  local t; t=$(for _ in 1 2 3 4 5; do curl -s -o "$WORK/body" -w '%{http_code} %{time_total}\n' "$@"; done \
+    | sort -k2 -n | sed -n 3p)
+  printf '  %-58s %6.1f ms  (HTTP %s)\n' "$name" "$(awk '{print $2 * 1000}' <<<"$t")" "${t%% *}" | tee -a "$OUT"
+}
+H="Authorization: Bearer $BACKEND"
+L="http://127.0.0.1:$PORT/authentications"
+FROM=$(python3 -c "import datetime as d; print((d.datetime.now(d.timezone.utc) - d.timedelta(days=20)).strftime('%Y-%m-%dT%H:%M:%SZ'))")
+TO=$(python3 -c "import datetime as d; print((d.datetime.now(d.timezone.utc) - d.timedelta(days=19)).strftime('%Y-%m-%dT%H:%M:%SZ'))")
+echo "attempt list at size (GET /authentications, 50 a page; median of 5):" | tee -a "$OUT"
+timed "first page" -H "$H" "$L?limit=50"
+timed "status=pending" -H "$H" "$L?limit=50&status=pending"
+timed "policyId=pix&status=reproved" -H "$H" "$L?limit=50&policyId=pix&status=reproved"
+timed "personId (the busy person, ~5,000 attempts)" -H "$H" "$L?limit=50&personId=bulk-0000000"
+timed "from/to, one day 20 days ago" -H "$H" "$L?limit=50&from=$FROM&to=$TO"
+CURSOR=""
+for _ in $(seq 200); do
+  CURSOR=$(curl -s -H "$H" "$L?limit=50&status=approved${CURSOR:+&cursor=$CURSOR}" \
+    | python3 -c "import json,sys; print(json.load(sys.stdin).get('nextCursor') or '')")
+done
+timed "status=approved, page 201 by cursor" -H "$H" "$L?limit=50&status=approved&cursor=$CURSOR"
+BUSY=$(sqlite3 "$DB" "SELECT COUNT(*) FROM attempts WHERE client_id = '$CLIENT' AND person_id = 'bulk-0000000'")
+ERASE=$(curl -s -o "$WORK/body" -w '%{http_code} %{time_total}' -X DELETE -H "$H" "http://127.0.0.1:$PORT/identities/bulk-0000000")
+printf '  %-58s %6.1f ms  (HTTP %s)\n' "erasure of a person with $BUSY attempts (DELETE /identities)" \
+  "$(awk '{print $2 * 1000}' <<<"$ERASE")" "${ERASE%% *}" | tee -a "$OUT"
+
+python3 - "$WORK" <<'PY' | tee -a "$OUT"
+import sys
+w = sys.argv[1]
+r = lambda n: float(open(f"{w}/{n}.rps").read())
+ok = True
+for name in ("get_attempt", "post_passive_attempt"):
+    ratio = r(name) / r(f"{name}_at_size")
+    ok &= ratio <= 1.5
+    print(f"{name}: empty store {r(name):.0f} req/s, at size {r(name + '_at_size'):.0f} req/s: {ratio:.2f}x slower "
+          f"({'within' if ratio <= 1.5 else 'OVER'} the 1.5x bound)")
+print("at size: PASS" if ok else "at size: FAIL")
+PY
+
+# What the stored attempt document costs, and what zstd would save on it (PyPI zstandard, libzstd's own code).
+VENV=data/.venv
+[[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
+"$VENV/bin/python" -c "import zstandard" 2>/dev/null || "$VENV/bin/pip" install --quiet --disable-pip-version-check zstandard==0.23.0
+sqlite3 "$DB" "SELECT document FROM attempts WHERE client_id = '$CLIENT' AND person_id LIKE 'bench-%' LIMIT 2000" > "$WORK/docs.txt"
+"$VENV/bin/python" - "$WORK/docs.txt" <<'PY' | tee -a "$OUT"
+import sys, time, zstandard
+docs = [l.encode() for l in open(sys.argv[1]) if l.strip()]
+raw = sum(map(len, docs)) / len(docs)
+print(f"attempt document: {raw:.0f} bytes of JSON on average ({len(docs)} documents the server wrote)")
+train, test = docs[: len(docs) // 2], docs[len(docs) // 2 :]
+dictionary = zstandard.train_dictionary(16384, train) if len(train) >= 50 else None
+for level in (1, 3):
+    for d in [None] + ([dictionary] if dictionary else []):
+        c = zstandard.ZstdCompressor(level=level, dict_data=d) if d else zstandard.ZstdCompressor(level=level)
+        x = zstandard.ZstdDecompressor(dict_data=d) if d else zstandard.ZstdDecompressor()
+        t = time.perf_counter(); out = [c.compress(doc) for doc in test]; ct = (time.perf_counter() - t) / len(test)
+        t = time.perf_counter(); [x.decompress(o) for o in out]; dt = (time.perf_counter() - t) / len(test)
+        size = sum(map(len, out)) / len(out)
+        label = f"zstd -{level}" + (" with a 16 KB dictionary" if d else "")
+        print(f"  {label:36s} {size:6.0f} bytes ({raw / size:.1f}x smaller), compress {ct * 1e6:5.1f} us, decompress {dt * 1e6:5.1f} us a document")
+PY

@@ -98,4 +98,4 @@ with open(LUA, "w") as lua:
                   f"{{['Content-Type'] = 'application/json', ['Authorization'] = 'Bearer {token}', "
                   f"['X-Forwarded-For'] = '{ip}'}}, [[{b}]])\n")
     lua.write("local i = 0\nrequest = function()\n  i = i % #requests + 1\n  return requests[i]\nend\n")
-print(json.dumps({"backend": backend, "attemptId": aid}))
+print(json.dumps({"backend": backend, "attemptId": aid, "clientId": cid}))

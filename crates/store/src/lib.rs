@@ -3,10 +3,12 @@
 //!
 //! The store keeps what the server hands it. Secrets and biometric data arrive already encrypted.
 
+pub mod bulk;
 mod records;
 pub mod sqlite;
 
 pub use records::*;
+pub use sqlite::plans::QueryPlan;
 
 use async_trait::async_trait;
 use smartauth_domain::History;

@@ -7,6 +7,7 @@
 use sqlx::{Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
+use super::queries::{INSERT_ATTEMPT, INSERT_GUARD};
 use super::{LearnStatement, Query};
 use crate::{AttemptRecord, Learned, Result, WindowLimit};
 
@@ -62,16 +63,10 @@ async fn write(pool: &SqlitePool, jobs: &[InsertJob]) -> Result<Vec<bool>> {
     let mut sql = String::new();
     let mut binds = 0;
     for (job, learn) in jobs.iter().zip(&learns) {
-        sql.push_str(
-            "INSERT INTO attempts (id, client_id, person_id, policy_id, status, created_at, version, document)
-             SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM identities WHERE client_id = ? AND person_id = ?)",
-        );
+        sql.push_str(INSERT_ATTEMPT);
         binds += 10;
         if job.limit.is_some() {
-            sql.push_str(
-                " AND (SELECT COUNT(*) FROM (SELECT 1 FROM attempts WHERE client_id = ? AND person_id = ? AND created_at >= ?
-                   LIMIT ?)) < ?",
-            );
+            sql.push_str(INSERT_GUARD);
             binds += 5;
         }
         sql.push_str(" RETURNING id;");

@@ -16,10 +16,18 @@ use crate::*;
 
 pub mod backup;
 mod batch;
+mod bulk_load;
+pub(crate) mod plans;
+mod queries;
+
+pub use bulk_load::{bulk_load, BulkReport};
+
+use queries::*;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_face_template.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_request_path_indexes.sql")),
 ];
 
 pub struct SqliteStore {
@@ -48,6 +56,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         migrate(&writer).await?;
+        optimize(&writer, OPTIMIZE_AT_OPEN).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
@@ -55,7 +64,47 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await?;
         let batcher = batch::start(writer.clone());
+        tokio::spawn(optimize_periodically(writer.clone()));
         Ok(SqliteStore { writer, reader, batcher })
+    }
+
+    /// Closes every connection (the file can then be opened by another process in any mode).
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    /// Refreshes the planner's statistics where they are stale (`PRAGMA optimize`), as SQLite
+    /// recommends for long-running processes; runs at open and every hour on its own.
+    pub async fn optimize(&self) -> Result<()> {
+        optimize(&self.writer, OPTIMIZE_PERIODIC).await
+    }
+}
+
+/// At open, every table is considered, not only those this connection has queried (0x10002).
+const OPTIMIZE_AT_OPEN: &str = "PRAGMA analysis_limit = 400; PRAGMA optimize = 0x10002;";
+const OPTIMIZE_PERIODIC: &str = "PRAGMA analysis_limit = 400; PRAGMA optimize;";
+
+/// `analysis_limit` bounds each index's sample to about 400 rows, so that this costs milliseconds
+/// at any size instead of reading whole tables (measured by `scripts/bench.sh --at-size`).
+async fn optimize(pool: &SqlitePool, sql: &str) -> Result<()> {
+    let started = std::time::Instant::now();
+    sqlx::raw_sql(sql).execute(pool).await?;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "refreshed the query planner's statistics");
+    Ok(())
+}
+
+async fn optimize_periodically(pool: SqlitePool) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = optimize(&pool, OPTIMIZE_PERIODIC).await {
+            tracing::warn!(error = %e, "could not refresh the query planner's statistics");
+        }
     }
 }
 
@@ -94,22 +143,6 @@ async fn migrate(pool: &SqlitePool) -> Result<()> {
         tracing::info!(version, "applied database migration");
     }
     Ok(())
-}
-
-/// What the decision engine needs to know about a person's past, as columns of one SELECT. Parameters:
-/// ?1 client, ?2 person, ?3 fingerprint, ?4 window start, ?5 attempt limit (counting stops there).
-macro_rules! history_columns {
-    () => {
-        "(SELECT json_group_array(key) FROM (SELECT key FROM known_contexts
-            WHERE client_id = ?1 AND person_id = ?2 AND kind = 'device' ORDER BY first_seen)) AS devices,
-         (SELECT COUNT(*) FROM known_contexts
-            WHERE client_id = ?1 AND kind = 'device' AND key = ?3 AND person_id <> ?2) AS others,
-         (SELECT json_group_array(json_array(latitude, longitude, last_seen)) FROM (SELECT latitude, longitude, last_seen
-            FROM known_contexts WHERE client_id = ?1 AND person_id = ?2 AND kind = 'location'
-            ORDER BY last_seen DESC)) AS locations,
-         (SELECT COUNT(*) FROM (SELECT 1 FROM attempts WHERE client_id = ?1 AND person_id = ?2 AND created_at >= ?4
-            LIMIT ?5)) AS recent"
-    };
 }
 
 fn bind_history<'q>(query: Query<'q>, q: &HistoryQuery<'q>) -> Query<'q> {
@@ -308,8 +341,7 @@ impl Store for SqliteStore {
     }
 
     async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
-        let row =
-            sqlx::query("SELECT * FROM clients WHERE id = ?").bind(client_id).fetch_optional(&self.reader).await?;
+        let row = sqlx::query(CLIENT).bind(client_id).fetch_optional(&self.reader).await?;
         row.as_ref().map(client_from).transpose()
     }
 
@@ -359,11 +391,7 @@ impl Store for SqliteStore {
     }
 
     async fn identity(&self, client_id: &str, person_id: &str) -> Result<Option<IdentityRecord>> {
-        let row = sqlx::query("SELECT * FROM identities WHERE client_id = ? AND person_id = ?")
-            .bind(client_id)
-            .bind(person_id)
-            .fetch_optional(&self.reader)
-            .await?;
+        let row = sqlx::query(IDENTITY).bind(client_id).bind(person_id).fetch_optional(&self.reader).await?;
         row.as_ref().map(identity_from).transpose()
     }
 
@@ -386,11 +414,7 @@ impl Store for SqliteStore {
     }
 
     async fn attempt_ids_of(&self, client_id: &str, person_id: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT id FROM attempts WHERE client_id = ? AND person_id = ?")
-            .bind(client_id)
-            .bind(person_id)
-            .fetch_all(&self.reader)
-            .await?)
+        Ok(sqlx::query_scalar(ATTEMPT_IDS_OF).bind(client_id).bind(person_id).fetch_all(&self.reader).await?)
     }
 
     async fn erase_identity(&self, client_id: &str, person_id: &str, anonymize: &Anonymizer) -> Result<bool> {
@@ -408,11 +432,7 @@ impl Store for SqliteStore {
             .bind(person_id)
             .execute(&mut *tx)
             .await?;
-        let rows = sqlx::query("SELECT * FROM attempts WHERE client_id = ? AND person_id = ?")
-            .bind(client_id)
-            .bind(person_id)
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows = sqlx::query(ATTEMPTS_OF).bind(client_id).bind(person_id).fetch_all(&mut *tx).await?;
         for row in &rows {
             let attempt = attempt_from(row)?;
             let mut document: serde_json::Value = serde_json::from_str(&attempt.document)
@@ -443,21 +463,13 @@ impl Store for SqliteStore {
         .bind(p.updated_at)
         .execute(&mut *tx)
         .await?;
-        let row = sqlx::query("SELECT * FROM policies WHERE client_id = ? AND policy_id = ?")
-            .bind(&p.client_id)
-            .bind(&p.policy.policy_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let row = sqlx::query(POLICY).bind(&p.client_id).bind(&p.policy.policy_id).fetch_one(&mut *tx).await?;
         tx.commit().await?;
         policy_from(&row)
     }
 
     async fn policy(&self, client_id: &str, policy_id: &str) -> Result<Option<PolicyRecord>> {
-        let row = sqlx::query("SELECT * FROM policies WHERE client_id = ? AND policy_id = ?")
-            .bind(client_id)
-            .bind(policy_id)
-            .fetch_optional(&self.reader)
-            .await?;
+        let row = sqlx::query(POLICY).bind(client_id).bind(policy_id).fetch_optional(&self.reader).await?;
         row.as_ref().map(policy_from).transpose()
     }
 
@@ -479,22 +491,14 @@ impl Store for SqliteStore {
     }
 
     async fn history(&self, q: &HistoryQuery<'_>) -> Result<History> {
-        let row = bind_history(sqlx::query(concat!("SELECT ", history_columns!())), q).fetch_one(&self.writer).await?;
+        let row = bind_history(sqlx::query(HISTORY), q).fetch_one(&self.writer).await?;
         history_from(&row)
     }
 
     async fn decision_inputs(&self, q: &HistoryQuery<'_>) -> Result<Option<(IdentityRecord, History)>> {
         // One statement on the writer's connection, which the attempt's write uses next: that connection's
         // page cache is never invalidated by another writer, while a reader's is after every write.
-        // The decision needs only whether a face is enrolled, not the image or the template: they are
-        // left out (an empty template stands for "enrolled"), which keeps this hot read small.
-        let sql = concat!(
-            "SELECT id, client_id, person_id, name, email, phone, created_at, updated_at, NULL AS face_image_enc, ",
-            "CASE WHEN face_template_enc IS NULL THEN NULL ELSE X'' END AS face_template_enc, ",
-            history_columns!(),
-            " FROM identities WHERE client_id = ?1 AND person_id = ?2"
-        );
-        let row = bind_history(sqlx::query(sql), q).fetch_optional(&self.writer).await?;
+        let row = bind_history(sqlx::query(DECISION_INPUTS), q).fetch_optional(&self.writer).await?;
         row.map(|row| Ok((identity_from(&row)?, history_from(&row)?))).transpose()
     }
 
@@ -512,27 +516,21 @@ impl Store for SqliteStore {
     }
 
     async fn attempt(&self, client_id: &str, attempt_id: &str) -> Result<Option<AttemptRecord>> {
-        let row = sqlx::query("SELECT * FROM attempts WHERE id = ? AND client_id = ?")
-            .bind(attempt_id)
-            .bind(client_id)
-            .fetch_optional(&self.reader)
-            .await?;
+        let row = sqlx::query(ATTEMPT).bind(attempt_id).bind(client_id).fetch_optional(&self.reader).await?;
         row.as_ref().map(attempt_from).transpose()
     }
 
     async fn update_attempt(&self, a: &AttemptRecord, learned: Option<&Learned>) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
-            "UPDATE attempts SET status = ?, document = ?, version = ? WHERE id = ? AND client_id = ? AND version = ?",
-        )
-        .bind(&a.status)
-        .bind(&a.document)
-        .bind(a.version)
-        .bind(&a.id)
-        .bind(&a.client_id)
-        .bind(a.version - 1)
-        .execute(&mut *tx)
-        .await?;
+        let done = sqlx::query(UPDATE_ATTEMPT)
+            .bind(&a.status)
+            .bind(&a.document)
+            .bind(a.version)
+            .bind(&a.id)
+            .bind(&a.client_id)
+            .bind(a.version - 1)
+            .execute(&mut *tx)
+            .await?;
         if done.rows_affected() != 1 {
             return Ok(false);
         }
@@ -544,35 +542,17 @@ impl Store for SqliteStore {
     }
 
     async fn attempts(&self, client_id: &str, f: &AttemptFilter) -> Result<Vec<AttemptRecord>> {
-        let mut sql = String::from("SELECT * FROM attempts WHERE client_id = ?");
-        if f.person_id.is_some() {
-            sql.push_str(" AND person_id = ?");
-        }
-        if f.status.is_some() {
-            sql.push_str(" AND status = ?");
-        }
-        if f.policy_id.is_some() {
-            sql.push_str(" AND policy_id = ?");
-        }
-        if f.from.is_some() {
-            sql.push_str(" AND created_at >= ?");
-        }
-        if f.to.is_some() {
-            sql.push_str(" AND created_at < ?");
-        }
-        if f.after.is_some() {
-            sql.push_str(" AND (created_at < ? OR (created_at = ? AND id < ?))");
-        }
-        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
+        let shape = ListShape::of(f);
+        let sql = attempt_list(shape);
         let mut query = sqlx::query(&sql).bind(client_id);
         for v in [&f.person_id, &f.status, &f.policy_id].into_iter().flatten() {
             query = query.bind(v);
         }
-        for v in [f.from, f.to].into_iter().flatten() {
+        for v in [f.from, f.to.filter(|_| shape.to)].into_iter().flatten() {
             query = query.bind(v);
         }
         if let Some((at, id)) = &f.after {
-            query = query.bind(at).bind(at).bind(id);
+            query = query.bind(at).bind(id);
         }
         let rows = query.bind(i64::from(f.limit)).fetch_all(&self.reader).await?;
         rows.iter().map(attempt_from).collect()

@@ -1,0 +1,192 @@
+//! A tenant at size, generated: identities with their known device, place and network, and attempts
+//! spread over them and over a period, for the at-size benchmark (`scripts/bench.sh --at-size`) and
+//! the query-plan tests. The rows are the same whatever the engine; each engine writes them in its
+//! own bulk way (`SqliteStore::bulk_load`; a PostgreSQL engine would COPY them).
+
+use crate::{AttemptRecord, IdentityRecord, Learned, Millis};
+
+const DAY_MS: Millis = 86_400_000;
+
+/// What to generate, and the real attempt document the attempts are copied from.
+#[derive(Debug, Clone)]
+pub struct BulkSpec {
+    pub client_id: String,
+    pub policy_id: String,
+    pub identities: u64,
+    pub attempts: u64,
+    /// The attempts are spread evenly over the `days` before `now`, oldest first.
+    pub days: u32,
+    pub now: Millis,
+    /// Every attempt whose number is a multiple of this goes to person 0, which then has thousands
+    /// of attempts (for measuring the erasure of a busy person).
+    pub busy_person_every: Option<u64>,
+    /// A document the server wrote; every occurrence of `template_attempt_id` and `template_person_id`
+    /// in it is replaced by the generated attempt's own.
+    pub template: String,
+    pub template_attempt_id: String,
+    pub template_person_id: String,
+}
+
+/// Deterministic, well-mixed 64-bit values (SplitMix64), so that ids land all over their indexes
+/// as random ids do, and a run can be repeated.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// The rows of a spec. Person `i` is `bulk-{i}`; attempt `n` belongs to a person picked by a hash of `n`.
+pub struct Generator {
+    spec: BulkSpec,
+    /// Mixed into every id, so that two tenants' rows never share one (ids are unique across tenants).
+    seed: u64,
+    /// The template split around the ids it carries: text, then which id goes next.
+    pieces: Vec<(String, Option<Slot>)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Attempt,
+    Person,
+}
+
+impl Generator {
+    pub fn new(spec: BulkSpec) -> Self {
+        let mut pieces = Vec::new();
+        let mut rest = spec.template.as_str();
+        loop {
+            let next = [(&spec.template_attempt_id, Slot::Attempt), (&spec.template_person_id, Slot::Person)]
+                .into_iter()
+                .filter(|(id, _)| !id.is_empty())
+                .filter_map(|(id, slot)| rest.find(id.as_str()).map(|at| (at, id.len(), slot)))
+                .min_by_key(|(at, _, _)| *at);
+            match next {
+                Some((at, len, slot)) => {
+                    pieces.push((rest[..at].to_string(), Some(slot)));
+                    rest = &rest[at + len..];
+                }
+                None => {
+                    pieces.push((rest.to_string(), None));
+                    break;
+                }
+            }
+        }
+        let seed = spec
+            .client_id
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        Generator { spec, pieces, seed }
+    }
+
+    pub fn spec(&self) -> &BulkSpec {
+        &self.spec
+    }
+
+    pub fn person_id(&self, i: u64) -> String {
+        format!("bulk-{i:07}")
+    }
+
+    /// Identity `i` and what its approvals taught: one device, one place (in Brazil) and one network.
+    pub fn identity(&self, i: u64) -> (IdentityRecord, Learned) {
+        let s = &self.spec;
+        let h = mix(i ^ self.seed);
+        let created = s.now - Millis::from(s.days) * DAY_MS;
+        let identity = IdentityRecord {
+            id: format!("{:024x}", u128::from(mix(h)) << 32 | u128::from(h as u32)),
+            client_id: s.client_id.clone(),
+            person_id: self.person_id(i),
+            name: format!("Bulk Person {i}"),
+            email: None,
+            phone: Some(format!("55{:011}", 11_900_000_000 + i % 99_999_999)),
+            face_image_enc: None,
+            face_template_enc: None,
+            created_at: created,
+            updated_at: created,
+        };
+        let lat = -30.0 + (h % 15_000) as f64 / 1_000.0;
+        let lon = -55.0 + ((h >> 16) % 15_000) as f64 / 1_000.0;
+        let learned = Learned {
+            client_id: s.client_id.clone(),
+            person_id: identity.person_id.clone(),
+            fingerprint: Some(format!("bulk-device-{h:016x}")),
+            location: Some((lat, lon)),
+            ip: Some(format!("177.{}.{}.{}", (h >> 8) as u8, (h >> 24) as u8, (h >> 40) as u8 | 1)),
+            at: created + (h % DAY_MS as u64) as Millis,
+        };
+        (identity, learned)
+    }
+
+    /// Attempt `n`: 90% approved, 6% pending, 4% reproved, at its place in the period.
+    pub fn attempt(&self, n: u64) -> AttemptRecord {
+        let s = &self.spec;
+        let h = mix(n ^ self.seed.rotate_left(32));
+        let person = match s.busy_person_every {
+            Some(k) if k > 0 && n.is_multiple_of(k) => self.person_id(0),
+            _ => self.person_id(h % s.identities.max(1)),
+        };
+        let id = format!("{:024x}", u128::from(h) << 32 | u128::from(mix(h) as u32));
+        let span = Millis::from(s.days) * DAY_MS;
+        let created_at = s.now - span + (span as u128 * u128::from(n) / u128::from(s.attempts.max(1))) as Millis;
+        let status = match h % 100 {
+            0..=89 => "approved",
+            90..=95 => "pending",
+            _ => "reproved",
+        };
+        let mut document = String::with_capacity(s.template.len() + 16);
+        for (text, slot) in &self.pieces {
+            document.push_str(text);
+            match slot {
+                Some(Slot::Attempt) => document.push_str(&id),
+                Some(Slot::Person) => document.push_str(&person),
+                None => {}
+            }
+        }
+        AttemptRecord {
+            id,
+            client_id: s.client_id.clone(),
+            person_id: Some(person),
+            policy_id: s.policy_id.clone(),
+            status: status.into(),
+            created_at,
+            version: 1,
+            document,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> BulkSpec {
+        BulkSpec {
+            client_id: "c1".into(),
+            policy_id: "pix".into(),
+            identities: 10,
+            attempts: 100,
+            days: 30,
+            now: 1_800_000_000_000,
+            busy_person_every: Some(10),
+            template: r#"{"attemptId":"A1","personId":"P1","again":"A1"}"#.into(),
+            template_attempt_id: "A1".into(),
+            template_person_id: "P1".into(),
+        }
+    }
+
+    #[test]
+    fn attempts_carry_their_own_ids_and_stay_in_the_period() {
+        let g = Generator::new(spec());
+        let a = g.attempt(7);
+        let doc: serde_json::Value = serde_json::from_str(&a.document).unwrap();
+        assert_eq!(doc["attemptId"], a.id.as_str());
+        assert_eq!(doc["again"], a.id.as_str());
+        assert_eq!(doc["personId"], a.person_id.as_deref().unwrap());
+        assert_ne!(g.attempt(8).id, a.id);
+        let first = g.attempt(0).created_at;
+        let last = g.attempt(99).created_at;
+        assert!(first >= 1_800_000_000_000 - 30 * DAY_MS && last < 1_800_000_000_000 && first < last);
+        assert!(a.person_id.unwrap().starts_with("bulk-000000"));
+        assert_eq!(g.attempt(20).person_id.as_deref(), Some("bulk-0000000"), "the busy person");
+    }
+}

@@ -1,0 +1,108 @@
+//! The SQL of the request path, named, so that the statements the server runs are the ones whose
+//! plans `plans` checks (issue 12: none may read the tenant by client alone).
+
+/// What the decision engine needs to know about a person's past, as columns of one SELECT. Parameters:
+/// ?1 client, ?2 person, ?3 fingerprint, ?4 window start, ?5 attempt limit (counting stops there).
+macro_rules! history_columns {
+    () => {
+        "(SELECT json_group_array(key) FROM (SELECT key FROM known_contexts
+            WHERE client_id = ?1 AND person_id = ?2 AND kind = 'device' ORDER BY first_seen)) AS devices,
+         (SELECT COUNT(*) FROM known_contexts
+            WHERE client_id = ?1 AND kind = 'device' AND key = ?3 AND person_id <> ?2) AS others,
+         (SELECT json_group_array(json_array(latitude, longitude, last_seen)) FROM (SELECT latitude, longitude, last_seen
+            FROM known_contexts WHERE client_id = ?1 AND person_id = ?2 AND kind = 'location'
+            ORDER BY last_seen DESC)) AS locations,
+         (SELECT COUNT(*) FROM (SELECT 1 FROM attempts WHERE client_id = ?1 AND person_id = ?2 AND created_at >= ?4
+            LIMIT ?5)) AS recent"
+    };
+}
+
+pub const HISTORY: &str = concat!("SELECT ", history_columns!());
+
+/// The identity and its history in one statement. The decision needs only whether a face is
+/// enrolled, not the image or the template: they are left out (an empty template stands for
+/// "enrolled"), which keeps this hot read small.
+pub const DECISION_INPUTS: &str = concat!(
+    "SELECT id, client_id, person_id, name, email, phone, created_at, updated_at, NULL AS face_image_enc, ",
+    "CASE WHEN face_template_enc IS NULL THEN NULL ELSE X'' END AS face_template_enc, ",
+    history_columns!(),
+    " FROM identities WHERE client_id = ?1 AND person_id = ?2"
+);
+
+pub const IDENTITY: &str = "SELECT * FROM identities WHERE client_id = ? AND person_id = ?";
+pub const POLICY: &str = "SELECT * FROM policies WHERE client_id = ? AND policy_id = ?";
+pub const CLIENT: &str = "SELECT * FROM clients WHERE id = ?";
+pub const ATTEMPT: &str = "SELECT * FROM attempts WHERE id = ? AND client_id = ?";
+pub const ATTEMPT_IDS_OF: &str = "SELECT id FROM attempts WHERE client_id = ? AND person_id = ?";
+pub const ATTEMPTS_OF: &str = "SELECT * FROM attempts WHERE client_id = ? AND person_id = ?";
+pub const UPDATE_ATTEMPT: &str =
+    "UPDATE attempts SET status = ?, document = ?, version = ? WHERE id = ? AND client_id = ? AND version = ?";
+
+/// A new attempt, stored only while its person has an identity (an erasure may have happened since
+/// the decision); `INSERT_GUARD` is appended when the policy limits attempts in a window.
+pub const INSERT_ATTEMPT: &str =
+    "INSERT INTO attempts (id, client_id, person_id, policy_id, status, created_at, version, document)
+     SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM identities WHERE client_id = ? AND person_id = ?)";
+pub const INSERT_GUARD: &str =
+    " AND (SELECT COUNT(*) FROM (SELECT 1 FROM attempts WHERE client_id = ? AND person_id = ? AND created_at >= ?
+       LIMIT ?)) < ?";
+
+/// Which filters a page of the attempt list has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListShape {
+    pub person: bool,
+    pub status: bool,
+    pub policy: bool,
+    pub from: bool,
+    pub to: bool,
+    pub after: bool,
+}
+
+impl ListShape {
+    /// The clauses a filter needs. A cursor already lies before `to` (it is the last row of a page
+    /// that was), so `to` is left out with one: the index range then ends at the cursor, and a deep
+    /// page reads only its own rows.
+    pub fn of(f: &crate::AttemptFilter) -> Self {
+        ListShape {
+            person: f.person_id.is_some(),
+            status: f.status.is_some(),
+            policy: f.policy_id.is_some(),
+            from: f.from.is_some(),
+            to: f.to.is_some() && f.after.is_none(),
+            after: f.after.is_some(),
+        }
+    }
+}
+
+/// A page of the attempt list, newest first. The cursor is a row-value comparison so that it bounds
+/// the index range (page 1,000 reads a page, not 1,000 pages); the parameters follow the order of
+/// the clauses: client, person, status, policy, from, to, cursor (created_at, id), limit.
+///
+/// The index is named, not left to the planner: without statistics it picked `attempts_by_status` for
+/// a person's approved attempts (every approval of the tenant read to find one person's) and the
+/// time index for a status within a month. The most selective filter leads: the person (whose history
+/// bounds the read), then policy and status, policy, status, and else the tenant's newest rows.
+pub fn attempt_list(shape: ListShape) -> String {
+    let index = match shape {
+        ListShape { person: true, .. } => "attempts_by_person",
+        ListShape { policy: true, status: true, .. } => "attempts_by_policy_status",
+        ListShape { policy: true, .. } => "attempts_by_policy",
+        ListShape { status: true, .. } => "attempts_by_status",
+        _ => "attempts_by_client",
+    };
+    let mut sql = format!("SELECT * FROM attempts INDEXED BY {index} WHERE client_id = ?");
+    for (on, clause) in [
+        (shape.person, " AND person_id = ?"),
+        (shape.status, " AND status = ?"),
+        (shape.policy, " AND policy_id = ?"),
+        (shape.from, " AND created_at >= ?"),
+        (shape.to, " AND created_at < ?"),
+        (shape.after, " AND (created_at, id) < (?, ?)"),
+    ] {
+        if on {
+            sql.push_str(clause);
+        }
+    }
+    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
+    sql
+}
