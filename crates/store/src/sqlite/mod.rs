@@ -231,6 +231,22 @@ fn attempt_from(row: &SqliteRow) -> Result<AttemptRecord> {
     })
 }
 
+/// An attempt's id, version and document with its person taken out.
+fn anonymized(row: &SqliteRow, anonymize: &Anonymizer) -> Result<(String, i64, String)> {
+    let attempt = attempt_from(row)?;
+    let mut document: serde_json::Value = serde_json::from_str(&attempt.document)
+        .map_err(|e| StoreError::Corrupt(format!("attempt {}: {e}", attempt.id)))?;
+    anonymize(&mut document);
+    Ok((attempt.id, attempt.version, document.to_string()))
+}
+
+/// Stores an anonymized attempt, if it is still the version that was anonymized (a newer one is
+/// found again, still attached, and anonymized inside the transaction).
+async fn detach(tx: &mut sqlx::SqliteConnection, id: &str, version: i64, document: &str) -> Result<()> {
+    sqlx::query(DETACH_ATTEMPT).bind(document).bind(id).bind(version).execute(&mut *tx).await?;
+    Ok(())
+}
+
 /// Rounds to about 100 m so that one place is one row.
 fn location_cell(lat: f64, lon: f64) -> String {
     format!("{:.3},{:.3}", lat, lon)
@@ -418,6 +434,13 @@ impl Store for SqliteStore {
     }
 
     async fn erase_identity(&self, client_id: &str, person_id: &str, anonymize: &Anonymizer) -> Result<bool> {
+        // The person's attempts are read and rewritten before the write transaction begins: in a large
+        // store their rows lie all over the file, and reading them inside the transaction held every
+        // other write for the whole read (1.6 s for 5,000 attempts among 10 million). The transaction
+        // then writes pages that are already in memory, and rewrites there any attempt written or
+        // changed since the read.
+        let rows = sqlx::query(ATTEMPTS_OF).bind(client_id).bind(person_id).fetch_all(&self.reader).await?;
+        let rewritten = rows.iter().map(|row| anonymized(row, anonymize)).collect::<Result<Vec<_>>>()?;
         let mut tx = self.writer.begin().await?;
         let deleted = sqlx::query("DELETE FROM identities WHERE client_id = ? AND person_id = ?")
             .bind(client_id)
@@ -432,17 +455,13 @@ impl Store for SqliteStore {
             .bind(person_id)
             .execute(&mut *tx)
             .await?;
-        let rows = sqlx::query(ATTEMPTS_OF).bind(client_id).bind(person_id).fetch_all(&mut *tx).await?;
-        for row in &rows {
-            let attempt = attempt_from(row)?;
-            let mut document: serde_json::Value = serde_json::from_str(&attempt.document)
-                .map_err(|e| StoreError::Corrupt(format!("attempt {}: {e}", attempt.id)))?;
-            anonymize(&mut document);
-            sqlx::query("UPDATE attempts SET person_id = NULL, document = ?, version = version + 1 WHERE id = ?")
-                .bind(document.to_string())
-                .bind(&attempt.id)
-                .execute(&mut *tx)
-                .await?;
+        for (id, version, document) in &rewritten {
+            detach(&mut tx, id, *version, document).await?;
+        }
+        let changed = sqlx::query(ATTEMPTS_OF).bind(client_id).bind(person_id).fetch_all(&mut *tx).await?;
+        for row in &changed {
+            let (id, version, document) = anonymized(row, anonymize)?;
+            detach(&mut tx, &id, version, &document).await?;
         }
         tx.commit().await?;
         Ok(true)

@@ -81,6 +81,7 @@ impl SqliteStore {
             ("send, verify, face: update the attempt".into(), UPDATE_ATTEMPT.into(), false, None),
             ("erasure: the person's attempt ids".into(), ATTEMPT_IDS_OF.into(), false, None),
             ("erasure: the person's attempts".into(), ATTEMPTS_OF.into(), false, None),
+            ("erasure: an attempt detached".into(), DETACH_ATTEMPT.into(), false, None),
             (
                 "erasure: the identity".into(),
                 "DELETE FROM identities WHERE client_id = ? AND person_id = ?".into(),
