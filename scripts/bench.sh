@@ -22,8 +22,10 @@ if [[ ${1:-} == --at-size ]]; then AT_SIZE=true; shift; fi
 DURATION=${1:-15}
 command -v wrk >/dev/null && command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk sqlite3; }
 bash scripts/fetch-data.sh >/dev/null
-cargo build --release --locked -p smartauth --bin smartauth --example bench_baseline
-$AT_SIZE && cargo build --release --locked -p smartauth-store --example bulk_load
+if [[ -z ${BENCH_NO_BUILD:-} ]]; then # BENCH_NO_BUILD=1: measure the binaries already in target/release
+  cargo build --release --locked -p smartauth --bin smartauth --example bench_baseline
+  $AT_SIZE && cargo build --release --locked -p smartauth-store --example bulk_load
+fi
 mkdir -p bench-results
 OUT=bench-results/bench-$(date -u +%Y%m%dT%H%M%SZ)$($AT_SIZE && echo -at-size).txt
 WORK=$(mktemp -d "${AT_SIZE_DIR:-${TMPDIR:-/tmp}}/smartauth-bench.XXXXXX")
