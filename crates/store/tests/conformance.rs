@@ -154,6 +154,20 @@ pub async fn attempts_are_listed_newest_first_in_pages(store: &dyn Store) {
     assert_eq!(store.attempts("c2", &AttemptFilter { limit: 10, ..Default::default() }).await.unwrap().len(), 1);
 }
 
+pub async fn a_cursor_never_reaches_past_to(store: &dyn Store) {
+    // A cursor is the client's to send: one made up past `to`, or a `to` narrowed between pages, must
+    // still honour `to`.
+    with_people(store).await;
+    for i in 0..6 {
+        store.insert_attempt(&attempt("c1", "p1", &format!("a{i}"), 100 + i, "pending"), None, None).await.unwrap();
+    }
+    let ids = |page: Vec<AttemptRecord>| page.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    let made_up = AttemptFilter { to: Some(103), after: Some((105, "zz".into())), limit: 10, ..Default::default() };
+    assert_eq!(ids(store.attempts("c1", &made_up).await.unwrap()), ["a2", "a1", "a0"]);
+    let inside = AttemptFilter { to: Some(103), after: Some((102, "a2".into())), limit: 10, ..Default::default() };
+    assert_eq!(ids(store.attempts("c1", &inside).await.unwrap()), ["a1", "a0"]);
+}
+
 pub async fn history_reflects_what_approvals_taught(store: &dyn Store) {
     with_people(store).await;
     let query = |person: &'static str, fp: Option<&'static str>, from: Millis| HistoryQuery {
@@ -451,6 +465,7 @@ engine!(
         a_policy_keeps_its_id_and_creation_time_when_replaced,
         an_attempt_update_loses_to_a_concurrent_one,
         attempts_are_listed_newest_first_in_pages,
+        a_cursor_never_reaches_past_to,
         history_reflects_what_approvals_taught,
         erasure_removes_the_person_and_anonymizes_attempts,
         a_failed_attempt_write_leaves_nothing_behind,

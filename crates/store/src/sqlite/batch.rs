@@ -8,7 +8,7 @@ use sqlx::{Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::queries::{INSERT_ATTEMPT, INSERT_GUARD};
-use super::{LearnStatement, Query};
+use super::{bind_attempt, LearnStatement, Query};
 use crate::{AttemptRecord, Learned, Result, WindowLimit};
 
 /// Attempts written in one transaction at most.
@@ -85,17 +85,7 @@ async fn write(pool: &SqlitePool, jobs: &[InsertJob]) -> Result<Vec<bool>> {
     let mut query: Query<'_> = sqlx::query(&sql).persistent(true);
     for (job, learn) in jobs.iter().zip(learns) {
         let a = &job.attempt;
-        query = query
-            .bind(&a.id)
-            .bind(&a.client_id)
-            .bind(&a.person_id)
-            .bind(&a.policy_id)
-            .bind(&a.status)
-            .bind(a.created_at)
-            .bind(a.version)
-            .bind(&a.document)
-            .bind(&a.client_id)
-            .bind(&a.person_id);
+        query = bind_attempt(query, a).bind(&a.client_id).bind(&a.person_id);
         if let Some(l) = &job.limit {
             query = query
                 .bind(&a.client_id)

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{migrate, tuned, LearnStatement, Query};
+use super::{bind_attempt, bind_identity, migrate, tuned, LearnStatement, Query, IDENTITY_COLUMNS, IDENTITY_ROW};
 use crate::bulk::Generator;
 use crate::{Learned, Result};
 
@@ -46,22 +46,11 @@ pub async fn bulk_load(path: &Path, g: &Generator, mut progress: impl FnMut(&str
     let mut statements = 0u64;
     for first in (0..spec.identities).step_by(IDENTITY_ROWS as usize) {
         let rows: Vec<_> = (first..(first + IDENTITY_ROWS).min(spec.identities)).map(|i| g.identity(i)).collect();
-        let sql = format!(
-            "INSERT INTO identities (client_id, person_id, id, name, email, phone, face_image_enc, face_template_enc,
-                                     created_at, updated_at) VALUES {}",
-            vec!["(?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)"; rows.len()].join(", ")
-        );
+        let sql =
+            format!("INSERT INTO identities {IDENTITY_COLUMNS} VALUES {}", vec![IDENTITY_ROW; rows.len()].join(", "));
         let mut query: Query<'_> = sqlx::query(&sql).persistent(true);
         for (i, _) in &rows {
-            query = query
-                .bind(&i.client_id)
-                .bind(&i.person_id)
-                .bind(&i.id)
-                .bind(&i.name)
-                .bind(&i.email)
-                .bind(&i.phone)
-                .bind(i.created_at)
-                .bind(i.updated_at);
+            query = bind_identity(query, i);
         }
         query.execute(&mut *tx).await?;
         known_contexts += learn_all(&mut tx, rows.iter().map(|(_, l)| l)).await?;
@@ -88,15 +77,7 @@ pub async fn bulk_load(path: &Path, g: &Generator, mut progress: impl FnMut(&str
         let mut query: Query<'_> = sqlx::query(&sql).persistent(true);
         for a in &rows {
             document_bytes += a.document.len() as u64;
-            query = query
-                .bind(&a.id)
-                .bind(&a.client_id)
-                .bind(&a.person_id)
-                .bind(&a.policy_id)
-                .bind(&a.status)
-                .bind(a.created_at)
-                .bind(a.version)
-                .bind(&a.document);
+            query = bind_attempt(query, a);
         }
         query.execute(&mut *tx).await?;
         statements += 1;

@@ -247,6 +247,38 @@ async fn detach(tx: &mut sqlx::SqliteConnection, id: &str, version: i64, documen
     Ok(())
 }
 
+/// The columns of a new identity, and one row of their values.
+const IDENTITY_COLUMNS: &str = "(client_id, person_id, id, name, email, phone, face_image_enc, face_template_enc, \
+                                created_at, updated_at)";
+const IDENTITY_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+fn bind_identity<'q>(query: Query<'q>, i: &'q IdentityRecord) -> Query<'q> {
+    query
+        .bind(&i.client_id)
+        .bind(&i.person_id)
+        .bind(&i.id)
+        .bind(&i.name)
+        .bind(&i.email)
+        .bind(&i.phone)
+        .bind(&i.face_image_enc)
+        .bind(&i.face_template_enc)
+        .bind(i.created_at)
+        .bind(i.updated_at)
+}
+
+/// The eight values of a new attempt, in `INSERT_ATTEMPT`'s order.
+fn bind_attempt<'q>(query: Query<'q>, a: &'q AttemptRecord) -> Query<'q> {
+    query
+        .bind(&a.id)
+        .bind(&a.client_id)
+        .bind(&a.person_id)
+        .bind(&a.policy_id)
+        .bind(&a.status)
+        .bind(a.created_at)
+        .bind(a.version)
+        .bind(&a.document)
+}
+
 /// Rounds to about 100 m so that one place is one row.
 fn location_cell(lat: f64, lon: f64) -> String {
     format!("{:.3},{:.3}", lat, lon)
@@ -385,24 +417,14 @@ impl Store for SqliteStore {
     }
 
     async fn insert_identity(&self, i: &IdentityRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO identities (client_id, person_id, id, name, email, phone, face_image_enc, face_template_enc,
-                                     created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&i.client_id)
-        .bind(&i.person_id)
-        .bind(&i.id)
-        .bind(&i.name)
-        .bind(&i.email)
-        .bind(&i.phone)
-        .bind(&i.face_image_enc)
-        .bind(&i.face_template_enc)
-        .bind(i.created_at)
-        .bind(i.updated_at)
-        .execute(&self.writer)
-        .await
-        .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { e.into() })?;
+        let sql = format!("INSERT INTO identities {IDENTITY_COLUMNS} VALUES {IDENTITY_ROW}");
+        bind_identity(sqlx::query(&sql), i).execute(&self.writer).await.map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict
+            } else {
+                e.into()
+            }
+        })?;
         Ok(())
     }
 
@@ -442,19 +464,11 @@ impl Store for SqliteStore {
         let rows = sqlx::query(ATTEMPTS_OF).bind(client_id).bind(person_id).fetch_all(&self.reader).await?;
         let rewritten = rows.iter().map(|row| anonymized(row, anonymize)).collect::<Result<Vec<_>>>()?;
         let mut tx = self.writer.begin().await?;
-        let deleted = sqlx::query("DELETE FROM identities WHERE client_id = ? AND person_id = ?")
-            .bind(client_id)
-            .bind(person_id)
-            .execute(&mut *tx)
-            .await?;
+        let deleted = sqlx::query(DELETE_IDENTITY).bind(client_id).bind(person_id).execute(&mut *tx).await?;
         if deleted.rows_affected() == 0 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM known_contexts WHERE client_id = ? AND person_id = ?")
-            .bind(client_id)
-            .bind(person_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(DELETE_KNOWN_CONTEXTS).bind(client_id).bind(person_id).execute(&mut *tx).await?;
         for (id, version, document) in &rewritten {
             detach(&mut tx, id, *version, document).await?;
         }
@@ -561,6 +575,13 @@ impl Store for SqliteStore {
     }
 
     async fn attempts(&self, client_id: &str, f: &AttemptFilter) -> Result<Vec<AttemptRecord>> {
+        // A cursor at or after `to` (one the client made up, or a `to` changed between pages) is
+        // brought back to `to`, which `ListShape::of` then leaves out of the statement.
+        let after = match (&f.after, f.to) {
+            (Some((at, _)), Some(to)) if *at >= to => Some((to, String::new())),
+            (after, _) => after.clone(),
+        };
+        let f = &AttemptFilter { after, ..f.clone() };
         let shape = ListShape::of(f);
         let sql = attempt_list(shape);
         let mut query = sqlx::query(&sql).bind(client_id);

@@ -35,6 +35,8 @@ pub const CLIENT: &str = "SELECT * FROM clients WHERE id = ?";
 pub const ATTEMPT: &str = "SELECT * FROM attempts WHERE id = ? AND client_id = ?";
 pub const ATTEMPT_IDS_OF: &str = "SELECT id FROM attempts WHERE client_id = ? AND person_id = ?";
 pub const ATTEMPTS_OF: &str = "SELECT * FROM attempts WHERE client_id = ? AND person_id = ?";
+pub const DELETE_IDENTITY: &str = "DELETE FROM identities WHERE client_id = ? AND person_id = ?";
+pub const DELETE_KNOWN_CONTEXTS: &str = "DELETE FROM known_contexts WHERE client_id = ? AND person_id = ?";
 /// Erasure: an attempt detached from its person, if it is still the version that was anonymized.
 pub const DETACH_ATTEMPT: &str =
     "UPDATE attempts SET person_id = NULL, document = ?, version = version + 1 WHERE id = ? AND version = ?";
