@@ -57,7 +57,7 @@ if MODE == "setup":
         status, body = call("POST", "/identities", backend, {"personId": person, "name": "Bench", "image": enrolled})
         assert status == 200, body
         persons.append(person)
-    status, attempt = call("POST", "/authentications", mint(cid, secret, persons[0], 0), {"policyId": "pix"})
+    status, attempt = call("POST", "/authentications", mint(cid, secret, persons[0]), {"policyId": "pix"})
     json.dump({"clientId": cid, "secret": secret, "persons": persons, "backend": backend,
                "attemptId": attempt["attemptId"]}, open(out, "w"))
     print(json.dumps({"backend": backend, "attemptId": attempt["attemptId"]}))
@@ -75,7 +75,7 @@ def worker(k):
     while time.time() < deadline:
         person = setup["persons"][i % len(setup["persons"])]
         i += concurrency
-        sdk = mint(setup["clientId"], setup["secret"], person, 0)
+        sdk = mint(setup["clientId"], setup["secret"], person)
         _, attempt = call("POST", "/authentications", sdk, {"policyId": "pix"})
         if attempt.get("status") != "pending":
             with lock:

@@ -39,7 +39,12 @@ def query(name, description, schema=None):
 nullable_str = {"type": ["string", "null"]}
 PERSON_ID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9.@+_-]+$",
              "description": "CPF (stored as its 11 digits) or any id of letters, digits and . - _ @ +"}
-NAME = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"}
+NAME = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S",
+        "description": "no control or invisible formatting characters (Unicode Cc, Cf, Zl, Zp; the joiners U+200C and U+200D are allowed)"}
+SHOWN_ID = "no control or invisible formatting characters (Unicode Cc, Cf, Zl, Zp): people read it"
+HALF_EQUATOR_M = 20037508
+SDK_LIFETIME = {"type": "integer", "minimum": 60, "maximum": 86400, "default": 900,
+                "description": "how far ahead of the server's clock the exp of this client's SDK (personId) tokens may be"}
 EMAIL = {"type": "string", "format": "email", "maxLength": 254}
 PHONE = {"type": "string", "pattern": "^\\+?[0-9 ().-]{8,24}$", "description": "8 to 15 digits with the country code"}
 POLICY_ID = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}
@@ -63,21 +68,23 @@ schemas = {
         "personId": PERSON_ID,
         "name": NAME, "email": EMAIL, "phone": PHONE,
         "image": {"type": "string", "description": "base64 JPEG or PNG with exactly one usable face"},
-        "imageUrl": {"type": "string", "format": "uri", "description": "fetched by the server (http/https, public addresses only unless SMARTAUTH_ALLOW_PRIVATE_TARGETS, 8 MiB, 8 s, 3 redirects)"}}},
+        "imageUrl": {"type": "string", "format": "uri", "description": "fetched by the server (http/https, public addresses only unless SMARTAUTH_ALLOW_PRIVATE_TARGETS, 6to4 and Teredo judged by the IPv4 address they carry, 8 MiB, 8 s, 3 redirects); a name that does not resolve gets the same 400 as a private target"}}},
     "Identity": {"type": "object", "properties": {
         "requestId": {"type": "string"}, "id": {"type": "string"}, "personId": {"type": "string"}, "name": {"type": "string"},
         "email": nullable_str, "phone": nullable_str, "hasFace": {"type": "boolean"},
         "createdAt": {"type": "string", "format": "date-time"}, "updatedAt": {"type": "string", "format": "date-time"}}},
     "Policy": {"type": "object", "additionalProperties": False, "required": ["name"], "properties": {
-        "policyId": {"type": "string"}, "name": {"type": "string"},
+        "policyId": {"type": "string"}, "name": NAME,
         "contexts": {"type": "object", "additionalProperties": False, "properties": {
             "device_context": {"type": "object", "additionalProperties": False, "properties": {
                 "enabled": {"type": "boolean", "default": True}, "maxDevicesPerIdentity": {"type": "integer", "default": 3},
                 "maxIdentitiesPerDevice": {"type": "integer", "default": 2}, "allowEmulator": {"type": "boolean", "default": False},
                 "allowRootOrJailbreak": {"type": "boolean", "default": False}}},
             "location_context": {"type": "object", "additionalProperties": False, "properties": {
-                "enabled": {"type": "boolean", "default": True}, "maxAllowedDistanceInMeters": {"type": "number", "default": 50000},
-                "maxTravelSpeedKmh": {"type": "number", "default": 900}, "blockedCountries": {"type": "array", "items": {"type": "string"}}}},
+                "enabled": {"type": "boolean", "default": True},
+                "maxAllowedDistanceInMeters": {"type": "number", "minimum": 1, "maximum": HALF_EQUATOR_M, "default": 50000, "description": "at most half the Equator"},
+                "maxTravelSpeedKmh": {"type": "number", "minimum": 1, "maximum": 5000, "default": 900, "description": "at most 5000 (above any aircraft)"},
+                "blockedCountries": {"type": "array", "items": {"type": "string"}}}},
             "network_context": {"type": "object", "additionalProperties": False, "properties": {
                 "enabled": {"type": "boolean", "default": True}, "allowProxyOrVpn": {"type": "boolean", "default": False},
                 "allowTor": {"type": "boolean", "default": False}, "allowHosting": {"type": "boolean", "default": False}}}}},
@@ -94,19 +101,19 @@ schemas = {
         "policyId": POLICY_ID,
         "context": {"type": "object", "additionalProperties": False, "properties": {
             "device": {"type": "object", "additionalProperties": False, "properties": {
-                "type": {"type": "string", "maxLength": 32}, "fingerPrint": {"type": "string", "maxLength": 256},
-                "userAgent": {"type": "string", "maxLength": 1024},
-                "providedInfo": {"type": "object", "properties": {k: {"type": "string", "maxLength": 128} for k in ("manufacturer", "model", "operatingSystem", "platform")}},
+                "type": {"type": "string", "maxLength": 32, "description": SHOWN_ID}, "fingerPrint": {"type": "string", "maxLength": 256, "description": SHOWN_ID},
+                "userAgent": {"type": "string", "maxLength": 1024, "description": SHOWN_ID},
+                "providedInfo": {"type": "object", "properties": {k: {"type": "string", "maxLength": 128, "description": SHOWN_ID} for k in ("manufacturer", "model", "operatingSystem", "platform")}},
                 "flags": {"type": "object", "additionalProperties": False, "properties": {"emulator": {"type": "boolean"}, "rooted": {"type": "boolean"}}}}},
             "location": {"type": "object", "additionalProperties": False, "required": ["latitude", "longitude"], "properties": {
                 "latitude": {"type": "number", "minimum": -90, "maximum": 90}, "longitude": {"type": "number", "minimum": -180, "maximum": 180},
-                "accuracy": {"type": "number", "minimum": 0}}}}}}},
+                "accuracy": {"type": "number", "minimum": 0, "maximum": HALF_EQUATOR_M, "description": "metres; at most half the Equator"}}}}}}},
     "AttemptAnswer": {"type": "object", "properties": {
         "requestId": {"type": "string"}, "attemptId": {"type": "string"}, "status": {"enum": ["approved", "pending", "reproved"]},
         "isAuthorized": {"type": "boolean"}, "isBlocked": {"type": "boolean"}, "isNewContext": {"type": "boolean"},
         "contextAnalysisResult": {"enum": ["VALID", "INVALID"]}, "neededReauthentications": {"type": "array", "items": {"type": "string"}},
         "attestation": {"type": "string", "description": "HS256 JWT signed with the client secret, 120 s; only when approved"}}},
-    "Attempt": {"type": "object", "description": "The document of the Smart Auth reference (seed 001), field for field, plus personId, isBlocked, isNewContext, neededReauthentications, decisionSummary and contextEvaluation.*.detail.",
+    "Attempt": {"type": "object", "description": "What a backend token reads: the document of the Smart Auth reference (seed 001), field for field, plus personId, isBlocked, isNewContext, neededReauthentications, decisionSummary and contextEvaluation.*.detail. A refused code's providedCode is masked (********).",
         "properties": {"requestId": {"type": "string"}, "id": {"type": "string"}, "identity": {"type": "object"}, "policy": {"type": "object"},
             "createdAt": {"type": "string"}, "status": {"type": "string"}, "context": ref("AttemptContext"), "contextAnalysisResult": {"type": "string"},
             "authenticationMethods": {"type": "object"}, "sourceIp": {"type": "string"},
@@ -142,11 +149,25 @@ schemas = {
             "name": {"enum": ["iso3166", "userAgents", "ipCity", "ipAsn", "ipAnonymizers", "places"]}, "loaded": {"type": "boolean"},
             "source": {"type": "string"}, "entries": {"type": "integer"}, "date": {"type": "string", "description": "the data's date, from the fetch script's MANIFEST.json"},
             "loadMs": {"type": "integer"}, "error": {"type": "string"}}}}}},
+    "PersonAttempt": {"type": "object", "description": "What an SDK (personId) token reads: the outcome and what to do next, not the evidence (no contextEvaluation, context, decisionSummary, sourceIp or identity), which would tell a hijacked session which signal to fake.",
+        "properties": {"requestId": {"type": "string"}, "id": {"type": "string"}, "personId": nullable_str,
+            "policy": {"type": "object", "properties": {"policyId": {"type": "string"}, "name": {"type": "string"}}},
+            "createdAt": {"type": "string", "format": "date-time"}, "status": {"enum": ["approved", "pending", "reproved"]},
+            "contextAnalysisResult": {"enum": ["VALID", "INVALID"]}, "isBlocked": {"type": "boolean"}, "isNewContext": {"type": "boolean"},
+            "neededReauthentications": {"type": "array", "items": {"type": "string"}},
+            "authenticationMethods": {"type": "object", "description": "face_authentication, email_authentication and sms_authentication, each:",
+                "additionalProperties": {"type": "object", "properties": {
+                    "status": {"type": ["string", "null"], "description": "null when the attempt did not offer the method"},
+                    "attemptsLeft": {"type": ["integer", "null"], "description": "while the method is open"},
+                    "attempts": {"type": "array", "items": {"type": "object", "properties": {
+                        "refusalReason": nullable_str, "sentTo": {"type": "string", "description": "code methods, masked"},
+                        "createdAt": {"type": "string", "format": "date-time"}}}}}}}}},
     "MethodAnswer": method_answer,
     "SendAnswer": {"type": "object", "properties": {"requestId": {"type": "string"}, "method": {"type": "string"}, "sent": {"type": "boolean"},
         "sentTo": {"type": "string", "description": "masked"}, "expiresAt": {"type": "string", "format": "date-time"}}},
     "Client": {"type": "object", "properties": {"clientId": {"type": "string"}, "clientSecret": {"type": "string", "description": "only when created or rotated"},
-        "name": {"type": "string"}, "disabled": {"type": "boolean"}, "validateCpf": {"type": "boolean"}, "createdAt": {"type": "string"}}},
+        "name": {"type": "string"}, "disabled": {"type": "boolean"}, "validateCpf": {"type": "boolean"},
+        "sdkTokenMaxLifetimeSeconds": SDK_LIFETIME, "createdAt": {"type": "string"}}},
 }
 def err_response(description):
     return {"description": description, "content": {"application/json": {"schema": ref("Error")}}}
@@ -161,8 +182,10 @@ paths = {
     "/openapi.json": {"get": {"summary": "This document", "tags": ["operations"], "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     "/admin/clients": {
         "post": op("Create a client (tenant); its secret is shown once", ok(ref("Client")), tags=["admin"], security="admin",
-                   request={"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "validateCpf": {"type": "boolean"}}}),
+                   request={"type": "object", "additionalProperties": False, "required": ["name"], "properties": {"name": NAME, "validateCpf": {"type": "boolean"}, "sdkTokenMaxLifetimeSeconds": SDK_LIFETIME}}),
         "get": op("List clients", ok({"type": "object", "properties": {"items": {"type": "array", "items": ref("Client")}}}), tags=["admin"], security="admin")},
+    "/admin/clients/{clientId}": {"patch": op("Change a client's settings", ok(ref("Client")), tags=["admin"], security="admin", params=[path_param("clientId", "")],
+        request={"type": "object", "additionalProperties": False, "properties": {"sdkTokenMaxLifetimeSeconds": SDK_LIFETIME}})},
     "/admin/clients/{clientId}/disable": {"post": op("Refuse the client's tokens", ok(ref("Client")), tags=["admin"], security="admin", params=[path_param("clientId", "")])},
     "/admin/clients/{clientId}/enable": {"post": op("Accept the client's tokens again", ok(ref("Client")), tags=["admin"], security="admin", params=[path_param("clientId", "")])},
     "/admin/clients/{clientId}/rotate-secret": {"post": op("Replace the client's secret", ok(ref("Client")), tags=["admin"], security="admin", params=[path_param("clientId", "")])},
@@ -185,7 +208,7 @@ paths = {
         "get": op("List attempts, newest first (backend token)", ok({"type": "object", "properties": {"items": {"type": "array"}, "nextCursor": nullable_str}}), tags=["authentications"],
                   params=[query("personId", ""), query("status", "approved, pending or reproved"), query("policyId", ""), query("from", "RFC 3339, inclusive"),
                           query("to", "RFC 3339, exclusive"), query("limit", "1-200, default 50", {"type": "integer"}), query("cursor", "nextCursor of the previous page")])},
-    "/authentications/{attemptId}": {"get": op("Read an attempt (the Smart Auth document)", ok(ref("Attempt")), tags=["authentications"], params=[attempt_id])},
+    "/authentications/{attemptId}": {"get": op("Read an attempt: the Smart Auth document for a backend token, the outcome and next steps for an SDK token", ok({"oneOf": [ref("Attempt"), ref("PersonAttempt")]}), tags=["authentications"], params=[attempt_id])},
     "/authentications/{attemptId}/methods/{method}/send": {"post": op("Send a one-time code", ok(ref("SendAnswer")), tags=["step-up"], params=[attempt_id, method_param],
         extra={"409": err_response("the attempt is not pending or the method is not offered"), "429": err_response("resend too soon (Retry-After)"), "502": err_response("the code could not be delivered")})},
     "/authentications/{attemptId}/methods/{method}/verify": {"post": op("Verify a one-time code, or a selfie for face_authentication", ok(ref("MethodAnswer")), tags=["step-up"], params=[attempt_id, verify_method_param],
@@ -207,7 +230,7 @@ doc = {
     "components": {
         "schemas": schemas,
         "securitySchemes": {
-            "tenant": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "HS256, iss = clientId, optional exp and personId"},
+            "tenant": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "HS256, iss = clientId, optional personId. exp: whole seconds since the epoch; optional for backend tokens, required for SDK (personId) tokens and at most the client's sdkTokenMaxLifetimeSeconds (900 by default) ahead. A header with crit is refused."},
             "admin": {"type": "http", "scheme": "bearer", "description": "the operator's admin token"}},
         "responses": {"BadRequest": err_response("malformed request; nothing changed"), "Unauthorized": err_response("missing or invalid token"),
                       "NotFound": err_response("no such resource for this tenant or person")}},

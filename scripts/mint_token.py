@@ -3,8 +3,9 @@
 
     python3 scripts/mint_token.py CLIENT_ID CLIENT_SECRET [PERSON_ID] [--ttl SECONDS]
 
-Without PERSON_ID it is a backend token (whole tenant); with it, an SDK token for that person.
-Do this in your backend: the client secret must never reach a browser or an app.
+Without PERSON_ID it is a backend token (whole tenant); with it, an SDK token for that person, which
+must carry exp no further ahead than the client's sdkTokenMaxLifetimeSeconds (900 unless the operator
+changed it). Do this in your backend: the client secret must never reach a browser or an app.
 """
 import argparse
 import base64
@@ -35,6 +36,6 @@ if __name__ == "__main__":
     p.add_argument("client_id")
     p.add_argument("client_secret")
     p.add_argument("person_id", nargs="?")
-    p.add_argument("--ttl", type=int, default=300, help="seconds until exp; 0 for no exp")
+    p.add_argument("--ttl", type=int, default=300, help="seconds until exp; 0 for no exp (backend tokens only)")
     a = p.parse_args()
     print(mint(a.client_id, a.client_secret, a.person_id, a.ttl))

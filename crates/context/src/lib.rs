@@ -139,6 +139,9 @@ fn classify_v4(ip: Ipv4Addr) -> AddressKind {
 
 fn classify_v6(ip: Ipv6Addr) -> AddressKind {
     let s = ip.segments();
+    if let Some(kind) = classify_embedded_v4(s) {
+        return kind;
+    }
     if ip.is_loopback() {
         AddressKind::Loopback
     } else if (s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80 {
@@ -152,6 +155,24 @@ fn classify_v6(ip: Ipv6Addr) -> AddressKind {
         AddressKind::Reserved
     } else {
         AddressKind::Public
+    }
+}
+
+/// Transition addresses carry an IPv4 address, and a packet to them is delivered there by a relay:
+/// they are what that address is (a 6to4 address of 10.0.0.1 reaches 10.0.0.1, not the Internet).
+/// - 6to4 (`2002::/16`, RFC 3056): the IPv4 address is the next 32 bits.
+/// - Teredo (`2001:0::/32`, RFC 4380): the server's IPv4 address is bits 32-63, the client's the last
+///   32 bits inverted; the address is public only when both are.
+fn classify_embedded_v4(s: [u16; 8]) -> Option<AddressKind> {
+    let v4 = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+    match (s[0], s[1]) {
+        (0x2002, _) => Some(classify_v4(v4(s[1], s[2]))),
+        (0x2001, 0x0000) => {
+            let server = classify_v4(v4(s[2], s[3]));
+            let client = classify_v4(v4(!s[6], !s[7]));
+            Some(if client != AddressKind::Public { client } else { server })
+        }
+        _ => None,
     }
 }
 
@@ -181,6 +202,24 @@ mod tests {
         assert_eq!(classify(ip("2001:db8::1")), AddressKind::Reserved);
         assert_eq!(classify(ip("8.8.8.8")), AddressKind::Public);
         assert_eq!(classify(ip("2804:d0c::1")), AddressKind::Public);
+    }
+
+    #[test]
+    fn six_to_four_and_teredo_addresses_are_what_they_carry() {
+        // 6to4 of 10.0.0.1, 127.0.0.1, 192.168.1.1, 169.254.169.254 (cloud metadata), 8.8.8.8.
+        assert_eq!(classify(ip("2002:a00:1::")), AddressKind::Private);
+        assert_eq!(classify(ip("2002:7f00:1::1")), AddressKind::Loopback);
+        assert_eq!(classify(ip("2002:c0a8:101::")), AddressKind::Private);
+        assert_eq!(classify(ip("2002:a9fe:a9fe::")), AddressKind::Private);
+        assert_eq!(classify(ip("2002:808:808::1")), AddressKind::Public);
+        // Teredo: server 65.54.227.120; client 10.0.0.1, 127.0.0.1, 8.8.8.8 (stored inverted).
+        assert_eq!(classify(ip("2001:0:4136:e378:8000:63bf:f5ff:fffe")), AddressKind::Private);
+        assert_eq!(classify(ip("2001:0:4136:e378:8000:63bf:80ff:fffe")), AddressKind::Loopback);
+        assert_eq!(classify(ip("2001:0:4136:e378:8000:63bf:f7f7:f7f7")), AddressKind::Public);
+        // A Teredo server inside a private network.
+        assert_eq!(classify(ip("2001:0:a00:1:8000:63bf:f7f7:f7f7")), AddressKind::Private);
+        // Outside those prefixes nothing changes.
+        assert_eq!(classify(ip("2001:4860:4860::8888")), AddressKind::Public);
     }
 
     #[test]

@@ -10,7 +10,8 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let raw = raw.trim();
         let bad = || Err(format!("{raw:?} is not an email address"));
-        if raw.len() > 254 || raw.chars().any(|c| c.is_whitespace() || c.is_control() || "<>,;\"\\".contains(c)) {
+        let odd = |c: char| c.is_whitespace() || c.is_control() || "<>,;\"\\".contains(c);
+        if raw.len() > 254 || raw.chars().any(odd) || crate::text::hidden_in_id(raw).is_some() {
             return bad();
         }
         let Some((local, domain)) = raw.rsplit_once('@') else {

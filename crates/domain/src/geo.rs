@@ -2,6 +2,10 @@ use crate::context::Coordinates;
 
 const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
+/// Half the Equator: no two points on Earth are farther apart, so a distance or an accuracy beyond
+/// it says nothing (and 1e308 is a typo or a probe).
+pub const MAX_DISTANCE_M: f64 = 20_037_508.0;
+
 /// Great-circle distance in metres (haversine; error well under 0.5 % for our purpose).
 pub fn distance_m(a: Coordinates, b: Coordinates) -> f64 {
     let (la1, lo1) = (a.latitude().to_radians(), a.longitude().to_radians());

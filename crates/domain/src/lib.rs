@@ -9,6 +9,7 @@ pub mod ids;
 pub mod otp;
 pub mod person;
 pub mod policy;
+pub mod text;
 pub mod time;
 
 pub use contact::{Email, Phone};

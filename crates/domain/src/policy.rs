@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::geo::MAX_DISTANCE_M;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
@@ -201,6 +203,10 @@ fn default_liveness() -> f64 {
     0.5
 }
 
+/// Above any aircraft's speed (an airliner flies at about 900 km/h); a higher bound would switch the
+/// rule off without saying so (disable location_context for that).
+pub const MAX_TRAVEL_SPEED_KMH: f64 = 5_000.0;
+
 /// Policy ids appear in URLs: a short slug.
 pub fn valid_policy_id(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
@@ -231,6 +237,9 @@ impl Policy {
     fn validate(&mut self) -> Result<(), PolicyError> {
         let name = self.name.trim();
         check(!name.is_empty() && name.chars().count() <= 200, "name must be 1-200 characters")?;
+        if let Some(c) = crate::text::hidden_in_name(name) {
+            return Err(PolicyError(format!("name must not contain {}", crate::text::describe(c))));
+        }
         self.name = name.to_owned();
         if let Some(d) = &self.contexts.device_context {
             check(
@@ -244,12 +253,18 @@ impl Policy {
         }
         if let Some(l) = &mut self.contexts.location_context {
             check(
-                l.max_allowed_distance_in_meters.is_finite() && l.max_allowed_distance_in_meters > 0.0,
-                "location_context.maxAllowedDistanceInMeters must be a positive number",
+                (1.0..=MAX_DISTANCE_M).contains(&l.max_allowed_distance_in_meters),
+                format!(
+                    "location_context.maxAllowedDistanceInMeters must be between 1 and {MAX_DISTANCE_M} (half the \
+                     Equator: no two places are farther apart)"
+                ),
             )?;
             check(
-                l.max_travel_speed_kmh.is_finite() && l.max_travel_speed_kmh > 0.0,
-                "location_context.maxTravelSpeedKmh must be a positive number",
+                (1.0..=MAX_TRAVEL_SPEED_KMH).contains(&l.max_travel_speed_kmh),
+                format!(
+                    "location_context.maxTravelSpeedKmh must be between 1 and {MAX_TRAVEL_SPEED_KMH} (faster than \
+                     anything people travel in)"
+                ),
             )?;
             for c in &mut l.blocked_countries {
                 check(
@@ -339,6 +354,10 @@ mod tests {
             ("/face/minSimilarity", json!(1.5)),
             ("/maxAttemptsPerIdentity/limit", json!(0)),
             ("/contexts/location_context/maxAllowedDistanceInMeters", json!(-1)),
+            ("/contexts/location_context/maxAllowedDistanceInMeters", json!(1e308)),
+            ("/contexts/location_context/maxTravelSpeedKmh", json!(1e308)),
+            ("/contexts/location_context/maxTravelSpeedKmh", json!(0)),
+            ("/name", json!("Pix \u{202E}refsnart")),
             ("/contexts/location_context/blockedCountries", json!(["Brazil"])),
             ("/contexts/device_context/maxDevicesPerIdentity", json!(0)),
             ("/reauthenticationMethods", json!(["carrier_pigeon"])),

@@ -157,6 +157,8 @@ pub struct MethodAttempt {
     pub refusal_reason: Option<String>,
     /// Known only once the method has ended with this code verified: codes are stored as hashes.
     pub expected_code: Option<String>,
+    /// The verified code (spent, so harmless); a refused one only as `masked_code`, since it may be a
+    /// live code of another method or attempt (typed into the wrong box).
     pub provided_code: Option<String>,
     pub sent_to: Option<String>,
     pub created_at: Millis,
@@ -246,6 +248,11 @@ impl AttemptDoc {
 
 pub fn ts(ms: Millis) -> String {
     time::format(DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default())
+}
+
+/// How a refused code is kept and shown: its length, not its digits.
+pub fn masked_code(code: &str) -> String {
+    "*".repeat(code.chars().count())
 }
 
 /// What an erased attempt shows where the client's address was.
@@ -618,10 +625,15 @@ impl Serialize for MethodView<'_> {
             .iter()
             .map(|a| {
                 if code {
+                    // Records written before refused codes were masked are masked as they are read.
+                    let provided = match &a.refusal_reason {
+                        Some(_) => a.provided_code.as_deref().map(masked_code),
+                        None => a.provided_code.clone(),
+                    };
                     json!({
                         "refusalReason": a.refusal_reason,
                         "expectedCode": a.expected_code,
-                        "providedCode": a.provided_code,
+                        "providedCode": provided,
                         "sentTo": a.sent_to,
                         "createdAt": ts(a.created_at),
                     })
@@ -659,6 +671,109 @@ impl Serialize for MethodView<'_> {
             map.serialize_entry("createdAt", &self.state.map(|s| ts(s.created_at)))?;
         }
         map.end()
+    }
+}
+
+/// `GET /authentications/{attemptId}` for a person-scoped (SDK) token: the outcome and what to do
+/// next, not the evidence. A hijacked session holds such a token; the verdicts' reasons and details,
+/// the network and location findings and the summary would tell it which signal to fake on its
+/// next try. The tenant's backend token reads the full document (`render`).
+pub fn render_for_person<'a>(request_id: String, record: &'a AttemptRecord, doc: &'a AttemptDoc) -> PersonDocument<'a> {
+    let e = &doc.evaluation;
+    let method = |m: Method| PersonMethodView::new(m, doc);
+    PersonDocument {
+        request_id,
+        id: &record.id,
+        person_id: record.person_id.as_deref(),
+        policy: PersonPolicyView { policy_id: &doc.policy.policy_id, name: &doc.policy.name },
+        created_at: ts(record.created_at),
+        status: &record.status,
+        context_analysis_result: if e.valid { "VALID" } else { "INVALID" },
+        is_blocked: e.is_blocked,
+        is_new_context: e.is_new_context,
+        needed_reauthentications: &e.needed_reauthentications,
+        authentication_methods: PersonMethodsView {
+            face_authentication: method(Method::FaceAuthentication),
+            email_authentication: method(Method::EmailAuthentication),
+            sms_authentication: method(Method::SmsAuthentication),
+        },
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonDocument<'a> {
+    request_id: String,
+    id: &'a str,
+    person_id: Option<&'a str>,
+    policy: PersonPolicyView<'a>,
+    created_at: String,
+    status: &'a str,
+    context_analysis_result: &'static str,
+    is_blocked: bool,
+    is_new_context: bool,
+    needed_reauthentications: &'a [Method],
+    authentication_methods: PersonMethodsView,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PersonPolicyView<'a> {
+    policy_id: &'a str,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct PersonMethodsView {
+    face_authentication: PersonMethodView,
+    email_authentication: PersonMethodView,
+    sms_authentication: PersonMethodView,
+}
+
+/// A method's progress: its status, the tries left while it is open, and each try's outcome (the
+/// refusal reason the verify answer gave, and where a code went, masked).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PersonMethodView {
+    status: Option<String>,
+    attempts_left: Option<u32>,
+    attempts: Vec<PersonMethodAttempt>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PersonMethodAttempt {
+    refusal_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sent_to: Option<String>,
+    created_at: String,
+}
+
+impl PersonMethodView {
+    fn new(method: Method, doc: &AttemptDoc) -> PersonMethodView {
+        let Some(state) = doc.method(method) else {
+            return PersonMethodView { status: None, attempts_left: None, attempts: vec![] };
+        };
+        let max_attempts = doc.step_up.as_ref().filter(|_| state.status == Status::Pending.as_str()).map(|rules| {
+            if method.is_code() {
+                rules.codes.max_attempts
+            } else {
+                rules.face.max_attempts
+            }
+        });
+        PersonMethodView {
+            status: Some(state.status.clone()),
+            attempts_left: max_attempts.map(|max| max.saturating_sub(state.failures)),
+            attempts: state
+                .attempts
+                .iter()
+                .map(|a| PersonMethodAttempt {
+                    refusal_reason: a.refusal_reason.clone(),
+                    sent_to: a.sent_to.clone(),
+                    created_at: ts(a.created_at),
+                })
+                .collect(),
+        }
     }
 }
 

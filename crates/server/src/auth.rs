@@ -1,6 +1,7 @@
 //! Bearer tokens. Tenant calls carry an HS256 JWT signed with the client secret (seed 000): `iss` is
 //! the clientId and is required, `exp` is enforced when present, and `personId` (or `peopleId`)
-//! narrows the token to one person. Operator calls carry the admin token.
+//! narrows the token to one person. Such a person-scoped (SDK) token must carry an `exp` no further
+//! ahead than its client allows (`SdkTokenLifetime`). Operator calls carry the admin token.
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use smartauth_domain::PersonId;
 
-use crate::clients::ActiveClient;
+use crate::clients::{ActiveClient, SdkTokenLifetime};
 use crate::crypto;
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -54,8 +55,10 @@ type Claims = serde_json::Map<String, serde_json::Value>;
 #[derive(Deserialize)]
 struct Unverified {
     iss: Option<serde_json::Value>,
-    exp: Option<serde_json::Value>,
 }
+
+/// The latest `exp` that means a date (9999-12-31T23:59:59Z); anything later is a probe or a bug.
+const MAX_NUMERIC_DATE: i64 = 253_402_300_799;
 
 fn unauthorized(why: &str) -> ApiError {
     ApiError::Unauthorized(why.to_owned())
@@ -80,16 +83,44 @@ fn unverified_issuer(token: &str) -> Result<String, ApiError> {
     let payload = token.split('.').nth(1).ok_or_else(|| unauthorized("malformed token"))?;
     let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).map_err(|_| unauthorized("malformed token"))?;
     let claims: Unverified = serde_json::from_slice(&bytes).map_err(|_| unauthorized("malformed token"))?;
-    if claims.exp.as_ref().is_some_and(|exp| !exp.is_number()) {
-        return Err(unauthorized("the token's exp must be a number of seconds since the Unix epoch"));
-    }
     match claims.iss {
         Some(serde_json::Value::String(iss)) if !iss.is_empty() => Ok(iss),
         _ => Err(unauthorized("the token has no iss claim (it must be your clientId)")),
     }
 }
 
+/// RFC 7515 §4.1.11: a token whose header lists critical extensions must be refused by a recipient
+/// that does not implement them, and this server implements none (jsonwebtoken ignores the member).
+fn refuse_critical_extensions(token: &str) -> Result<(), ApiError> {
+    let header = token.split('.').next().ok_or_else(|| unauthorized("malformed token"))?;
+    let bytes = URL_SAFE_NO_PAD.decode(header.trim_end_matches('=')).map_err(|_| unauthorized("malformed token"))?;
+    let header: Claims = serde_json::from_slice(&bytes).map_err(|_| unauthorized("malformed token"))?;
+    if header.contains_key("crit") {
+        return Err(unauthorized(
+            "the token's header lists critical extensions (crit), which this server does not support",
+        ));
+    }
+    Ok(())
+}
+
+/// `exp` as whole seconds since the Unix epoch. jsonwebtoken skips an `exp` it cannot read as an
+/// unsigned integer (negative, fractional beyond rounding, past 2^64, null), which would make such a
+/// token never expire: every one of them is refused here instead.
+fn expiry(claims: &Claims) -> Result<Option<i64>, ApiError> {
+    match claims.get("exp") {
+        None => Ok(None),
+        Some(serde_json::Value::Number(n)) => match n.as_i64() {
+            Some(exp) if (0..=MAX_NUMERIC_DATE).contains(&exp) => Ok(Some(exp)),
+            _ => Err(unauthorized(
+                "the token's exp must be a whole number of seconds since the Unix epoch, before the year 10000",
+            )),
+        },
+        Some(_) => Err(unauthorized("the token's exp must be a number of seconds since the Unix epoch")),
+    }
+}
+
 pub async fn verify_tenant_token(state: &AppState, token: &str) -> Result<Tenant, ApiError> {
+    refuse_critical_extensions(token)?;
     let header = jsonwebtoken::decode_header(token).map_err(|_| unauthorized("malformed token"))?;
     if header.alg != Algorithm::HS256 {
         return Err(unauthorized("tokens must be signed with HS256"));
@@ -111,6 +142,7 @@ pub async fn verify_tenant_token(state: &AppState, token: &str) -> Result<Tenant
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => unauthorized("the token has expired"),
             _ => unauthorized("invalid token"),
         })?;
+    let exp = expiry(&data.claims)?;
     let person = match data.claims.get("personId").or_else(|| data.claims.get("peopleId")).cloned() {
         None => None,
         Some(serde_json::Value::String(raw)) => {
@@ -118,7 +150,27 @@ pub async fn verify_tenant_token(state: &AppState, token: &str) -> Result<Tenant
         }
         Some(_) => return Err(unauthorized("the token's personId must be a string")),
     };
+    if person.is_some() {
+        within_sdk_lifetime(exp, client.sdk_token_lifetime, chrono::Utc::now().timestamp())?;
+    }
     Ok(Tenant { client, person })
+}
+
+/// A person-scoped token must expire, and no later than its client allows (with the same leeway as
+/// for expiry, for a backend whose clock runs a little ahead).
+fn within_sdk_lifetime(exp: Option<i64>, lifetime: SdkTokenLifetime, now: i64) -> Result<(), ApiError> {
+    let max = lifetime.secs();
+    let exp = exp.ok_or_else(|| {
+        unauthorized(&format!("a token with personId (an SDK token) must carry exp, at most {max} s ahead"))
+    })?;
+    if exp - now > i64::from(max) + EXP_LEEWAY_SECS as i64 {
+        return Err(unauthorized(&format!(
+            "the token's exp is {} s ahead; this client's SDK tokens may live at most {max} s \
+             (the operator's sdkTokenMaxLifetimeSeconds)",
+            exp - now
+        )));
+    }
+    Ok(())
 }
 
 impl FromRequestParts<AppState> for Tenant {
@@ -165,4 +217,35 @@ pub struct Attestation {
 
 pub fn sign_attestation(secret: &str, claims: &Attestation) -> anyhow::Result<String> {
     Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes()))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp: &str) -> Claims {
+        serde_json::from_str(&format!(r#"{{"exp": {exp}}}"#)).unwrap()
+    }
+
+    #[test]
+    fn only_a_whole_number_of_seconds_is_an_exp() {
+        assert_eq!(expiry(&Claims::new()).unwrap(), None);
+        assert_eq!(expiry(&claims("1700000000")).unwrap(), Some(1_700_000_000));
+        for bad in ["-1", "-1.5", "1700000000.5", "18446744073709551616", "1e300", "253402300800", "null", "\"1\""] {
+            assert!(expiry(&claims(bad)).is_err(), "exp {bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn an_sdk_token_expires_within_its_clients_lifetime() {
+        let now = 1_700_000_000;
+        let lifetime = SdkTokenLifetime::DEFAULT;
+        assert!(within_sdk_lifetime(None, lifetime, now).is_err());
+        assert!(within_sdk_lifetime(Some(now + 900), lifetime, now).is_ok());
+        assert!(within_sdk_lifetime(Some(now + 930), lifetime, now).is_ok(), "the clock leeway");
+        assert!(within_sdk_lifetime(Some(now + 931), lifetime, now).is_err());
+        let day = SdkTokenLifetime::parse(86_400).unwrap();
+        assert!(within_sdk_lifetime(Some(now + 86_400), day, now).is_ok());
+        assert!(SdkTokenLifetime::parse(59).is_err() && SdkTokenLifetime::parse(86_401).is_err());
+    }
 }

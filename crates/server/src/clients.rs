@@ -14,6 +14,41 @@ pub struct ActiveClient {
     pub id: String,
     pub secret: String,
     pub validate_cpf: bool,
+    pub sdk_token_lifetime: SdkTokenLifetime,
+}
+
+/// How far ahead of the server's clock the `exp` of a client's SDK (person-scoped) token may be.
+///
+/// An SDK token sits in a browser or an app, where it can leak (a script injected into the page, a
+/// log, a shared device); without a bound, a leaked token acts for its person forever. The default,
+/// 15 minutes, covers the longest step-up a policy allows (a code lives at most 600 s, see
+/// `codes.ttlSeconds`) with time to read and type it; the tenant's backend mints a fresh token for
+/// each session. Backend tokens are not bounded: they never leave the tenant's servers, and the
+/// seed makes their `exp` optional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SdkTokenLifetime(u32);
+
+impl SdkTokenLifetime {
+    pub const DEFAULT: SdkTokenLifetime = SdkTokenLifetime(900);
+    /// A minute is the least that survives a slow network and clocks that disagree a little; a day
+    /// the most that can still be called a session.
+    pub const MIN_SECS: u64 = 60;
+    pub const MAX_SECS: u64 = 86_400;
+
+    pub fn parse(seconds: u64) -> Result<SdkTokenLifetime, String> {
+        match u32::try_from(seconds) {
+            Ok(s) if (Self::MIN_SECS..=Self::MAX_SECS).contains(&seconds) => Ok(SdkTokenLifetime(s)),
+            _ => Err(format!(
+                "sdkTokenMaxLifetimeSeconds must be between {} and {} (one day)",
+                Self::MIN_SECS,
+                Self::MAX_SECS
+            )),
+        }
+    }
+
+    pub fn secs(self) -> u32 {
+        self.0
+    }
 }
 
 /// Clients by id; `None` remembers a disabled one. Unknown ids are not cached, so that tokens with
@@ -41,6 +76,9 @@ impl ClientCache {
                 secret: key.decrypt_text(&record.secret_enc).context("decrypting a client secret")?,
                 id: record.id,
                 validate_cpf: record.validate_cpf,
+                // A value out of range in the database (written by hand) gives way to the default.
+                sdk_token_lifetime: SdkTokenLifetime::parse(u64::from(record.sdk_token_max_lifetime_secs))
+                    .unwrap_or(SdkTokenLifetime::DEFAULT),
             })),
         };
         self.entries.insert(client_id.to_owned(), loaded.clone());
@@ -58,16 +96,39 @@ pub struct NewClient {
     pub secret: String,
 }
 
+/// A client's name as the operator sees it: 1-200 characters, nothing invisible.
+pub fn parse_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err("name must be 1-200 characters".into());
+    }
+    if let Some(c) = smartauth_domain::text::hidden_in_name(name) {
+        return Err(format!("name must not contain {}", smartauth_domain::text::describe(c)));
+    }
+    Ok(name.to_owned())
+}
+
 pub async fn create(store: &dyn Store, key: &MasterKey, name: &str, validate_cpf: bool) -> anyhow::Result<NewClient> {
-    let name = name.trim();
-    anyhow::ensure!(!name.is_empty() && name.chars().count() <= 200, "a client name must be 1-200 characters");
+    create_with(store, key, name, validate_cpf, SdkTokenLifetime::DEFAULT).await
+}
+
+/// `create`, with the client's SDK token lifetime chosen by the operator.
+pub async fn create_with(
+    store: &dyn Store,
+    key: &MasterKey,
+    name: &str,
+    validate_cpf: bool,
+    sdk_token_lifetime: SdkTokenLifetime,
+) -> anyhow::Result<NewClient> {
+    let name = parse_name(name).map_err(anyhow::Error::msg)?;
     let secret = crypto::new_secret();
     let record = ClientRecord {
         id: crypto::new_id().to_string(),
-        name: name.to_owned(),
+        name,
         secret_enc: key.encrypt_text(&secret),
         disabled: false,
         validate_cpf,
+        sdk_token_max_lifetime_secs: sdk_token_lifetime.secs(),
         created_at: chrono::Utc::now().timestamp_millis(),
     };
     store.insert_client(&record).await?;
@@ -80,6 +141,19 @@ pub async fn rotate_secret(store: &dyn Store, key: &MasterKey, client_id: &str) 
     Ok(store.set_client_secret(client_id, &key.encrypt_text(&secret)).await?.then_some(secret))
 }
 
+/// Changes how long the client's SDK tokens may live; `false` when there is no such client. Takes
+/// effect for tokens presented from now on (in every process within the client cache's few seconds).
+pub async fn set_sdk_token_lifetime(
+    store: &dyn Store,
+    cache: &ClientCache,
+    client_id: &str,
+    lifetime: SdkTokenLifetime,
+) -> anyhow::Result<bool> {
+    let changed = store.set_client_sdk_token_lifetime(client_id, lifetime.secs()).await?;
+    cache.forget(client_id);
+    Ok(changed)
+}
+
 /// How a client is shown to the operator (never with its secret).
 pub fn describe(c: &ClientRecord) -> serde_json::Value {
     let created = chrono::DateTime::from_timestamp_millis(c.created_at).unwrap_or_default();
@@ -88,6 +162,7 @@ pub fn describe(c: &ClientRecord) -> serde_json::Value {
         "name": c.name,
         "disabled": c.disabled,
         "validateCpf": c.validate_cpf,
+        "sdkTokenMaxLifetimeSeconds": c.sdk_token_max_lifetime_secs,
         "createdAt": smartauth_domain::time::format(created),
     })
 }

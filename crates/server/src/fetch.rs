@@ -2,7 +2,10 @@
 //! the server can: every address a name resolves to is checked (no private, loopback, link-local,
 //! reserved or multicast targets unless the operator allows them), the connection goes to the
 //! checked address (no second lookup an attacker could answer differently), each redirect is
-//! checked again, and size and time are bounded.
+//! checked again, and size and time are bounded. A name that does not resolve and a name that
+//! resolves to a forbidden address get the same answer: otherwise `imageUrl` would tell a client
+//! which internal names exist. Transition addresses (6to4, Teredo) are judged by the IPv4 address
+//! they carry (`smartauth_context::classify`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -14,13 +17,20 @@ pub const MAX_BYTES: usize = 10 * 1024 * 1024;
 /// For the whole fetch, redirects included.
 pub const TIMEOUT: Duration = Duration::from_secs(8);
 const MAX_REDIRECTS: usize = 3;
+/// A resolver that does not answer in time is a name that does not resolve (the same answer again).
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("imageUrl must be an http or https URL")]
     BadUrl,
-    #[error("imageUrl points at a private, loopback or reserved address, which this server does not fetch")]
-    Forbidden,
+    /// The host does not resolve, or it is (or resolves to) an address this server does not fetch
+    /// from: one error for both.
+    #[error(
+        "imageUrl must name a host that resolves to public addresses only; this one does not resolve, or it is \
+         private, loopback or reserved"
+    )]
+    NotPublic,
     #[error("imageUrl could not be fetched: {0}")]
     Failed(String),
     #[error("the image at imageUrl is larger than {} MiB", MAX_BYTES >> 20)]
@@ -94,16 +104,16 @@ impl SafeFetcher {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let addresses: Vec<SocketAddr> = match host.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => tokio::net::lookup_host((host, port))
-                .await
-                .map_err(|e| FetchError::Failed(format!("{host} does not resolve: {e}")))?
-                .collect(),
+            Err(_) => match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, port))).await {
+                Ok(Ok(found)) => found.collect(),
+                Ok(Err(_)) | Err(_) => return Err(FetchError::NotPublic),
+            },
         };
         if addresses.is_empty() {
-            return Err(FetchError::Failed(format!("{host} has no address")));
+            return Err(FetchError::NotPublic);
         }
         if !self.allow_private && addresses.iter().any(|a| !allowed(a.ip())) {
-            return Err(FetchError::Forbidden);
+            return Err(FetchError::NotPublic);
         }
         Ok(addresses[0])
     }
@@ -111,4 +121,50 @@ impl SafeFetcher {
 
 fn allowed(ip: IpAddr) -> bool {
     classify(ip) == AddressKind::Public
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn transition_addresses_carrying_private_ipv4_are_not_fetched() {
+        for blocked in [
+            "2002:a00:1::",                         // 6to4 of 10.0.0.1
+            "2002:7f00:1::1",                       // 6to4 of 127.0.0.1
+            "2002:a9fe:a9fe::",                     // 6to4 of 169.254.169.254, the cloud metadata service
+            "2001:0:4136:e378:8000:63bf:f5ff:fffe", // Teredo, client 10.0.0.1
+            "2001:0:4136:e378:8000:63bf:80ff:fffe", // Teredo, client 127.0.0.1
+            "::ffff:10.0.0.1",
+            "fd00::1",
+        ] {
+            assert!(!allowed(ip(blocked)), "{blocked} was allowed");
+        }
+        for public in ["2002:808:808::1", "2001:0:4136:e378:8000:63bf:f7f7:f7f7", "2001:4860:4860::8888", "8.8.8.8"] {
+            assert!(allowed(ip(public)), "{public} was refused");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_that_does_not_resolve_looks_like_a_private_target() {
+        let fetcher = SafeFetcher::new(false);
+        let mut messages = Vec::new();
+        // RFC 6761: .invalid never resolves; localhost is loopback; then literal private addresses.
+        for url in [
+            "http://no-such-host.invalid/face.jpg",
+            "http://localhost/face.jpg",
+            "http://10.0.0.1/face.jpg",
+            "http://[2002:a00:1::]/face.jpg",
+        ] {
+            let error = fetcher.fetch(url).await.expect_err(url);
+            assert!(matches!(error, FetchError::NotPublic), "{url}: {error}");
+            messages.push(error.to_string());
+        }
+        messages.dedup();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+    }
 }

@@ -39,6 +39,8 @@ pub trait Store: Send + Sync + 'static {
     /// Returns false when there is no such client.
     async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> Result<bool>;
     async fn set_client_secret(&self, client_id: &str, secret_enc: &str) -> Result<bool>;
+    /// Returns false when there is no such client.
+    async fn set_client_sdk_token_lifetime(&self, client_id: &str, seconds: u32) -> Result<bool>;
 
     /// `Conflict` when the person already exists for the client.
     async fn insert_identity(&self, identity: &IdentityRecord) -> Result<()>;

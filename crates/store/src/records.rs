@@ -11,6 +11,8 @@ pub struct ClientRecord {
     pub secret_enc: String,
     pub disabled: bool,
     pub validate_cpf: bool,
+    /// How far ahead of now the `exp` of the client's SDK (person-scoped) tokens may be.
+    pub sdk_token_max_lifetime_secs: u32,
     pub created_at: Millis,
 }
 

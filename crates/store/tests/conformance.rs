@@ -11,6 +11,7 @@ fn client(id: &str) -> ClientRecord {
         secret_enc: "v1:sealed".into(),
         disabled: false,
         validate_cpf: false,
+        sdk_token_max_lifetime_secs: 900,
         created_at: 1,
     }
 }
@@ -78,6 +79,9 @@ pub async fn clients_are_kept_and_unique(store: &dyn Store) {
     assert!(!store.set_client_disabled("zz", true).await.unwrap());
     assert!(store.set_client_secret("c2", "v1:new").await.unwrap());
     assert_eq!(store.client("c2").await.unwrap().unwrap().secret_enc, "v1:new");
+    assert!(store.set_client_sdk_token_lifetime("c2", 3600).await.unwrap());
+    assert_eq!(store.client("c2").await.unwrap().unwrap().sdk_token_max_lifetime_secs, 3600);
+    assert!(!store.set_client_sdk_token_lifetime("zz", 3600).await.unwrap());
     assert_eq!(store.clients().await.unwrap().len(), 2);
 }
 

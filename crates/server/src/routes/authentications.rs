@@ -11,6 +11,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use smartauth_context::EnrichInput;
 use smartauth_domain::context::{DeviceInput, LocationInput, ProvidedInfo};
+use smartauth_domain::geo::MAX_DISTANCE_M;
+use smartauth_domain::text;
 use smartauth_domain::{decide, AttemptContext, Coordinates, DecisionInput, Id, Method, PersonId, Status};
 use smartauth_store::{AttemptFilter, AttemptRecord, HistoryQuery, IdentityRecord, Learned, WindowLimit};
 
@@ -78,13 +80,18 @@ struct LocationBody {
     accuracy: Option<f64>,
 }
 
+/// A device's self-description: shown to analysts, so nothing invisible (see `text`).
 fn bounded(field: &str, value: Option<String>, max: usize) -> ApiResult<Option<String>> {
     match value.map(|v| v.trim().to_owned()) {
         Some(v) if v.is_empty() => Ok(None),
-        Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
+        Some(v) if v.chars().count() > max => {
             Err(ApiError::BadRequest(format!("{field} must be at most {max} printable characters")))
         }
-        other => Ok(other),
+        Some(v) => match text::hidden_in_id(&v) {
+            Some(c) => Err(ApiError::BadRequest(format!("{field} must not contain {}", text::describe(c)))),
+            None => Ok(Some(v)),
+        },
+        None => Ok(None),
     }
 }
 
@@ -114,10 +121,11 @@ fn parse_context(body: ContextBody, header_user_agent: Option<&str>) -> ApiResul
         Some(l) => {
             let coordinates = Coordinates::new(l.latitude, l.longitude)
                 .map_err(|e| ApiError::BadRequest(format!("context.location: {e}")))?;
-            if let Some(a) = l.accuracy {
-                if !(a.is_finite() && a >= 0.0) {
-                    return Err(ApiError::BadRequest("context.location.accuracy must be a non-negative number".into()));
-                }
+            if l.accuracy.is_some_and(|a| !(0.0..=MAX_DISTANCE_M).contains(&a)) {
+                return Err(ApiError::BadRequest(format!(
+                    "context.location.accuracy must be a number of metres between 0 and {MAX_DISTANCE_M} (half the \
+                     Equator)"
+                )));
             }
             Some(LocationInput { coordinates, accuracy: l.accuracy })
         }
@@ -316,6 +324,9 @@ pub async fn read(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let (record, doc) = load(&app, &tenant, &id).await?;
+    if tenant.person.is_some() {
+        return Ok(axum::Json(attempt::render_for_person(current_request_id(), &record, &doc)).into_response());
+    }
     let links = attempt::MediaLinks {
         key: &app.key,
         base: app.base_url(&headers),

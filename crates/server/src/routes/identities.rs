@@ -52,8 +52,11 @@ pub struct IdentityChanges {
 
 fn parse_name(raw: &str) -> ApiResult<String> {
     let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::BadRequest("name must be 1-200 printable characters".into()));
+    }
+    if let Some(c) = smartauth_domain::text::hidden_in_name(name) {
+        return Err(ApiError::BadRequest(format!("name must not contain {}", smartauth_domain::text::describe(c))));
     }
     Ok(name.to_owned())
 }

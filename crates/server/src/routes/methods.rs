@@ -9,7 +9,7 @@ use serde_json::json;
 use smartauth_domain::{Email, Method, OtpCode, Phone, Status};
 use smartauth_store::{AttemptRecord, Millis};
 
-use crate::attempt::{ts, AttemptDoc, Challenge, MethodAttempt, MethodState, StepUpRules};
+use crate::attempt::{masked_code, ts, AttemptDoc, Challenge, MethodAttempt, MethodState, StepUpRules};
 use crate::auth::Tenant;
 use crate::crypto;
 use crate::delivery::code_message;
@@ -260,7 +260,11 @@ pub async fn verify(
         let entry = |refusal: Option<&str>, expected: Option<&str>| MethodAttempt {
             refusal_reason: refusal.map(str::to_owned),
             expected_code: expected.map(str::to_owned),
-            provided_code: Some(code.as_str().to_owned()),
+            // A refused code may be live elsewhere (the SMS code typed into the email box): never kept.
+            provided_code: Some(match refusal {
+                Some(_) => masked_code(code.as_str()),
+                None => code.as_str().to_owned(),
+            }),
             sent_to: Some(challenge.sent_to.clone()),
             created_at: now,
             face: None,

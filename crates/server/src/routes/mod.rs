@@ -1,6 +1,6 @@
 //! The HTTP API, one file per section of API.md.
 
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
 use axum::Router;
 
 use crate::startup::AppState;
@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/openapi.json", get(docs::openapi))
         .route("/docs", get(docs::page))
         .route("/admin/clients", post(admin::create_client).get(admin::list_clients))
+        .route("/admin/clients/{client_id}", patch(admin::update_client))
         .route("/admin/clients/{client_id}/disable", post(admin::disable_client))
         .route("/admin/clients/{client_id}/enable", post(admin::enable_client))
         .route("/admin/clients/{client_id}/rotate-secret", post(admin::rotate_secret))

@@ -10,7 +10,7 @@ use smartauth_store::PolicyRecord;
 use crate::attempt::ts;
 use crate::auth::Tenant;
 use crate::error::{ok_json, ApiError, ApiResult};
-use crate::extract::{Json, Path};
+use crate::extract::{self, Json, Path};
 use crate::ops;
 use crate::startup::AppState;
 
@@ -37,7 +37,7 @@ pub async fn put(
     Json(body): Json<Value>,
 ) -> ApiResult<Response> {
     tenant.require_backend()?;
-    let policy = Policy::parse(&id, body).map_err(|e| ApiError::BadRequest(e.0))?;
+    let policy = Policy::parse(&id, body).map_err(|e| ApiError::BadRequest(extract::public_message(&e.0)))?;
     let stored = ops::policies::put(&app, tenant.client_id(), policy).await?;
     let mut out = describe(&stored.record);
     out["warnings"] = stored.warnings.into();

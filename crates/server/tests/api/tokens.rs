@@ -104,10 +104,11 @@ async fn good_tokens_are_accepted_with_or_without_exp() {
 async fn people_id_is_a_synonym_of_person_id() {
     let app = spawn_app().await;
     let tenant = app.tenant_with_person(PERSON).await;
-    let t = token(&tenant, json!({"peopleId": PERSON_DIGITS}));
+    let exp = chrono::Utc::now().timestamp() + 300;
+    let t = token(&tenant, json!({"peopleId": PERSON_DIGITS, "exp": exp}));
     let a = app.post("/authentications", &t, json!({"policyId": "pix"})).await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
-    let t = token(&tenant, json!({"peopleId": "someone-else"}));
+    let t = token(&tenant, json!({"peopleId": "someone-else", "exp": exp}));
     let a = app.post("/authentications", &t, json!({"policyId": "pix"})).await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
 }

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_face_template.sql")),
     (3, include_str!("../../migrations/sqlite/0003_request_path_indexes.sql")),
+    (4, include_str!("../../migrations/sqlite/0004_client_sdk_token_lifetime.sql")),
 ];
 
 pub struct SqliteStore {
@@ -186,6 +187,8 @@ fn client_from(row: &SqliteRow) -> Result<ClientRecord> {
         secret_enc: row.try_get("secret_enc")?,
         disabled: row.try_get("disabled")?,
         validate_cpf: row.try_get("validate_cpf")?,
+        sdk_token_max_lifetime_secs: u32::try_from(row.try_get::<i64, _>("sdk_token_max_lifetime_seconds")?)
+            .map_err(|_| StoreError::Corrupt("a client's SDK token lifetime is out of range".into()))?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -374,13 +377,15 @@ impl Store for SqliteStore {
 
     async fn insert_client(&self, c: &ClientRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO clients (id, name, secret_enc, disabled, validate_cpf, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO clients (id, name, secret_enc, disabled, validate_cpf, sdk_token_max_lifetime_seconds, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&c.id)
         .bind(&c.name)
         .bind(&c.secret_enc)
         .bind(c.disabled)
         .bind(c.validate_cpf)
+        .bind(i64::from(c.sdk_token_max_lifetime_secs))
         .bind(c.created_at)
         .execute(&self.writer)
         .await
@@ -401,6 +406,15 @@ impl Store for SqliteStore {
     async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> Result<bool> {
         let done = sqlx::query("UPDATE clients SET disabled = ? WHERE id = ?")
             .bind(disabled)
+            .bind(client_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_client_sdk_token_lifetime(&self, client_id: &str, seconds: u32) -> Result<bool> {
+        let done = sqlx::query("UPDATE clients SET sdk_token_max_lifetime_seconds = ? WHERE id = ?")
+            .bind(i64::from(seconds))
             .bind(client_id)
             .execute(&self.writer)
             .await?;

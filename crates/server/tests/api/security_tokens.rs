@@ -1,0 +1,155 @@
+//! Issue 8, tokens: an `exp` that cannot be a date, a header with critical extensions and a
+//! person-scoped (SDK) token that never expires are refused; backend tokens keep the seed's optional
+//! `exp`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::helpers::*;
+
+/// A token with this header and these claims, written as raw JSON text (so that numbers serde_json
+/// cannot hold, such as 2^64, reach the server as sent), signed HS256 with the tenant's secret.
+fn signed(tenant: &Tenant, header: &str, claims: &str) -> String {
+    let h = URL_SAFE_NO_PAD.encode(header);
+    let c = URL_SAFE_NO_PAD.encode(claims);
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(tenant.secret.as_bytes()).unwrap();
+    mac.update(format!("{h}.{c}").as_bytes());
+    format!("{h}.{c}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+}
+
+fn with_exp(tenant: &Tenant, exp: &str) -> String {
+    signed(tenant, r#"{"alg":"HS256","typ":"JWT"}"#, &format!(r#"{{"iss":"{}","exp":{exp}}}"#, tenant.client_id))
+}
+
+async fn refused(app: &TestApp, token: &str) -> Value {
+    let a = app.get("/policies", token).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{:?}", a.body);
+    assert_eq!(a.body["code"], "UNAUTHORIZED");
+    a.body
+}
+
+#[tokio::test]
+async fn an_exp_that_is_not_a_whole_number_of_seconds_is_refused() {
+    let app = spawn_app().await;
+    let tenant = app.new_tenant().await;
+    let soon = chrono::Utc::now().timestamp() + 60;
+    for exp in [
+        "-1".to_owned(),
+        "-1.5".to_owned(),
+        "18446744073709551616".to_owned(), // 2^64
+        "9223372036854775807".to_owned(),  // i64::MAX: a date past the year 10000
+        "1e300".to_owned(),
+        "null".to_owned(),
+        format!("{soon}.5"),
+        format!("\"{soon}\""),
+    ] {
+        let body = refused(&app, &with_exp(&tenant, &exp)).await;
+        assert!(body["message"].as_str().unwrap().contains("exp"), "exp {exp}: {body}");
+    }
+    let a = app.get("/policies", &with_exp(&tenant, &soon.to_string())).await;
+    assert_eq!(a.status, StatusCode::OK, "a whole number in the future is fine: {:?}", a.body);
+}
+
+#[tokio::test]
+async fn a_header_with_critical_extensions_is_refused() {
+    let app = spawn_app().await;
+    let tenant = app.new_tenant().await;
+    let claims = format!(r#"{{"iss":"{}"}}"#, tenant.client_id);
+    for header in [
+        r#"{"alg":"HS256","crit":["exp"]}"#,
+        r#"{"alg":"HS256","b64":false,"crit":["b64"]}"#,
+        r#"{"alg":"HS256","crit":[]}"#,
+    ] {
+        let body = refused(&app, &signed(&tenant, header, &claims)).await;
+        assert!(body["message"].as_str().unwrap().contains("crit"), "{header}: {body}");
+    }
+    let a = app.get("/policies", &signed(&tenant, r#"{"alg":"HS256","typ":"JWT"}"#, &claims)).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+}
+
+#[tokio::test]
+async fn an_sdk_token_must_expire_within_its_clients_lifetime() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    let now = chrono::Utc::now().timestamp();
+    let person = |claims: Value| {
+        let mut claims = claims;
+        claims["personId"] = PERSON.into();
+        token(&tenant, claims)
+    };
+    let start = |t: String| {
+        let app = &app;
+        async move { app.post("/authentications", &t, json!({"policyId": "pix"})).await }
+    };
+
+    let never = start(person(json!({}))).await;
+    assert_eq!(never.status, StatusCode::UNAUTHORIZED, "an SDK token without exp: {:?}", never.body);
+    let day = start(person(json!({"exp": now + 86_400}))).await;
+    assert_eq!(day.status, StatusCode::UNAUTHORIZED, "a day-long SDK token: {:?}", day.body);
+    assert!(day.body["message"].as_str().unwrap().contains("900"), "{:?}", day.body);
+    let ok = start(person(json!({"exp": now + 600}))).await;
+    assert_eq!(ok.status, StatusCode::OK, "within the default 900 s: {:?}", ok.body);
+
+    // Backend tokens keep the seed's optional exp.
+    assert_eq!(app.get("/policies", &token(&tenant, json!({}))).await.status, StatusCode::OK);
+    assert_eq!(app.get("/policies", &token(&tenant, json!({"exp": now + 86_400 * 30}))).await.status, StatusCode::OK);
+
+    // The operator may allow longer SDK tokens for this client, within a day.
+    let path = format!("/admin/clients/{}", tenant.client_id);
+    let admin = |body: Value| {
+        let (app, path) = (&app, &path);
+        async move { app.call(reqwest::Method::PATCH, path, Some(ADMIN_TOKEN), Some(body)).await }
+    };
+    for bad in [
+        json!({"sdkTokenMaxLifetimeSeconds": 0}),
+        json!({"sdkTokenMaxLifetimeSeconds": 86_401}),
+        json!({"sdkTokenMaxLifetimeSeconds": -5}),
+    ] {
+        let a = admin(bad.clone()).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", a.body);
+    }
+    let listed = app.call(reqwest::Method::GET, "/admin/clients", Some(ADMIN_TOKEN), None).await;
+    assert_eq!(listed.body["items"][0]["sdkTokenMaxLifetimeSeconds"], 900, "refused changes change nothing");
+    let changed = admin(json!({"sdkTokenMaxLifetimeSeconds": 7200})).await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
+    assert_eq!(changed.body["sdkTokenMaxLifetimeSeconds"], 7200);
+    let hour = start(person(json!({"exp": now + 3600}))).await;
+    assert_eq!(hour.status, StatusCode::OK, "an hour, now allowed: {:?}", hour.body);
+    assert_eq!(start(person(json!({"exp": now + 86_400}))).await.status, StatusCode::UNAUTHORIZED);
+
+    let unknown = app
+        .call(
+            reqwest::Method::PATCH,
+            "/admin/clients/0123456789abcdef01234567",
+            Some(ADMIN_TOKEN),
+            Some(json!({"sdkTokenMaxLifetimeSeconds": 600})),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let tenant_token = backend(&tenant);
+    let not_admin = app
+        .call(reqwest::Method::PATCH, &path, Some(&tenant_token), Some(json!({"sdkTokenMaxLifetimeSeconds": 600})))
+        .await;
+    assert_eq!(not_admin.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_client_can_be_created_with_its_sdk_token_lifetime() {
+    let app = spawn_app().await;
+    let create = |body: Value| {
+        let app = &app;
+        async move { app.call(reqwest::Method::POST, "/admin/clients", Some(ADMIN_TOKEN), Some(body)).await }
+    };
+    let short = create(json!({"name": "kiosk", "sdkTokenMaxLifetimeSeconds": 120})).await;
+    assert_eq!(short.status, StatusCode::OK, "{:?}", short.body);
+    assert_eq!(short.body["sdkTokenMaxLifetimeSeconds"], 120);
+    let default = create(json!({"name": "bank"})).await;
+    assert_eq!(default.body["sdkTokenMaxLifetimeSeconds"], 900);
+    let bad = create(json!({"name": "forever", "sdkTokenMaxLifetimeSeconds": 1e12})).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{:?}", bad.body);
+    assert_eq!(app.count_rows("clients").await, 2);
+}
