@@ -212,6 +212,26 @@ pub fn valid_policy_id(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
+/// serde fills a struct from a JSON array field by field (`"codes": [8, 300]`, `"device_context": []`
+/// for every default): refused, so that a policy means what it looks like.
+fn objects_where_objects_belong(body: &serde_json::Value) -> Result<(), PolicyError> {
+    let not_object = |path: &str| PolicyError(format!("{path}: expected a JSON object, not an array"));
+    if body.is_array() {
+        return Err(not_object("the policy"));
+    }
+    for key in ["contexts", "maxAttemptsPerIdentity", "codes", "face"] {
+        if body.get(key).is_some_and(serde_json::Value::is_array) {
+            return Err(not_object(key));
+        }
+    }
+    for (name, rules) in body.get("contexts").and_then(serde_json::Value::as_object).into_iter().flatten() {
+        if rules.is_array() {
+            return Err(not_object(&format!("contexts.{name}")));
+        }
+    }
+    Ok(())
+}
+
 fn check(ok: bool, message: impl Into<String>) -> Result<(), PolicyError> {
     if ok {
         Ok(())
@@ -225,6 +245,7 @@ impl Policy {
     /// body must agree with it.
     pub fn parse(policy_id: &str, body: serde_json::Value) -> Result<Policy, PolicyError> {
         check(valid_policy_id(policy_id), "policyId must be 1-64 characters of letters, digits, '.', '-' or '_'")?;
+        objects_where_objects_belong(&body)?;
         let mut policy: Policy = serde_json::from_value(body).map_err(|e| PolicyError(e.to_string()))?;
         if policy.policy_id.is_empty() {
             policy.policy_id = policy_id.to_owned();
@@ -358,6 +379,9 @@ mod tests {
             ("/contexts/location_context/maxTravelSpeedKmh", json!(1e308)),
             ("/contexts/location_context/maxTravelSpeedKmh", json!(0)),
             ("/name", json!("Pix \u{202E}refsnart")),
+            ("/codes", json!([8, 300])),
+            ("/contexts/device_context", json!([])),
+            ("/contexts", json!([])),
             ("/contexts/location_context/blockedCountries", json!(["Brazil"])),
             ("/contexts/device_context/maxDevicesPerIdentity", json!(0)),
             ("/reauthenticationMethods", json!(["carrier_pigeon"])),
