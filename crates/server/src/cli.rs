@@ -1,4 +1,4 @@
-//! The `smartauth` command line: `serve`, `check`, `backup`, and the operator's client management.
+//! The `smartauth` command line: `serve`, `init`, `check`, `backup`, and the operator's client management.
 
 use std::path::PathBuf;
 
@@ -7,7 +7,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde_json::json;
 
 use crate::configuration::{self, Settings};
-use crate::crypto::MasterKey;
+use crate::ops::store::{Create, Opened};
 use crate::{clients, ops, startup, telemetry};
 
 #[derive(Parser)]
@@ -20,7 +20,14 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server (configured by the environment variables `smartauth serve --help` lists).
+    ///
+    /// Creates the data dir, the master key and the database on first start, as `init` does.
     Serve,
+    /// Create the data dir (mode 700), the master key and the database (mode 600), without serving.
+    ///
+    /// Only `init` and `serve` create them: every other command refuses a data dir or database that
+    /// does not exist, so that a mistyped SMARTAUTH_DATA_DIR is not taken for a new, empty store.
+    Init,
     /// Check the configuration without starting the server; exit 1 on any problem.
     ///
     /// Reads the settings as `serve` would and checks the data dir, master key, database (reachable,
@@ -83,6 +90,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry::init_logs(&settings)?;
             serve(settings).await
         }
+        Command::Init => {
+            telemetry::init_logs_from("warn", &settings)?;
+            init(settings).await
+        }
         Command::Check => {
             telemetry::init_logs_from("error", &settings)?;
             check(settings).await
@@ -102,6 +113,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+async fn init(settings: Settings) -> anyhow::Result<()> {
+    ops::store::open(&settings, Create::Allowed).await?;
+    ops::store::warn_about_exposed_files(&settings);
+    let database = ops::Database::of(&settings)?;
+    let key = match settings.master_key {
+        Some(_) => "SMARTAUTH_MASTER_KEY".to_owned(),
+        None => settings.data_dir.join(crate::crypto::MASTER_KEY_FILE).display().to_string(),
+    };
+    println!("smartauth: ready: database {database}, master key {key}");
+    println!("Keep a copy of the master key apart from the database's backups (see the README, Backups).");
+    Ok(())
+}
+
 async fn check(settings: Settings) -> anyhow::Result<()> {
     let findings = ops::check::check(&settings).await;
     for finding in &findings {
@@ -117,13 +141,23 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let (state, first_start) = startup::build_state(&settings).await?;
     let server = startup::Server::bind(&settings, state).await?;
     let addr = server.local_addr();
+    let admin_addr = server.admin_addr();
     if let Some(token) = first_start.admin_token {
         println!("smartauth: generated the admin token (shown only now; its hash is kept in the data dir):");
         println!("  SMARTAUTH_ADMIN_TOKEN={token}");
         println!("Create a client with:");
-        println!("  curl -s -X POST http://{addr}/admin/clients -H 'Authorization: Bearer {token}' \\");
+        let admin = admin_addr.unwrap_or(addr);
+        println!("  curl -s -X POST http://{admin}/admin/clients -H 'Authorization: Bearer {token}' \\");
         println!("       -H 'Content-Type: application/json' -d '{{\"name\": \"my-app\"}}'");
         println!("or: cargo run --release -- clients create --name my-app");
+    }
+    match admin_addr {
+        Some(admin) => println!("smartauth: admin endpoints (/admin/*, /metrics, /ready) on http://{admin}"),
+        None if !addr.ip().is_loopback() => tracing::warn!(
+            %addr,
+            "/admin/*, /metrics and /ready answer on the API port: set SMARTAUTH_ADMIN_LISTEN to a private address (see the README, Deploying)"
+        ),
+        None => {}
     }
     println!("smartauth: listening on http://{addr} (data dir {})", startup::data_dir_note(&settings.data_dir));
     tracing::info!(%addr, "listening");
@@ -133,8 +167,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn manage_clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<()> {
-    let store = startup::open_store(&settings).await?;
-    let key = MasterKey::load_or_create(settings.master_key.as_deref(), &settings.data_dir)?;
+    let Opened { store, key } = ops::store::open(&settings, Create::Refused).await?;
     let store = store.as_ref();
     match command {
         ClientsCommand::Create { name, validate_cpf, json } => {

@@ -25,6 +25,11 @@ const fn setting(name: &'static str, default: &'static str, meaning: &'static st
 /// Every variable [`Settings::from_lookup`] reads, in the order `serve --help` lists them.
 pub const SETTINGS: &[Setting] = &[
     setting("SMARTAUTH_LISTEN", "127.0.0.1:8080", "address and port to listen on"),
+    setting(
+        "SMARTAUTH_ADMIN_LISTEN",
+        "none: they answer on SMARTAUTH_LISTEN",
+        "address and port for /admin/*, /metrics and /ready, which then leave the API port; keep it private",
+    ),
     setting("SMARTAUTH_DATA_DIR", "./data", "the SQLite file (smartauth.db), master key, admin token hash, media"),
     setting(
         "SMARTAUTH_DATABASE_URL",
@@ -127,6 +132,9 @@ pub enum LogFormat {
 pub struct Settings {
     /// `SMARTAUTH_LISTEN`, default `127.0.0.1:8080`.
     pub listen: SocketAddr,
+    /// `SMARTAUTH_ADMIN_LISTEN`: where the operator's endpoints (`/admin/*`, `/metrics`, `/ready`)
+    /// answer instead of the API port. Default: on the API port with the rest.
+    pub admin_listen: Option<SocketAddr>,
     /// `SMARTAUTH_DATA_DIR`, default `./data`: the SQLite file, the master key, media.
     pub data_dir: PathBuf,
     /// `SMARTAUTH_DATABASE_URL`, default the SQLite file `smartauth.db` in the data dir.
@@ -186,9 +194,19 @@ impl Settings {
             lookup(key)
         };
         let listen = get("SMARTAUTH_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen = listen
+        let listen: SocketAddr = listen
             .parse()
             .with_context(|| format!("SMARTAUTH_LISTEN={listen:?} is not an address such as 127.0.0.1:8080"))?;
+        let admin_listen = get("SMARTAUTH_ADMIN_LISTEN")
+            .map(|addr| {
+                addr.parse::<SocketAddr>().with_context(|| {
+                    format!("SMARTAUTH_ADMIN_LISTEN={addr:?} is not an address such as 127.0.0.1:9090")
+                })
+            })
+            .transpose()?;
+        if admin_listen.is_some_and(|admin| admin == listen && admin.port() != 0) {
+            bail!("SMARTAUTH_ADMIN_LISTEN is SMARTAUTH_LISTEN ({listen}): give the operator's endpoints a port of their own");
+        }
         let trusted_proxies = match get("SMARTAUTH_TRUSTED_PROXIES") {
             None => vec![],
             Some(list) => list
@@ -256,6 +274,7 @@ impl Settings {
         }
         Ok(Settings {
             listen,
+            admin_listen,
             data_dir,
             database_url: get("SMARTAUTH_DATABASE_URL"),
             admin_token: get("SMARTAUTH_ADMIN_TOKEN"),
@@ -288,6 +307,7 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from("./data"));
         assert!(!s.allow_private_targets);
         assert!(s.trusted_proxies.is_empty());
+        assert_eq!(s.admin_listen, None);
     }
 
     /// `serve --help` and the README list exactly what is read.
@@ -313,6 +333,20 @@ mod tests {
         for s in SETTINGS {
             assert!(readme.contains(&format!("`{}`", s.name)), "{} is not in the README", s.name);
         }
+    }
+
+    #[test]
+    fn the_admin_listener_needs_an_address_of_its_own() {
+        let with = |value: &'static str| {
+            Settings::from_lookup(move |k| match k {
+                "SMARTAUTH_LISTEN" => Some("127.0.0.1:8080".into()),
+                "SMARTAUTH_ADMIN_LISTEN" => Some(value.into()),
+                _ => None,
+            })
+        };
+        assert_eq!(with("127.0.0.1:9090").unwrap().admin_listen, Some("127.0.0.1:9090".parse().unwrap()));
+        assert!(with("localhost").err().unwrap().to_string().contains("SMARTAUTH_ADMIN_LISTEN"));
+        assert!(with("127.0.0.1:8080").err().unwrap().to_string().contains("a port of their own"));
     }
 
     #[test]

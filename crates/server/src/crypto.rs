@@ -16,12 +16,16 @@ use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The master key's file in the data dir, when `SMARTAUTH_MASTER_KEY` is not set.
+pub const MASTER_KEY_FILE: &str = "master.key";
+
 /// The key that encrypts secrets and biometric data at rest, and from which other keys are derived.
 #[derive(Clone)]
 pub struct MasterKey {
     cipher: Aes256Gcm,
     code_key: [u8; 32],
     media_key: [u8; 32],
+    check: [u8; 32],
 }
 
 impl MasterKey {
@@ -36,6 +40,7 @@ impl MasterKey {
             cipher: Aes256Gcm::new(&derive(b"smartauth/at-rest/v1").into()),
             code_key: derive(b"smartauth/codes/v1"),
             media_key: derive(b"smartauth/media-links/v1"),
+            check: derive(b"smartauth/key-check/v1"),
         }
     }
 
@@ -47,22 +52,40 @@ impl MasterKey {
         Ok(Self::from_bytes(&bytes))
     }
 
-    /// The key from `SMARTAUTH_MASTER_KEY`, else from `master.key` in the data dir, created there
-    /// (readable by the owner only) on first start.
-    pub fn load_or_create(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
+    /// The key from `SMARTAUTH_MASTER_KEY`, else from `master.key` in the data dir; `None` when
+    /// neither is there. Never creates one: see [`MasterKey::create`].
+    pub fn load(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<Option<Self>> {
         if let Some(text) = configured {
-            return Self::from_base64(text).context("SMARTAUTH_MASTER_KEY");
+            return Self::from_base64(text).context("SMARTAUTH_MASTER_KEY").map(Some);
         }
-        let path = data_dir.join("master.key");
-        if path.exists() {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            return Self::from_base64(&text).with_context(|| path.display().to_string());
+        let path = data_dir.join(MASTER_KEY_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::from_base64(&text).with_context(|| path.display().to_string()).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }
+    }
+
+    /// A new key, written to `master.key` in the data dir (readable by the owner only).
+    pub fn create(data_dir: &Path) -> anyhow::Result<Self> {
+        let path = data_dir.join(MASTER_KEY_FILE);
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         write_private(&path, &STANDARD.encode(bytes))?;
         tracing::info!(path = %path.display(), "generated a new master key; keep a copy apart from the database backups (see the README, Backups)");
         Ok(Self::from_bytes(&bytes))
+    }
+
+    /// A value that tells whether a key is this one without revealing it (a keyed hash under a key
+    /// derived for nothing else). The database keeps it, so that a process given another key refuses
+    /// to run instead of failing every request that needs a secret.
+    pub fn check_value(&self) -> String {
+        hex::encode(self.check)
+    }
+
+    /// Whether `value` is this key's [`MasterKey::check_value`].
+    pub fn has_check_value(&self, value: &str) -> bool {
+        constant_time_eq(self.check_value().as_bytes(), value.trim().as_bytes())
     }
 
     pub fn encrypt(&self, plain: &[u8]) -> Vec<u8> {
@@ -188,6 +211,16 @@ mod tests {
         let codes: Vec<String> = (0..50).map(|_| new_code(8)).collect();
         assert!(codes.iter().all(|c| c.len() == 8 && c.bytes().all(|b| b.is_ascii_digit())));
         codes.iter().for_each(|c| assert!(codes.iter().filter(|d| *d == c).count() < 3));
+    }
+
+    #[test]
+    fn the_check_value_tells_keys_apart_without_being_a_key() {
+        let key = MasterKey::from_bytes(&[7; 32]);
+        let check = key.check_value();
+        assert_eq!(check, MasterKey::from_bytes(&[7; 32]).check_value());
+        assert!(key.has_check_value(&check));
+        assert!(!MasterKey::from_bytes(&[8; 32]).has_check_value(&check));
+        assert_ne!(check, hex::encode([7u8; 32]));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Builds the application from [`Settings`]: storage, keys, delivery clients, the router and its
 //! middleware; and runs it until a shutdown signal.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
@@ -16,7 +16,6 @@ use axum::Router;
 use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
 use smartauth_context::Intelligence;
-use smartauth_store::sqlite::SqliteStore;
 use smartauth_store::{PolicyRecord, Store};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -33,7 +32,8 @@ use crate::faces::Faces;
 use crate::fetch::SafeFetcher;
 use crate::geocoder::Geocoder;
 use crate::media::MediaStore;
-use crate::{routes, telemetry};
+use crate::ops::store::{Create, Opened};
+use crate::{ops, routes, telemetry};
 
 /// Request bodies above this are refused with 413 (face images are the largest legitimate bodies).
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -114,20 +114,6 @@ pub struct FirstStart {
     pub admin_token: Option<String>,
 }
 
-pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
-    let store: Arc<dyn Store> = match settings.database_url.as_deref() {
-        None => Arc::new(SqliteStore::open(&settings.data_dir.join("smartauth.db")).await?),
-        Some(url) if url.starts_with("sqlite:") => Arc::new(SqliteStore::open_url(url).await?),
-        Some(url) => anyhow::bail!(
-            "SMARTAUTH_DATABASE_URL={:?}: only sqlite: URLs are supported by this build",
-            url.split('@').next_back().unwrap_or_default()
-        ),
-    };
-    Ok(store)
-}
-
 /// The admin token's hash: from `SMARTAUTH_ADMIN_TOKEN`, else from the data dir, else a new token
 /// that is returned so it can be printed once.
 fn admin_token_hash(settings: &Settings) -> anyhow::Result<(String, Option<String>)> {
@@ -146,8 +132,8 @@ fn admin_token_hash(settings: &Settings) -> anyhow::Result<(String, Option<Strin
 }
 
 pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, FirstStart)> {
-    let store = open_store(settings).await?;
-    let key = MasterKey::load_or_create(settings.master_key.as_deref(), &settings.data_dir)?;
+    let Opened { store, key } = ops::store::open(settings, Create::Allowed).await?;
+    ops::store::warn_about_exposed_files(settings);
     let (admin_token_hash, generated) = admin_token_hash(settings)?;
     let email = settings.smtp_url.as_deref().map(|url| EmailClient::new(url, &settings.smtp_from)).transpose()?;
     let sms = settings.sms_gateway_url.as_deref().map(SmsClient::new).transpose()?;
@@ -227,8 +213,14 @@ async fn load_faces(settings: &Settings) -> Option<Faces> {
     }
 }
 
+/// Every route on one port, as `serve` answers without `SMARTAUTH_ADMIN_LISTEN`.
 pub fn router(state: AppState) -> Router {
-    routes::router()
+    finish(routes::router(), state)
+}
+
+/// The fallbacks, middleware and state every port's routes get.
+fn finish(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .fallback(|| async { ApiError::NotFound("no such endpoint; see /docs".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("method not allowed on this endpoint".into())
@@ -296,24 +288,55 @@ fn status_class(status: u16) -> &'static str {
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    /// `SMARTAUTH_ADMIN_LISTEN`: the operator's endpoints on a port of their own.
+    admin: Option<(TcpListener, Router)>,
 }
 
 impl Server {
     pub async fn bind(settings: &Settings, state: AppState) -> anyhow::Result<Server> {
         let listener =
             TcpListener::bind(settings.listen).await.with_context(|| format!("listening on {}", settings.listen))?;
-        Ok(Server { listener, router: router(state) })
+        let Some(admin_addr) = settings.admin_listen else {
+            return Ok(Server { listener, router: router(state), admin: None });
+        };
+        let admin = TcpListener::bind(admin_addr)
+            .await
+            .with_context(|| format!("listening on {admin_addr} (SMARTAUTH_ADMIN_LISTEN)"))?;
+        Ok(Server {
+            listener,
+            router: finish(routes::api(), state.clone()),
+            admin: Some((admin, finish(routes::operator_port(), state))),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    /// Where `/admin/*`, `/metrics` and `/ready` answer, when not on [`Server::local_addr`].
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(listener, _)| listener.local_addr().expect("a bound listener has an address"))
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish (on both ports).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let (stop, mut stopped) = tokio::sync::watch::channel(());
+        let api = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                drop(stop);
+            });
+        match self.admin {
+            None => api.await?,
+            Some((listener, router)) => {
+                let admin = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                    .with_graceful_shutdown(async move {
+                        // Ends when the API server's shutdown drops the sender.
+                        let _ = stopped.changed().await;
+                    });
+                tokio::try_join!(api.into_future(), admin.into_future())?;
+            }
+        }
         Ok(())
     }
 }

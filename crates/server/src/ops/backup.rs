@@ -23,7 +23,8 @@ impl fmt::Display for Report {
 }
 
 /// Copies the database to `dest`, which must not exist. The copy is written beside `dest` under
-/// another name and renamed when complete, so `dest` is never a half-written file.
+/// another name and renamed when complete, so `dest` is never a half-written file; like the
+/// database, it is readable by its owner only. A master key that is not the database's is refused.
 pub async fn backup(settings: &Settings, dest: &Path) -> anyhow::Result<Report> {
     let database = Database::of(settings)?;
     if let Database::File(path) = &database {
@@ -34,6 +35,7 @@ pub async fn backup(settings: &Settings, dest: &Path) -> anyhow::Result<Report> 
             );
         }
     }
+    super::store::ensure_key_matches(settings, &database).await?;
     if dest.exists() {
         bail!("{} exists: a backup never overwrites a file, so name a new one", dest.display());
     }
@@ -47,7 +49,12 @@ pub async fn backup(settings: &Settings, dest: &Path) -> anyhow::Result<Report> 
     }
     let partial = dir.join(format!(".{}.partial", name.to_string_lossy()));
     let _ = std::fs::remove_file(&partial);
-    copy_to(database.source(), &partial).await.with_context(|| format!("backing up {database}"))?;
+    // Created empty and private first: the copy holds the same personal data as the database.
+    super::store::create_private_file(&partial)?;
+    if let Err(e) = copy_to(database.source(), &partial).await {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e).with_context(|| format!("backing up {database}"));
+    }
     let finish = || -> std::io::Result<u64> {
         std::fs::File::open(&partial)?.sync_all()?;
         std::fs::rename(&partial, dest)?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use smartauth_store::sqlite::backup::schema_state;
 
+use super::store::KeyMatch;
 use super::Database;
 use crate::configuration::Settings;
 use crate::crypto::MasterKey;
@@ -71,16 +72,37 @@ pub async fn check(settings: &Settings) -> Vec<Finding> {
         Ok(Database::File(path)) => path.exists(),
         _ => true,
     };
-    master_key(settings, dir_exists, database_exists, &mut out);
+    let key = master_key(settings, dir_exists, database_exists, &mut out);
     match database {
         Err(e) => out.push(Finding::problem(
             "database",
             e.to_string(),
             "unset SMARTAUTH_DATABASE_URL to use smartauth.db in the data dir, or give a sqlite: URL",
         )),
-        Ok(database) => out.push(schema(&database, dir_exists).await),
+        Ok(database) => {
+            let schema = schema(&database, dir_exists).await;
+            if let Some((key, shown)) = key {
+                let readable = (!schema.is_problem()).then_some(&database);
+                out.push(key_against(&key, shown, readable).await);
+            }
+            out.push(schema);
+        }
+    }
+    for exposed in super::store::exposed_files(settings) {
+        let what = format!("{} can be read by other users (mode {:o})", exposed.path.display(), exposed.mode);
+        out.push(if exposed.is_dir() {
+            // The database and keys in it are private on their own; the directory exposes their names
+            // and the (encrypted) media.
+            Finding::note(
+                "permissions",
+                format!("{what}: they can list it and open the encrypted media; {}", exposed.fix()),
+            )
+        } else {
+            Finding::problem("permissions", format!("{what}; it holds personal data"), exposed.fix())
+        });
     }
     out.push(admin_token(settings));
+    out.push(admin_endpoints(settings));
     data_sets(settings, &mut out).await;
     out.push(face_models(&settings.models_dir).await);
     out.push(email(settings).await);
@@ -132,18 +154,27 @@ fn data_dir(dir: &Path, out: &mut Vec<Finding>) -> bool {
     true
 }
 
-fn master_key(settings: &Settings, dir_exists: bool, database_exists: bool, out: &mut Vec<Finding>) {
-    const KEEP: &str = "a new key makes the client secrets and faces already stored unreadable";
+const KEEP: &str = "a new key makes the client secrets and faces already stored unreadable";
+
+/// Pushes what is wrong with the master key, or returns it with where it comes from.
+fn master_key(
+    settings: &Settings,
+    dir_exists: bool,
+    database_exists: bool,
+    out: &mut Vec<Finding>,
+) -> Option<(MasterKey, String)> {
     if let Some(text) = &settings.master_key {
-        out.push(match MasterKey::from_base64(text) {
-            Ok(_) => Finding::ok("master key", "from SMARTAUTH_MASTER_KEY"),
-            Err(e) => Finding::problem(
-                "master key",
-                format!("SMARTAUTH_MASTER_KEY: {e}"),
-                format!("set it to the key this database was created with (the text of master.key, or your backup's); {KEEP}"),
-            ),
-        });
-        return;
+        return match MasterKey::from_base64(text) {
+            Ok(key) => Some((key, "from SMARTAUTH_MASTER_KEY".to_owned())),
+            Err(e) => {
+                out.push(Finding::problem(
+                    "master key",
+                    format!("SMARTAUTH_MASTER_KEY: {e}"),
+                    format!("set it to the key this database was created with (the text of master.key, or your backup's); {KEEP}"),
+                ));
+                None
+            }
+        };
     }
     let path = settings.data_dir.join("master.key");
     let shown = path.display();
@@ -161,7 +192,7 @@ fn master_key(settings: &Settings, dir_exists: bool, database_exists: bool, out:
             } else {
                 out.push(Finding::note("master key", format!("{shown} will be created at first start")));
             }
-            return;
+            return None;
         }
         Err(e) => {
             out.push(Finding::problem(
@@ -169,17 +200,20 @@ fn master_key(settings: &Settings, dir_exists: bool, database_exists: bool, out:
                 format!("{shown} cannot be read: {e}"),
                 "make it readable by the user that runs smartauth (and by no one else: chmod 600)",
             ));
-            return;
+            return None;
         }
     };
-    if let Err(e) = MasterKey::from_base64(&text) {
-        out.push(Finding::problem(
-            "master key",
-            format!("{shown}: {e}"),
-            format!("restore master.key from your backup; {KEEP}"),
-        ));
-        return;
-    }
+    let key = match MasterKey::from_base64(&text) {
+        Ok(key) => key,
+        Err(e) => {
+            out.push(Finding::problem(
+                "master key",
+                format!("{shown}: {e}"),
+                format!("restore master.key from your backup; {KEEP}"),
+            ));
+            return None;
+        }
+    };
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -190,10 +224,36 @@ fn master_key(settings: &Settings, dir_exists: bool, database_exists: bool, out:
                 format!("{shown} can be read by other users (mode {mode:o})"),
                 format!("chmod 600 {shown}"),
             ));
-            return;
+            return None;
         }
     }
-    out.push(Finding::ok("master key", shown.to_string()));
+    Some((key, shown.to_string()))
+}
+
+/// The key against the database's key check, when the database can be read.
+async fn key_against(key: &MasterKey, shown: String, database: Option<&Database>) -> Finding {
+    let Some(database) = database else {
+        return Finding::ok("master key", shown);
+    };
+    match super::store::key_match(key, database).await {
+        Ok(KeyMatch::Matches) => Finding::ok("master key", format!("{shown} (the database's key)")),
+        Ok(KeyMatch::NotRecorded) => Finding::ok(
+            "master key",
+            format!("{shown} (the database has no key check yet: the next start records this key's)"),
+        ),
+        Ok(KeyMatch::Differs) => Finding::problem(
+            "master key",
+            format!("the key {shown} is not the one {database} was created with: client secrets and faces cannot be read"),
+            format!(
+                "set SMARTAUTH_MASTER_KEY to that key, or unset it to use master.key in the data dir (restore it from your backup); {KEEP}"
+            ),
+        ),
+        Err(e) => Finding::problem(
+            "master key",
+            format!("the key check of {database} cannot be read: {e:#}"),
+            "check that the file is readable by the user that runs smartauth and is a smartauth database",
+        ),
+    }
 }
 
 async fn schema(database: &Database, dir_exists: bool) -> Finding {
@@ -245,6 +305,24 @@ fn admin_token(settings: &Settings) -> Finding {
         Finding::ok("admin token", format!("its hash is in {}", hash.display()))
     } else {
         Finding::note("admin token", "none yet: one is generated and printed once at first start")
+    }
+}
+
+fn admin_endpoints(settings: &Settings) -> Finding {
+    const SUBJECT: &str = "admin endpoints";
+    match settings.admin_listen {
+        Some(addr) => Finding::ok(SUBJECT, format!("/admin/*, /metrics and /ready on {addr}, apart from the API")),
+        None if settings.listen.ip().is_loopback() => {
+            Finding::ok(SUBJECT, format!("on the API port {}, which only this host reaches", settings.listen))
+        }
+        None => Finding::note(
+            SUBJECT,
+            format!(
+                "/metrics and /ready are public on the API port {}: set SMARTAUTH_ADMIN_LISTEN to a private address \
+                 (see the README, Deploying)",
+                settings.listen
+            ),
+        ),
     }
 }
 

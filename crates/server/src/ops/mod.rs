@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod check;
 pub mod policies;
+pub mod store;
 
 use std::path::PathBuf;
 

@@ -14,18 +14,17 @@ mod identities;
 mod methods;
 mod policies;
 
+/// Every route on one port (without `SMARTAUTH_ADMIN_LISTEN`).
 pub fn router() -> Router<AppState> {
+    api().merge(operator())
+}
+
+/// The routes for clients: the API, its documentation and liveness.
+pub fn api() -> Router<AppState> {
     Router::new()
         .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(docs::openapi))
         .route("/docs", get(docs::page))
-        .route("/admin/clients", post(admin::create_client).get(admin::list_clients))
-        .route("/admin/clients/{client_id}", patch(admin::update_client))
-        .route("/admin/clients/{client_id}/disable", post(admin::disable_client))
-        .route("/admin/clients/{client_id}/enable", post(admin::enable_client))
-        .route("/admin/clients/{client_id}/rotate-secret", post(admin::rotate_secret))
         .route("/identities", post(identities::create))
         .route("/identities/{person_id}", get(identities::read).patch(identities::update).delete(identities::erase))
         .route("/policies", get(policies::list))
@@ -35,4 +34,22 @@ pub fn router() -> Router<AppState> {
         .route("/authentications/{attempt_id}/methods/{method}/send", post(methods::send))
         .route("/authentications/{attempt_id}/methods/{method}/verify", post(methods::verify))
         .route("/media/{client_id}/{attempt_id}/{name}", get(face::media))
+}
+
+/// The routes for `SMARTAUTH_ADMIN_LISTEN`: the operator's, with liveness so that either port can be probed.
+pub fn operator_port() -> Router<AppState> {
+    operator().route("/health", get(health::health))
+}
+
+/// What tells more about the server than its clients need: the admin API, readiness (it names the
+/// data files) and metrics.
+fn operator() -> Router<AppState> {
+    Router::new()
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .route("/admin/clients", post(admin::create_client).get(admin::list_clients))
+        .route("/admin/clients/{client_id}", patch(admin::update_client))
+        .route("/admin/clients/{client_id}/disable", post(admin::disable_client))
+        .route("/admin/clients/{client_id}/enable", post(admin::enable_client))
+        .route("/admin/clients/{client_id}/rotate-secret", post(admin::rotate_secret))
 }

@@ -9,7 +9,7 @@ use tokio::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_smartauth");
 
-fn command(data_dir: &std::path::Path) -> Command {
+pub(crate) fn command(data_dir: &std::path::Path) -> Command {
     let mut c = Command::new(BIN);
     c.env_clear().env("SMARTAUTH_DATA_DIR", data_dir).env("SMARTAUTH_LISTEN", "127.0.0.1:0").env("RUST_LOG", "warn");
     c
@@ -18,6 +18,7 @@ fn command(data_dir: &std::path::Path) -> Command {
 #[tokio::test]
 async fn clients_create_json_prints_only_the_credentials() {
     let dir = tempfile::tempdir().unwrap();
+    assert!(command(dir.path()).arg("init").output().await.unwrap().status.success());
     let out = command(dir.path()).args(["clients", "create", "--name", "acme", "--json"]).output().await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let created: Value = serde_json::from_slice(&out.stdout).expect("stdout is exactly one JSON document");
@@ -137,7 +138,7 @@ fn installed(dir: &str) -> std::path::PathBuf {
 }
 
 /// Output of a finished command, as the operator reads it.
-fn text(out: &std::process::Output) -> String {
+pub(crate) fn text(out: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
@@ -183,7 +184,8 @@ async fn check_names_a_missing_data_dir_with_its_fix_and_creates_nothing() {
 #[tokio::test]
 async fn check_passes_on_a_working_configuration_and_names_an_unreachable_sms_gateway() {
     let dir = tempfile::tempdir().unwrap();
-    // The first command creates the database and the master key, as `serve` would.
+    // `init` creates the database and the master key, as `serve` would.
+    assert!(command(dir.path()).arg("init").output().await.unwrap().status.success());
     assert!(command(dir.path()).args(["clients", "create", "--name", "acme"]).output().await.unwrap().status.success());
     let (_mail, smtp) = crate::helpers::MailSink::start().await;
     let (_sms, gateway) = crate::helpers::SmsSink::start().await;
@@ -220,7 +222,7 @@ async fn check_passes_on_a_working_configuration_and_names_an_unreachable_sms_ga
 async fn check_refuses_a_master_key_that_others_can_read() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    assert!(command(dir.path()).args(["clients", "list"]).output().await.unwrap().status.success());
+    assert!(command(dir.path()).arg("init").output().await.unwrap().status.success());
     let key = dir.path().join("master.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = command(dir.path()).arg("check").output().await.unwrap();

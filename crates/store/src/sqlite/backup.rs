@@ -16,7 +16,7 @@ pub enum Source<'a> {
     Url(&'a str),
 }
 
-async fn open_read_only(source: Source<'_>) -> Result<SqliteConnection> {
+pub(super) async fn open_read_only(source: Source<'_>) -> Result<SqliteConnection> {
     let options = match source {
         Source::File(path) => SqliteConnectOptions::new().filename(path),
         Source::Url(url) => SqliteConnectOptions::from_str(url)?,

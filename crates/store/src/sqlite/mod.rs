@@ -17,6 +17,7 @@ use crate::*;
 pub mod backup;
 mod batch;
 mod bulk_load;
+pub mod guard;
 pub(crate) mod plans;
 mod queries;
 
@@ -29,6 +30,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/sqlite/0002_face_template.sql")),
     (3, include_str!("../../migrations/sqlite/0003_request_path_indexes.sql")),
     (4, include_str!("../../migrations/sqlite/0004_client_sdk_token_lifetime.sql")),
+    (5, include_str!("../../migrations/sqlite/0005_key_check.sql")),
 ];
 
 pub struct SqliteStore {
