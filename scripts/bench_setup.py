@@ -49,7 +49,8 @@ def call(method, path, token, body=None, forwarded_for=None):
 server = HTTPServer(("127.0.0.1", SMS_PORT), Gateway)
 threading.Thread(target=server.serve_forever, daemon=True).start()
 
-client = call("POST", "/admin/clients", ADMIN, {"name": "bench"})
+# The load replays the same SDK tokens for the whole run: a day-long lifetime, the most a client may allow.
+client = call("POST", "/admin/clients", ADMIN, {"name": "bench", "sdkTokenMaxLifetimeSeconds": 86400})
 cid, secret = client["clientId"], client["clientSecret"]
 backend = mint(cid, secret, None, 0)
 call("PUT", "/policies/pix", backend, {
@@ -71,7 +72,7 @@ sdk_tokens, aid = [], None
 for n in range(PERSONS):
     person = f"bench-{n:05d}"
     phone = f"5521{n:09d}"
-    sdk = mint(cid, secret, person, 0)
+    sdk = mint(cid, secret, person, 86400)
     body["context"]["device"]["fingerPrint"] = f"device-{n}"
     call("POST", "/identities", backend, {"personId": person, "name": "Bench Person", "phone": phone})
     ip = f"201.6.{n // 250}.{n % 250 + 1}"
