@@ -149,7 +149,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         let admin = admin_addr.unwrap_or(addr);
         println!("  curl -s -X POST http://{admin}/admin/clients -H 'Authorization: Bearer {token}' \\");
         println!("       -H 'Content-Type: application/json' -d '{{\"name\": \"my-app\"}}'");
-        println!("or: cargo run --release -- clients create --name my-app");
+        println!("or, with the same SMARTAUTH_DATA_DIR: smartauth clients create --name my-app");
     }
     match admin_addr {
         Some(admin) => println!("smartauth: admin endpoints (/admin/*, /metrics, /ready) on http://{admin}"),

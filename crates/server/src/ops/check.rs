@@ -62,7 +62,9 @@ impl fmt::Display for Finding {
     }
 }
 
-const FIRST_START: &str = "run `smartauth serve` once: it creates the data dir, the master key and the database";
+const FIRST_START: &str =
+    "if SMARTAUTH_DATA_DIR has a typo, correct it; for a new installation, run `smartauth serve` \
+                           once: it creates the data dir, the master key and the database";
 
 pub async fn check(settings: &Settings) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -278,10 +280,14 @@ async fn schema(database: &Database, dir_exists: bool) -> Finding {
             format!("{database} holds no smartauth schema"),
             "point SMARTAUTH_DATA_DIR or SMARTAUTH_DATABASE_URL at smartauth's database",
         ),
-        Ok(s) if s.applied < s.expected => Finding::problem(
+        // Not a problem: `serve` migrates it at start (a restored backup of an older version, an upgrade).
+        Ok(s) if s.applied < s.expected => Finding::note(
             "database",
-            format!("{database} is at schema version {}, this build needs {}", s.applied, s.expected),
-            "back it up (smartauth backup PATH), then start `smartauth serve`: it migrates the schema at start",
+            format!(
+                "{database} is at schema version {}; `smartauth serve` migrates it to {} at start (back it up first: \
+                 smartauth backup PATH)",
+                s.applied, s.expected
+            ),
         ),
         Ok(s) if s.applied > s.expected => Finding::problem(
             "database",
@@ -363,7 +369,9 @@ async fn face_models(dir: &Path) -> Finding {
             format!("not loaded from {} ({e}): face_authentication would not be offered", dir.display()),
             "run scripts/fetch-data.sh (it installs them into data/models), or set SMARTAUTH_MODELS_DIR to where they are",
         ),
-        Err(e) => Finding::problem("face models", format!("loading them failed: {e}"), "run scripts/fetch-data.sh again"),
+        Err(e) => {
+            Finding::problem("face models", format!("loading them failed: {e}"), "run scripts/fetch-data.sh again")
+        }
     }
 }
 
@@ -391,7 +399,7 @@ async fn email(settings: &Settings) -> Finding {
     let client = match EmailClient::new(url, &settings.smtp_from) {
         Ok(client) => client,
         Err(e) => {
-            return Finding::problem("email", format!("{e:#}"), "correct SMARTAUTH_SMTP_URL or SMARTAUTH_SMTP_FROM")
+            return Finding::problem("email", format!("{e:#}"), "correct SMARTAUTH_SMTP_URL or SMARTAUTH_SMTP_FROM");
         }
     };
     match tokio::time::timeout(PROBE_TIMEOUT, client.probe()).await {

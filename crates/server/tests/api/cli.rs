@@ -176,7 +176,7 @@ async fn check_names_a_missing_data_dir_with_its_fix_and_creates_nothing() {
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains(&format!("PROBLEM data dir: {} does not exist", missing.display())), "{said}");
-    assert!(said.contains("fix: run `smartauth serve` once"), "{said}");
+    assert!(said.contains("SMARTAUTH_DATA_DIR has a typo") && said.contains("run `smartauth serve` once"), "{said}");
     assert!(said.contains("check found"), "{said}");
     assert!(!missing.exists(), "check changes nothing");
 }
@@ -289,6 +289,15 @@ async fn backup_while_serving_is_a_database_with_the_identities_that_restores_wi
     let restored = tempfile::tempdir().unwrap();
     std::fs::copy(&copy, restored.path().join("smartauth.db")).unwrap();
     std::fs::copy(dir.path().join("master.key"), restored.path().join("master.key")).unwrap();
+    // The README's restore: check, then serve.
+    let checked = command(restored.path())
+        .arg("check")
+        .env("SMARTAUTH_INTEL_DIR", installed("intel"))
+        .env("SMARTAUTH_MODELS_DIR", installed("models"))
+        .output()
+        .await
+        .unwrap();
+    assert!(checked.status.success(), "a restored backup passes check: {}", text(&checked));
     let (mut server, address) = serve({
         let mut c = command(restored.path());
         c.env("SMARTAUTH_ADMIN_TOKEN", "operator");

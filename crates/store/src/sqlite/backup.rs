@@ -21,7 +21,10 @@ pub(super) async fn open_read_only(source: Source<'_>) -> Result<SqliteConnectio
         Source::File(path) => SqliteConnectOptions::new().filename(path),
         Source::Url(url) => SqliteConnectOptions::from_str(url)?,
     };
-    Ok(super::tuned(options).create_if_missing(false).read_only(true).connect().await?)
+    // Not `tuned`: it asks for WAL, which a read-only connection cannot switch to, and a backup is
+    // written in the default journal mode (a restored backup must pass `smartauth check`).
+    let options = options.create_if_missing(false).read_only(true).busy_timeout(std::time::Duration::from_secs(10));
+    Ok(options.connect().await?)
 }
 
 /// Writes a consistent copy of the whole database to `dest` (`VACUUM INTO`: one read transaction, so
