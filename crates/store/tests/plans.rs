@@ -24,8 +24,9 @@ fn tenant(client: &str, identities: u64, attempts: u64) -> Generator {
 
 async fn store_with_two_tenants(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("smartauth.db");
-    // Clients first: identities and attempts refer to them.
-    SqliteStore::open(&path).await.unwrap().close().await;
+    // The schema (an empty load migrates the file on its one connection), then the clients: identities
+    // and attempts refer to them.
+    bulk_load(&path, &tenant("big", 0, 0), |_| {}).await.unwrap();
     let raw = sqlx::SqlitePool::connect(&format!("sqlite:{}", path.display())).await.unwrap();
     sqlx::query("INSERT INTO clients (id, name, secret_enc, created_at) VALUES ('big', 'big', 'x', 0), ('small', 'small', 'x', 0)")
         .execute(&raw)
