@@ -57,6 +57,9 @@ if ! command -v python3 > /dev/null; then
   exit 1
 fi
 
+# data/ is also the server's default data dir (database, master key), which the server wants private
+# (0700; it warns at start otherwise): made so here when this script creates it first.
+[ -d data ] || mkdir -m 700 data
 mkdir -p "$downloads" "$target"
 # One run at a time on the same cache.
 exec 9> "$downloads/.lock"
