@@ -103,14 +103,7 @@ async fn json_logs_are_one_object_a_line_carrying_the_request_id() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut address = None;
-    while let Ok(Some(line)) = stdout.next_line().await {
-        if let Some(rest) = line.strip_prefix("smartauth: listening on ") {
-            address = rest.split_whitespace().next().map(str::to_owned);
-            break;
-        }
-    }
+    let address = listening_address(&mut child).await;
     let response = reqwest::get(format!("{}/health", address.unwrap())).await.unwrap();
     let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
@@ -145,14 +138,19 @@ pub(crate) fn text(out: &std::process::Output) -> String {
 /// Starts `serve` and returns it with its address once it listens.
 async fn serve(mut command: Command) -> (tokio::process::Child, String) {
     let mut child = command.arg("serve").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let address = listening_address(&mut child).await.expect("the server did not start");
+    (child, address)
+}
+
+/// Reads the server's stdout until it says where it listens.
+async fn listening_address(child: &mut tokio::process::Child) -> Option<String> {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         if let Some(rest) = line.strip_prefix("smartauth: listening on ") {
-            let address = rest.split_whitespace().next().unwrap().to_owned();
-            return (child, address);
+            return rest.split_whitespace().next().map(str::to_owned);
         }
     }
-    panic!("the server did not start");
+    None
 }
 
 #[tokio::test]
@@ -341,14 +339,7 @@ async fn debug_log_lines(rust_log: &str) -> Vec<Value> {
         }
         entries
     });
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut address = None;
-    while let Ok(Some(line)) = stdout.next_line().await {
-        if let Some(rest) = line.strip_prefix("smartauth: listening on ") {
-            address = rest.split_whitespace().next().map(str::to_owned);
-            break;
-        }
-    }
+    let address = listening_address(&mut child).await;
     reqwest::get(format!("{}/health", address.expect("the server listens"))).await.unwrap();
     tokio::time::timeout(Duration::from_secs(20), found_rx).await.expect("the request is logged").unwrap();
     child.kill().await.unwrap();

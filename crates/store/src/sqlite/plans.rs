@@ -134,10 +134,11 @@ impl SqliteStore {
                 vec!["sqlite_autoindex_known_contexts_1 (client_id=? AND person_id=?)"],
             ),
         ];
-        let mut statements: Vec<(String, String, bool, Vec<String>)> = table
+        // (name, SQL, the list page it is if it is one, the searches it must make)
+        let mut statements: Vec<(String, String, Option<ListShape>, Vec<String>)> = table
             .into_iter()
             .map(|(name, sql, expected)| {
-                (name.to_string(), sql, false, expected.into_iter().map(String::from).collect())
+                (name.to_string(), sql, None, expected.into_iter().map(String::from).collect())
             })
             .collect();
         for bits in 0u8..64 {
@@ -148,11 +149,12 @@ impl SqliteStore {
                 continue; // never built: see `ListShape::of`
             }
             let name = format!("GET /authentications {shape:?}");
-            statements.push((name, attempt_list(shape), bits == 0, list_expectations(shape)));
+            statements.push((name, attempt_list(shape), Some(shape), list_expectations(shape)));
         }
         let mut plans = Vec::with_capacity(statements.len());
-        for (name, sql, reads_tenant_in_order, expected) in statements {
-            let ordered_by_index = name.starts_with("GET /authentications ");
+        for (name, sql, page, expected) in statements {
+            let reads_tenant_in_order = page == Some(ListShape::default());
+            let ordered_by_index = page.is_some();
             let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}")).fetch_all(&self.writer).await?;
             let steps = rows.iter().map(|r| r.try_get::<String, _>("detail")).collect::<std::result::Result<_, _>>()?;
             plans.push(QueryPlan { name, sql, steps, reads_tenant_in_order, expected, ordered_by_index });
