@@ -38,7 +38,17 @@ pub trait Store: Send + Sync + 'static {
     async fn clients(&self) -> Result<Vec<ClientRecord>>;
     /// Returns false when there is no such client.
     async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> Result<bool>;
-    async fn set_client_secret(&self, client_id: &str, secret_enc: &str) -> Result<bool>;
+    /// Replaces the client's secret. With `previous_valid_until`, the replaced secret is kept (as
+    /// stored) to verify tokens until then; without, it is forgotten at once, and so is any secret an
+    /// earlier rotation kept. Returns false when there is no such client.
+    async fn rotate_client_secret(
+        &self,
+        client_id: &str,
+        secret_enc: &str,
+        previous_valid_until: Option<Millis>,
+    ) -> Result<bool>;
+    /// Returns false when there is no such client.
+    async fn set_client_require_sdk_token_policy(&self, client_id: &str, required: bool) -> Result<bool>;
     /// Returns false when there is no such client.
     async fn set_client_sdk_token_lifetime(&self, client_id: &str, seconds: u32) -> Result<bool>;
 

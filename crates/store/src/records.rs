@@ -13,7 +13,18 @@ pub struct ClientRecord {
     pub validate_cpf: bool,
     /// How far ahead of now the `exp` of the client's SDK (person-scoped) tokens may be.
     pub sdk_token_max_lifetime_secs: u32,
+    /// The secret a rotation replaced (encrypted like `secret_enc`), while it is still accepted.
+    pub previous_secret: Option<PreviousSecret>,
+    /// Whether the client's SDK (person-scoped) tokens must name the policy they may use.
+    pub require_sdk_token_policy: bool,
     pub created_at: Millis,
+}
+
+/// A replaced client secret that still verifies tokens until `expires_at`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreviousSecret {
+    pub secret_enc: String,
+    pub expires_at: Millis,
 }
 
 #[derive(Clone, PartialEq)]

@@ -12,6 +12,8 @@ fn client(id: &str) -> ClientRecord {
         disabled: false,
         validate_cpf: false,
         sdk_token_max_lifetime_secs: 900,
+        previous_secret: None,
+        require_sdk_token_policy: false,
         created_at: 1,
     }
 }
@@ -77,12 +79,34 @@ pub async fn clients_are_kept_and_unique(store: &dyn Store) {
     assert!(store.set_client_disabled("c1", true).await.unwrap());
     assert!(store.client("c1").await.unwrap().unwrap().disabled);
     assert!(!store.set_client_disabled("zz", true).await.unwrap());
-    assert!(store.set_client_secret("c2", "v1:new").await.unwrap());
+    assert!(store.rotate_client_secret("c2", "v1:new", None).await.unwrap());
     assert_eq!(store.client("c2").await.unwrap().unwrap().secret_enc, "v1:new");
+    assert_eq!(store.client("c2").await.unwrap().unwrap().previous_secret, None);
+    assert!(!store.rotate_client_secret("zz", "v1:new", None).await.unwrap());
+    assert!(store.set_client_require_sdk_token_policy("c2", true).await.unwrap());
+    assert!(store.client("c2").await.unwrap().unwrap().require_sdk_token_policy);
+    assert!(!store.set_client_require_sdk_token_policy("zz", true).await.unwrap());
     assert!(store.set_client_sdk_token_lifetime("c2", 3600).await.unwrap());
     assert_eq!(store.client("c2").await.unwrap().unwrap().sdk_token_max_lifetime_secs, 3600);
     assert!(!store.set_client_sdk_token_lifetime("zz", 3600).await.unwrap());
     assert_eq!(store.clients().await.unwrap().len(), 2);
+}
+
+/// A rotation with a grace period keeps the replaced secret (still sealed) until the given time; one
+/// without forgets it, and any secret an earlier rotation kept, at once.
+pub async fn a_rotated_secret_overlaps_for_its_grace_period(store: &dyn Store) {
+    with_clients(store).await;
+    assert!(store.rotate_client_secret("c1", "v1:second", Some(5_000)).await.unwrap());
+    let c1 = store.client("c1").await.unwrap().unwrap();
+    assert_eq!(c1.secret_enc, "v1:second");
+    assert_eq!(c1.previous_secret, Some(PreviousSecret { secret_enc: "v1:sealed".into(), expires_at: 5_000 }));
+    assert!(store.rotate_client_secret("c1", "v1:third", Some(9_000)).await.unwrap());
+    let c1 = store.client("c1").await.unwrap().unwrap();
+    assert_eq!(c1.previous_secret, Some(PreviousSecret { secret_enc: "v1:second".into(), expires_at: 9_000 }));
+    assert!(store.rotate_client_secret("c1", "v1:fourth", None).await.unwrap());
+    let c1 = store.client("c1").await.unwrap().unwrap();
+    assert_eq!((c1.secret_enc.as_str(), c1.previous_secret), ("v1:fourth", None), "an emergency rotation");
+    assert_eq!(store.client("c2").await.unwrap(), Some(client("c2")), "the other client is untouched");
 }
 
 pub async fn identities_belong_to_their_client(store: &dyn Store) {
@@ -465,6 +489,7 @@ engine!(
     super::open_sqlite(),
     [
         clients_are_kept_and_unique,
+        a_rotated_secret_overlaps_for_its_grace_period,
         identities_belong_to_their_client,
         a_policy_keeps_its_id_and_creation_time_when_replaced,
         an_attempt_update_loses_to_a_concurrent_one,

@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/sqlite/0003_request_path_indexes.sql")),
     (4, include_str!("../../migrations/sqlite/0004_client_sdk_token_lifetime.sql")),
     (5, include_str!("../../migrations/sqlite/0005_key_check.sql")),
+    (7, include_str!("../../migrations/sqlite/0007_client_secret_rotation.sql")),
 ];
 
 pub struct SqliteStore {
@@ -191,6 +192,14 @@ fn client_from(row: &SqliteRow) -> Result<ClientRecord> {
         validate_cpf: row.try_get("validate_cpf")?,
         sdk_token_max_lifetime_secs: u32::try_from(row.try_get::<i64, _>("sdk_token_max_lifetime_seconds")?)
             .map_err(|_| StoreError::Corrupt("a client's SDK token lifetime is out of range".into()))?,
+        previous_secret: match (
+            row.try_get::<Option<String>, _>("previous_secret_enc")?,
+            row.try_get::<Option<i64>, _>("previous_secret_expires_at")?,
+        ) {
+            (Some(secret_enc), Some(expires_at)) => Some(PreviousSecret { secret_enc, expires_at }),
+            _ => None,
+        },
+        require_sdk_token_policy: row.try_get("require_sdk_token_policy")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -379,8 +388,9 @@ impl Store for SqliteStore {
 
     async fn insert_client(&self, c: &ClientRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO clients (id, name, secret_enc, disabled, validate_cpf, sdk_token_max_lifetime_seconds, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO clients (id, name, secret_enc, disabled, validate_cpf, sdk_token_max_lifetime_seconds,
+                                  previous_secret_enc, previous_secret_expires_at, require_sdk_token_policy, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -388,6 +398,9 @@ impl Store for SqliteStore {
         .bind(c.disabled)
         .bind(c.validate_cpf)
         .bind(i64::from(c.sdk_token_max_lifetime_secs))
+        .bind(c.previous_secret.as_ref().map(|p| p.secret_enc.as_str()))
+        .bind(c.previous_secret.as_ref().map(|p| p.expires_at))
+        .bind(c.require_sdk_token_policy)
         .bind(c.created_at)
         .execute(&self.writer)
         .await
@@ -423,9 +436,29 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn set_client_secret(&self, client_id: &str, secret_enc: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE clients SET secret_enc = ? WHERE id = ?")
-            .bind(secret_enc)
+    async fn rotate_client_secret(
+        &self,
+        client_id: &str,
+        secret_enc: &str,
+        previous_valid_until: Option<Millis>,
+    ) -> Result<bool> {
+        // The right-hand sides read the row as it was: the replaced secret moves over in one statement.
+        let done = sqlx::query(
+            "UPDATE clients SET previous_secret_enc = CASE WHEN ?1 IS NULL THEN NULL ELSE secret_enc END,
+                                previous_secret_expires_at = ?1, secret_enc = ?2
+             WHERE id = ?3",
+        )
+        .bind(previous_valid_until)
+        .bind(secret_enc)
+        .bind(client_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_client_require_sdk_token_policy(&self, client_id: &str, required: bool) -> Result<bool> {
+        let done = sqlx::query("UPDATE clients SET require_sdk_token_policy = ? WHERE id = ?")
+            .bind(required)
             .bind(client_id)
             .execute(&self.writer)
             .await?;
