@@ -14,6 +14,8 @@ use smartauth_domain::policy::{CodeRules, FaceRules};
 use smartauth_domain::{time, AttemptContext, ContextVerdict, Decision, Method, Status};
 use smartauth_store::{AttemptRecord, IdentityRecord, Millis, PolicyRecord};
 
+use crate::transaction::Transaction;
+
 /// The server's own record of an attempt, stored as the attempt's JSON document.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -46,6 +48,9 @@ pub struct AttemptDoc {
     pub evaluation: Evaluation,
     pub methods: BTreeMap<String, MethodState>,
     pub decided_at: Option<Millis>,
+    /// The transfer the attempt approves (transaction binding), with its hash for the attestation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<Transaction>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -234,6 +239,7 @@ impl AttemptDoc {
                 .map(|m| (m.as_str().to_owned(), MethodState::new(created_at)))
                 .collect(),
             decided_at: (!pending).then_some(created_at),
+            transaction: None,
         }
     }
 
@@ -268,6 +274,10 @@ pub fn anonymize(document: &mut Value) {
         map.insert("sourceIp".into(), ERASED_IP.into());
         for key in ["userAgent", "deviceKey", "place", "street", "locationFlags"] {
             map.remove(key);
+        }
+        // The payee and the accounts are about the person's dealings; the hash alone stays.
+        if let Some(transaction) = map.get_mut("transaction").and_then(Value::as_object_mut) {
+            transaction.remove("details");
         }
         if let Some(network) = map.get_mut("network").and_then(Value::as_object_mut) {
             network.insert("ip".into(), ERASED_IP.into());
@@ -396,6 +406,7 @@ pub fn render<'a>(
         is_new_context: e.is_new_context,
         needed_reauthentications: &e.needed_reauthentications,
         decision_summary: &e.summary,
+        transaction: doc.transaction.as_ref().map(TransactionView::from),
     }
 }
 
@@ -418,6 +429,23 @@ pub struct SeedDocument<'a> {
     is_new_context: bool,
     needed_reauthentications: &'a [Method],
     decision_summary: &'a str,
+    /// Beside the seed's fields: the transfer the attempt approves, when it named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transaction: Option<TransactionView<'a>>,
+}
+
+/// `{"details": {...as sent...}, "hash": "<hex SHA-256 of its RFC 8785 canonical JSON>"}`; the
+/// details are gone once the person is erased.
+#[derive(Serialize)]
+pub struct TransactionView<'a> {
+    details: Option<&'a serde_json::Map<String, Value>>,
+    hash: &'a str,
+}
+
+impl<'a> From<&'a Transaction> for TransactionView<'a> {
+    fn from(t: &'a Transaction) -> Self {
+        TransactionView { details: (!t.details.is_empty()).then_some(&t.details), hash: &t.hash }
+    }
 }
 
 #[derive(Serialize)]
@@ -692,6 +720,7 @@ pub fn render_for_person<'a>(request_id: String, record: &'a AttemptRecord, doc:
         is_blocked: e.is_blocked,
         is_new_context: e.is_new_context,
         needed_reauthentications: &e.needed_reauthentications,
+        transaction: doc.transaction.as_ref().map(TransactionView::from),
         authentication_methods: PersonMethodsView {
             face_authentication: method(Method::FaceAuthentication),
             email_authentication: method(Method::EmailAuthentication),
@@ -713,6 +742,9 @@ pub struct PersonDocument<'a> {
     is_blocked: bool,
     is_new_context: bool,
     needed_reauthentications: &'a [Method],
+    /// What the person is approving: dynamic linking makes the payer aware of amount and payee.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transaction: Option<TransactionView<'a>>,
     authentication_methods: PersonMethodsView,
 }
 

@@ -1,7 +1,9 @@
 //! Bearer tokens. Tenant calls carry an HS256 JWT signed with the client secret (seed 000): `iss` is
 //! the clientId and is required, `exp` is enforced when present, and `personId` (or `peopleId`)
 //! narrows the token to one person. Such a person-scoped (SDK) token must carry an `exp` no further
-//! ahead than its client allows (`SdkTokenLifetime`). Operator calls carry the admin token.
+//! ahead than its client allows (`SdkTokenLifetime`), and may carry a `policyId` that binds the
+//! attempts it starts to that policy (which its client may require). After a secret rotation, the
+//! replaced secret still verifies tokens until its grace period ends. Operator calls carry the admin token.
 
 use std::sync::Arc;
 
@@ -27,6 +29,8 @@ pub const ATTESTATION_LIFETIME_SECS: i64 = 120;
 pub struct Tenant {
     pub client: Arc<ActiveClient>,
     pub person: Option<PersonId>,
+    /// The only policy a person-scoped token may start attempts with (its `policyId` claim).
+    pub policy: Option<String>,
 }
 
 impl Tenant {
@@ -45,6 +49,17 @@ impl Tenant {
     /// Whether the token may act for `person`. Callers answer 404 when not, so as not to reveal the person.
     pub fn may_act_for(&self, person: &str) -> bool {
         self.person.as_ref().is_none_or(|p| p.as_str() == person)
+    }
+
+    /// A token bound to a policy starts attempts of that policy only.
+    pub fn may_use_policy(&self, policy_id: &str) -> Result<(), ApiError> {
+        match &self.policy {
+            Some(bound) if bound != policy_id => Err(ApiError::Forbidden(format!(
+                "this SDK token is bound to policy {bound:?} (its policyId claim) and cannot start an attempt of \
+                 policy {policy_id:?}"
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -137,11 +152,22 @@ pub async fn verify_tenant_token(state: &AppState, token: &str) -> Result<Tenant
     validation.validate_exp = true;
     validation.leeway = EXP_LEEWAY_SECS;
     validation.validate_aud = false;
-    let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(client.secret.as_bytes()), &validation)
-        .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => unauthorized("the token has expired"),
-            _ => unauthorized("invalid token"),
-        })?;
+    let decode =
+        |secret: &str| jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret.as_bytes()), &validation);
+    // The signature is checked before the claims: a token of the replaced secret fails on it alone.
+    let data = match decode(&client.secret) {
+        Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::InvalidSignature) => {
+            match client.previous_secret(chrono::Utc::now().timestamp_millis()) {
+                Some(previous) => decode(previous),
+                None => Err(e),
+            }
+        }
+        decoded => decoded,
+    }
+    .map_err(|e| match e.kind() {
+        jsonwebtoken::errors::ErrorKind::ExpiredSignature => unauthorized("the token has expired"),
+        _ => unauthorized("invalid token"),
+    })?;
     let exp = expiry(&data.claims)?;
     let person = match data.claims.get("personId").or_else(|| data.claims.get("peopleId")).cloned() {
         None => None,
@@ -150,10 +176,27 @@ pub async fn verify_tenant_token(state: &AppState, token: &str) -> Result<Tenant
         }
         Some(_) => return Err(unauthorized("the token's personId must be a string")),
     };
+    let mut policy = None;
     if person.is_some() {
         within_sdk_lifetime(exp, client.sdk_token_lifetime, chrono::Utc::now().timestamp())?;
+        policy = bound_policy(&data.claims, client.require_sdk_token_policy)?;
     }
-    Ok(Tenant { client, person })
+    Ok(Tenant { client, person, policy })
+}
+
+/// The `policyId` claim of a person-scoped token. Like `personId`, a present but non-string value is
+/// refused rather than read as "any policy"; backend tokens are not bound (the claim is not read).
+fn bound_policy(claims: &Claims, required: bool) -> Result<Option<String>, ApiError> {
+    match claims.get("policyId") {
+        None if required => Err(unauthorized(
+            "this client requires a policyId claim in tokens with personId (SDK tokens): mint the token with the \
+             policy the person may use",
+        )),
+        None => Ok(None),
+        Some(serde_json::Value::String(id)) if smartauth_domain::policy::valid_policy_id(id) => Ok(Some(id.clone())),
+        Some(serde_json::Value::String(_)) => Err(unauthorized("the token's policyId is malformed")),
+        Some(_) => Err(unauthorized("the token's policyId must be a string")),
+    }
 }
 
 /// A person-scoped token must expire, and no later than its client allows (with the same leeway as
@@ -205,12 +248,17 @@ impl FromRequestParts<AppState> for Admin {
 pub struct Attestation {
     pub iss: String,
     pub aud: String,
+    /// Unique per attestation (RFC 7519 §4.1.7), for a backend that keeps the ones it has accepted.
+    pub jti: String,
     pub attempt_id: String,
     pub person_id: Option<String>,
     pub people_id: Option<String>,
     pub policy_id: String,
     pub is_authorized: bool,
     pub is_new_context: bool,
+    /// Lowercase hex SHA-256 of the RFC 8785 canonical JSON of the attempt's transaction, if it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_hash: Option<String>,
     pub iat: i64,
     pub exp: i64,
 }
@@ -233,6 +281,17 @@ mod tests {
         assert_eq!(expiry(&claims("1700000000")).unwrap(), Some(1_700_000_000));
         for bad in ["-1", "-1.5", "1700000000.5", "18446744073709551616", "1e300", "253402300800", "null", "\"1\""] {
             assert!(expiry(&claims(bad)).is_err(), "exp {bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn a_policy_claim_binds_a_person_scoped_token_when_present_or_required() {
+        let claims = |json: &str| -> Claims { serde_json::from_str(json).unwrap() };
+        assert_eq!(bound_policy(&claims("{}"), false).unwrap(), None);
+        assert!(bound_policy(&claims("{}"), true).is_err());
+        assert_eq!(bound_policy(&claims(r#"{"policyId": "pix"}"#), true).unwrap().as_deref(), Some("pix"));
+        for bad in ["null", "1", r#"["pix"]"#, r#"{"id": "pix"}"#, r#""""#, r#""pix\u202e""#] {
+            assert!(bound_policy(&claims(&format!(r#"{{"policyId": {bad}}}"#)), false).is_err(), "{bad}");
         }
     }
 

@@ -69,9 +69,15 @@ enum ClientsCommand {
     Disable { client_id: String },
     /// Accept this client's tokens again.
     Enable { client_id: String },
-    /// Replace the client's secret; tokens signed with the old one stop working.
+    /// Replace the client's secret; tokens signed with the old one keep working for the grace period.
+    ///
+    /// Attestations are signed with the new secret at once. For a leaked secret, use --grace-seconds 0.
     RotateSecret {
         client_id: String,
+        /// How long tokens signed with the old secret are still accepted: 0 (at once, for a leaked
+        /// secret) to 604800 (a week).
+        #[arg(long, default_value_t = u64::from(ops::clients::GracePeriod::DEFAULT.secs()))]
+        grace_seconds: u64,
         #[arg(long)]
         json: bool,
     },
@@ -201,15 +207,31 @@ async fn manage_clients(settings: Settings, command: ClientsCommand) -> anyhow::
             anyhow::ensure!(found, "no client {client_id}; `smartauth clients list` shows them");
             println!("client {client_id} enabled");
         }
-        ClientsCommand::RotateSecret { client_id, json } => {
-            let secret = clients::rotate_secret(store, &key, &client_id)
+        ClientsCommand::RotateSecret { client_id, grace_seconds, json } => {
+            let grace = ops::clients::GracePeriod::parse(grace_seconds)
+                .map_err(|e| anyhow::anyhow!(e.replace("graceSeconds", "--grace-seconds")))?;
+            // Running servers see the change within their client cache's few seconds.
+            let cache = clients::ClientCache::default();
+            let rotated = ops::clients::rotate_secret(store, &cache, &key, &client_id, grace)
                 .await?
                 .with_context(|| format!("no client {client_id}; `smartauth clients list` shows them"))?;
+            let until = rotated
+                .previous_valid_until
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map(smartauth_domain::time::format);
             if json {
-                println!("{}", json!({"clientId": client_id, "clientSecret": secret}));
+                println!(
+                    "{}",
+                    json!({"clientId": client_id, "clientSecret": rotated.secret, "graceSeconds": grace.secs(),
+                           "previousSecretExpiresAt": until})
+                );
             } else {
-                println!("clientSecret: {secret}");
-                println!("Tokens signed with the old secret are refused (by running servers within 5 s).");
+                println!("clientSecret: {}", rotated.secret);
+                match until {
+                    Some(until) => println!("Tokens signed with the old secret are accepted until {until}."),
+                    None => println!("Tokens signed with the old secret are refused (by running servers within 5 s)."),
+                }
+                println!("Attestations are signed with the new secret from now on.");
             }
         }
     }

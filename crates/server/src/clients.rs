@@ -12,9 +12,21 @@ use crate::crypto::{self, MasterKey};
 
 pub struct ActiveClient {
     pub id: String,
+    /// Signs attestations and verifies tokens.
     pub secret: String,
+    /// The secret the last rotation replaced, and when it stops verifying tokens (ms since the epoch).
+    pub previous: Option<(String, i64)>,
     pub validate_cpf: bool,
     pub sdk_token_lifetime: SdkTokenLifetime,
+    /// Person-scoped tokens must carry a `policyId` claim.
+    pub require_sdk_token_policy: bool,
+}
+
+impl ActiveClient {
+    /// The replaced secret, while its grace period lasts at `now` (ms since the epoch).
+    pub fn previous_secret(&self, now: i64) -> Option<&str> {
+        self.previous.as_ref().filter(|(_, until)| now < *until).map(|(secret, _)| secret.as_str())
+    }
 }
 
 /// How far ahead of the server's clock the `exp` of a client's SDK (person-scoped) token may be.
@@ -74,6 +86,14 @@ impl ClientCache {
             Some(record) if record.disabled => None,
             Some(record) => Some(Arc::new(ActiveClient {
                 secret: key.decrypt_text(&record.secret_enc).context("decrypting a client secret")?,
+                previous: match &record.previous_secret {
+                    Some(p) if p.expires_at > chrono::Utc::now().timestamp_millis() => Some((
+                        key.decrypt_text(&p.secret_enc).context("decrypting a client's previous secret")?,
+                        p.expires_at,
+                    )),
+                    _ => None,
+                },
+                require_sdk_token_policy: record.require_sdk_token_policy,
                 id: record.id,
                 validate_cpf: record.validate_cpf,
                 // A value out of range in the database (written by hand) gives way to the default.
@@ -129,16 +149,12 @@ pub async fn create_with(
         disabled: false,
         validate_cpf,
         sdk_token_max_lifetime_secs: sdk_token_lifetime.secs(),
+        previous_secret: None,
+        require_sdk_token_policy: false,
         created_at: chrono::Utc::now().timestamp_millis(),
     };
     store.insert_client(&record).await?;
     Ok(NewClient { record, secret })
-}
-
-/// Replaces the secret; tokens signed with the old one stop working. `None` when there is no such client.
-pub async fn rotate_secret(store: &dyn Store, key: &MasterKey, client_id: &str) -> anyhow::Result<Option<String>> {
-    let secret = crypto::new_secret();
-    Ok(store.set_client_secret(client_id, &key.encrypt_text(&secret)).await?.then_some(secret))
 }
 
 /// Changes how long the client's SDK tokens may live; `false` when there is no such client. Takes
@@ -163,6 +179,12 @@ pub fn describe(c: &ClientRecord) -> serde_json::Value {
         "disabled": c.disabled,
         "validateCpf": c.validate_cpf,
         "sdkTokenMaxLifetimeSeconds": c.sdk_token_max_lifetime_secs,
+        "requireSdkTokenPolicy": c.require_sdk_token_policy,
+        // While the secret a rotation replaced still verifies tokens (null when none does).
+        "previousSecretExpiresAt": c.previous_secret.as_ref()
+            .filter(|p| p.expires_at > chrono::Utc::now().timestamp_millis())
+            .and_then(|p| chrono::DateTime::from_timestamp_millis(p.expires_at))
+            .map(smartauth_domain::time::format),
         "createdAt": smartauth_domain::time::format(created),
     })
 }

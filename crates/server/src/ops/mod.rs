@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod check;
+pub mod clients;
 pub mod policies;
 pub mod store;
 

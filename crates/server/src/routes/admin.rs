@@ -9,6 +9,7 @@ use crate::auth::Admin;
 use crate::clients::{self, SdkTokenLifetime};
 use crate::error::{ok_json, ApiError, ApiResult};
 use crate::extract::{Json, Path};
+use crate::ops::clients::{self as client_ops, GracePeriod};
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -43,6 +44,7 @@ pub async fn list_clients(State(app): State<AppState>, _: Admin) -> ApiResult<Re
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClientChanges {
     sdk_token_max_lifetime_seconds: Option<u64>,
+    require_sdk_token_policy: Option<bool>,
 }
 
 pub async fn update_client(
@@ -51,9 +53,15 @@ pub async fn update_client(
     Path(client_id): Path<String>,
     Json(changes): Json<ClientChanges>,
 ) -> ApiResult<Response> {
-    if let Some(seconds) = changes.sdk_token_max_lifetime_seconds {
-        let lifetime = lifetime(Some(seconds))?;
-        if !clients::set_sdk_token_lifetime(app.store.as_ref(), &app.clients, &client_id, lifetime).await? {
+    // Every value is checked before anything changes.
+    let new_lifetime = changes.sdk_token_max_lifetime_seconds.map(|s| lifetime(Some(s))).transpose()?;
+    if let Some(new_lifetime) = new_lifetime {
+        if !clients::set_sdk_token_lifetime(app.store.as_ref(), &app.clients, &client_id, new_lifetime).await? {
+            return Err(ApiError::not_found("client"));
+        }
+    }
+    if let Some(required) = changes.require_sdk_token_policy {
+        if !client_ops::set_require_sdk_token_policy(app.store.as_ref(), &app.clients, &client_id, required).await? {
             return Err(ApiError::not_found("client"));
         }
     }
@@ -85,14 +93,37 @@ pub async fn enable_client(
     set_disabled(app, client_id, false).await
 }
 
+/// `POST /admin/clients/{clientId}/rotate-secret`, with an optional body `{"graceSeconds": N}`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Rotation {
+    grace_seconds: Option<u64>,
+}
+
 pub async fn rotate_secret(
     State(app): State<AppState>,
     _: Admin,
     Path(client_id): Path<String>,
+    body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    let secret = clients::rotate_secret(app.store.as_ref(), &app.key, &client_id)
+    // The body is optional: an empty one rotates with the default grace period.
+    let rotation: Rotation = match body.is_empty() {
+        true => Rotation::default(),
+        false => serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(crate::extract::public_message(&format!("the request body: {e}"))))?,
+    };
+    let grace = match rotation.grace_seconds {
+        None => GracePeriod::DEFAULT,
+        Some(s) => GracePeriod::parse(s).map_err(ApiError::BadRequest)?,
+    };
+    let rotated = client_ops::rotate_secret(app.store.as_ref(), &app.clients, &app.key, &client_id, grace)
         .await?
         .ok_or_else(|| ApiError::not_found("client"))?;
-    app.clients.forget(&client_id);
-    Ok(ok_json(json!({"clientId": client_id, "clientSecret": secret})))
+    let until = rotated.previous_valid_until.and_then(chrono::DateTime::from_timestamp_millis);
+    Ok(ok_json(json!({
+        "clientId": client_id,
+        "clientSecret": rotated.secret,
+        "graceSeconds": grace.secs(),
+        "previousSecretExpiresAt": until.map(smartauth_domain::time::format),
+    })))
 }

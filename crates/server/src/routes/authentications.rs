@@ -22,6 +22,7 @@ use crate::crypto;
 use crate::error::{current_request_id, ok_json, ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
 use crate::startup::{App, AppState};
+use crate::transaction::Transaction;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -31,6 +32,8 @@ pub struct AttemptRequest {
     policy_id: String,
     #[serde(default)]
     context: ContextBody,
+    /// The transfer the attempt approves (transaction binding); see `transaction`.
+    transaction: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -181,12 +184,14 @@ pub fn attestation(tenant: &Tenant, record: &AttemptRecord, doc: &AttemptDoc) ->
     let claims = Attestation {
         iss: "smartauth".into(),
         aud: record.client_id.clone(),
+        jti: crypto::new_id().to_string(),
         attempt_id: record.id.clone(),
         person_id: record.person_id.clone(),
         people_id: record.person_id.clone(),
         policy_id: record.policy_id.clone(),
         is_authorized: record.status == Status::Approved.as_str(),
         is_new_context: doc.evaluation.is_new_context,
+        transaction_hash: doc.transaction.as_ref().map(|t| t.hash.clone()),
         iat: now,
         exp: now + auth::ATTESTATION_LIFETIME_SECS,
     };
@@ -201,6 +206,11 @@ pub async fn create(
     Json(body): Json<AttemptRequest>,
 ) -> ApiResult<Response> {
     let person = resolve_person(&tenant, body.person_id.or(body.people_id))?;
+    tenant.may_use_policy(&body.policy_id)?;
+    let transaction = match body.transaction {
+        None | Some(Value::Null) => None,
+        Some(t) => Some(Transaction::parse(t).map_err(ApiError::BadRequest)?),
+    };
     // The request's own User-Agent describes the person's device only when the SDK calls from it.
     let sdk_user_agent = tenant.person.as_ref().and(headers.get(USER_AGENT)).and_then(|v| v.to_str().ok());
     let context = parse_context(body.context, sdk_user_agent)?;
@@ -261,7 +271,8 @@ pub async fn create(
             available_methods: &methods,
         });
         let created_at = now.timestamp_millis();
-        let doc = AttemptDoc::new(&identity, &policy, &context, source_ip, &enrichment, &decision, created_at);
+        let mut doc = AttemptDoc::new(&identity, &policy, &context, source_ip, &enrichment, &decision, created_at);
+        doc.transaction = transaction.clone();
         let record = AttemptRecord {
             id: crypto::new_id().to_string(),
             client_id: client_id.to_owned(),

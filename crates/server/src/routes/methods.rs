@@ -152,7 +152,7 @@ pub async fn send(
         if !save(&app, &mut record, &doc, false).await? {
             continue;
         }
-        if let Err(e) = deliver(&app, method, &destination, &code, rules.ttl_seconds).await {
+        if let Err(e) = deliver(&app, method, &destination, &code, rules.ttl_seconds, doc.transaction.as_ref()).await {
             tracing::warn!(attempt_id = %record.id, method = method.as_str(), error = %format!("{e:#}"), "code delivery failed");
             withdraw(&app, &tenant, &attempt_id, method, &code_hash).await;
             return Err(ApiError::BadGateway(format!(
@@ -171,8 +171,15 @@ pub async fn send(
     Err(busy())
 }
 
-async fn deliver(app: &App, method: Method, to: &str, code: &str, ttl: u32) -> anyhow::Result<()> {
-    let text = code_message(code, ttl);
+async fn deliver(
+    app: &App,
+    method: Method,
+    to: &str,
+    code: &str,
+    ttl: u32,
+    transaction: Option<&crate::transaction::Transaction>,
+) -> anyhow::Result<()> {
+    let text = code_message(code, ttl, transaction);
     match method {
         Method::EmailAuthentication => {
             let email = app.email.as_ref().ok_or_else(|| anyhow::anyhow!("email is not configured"))?;

@@ -153,3 +153,95 @@ async fn a_client_can_be_created_with_its_sdk_token_lifetime() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{:?}", bad.body);
     assert_eq!(app.count_rows("clients").await, 2);
 }
+
+async fn rotate(app: &TestApp, tenant: &Tenant, body: Option<Value>) -> Answer {
+    let path = format!("/admin/clients/{}/rotate-secret", tenant.client_id);
+    app.call(reqwest::Method::POST, &path, Some(ADMIN_TOKEN), body).await
+}
+
+fn attestation_verifies(secret: &str, attestation: &str) -> bool {
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.validate_aud = false;
+    jsonwebtoken::decode::<Value>(attestation, &jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()), &validation)
+        .is_ok()
+}
+
+#[tokio::test]
+async fn a_rotated_secret_keeps_verifying_tokens_for_its_grace_period_only() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    let old_backend = backend(&tenant);
+    let old_sdk = sdk(&tenant, PERSON);
+    app.approve_by_email(&tenant, PERSON, "laptop", SAO_PAULO).await;
+
+    let rotated = rotate(&app, &tenant, Some(json!({"graceSeconds": 2}))).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{:?}", rotated.body);
+    assert_eq!(rotated.body["graceSeconds"], 2);
+    assert!(rotated.body["previousSecretExpiresAt"].is_string(), "{:?}", rotated.body);
+    let fresh =
+        Tenant { client_id: tenant.client_id.clone(), secret: rotated.body["clientSecret"].as_str().unwrap().into() };
+    assert_ne!(fresh.secret, tenant.secret);
+
+    // Within the grace period both secrets verify tokens; the attestation is signed with the new one only.
+    assert_eq!(app.get("/policies", &old_backend).await.status, StatusCode::OK, "the old backend token still works");
+    assert_eq!(app.get("/policies", &backend(&fresh)).await.status, StatusCode::OK);
+    let known = app
+        .post(
+            "/authentications",
+            &old_sdk,
+            json!({"policyId": "pix", "context": {
+                "device": {"type": "web", "fingerPrint": "laptop", "userAgent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/127.0.0.0"},
+                "location": {"latitude": SAO_PAULO.0, "longitude": SAO_PAULO.1, "accuracy": 12.45}
+            }}),
+        )
+        .await;
+    assert_eq!(
+        known.body["status"], "approved",
+        "an SDK token of the old secret still starts attempts: {:?}",
+        known.body
+    );
+    let attestation = known.body["attestation"].as_str().unwrap();
+    assert!(attestation_verifies(&fresh.secret, attestation), "signed with the new secret");
+    assert!(!attestation_verifies(&tenant.secret, attestation), "not with the old one");
+
+    tokio::time::sleep(std::time::Duration::from_millis(2_300)).await;
+    let late = app.get("/policies", &old_backend).await;
+    assert_eq!(late.status, StatusCode::UNAUTHORIZED, "after the grace period: {:?}", late.body);
+    assert_eq!(
+        app.post("/authentications", &old_sdk, json!({"policyId": "pix"})).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.get("/policies", &backend(&fresh)).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_emergency_rotation_stops_the_old_secret_at_once() {
+    let app = spawn_app().await;
+    let tenant = app.new_tenant().await;
+    let old = backend(&tenant);
+    for bad in [
+        json!({"graceSeconds": -1}),
+        json!({"graceSeconds": 604_801}),
+        json!({"graceSeconds": "1h"}),
+        json!({"grace": 5}),
+    ] {
+        let a = rotate(&app, &tenant, Some(bad.clone())).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", a.body);
+    }
+    assert_eq!(app.get("/policies", &old).await.status, StatusCode::OK, "refused rotations change nothing");
+
+    // A planned rotation, then an emergency one: neither replaced secret verifies anything.
+    let planned = rotate(&app, &tenant, None).await;
+    assert_eq!(planned.body["graceSeconds"], 3600, "the default grace period: {:?}", planned.body);
+    let second =
+        Tenant { client_id: tenant.client_id.clone(), secret: planned.body["clientSecret"].as_str().unwrap().into() };
+    assert_eq!(app.get("/policies", &old).await.status, StatusCode::OK);
+    let emergency = rotate(&app, &tenant, Some(json!({"graceSeconds": 0}))).await;
+    assert_eq!(emergency.status, StatusCode::OK, "{:?}", emergency.body);
+    assert!(emergency.body["previousSecretExpiresAt"].is_null());
+    let third =
+        Tenant { client_id: tenant.client_id.clone(), secret: emergency.body["clientSecret"].as_str().unwrap().into() };
+    assert_eq!(app.get("/policies", &old).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/policies", &backend(&second)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/policies", &backend(&third)).await.status, StatusCode::OK);
+}

@@ -125,7 +125,7 @@ async fn a_disabled_client_or_a_rotated_secret_stops_old_tokens() {
             reqwest::Method::POST,
             &format!("/admin/clients/{}/rotate-secret", tenant.client_id),
             Some(ADMIN_TOKEN),
-            None,
+            Some(json!({"graceSeconds": 0})),
         )
         .await;
     assert_eq!(rotated.status, StatusCode::OK);

@@ -1,0 +1,252 @@
+//! Transaction binding (dynamic linking, PSD2 RTS art. 5): the transfer an attempt approves, as a
+//! bounded JSON object, and its SHA-256 over the RFC 8785 (JCS) canonical JSON, which the attestation
+//! carries as `transactionHash` so that the tenant's backend can check that an approval is for the
+//! transfer it is about to execute and not another.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use smartauth_domain::text;
+
+/// The most bytes of canonical JSON: a payment's facts (amount, currency, payee and a few ids) fit
+/// many times over, and the object is stored with every attempt and shown with it.
+pub const MAX_CANONICAL_BYTES: usize = 2048;
+/// Nesting below the transaction object itself (`{"payee": {"account": {...}}}` is depth 2).
+pub const MAX_DEPTH: usize = 4;
+/// Members of one object, and items of one array.
+pub const MAX_ENTRIES: usize = 32;
+pub const MAX_KEY_CHARS: usize = 64;
+/// Integers beyond ±(2^53 - 1) lose digits as IEEE doubles, which JCS (and every JavaScript backend)
+/// reads numbers as: the hash would no longer say which amount was meant (RFC 7493, I-JSON).
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// A transaction as the attempt keeps it: the object as sent, and its hash.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Transaction {
+    /// Emptied when the person is erased.
+    #[serde(default)]
+    pub details: Map<String, Value>,
+    /// Lowercase hex SHA-256 of the RFC 8785 canonical JSON of `details`.
+    pub hash: String,
+}
+
+impl Transaction {
+    /// Checks a request's `transaction`; the error is the message of a 400.
+    pub fn parse(value: Value) -> Result<Transaction, String> {
+        let Value::Object(details) = value else {
+            return Err("transaction must be a JSON object, such as {\"amount\": \"150.00\", \"currency\": \
+                        \"BRL\", \"payee\": \"João\"}"
+                .into());
+        };
+        check_object(&details, 0)?;
+        let canonical = canonical_json(&details)?;
+        if canonical.len() > MAX_CANONICAL_BYTES {
+            return Err(format!(
+                "transaction is {} bytes as canonical JSON; at most {MAX_CANONICAL_BYTES} are accepted",
+                canonical.len()
+            ));
+        }
+        Ok(Transaction { hash: hex::encode(Sha256::digest(&canonical)), details })
+    }
+
+    /// "Pix of R$ 150,00 to João", when the transaction names an amount, a currency and a payee (a
+    /// string, or an object with a `name`); `type` names the kind of transfer. For the code's message.
+    pub fn summary(&self) -> Option<String> {
+        let d = &self.details;
+        let currency = d.get("currency")?.as_str()?.trim();
+        let amount = amount_text(d.get("amount")?, currency)?;
+        let payee = match d.get("payee")? {
+            Value::String(name) => name.as_str(),
+            Value::Object(payee) => payee.get("name")?.as_str()?,
+            _ => return None,
+        };
+        let payee = shortened(payee.trim(), 40);
+        let kind = match d.get("type").and_then(Value::as_str).map(str::trim) {
+            Some(kind) if !kind.is_empty() && kind.chars().count() <= 20 => kind.to_owned(),
+            _ => "Payment".to_owned(),
+        };
+        (!payee.is_empty() && !currency.is_empty()).then(|| format!("{kind} of {amount} to {payee}"))
+    }
+}
+
+/// RFC 8785 canonical JSON of the object.
+pub fn canonical_json(details: &Map<String, Value>) -> Result<Vec<u8>, String> {
+    serde_json_canonicalizer::to_vec(details).map_err(|e| format!("transaction cannot be canonicalized: {e}"))
+}
+
+fn check_object(object: &Map<String, Value>, depth: usize) -> Result<(), String> {
+    if object.len() > MAX_ENTRIES {
+        return Err(format!("transaction: an object has more than {MAX_ENTRIES} members"));
+    }
+    for (key, value) in object {
+        if key.is_empty() || key.chars().count() > MAX_KEY_CHARS {
+            return Err(format!("transaction: member names must be 1-{MAX_KEY_CHARS} characters"));
+        }
+        visible("a member name", key)?;
+        check_value(value, depth)?;
+    }
+    Ok(())
+}
+
+fn check_value(value: &Value, depth: usize) -> Result<(), String> {
+    match value {
+        Value::Object(_) | Value::Array(_) if depth >= MAX_DEPTH => {
+            Err(format!("transaction: nesting deeper than {MAX_DEPTH} levels is not accepted"))
+        }
+        Value::Object(object) => check_object(object, depth + 1),
+        Value::Array(items) if items.len() > MAX_ENTRIES => {
+            Err(format!("transaction: an array has more than {MAX_ENTRIES} items"))
+        }
+        Value::Array(items) => items.iter().try_for_each(|v| check_value(v, depth + 1)),
+        Value::Number(n) => {
+            let safe = match (n.as_u64(), n.as_i64(), n.as_f64()) {
+                (Some(u), _, _) => u <= MAX_SAFE_INTEGER,
+                (None, Some(i), _) => i.unsigned_abs() <= MAX_SAFE_INTEGER,
+                (None, None, Some(f)) => f.is_finite(),
+                _ => false,
+            };
+            match safe {
+                true => Ok(()),
+                false => Err("transaction: numbers must be finite and integers within ±(2^53 - 1); send larger \
+                              amounts as strings"
+                    .into()),
+            }
+        }
+        Value::String(s) => visible("a value", s),
+        Value::Bool(_) | Value::Null => Ok(()),
+    }
+}
+
+/// The transaction is shown to the person who approves it: nothing may hide or reorder what it says.
+fn visible(what: &str, s: &str) -> Result<(), String> {
+    match text::hidden_in_name(s) {
+        Some(c) => Err(format!("transaction: {what} must not contain {}", text::describe(c))),
+        None => Ok(()),
+    }
+}
+
+fn amount_text(amount: &Value, currency: &str) -> Option<String> {
+    let brl = currency.eq_ignore_ascii_case("BRL");
+    let digits = match amount {
+        Value::Number(n) => format!("{:.2}", n.as_f64()?),
+        Value::String(s) if !s.trim().is_empty() && s.trim().chars().count() <= 20 => s.trim().to_owned(),
+        _ => return None,
+    };
+    Some(match brl {
+        // Brazilian usage: "R$ 150,00". A string is shown as the tenant wrote it.
+        true if amount.is_number() => format!("R$ {}", digits.replace('.', ",")),
+        true => format!("R$ {digits}"),
+        false => format!("{digits} {}", shortened(currency, 8)),
+    })
+}
+
+fn shortened(s: &str, max: usize) -> String {
+    match s.chars().count() > max {
+        true => format!("{}…", s.chars().take(max - 1).collect::<String>()),
+        false => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn canonical(value: Value) -> String {
+        let Value::Object(map) = value else { unreachable!() };
+        String::from_utf8(canonical_json(&map).unwrap()).unwrap()
+    }
+
+    /// RFC 8785 §3.2.2, the example of the whole transformation (its numbers are the ones of
+    /// Appendix B's serialisation rules).
+    #[test]
+    fn canonicalisation_follows_rfc_8785() {
+        let input: Value = serde_json::from_str(
+            r#"{
+                "numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+                "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
+                "literals": [null, true, false]
+            }"#,
+        )
+        .unwrap();
+        assert_eq!(
+            canonical(input),
+            r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#
+        );
+    }
+
+    /// RFC 8785 Appendix B: IEEE 754 doubles and their canonical text.
+    #[test]
+    fn numbers_serialise_as_in_rfc_8785_appendix_b() {
+        for (bits, text) in [
+            (0x0000000000000000_u64, "0"),
+            (0x8000000000000000, "0"),
+            (0x0000000000000001, "5e-324"),
+            (0x8000000000000001, "-5e-324"),
+            (0x7fefffffffffffff, "1.7976931348623157e+308"),
+            (0xffefffffffffffff, "-1.7976931348623157e+308"),
+            (0x4340000000000000, "9007199254740992"),
+            (0xc340000000000000, "-9007199254740992"),
+            (0x4430000000000000, "295147905179352830000"),
+            (0x44b52d02c7e14af5, "9.999999999999997e+22"),
+            (0x44b52d02c7e14af6, "1e+23"),
+            (0x44b52d02c7e14af7, "1.0000000000000001e+23"),
+            (0x444b1ae4d6e2ef4e, "999999999999999700000"),
+            (0x444b1ae4d6e2ef4f, "999999999999999900000"),
+            (0x444b1ae4d6e2ef50, "1e+21"),
+            (0x3eb0c6f7a0b5ed8c, "9.999999999999997e-7"),
+            (0x3eb0c6f7a0b5ed8d, "0.000001"),
+            (0x41b3de4355555553, "333333333.3333332"),
+            (0x41b3de4355555554, "333333333.33333325"),
+            (0x41b3de4355555555, "333333333.3333333"),
+            (0x41b3de4355555556, "333333333.3333334"),
+            (0x41b3de4355555557, "333333333.33333343"),
+            (0xbecbf647612f3696, "-0.0000033333333333333333"),
+            (0x43143ff3c1cb0959, "1424953923781206.2"),
+        ] {
+            assert_eq!(canonical(json!({"n": f64::from_bits(bits)})), format!(r#"{{"n":{text}}}"#), "{bits:#x}");
+        }
+    }
+
+    #[test]
+    fn the_hash_is_of_the_canonical_form_whatever_the_order_and_spacing() {
+        let a = Transaction::parse(json!({"amount": 150.0, "currency": "BRL", "payee": "João"})).unwrap();
+        let b =
+            Transaction::parse(serde_json::from_str(r#"{ "payee":"João","currency" :"BRL","amount":1.5E2 }"#).unwrap())
+                .unwrap();
+        assert_eq!(a.hash, b.hash);
+        let canonical = r#"{"amount":150,"currency":"BRL","payee":"João"}"#;
+        assert_eq!(a.hash, hex::encode(Sha256::digest(canonical.as_bytes())));
+    }
+
+    #[test]
+    fn unbounded_or_unsafe_transactions_are_refused() {
+        let long = "x".repeat(MAX_CANONICAL_BYTES);
+        let deep = json!({"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}});
+        let wide: Map<String, Value> = (0..=MAX_ENTRIES).map(|i| (format!("k{i}"), json!(i))).collect();
+        for bad in [
+            json!([1, 2]),
+            json!("150.00"),
+            json!({"memo": long}),
+            deep,
+            Value::Object(wide),
+            json!({"amount": 9_007_199_254_740_992_u64}),
+            json!({"payee": "Jo\u{202E}ão"}),
+            json!({"": 1}),
+        ] {
+            assert!(Transaction::parse(bad.clone()).is_err(), "{bad}");
+        }
+        assert!(Transaction::parse(json!({"a": {"b": {"c": {"d": {"e": 1}}}}})).is_ok(), "four levels below the top");
+    }
+
+    #[test]
+    fn a_summary_states_amount_currency_and_payee() {
+        let pix = json!({"type": "Pix", "amount": 150, "currency": "BRL", "payee": {"name": "João"}});
+        assert_eq!(Transaction::parse(pix).unwrap().summary().as_deref(), Some("Pix of R$ 150,00 to João"));
+        let card = json!({"amount": "42.10", "currency": "EUR", "payee": "ACME Ltd"});
+        assert_eq!(Transaction::parse(card).unwrap().summary().as_deref(), Some("Payment of 42.10 EUR to ACME Ltd"));
+        assert_eq!(Transaction::parse(json!({"amount": 1, "currency": "BRL"})).unwrap().summary(), None);
+    }
+}
