@@ -174,9 +174,10 @@ async fn a_rotated_secret_keeps_verifying_tokens_for_its_grace_period_only() {
     let old_sdk = sdk(&tenant, PERSON);
     app.approve_by_email(&tenant, PERSON, "laptop", SAO_PAULO).await;
 
-    let rotated = rotate(&app, &tenant, Some(json!({"graceSeconds": 2}))).await;
+    let rotated_at = tokio::time::Instant::now();
+    let rotated = rotate(&app, &tenant, Some(json!({"graceSeconds": 3}))).await;
     assert_eq!(rotated.status, StatusCode::OK, "{:?}", rotated.body);
-    assert_eq!(rotated.body["graceSeconds"], 2);
+    assert_eq!(rotated.body["graceSeconds"], 3);
     assert!(rotated.body["previousSecretExpiresAt"].is_string(), "{:?}", rotated.body);
     let fresh =
         Tenant { client_id: tenant.client_id.clone(), secret: rotated.body["clientSecret"].as_str().unwrap().into() };
@@ -204,7 +205,7 @@ async fn a_rotated_secret_keeps_verifying_tokens_for_its_grace_period_only() {
     assert!(attestation_verifies(&fresh.secret, attestation), "signed with the new secret");
     assert!(!attestation_verifies(&tenant.secret, attestation), "not with the old one");
 
-    tokio::time::sleep(std::time::Duration::from_millis(2_300)).await;
+    tokio::time::sleep_until(rotated_at + std::time::Duration::from_millis(3_300)).await;
     let late = app.get("/policies", &old_backend).await;
     assert_eq!(late.status, StatusCode::UNAUTHORIZED, "after the grace period: {:?}", late.body);
     assert_eq!(
