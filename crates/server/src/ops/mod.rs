@@ -3,7 +3,9 @@
 
 pub mod backup;
 pub mod check;
+pub mod lockout;
 pub mod policies;
+pub mod sends;
 pub mod store;
 
 use std::path::PathBuf;

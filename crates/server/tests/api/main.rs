@@ -10,6 +10,7 @@ mod operations;
 mod policies;
 mod security_files;
 mod security_leaks;
+mod security_lockout;
 mod security_ssrf;
 mod security_tokens;
 mod security_values;
