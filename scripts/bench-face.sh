@@ -21,6 +21,7 @@ trap cleanup EXIT
 SMARTAUTH_DATA_DIR=$WORK/data SMARTAUTH_INTEL_DIR=$PWD/data/intel SMARTAUTH_MODELS_DIR=$PWD/data/models \
   SMARTAUTH_LISTEN=127.0.0.1:$PORT SMARTAUTH_ADMIN_TOKEN=bench-admin RUST_LOG=warn \
   SMARTAUTH_FACE_WORKERS=${FACE_WORKERS:-$(nproc)} \
+  SMARTAUTH_THROTTLE_SDK_PER_MINUTE=0 SMARTAUTH_THROTTLE_DEVICE_PER_MINUTE=0 SMARTAUTH_LOCKOUT_AFTER=100 \
   target/release/smartauth serve > "$WORK/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 100); do curl -sf http://127.0.0.1:$PORT/health >/dev/null && break; sleep 0.1; done

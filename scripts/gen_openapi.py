@@ -62,7 +62,7 @@ method_answer = {
 }
 schemas = {
     "Error": {"type": "object", "required": ["requestId", "code", "message"], "properties": {
-        "requestId": {"type": "string"}, "code": {"enum": ["BAD_REQUEST", "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "METHOD_NOT_ALLOWED", "CONFLICT", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "TOO_MANY_REQUESTS", "INTERNAL", "BAD_GATEWAY", "UNAVAILABLE"]},
+        "requestId": {"type": "string"}, "code": {"enum": ["BAD_REQUEST", "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "METHOD_NOT_ALLOWED", "CONFLICT", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "LOCKED", "TOO_MANY_REQUESTS", "INTERNAL", "BAD_GATEWAY", "UNAVAILABLE"]},
         "message": {"type": "string"}}},
     "NewIdentity": {"type": "object", "additionalProperties": False, "required": ["personId", "name"], "properties": {
         "personId": PERSON_ID,
@@ -72,7 +72,14 @@ schemas = {
     "Identity": {"type": "object", "properties": {
         "requestId": {"type": "string"}, "id": {"type": "string"}, "personId": {"type": "string"}, "name": {"type": "string"},
         "email": nullable_str, "phone": nullable_str, "hasFace": {"type": "boolean"},
-        "createdAt": {"type": "string", "format": "date-time"}, "updatedAt": {"type": "string", "format": "date-time"}}},
+        "createdAt": {"type": "string", "format": "date-time"}, "updatedAt": {"type": "string", "format": "date-time"},
+        "lockout": ref("Lockout")}},
+    "Lockout": {"type": "object", "description": "failed code and face verifications of the person across attempts (GET /identities/{personId})", "properties": {
+        "consecutiveFailures": {"type": "integer"}, "locked": {"type": "boolean", "description": "code and face methods refused (423) until unlocked"},
+        "lockedAt": {**nullable_str, "format": "date-time"}, "nextTryAt": {**nullable_str, "format": "date-time", "description": "while a wait is owed (429 until then)"},
+        "lockAfter": {"type": "integer", "description": "SMARTAUTH_LOCKOUT_AFTER"}}},
+    "Unlocked": {"type": "object", "properties": {"requestId": {"type": "string"}, "personId": {"type": "string"},
+        "unlocked": {"type": "boolean", "description": "the methods were locked and are no longer"}, "cleared": {"oneOf": [ref("Lockout"), {"type": "null"}]}}},
     "Policy": {"type": "object", "additionalProperties": False, "required": ["name"], "properties": {
         "policyId": {"type": "string"}, "name": NAME,
         "contexts": {"type": "object", "additionalProperties": False, "properties": {
@@ -91,11 +98,11 @@ schemas = {
         "maxAttemptsPerIdentity": {"type": "object", "properties": {"limit": {"type": "integer", "default": 10}, "windowSeconds": {"type": "integer", "default": 3600}}},
         "reauthenticationMethods": {"type": "array", "items": {"enum": ["face_authentication", "sms_authentication", "email_authentication"]}},
         "codes": {"type": "object", "properties": {"length": {"type": "integer", "minimum": 6, "maximum": 10, "default": 6},
-            "ttlSeconds": {"type": "integer", "minimum": 30, "maximum": 600, "default": 300}, "maxAttempts": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3},
+            "ttlSeconds": {"type": "integer", "minimum": 30, "maximum": 600, "default": 300}, "maxAttempts": {"type": "integer", "minimum": 1, "maximum": 5, "default": 3},
             "resendAfterSeconds": {"type": "integer", "maximum": 3600, "default": 30}}},
         "face": {"type": "object", "properties": {"minSimilarity": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5},
             "minLiveness": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5}, "requireLiveness": {"type": "boolean", "default": True},
-            "maxAttempts": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3}}}}},
+            "maxAttempts": {"type": "integer", "minimum": 1, "maximum": 5, "default": 3}}}}},
     "AttemptRequest": {"type": "object", "additionalProperties": False, "required": ["policyId"], "description": "personId is required with a backend token and must match an SDK token's person", "properties": {
         "personId": PERSON_ID,
         "policyId": POLICY_ID,
@@ -198,6 +205,9 @@ paths = {
                              "phone": {**PHONE, "type": ["string", "null"]}, "image": {**nullable_str, "description": "base64; null removes the face"},
                              "imageUrl": {"type": "string", "format": "uri"}}}),
         "delete": op("Erase the identity (LGPD): face, contacts and known contexts; attempts are kept anonymized", ok({"type": "object"}), tags=["identities"], params=[path_param("personId", "")])},
+    "/identities/{personId}/unlock": {"post": op("Clear the person's failed verifications and lock (backend token; logged)", ok(ref("Unlocked")), tags=["identities"], params=[path_param("personId", "")])},
+    "/admin/clients/{clientId}/identities/{personId}/unlock": {"post": op("The operator clears a person's failed verifications and lock (logged)", ok(ref("Unlocked")), tags=["admin"], security="admin",
+        params=[path_param("clientId", ""), path_param("personId", "")])},
     "/policies": {"get": op("List policies", ok({"type": "object", "properties": {"items": {"type": "array", "items": ref("Policy")}}}), tags=["policies"])},
     "/policies/{policyId}": {
         "put": op("Create or replace a policy; unknown fields are refused", ok(ref("Policy")), tags=["policies"], params=[path_param("policyId", "")], request=ref("Policy")),
@@ -210,13 +220,16 @@ paths = {
                           query("to", "RFC 3339, exclusive"), query("limit", "1-200, default 50", {"type": "integer"}), query("cursor", "nextCursor of the previous page")])},
     "/authentications/{attemptId}": {"get": op("Read an attempt: the Smart Auth document for a backend token, the outcome and next steps for an SDK token", ok({"oneOf": [ref("Attempt"), ref("PersonAttempt")]}), tags=["authentications"], params=[attempt_id])},
     "/authentications/{attemptId}/methods/{method}/send": {"post": op("Send a one-time code", ok(ref("SendAnswer")), tags=["step-up"], params=[attempt_id, method_param],
-        extra={"409": err_response("the attempt is not pending or the method is not offered"), "429": err_response("resend too soon (Retry-After)"), "502": err_response("the code could not be delivered")})},
+        extra={"409": err_response("the attempt is not pending or the method is not offered"), "423": err_response("the person's code and face methods are locked (POST /identities/{personId}/unlock)"),
+               "429": err_response("resend too soon, or the codes sent to this person or destination reached SMARTAUTH_CODE_SENDS_PER_HOUR/PER_DAY (Retry-After)"),
+               "502": err_response("the code could not be delivered (it still counts against the resend delay and the caps)")})},
     "/authentications/{attemptId}/methods/{method}/verify": {"post": op("Verify a one-time code, or a selfie for face_authentication", ok(ref("MethodAnswer")), tags=["step-up"], params=[attempt_id, verify_method_param],
         request={"type": "object", "additionalProperties": False, "description": "code for the code methods; image or imageUrl for face_authentication",
                  "properties": {"code": {"type": "string", "pattern": "^[0-9]{6,10}$", "description": "exactly the policy's code length"},
                                 "image": {"type": "string", "description": "base64 JPEG or PNG selfie"}, "imageUrl": {"type": "string", "format": "uri"}}},
         extra={"409": err_response("no code sent, or the attempt is not pending"), "413": err_response("image too large"),
-               "429": err_response("too many face verifications for this person (10 per 10 minutes)"), "503": err_response("face models not loaded, or every face worker busy")})},
+               "423": err_response("the person's code and face methods are locked after SMARTAUTH_LOCKOUT_AFTER consecutive failures across attempts"),
+               "429": err_response("a wait is owed after repeated failures across attempts, or too many face verifications for this person (10 per 10 minutes) (Retry-After)"), "503": err_response("face models not loaded, or every face worker busy")})},
     "/media/{clientId}/{attemptId}/{name}": {"get": {"summary": "An attempt's image (a signedUrl from the attempt document): signed, expiring after 15 minutes, gone once the person is erased",
         "tags": ["step-up"], "security": [], "parameters": [path_param("clientId", ""), path_param("attemptId", ""), path_param("name", ""),
             query("expires", "Unix seconds", {"type": "integer"}), query("signature", "HMAC")],

@@ -6,6 +6,7 @@ pub mod context;
 pub mod decision;
 pub mod geo;
 pub mod ids;
+pub mod lockout;
 pub mod otp;
 pub mod person;
 pub mod policy;

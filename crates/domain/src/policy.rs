@@ -139,6 +139,9 @@ pub struct Policy {
     pub face: FaceRules,
 }
 
+/// Tries of one method (a code, or a face) within one attempt, at most.
+pub const MAX_TRIES_PER_METHOD: u32 = 5;
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("{0}")]
 pub struct PolicyError(pub String);
@@ -310,14 +313,22 @@ impl Policy {
         // NIST SP 800-63B: at least 6 digits, valid for at most 10 minutes.
         check((6..=10).contains(&c.length), "codes.length must be between 6 and 10")?;
         check((30..=600).contains(&c.ttl_seconds), "codes.ttlSeconds must be between 30 and 600")?;
-        check((1..=10).contains(&c.max_attempts), "codes.maxAttempts must be between 1 and 10")?;
+        // With the person-wide lockout (at most 100 consecutive failures, 20 by default), five tries per
+        // code keeps a guess at a 6-digit code below 1 in 10,000 whatever the policy.
+        check(
+            (1..=MAX_TRIES_PER_METHOD).contains(&c.max_attempts),
+            format!("codes.maxAttempts must be between 1 and {MAX_TRIES_PER_METHOD}"),
+        )?;
         check(c.resend_after_seconds <= 3600, "codes.resendAfterSeconds must be at most 3600")?;
         let f = &self.face;
         check(
             f.min_similarity.is_finite() && (0.0..=1.0).contains(&f.min_similarity),
             "face.minSimilarity must be between 0 and 1",
         )?;
-        check((1..=10).contains(&f.max_attempts), "face.maxAttempts must be between 1 and 10")?;
+        check(
+            (1..=MAX_TRIES_PER_METHOD).contains(&f.max_attempts),
+            format!("face.maxAttempts must be between 1 and {MAX_TRIES_PER_METHOD}"),
+        )?;
         check(
             f.min_liveness.is_finite() && (0.0..=1.0).contains(&f.min_liveness),
             "face.minLiveness must be between 0 and 1",
@@ -372,6 +383,8 @@ mod tests {
             ("/codes/length", json!(4)),
             ("/codes/ttlSeconds", json!(3600)),
             ("/codes/maxAttempts", json!(0)),
+            ("/codes/maxAttempts", json!(6)),
+            ("/face/maxAttempts", json!(10)),
             ("/face/minSimilarity", json!(1.5)),
             ("/maxAttemptsPerIdentity/limit", json!(0)),
             ("/contexts/location_context/maxAllowedDistanceInMeters", json!(-1)),

@@ -5,9 +5,10 @@
 //! attempts it starts to that policy (which its client may require). After a secret rotation, the
 //! replaced secret still verifies tokens until its grace period ends. Operator calls carry the admin token.
 
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -220,8 +221,17 @@ impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts)?;
-        verify_tenant_token(state, token).await
+        let ip = request_ip(parts, state);
+        state.throttles.before_token(ip)?;
+        let verified = match bearer(parts) {
+            Ok(token) => verify_tenant_token(state, token).await,
+            Err(e) => Err(e),
+        };
+        let tenant = counting_refusals(state, ip, verified)?;
+        if tenant.person.is_some() {
+            state.throttles.sdk_request(ip)?;
+        }
+        Ok(tenant)
     }
 }
 
@@ -232,14 +242,34 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts)?;
-        let presented = crypto::sha256_hex(token.as_bytes());
-        if crypto::constant_time_eq(presented.as_bytes(), state.admin_token_hash.as_bytes()) {
-            Ok(Admin)
-        } else {
-            Err(unauthorized("invalid admin token"))
-        }
+        let ip = request_ip(parts, state);
+        state.throttles.before_token(ip)?;
+        let verified = bearer(parts).and_then(|token| {
+            let presented = crypto::sha256_hex(token.as_bytes());
+            match crypto::constant_time_eq(presented.as_bytes(), state.admin_token_hash.as_bytes()) {
+                true => Ok(Admin),
+                false => Err(unauthorized("invalid admin token")),
+            }
+        });
+        counting_refusals(state, ip, verified)
     }
+}
+
+/// The client's address (through trusted proxies), for the throttles.
+fn request_ip(parts: &Parts, state: &AppState) -> IpAddr {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |ConnectInfo(addr)| addr.ip());
+    state.client_ip(peer, &parts.headers)
+}
+
+/// A refused token counts against its address (guessing admin tokens or client secrets).
+fn counting_refusals<T>(state: &AppState, ip: IpAddr, verified: Result<T, ApiError>) -> Result<T, ApiError> {
+    if let Err(ApiError::Unauthorized(_)) = &verified {
+        state.throttles.token_refused(ip);
+    }
+    verified
 }
 
 /// The signed result a tenant's backend verifies with its client secret.

@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use ipnet::IpNet;
 use smartauth_context::IntelConfig;
 
+use crate::limits::Limits;
 use crate::media::S3Settings;
 
 /// One environment variable: its name, its default as an operator reads it, and what it does.
@@ -111,6 +112,34 @@ pub const SETTINGS: &[Setting] = &[
         "none: street fields are null",
         "a Nominatim-compatible endpoint for street, number, neighbourhood and postcode",
     ),
+    setting(
+        "SMARTAUTH_LOCKOUT_AFTER",
+        "20",
+        "consecutive failed code or face verifications of a person, across attempts, that lock those methods (1-100)",
+    ),
+    setting(
+        "SMARTAUTH_LOCKOUT_FREE_FAILURES",
+        "5",
+        "consecutive failures before each further try must wait (1 s, doubling)",
+    ),
+    setting("SMARTAUTH_LOCKOUT_MAX_DELAY_SECONDS", "300", "the longest wait between two tries before the lock"),
+    setting("SMARTAUTH_CODE_SENDS_PER_HOUR", "6", "codes sent to one person, and to one phone or email, per hour"),
+    setting("SMARTAUTH_CODE_SENDS_PER_DAY", "24", "codes sent to one person, and to one phone or email, per day"),
+    setting(
+        "SMARTAUTH_THROTTLE_AUTH_FAILURES_PER_MINUTE",
+        "20",
+        "refused tenant or admin tokens per client address per minute, before the address gets 429 (0: off)",
+    ),
+    setting(
+        "SMARTAUTH_THROTTLE_SDK_PER_MINUTE",
+        "120",
+        "requests with person-scoped (SDK) tokens per client address per minute (0: off)",
+    ),
+    setting(
+        "SMARTAUTH_THROTTLE_DEVICE_PER_MINUTE",
+        "30",
+        "attempts created per device fingerprint of a tenant per minute (0: off)",
+    ),
 ];
 
 /// The settings as `smartauth serve --help` shows them.
@@ -181,6 +210,8 @@ pub struct Settings {
     /// `SMARTAUTH_GEOCODER_URL`: a Nominatim-compatible endpoint for street-level reverse geocoding
     /// (`{url}/reverse?format=jsonv2&lat=..&lon=..`). Without it, street fields are `null`.
     pub geocoder_url: Option<String>,
+    /// Guessing and flooding: the lockout across attempts, the caps on codes sent, the throttles.
+    pub limits: Limits,
 }
 
 impl Settings {
@@ -292,6 +323,7 @@ impl Settings {
             public_url,
             media_s3,
             geocoder_url,
+            limits: Limits::from_lookup(get)?,
         })
     }
 }

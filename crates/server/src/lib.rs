@@ -13,6 +13,7 @@ pub mod extract;
 pub mod faces;
 pub mod fetch;
 pub mod geocoder;
+pub mod limits;
 pub mod media;
 pub mod ops;
 pub mod routes;

@@ -31,6 +31,7 @@ use crate::error::{ApiError, REQUEST_ID};
 use crate::faces::Faces;
 use crate::fetch::SafeFetcher;
 use crate::geocoder::Geocoder;
+use crate::limits::{Limits, Throttles};
 use crate::media::MediaStore;
 use crate::ops::store::{Create, Opened};
 use crate::{ops, routes, telemetry};
@@ -54,6 +55,8 @@ pub struct App {
     pub sms: Option<SmsClient>,
     pub trusted_proxies: Vec<IpNet>,
     pub metrics: PrometheusHandle,
+    pub limits: Limits,
+    pub throttles: Throttles,
 }
 
 pub type AppState = Arc<App>;
@@ -155,6 +158,8 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, First
         sms,
         trusted_proxies: settings.trusted_proxies.clone(),
         metrics: telemetry::metrics_handle(),
+        limits: settings.limits.clone(),
+        throttles: Throttles::new(&settings.limits),
     };
     Ok((Arc::new(app), FirstStart { admin_token: generated }))
 }

@@ -119,3 +119,31 @@ pub struct AttemptFilter {
     pub after: Option<(Millis, String)>,
     pub limit: u32,
 }
+
+/// A code about to be sent (or whose delivery was tried), for the caps on messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeSend {
+    /// Unique per request, so that a retried request is counted once.
+    pub id: String,
+    pub client_id: String,
+    pub person_id: String,
+    /// A keyed hash of the phone number or email address, never the address itself.
+    pub destination: String,
+    pub at: Millis,
+}
+
+/// Codes sent per person and per destination, per hour and per day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendCaps {
+    pub per_hour: u32,
+    pub per_day: u32,
+}
+
+/// Whether a code may be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendVerdict {
+    /// Counted.
+    Allowed,
+    /// A cap is reached; the next send fits at this instant.
+    CapReached { retry_at: Millis },
+}

@@ -464,6 +464,72 @@ pub async fn an_older_sighting_never_replaces_a_newer_one(store: &dyn Store) {
     assert_eq!((at.timestamp_millis(), place.latitude()), (2_000, 1.0));
 }
 
+pub async fn parallel_tries_never_pass_the_lock_and_a_success_resets_it(store: &dyn Store) {
+    use smartauth_domain::lockout::{LockoutRules, TryVerdict};
+    with_people(store).await;
+    let rules = LockoutRules::new(20, 20, 0).unwrap();
+    // 50 tries at once: exactly 20 are counted, the rest find the methods locked.
+    let tries = (0..50).map(|_| store.claim_try("c1", "p1", 1_000, &rules));
+    let verdicts = futures::future::join_all(tries).await;
+    let allowed = verdicts.iter().filter(|v| matches!(v, Ok(TryVerdict::Allowed))).count();
+    let locked = verdicts.iter().filter(|v| matches!(v, Ok(TryVerdict::Locked))).count();
+    assert_eq!((allowed, locked), (20, 30));
+    let guard = store.guard("c1", "p1").await.unwrap().unwrap();
+    assert_eq!((guard.consecutive_failures, guard.locked_at), (20, Some(1_000)));
+    assert!(store.guard("c1", "p2").await.unwrap().is_none(), "another person is untouched");
+    assert!(store.guard("c2", "p1").await.unwrap().is_none(), "the same person id of another tenant is untouched");
+    assert!(store.clear_failures("c1", "p1").await.unwrap());
+    assert!(store.guard("c1", "p1").await.unwrap().is_none());
+    assert_eq!(store.claim_try("c1", "p1", 2_000, &rules).await.unwrap(), TryVerdict::Allowed);
+}
+
+pub async fn sends_are_capped_per_person_and_per_destination(store: &dyn Store) {
+    with_people(store).await;
+    let caps = SendCaps { per_hour: 3, per_day: 5 };
+    let send = |id: &str, person: &str, to: &str, at: Millis| CodeSend {
+        id: id.into(),
+        client_id: "c1".into(),
+        person_id: person.into(),
+        destination: to.into(),
+        at,
+    };
+    const H: Millis = 3_600_000;
+    for (i, at) in [0, 10, 20].into_iter().enumerate() {
+        let s = send(&format!("s{i}"), "p1", "phone-a", at);
+        assert_eq!(store.count_send(&s, &caps).await.unwrap(), SendVerdict::Allowed);
+    }
+    // The fourth in the hour waits until the first is an hour old.
+    let fourth = send("s3", "p1", "phone-b", 30);
+    assert_eq!(store.count_send(&fourth, &caps).await.unwrap(), SendVerdict::CapReached { retry_at: H });
+    // A retried request that was counted is not counted twice.
+    assert_eq!(store.count_send(&send("s2", "p1", "phone-a", 40), &caps).await.unwrap(), SendVerdict::Allowed);
+    // Another person sending to the same phone meets the destination's cap.
+    let other = send("o1", "p2", "phone-a", 50);
+    assert_eq!(store.count_send(&other, &caps).await.unwrap(), SendVerdict::CapReached { retry_at: H });
+    assert_eq!(store.count_send(&send("o2", "p2", "phone-c", 50), &caps).await.unwrap(), SendVerdict::Allowed);
+    // The day's cap: two more an hour later, then the sixth waits for the first to be a day old.
+    for (i, at) in [H + 100, H + 101].into_iter().enumerate() {
+        let s = send(&format!("d{i}"), "p1", "phone-a", at);
+        assert_eq!(store.count_send(&s, &caps).await.unwrap(), SendVerdict::Allowed);
+    }
+    let sixth = send("d2", "p1", "phone-z", 2 * H);
+    assert_eq!(store.count_send(&sixth, &caps).await.unwrap(), SendVerdict::CapReached { retry_at: 24 * H });
+}
+
+pub async fn erasure_forgets_failures_and_sends(store: &dyn Store) {
+    use smartauth_domain::lockout::LockoutRules;
+    with_people(store).await;
+    store.claim_try("c1", "p1", 1_000, &LockoutRules::default()).await.unwrap();
+    let caps = SendCaps { per_hour: 1, per_day: 1 };
+    let send =
+        CodeSend { id: "s1".into(), client_id: "c1".into(), person_id: "p1".into(), destination: "d".into(), at: 1 };
+    store.count_send(&send, &caps).await.unwrap();
+    assert!(store.erase_identity("c1", "p1", &|_| {}).await.unwrap());
+    assert!(store.guard("c1", "p1").await.unwrap().is_none());
+    let again = CodeSend { id: "s2".into(), ..send };
+    assert_eq!(store.count_send(&again, &caps).await.unwrap(), SendVerdict::Allowed, "the erased sends are gone");
+}
+
 macro_rules! engine {
     ($engine:ident, $open:expr, [$($case:ident),* $(,)?]) => {
         mod $engine {
@@ -493,6 +559,9 @@ engine!(
         identities_belong_to_their_client,
         a_policy_keeps_its_id_and_creation_time_when_replaced,
         an_attempt_update_loses_to_a_concurrent_one,
+        parallel_tries_never_pass_the_lock_and_a_success_resets_it,
+        sends_are_capped_per_person_and_per_destination,
+        erasure_forgets_failures_and_sends,
         attempts_are_listed_newest_first_in_pages,
         a_cursor_never_reaches_past_to,
         history_reflects_what_approvals_taught,

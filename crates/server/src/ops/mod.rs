@@ -4,7 +4,9 @@
 pub mod backup;
 pub mod check;
 pub mod clients;
+pub mod lockout;
 pub mod policies;
+pub mod sends;
 pub mod store;
 
 use std::path::PathBuf;

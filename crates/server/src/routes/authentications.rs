@@ -215,6 +215,9 @@ pub async fn create(
     let sdk_user_agent = tenant.person.as_ref().and(headers.get(USER_AGENT)).and_then(|v| v.to_str().ok());
     let context = parse_context(body.context, sdk_user_agent)?;
     let client_id = tenant.client_id();
+    if let Some(fingerprint) = context.device.as_ref().and_then(|d| d.fingerprint.as_deref()) {
+        app.throttles.device_attempt(client_id, fingerprint)?;
+    }
     let policy = match smartauth_domain::policy::valid_policy_id(&body.policy_id) {
         true => app.policy(client_id, &body.policy_id).await?,
         false => None,

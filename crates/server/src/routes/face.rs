@@ -19,6 +19,7 @@ use crate::error::{ok_json, ApiError, ApiResult};
 use crate::extract::Path;
 use crate::faces::{media_name, valid_media_name};
 use crate::fetch::FetchError;
+use crate::ops;
 use crate::routes::authentications::attestation;
 use crate::routes::identities::{check_image, parse_image};
 use crate::routes::methods::{busy, count_failure, load_open, save, state_mut, MAX_TRIES};
@@ -52,6 +53,7 @@ pub async fn verify(
         }
     }
     let person = record.person_id.clone().ok_or_else(|| ApiError::not_found("attempt"))?;
+    ops::lockout::check(app, &record.client_id, &person).await?;
     // Counted before anything is fetched or analysed: every request costs the server, whatever comes of it.
     if !faces.allow(&record.client_id, &person) {
         return Err(ApiError::TooManyRequests {
@@ -104,6 +106,9 @@ pub async fn verify(
         }
     };
 
+    // A try against the person's lockout, now that it is one (an image that is not one is not).
+    ops::lockout::claim(app, &record.client_id, &person).await?;
+
     // Both images are kept with the attempt, encrypted, for the analyst's review; they are written once
     // the try is recorded, so that no image is kept for a try that was not.
     let media_id = crypto::new_id().to_string();
@@ -153,6 +158,9 @@ pub async fn verify(
         if app.store.identity(&record.client_id, &person).await?.is_none() {
             faces.forget_media(&record.client_id, std::slice::from_ref(&record.id)).await;
             return Err(ApiError::not_found("attempt"));
+        }
+        if approved {
+            ops::lockout::succeeded(app, &record.client_id, &person).await?;
         }
         metrics::counter!("smartauth_face_verifications_total", "outcome" => refusal.unwrap_or("approved"))
             .increment(1);

@@ -15,6 +15,7 @@ use crate::crypto;
 use crate::error::{ok_json, ApiError, ApiResult};
 use crate::extract::{Json, Path};
 use crate::fetch::FetchError;
+use crate::ops;
 use crate::startup::{App, AppState};
 
 /// Decoded face images above this are refused.
@@ -192,7 +193,39 @@ pub async fn read(State(app): State<AppState>, tenant: Tenant, Path(raw): Path<S
         .identity(tenant.client_id(), person.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("identity"))?;
-    Ok(ok_json(describe(&identity, tenant.person.is_some())))
+    let mut out = describe(&identity, tenant.person.is_some());
+    let lockout = ops::lockout::state(&app, tenant.client_id(), person.as_str()).await?;
+    out["lockout"] = serde_json::to_value(lockout).map_err(anyhow::Error::from)?;
+    Ok(ok_json(out))
+}
+
+/// `POST /identities/{personId}/unlock` (backend token): clears the person's failed verifications
+/// and lock, so that codes and faces can be tried again.
+pub async fn unlock(State(app): State<AppState>, tenant: Tenant, Path(raw): Path<String>) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    let person = person_from_path(&tenant, &raw)?;
+    unlocked(&app, tenant.client_id(), &person, ops::lockout::Unlocker::Tenant).await
+}
+
+/// `POST /admin/clients/{clientId}/identities/{personId}/unlock`: the same, by the operator.
+pub async fn unlock_by_operator(
+    State(app): State<AppState>,
+    _: crate::auth::Admin,
+    Path((client_id, raw)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let person = PersonId::parse(&raw, false).map_err(|_| ApiError::not_found("identity"))?;
+    app.store.client(&client_id).await?.ok_or_else(|| ApiError::not_found("client"))?;
+    unlocked(&app, &client_id, &person, ops::lockout::Unlocker::Operator).await
+}
+
+async fn unlocked(app: &App, client_id: &str, person: &PersonId, by: ops::lockout::Unlocker) -> ApiResult<Response> {
+    app.store.identity(client_id, person.as_str()).await?.ok_or_else(|| ApiError::not_found("identity"))?;
+    let cleared = ops::lockout::unlock(app, client_id, person.as_str(), by).await?;
+    Ok(ok_json(json!({
+        "personId": person.as_str(),
+        "unlocked": cleared.as_ref().is_some_and(|c| c.locked),
+        "cleared": cleared,
+    })))
 }
 
 pub async fn update(

@@ -15,6 +15,7 @@ use crate::crypto;
 use crate::delivery::code_message;
 use crate::error::{ok_json, ApiError, ApiResult};
 use crate::extract::{Json, Path};
+use crate::ops;
 use crate::routes::authentications::{attestation, learned_from, load};
 use crate::startup::{App, AppState};
 
@@ -106,10 +107,14 @@ pub async fn send(
     Path((attempt_id, method)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let method = code_method(&method)?;
+    // One id for every retry of this request, so that its send counts once against the caps.
+    let send_id = crypto::new_id().to_string();
     for _ in 0..MAX_TRIES {
         let (mut record, mut doc, rules) = load_open(&app, &tenant, &attempt_id, method).await?;
         let rules = rules.codes;
         let person = record.person_id.clone().ok_or_else(|| ApiError::not_found("attempt"))?;
+        // A code for a person whose methods are locked could never be verified.
+        ops::lockout::check(&app, &record.client_id, &person).await?;
         let identity =
             app.store.identity(&record.client_id, &person).await?.ok_or_else(|| ApiError::not_found("identity"))?;
         let now = Utc::now().timestamp_millis();
@@ -143,21 +148,25 @@ pub async fn send(
                 (phone.as_str().to_owned(), phone.masked())
             }
         };
+        ops::sends::count(&app, &send_id, &record.client_id, &person, &destination).await?;
         let code = crypto::new_code(rules.length);
         let expires_at = now + i64::from(rules.ttl_seconds) * 1000;
         let code_hash = app.key.code_hash(&record.id, method.as_str(), &code);
         state.sends += 1;
         state.challenge =
-            Some(Challenge { code_hash: code_hash.clone(), sent_at: now, expires_at, sent_to: masked.clone() });
+            Some(Challenge { code_hash, sent_at: now, expires_at, sent_to: masked.clone() });
         if !save(&app, &mut record, &doc, false).await? {
             continue;
         }
+        // A failed delivery still counts against the resend delay and the caps: a gateway that
+        // stores the message and then answers an error may well have delivered it.
         if let Err(e) = deliver(&app, method, &destination, &code, rules.ttl_seconds, doc.transaction.as_ref()).await {
             tracing::warn!(attempt_id = %record.id, method = method.as_str(), error = %format!("{e:#}"), "code delivery failed");
-            withdraw(&app, &tenant, &attempt_id, method, &code_hash).await;
+            metrics::counter!("smartauth_code_delivery_failures_total", "method" => method.as_str()).increment(1);
             return Err(ApiError::BadGateway(format!(
-                "the code could not be delivered by {}; try again later",
-                method.as_str()
+                "the code could not be delivered by {}; try again in {} s",
+                method.as_str(),
+                rules.resend_after_seconds.max(1)
             )));
         }
         metrics::counter!("smartauth_codes_sent_total", "method" => method.as_str()).increment(1);
@@ -192,25 +201,6 @@ async fn deliver(
     }
 }
 
-/// Takes back a code that never reached the user: the resend delay does not apply to it, and it does
-/// not count towards the codes sent.
-async fn withdraw(app: &App, tenant: &Tenant, attempt_id: &str, method: Method, code_hash: &str) {
-    for _ in 0..MAX_TRIES {
-        let Ok((mut record, mut doc)) = load(app, tenant, attempt_id).await else {
-            return;
-        };
-        let state = state_mut(&mut doc, method);
-        if state.challenge.as_ref().map(|c| c.code_hash.as_str()) != Some(code_hash) {
-            return;
-        }
-        state.challenge = None;
-        state.sends = state.sends.saturating_sub(1);
-        if matches!(save(app, &mut record, &doc, false).await, Ok(true) | Err(_)) {
-            return;
-        }
-    }
-}
-
 /// A code for the code methods; a selfie (`image`, base64, or `imageUrl`) for face_authentication.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -239,6 +229,7 @@ pub async fn verify(
         return Err(ApiError::BadRequest(format!("{} takes a code, not an image", method.as_str())));
     }
     let code = body.code.ok_or_else(|| ApiError::BadRequest("code is required".into()))?;
+    let mut claimed = false;
     for _ in 0..MAX_TRIES {
         let (mut record, mut doc, rules) = load_open(&app, &tenant, &attempt_id, method).await?;
         let rules = rules.codes;
@@ -254,6 +245,12 @@ pub async fn verify(
             )));
         };
         let code = OtpCode::parse(&code, rules.length).map_err(ApiError::BadRequest)?;
+        let person = record.person_id.clone().ok_or_else(|| ApiError::not_found("attempt"))?;
+        // Counted as a failure across the person's attempts before the code is compared.
+        if !claimed {
+            ops::lockout::claim(&app, &record.client_id, &person).await?;
+            claimed = true;
+        }
         let outcome = if now >= challenge.expires_at {
             Outcome::Refused("expired_code")
         } else if crypto::constant_time_eq(
@@ -295,6 +292,9 @@ pub async fn verify(
         let left = rules.max_attempts.saturating_sub(failures);
         if !save(&app, &mut record, &doc, approved).await? {
             continue;
+        }
+        if approved {
+            ops::lockout::succeeded(&app, &record.client_id, &person).await?;
         }
         metrics::counter!("smartauth_code_verifications_total", "method" => method.as_str(), "approved" => approved.to_string())
             .increment(1);

@@ -27,6 +27,7 @@ pub fn api() -> Router<AppState> {
         .route("/docs", get(docs::page))
         .route("/identities", post(identities::create))
         .route("/identities/{person_id}", get(identities::read).patch(identities::update).delete(identities::erase))
+        .route("/identities/{person_id}/unlock", post(identities::unlock))
         .route("/policies", get(policies::list))
         .route("/policies/{policy_id}", put(policies::put).get(policies::read).delete(policies::delete))
         .route("/authentications", post(authentications::create).get(authentications::list))
@@ -52,4 +53,5 @@ fn operator() -> Router<AppState> {
         .route("/admin/clients/{client_id}/disable", post(admin::disable_client))
         .route("/admin/clients/{client_id}/enable", post(admin::enable_client))
         .route("/admin/clients/{client_id}/rotate-secret", post(admin::rotate_secret))
+        .route("/admin/clients/{client_id}/identities/{person_id}/unlock", post(identities::unlock_by_operator))
 }

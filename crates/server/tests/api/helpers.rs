@@ -79,11 +79,13 @@ impl MailSink {
     }
 }
 
-/// An HTTP SMS gateway that records what it is asked to send; it can be told to fail.
+/// An HTTP SMS gateway that records what it is asked to send; it can be told to fail, before or
+/// after storing the message (a gateway that queues the SMS and then answers an error).
 #[derive(Clone, Default)]
 pub struct SmsSink {
     pub received: Arc<Mutex<Vec<Value>>>,
     pub failing: Arc<Mutex<bool>>,
+    pub failing_after_storing: Arc<Mutex<bool>>,
 }
 
 impl SmsSink {
@@ -99,6 +101,9 @@ impl SmsSink {
                         return StatusCode::SERVICE_UNAVAILABLE;
                     }
                     state.received.lock().unwrap().push(body);
+                    if *state.failing_after_storing.lock().unwrap() {
+                        return StatusCode::INTERNAL_SERVER_ERROR;
+                    }
                     StatusCode::ACCEPTED
                 }
             }),

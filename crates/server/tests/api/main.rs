@@ -11,6 +11,7 @@ mod policies;
 mod security_binding;
 mod security_files;
 mod security_leaks;
+mod security_lockout;
 mod security_ssrf;
 mod security_tokens;
 mod security_values;

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use smartauth_domain::lockout::{Guard, LockoutRules, TryVerdict};
 use smartauth_domain::{Coordinates, History, Policy};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -31,6 +32,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/sqlite/0003_request_path_indexes.sql")),
     (4, include_str!("../../migrations/sqlite/0004_client_sdk_token_lifetime.sql")),
     (5, include_str!("../../migrations/sqlite/0005_key_check.sql")),
+    (6, include_str!("../../migrations/sqlite/0006_guessing_and_sends.sql")),
     (7, include_str!("../../migrations/sqlite/0007_client_secret_rotation.sql")),
 ];
 
@@ -176,6 +178,15 @@ fn history_from(row: &SqliteRow) -> Result<History> {
         known_locations,
         last_approved_location,
         attempts_in_window: u32::try_from(recent).unwrap_or(u32::MAX),
+    })
+}
+
+fn guard_from(row: &SqliteRow) -> Result<Guard> {
+    Ok(Guard {
+        consecutive_failures: u32::try_from(row.try_get::<i64, _>("failures")?)
+            .map_err(|_| StoreError::Corrupt("a failure count is out of range".into()))?,
+        last_try_at: row.try_get("last_try_at")?,
+        locked_at: row.try_get("locked_at")?,
     })
 }
 
@@ -517,7 +528,9 @@ impl Store for SqliteStore {
         if deleted.rows_affected() == 0 {
             return Ok(false);
         }
-        sqlx::query(DELETE_KNOWN_CONTEXTS).bind(client_id).bind(person_id).execute(&mut *tx).await?;
+        for statement in [DELETE_KNOWN_CONTEXTS, DELETE_GUARD, DELETE_SENDS] {
+            sqlx::query(statement).bind(client_id).bind(person_id).execute(&mut *tx).await?;
+        }
         for (id, version, document) in &rewritten {
             detach(&mut tx, id, *version, document).await?;
         }
@@ -621,6 +634,86 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn guard(&self, client_id: &str, person_id: &str) -> Result<Option<Guard>> {
+        let row = sqlx::query(GUARD).bind(client_id).bind(person_id).fetch_optional(&self.reader).await?;
+        row.as_ref().map(guard_from).transpose()
+    }
+
+    async fn claim_try(
+        &self,
+        client_id: &str,
+        person_id: &str,
+        now: Millis,
+        rules: &LockoutRules,
+    ) -> Result<TryVerdict> {
+        // The single writer connection serialises this read and write against every other claim.
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query(GUARD).bind(client_id).bind(person_id).fetch_optional(&mut *tx).await?;
+        let guard = row.as_ref().map(guard_from).transpose()?.unwrap_or_default();
+        let verdict = rules.verdict(&guard, now);
+        if verdict == TryVerdict::Allowed {
+            let next = rules.after_try(&guard, now);
+            sqlx::query(PUT_GUARD)
+                .bind(client_id)
+                .bind(person_id)
+                .bind(i64::from(next.consecutive_failures))
+                .bind(next.last_try_at)
+                .bind(next.locked_at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(verdict)
+    }
+
+    async fn clear_failures(&self, client_id: &str, person_id: &str) -> Result<bool> {
+        let done = sqlx::query(DELETE_GUARD).bind(client_id).bind(person_id).execute(&self.writer).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn count_send(&self, send: &CodeSend, caps: &SendCaps) -> Result<SendVerdict> {
+        const HOUR: Millis = 3_600_000;
+        const DAY: Millis = 24 * HOUR;
+        let mut tx = self.writer.begin().await?;
+        if sqlx::query(SEND_COUNTED).bind(&send.id).fetch_optional(&mut *tx).await?.is_some() {
+            return Ok(SendVerdict::Allowed);
+        }
+        let mut retry_at: Option<Millis> = None;
+        for (sql, key) in [(NTH_SEND_OF_PERSON, &send.person_id), (NTH_SEND_TO_DESTINATION, &send.destination)] {
+            for (window, cap) in [(HOUR, caps.per_hour), (DAY, caps.per_day)] {
+                let nth: Option<Millis> = sqlx::query_scalar(sql)
+                    .bind(&send.client_id)
+                    .bind(key)
+                    .bind(send.at - window)
+                    .bind(i64::from(cap.max(1) - 1))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(at) = nth {
+                    retry_at = retry_at.max(Some(at + window));
+                }
+            }
+        }
+        if let Some(retry_at) = retry_at {
+            return Ok(SendVerdict::CapReached { retry_at });
+        }
+        sqlx::query(PRUNE_SENDS)
+            .bind(&send.client_id)
+            .bind(&send.person_id)
+            .bind(send.at - DAY)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(INSERT_SEND)
+            .bind(&send.id)
+            .bind(&send.client_id)
+            .bind(&send.person_id)
+            .bind(&send.destination)
+            .bind(send.at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(SendVerdict::Allowed)
     }
 
     async fn attempts(&self, client_id: &str, f: &AttemptFilter) -> Result<Vec<AttemptRecord>> {

@@ -101,6 +101,9 @@ impl SqliteStore {
         let window = "attempts_by_person (client_id=? AND person_id=? AND created_at>?)";
         let person_attempts = "attempts_by_person (client_id=? AND person_id=?)";
         let history = [person_contexts, device_sharing, window];
+        let guard = "sqlite_autoindex_identity_guards_1 (client_id=? AND person_id=?)";
+        let sends_of_person = "code_sends_by_person (client_id=? AND person_id=? AND sent_at>?)";
+        let sends_of_person_before = "code_sends_by_person (client_id=? AND person_id=? AND sent_at<?)";
         let table: Vec<(&str, String, Vec<&str>)> = vec![
             ("every request: the client of the token", CLIENT.into(), vec!["sqlite_autoindex_clients_1 (id=?)"]),
             (
@@ -132,6 +135,23 @@ impl SqliteStore {
                 "erasure: what was learnt",
                 DELETE_KNOWN_CONTEXTS.into(),
                 vec!["sqlite_autoindex_known_contexts_1 (client_id=? AND person_id=?)"],
+            ),
+            ("verify, face: the person's failures", GUARD.into(), vec![guard]),
+            ("verify, face: count a try", PUT_GUARD.into(), vec![]),
+            ("verify, face, unlock, erasure: forget the failures", DELETE_GUARD.into(), vec![guard]),
+            ("send: already counted", SEND_COUNTED.into(), vec!["sqlite_autoindex_code_sends_1 (id=?)"]),
+            ("send: the cap per person", NTH_SEND_OF_PERSON.into(), vec![sends_of_person]),
+            (
+                "send: the cap per destination",
+                NTH_SEND_TO_DESTINATION.into(),
+                vec!["code_sends_by_destination (client_id=? AND destination=? AND sent_at>?)"],
+            ),
+            ("send: count it", INSERT_SEND.into(), vec![]),
+            ("send: forget sends older than a day", PRUNE_SENDS.into(), vec![sends_of_person_before]),
+            (
+                "erasure: the person's sends",
+                DELETE_SENDS.into(),
+                vec!["code_sends_by_person (client_id=? AND person_id=?)"],
             ),
         ];
         // (name, SQL, the list page it is if it is one, the searches it must make)

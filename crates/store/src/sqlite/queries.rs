@@ -37,6 +37,28 @@ pub const ATTEMPT_IDS_OF: &str = "SELECT id FROM attempts WHERE client_id = ? AN
 pub const ATTEMPTS_OF: &str = "SELECT * FROM attempts WHERE client_id = ? AND person_id = ?";
 pub const DELETE_IDENTITY: &str = "DELETE FROM identities WHERE client_id = ? AND person_id = ?";
 pub const DELETE_KNOWN_CONTEXTS: &str = "DELETE FROM known_contexts WHERE client_id = ? AND person_id = ?";
+pub const DELETE_GUARD: &str = "DELETE FROM identity_guards WHERE client_id = ? AND person_id = ?";
+pub const DELETE_SENDS: &str = "DELETE FROM code_sends WHERE client_id = ? AND person_id = ?";
+
+/// Code and face verification: the person's failures across attempts.
+pub const GUARD: &str =
+    "SELECT failures, last_try_at, locked_at FROM identity_guards WHERE client_id = ? AND person_id = ?";
+pub const PUT_GUARD: &str = "INSERT INTO identity_guards (client_id, person_id, failures, last_try_at, locked_at)
+     VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id, person_id) DO UPDATE SET failures = excluded.failures,
+     last_try_at = excluded.last_try_at, locked_at = excluded.locked_at";
+
+/// Code send: whether this request's send was already counted.
+pub const SEND_COUNTED: &str = "SELECT 1 FROM code_sends WHERE id = ?";
+/// The `?4`-th newest send of the person since `?3` (0-based offset): when there is one, the cap of
+/// `?4 + 1` sends is reached, until it is older than the window.
+pub const NTH_SEND_OF_PERSON: &str = "SELECT sent_at FROM code_sends WHERE client_id = ?1 AND person_id = ?2
+     AND sent_at >= ?3 ORDER BY sent_at DESC LIMIT 1 OFFSET ?4";
+pub const NTH_SEND_TO_DESTINATION: &str = "SELECT sent_at FROM code_sends WHERE client_id = ?1 AND destination = ?2
+     AND sent_at >= ?3 ORDER BY sent_at DESC LIMIT 1 OFFSET ?4";
+pub const INSERT_SEND: &str =
+    "INSERT INTO code_sends (id, client_id, person_id, destination, sent_at) VALUES (?, ?, ?, ?, ?)";
+/// Sends older than the longest window (a day) count for nothing.
+pub const PRUNE_SENDS: &str = "DELETE FROM code_sends WHERE client_id = ? AND person_id = ? AND sent_at < ?";
 /// Erasure: an attempt detached from its person, if it is still the version that was anonymized.
 pub const DETACH_ATTEMPT: &str =
     "UPDATE attempts SET person_id = NULL, document = ?, version = version + 1 WHERE id = ? AND version = ?";

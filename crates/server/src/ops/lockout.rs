@@ -1,0 +1,113 @@
+//! Guessing across attempts (issue 8): every code and face verification of a person is counted as a
+//! failure before its outcome is known, against the operator's [`LockoutRules`]; a success clears
+//! the count. Waits answer 429 with `Retry-After`, a lock answers 423 until the tenant or the
+//! operator unlocks the person.
+
+use chrono::Utc;
+use serde::Serialize;
+use smartauth_domain::lockout::{Guard, TryVerdict};
+
+use crate::attempt::ts;
+use crate::error::{ApiError, ApiResult};
+use crate::startup::App;
+
+fn refusal(verdict: TryVerdict, now: i64) -> ApiResult<()> {
+    match verdict {
+        TryVerdict::Allowed => Ok(()),
+        TryVerdict::WaitUntil(at) => Err(ApiError::TooManyRequests {
+            message: "too many wrong codes or faces lately; wait before trying again".into(),
+            retry_after_secs: u64::try_from((at - now + 999) / 1000).unwrap_or(1),
+        }),
+        TryVerdict::Locked => Err(ApiError::Locked(
+            "too many consecutive failed verifications: this person's code and face methods are locked until the \
+             tenant unlocks them (POST /identities/{personId}/unlock)"
+                .into(),
+        )),
+    }
+}
+
+/// Refuses at once, without counting, when the person is locked or must still wait: before a code
+/// is sent or an image analysed.
+pub async fn check(app: &App, client_id: &str, person_id: &str) -> ApiResult<()> {
+    let now = Utc::now().timestamp_millis();
+    let guard = app.store.guard(client_id, person_id).await?.unwrap_or_default();
+    refusal(app.limits.lockout.verdict(&guard, now), now)
+}
+
+/// Counts one verification try as a failure, if one is allowed now. Call [`succeeded`] when it
+/// turns out to be right.
+pub async fn claim(app: &App, client_id: &str, person_id: &str) -> ApiResult<()> {
+    let now = Utc::now().timestamp_millis();
+    let verdict = app.store.claim_try(client_id, person_id, now, &app.limits.lockout).await?;
+    if verdict == TryVerdict::Locked {
+        metrics::counter!("smartauth_lockout_refusals_total").increment(1);
+    }
+    refusal(verdict, now)
+}
+
+/// A verification succeeded: the person's failures are forgotten.
+pub async fn succeeded(app: &App, client_id: &str, person_id: &str) -> ApiResult<()> {
+    app.store.clear_failures(client_id, person_id).await?;
+    Ok(())
+}
+
+/// Who unlocked a person, for the record.
+#[derive(Debug, Clone, Copy)]
+pub enum Unlocker {
+    Tenant,
+    Operator,
+}
+
+/// Clears the person's failures and lock. Returns the state that was cleared (`None`: there was
+/// nothing to clear). Recorded in the log (and in the audit trail once it exists).
+pub async fn unlock(app: &App, client_id: &str, person_id: &str, by: Unlocker) -> ApiResult<Option<LockState>> {
+    let now = Utc::now().timestamp_millis();
+    let before = app.store.guard(client_id, person_id).await?;
+    if !app.store.clear_failures(client_id, person_id).await? {
+        return Ok(None);
+    }
+    let state = before.map(|g| LockState::of(app, &g, now));
+    tracing::info!(
+        client_id,
+        by = ?by,
+        failures = before.map_or(0, |g| g.consecutive_failures),
+        was_locked = before.is_some_and(|g| g.locked_at.is_some()),
+        "unlocked a person's code and face methods"
+    );
+    metrics::counter!("smartauth_unlocks_total").increment(1);
+    Ok(state)
+}
+
+/// What the identity document shows about the lockout.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockState {
+    pub consecutive_failures: u32,
+    pub locked: bool,
+    pub locked_at: Option<String>,
+    /// When the next try is allowed, while a wait is owed.
+    pub next_try_at: Option<String>,
+    pub lock_after: u32,
+}
+
+impl LockState {
+    fn of(app: &App, guard: &Guard, now: i64) -> LockState {
+        let verdict = app.limits.lockout.verdict(guard, now);
+        LockState {
+            consecutive_failures: guard.consecutive_failures,
+            locked: verdict == TryVerdict::Locked,
+            locked_at: guard.locked_at.map(ts),
+            next_try_at: match verdict {
+                TryVerdict::WaitUntil(at) => Some(ts(at)),
+                _ => None,
+            },
+            lock_after: app.limits.lockout.lock_after,
+        }
+    }
+}
+
+pub async fn state(app: &App, client_id: &str, person_id: &str) -> ApiResult<LockState> {
+    let now = Utc::now().timestamp_millis();
+    let guard = app.store.guard(client_id, person_id).await?.unwrap_or_default();
+    Ok(LockState::of(app, &guard, now))
+}
