@@ -18,3 +18,4 @@ pub mod ops;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
+pub mod tls;

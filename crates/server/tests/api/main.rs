@@ -12,6 +12,7 @@ mod security_files;
 mod security_leaks;
 mod security_ssrf;
 mod security_tokens;
+mod security_transport;
 mod security_values;
 mod seed;
 mod tokens;
