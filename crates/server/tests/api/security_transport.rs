@@ -107,8 +107,10 @@ async fn start(mut command: Command) -> (Child, String) {
     (child, address.expect("the server prints its address"))
 }
 
-/// The certificate the server presents on a new connection.
-async fn served_certificate(http: &reqwest::Client, address: &str) -> Vec<u8> {
+/// The certificate the server presents on a new connection. A new client each time: a client's
+/// TLS session cache would resume the old session, and report the old certificate.
+async fn served_certificate(ca: &TestCa, address: &str) -> Vec<u8> {
+    let http = client_trusting(ca);
     let response = http.get(format!("{address}/health")).send().await.expect("an HTTPS answer");
     assert_eq!(response.status(), StatusCode::OK);
     let info = response.extensions().get::<reqwest::tls::TlsInfo>().expect("TLS information");
@@ -166,8 +168,7 @@ async fn sighup_serves_a_renewed_certificate_and_keeps_it_when_the_next_pair_is_
     let mut command = serve_command(dir.path());
     command.env("SMARTAUTH_TLS_CERT", &cert).env("SMARTAUTH_TLS_KEY", &key);
     let (child, address) = start(command).await;
-    let http = client_trusting(&ca);
-    assert_eq!(served_certificate(&http, &address).await, first.der);
+    assert_eq!(served_certificate(&ca, &address).await, first.der);
 
     let hangup = |child: &Child| {
         let pid = child.id().unwrap().to_string();
@@ -179,7 +180,7 @@ async fn sighup_serves_a_renewed_certificate_and_keeps_it_when_the_next_pair_is_
     hangup(&child);
     let mut served = Vec::new();
     for _ in 0..100 {
-        served = served_certificate(&http, &address).await;
+        served = served_certificate(&ca, &address).await;
         if served == renewed.der {
             break;
         }
@@ -191,11 +192,11 @@ async fn sighup_serves_a_renewed_certificate_and_keeps_it_when_the_next_pair_is_
     write(files.path(), "cert.pem", &ca.issue("mismatch.smartauth.test", 3).cert_pem);
     hangup(&child);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(served_certificate(&http, &address).await, renewed.der);
+    assert_eq!(served_certificate(&ca, &address).await, renewed.der);
     write(files.path(), "cert.pem", "not a certificate");
     hangup(&child);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(served_certificate(&http, &address).await, renewed.der);
+    assert_eq!(served_certificate(&ca, &address).await, renewed.der);
 }
 
 /// `serve` with these variables exits with an error whose text contains `expected`.
