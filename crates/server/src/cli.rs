@@ -148,24 +148,25 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let server = startup::Server::bind(&settings, state).await?;
     let addr = server.local_addr();
     let admin_addr = server.admin_addr();
+    let scheme = server.scheme();
     if let Some(token) = first_start.admin_token {
         println!("smartauth: generated the admin token (shown only now; its hash is kept in the data dir):");
         println!("  SMARTAUTH_ADMIN_TOKEN={token}");
         println!("Create a client with:");
         let admin = admin_addr.unwrap_or(addr);
-        println!("  curl -s -X POST http://{admin}/admin/clients -H 'Authorization: Bearer {token}' \\");
+        println!("  curl -s -X POST {scheme}://{admin}/admin/clients -H 'Authorization: Bearer {token}' \\");
         println!("       -H 'Content-Type: application/json' -d '{{\"name\": \"my-app\"}}'");
         println!("or, with the same SMARTAUTH_DATA_DIR: smartauth clients create --name my-app");
     }
     match admin_addr {
-        Some(admin) => println!("smartauth: admin endpoints (/admin/*, /metrics, /ready) on http://{admin}"),
+        Some(admin) => println!("smartauth: admin endpoints (/admin/*, /metrics, /ready) on {scheme}://{admin}"),
         None if !addr.ip().is_loopback() => tracing::warn!(
             %addr,
             "/admin/*, /metrics and /ready answer on the API port: set SMARTAUTH_ADMIN_LISTEN to a private address (see the README, Deploying)"
         ),
         None => {}
     }
-    println!("smartauth: listening on http://{addr} (data dir {})", startup::data_dir_note(&settings.data_dir));
+    println!("smartauth: listening on {scheme}://{addr} (data dir {})", startup::data_dir_note(&settings.data_dir));
     tracing::info!(%addr, "listening");
     server.run_until(startup::shutdown_signal()).await?;
     tracing::info!("stopped");

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use ipnet::IpNet;
@@ -48,16 +49,33 @@ pub const SETTINGS: &[Setting] = &[
         "base64 of 32 bytes; encrypts client secrets and face data. Back it up apart from the database",
     ),
     setting(
+        "SMARTAUTH_TLS_CERT",
+        "none: plain HTTP (put a TLS proxy in front)",
+        "PEM certificate chain: HTTPS on both listeners, with HSTS; set with SMARTAUTH_TLS_KEY, re-read on SIGHUP",
+    ),
+    setting("SMARTAUTH_TLS_KEY", "none", "PEM private key of SMARTAUTH_TLS_CERT (PKCS#8, PKCS#1 or SEC1)"),
+    setting(
         "SMARTAUTH_SMTP_URL",
         "none: email codes are not offered",
-        "smtp://[user:pass@]host[:port] of a plain SMTP relay (TLS is not supported yet)",
+        "smtp://[user:pass@]host[:port] (plain), smtp://host:587?tls=required (STARTTLS) or smtps://host:465",
+    ),
+    setting(
+        "SMARTAUTH_SMTP_CA_FILE",
+        "none: the public web roots",
+        "PEM CA certificates also trusted for the SMTP relay's TLS certificate (an internal CA)",
     ),
     setting("SMARTAUTH_SMTP_FROM", "smartauth <no-reply@localhost>", "sender of code emails"),
+    setting(
+        "SMARTAUTH_SMTP_TIMEOUT_SECONDS",
+        "10",
+        "the longest one email send may take, connection and TLS included (1 to 60); then 502",
+    ),
     setting(
         "SMARTAUTH_SMS_GATEWAY_URL",
         "none: SMS codes are not offered",
         "receives POST {\"to\", \"message\"} as JSON; any 2xx is success",
     ),
+    setting("SMARTAUTH_SMS_TIMEOUT_SECONDS", "5", "the longest one SMS gateway call may take (1 to 60); then 502"),
     setting("SMARTAUTH_TRUSTED_PROXIES", "none", "comma-separated CIDRs whose X-Forwarded-For is believed"),
     setting(
         "SMARTAUTH_ALLOW_PRIVATE_TARGETS",
@@ -104,7 +122,7 @@ pub const SETTINGS: &[Setting] = &[
     setting("SMARTAUTH_S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", "the bucket's secret key"),
     setting(
         "SMARTAUTH_PUBLIC_URL",
-        "http:// and the request's Host",
+        "http:// (https:// with SMARTAUTH_TLS_CERT) and the request's Host",
         "the server's address as clients reach it, for signedUrl media links",
     ),
     setting(
@@ -151,6 +169,19 @@ pub fn help() -> String {
     out
 }
 
+/// The PEM files of the listeners' certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Email: a relay that greets slowly or does a recipient callout still answers in a few seconds;
+/// past 10 s the person has given up waiting for the code.
+pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// SMS gateways answer an HTTP POST in well under a second; 5 s leaves room for a slow one.
+pub const DEFAULT_SMS_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -176,8 +207,17 @@ pub struct Settings {
     pub smtp_url: Option<String>,
     /// `SMARTAUTH_SMTP_FROM`, default `smartauth <no-reply@localhost>`.
     pub smtp_from: String,
+    /// `SMARTAUTH_SMTP_CA_FILE`: PEM CA certificates trusted for the relay's certificate, besides the
+    /// public roots. Only with a TLS `SMARTAUTH_SMTP_URL`.
+    pub smtp_ca_file: Option<PathBuf>,
+    /// `SMARTAUTH_SMTP_TIMEOUT_SECONDS`, default 10: one email send, end to end.
+    pub smtp_timeout: Duration,
     /// `SMARTAUTH_SMS_GATEWAY_URL`: receives `{"to", "message"}` as JSON. Without it, `sms_authentication` is not offered.
     pub sms_gateway_url: Option<String>,
+    /// `SMARTAUTH_SMS_TIMEOUT_SECONDS`, default 5: one SMS gateway call, end to end.
+    pub sms_timeout: Duration,
+    /// `SMARTAUTH_TLS_CERT` and `SMARTAUTH_TLS_KEY`: HTTPS on the listeners. Default: plain HTTP.
+    pub tls: Option<TlsFiles>,
     /// `SMARTAUTH_TRUSTED_PROXIES`: comma-separated CIDRs whose `X-Forwarded-For` is believed. Default none.
     pub trusted_proxies: Vec<IpNet>,
     /// `SMARTAUTH_MASTER_KEY`: base64 of 32 bytes. Default: `master.key` in the data dir, created on first start.
@@ -297,6 +337,29 @@ impl Settings {
                 bail!("SMARTAUTH_MEDIA_URL={:?}: use s3://bucket or s3://bucket/prefix", s3.url);
             }
         }
+        let tls = match (get("SMARTAUTH_TLS_CERT"), get("SMARTAUTH_TLS_KEY")) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.into(), key: key.into() }),
+            (Some(_), None) => {
+                bail!("SMARTAUTH_TLS_CERT is set without SMARTAUTH_TLS_KEY: set both for HTTPS, or neither")
+            }
+            (None, Some(_)) => {
+                bail!("SMARTAUTH_TLS_KEY is set without SMARTAUTH_TLS_CERT: set both for HTTPS, or neither")
+            }
+        };
+        let seconds = |key: &str, default: Duration| -> anyhow::Result<Duration> {
+            match get(key) {
+                None => Ok(default),
+                Some(n) => n
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=60).contains(n))
+                    .map(Duration::from_secs)
+                    .with_context(|| format!("{key}={n:?}: use a number of seconds from 1 to 60")),
+            }
+        };
+        let smtp_timeout = seconds("SMARTAUTH_SMTP_TIMEOUT_SECONDS", DEFAULT_SMTP_TIMEOUT)?;
+        let sms_timeout = seconds("SMARTAUTH_SMS_TIMEOUT_SECONDS", DEFAULT_SMS_TIMEOUT)?;
         let geocoder_url = get("SMARTAUTH_GEOCODER_URL");
         if let Some(url) = &geocoder_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -311,7 +374,11 @@ impl Settings {
             admin_token: get("SMARTAUTH_ADMIN_TOKEN"),
             smtp_url: get("SMARTAUTH_SMTP_URL"),
             smtp_from: get("SMARTAUTH_SMTP_FROM").unwrap_or_else(|| "smartauth <no-reply@localhost>".into()),
+            smtp_ca_file: get("SMARTAUTH_SMTP_CA_FILE").map(PathBuf::from),
+            smtp_timeout,
             sms_gateway_url: get("SMARTAUTH_SMS_GATEWAY_URL"),
+            sms_timeout,
+            tls,
             trusted_proxies,
             master_key: get("SMARTAUTH_MASTER_KEY"),
             allow_private_targets,
@@ -379,6 +446,33 @@ mod tests {
         assert_eq!(with("127.0.0.1:9090").unwrap().admin_listen, Some("127.0.0.1:9090".parse().unwrap()));
         assert!(with("localhost").err().unwrap().to_string().contains("SMARTAUTH_ADMIN_LISTEN"));
         assert!(with("127.0.0.1:8080").err().unwrap().to_string().contains("a port of their own"));
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let with = |keys: &'static [&'static str]| {
+            Settings::from_lookup(move |k| keys.contains(&k).then(|| format!("/etc/smartauth/{k}")))
+        };
+        assert_eq!(with(&[]).unwrap().tls, None);
+        let both = with(&["SMARTAUTH_TLS_CERT", "SMARTAUTH_TLS_KEY"]).unwrap().tls.unwrap();
+        assert_eq!(both.cert, PathBuf::from("/etc/smartauth/SMARTAUTH_TLS_CERT"));
+        let only_cert = with(&["SMARTAUTH_TLS_CERT"]).err().unwrap().to_string();
+        assert!(only_cert.contains("without SMARTAUTH_TLS_KEY"), "{only_cert}");
+        let only_key = with(&["SMARTAUTH_TLS_KEY"]).err().unwrap().to_string();
+        assert!(only_key.contains("without SMARTAUTH_TLS_CERT"), "{only_key}");
+    }
+
+    #[test]
+    fn delivery_timeouts_are_bounded() {
+        let with = |value: &'static str| {
+            Settings::from_lookup(move |k| (k == "SMARTAUTH_SMTP_TIMEOUT_SECONDS").then(|| value.into()))
+        };
+        assert_eq!(with("3").unwrap().smtp_timeout, Duration::from_secs(3));
+        for bad in ["0", "61", "1.5", "-1", "ten"] {
+            assert!(with(bad).err().unwrap().to_string().contains("from 1 to 60"), "{bad}");
+        }
+        let defaults = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!((defaults.smtp_timeout, defaults.sms_timeout), (DEFAULT_SMTP_TIMEOUT, DEFAULT_SMS_TIMEOUT));
     }
 
     #[test]

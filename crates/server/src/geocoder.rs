@@ -53,7 +53,11 @@ impl Geocoder {
         if let Some(hit) = self.cache.get(&key) {
             return hit;
         }
-        let found = match self.fetch(at).await {
+        // reqwest's timeout covers the request; this one covers the name lookup and parsing too.
+        let fetched = tokio::time::timeout(TIMEOUT, self.fetch(at))
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within {} ms", TIMEOUT.as_millis())));
+        let found = match fetched {
             Ok(found) => found.map(Arc::new),
             Err(e) => {
                 // Not cached: the next attempt tries again.

@@ -19,4 +19,5 @@ pub mod ops;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
+pub mod tls;
 pub mod transaction;

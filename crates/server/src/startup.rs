@@ -12,7 +12,9 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use axum::Router;
+use futures::future::{BoxFuture, FutureExt};
 use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
 use smartauth_context::Intelligence;
@@ -34,6 +36,7 @@ use crate::geocoder::Geocoder;
 use crate::limits::{Limits, Throttles};
 use crate::media::MediaStore;
 use crate::ops::store::{Create, Opened};
+use crate::tls::{self, Certificates, TlsListener};
 use crate::{ops, routes, telemetry};
 
 /// Request bodies above this are refused with 413 (face images are the largest legitimate bodies).
@@ -51,6 +54,8 @@ pub struct App {
     pub faces: Option<Faces>,
     pub fetcher: SafeFetcher,
     pub public_url: Option<String>,
+    /// Whether the listeners speak HTTPS (`SMARTAUTH_TLS_CERT`), for links built from `Host`.
+    pub https: bool,
     pub email: Option<EmailClient>,
     pub sms: Option<SmsClient>,
     pub trusted_proxies: Vec<IpNet>,
@@ -73,7 +78,8 @@ impl App {
         Ok(loaded)
     }
 
-    /// Where clients reach this server, for links: `SMARTAUTH_PUBLIC_URL`, else the request's `Host`.
+    /// Where clients reach this server, for links: `SMARTAUTH_PUBLIC_URL`, else the request's `Host`
+    /// (over https when the server speaks TLS).
     pub fn base_url(&self, headers: &HeaderMap) -> String {
         if let Some(url) = &self.public_url {
             return url.clone();
@@ -83,7 +89,8 @@ impl App {
             .and_then(|h| h.to_str().ok())
             .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
             .unwrap_or("localhost");
-        format!("http://{host}")
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{host}")
     }
 
     pub fn forget_policy(&self, client_id: &str, policy_id: &str) {
@@ -135,12 +142,16 @@ fn admin_token_hash(settings: &Settings) -> anyhow::Result<(String, Option<Strin
 }
 
 pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, FirstStart)> {
+    // What the settings name is checked first: a refused start creates no data dir or store.
+    if let Some(files) = &settings.tls {
+        Certificates::load(files)?;
+    }
+    let email = settings.smtp_url.as_deref().map(|url| EmailClient::new(url, settings)).transpose()?;
+    let sms = settings.sms_gateway_url.as_deref().map(|url| SmsClient::new(url, settings.sms_timeout)).transpose()?;
+    let geocoder = settings.geocoder_url.as_deref().map(Geocoder::new).transpose()?;
     let Opened { store, key } = ops::store::open(settings, Create::Allowed).await?;
     ops::store::warn_about_exposed_files(settings);
     let (admin_token_hash, generated) = admin_token_hash(settings)?;
-    let email = settings.smtp_url.as_deref().map(|url| EmailClient::new(url, &settings.smtp_from)).transpose()?;
-    let sms = settings.sms_gateway_url.as_deref().map(SmsClient::new).transpose()?;
-    let geocoder = settings.geocoder_url.as_deref().map(Geocoder::new).transpose()?;
     let intel = load_intelligence(settings).await?;
     let faces = load_faces(settings).await;
     let app = App {
@@ -154,6 +165,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, First
         faces,
         fetcher: SafeFetcher::new(settings.allow_private_targets),
         public_url: settings.public_url.clone(),
+        https: settings.tls.is_some(),
         email,
         sms,
         trusted_proxies: settings.trusted_proxies.clone(),
@@ -295,23 +307,48 @@ pub struct Server {
     router: Router,
     /// `SMARTAUTH_ADMIN_LISTEN`: the operator's endpoints on a port of their own.
     admin: Option<(TcpListener, Router)>,
+    /// `SMARTAUTH_TLS_CERT`: both ports speak HTTPS with this certificate.
+    tls: Option<Arc<Certificates>>,
+    /// Re-reads the certificate on SIGHUP, from the moment the ports are bound.
+    reloading: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
     pub async fn bind(settings: &Settings, state: AppState) -> anyhow::Result<Server> {
+        // Before binding: a certificate that does not load is a start-up error, not a dead port.
+        let tls = settings.tls.as_ref().map(Certificates::load).transpose()?;
+        #[cfg(unix)]
+        let reloading = tls.clone().map(Certificates::reload_on_sighup).transpose()?;
+        #[cfg(not(unix))]
+        let reloading = None;
+        let secure = |router: Router| match &tls {
+            Some(_) => router.layer(middleware::map_response(tls::strict_transport_security)),
+            None => router,
+        };
         let listener =
             TcpListener::bind(settings.listen).await.with_context(|| format!("listening on {}", settings.listen))?;
         let Some(admin_addr) = settings.admin_listen else {
-            return Ok(Server { listener, router: router(state), admin: None });
+            return Ok(Server { listener, router: secure(router(state)), admin: None, tls, reloading });
         };
         let admin = TcpListener::bind(admin_addr)
             .await
             .with_context(|| format!("listening on {admin_addr} (SMARTAUTH_ADMIN_LISTEN)"))?;
         Ok(Server {
             listener,
-            router: finish(routes::api(), state.clone()),
-            admin: Some((admin, finish(routes::operator_port(), state))),
+            router: secure(finish(routes::api(), state.clone())),
+            admin: Some((admin, secure(finish(routes::operator_port(), state)))),
+            tls,
+            reloading,
         })
+    }
+
+    /// `https` when the server speaks TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -324,26 +361,47 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then lets requests in flight finish (on both ports).
+    /// With TLS, SIGHUP re-reads the certificate and key.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let config = self.tls.as_ref().map(Certificates::server_config).transpose()?;
         let (stop, mut stopped) = tokio::sync::watch::channel(());
-        let api = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                drop(stop);
-            });
-        match self.admin {
-            None => api.await?,
+        let api = serve_port(self.listener, self.router, config.clone(), async move {
+            shutdown.await;
+            drop(stop);
+        })?;
+        let served = match self.admin {
+            None => api.await,
             Some((listener, router)) => {
-                let admin = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                    .with_graceful_shutdown(async move {
-                        // Ends when the API server's shutdown drops the sender.
-                        let _ = stopped.changed().await;
-                    });
-                tokio::try_join!(api.into_future(), admin.into_future())?;
+                let admin = serve_port(listener, router, config, async move {
+                    // Ends when the API server's shutdown drops the sender.
+                    let _ = stopped.changed().await;
+                })?;
+                tokio::try_join!(api, admin).map(|_| ())
             }
+        };
+        if let Some(task) = self.reloading {
+            task.abort();
         }
-        Ok(())
+        Ok(served?)
     }
+}
+
+/// One port: plain HTTP, or HTTPS when there is a TLS configuration.
+fn serve_port(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<BoxFuture<'static, std::io::Result<()>>> {
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    Ok(match tls {
+        None => axum::serve(listener, service).with_graceful_shutdown(shutdown).into_future().boxed(),
+        Some(config) => {
+            // Tapped, the listener gets axum's `ConnectInfo<SocketAddr>` for its `Addr`: the peer's.
+            let listener = TlsListener::new(listener, config)?.tap_io(|_| {});
+            axum::serve(listener, service).with_graceful_shutdown(shutdown).into_future().boxed()
+        }
+    })
 }
 
 /// Completes on Ctrl-C or SIGTERM.

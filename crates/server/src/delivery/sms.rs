@@ -8,20 +8,19 @@ use serde_json::json;
 pub struct SmsClient {
     http: reqwest::Client,
     url: reqwest::Url,
+    /// For one call, end to end (connection, request, answer).
+    timeout: Duration,
 }
 
 impl SmsClient {
-    pub fn new(url: &str) -> anyhow::Result<Self> {
+    pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
         let url =
             reqwest::Url::parse(url).with_context(|| format!("SMARTAUTH_SMS_GATEWAY_URL={url:?} is not a URL"))?;
         if !matches!(url.scheme(), "http" | "https") {
             bail!("SMARTAUTH_SMS_GATEWAY_URL must be an http(s) URL");
         }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        Ok(SmsClient { http, url })
+        let http = reqwest::Client::builder().timeout(timeout).redirect(reqwest::redirect::Policy::none()).build()?;
+        Ok(SmsClient { http, url, timeout })
     }
 
     /// Whether the gateway answers HTTP at all (any status will do), without sending a message.
@@ -36,16 +35,21 @@ impl SmsClient {
 
     pub async fn send(&self, to: &str, message: &str) -> anyhow::Result<()> {
         // Errors leave without the URL: it may carry the gateway's credentials.
-        let response = self
-            .http
-            .post(self.url.clone())
-            .json(&json!({"to": to, "message": message}))
-            .send()
+        let call = async {
+            let response = self
+                .http
+                .post(self.url.clone())
+                .json(&json!({"to": to, "message": message}))
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("the SMS gateway could not be reached: {}", e.without_url()))?;
+            if !response.status().is_success() {
+                bail!("the SMS gateway answered {}", response.status());
+            }
+            Ok::<(), anyhow::Error>(())
+        };
+        tokio::time::timeout(self.timeout, call)
             .await
-            .map_err(|e| anyhow::anyhow!("the SMS gateway could not be reached: {}", e.without_url()))?;
-        if !response.status().is_success() {
-            bail!("the SMS gateway answered {}", response.status());
-        }
-        Ok(())
+            .map_err(|_| anyhow::anyhow!("the SMS gateway did not answer within {} s", self.timeout.as_secs()))?
     }
 }

@@ -105,6 +105,7 @@ pub async fn check(settings: &Settings) -> Vec<Finding> {
     }
     out.push(admin_token(settings));
     out.push(admin_endpoints(settings));
+    out.extend(tls(settings));
     data_sets(settings, &mut out).await;
     out.push(face_models(&settings.models_dir).await);
     out.push(email(settings).await);
@@ -396,10 +397,14 @@ async fn email(settings: &Settings) -> Finding {
         return Finding::note("email", "SMARTAUTH_SMTP_URL is not set: email_authentication is not offered");
     };
     let shown = shown_url(url);
-    let client = match EmailClient::new(url, &settings.smtp_from) {
+    let client = match EmailClient::new(url, settings) {
         Ok(client) => client,
         Err(e) => {
-            return Finding::problem("email", format!("{e:#}"), "correct SMARTAUTH_SMTP_URL or SMARTAUTH_SMTP_FROM");
+            return Finding::problem(
+                "email",
+                format!("{e:#}"),
+                "correct SMARTAUTH_SMTP_URL, SMARTAUTH_SMTP_FROM or SMARTAUTH_SMTP_CA_FILE",
+            );
         }
     };
     match tokio::time::timeout(PROBE_TIMEOUT, client.probe()).await {
@@ -417,12 +422,25 @@ async fn email(settings: &Settings) -> Finding {
     }
 }
 
+/// The listeners' certificate and key load as `serve` would load them.
+fn tls(settings: &Settings) -> Option<Finding> {
+    let files = settings.tls.as_ref()?;
+    Some(match crate::tls::Certificates::load(files) {
+        Ok(_) => Finding::ok("TLS", format!("the certificate {} and its key load", files.cert.display())),
+        Err(e) => Finding::problem(
+            "TLS",
+            format!("{e:#}"),
+            "point SMARTAUTH_TLS_CERT at the PEM chain and SMARTAUTH_TLS_KEY at its own private key",
+        ),
+    })
+}
+
 async fn sms(settings: &Settings) -> Finding {
     let Some(url) = &settings.sms_gateway_url else {
         return Finding::note("SMS gateway", "SMARTAUTH_SMS_GATEWAY_URL is not set: sms_authentication is not offered");
     };
     let shown = shown_url(url);
-    let client = match SmsClient::new(url) {
+    let client = match SmsClient::new(url, settings.sms_timeout) {
         Ok(client) => client,
         Err(e) => return Finding::problem("SMS gateway", format!("{e:#}"), "correct SMARTAUTH_SMS_GATEWAY_URL"),
     };

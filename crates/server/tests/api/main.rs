@@ -14,6 +14,7 @@ mod security_leaks;
 mod security_lockout;
 mod security_ssrf;
 mod security_tokens;
+mod security_transport;
 mod security_values;
 mod seed;
 mod tokens;

@@ -1,0 +1,198 @@
+//! HTTPS on the listeners (`SMARTAUTH_TLS_CERT`, `SMARTAUTH_TLS_KEY`), with rustls and its `ring`
+//! provider. The certificate and key are re-read on SIGHUP: new connections get the new pair, and a
+//! pair that does not load is logged and the one in use kept. Handshakes run beside the accept loop,
+//! each bounded in time, so a client that stalls its handshake holds up no one else.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::ServerConfig;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+use crate::configuration::TlsFiles;
+
+/// `Strict-Transport-Security` on every response over TLS: one year, the value browsers and the
+/// HSTS preload list expect. Without `includeSubDomains`: the operator's other hosts under the
+/// same name may not speak HTTPS, and this server cannot know.
+pub const HSTS: &str = "max-age=31536000";
+
+/// A client gets this long to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshaken connections waiting for the HTTP server to take them.
+const BACKLOG: usize = 128;
+
+/// The certificate served to new connections, replaceable while the server runs.
+#[derive(Debug)]
+pub struct Certificates {
+    files: TlsFiles,
+    provider: Arc<CryptoProvider>,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl Certificates {
+    /// Reads the pair; any problem with it is a start-up error that names the file.
+    pub fn load(files: &TlsFiles) -> anyhow::Result<Arc<Certificates>> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let current = read_pair(files, &provider)?;
+        Ok(Arc::new(Certificates { files: files.clone(), provider, current: RwLock::new(Arc::new(current)) }))
+    }
+
+    /// Reads the files again; on failure the pair in use stays.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let fresh = Arc::new(read_pair(&self.files, &self.provider)?);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(())
+    }
+
+    /// The rustls configuration of a listener: HTTP/1.1 (what the router speaks), TLS 1.2 and 1.3.
+    pub fn server_config(self: &Arc<Self>) -> anyhow::Result<Arc<ServerConfig>> {
+        let mut config = ServerConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+            .context("setting up TLS")?
+            .with_no_client_auth()
+            .with_cert_resolver(self.clone());
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// Re-reads the pair on every SIGHUP, for as long as the task runs.
+    #[cfg(unix)]
+    pub fn reload_on_sighup(self: Arc<Self>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+        Ok(tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                match self.reload() {
+                    Ok(()) => {
+                        tracing::info!(cert = %self.files.cert.display(), "SIGHUP: TLS certificate and key reloaded")
+                    }
+                    Err(e) => tracing::error!(
+                        error = %format!("{e:#}"),
+                        "SIGHUP: the TLS certificate and key were not reloaded; the previous ones are still served"
+                    ),
+                }
+            }
+        }))
+    }
+}
+
+impl ResolvesServerCert for Certificates {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.read().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+}
+
+/// The chain and key, checked to belong together. Errors name the file, never its content.
+fn read_pair(files: &TlsFiles, provider: &CryptoProvider) -> anyhow::Result<CertifiedKey> {
+    let cert_file = files.cert.display();
+    let chain = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("SMARTAUTH_TLS_CERT={cert_file}: not a readable PEM certificate file"))?;
+    anyhow::ensure!(!chain.is_empty(), "SMARTAUTH_TLS_CERT={cert_file}: the file holds no PEM certificate");
+    let key_file = files.key.display();
+    let key = PrivateKeyDer::from_pem_file(&files.key).with_context(|| {
+        format!("SMARTAUTH_TLS_KEY={key_file}: not a readable PEM private key (PKCS#8, PKCS#1 or SEC1)")
+    })?;
+    CertifiedKey::from_der(chain, key, provider).with_context(|| {
+        format!("SMARTAUTH_TLS_CERT={cert_file} and SMARTAUTH_TLS_KEY={key_file} do not make a usable pair")
+    })
+}
+
+/// Adds [`HSTS`] to a response.
+pub async fn strict_transport_security(mut response: Response) -> Response {
+    response.headers_mut().insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+    response
+}
+
+/// A TCP listener whose connections come out of a TLS handshake; the peer's address comes along,
+/// so `ConnectInfo<SocketAddr>` is the client's address as over plain HTTP.
+pub struct TlsListener {
+    incoming: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl TlsListener {
+    pub fn new(listener: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<TlsListener> {
+        let local = listener.local_addr()?;
+        let (ready, incoming) = mpsc::channel(BACKLOG);
+        let accepting = tokio::spawn(accept_loop(listener, TlsAcceptor::from(config), ready));
+        Ok(TlsListener { incoming, local, accepting })
+    }
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = ready.closed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // As axum does: a connection that failed is skipped, anything else (such as
+                    // running out of file descriptors) waits a moment before trying again.
+                    if !is_connection_error(&e) {
+                        tracing::error!(error = %e, "accepting a connection");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let (acceptor, ready) = (acceptor.clone(), ready.clone());
+        tokio::spawn(async move {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => {
+                    let _ = ready.send((tls, peer)).await;
+                }
+                // Plain HTTP, scanners, clients that distrust the certificate: not the server's fault.
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        });
+    }
+}
+
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.incoming.recv().await {
+            Some(connection) => connection,
+            // The accept loop ends only when this listener is dropped.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}
