@@ -60,6 +60,18 @@ pub struct StepUpRules {
     pub face: FaceRules,
 }
 
+impl StepUpRules {
+    /// The policy's rules, with tries per method held to today's bound: a policy stored before the
+    /// bound may allow more.
+    pub fn bounded(codes: &CodeRules, face: &FaceRules) -> StepUpRules {
+        let mut rules = StepUpRules { codes: codes.clone(), face: face.clone() };
+        let most = smartauth_domain::policy::MAX_TRIES_PER_METHOD;
+        rules.codes.max_attempts = rules.codes.max_attempts.min(most);
+        rules.face.max_attempts = rules.face.max_attempts.min(most);
+        rules
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IdentitySnapshot {
@@ -222,7 +234,7 @@ impl AttemptDoc {
                 policy_id: rules.policy_id.clone(),
                 created_at: policy.created_at,
             },
-            step_up: pending.then(|| StepUpRules { codes: rules.codes.clone(), face: rules.face.clone() }),
+            step_up: pending.then(|| StepUpRules::bounded(&rules.codes, &rules.face)),
             source_ip: source_ip.to_string(),
             device: context.device.clone(),
             location: context.location.clone(),

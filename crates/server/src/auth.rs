@@ -32,6 +32,8 @@ pub struct Tenant {
     pub person: Option<PersonId>,
     /// The only policy a person-scoped token may start attempts with (its `policyId` claim).
     pub policy: Option<String>,
+    /// The transaction a person-scoped token may start an attempt for (its `transactionHash` claim).
+    pub transaction_hash: Option<String>,
 }
 
 impl Tenant {
@@ -50,6 +52,27 @@ impl Tenant {
     /// Whether the token may act for `person`. Callers answer 404 when not, so as not to reveal the person.
     pub fn may_act_for(&self, person: &str) -> bool {
         self.person.as_ref().is_none_or(|p| p.as_str() == person)
+    }
+
+    /// A person-scoped token may name a transaction only when the backend bound it in the token: a
+    /// hijacked session must not choose what the bank's own code message says it approves. Such a
+    /// token also cannot leave its transaction out.
+    pub fn may_name_transaction(&self, hash: Option<&str>) -> Result<(), ApiError> {
+        if self.person.is_none() || self.transaction_hash.as_deref() == hash {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(match (&self.transaction_hash, hash) {
+            (None, _) => "an SDK token cannot name a transaction on its own: start the attempt from your backend, \
+                          or mint the SDK token with the transaction's transactionHash claim"
+                .into(),
+            (Some(_), None) => "this SDK token is bound to a transaction (its transactionHash claim): send it".into(),
+            (Some(_), Some(_)) => "the transaction is not the one this SDK token is bound to (transactionHash)".into(),
+        }))
+    }
+
+    /// Whether an existing attempt of `policy_id` is within a policy-bound token's reach.
+    pub fn reaches_policy(&self, policy_id: &str) -> bool {
+        self.policy.as_deref().is_none_or(|bound| bound == policy_id)
     }
 
     /// A token bound to a policy starts attempts of that policy only.
@@ -177,12 +200,19 @@ pub async fn verify_tenant_token(state: &AppState, token: &str) -> Result<Tenant
         }
         Some(_) => return Err(unauthorized("the token's personId must be a string")),
     };
-    let mut policy = None;
+    let (mut policy, mut transaction_hash) = (None, None);
     if person.is_some() {
         within_sdk_lifetime(exp, client.sdk_token_lifetime, chrono::Utc::now().timestamp())?;
         policy = bound_policy(&data.claims, client.require_sdk_token_policy)?;
+        transaction_hash = match data.claims.get("transactionHash") {
+            None => None,
+            Some(serde_json::Value::String(h)) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Some(h.to_ascii_lowercase())
+            }
+            Some(_) => return Err(unauthorized("the token's transactionHash must be 64 hex digits (SHA-256)")),
+        };
     }
-    Ok(Tenant { client, person, policy })
+    Ok(Tenant { client, person, policy, transaction_hash })
 }
 
 /// The `policyId` claim of a person-scoped token. Like `personId`, a present but non-string value is
@@ -267,7 +297,7 @@ fn request_ip(parts: &Parts, state: &AppState) -> IpAddr {
 /// A refused token counts against its address (guessing admin tokens or client secrets).
 fn counting_refusals<T>(state: &AppState, ip: IpAddr, verified: Result<T, ApiError>) -> Result<T, ApiError> {
     if let Err(ApiError::Unauthorized(_)) = &verified {
-        state.throttles.token_refused(ip);
+        state.throttles.token_refused(ip)?;
     }
     verified
 }

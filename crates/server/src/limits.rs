@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use smartauth_domain::lockout::LockoutRules;
 use smartauth_store::SendCaps;
@@ -101,7 +101,7 @@ fn per_minute<K: std::hash::Hash + Eq + Clone>(per_minute: u32) -> Option<Keyed<
 
 /// Checks against the limiter; the error names the wait.
 fn check<K: std::hash::Hash + Eq + Clone>(limiter: &Keyed<K>, key: &K) -> Result<(), Duration> {
-    limiter.check_key(key).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    limiter.check_key(key).map_err(|not_until| not_until.wait_time_from(limiter.clock().now()))
 }
 
 fn too_many(message: &str, wait: Duration) -> ApiError {
@@ -160,17 +160,19 @@ impl Throttles {
         }
     }
 
-    /// A token was refused: counts it against the address.
-    pub fn token_refused(&self, ip: IpAddr) {
+    /// A token was refused: counts it against the address. The refusal that spends the allowance is
+    /// already answered 429.
+    pub fn token_refused(&self, ip: IpAddr) -> Result<(), ApiError> {
         let Some(limiter) = &self.auth_failures else {
-            return;
+            return Ok(());
         };
         let key = address_key(ip);
-        if let Err(wait) = check(limiter, &key) {
+        check(limiter, &key).map_err(|wait| {
             tracing::warn!(address = %key, "too many refused tokens; refusing the address for a while");
             metrics::counter!("smartauth_throttled_total", "throttle" => "auth_failures").increment(1);
             self.blocked.lock().unwrap_or_else(|e| e.into_inner()).insert(key, Instant::now() + wait);
-        }
+            too_many("too many refused tokens from this address; wait before trying again", wait)
+        })
     }
 
     /// A request with a person-scoped (SDK) token, from `ip`.
@@ -221,10 +223,10 @@ mod tests {
         let ip: IpAddr = "198.51.100.9".parse().unwrap();
         for _ in 0..3 {
             assert!(throttles.before_token(ip).is_ok());
-            throttles.token_refused(ip);
+            assert!(throttles.token_refused(ip).is_ok());
         }
         assert!(throttles.before_token(ip).is_ok(), "three refusals are within the allowance");
-        throttles.token_refused(ip);
+        assert!(throttles.token_refused(ip).is_err(), "the fourth is answered 429");
         match throttles.before_token(ip) {
             Err(ApiError::TooManyRequests { retry_after_secs, .. }) => assert!((1..=20).contains(&retry_after_secs)),
             other => panic!("expected 429, got {other:?}"),

@@ -9,15 +9,15 @@ use crate::crypto::{self, MasterKey};
 
 /// How long the secret a rotation replaces keeps verifying tokens.
 ///
-/// The default, an hour, covers a planned rotation: the tokens already out (an SDK token lives 15
-/// minutes by default) and a rolling deploy of the tenant's backend with the new secret. A leaked
-/// secret must die at once: 0 replaces it with no overlap. At most a week, so that a forgotten old
-/// secret does not stay valid for good.
+/// The default is 0, no overlap: a rotation is often the answer to a leaked secret, and a script
+/// written for that must not leave it valid. A planned rotation asks for a grace period (an hour
+/// covers the tokens already out, SDK tokens living 15 minutes by default, and a rolling deploy of
+/// the tenant's backend). At most a week, so that a forgotten old secret does not stay valid for good.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GracePeriod(u32);
 
 impl GracePeriod {
-    pub const DEFAULT: GracePeriod = GracePeriod(3600);
+    pub const DEFAULT: GracePeriod = GracePeriod(0);
     pub const MAX_SECS: u64 = 7 * 86_400;
 
     pub fn parse(seconds: u64) -> Result<GracePeriod, String> {

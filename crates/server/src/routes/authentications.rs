@@ -211,6 +211,7 @@ pub async fn create(
         None | Some(Value::Null) => None,
         Some(t) => Some(Transaction::parse(t).map_err(ApiError::BadRequest)?),
     };
+    tenant.may_name_transaction(transaction.as_ref().map(|t| t.hash.as_str()))?;
     // The request's own User-Agent describes the person's device only when the SDK calls from it.
     let sdk_user_agent = tenant.person.as_ref().and(headers.get(USER_AGENT)).and_then(|v| v.to_str().ok());
     let context = parse_context(body.context, sdk_user_agent)?;
@@ -322,7 +323,7 @@ pub async fn load(app: &App, tenant: &Tenant, raw_id: &str) -> ApiResult<(Attemp
         app.store.attempt(tenant.client_id(), id.as_str()).await?.ok_or_else(|| ApiError::not_found("attempt"))?;
     let visible = match &tenant.person {
         None => true,
-        Some(p) => record.person_id.as_deref() == Some(p.as_str()),
+        Some(p) => record.person_id.as_deref() == Some(p.as_str()) && tenant.reaches_policy(&record.policy_id),
     };
     if !visible {
         return Err(ApiError::not_found("attempt"));

@@ -153,8 +153,7 @@ pub async fn send(
         let expires_at = now + i64::from(rules.ttl_seconds) * 1000;
         let code_hash = app.key.code_hash(&record.id, method.as_str(), &code);
         state.sends += 1;
-        state.challenge =
-            Some(Challenge { code_hash, sent_at: now, expires_at, sent_to: masked.clone() });
+        state.challenge = Some(Challenge { code_hash, sent_at: now, expires_at, sent_to: masked.clone() });
         if !save(&app, &mut record, &doc, false).await? {
             continue;
         }

@@ -41,13 +41,15 @@ fn verified_claims(tenant: &Tenant, attestation: &str) -> Value {
 async fn the_transaction_is_shown_stated_in_the_code_message_and_hashed_into_the_attestation() {
     let app = spawn_app().await;
     let tenant = app.tenant_with_person(PERSON).await;
-    let sdk_token = sdk(&tenant, PERSON);
     // Keys out of order, spacing and 150.00: the hash is of the canonical form whatever the sender wrote.
     let transaction: Value =
         serde_json::from_str(r#"{ "payee": {"name": "João", "key": "joao@example.com"}, "amount": 150.00, "type": "Pix", "currency": "BRL" }"#)
             .unwrap();
     let canonical = r#"{"amount":150,"currency":"BRL","payee":{"key":"joao@example.com","name":"João"},"type":"Pix"}"#;
     let expected_hash = hex::encode(Sha256::digest(canonical.as_bytes()));
+    // The backend binds the transaction in the SDK token it mints for this transfer.
+    let exp = chrono::Utc::now().timestamp() + 300;
+    let sdk_token = token(&tenant, json!({"exp": exp, "personId": PERSON, "transactionHash": expected_hash}));
 
     let a = start(&app, &sdk_token, json!({"transaction": transaction})).await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
@@ -79,7 +81,7 @@ async fn the_transaction_is_shown_stated_in_the_code_message_and_hashed_into_the
     let first_jti = claims["jti"].as_str().expect("a jti").to_owned();
 
     // The same device and place are now known: approved at once, with an attestation of its own.
-    let again = start(&app, &sdk_token, json!({})).await;
+    let again = start(&app, &sdk(&tenant, PERSON), json!({})).await;
     assert_eq!(again.body["status"], "approved", "{:?}", again.body);
     let claims = verified_claims(&tenant, again.body["attestation"].as_str().unwrap());
     assert!(claims.get("transactionHash").is_none(), "no transaction, no hash: {claims}");
@@ -179,4 +181,42 @@ async fn a_client_can_require_its_sdk_tokens_to_name_their_policy() {
     let off = patch(json!({"requireSdkTokenPolicy": false})).await;
     assert_eq!(off.body["requireSdkTokenPolicy"], false);
     assert_eq!(start(&app, &unbound, json!({})).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_sdk_token_names_a_transaction_only_as_its_backend_bound_it() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    let transfer = json!({"type": "Estorno", "amount": 5000, "currency": "BRL", "payee": {"name": "você"}});
+    // A hijacked session must not choose what the bank's own code message says is approved.
+    let unbound = start(&app, &sdk(&tenant, PERSON), json!({"transaction": transfer})).await;
+    assert_eq!(unbound.status, StatusCode::FORBIDDEN, "{:?}", unbound.body);
+    let exp = chrono::Utc::now().timestamp() + 300;
+    let other_hash = hex::encode(Sha256::digest(b"another transfer"));
+    let bound = token(&tenant, json!({"exp": exp, "personId": PERSON, "transactionHash": other_hash}));
+    let mismatched = start(&app, &bound, json!({"transaction": transfer})).await;
+    assert_eq!(mismatched.status, StatusCode::FORBIDDEN, "{:?}", mismatched.body);
+    let left_out = start(&app, &bound, json!({})).await;
+    assert_eq!(
+        left_out.status,
+        StatusCode::FORBIDDEN,
+        "a bound token cannot drop its transaction: {:?}",
+        left_out.body
+    );
+    assert_eq!(app.count_rows("attempts").await, 0);
+}
+
+#[tokio::test]
+async fn a_policy_bound_sdk_token_cannot_reach_attempts_of_another_policy() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    app.put_policy(&tenant, "login", json!({"name": "Login"})).await;
+    let login = start(&app, &backend(&tenant), json!({"personId": PERSON, "policyId": "login"})).await;
+    let id = login.body["attemptId"].as_str().unwrap().to_owned();
+    let exp = chrono::Utc::now().timestamp() + 300;
+    let bound = token(&tenant, json!({"exp": exp, "personId": PERSON, "policyId": "pix"}));
+    assert_eq!(app.get(&format!("/authentications/{id}"), &bound).await.status, StatusCode::NOT_FOUND);
+    let send = app.post(&format!("/authentications/{id}/methods/sms_authentication/send"), &bound, json!({})).await;
+    assert_eq!(send.status, StatusCode::NOT_FOUND, "{:?}", send.body);
+    assert_eq!(app.get(&format!("/authentications/{id}"), &sdk(&tenant, PERSON)).await.status, StatusCode::OK);
 }

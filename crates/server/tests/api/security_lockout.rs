@@ -125,6 +125,8 @@ async fn past_the_free_failures_each_try_waits_longer_and_a_success_resets_the_c
     assert_eq!(approved.body["status"], "approved", "{:?}", approved.body);
     let state = lockout_of(&app, &tenant).await;
     assert_eq!((state["consecutiveFailures"].clone(), state["locked"].clone()), (json!(0), json!(false)));
+    let own = app.get(&format!("/identities/{PERSON}"), &sdk(&tenant, PERSON)).await;
+    assert!(own.body.get("lockout").is_none(), "an SDK token is not told how to pace its guesses: {:?}", own.body);
 }
 
 #[tokio::test]

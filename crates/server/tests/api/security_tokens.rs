@@ -232,12 +232,14 @@ async fn an_emergency_rotation_stops_the_old_secret_at_once() {
     assert_eq!(app.get("/policies", &old).await.status, StatusCode::OK, "refused rotations change nothing");
 
     // A planned rotation, then an emergency one: neither replaced secret verifies anything.
-    let planned = rotate(&app, &tenant, None).await;
-    assert_eq!(planned.body["graceSeconds"], 3600, "the default grace period: {:?}", planned.body);
+    let planned = rotate(&app, &tenant, Some(json!({"graceSeconds": 3600}))).await;
+    assert_eq!(planned.body["graceSeconds"], 3600, "{:?}", planned.body);
     let second =
         Tenant { client_id: tenant.client_id.clone(), secret: planned.body["clientSecret"].as_str().unwrap().into() };
     assert_eq!(app.get("/policies", &old).await.status, StatusCode::OK);
-    let emergency = rotate(&app, &tenant, Some(json!({"graceSeconds": 0}))).await;
+    // No body is an emergency rotation: a script written for a leaked secret must not leave it valid.
+    let emergency = rotate(&app, &tenant, None).await;
+    assert_eq!(emergency.body["graceSeconds"], 0, "the default grace period: {:?}", emergency.body);
     assert_eq!(emergency.status, StatusCode::OK, "{:?}", emergency.body);
     assert!(emergency.body["previousSecretExpiresAt"].is_null());
     let third =

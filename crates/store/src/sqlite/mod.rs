@@ -648,8 +648,10 @@ impl Store for SqliteStore {
         now: Millis,
         rules: &LockoutRules,
     ) -> Result<TryVerdict> {
-        // The single writer connection serialises this read and write against every other claim.
-        let mut tx = self.writer.begin().await?;
+        // The single writer connection serialises this read and write against every other claim of
+        // this process; IMMEDIATE takes the write lock first, so that another process sharing the file
+        // cannot commit between the read and the write.
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query(GUARD).bind(client_id).bind(person_id).fetch_optional(&mut *tx).await?;
         let guard = row.as_ref().map(guard_from).transpose()?.unwrap_or_default();
         let verdict = rules.verdict(&guard, now);
@@ -676,7 +678,7 @@ impl Store for SqliteStore {
     async fn count_send(&self, send: &CodeSend, caps: &SendCaps) -> Result<SendVerdict> {
         const HOUR: Millis = 3_600_000;
         const DAY: Millis = 24 * HOUR;
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         if sqlx::query(SEND_COUNTED).bind(&send.id).fetch_optional(&mut *tx).await?.is_some() {
             return Ok(SendVerdict::Allowed);
         }
