@@ -143,8 +143,9 @@ impl MasterKey {
 
     /// A keyed hash of a phone number or email address, to count the codes sent to it without
     /// keeping it.
+    /// Case does not make another address.
     pub fn destination_hash(&self, address: &str) -> String {
-        self.code_hash("", "destination", address)
+        self.code_hash("", "destination", &address.to_lowercase())
     }
 }
 

@@ -228,7 +228,8 @@ pub async fn verify(
         return Err(ApiError::BadRequest(format!("{} takes a code, not an image", method.as_str())));
     }
     let code = body.code.ok_or_else(|| ApiError::BadRequest("code is required".into()))?;
-    let mut claimed = false;
+    // The code the claimed try is compared with: one claim, one code.
+    let mut claimed: Option<String> = None;
     for _ in 0..MAX_TRIES {
         let (mut record, mut doc, rules) = load_open(&app, &tenant, &attempt_id, method).await?;
         let rules = rules.codes;
@@ -246,9 +247,14 @@ pub async fn verify(
         let code = OtpCode::parse(&code, rules.length).map_err(ApiError::BadRequest)?;
         let person = record.person_id.clone().ok_or_else(|| ApiError::not_found("attempt"))?;
         // Counted as a failure across the person's attempts before the code is compared.
-        if !claimed {
-            ops::lockout::claim(&app, &record.client_id, &person).await?;
-            claimed = true;
+        match &claimed {
+            None => {
+                ops::lockout::claim(&app, &record.client_id, &person).await?;
+                claimed = Some(challenge.code_hash.clone());
+            }
+            // A new code was sent while this try was being recorded: it was claimed against another.
+            Some(hash) if *hash != challenge.code_hash => return Err(busy()),
+            Some(_) => {}
         }
         let outcome = if now >= challenge.expires_at {
             Outcome::Refused("expired_code")
