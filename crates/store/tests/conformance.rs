@@ -516,7 +516,7 @@ pub async fn sends_are_capped_per_person_and_per_destination(store: &dyn Store) 
     assert_eq!(store.count_send(&sixth, &caps).await.unwrap(), SendVerdict::CapReached { retry_at: 24 * H });
 }
 
-pub async fn erasure_forgets_failures_and_sends(store: &dyn Store) {
+pub async fn erasure_forgets_failures_but_not_the_destination_s_sends(store: &dyn Store) {
     use smartauth_domain::lockout::LockoutRules;
     with_people(store).await;
     store.claim_try("c1", "p1", 1_000, &LockoutRules::default()).await.unwrap();
@@ -526,8 +526,12 @@ pub async fn erasure_forgets_failures_and_sends(store: &dyn Store) {
     store.count_send(&send, &caps).await.unwrap();
     assert!(store.erase_identity("c1", "p1", &|_| {}).await.unwrap());
     assert!(store.guard("c1", "p1").await.unwrap().is_none());
-    let again = CodeSend { id: "s2".into(), ..send };
-    assert_eq!(store.count_send(&again, &caps).await.unwrap(), SendVerdict::Allowed, "the erased sends are gone");
+    // Erasing and re-creating the person does not reopen the phone for the rest of its day...
+    let again = CodeSend { id: "s2".into(), ..send.clone() };
+    assert!(matches!(store.count_send(&again, &caps).await.unwrap(), SendVerdict::CapReached { .. }));
+    // ...while the person is gone from the sends: another destination of theirs is within its caps.
+    let elsewhere = CodeSend { id: "s3".into(), destination: "e".into(), ..send };
+    assert_eq!(store.count_send(&elsewhere, &caps).await.unwrap(), SendVerdict::Allowed);
 }
 
 macro_rules! engine {
@@ -561,7 +565,7 @@ engine!(
         an_attempt_update_loses_to_a_concurrent_one,
         parallel_tries_never_pass_the_lock_and_a_success_resets_it,
         sends_are_capped_per_person_and_per_destination,
-        erasure_forgets_failures_and_sends,
+        erasure_forgets_failures_but_not_the_destination_s_sends,
         attempts_are_listed_newest_first_in_pages,
         a_cursor_never_reaches_past_to,
         history_reflects_what_approvals_taught,

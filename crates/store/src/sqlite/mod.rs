@@ -528,7 +528,7 @@ impl Store for SqliteStore {
         if deleted.rows_affected() == 0 {
             return Ok(false);
         }
-        for statement in [DELETE_KNOWN_CONTEXTS, DELETE_GUARD, DELETE_SENDS] {
+        for statement in [DELETE_KNOWN_CONTEXTS, DELETE_GUARD, DETACH_SENDS] {
             sqlx::query(statement).bind(client_id).bind(person_id).execute(&mut *tx).await?;
         }
         for (id, version, document) in &rewritten {
@@ -703,6 +703,12 @@ impl Store for SqliteStore {
         sqlx::query(PRUNE_SENDS)
             .bind(&send.client_id)
             .bind(&send.person_id)
+            .bind(send.at - DAY)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(PRUNE_SENDS_TO)
+            .bind(&send.client_id)
+            .bind(&send.destination)
             .bind(send.at - DAY)
             .execute(&mut *tx)
             .await?;

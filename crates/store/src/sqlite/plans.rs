@@ -149,8 +149,13 @@ impl SqliteStore {
             ("send: count it", INSERT_SEND.into(), vec![]),
             ("send: forget sends older than a day", PRUNE_SENDS.into(), vec![sends_of_person_before]),
             (
-                "erasure: the person's sends",
-                DELETE_SENDS.into(),
+                "send: forget sends to the destination older than a day",
+                PRUNE_SENDS_TO.into(),
+                vec!["code_sends_by_destination (client_id=? AND destination=? AND sent_at<?)"],
+            ),
+            (
+                "erasure: the person's sends, kept for the destination's cap",
+                DETACH_SENDS.into(),
                 vec!["code_sends_by_person (client_id=? AND person_id=?)"],
             ),
         ];

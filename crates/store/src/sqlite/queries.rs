@@ -38,7 +38,9 @@ pub const ATTEMPTS_OF: &str = "SELECT * FROM attempts WHERE client_id = ? AND pe
 pub const DELETE_IDENTITY: &str = "DELETE FROM identities WHERE client_id = ? AND person_id = ?";
 pub const DELETE_KNOWN_CONTEXTS: &str = "DELETE FROM known_contexts WHERE client_id = ? AND person_id = ?";
 pub const DELETE_GUARD: &str = "DELETE FROM identity_guards WHERE client_id = ? AND person_id = ?";
-pub const DELETE_SENDS: &str = "DELETE FROM code_sends WHERE client_id = ? AND person_id = ?";
+/// Erasure keeps the person's sends for the rest of their day, without the person: the destination's
+/// cap must hold across an erasure and a new identity with the same phone (a keyed hash, not the number).
+pub const DETACH_SENDS: &str = "UPDATE code_sends SET person_id = '' WHERE client_id = ? AND person_id = ?";
 
 /// Code and face verification: the person's failures across attempts.
 pub const GUARD: &str =
@@ -59,6 +61,8 @@ pub const INSERT_SEND: &str =
     "INSERT INTO code_sends (id, client_id, person_id, destination, sent_at) VALUES (?, ?, ?, ?, ?)";
 /// Sends older than the longest window (a day) count for nothing.
 pub const PRUNE_SENDS: &str = "DELETE FROM code_sends WHERE client_id = ? AND person_id = ? AND sent_at < ?";
+/// The same for the destination, which also prunes the sends erasure detached.
+pub const PRUNE_SENDS_TO: &str = "DELETE FROM code_sends WHERE client_id = ? AND destination = ? AND sent_at < ?";
 /// Erasure: an attempt detached from its person, if it is still the version that was anonymized.
 pub const DETACH_ATTEMPT: &str =
     "UPDATE attempts SET person_id = NULL, document = ?, version = version + 1 WHERE id = ? AND version = ?";
