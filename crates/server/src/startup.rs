@@ -100,18 +100,72 @@ impl App {
     /// The address the attempt comes from: the peer, or the first address in `X-Forwarded-For`
     /// that is not a trusted proxy, when the peer itself is a trusted proxy.
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
-        if !trusted(&peer) {
-            return peer;
+        forwarded_client(peer, headers, &self.trusted_proxies)
+    }
+}
+
+/// Walks `X-Forwarded-For` from the nearest hop back while each hop is a trusted proxy. A hop that
+/// is not an address (after taking off a port, as some proxies append one) ends the walk at the
+/// last address a trusted proxy vouched for: skipping it would let the client's own entries through.
+fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpNet]) -> IpAddr {
+    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
+    if !trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.into_iter().rev() {
+        let Some(ip) = hop_address(hop) else {
+            return client;
+        };
+        client = ip;
+        if !trusted(&ip) {
+            return ip;
         }
-        let hops: Vec<IpAddr> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse().ok())
-            .collect();
-        hops.into_iter().rev().find(|ip| !trusted(ip)).unwrap_or(peer)
+    }
+    client
+}
+
+/// `203.0.113.7`, `203.0.113.7:4711`, `2001:db8::1` or `[2001:db8::1]:4711`.
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse() {
+        return Some(ip);
+    }
+    if let Ok(addr) = hop.parse::<SocketAddr>() {
+        return Some(addr.ip());
+    }
+    hop.strip_prefix('[').and_then(|h| h.strip_suffix(']')).and_then(|h| h.parse().ok())
+}
+
+#[cfg(test)]
+mod forwarded_tests {
+    use super::*;
+
+    fn client(peer: &str, xff: &str) -> String {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_str(xff).unwrap());
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        forwarded_client(peer.parse().unwrap(), &headers, &trusted).to_string()
+    }
+
+    #[test]
+    fn the_client_is_the_nearest_address_no_trusted_proxy_vouches_for_beyond() {
+        assert_eq!(client("10.0.0.1", "198.51.100.9, 203.0.113.7, 10.0.0.2"), "203.0.113.7");
+        assert_eq!(client("203.0.113.50", "198.51.100.9"), "203.0.113.50", "an untrusted peer's header is ignored");
+    }
+
+    #[test]
+    fn a_hop_with_a_port_is_read_and_one_that_is_no_address_stops_the_walk() {
+        assert_eq!(client("10.0.0.1", "198.51.100.9, 203.0.113.7:4711"), "203.0.113.7");
+        assert_eq!(client("10.0.0.1", "198.51.100.9, [2001:db8::7]:4711"), "2001:db8::7");
+        // Before the fix the garbage hop was skipped and the client's own 198.51.100.9 was believed.
+        assert_eq!(client("10.0.0.1", "198.51.100.9, unknown"), "10.0.0.1");
     }
 }
 
