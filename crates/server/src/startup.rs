@@ -143,32 +143,6 @@ fn hop_address(hop: &str) -> Option<IpAddr> {
     hop.strip_prefix('[').and_then(|h| h.strip_suffix(']')).and_then(|h| h.parse().ok())
 }
 
-#[cfg(test)]
-mod forwarded_tests {
-    use super::*;
-
-    fn client(peer: &str, xff: &str) -> String {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", HeaderValue::from_str(xff).unwrap());
-        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
-        forwarded_client(peer.parse().unwrap(), &headers, &trusted).to_string()
-    }
-
-    #[test]
-    fn the_client_is_the_nearest_address_no_trusted_proxy_vouches_for_beyond() {
-        assert_eq!(client("10.0.0.1", "198.51.100.9, 203.0.113.7, 10.0.0.2"), "203.0.113.7");
-        assert_eq!(client("203.0.113.50", "198.51.100.9"), "203.0.113.50", "an untrusted peer's header is ignored");
-    }
-
-    #[test]
-    fn a_hop_with_a_port_is_read_and_one_that_is_no_address_stops_the_walk() {
-        assert_eq!(client("10.0.0.1", "198.51.100.9, 203.0.113.7:4711"), "203.0.113.7");
-        assert_eq!(client("10.0.0.1", "198.51.100.9, [2001:db8::7]:4711"), "2001:db8::7");
-        // Before the fix the garbage hop was skipped and the client's own 198.51.100.9 was believed.
-        assert_eq!(client("10.0.0.1", "198.51.100.9, unknown"), "10.0.0.1");
-    }
-}
-
 fn policy_cache_key(client_id: &str, policy_id: &str) -> String {
     format!("{client_id}/{policy_id}")
 }
@@ -480,4 +454,30 @@ pub async fn shutdown_signal() {
 
 pub fn data_dir_note(path: &Path) -> String {
     path.canonicalize().unwrap_or_else(|_| path.to_path_buf()).display().to_string()
+}
+
+#[cfg(test)]
+mod forwarded_tests {
+    use super::*;
+
+    fn client(peer: &str, xff: &str) -> String {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_str(xff).unwrap());
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        forwarded_client(peer.parse().unwrap(), &headers, &trusted).to_string()
+    }
+
+    #[test]
+    fn the_client_is_the_nearest_address_no_trusted_proxy_vouches_for_beyond() {
+        assert_eq!(client("10.0.0.1", "198.51.100.9, 203.0.113.7, 10.0.0.2"), "203.0.113.7");
+        assert_eq!(client("203.0.113.50", "198.51.100.9"), "203.0.113.50", "an untrusted peer's header is ignored");
+    }
+
+    #[test]
+    fn a_hop_with_a_port_is_read_and_one_that_is_no_address_stops_the_walk() {
+        assert_eq!(client("10.0.0.1", "198.51.100.9, 203.0.113.7:4711"), "203.0.113.7");
+        assert_eq!(client("10.0.0.1", "198.51.100.9, [2001:db8::7]:4711"), "2001:db8::7");
+        // Before the fix the garbage hop was skipped and the client's own 198.51.100.9 was believed.
+        assert_eq!(client("10.0.0.1", "198.51.100.9, unknown"), "10.0.0.1");
+    }
 }
