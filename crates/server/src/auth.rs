@@ -249,3 +249,6 @@ mod tests {
         assert!(SdkTokenLifetime::parse(59).is_err() && SdkTokenLifetime::parse(86_401).is_err());
     }
 }
+
+#[doc(hidden)]
+pub mod fuzz;
