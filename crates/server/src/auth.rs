@@ -159,20 +159,30 @@ fn expiry(claims: &Claims) -> Result<Option<i64>, ApiError> {
 }
 
 pub async fn verify_tenant_token(state: &AppState, token: &str) -> Result<Tenant, ApiError> {
-    refuse_critical_extensions(token)?;
-    let header = jsonwebtoken::decode_header(token).map_err(|_| unauthorized("malformed token"))?;
-    if header.alg != Algorithm::HS256 {
-        return Err(unauthorized("tokens must be signed with HS256"));
-    }
-    let issuer = unverified_issuer(token)?;
+    let issuer = token_issuer(token)?;
     let client = state
         .clients
         .active(state.store.as_ref(), &state.key, &issuer)
         .await?
         .ok_or_else(|| unauthorized("invalid token"))?;
+    tenant_for(token, &issuer, client, chrono::Utc::now().timestamp_millis())
+}
+
+/// What is checked before the client is looked up: the header, and the issuer the token names.
+fn token_issuer(token: &str) -> Result<String, ApiError> {
+    refuse_critical_extensions(token)?;
+    let header = jsonwebtoken::decode_header(token).map_err(|_| unauthorized("malformed token"))?;
+    if header.alg != Algorithm::HS256 {
+        return Err(unauthorized("tokens must be signed with HS256"));
+    }
+    unverified_issuer(token)
+}
+
+/// The signature and the claims, for `client` (the issuer's), at `now` (ms since the epoch).
+fn tenant_for(token: &str, issuer: &str, client: Arc<ActiveClient>, now: i64) -> Result<Tenant, ApiError> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_required_spec_claims(&["iss"]);
-    validation.set_issuer(&[issuer.as_str()]);
+    validation.set_issuer(&[issuer]);
     validation.validate_exp = true;
     validation.leeway = EXP_LEEWAY_SECS;
     validation.validate_aud = false;
@@ -181,7 +191,7 @@ pub async fn verify_tenant_token(state: &AppState, token: &str) -> Result<Tenant
     // The signature is checked before the claims: a token of the replaced secret fails on it alone.
     let data = match decode(&client.secret) {
         Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::InvalidSignature) => {
-            match client.previous_secret(chrono::Utc::now().timestamp_millis()) {
+            match client.previous_secret(now) {
                 Some(previous) => decode(previous),
                 None => Err(e),
             }
@@ -202,7 +212,7 @@ pub async fn verify_tenant_token(state: &AppState, token: &str) -> Result<Tenant
     };
     let (mut policy, mut transaction_hash) = (None, None);
     if person.is_some() {
-        within_sdk_lifetime(exp, client.sdk_token_lifetime, chrono::Utc::now().timestamp())?;
+        within_sdk_lifetime(exp, client.sdk_token_lifetime, now / 1000)?;
         policy = bound_policy(&data.claims, client.require_sdk_token_policy)?;
         transaction_hash = match data.claims.get("transactionHash") {
             None => None,
@@ -368,3 +378,6 @@ mod tests {
         assert!(SdkTokenLifetime::parse(59).is_err() && SdkTokenLifetime::parse(86_401).is_err());
     }
 }
+
+#[doc(hidden)]
+pub mod fuzz;

@@ -12,6 +12,8 @@ pub mod error;
 pub mod extract;
 pub mod faces;
 pub mod fetch;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod geocoder;
 pub mod limits;
 pub mod media;

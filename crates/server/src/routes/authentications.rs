@@ -422,3 +422,6 @@ pub async fn list(State(app): State<AppState>, tenant: Tenant, Query(q): Query<L
         .collect();
     Ok(ok_json(json!({"items": items, "nextCursor": next_cursor})))
 }
+
+#[doc(hidden)]
+pub mod fuzz;

@@ -297,3 +297,6 @@ pub async fn erase(State(app): State<AppState>, tenant: Tenant, Path(raw): Path<
     }
     Ok(ok_json(json!({"personId": person.as_str(), "deleted": true})))
 }
+
+#[doc(hidden)]
+pub mod fuzz;

@@ -331,3 +331,6 @@ fn answer(record: &AttemptRecord, authorized: bool, left: u32, refusal: &str, at
     }
     ok_json(out)
 }
+
+#[doc(hidden)]
+pub mod fuzz;

@@ -14,6 +14,14 @@ mod identities;
 mod methods;
 mod policies;
 
+/// The request body parsers as their routes run them, for the fuzz targets (`crate::fuzzing`).
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::authentications::fuzz::attempt_body;
+    pub use super::identities::fuzz::{identity_body, identity_changes_body};
+    pub use super::methods::fuzz::verify_body;
+}
+
 /// Every route on one port (without `SMARTAUTH_ADMIN_LISTEN`).
 pub fn router() -> Router<AppState> {
     api().merge(operator())
