@@ -60,6 +60,13 @@ pub struct DeviceInput {
     pub provided_info: ProvidedInfo,
     pub emulator: bool,
     pub rooted: bool,
+    /// The browser is driven by automation (`navigator.webdriver`, headless traits), as the SDK saw it.
+    #[serde(default)]
+    pub automation: bool,
+    /// The RFC 7638 thumbprint of the device key that signed this attempt's challenge, once the server
+    /// has checked the signature (device binding). `None` when the attempt carried no binding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

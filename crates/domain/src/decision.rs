@@ -57,11 +57,20 @@ impl ContextVerdict {
     }
 }
 
+/// A device key (by its thumbprint) that an approved attempt of the identity was signed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownDeviceKey {
+    pub thumbprint: String,
+    pub fingerprint: Option<String>,
+}
+
 /// What the identity has shown before, as read from storage.
 #[derive(Debug, Clone, Default)]
 pub struct History {
     /// Fingerprints of devices this identity was approved on.
     pub known_devices: Vec<String>,
+    /// Device keys this identity was approved with, and the fingerprint each came with.
+    pub known_device_keys: Vec<KnownDeviceKey>,
     /// How many *other* identities of the tenant were approved on this attempt's device.
     pub other_identities_on_device: u32,
     pub known_locations: Vec<Coordinates>,
@@ -184,8 +193,33 @@ fn judge_device(input: &DecisionInput<'_>) -> ContextVerdict {
     if device.rooted && !rules.allow_root_or_jailbreak {
         return ContextVerdict::step_up("ROOTED_DEVICE_NOT_ALLOWED", "the device reports it is rooted or jailbroken");
     }
+    if device.automation && !rules.allow_automation {
+        return ContextVerdict::step_up(
+            "AUTOMATION_DETECTED",
+            "the browser is driven by automation (webdriver or a headless browser)",
+        );
+    }
+    // A key proves the device; a fingerprint can be copied (see sdk/PROTOCOL.md, "What the decision makes of it").
+    let known_key = device.key.as_deref().is_some_and(|k| history.known_device_keys.iter().any(|d| d.thumbprint == k));
+    if known_key {
+        return ContextVerdict::approved(
+            "KNOWN_DEVICE_KEY",
+            "the device signed with a key approved for this identity before",
+        );
+    }
     if history.known_devices.iter().any(|d| d == fingerprint) {
-        return ContextVerdict::approved("KNOWN_DEVICE", "this device was approved for this identity before");
+        let bound = history.known_device_keys.iter().any(|d| d.fingerprint.as_deref() == Some(fingerprint));
+        if device.key.is_some() || bound {
+            let why = match device.key {
+                Some(_) => "the fingerprint is known but the device signed with a key never approved for this identity",
+                None => "the fingerprint is known but the device proved no key, and it was approved with one",
+            };
+            return ContextVerdict::step_up("KNOWN_FINGERPRINT_WITHOUT_KEY", why);
+        }
+        return ContextVerdict::approved(
+            "KNOWN_DEVICE",
+            "this device's fingerprint was approved for this identity before (a fingerprint, not a device key)",
+        );
     }
     if history.known_devices.len() as u64 >= u64::from(rules.max_devices_per_identity) {
         return ContextVerdict::step_up(

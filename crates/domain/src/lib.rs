@@ -15,7 +15,7 @@ pub mod time;
 
 pub use contact::{Email, Phone};
 pub use context::{AttemptContext, Coordinates, DeviceInput, NetworkFacts};
-pub use decision::{decide, ContextVerdict, Decision, DecisionInput, History, Status};
+pub use decision::{decide, ContextVerdict, Decision, DecisionInput, History, KnownDeviceKey, Status};
 pub use ids::Id;
 pub use otp::OtpCode;
 pub use person::PersonId;

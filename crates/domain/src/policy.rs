@@ -46,6 +46,9 @@ pub struct DeviceRules {
     pub allow_emulator: bool,
     #[serde(default)]
     pub allow_root_or_jailbreak: bool,
+    /// Whether a browser driven by automation may pass without a step-up.
+    #[serde(default)]
+    pub allow_automation: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

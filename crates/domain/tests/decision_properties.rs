@@ -266,6 +266,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 suspicious_location,
                 history: History {
                     known_devices,
+                    known_device_keys: Vec::new(),
                     other_identities_on_device,
                     known_locations,
                     last_approved_location: last_approved.map(|(offset, at)| (now + TimeDelta::seconds(offset), at)),

@@ -372,6 +372,8 @@ pub fn render<'a>(
                 kind: device.and_then(|d| d.kind.as_deref()),
                 emulator: device.is_some_and(|d| d.emulator),
                 rooted: device.is_some_and(|d| d.rooted),
+                automation: device.is_some_and(|d| d.automation),
+                key_thumbprint: device.and_then(|d| d.key.as_deref()),
             },
             location: LocationView {
                 reverse_geolocation: ReverseGeolocation::new(doc.place.as_ref(), doc.street.as_ref()),
@@ -498,6 +500,10 @@ struct DeviceView<'a> {
     kind: Option<&'a str>,
     emulator: bool,
     rooted: bool,
+    /// Beside the seed's fields: the browser was driven by automation, as the SDK saw it.
+    automation: bool,
+    /// Beside the seed's fields: the RFC 7638 thumbprint of the device key that signed the attempt.
+    key_thumbprint: Option<&'a str>,
 }
 
 /// The parsed user agent, in ua-parser-js's shape; every leaf is null when nothing was parsed.

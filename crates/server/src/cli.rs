@@ -69,6 +69,31 @@ enum ClientsCommand {
     Disable { client_id: String },
     /// Accept this client's tokens again.
     Enable { client_id: String },
+    /// Change a client's message and browser settings (as PATCH /admin/clients/{clientId}).
+    Update {
+        client_id: String,
+        /// The name people see in their code messages.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// The language of the messages: pt-BR or en.
+        #[arg(long)]
+        language: Option<String>,
+        /// A browser origin the web SDK may call from (https://app.example.com); repeat for several.
+        /// Replaces the list.
+        #[arg(long = "allowed-origin")]
+        allowed_origins: Vec<String>,
+        /// Empty the list of allowed origins.
+        #[arg(long, conflicts_with = "allowed_origins")]
+        no_allowed_origins: bool,
+        /// A JSON file with the message templates ({"sms", "emailSubject", "emailText", "emailHtml"}).
+        #[arg(long)]
+        templates: Option<PathBuf>,
+        /// Go back to the built-in message templates.
+        #[arg(long, conflicts_with = "templates")]
+        default_templates: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Replace the client's secret; tokens signed with the old one keep working for the grace period.
     ///
     /// Attestations are signed with the new secret at once. For a leaked secret, use --grace-seconds 0.
@@ -207,6 +232,47 @@ async fn manage_clients(settings: Settings, command: ClientsCommand) -> anyhow::
             let found = store.set_client_disabled(&client_id, false).await?;
             anyhow::ensure!(found, "no client {client_id}; `smartauth clients list` shows them");
             println!("client {client_id} enabled");
+        }
+        ClientsCommand::Update {
+            client_id,
+            display_name,
+            language,
+            allowed_origins,
+            no_allowed_origins,
+            templates,
+            default_templates,
+            json,
+        } => {
+            let message_templates = match (templates, default_templates) {
+                (Some(path), _) => {
+                    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                    let parsed = serde_json::from_str(&text).with_context(|| format!("{} as templates", path.display()))?;
+                    Some(Some(parsed))
+                }
+                (None, true) => Some(None),
+                (None, false) => None,
+            };
+            let change = ops::clients::SettingsChange {
+                display_name: display_name.map(Some),
+                language,
+                allowed_origins: match (allowed_origins.is_empty(), no_allowed_origins) {
+                    (false, _) => Some(allowed_origins),
+                    (true, true) => Some(Vec::new()),
+                    (true, false) => None,
+                },
+                message_templates,
+            }
+            .validated()
+            .map_err(anyhow::Error::msg)?;
+            let cache = clients::ClientCache::default();
+            let record = ops::clients::update_settings(store, &cache, &client_id, change)
+                .await?
+                .with_context(|| format!("no client {client_id}; `smartauth clients list` shows them"))?;
+            if json {
+                println!("{}", clients::describe(&record));
+            } else {
+                println!("client {client_id} updated (running servers use it within 5 s)");
+            }
         }
         ClientsCommand::RotateSecret { client_id, grace_seconds, json } => {
             let grace = ops::clients::GracePeriod::parse(grace_seconds)

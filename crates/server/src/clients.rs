@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use serde_json::json;
-use smartauth_store::{ClientRecord, Store};
+use smartauth_store::{ClientRecord, ClientSettings, Store};
 
 use crate::cache::TtlCache;
 use crate::crypto::{self, MasterKey};
+use crate::delivery::messages::{Language, Templates};
 
 pub struct ActiveClient {
     pub id: String,
@@ -20,6 +21,12 @@ pub struct ActiveClient {
     pub sdk_token_lifetime: SdkTokenLifetime,
     /// Person-scoped tokens must carry a `policyId` claim.
     pub require_sdk_token_policy: bool,
+    /// The name in the messages a person receives.
+    pub display_name: String,
+    pub language: Language,
+    /// Browser origins the web SDK may call from (`https://app.example.com`, normalised).
+    pub allowed_origins: Vec<String>,
+    pub templates: Option<Templates>,
 }
 
 impl ActiveClient {
@@ -94,6 +101,16 @@ impl ClientCache {
                     _ => None,
                 },
                 require_sdk_token_policy: record.require_sdk_token_policy,
+                display_name: record.settings.display_name.clone().unwrap_or_else(|| record.name.clone()),
+                language: Language::parse(&record.settings.language).unwrap_or(Language::En),
+                templates: record
+                    .settings
+                    .message_templates
+                    .as_deref()
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .context("reading a client's message templates")?,
+                allowed_origins: record.settings.allowed_origins,
                 id: record.id,
                 validate_cpf: record.validate_cpf,
                 // A value out of range in the database (written by hand) gives way to the default.
@@ -128,6 +145,40 @@ pub fn parse_name(raw: &str) -> Result<String, String> {
     Ok(name.to_owned())
 }
 
+/// A display name for messages: 1-64 characters, nothing invisible (it is sent to people's phones).
+pub fn parse_display_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err("displayName must be 1-64 characters".into());
+    }
+    if let Some(c) = smartauth_domain::text::hidden_in_name(name) {
+        return Err(format!("displayName must not contain {}", smartauth_domain::text::describe(c)));
+    }
+    Ok(name.to_owned())
+}
+
+/// At most this many allowed origins per client.
+pub const MAX_ORIGINS: usize = 20;
+
+/// A browser origin, as browsers send it in `Origin`: `https://host[:port]`, lowercase, without a path.
+/// Plain `http` only for loopback hosts (development: browsers treat them as secure contexts).
+pub fn parse_origin(raw: &str) -> Result<String, String> {
+    let bad = || format!("allowedOrigins: {raw:?} is not an origin like https://app.example.com");
+    let url = url::Url::parse(raw.trim()).map_err(|_| bad())?;
+    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+    if !bare || !url.username().is_empty() || url.password().is_some() || url.host().is_none() {
+        return Err(bad());
+    }
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => return Err(format!("allowedOrigins: {raw:?} must use https (http is accepted for loopback only)")),
+        _ => return Err(bad()),
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
 pub async fn create(store: &dyn Store, key: &MasterKey, name: &str, validate_cpf: bool) -> anyhow::Result<NewClient> {
     create_with(store, key, name, validate_cpf, SdkTokenLifetime::DEFAULT).await
 }
@@ -151,6 +202,7 @@ pub async fn create_with(
         sdk_token_max_lifetime_secs: sdk_token_lifetime.secs(),
         previous_secret: None,
         require_sdk_token_policy: false,
+        settings: ClientSettings::default(),
         created_at: chrono::Utc::now().timestamp_millis(),
     };
     store.insert_client(&record).await?;
@@ -180,6 +232,11 @@ pub fn describe(c: &ClientRecord) -> serde_json::Value {
         "validateCpf": c.validate_cpf,
         "sdkTokenMaxLifetimeSeconds": c.sdk_token_max_lifetime_secs,
         "requireSdkTokenPolicy": c.require_sdk_token_policy,
+        "displayName": c.settings.display_name,
+        "language": c.settings.language,
+        "allowedOrigins": c.settings.allowed_origins,
+        "messageTemplates": c.settings.message_templates.as_deref()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()),
         // While the secret a rotation replaced still verifies tokens (null when none does).
         "previousSecretExpiresAt": c.previous_secret.as_ref()
             .filter(|p| p.expires_at > chrono::Utc::now().timestamp_millis())

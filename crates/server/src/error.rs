@@ -18,6 +18,9 @@ pub fn current_request_id() -> String {
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// A device binding that does not hold (sdk/PROTOCOL.md): 400 with its own code.
+    #[error("{0}")]
+    InvalidDeviceBinding(String),
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -61,6 +64,7 @@ impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
+            ApiError::InvalidDeviceBinding(_) => (StatusCode::BAD_REQUEST, "INVALID_DEVICE_BINDING"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),

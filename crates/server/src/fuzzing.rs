@@ -37,6 +37,10 @@ pub fn client() -> Arc<ActiveClient> {
         validate_cpf: true,
         sdk_token_lifetime: SdkTokenLifetime::DEFAULT,
         require_sdk_token_policy: false,
+        display_name: "Fuzz".into(),
+        language: crate::delivery::messages::Language::En,
+        allowed_origins: Vec::new(),
+        templates: None,
     })
 }
 

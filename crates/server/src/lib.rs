@@ -6,6 +6,7 @@ pub mod cache;
 pub mod cli;
 pub mod clients;
 pub mod configuration;
+pub mod cors;
 pub mod crypto;
 pub mod delivery;
 pub mod error;

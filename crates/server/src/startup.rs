@@ -62,6 +62,8 @@ pub struct App {
     pub metrics: PrometheusHandle,
     pub limits: Limits,
     pub throttles: Throttles,
+    /// Every client's allowed browser origins, for CORS preflights.
+    pub origins: crate::cors::Origins,
 }
 
 pub type AppState = Arc<App>;
@@ -200,6 +202,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, First
         metrics: telemetry::metrics_handle(),
         limits: settings.limits.clone(),
         throttles: Throttles::new(&settings.limits),
+        origins: crate::cors::Origins::default(),
     };
     Ok((Arc::new(app), FirstStart { admin_token: generated }))
 }
@@ -260,7 +263,8 @@ async fn load_faces(settings: &Settings) -> Option<Faces> {
 
 /// Every route on one port, as `serve` answers without `SMARTAUTH_ADMIN_LISTEN`.
 pub fn router(state: AppState) -> Router {
-    finish(routes::router(), state)
+    let cors = crate::cors::layer(state.clone());
+    finish(routes::router(), state).layer(cors)
 }
 
 /// The fallbacks, middleware and state every port's routes get.
@@ -363,7 +367,7 @@ impl Server {
             .with_context(|| format!("listening on {admin_addr} (SMARTAUTH_ADMIN_LISTEN)"))?;
         Ok(Server {
             listener,
-            router: secure(finish(routes::api(), state.clone())),
+            router: secure(finish(routes::api(), state.clone()).layer(crate::cors::layer(state.clone()))),
             admin: Some((admin, secure(finish(routes::operator_port(), state)))),
             tls,
             reloading,

@@ -8,6 +8,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use smartauth_domain::text;
 
+use crate::delivery::messages::Language;
+
 /// The most bytes of canonical JSON: a payment's facts (amount, currency, payee and a few ids) fit
 /// many times over, and the object is stored with every attempt and shown with it.
 pub const MAX_CANONICAL_BYTES: usize = 2048;
@@ -50,9 +52,10 @@ impl Transaction {
         Ok(Transaction { hash: hex::encode(Sha256::digest(&canonical)), details })
     }
 
-    /// "Pix of R$ 150,00 to João", when the transaction names an amount, a currency and a payee (a
-    /// string, or an object with a `name`); `type` names the kind of transfer. For the code's message.
-    pub fn summary(&self) -> Option<String> {
+    /// "Pix of R$ 150,00 to João" ("Pix de R$ 150,00 para João"), when the transaction names an amount,
+    /// a currency and a payee (a string, or an object with a `name`); `type` names the kind of transfer.
+    /// For the code's message.
+    pub fn summary_in(&self, language: Language) -> Option<String> {
         let d = &self.details;
         let currency = d.get("currency")?.as_str()?.trim();
         let amount = amount_text(d.get("amount")?, currency)?;
@@ -62,11 +65,15 @@ impl Transaction {
             _ => return None,
         };
         let payee = shortened(payee.trim(), 40);
+        let (payment, of, to) = match language {
+            Language::En => ("Payment", "of", "to"),
+            Language::PtBr => ("Pagamento", "de", "para"),
+        };
         let kind = match d.get("type").and_then(Value::as_str).map(str::trim) {
             Some(kind) if !kind.is_empty() && kind.chars().count() <= 20 => kind.to_owned(),
-            _ => "Payment".to_owned(),
+            _ => payment.to_owned(),
         };
-        (!payee.is_empty() && !currency.is_empty()).then(|| format!("{kind} of {amount} to {payee}"))
+        (!payee.is_empty() && !currency.is_empty()).then(|| format!("{kind} {of} {amount} {to} {payee}"))
     }
 }
 
@@ -244,9 +251,9 @@ mod tests {
     #[test]
     fn a_summary_states_amount_currency_and_payee() {
         let pix = json!({"type": "Pix", "amount": 150, "currency": "BRL", "payee": {"name": "João"}});
-        assert_eq!(Transaction::parse(pix).unwrap().summary().as_deref(), Some("Pix of R$ 150,00 to João"));
+        assert_eq!(Transaction::parse(pix).unwrap().summary_in(Language::En).as_deref(), Some("Pix of R$ 150,00 to João"));
         let card = json!({"amount": "42.10", "currency": "EUR", "payee": "ACME Ltd"});
-        assert_eq!(Transaction::parse(card).unwrap().summary().as_deref(), Some("Payment of 42.10 EUR to ACME Ltd"));
-        assert_eq!(Transaction::parse(json!({"amount": 1, "currency": "BRL"})).unwrap().summary(), None);
+        assert_eq!(Transaction::parse(card).unwrap().summary_in(Language::En).as_deref(), Some("Payment of 42.10 EUR to ACME Ltd"));
+        assert_eq!(Transaction::parse(json!({"amount": 1, "currency": "BRL"})).unwrap().summary_in(Language::En), None);
     }
 }

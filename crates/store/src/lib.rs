@@ -38,6 +38,14 @@ pub trait Store: Send + Sync + 'static {
     async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>>;
     async fn clients(&self) -> Result<Vec<ClientRecord>>;
     /// Returns false when there is no such client.
+    /// Replaces the client's message and browser settings; false when there is no such client.
+    async fn set_client_settings(&self, client_id: &str, settings: &ClientSettings) -> Result<bool>;
+    /// Stores a device challenge, after forgetting the person's expired ones; false (and nothing stored)
+    /// when the person already has `max_outstanding` challenges waiting.
+    async fn insert_device_challenge(&self, challenge: &DeviceChallenge, now: Millis, max_outstanding: u32)
+        -> Result<bool>;
+    /// Takes (deletes and returns) a challenge: a second take of the same challenge gets `None`.
+    async fn take_device_challenge(&self, challenge_hash: &str) -> Result<Option<DeviceChallenge>>;
     async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> Result<bool>;
     /// Replaces the client's secret. With `previous_valid_until`, the replaced secret is kept (as
     /// stored) to verify tokens until then; without, it is forgotten at once, and so is any secret an

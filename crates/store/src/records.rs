@@ -17,7 +17,37 @@ pub struct ClientRecord {
     pub previous_secret: Option<PreviousSecret>,
     /// Whether the client's SDK (person-scoped) tokens must name the policy they may use.
     pub require_sdk_token_policy: bool,
+    pub settings: ClientSettings,
     pub created_at: Millis,
+}
+
+/// What shapes the messages a person receives and where the web SDK may run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientSettings {
+    /// The name people see in their messages (the client's name when unset).
+    pub display_name: Option<String>,
+    /// `pt-BR` or `en`.
+    pub language: String,
+    /// Browser origins (`https://app.example.com`) the web SDK may call from.
+    pub allowed_origins: Vec<String>,
+    /// The tenant's own message templates, as JSON (`None`: the built-in ones).
+    pub message_templates: Option<String>,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        ClientSettings { display_name: None, language: "en".into(), allowed_origins: Vec::new(), message_templates: None }
+    }
+}
+
+/// A challenge waiting for a device's signature (device binding), by the SHA-256 of the challenge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceChallenge {
+    pub challenge_hash: String,
+    pub client_id: String,
+    pub person_id: String,
+    pub policy_id: String,
+    pub expires_at: Millis,
 }
 
 /// A replaced client secret that still verifies tokens until `expires_at`.
@@ -105,6 +135,8 @@ pub struct Learned {
     pub fingerprint: Option<String>,
     pub location: Option<(f64, f64)>,
     pub ip: Option<String>,
+    /// The thumbprint of the device key that signed the attempt (device binding).
+    pub device_key: Option<String>,
     pub at: Millis,
 }
 

@@ -14,6 +14,7 @@ fn client(id: &str) -> ClientRecord {
         sdk_token_max_lifetime_secs: 900,
         previous_secret: None,
         require_sdk_token_policy: false,
+        settings: ClientSettings::default(),
         created_at: 1,
     }
 }
@@ -53,6 +54,7 @@ fn learned(client: &str, person: &str, fp: &str, at: Millis, place: (f64, f64)) 
         fingerprint: Some(fp.into()),
         location: Some(place),
         ip: Some("198.51.100.1".into()),
+        device_key: None,
         at,
     }
 }
@@ -534,6 +536,73 @@ pub async fn erasure_forgets_failures_but_not_the_destination_s_sends(store: &dy
     assert_eq!(store.count_send(&elsewhere, &caps).await.unwrap(), SendVerdict::Allowed);
 }
 
+pub async fn device_keys_are_learnt_with_approvals_only_and_erased(store: &dyn Store) {
+    with_people(store).await;
+    let keyed = |fp: &str, key: &str, at| Learned { device_key: Some(key.into()), ..learned("c1", "p1", fp, at, (1.0, 1.0)) };
+    let q = HistoryQuery { client_id: "c1", person_id: "p1", fingerprint: None, window_start: 0, attempt_limit: 10 };
+    // Grouped insert (a passive approval), then an update (an approval after a step-up).
+    let taught = keyed("phone", "k1", 1_000);
+    store.insert_attempt(&attempt("c1", "p1", "a1", 1_000, "approved"), Some(&taught), None).await.unwrap();
+    let mut second = attempt("c1", "p1", "a2", 2_000, "pending");
+    store.insert_attempt(&second, None, None).await.unwrap();
+    second.version += 1;
+    second.status = "approved".into();
+    assert!(store.update_attempt(&second, Some(&keyed("laptop", "k2", 2_000))).await.unwrap());
+    // The first key again, from an updated browser: both of its fingerprints stay bound to it.
+    let third = keyed("phone-updated", "k1", 3_000);
+    store.insert_attempt(&attempt("c1", "p1", "a3", 3_000, "approved"), Some(&third), None).await.unwrap();
+    let keys = store.history(&q).await.unwrap().known_device_keys;
+    let got: Vec<_> = keys.iter().map(|k| (k.thumbprint.as_str(), k.fingerprint.as_deref())).collect();
+    assert_eq!(got, [("k1", Some("phone")), ("k2", Some("laptop")), ("k1", Some("phone-updated"))]);
+    // Another person, and another tenant, see none of them; an orphan attempt teaches nothing.
+    let other = HistoryQuery { person_id: "p2", ..q };
+    assert!(store.history(&other).await.unwrap().known_device_keys.is_empty());
+    let orphan = Learned { device_key: Some("k9".into()), ..learned("c1", "p9", "x", 3_000, (1.0, 1.0)) };
+    assert!(!store.insert_attempt(&attempt("c1", "p9", "o1", 3_000, "approved"), Some(&orphan), None).await.unwrap());
+    let p9 = HistoryQuery { person_id: "p9", ..q };
+    assert!(store.history(&p9).await.unwrap().known_device_keys.is_empty());
+    assert!(store.erase_identity("c1", "p1", &|_| {}).await.unwrap());
+    assert!(store.history(&q).await.unwrap().known_device_keys.is_empty());
+}
+
+pub async fn a_device_challenge_is_taken_once_and_bounded_per_person(store: &dyn Store) {
+    with_people(store).await;
+    let challenge = |n: u32| DeviceChallenge {
+        challenge_hash: format!("h{n}"),
+        client_id: "c1".into(),
+        person_id: "p1".into(),
+        policy_id: "pix".into(),
+        expires_at: 10_000,
+    };
+    for n in 0..3 {
+        assert!(store.insert_device_challenge(&challenge(n), 1_000, 3).await.unwrap());
+    }
+    assert!(!store.insert_device_challenge(&challenge(3), 1_000, 3).await.unwrap(), "three are waiting");
+    let (a, b) = tokio::join!(store.take_device_challenge("h0"), store.take_device_challenge("h0"));
+    let taken: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+    assert_eq!(taken, [challenge(0)], "taken exactly once");
+    assert!(store.insert_device_challenge(&challenge(3), 1_000, 3).await.unwrap(), "a taken one frees its place");
+    // Expired ones are forgotten when the next is stored.
+    assert!(store.insert_device_challenge(&challenge(4), 20_000, 3).await.unwrap());
+    assert!(store.take_device_challenge("h1").await.unwrap().is_none());
+    assert_eq!(store.take_device_challenge("h4").await.unwrap().map(|c| c.person_id), Some("p1".into()));
+}
+
+pub async fn client_settings_are_kept(store: &dyn Store) {
+    with_clients(store).await;
+    assert_eq!(store.client("c1").await.unwrap().unwrap().settings, ClientSettings::default());
+    let settings = ClientSettings {
+        display_name: Some("Banco Exemplo".into()),
+        language: "pt-BR".into(),
+        allowed_origins: vec!["https://app.example.com".into(), "http://127.0.0.1:3000".into()],
+        message_templates: Some(r#"{"sms":"{{code}}"}"#.into()),
+    };
+    assert!(store.set_client_settings("c1", &settings).await.unwrap());
+    assert!(!store.set_client_settings("nobody", &settings).await.unwrap());
+    assert_eq!(store.client("c1").await.unwrap().unwrap().settings, settings);
+    assert_eq!(store.client("c2").await.unwrap().unwrap().settings, ClientSettings::default());
+}
+
 macro_rules! engine {
     ($engine:ident, $open:expr, [$($case:ident),* $(,)?]) => {
         mod $engine {
@@ -577,5 +646,8 @@ engine!(
         simultaneous_attempts_are_written_together_each_with_its_own_guard,
         an_attempt_for_a_person_no_longer_enrolled_is_not_stored,
         an_older_sighting_never_replaces_a_newer_one,
+        device_keys_are_learnt_with_approvals_only_and_erased,
+        a_device_challenge_is_taken_once_and_bounded_per_person,
+        client_settings_are_kept,
     ]
 );

@@ -38,6 +38,7 @@ fn context(fingerprint: &str, point: (f64, f64)) -> AttemptContext {
 fn known_history() -> History {
     History {
         known_devices: vec!["phone-1".into()],
+        known_device_keys: Vec::new(),
         other_identities_on_device: 0,
         known_locations: vec![at(SAO_PAULO)],
         last_approved_location: Some((now() - Duration::days(1), at(SAO_PAULO))),
@@ -272,4 +273,58 @@ fn disabled_contexts_are_not_evaluated() {
     assert_eq!(d.status, Status::Approved);
     assert_eq!(d.device.reason, "CONTEXT_DISABLED");
     assert_eq!(d.location.reason, "CONTEXT_DISABLED");
+}
+
+fn device_reason(device: DeviceInput, history: &History) -> (&'static str, Status) {
+    let policy = device_policy(false);
+    let ctx = AttemptContext { device: Some(device), location: None };
+    let d = run(&policy, &ctx, &NetworkFacts::default(), history, &ALL_METHODS);
+    (d.device.reason, d.device.status)
+}
+
+fn device_policy(allow_automation: bool) -> Policy {
+    let body = json!({"name": "P", "contexts": {"device_context": {"allowAutomation": allow_automation}},
+                      "reauthenticationMethods": ["sms_authentication"]});
+    Policy::parse("p", body).unwrap()
+}
+
+fn keyed(fingerprint: &str, key: Option<&str>) -> DeviceInput {
+    DeviceInput { fingerprint: Some(fingerprint.into()), key: key.map(str::to_owned), ..Default::default() }
+}
+
+#[test]
+fn a_known_device_key_is_a_known_device_even_when_the_fingerprint_changed() {
+    let mut h = known_history();
+    h.known_device_keys.push(KnownDeviceKey { thumbprint: "key-1".into(), fingerprint: Some("phone-1".into()) });
+    assert_eq!(device_reason(keyed("phone-1", Some("key-1")), &h), ("KNOWN_DEVICE_KEY", Status::Approved));
+    assert_eq!(device_reason(keyed("updated-browser", Some("key-1")), &h), ("KNOWN_DEVICE_KEY", Status::Approved));
+}
+
+#[test]
+fn a_known_fingerprint_without_its_key_is_evidence_not_proof() {
+    let mut h = known_history();
+    h.known_device_keys.push(KnownDeviceKey { thumbprint: "key-1".into(), fingerprint: Some("phone-1".into()) });
+    // A copied fingerprint from another browser: a new key, or none at all.
+    assert_eq!(device_reason(keyed("phone-1", Some("key-2")), &h), ("KNOWN_FINGERPRINT_WITHOUT_KEY", Status::Reproved));
+    assert_eq!(device_reason(keyed("phone-1", None), &h), ("KNOWN_FINGERPRINT_WITHOUT_KEY", Status::Reproved));
+    // A fingerprint approved before keys existed, sent again with a new key: still a new key.
+    let legacy = known_history();
+    assert_eq!(
+        device_reason(keyed("phone-1", Some("key-2")), &legacy),
+        ("KNOWN_FINGERPRINT_WITHOUT_KEY", Status::Reproved)
+    );
+    // Without any key, a fingerprint-only device keeps the seed's behaviour.
+    assert_eq!(device_reason(keyed("phone-1", None), &legacy), ("KNOWN_DEVICE", Status::Approved));
+}
+
+#[test]
+fn automation_is_stepped_up_unless_the_policy_allows_it() {
+    let h = known_history();
+    let mut device = keyed("phone-1", None);
+    device.automation = true;
+    assert_eq!(device_reason(device.clone(), &h), ("AUTOMATION_DETECTED", Status::Reproved));
+    let policy = device_policy(true);
+    let ctx = AttemptContext { device: Some(device), location: None };
+    let d = run(&policy, &ctx, &NetworkFacts::default(), &h, &ALL_METHODS);
+    assert_eq!(d.device.reason, "KNOWN_DEVICE");
 }

@@ -2,12 +2,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use lettre::message::header::ContentType;
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::configuration::Settings;
+use crate::delivery::messages::Email;
 
 /// Sends mail through one SMTP relay: `smtp://` (plain), `smtp://...?tls=required` (STARTTLS, or
 /// no message) or `smtps://` (TLS from the first byte), with `user:pass@` and lettre's other URL
@@ -82,13 +82,13 @@ impl EmailClient {
         }
     }
 
-    pub async fn send(&self, to: &str, subject: &str, body: String) -> anyhow::Result<()> {
+    /// Sends a message with a plain-text and an HTML part (`multipart/alternative`).
+    pub async fn send(&self, to: &str, mail: Email) -> anyhow::Result<()> {
         let message = Message::builder()
             .from(self.from.clone())
             .to(to.parse().context("recipient is not a mailbox")?)
-            .subject(subject)
-            .header(ContentType::TEXT_PLAIN)
-            .body(body)?;
+            .subject(mail.subject)
+            .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))?;
         // The relay's reply text often repeats the recipient's address: only its code is reported.
         tokio::time::timeout(self.timeout, self.transport.send(message))
             .await

@@ -1,10 +1,11 @@
-//! Client (tenant) settings that change how its tokens are checked: secret rotation with overlap, and
-//! whether its SDK tokens must be bound to a policy. Each takes effect at once in this process (the
+//! Client (tenant) settings: secret rotation with overlap, whether its SDK tokens must be bound to a
+//! policy, and the settings of its messages and browser origins. Each takes effect at once in this process (the
 //! client cache forgets the client) and within the cache's few seconds in any other.
 
-use smartauth_store::{Millis, Store};
+use smartauth_store::{ClientRecord, Millis, Store};
 
-use crate::clients::ClientCache;
+use crate::clients::{self, ClientCache};
+use crate::delivery::messages::{Language, Templates};
 use crate::crypto::{self, MasterKey};
 
 /// How long the secret a rotation replaces keeps verifying tokens.
@@ -71,6 +72,76 @@ pub async fn set_require_sdk_token_policy(
     let found = store.set_client_require_sdk_token_policy(client_id, required).await?;
     cache.forget(client_id);
     Ok(found)
+}
+
+/// A change to a client's message and browser settings; `None` leaves a setting as it is, and
+/// `Some(None)` resets a nullable one to its default.
+#[derive(Debug, Default)]
+pub struct SettingsChange {
+    pub display_name: Option<Option<String>>,
+    pub language: Option<String>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub message_templates: Option<Option<Templates>>,
+}
+
+impl SettingsChange {
+    /// Checks every value, so that nothing changes when one is wrong.
+    pub fn validated(self) -> Result<SettingsChange, String> {
+        let display_name = match self.display_name {
+            Some(Some(name)) => Some(Some(clients::parse_display_name(&name)?)),
+            other => other,
+        };
+        if let Some(language) = &self.language {
+            Language::parse(language)
+                .ok_or_else(|| format!("language must be one of {}", Language::ALL.join(", ")))?;
+        }
+        let allowed_origins = match self.allowed_origins {
+            Some(origins) if origins.len() > clients::MAX_ORIGINS => {
+                return Err(format!("allowedOrigins: at most {} origins", clients::MAX_ORIGINS))
+            }
+            Some(origins) => {
+                let mut parsed = Vec::with_capacity(origins.len());
+                for origin in &origins {
+                    let origin = clients::parse_origin(origin)?;
+                    if !parsed.contains(&origin) {
+                        parsed.push(origin);
+                    }
+                }
+                Some(parsed)
+            }
+            None => None,
+        };
+        if let Some(Some(templates)) = &self.message_templates {
+            templates.validate()?;
+        }
+        Ok(SettingsChange { display_name, language: self.language, allowed_origins, message_templates: self.message_templates })
+    }
+}
+
+/// Applies a validated change; `None` when there is no such client.
+pub async fn update_settings(
+    store: &dyn Store,
+    cache: &ClientCache,
+    client_id: &str,
+    change: SettingsChange,
+) -> anyhow::Result<Option<ClientRecord>> {
+    let Some(mut record) = store.client(client_id).await? else { return Ok(None) };
+    let s = &mut record.settings;
+    if let Some(name) = change.display_name {
+        s.display_name = name;
+    }
+    if let Some(language) = change.language {
+        s.language = language;
+    }
+    if let Some(origins) = change.allowed_origins {
+        s.allowed_origins = origins;
+    }
+    if let Some(templates) = change.message_templates {
+        s.message_templates = templates.map(|t| serde_json::to_string(&t)).transpose()?;
+    }
+    let found = store.set_client_settings(client_id, &record.settings).await?;
+    cache.forget(client_id);
+    Ok(found.then_some(record))
 }
 
 #[cfg(test)]

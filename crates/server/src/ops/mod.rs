@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod check;
 pub mod clients;
+pub mod devices;
 pub mod lockout;
 pub mod policies;
 pub mod sends;

@@ -2,14 +2,15 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
 use crate::auth::Admin;
 use crate::clients::{self, SdkTokenLifetime};
 use crate::error::{ok_json, ApiError, ApiResult};
 use crate::extract::{Json, Path};
-use crate::ops::clients::{self as client_ops, GracePeriod};
+use crate::delivery::messages::Templates;
+use crate::ops::clients::{self as client_ops, GracePeriod, SettingsChange};
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -45,6 +46,17 @@ pub async fn list_clients(State(app): State<AppState>, _: Admin) -> ApiResult<Re
 pub struct ClientChanges {
     sdk_token_max_lifetime_seconds: Option<u64>,
     require_sdk_token_policy: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    display_name: Option<Option<String>>,
+    language: Option<String>,
+    allowed_origins: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    message_templates: Option<Option<Templates>>,
+}
+
+/// A field that is present, possibly `null` (which resets it), as against absent (left as it is).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 pub async fn update_client(
@@ -55,6 +67,19 @@ pub async fn update_client(
 ) -> ApiResult<Response> {
     // Every value is checked before anything changes.
     let new_lifetime = changes.sdk_token_max_lifetime_seconds.map(|s| lifetime(Some(s))).transpose()?;
+    let settings = SettingsChange {
+        display_name: changes.display_name,
+        language: changes.language,
+        allowed_origins: changes.allowed_origins,
+        message_templates: changes.message_templates,
+    }
+    .validated()
+    .map_err(ApiError::BadRequest)?;
+    if app.store.client(&client_id).await?.is_none() {
+        return Err(ApiError::not_found("client"));
+    }
+    client_ops::update_settings(app.store.as_ref(), &app.clients, &client_id, settings).await?;
+    app.origins.forget();
     if let Some(new_lifetime) = new_lifetime {
         if !clients::set_sdk_token_lifetime(app.store.as_ref(), &app.clients, &client_id, new_lifetime).await? {
             return Err(ApiError::not_found("client"));

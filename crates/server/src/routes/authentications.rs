@@ -21,6 +21,8 @@ use crate::auth::{self, Attestation, Tenant};
 use crate::crypto;
 use crate::error::{current_request_id, ok_json, ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
+use crate::ops;
+use crate::ops::devices::BindingBody;
 use crate::startup::{App, AppState};
 use crate::transaction::Transaction;
 
@@ -54,6 +56,8 @@ struct DeviceBody {
     provided_info: ProvidedInfoBody,
     #[serde(default)]
     flags: Flags,
+    /// Device binding: a signature by the device's key over a server challenge (sdk/PROTOCOL.md).
+    binding: Option<BindingBody>,
 }
 
 /// Free-form facts from the device's own APIs: unknown keys are ignored, not refused.
@@ -73,6 +77,8 @@ struct Flags {
     emulator: bool,
     #[serde(default)]
     rooted: bool,
+    #[serde(default)]
+    automation: bool,
 }
 
 #[derive(Deserialize)]
@@ -98,10 +104,16 @@ fn bounded(field: &str, value: Option<String>, max: usize) -> ApiResult<Option<S
     }
 }
 
-fn parse_context(body: ContextBody, header_user_agent: Option<&str>) -> ApiResult<AttemptContext> {
+/// The context as sent, and the device binding to check (it needs the store).
+fn parse_context(
+    body: ContextBody,
+    header_user_agent: Option<&str>,
+) -> ApiResult<(AttemptContext, Option<BindingBody>)> {
+    let mut binding = None;
     let device = match body.device {
         None => None,
         Some(d) => {
+            binding = d.binding;
             let user_agent = d.user_agent.or_else(|| header_user_agent.map(str::to_owned));
             let info = d.provided_info;
             Some(DeviceInput {
@@ -116,6 +128,8 @@ fn parse_context(body: ContextBody, header_user_agent: Option<&str>) -> ApiResul
                 },
                 emulator: d.flags.emulator,
                 rooted: d.flags.rooted,
+                automation: d.flags.automation,
+                key: None,
             })
         }
     };
@@ -133,7 +147,7 @@ fn parse_context(body: ContextBody, header_user_agent: Option<&str>) -> ApiResul
             Some(LocationInput { coordinates, accuracy: l.accuracy })
         }
     };
-    Ok(AttemptContext { device, location })
+    Ok((AttemptContext { device, location }, binding))
 }
 
 /// The person the call is about: the SDK token's, or the body's for a backend token. A body that names
@@ -175,6 +189,7 @@ pub fn learned_from(record: &AttemptRecord, doc: &AttemptDoc) -> Option<Learned>
         fingerprint: doc.device.as_ref().and_then(|d| d.fingerprint.clone()),
         location: doc.location.as_ref().map(|l| (l.coordinates.latitude(), l.coordinates.longitude())),
         ip: Some(doc.network.ip.to_string()),
+        device_key: doc.device.as_ref().and_then(|d| d.key.clone()),
         at: record.created_at,
     })
 }
@@ -214,7 +229,7 @@ pub async fn create(
     tenant.may_name_transaction(transaction.as_ref().map(|t| t.hash.as_str()))?;
     // The request's own User-Agent describes the person's device only when the SDK calls from it.
     let sdk_user_agent = tenant.person.as_ref().and(headers.get(USER_AGENT)).and_then(|v| v.to_str().ok());
-    let context = parse_context(body.context, sdk_user_agent)?;
+    let (mut context, binding) = parse_context(body.context, sdk_user_agent)?;
     let client_id = tenant.client_id();
     if let Some(fingerprint) = context.device.as_ref().and_then(|d| d.fingerprint.as_deref()) {
         app.throttles.device_attempt(client_id, fingerprint)?;
@@ -224,6 +239,9 @@ pub async fn create(
         false => None,
     }
     .ok_or_else(|| ApiError::not_found("policy"))?;
+    if let (Some(binding), Some(device)) = (binding, context.device.as_mut()) {
+        device.key = Some(ops::devices::verify(&app, binding, client_id, person.as_str(), &body.policy_id).await?);
+    }
 
     let rules = &policy.policy;
     let source_ip = app.client_ip(peer.ip(), &headers);
@@ -314,6 +332,37 @@ pub async fn create(
         out["attestation"] = attestation(&tenant, &record, &doc)?.into();
     }
     Ok(ok_json(out))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChallengeRequest {
+    person_id: Option<String>,
+    people_id: Option<String>,
+    policy_id: String,
+}
+
+/// `POST /authentications/device-challenge`: a challenge for the device to sign in its next attempt.
+pub async fn device_challenge(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    Json(body): Json<ChallengeRequest>,
+) -> ApiResult<Response> {
+    let person = resolve_person(&tenant, body.person_id.or(body.people_id))?;
+    tenant.may_use_policy(&body.policy_id)?;
+    let client_id = tenant.client_id();
+    let policy = match smartauth_domain::policy::valid_policy_id(&body.policy_id) {
+        true => app.policy(client_id, &body.policy_id).await?,
+        false => None,
+    };
+    if policy.is_none() {
+        return Err(ApiError::not_found("policy"));
+    }
+    if app.store.identity(client_id, person.as_str()).await?.is_none() {
+        return Err(ApiError::not_found("identity"));
+    }
+    let issued = ops::devices::issue(&app, client_id, person.as_str(), &body.policy_id).await?;
+    Ok(ok_json(json!({"challenge": issued.challenge, "expiresAt": attempt::ts(issued.expires_at)})))
 }
 
 /// Loads an attempt the caller may see; anything else is 404, without saying why.

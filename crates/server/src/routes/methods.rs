@@ -12,7 +12,7 @@ use smartauth_store::{AttemptRecord, Millis};
 use crate::attempt::{masked_code, ts, AttemptDoc, Challenge, MethodAttempt, MethodState, StepUpRules};
 use crate::auth::Tenant;
 use crate::crypto;
-use crate::delivery::code_message;
+use crate::delivery::messages::{self, MessageFacts};
 use crate::error::{ok_json, ApiError, ApiResult};
 use crate::extract::{Json, Path};
 use crate::ops;
@@ -159,7 +159,7 @@ pub async fn send(
         }
         // A failed delivery still counts against the resend delay and the caps: a gateway that
         // stores the message and then answers an error may well have delivered it.
-        if let Err(e) = deliver(&app, method, &destination, &code, rules.ttl_seconds, doc.transaction.as_ref()).await {
+        if let Err(e) = deliver(&app, &tenant, method, &destination, &code, rules.ttl_seconds, doc.transaction.as_ref()).await {
             tracing::warn!(attempt_id = %record.id, method = method.as_str(), error = %format!("{e:#}"), "code delivery failed");
             metrics::counter!("smartauth_code_delivery_failures_total", "method" => method.as_str()).increment(1);
             return Err(ApiError::BadGateway(format!(
@@ -174,6 +174,7 @@ pub async fn send(
             "sent": true,
             "sentTo": masked,
             "expiresAt": ts(expires_at),
+            "resendAfterSeconds": rules.resend_after_seconds,
         })));
     }
     Err(busy())
@@ -181,21 +182,33 @@ pub async fn send(
 
 async fn deliver(
     app: &App,
+    tenant: &Tenant,
     method: Method,
     to: &str,
     code: &str,
     ttl: u32,
     transaction: Option<&crate::transaction::Transaction>,
 ) -> anyhow::Result<()> {
-    let text = code_message(code, ttl, transaction);
+    let client = &tenant.client;
+    // The host alone: browsers read `@host #code`, with no port (Chromium's parser stops at ':').
+    let webotp_host = client.allowed_origins.first().and_then(|o| url::Url::parse(o).ok()?.host_str().map(str::to_owned));
+    let webotp_origin = webotp_host.as_deref();
+    let facts = MessageFacts {
+        app_name: &client.display_name,
+        code,
+        ttl_seconds: ttl,
+        transaction,
+        language: client.language,
+        webotp_origin,
+    };
     match method {
         Method::EmailAuthentication => {
             let email = app.email.as_ref().ok_or_else(|| anyhow::anyhow!("email is not configured"))?;
-            email.send(to, "Your verification code", text).await
+            email.send(to, messages::email(client.templates.as_ref(), &facts)).await
         }
         _ => {
             let sms = app.sms.as_ref().ok_or_else(|| anyhow::anyhow!("SMS is not configured"))?;
-            sms.send(to, &text).await
+            sms.send(to, &messages::sms(client.templates.as_ref(), &facts)).await
         }
     }
 }

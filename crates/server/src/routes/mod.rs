@@ -27,7 +27,8 @@ pub fn router() -> Router<AppState> {
     api().merge(operator())
 }
 
-/// The routes for clients: the API, its documentation and liveness.
+/// The routes for clients: the API, its documentation and liveness. The web SDK's (`/authentications`
+/// and below) answer browsers from the clients' allowed origins (`crate::cors`).
 pub fn api() -> Router<AppState> {
     Router::new()
         .route("/health", get(health::health))
@@ -38,7 +39,9 @@ pub fn api() -> Router<AppState> {
         .route("/identities/{person_id}/unlock", post(identities::unlock))
         .route("/policies", get(policies::list))
         .route("/policies/{policy_id}", put(policies::put).get(policies::read).delete(policies::delete))
+        .route("/sdk/smartauth.js", get(docs::sdk))
         .route("/authentications", post(authentications::create).get(authentications::list))
+        .route("/authentications/device-challenge", post(authentications::device_challenge))
         .route("/authentications/{attempt_id}", get(authentications::read))
         .route("/authentications/{attempt_id}/methods/{method}/send", post(methods::send))
         .route("/authentications/{attempt_id}/methods/{method}/verify", post(methods::verify))

@@ -7,8 +7,8 @@
 use sqlx::{Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::queries::{INSERT_ATTEMPT, INSERT_GUARD};
-use super::{bind_attempt, LearnStatement, Query};
+use super::queries::{INSERT_ATTEMPT, INSERT_GUARD, LEARN_DEVICE_KEY};
+use super::{bind_attempt, bind_device_key, LearnStatement, Query};
 use crate::{AttemptRecord, Learned, Result, WindowLimit};
 
 /// Attempts written in one transaction at most.
@@ -76,6 +76,11 @@ async fn write(pool: &SqlitePool, jobs: &[InsertJob]) -> Result<Vec<bool>> {
             sql.push(';');
             binds += statement.bind_count();
         }
+        if job.learned.as_ref().is_some_and(|l| l.device_key.is_some()) {
+            sql.push_str(LEARN_DEVICE_KEY);
+            sql.push(';');
+            binds += 7;
+        }
     }
     debug_assert_eq!(sql.matches('?').count(), binds, "every placeholder has its value");
 
@@ -96,6 +101,9 @@ async fn write(pool: &SqlitePool, jobs: &[InsertJob]) -> Result<Vec<bool>> {
         }
         if let Some(statement) = learn {
             query = statement.bind(query);
+        }
+        if let Some(l) = job.learned.as_ref().filter(|l| l.device_key.is_some()) {
+            query = bind_device_key(query, l, &a.id);
         }
     }
     // sqlx's transaction rolls back if it is dropped before the commit (an error, a panic), so the one

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use smartauth_domain::lockout::{Guard, LockoutRules, TryVerdict};
-use smartauth_domain::{Coordinates, History, Policy};
+use smartauth_domain::{Coordinates, History, KnownDeviceKey, Policy};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
@@ -34,6 +34,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/sqlite/0005_key_check.sql")),
     (6, include_str!("../../migrations/sqlite/0006_guessing_and_sends.sql")),
     (7, include_str!("../../migrations/sqlite/0007_client_secret_rotation.sql")),
+    (8, include_str!("../../migrations/sqlite/0008_web_sdk.sql")),
 ];
 
 pub struct SqliteStore {
@@ -172,8 +173,16 @@ fn history_from(row: &SqliteRow) -> Result<History> {
     }
     let others: i64 = row.try_get("others")?;
     let recent: i64 = row.try_get("recent")?;
+    let keys: Vec<(String, String)> = serde_json::from_str(row.try_get("device_keys")?).map_err(corrupt)?;
     Ok(History {
         known_devices,
+        known_device_keys: keys
+            .into_iter()
+            .map(|(thumbprint, fingerprint)| KnownDeviceKey {
+                thumbprint,
+                fingerprint: (!fingerprint.is_empty()).then_some(fingerprint),
+            })
+            .collect(),
         other_identities_on_device: u32::try_from(others).unwrap_or(u32::MAX),
         known_locations,
         last_approved_location,
@@ -194,6 +203,10 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+fn origins_json(origins: &[String]) -> String {
+    serde_json::Value::from(origins).to_string()
+}
+
 fn client_from(row: &SqliteRow) -> Result<ClientRecord> {
     Ok(ClientRecord {
         id: row.try_get("id")?,
@@ -211,6 +224,13 @@ fn client_from(row: &SqliteRow) -> Result<ClientRecord> {
             _ => None,
         },
         require_sdk_token_policy: row.try_get("require_sdk_token_policy")?,
+        settings: ClientSettings {
+            display_name: row.try_get("display_name")?,
+            language: row.try_get("language")?,
+            allowed_origins: serde_json::from_str(row.try_get("allowed_origins")?)
+                .map_err(|e| StoreError::Corrupt(format!("a client's allowed origins: {e}")))?,
+            message_templates: row.try_get("message_templates")?,
+        },
         created_at: row.try_get("created_at")?,
     })
 }
@@ -378,12 +398,27 @@ impl<'a> LearnStatement<'a> {
     }
 }
 
-async fn learn(tx: &mut sqlx::SqliteConnection, l: &Learned) -> Result<()> {
+async fn learn(tx: &mut sqlx::SqliteConnection, l: &Learned, attempt_id: &str) -> Result<()> {
     if let Some(statement) = LearnStatement::new(l) {
         let sql = statement.sql("true");
         statement.bind(sqlx::query(&sql)).execute(&mut *tx).await?;
     }
+    if l.device_key.is_some() {
+        bind_device_key(sqlx::query(LEARN_DEVICE_KEY), l, attempt_id).execute(&mut *tx).await?;
+    }
     Ok(())
+}
+
+/// The seven values of `LEARN_DEVICE_KEY`.
+fn bind_device_key<'q>(query: Query<'q>, l: &'q Learned, attempt_id: &'q str) -> Query<'q> {
+    query
+        .bind(&l.client_id)
+        .bind(&l.person_id)
+        .bind(&l.device_key)
+        .bind(l.fingerprint.as_deref().unwrap_or_default())
+        .bind(l.at)
+        .bind(l.at)
+        .bind(attempt_id)
 }
 
 #[async_trait]
@@ -400,8 +435,9 @@ impl Store for SqliteStore {
     async fn insert_client(&self, c: &ClientRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO clients (id, name, secret_enc, disabled, validate_cpf, sdk_token_max_lifetime_seconds,
-                                  previous_secret_enc, previous_secret_expires_at, require_sdk_token_policy, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                  previous_secret_enc, previous_secret_expires_at, require_sdk_token_policy, created_at,
+                                  display_name, language, allowed_origins, message_templates)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -413,6 +449,10 @@ impl Store for SqliteStore {
         .bind(c.previous_secret.as_ref().map(|p| p.expires_at))
         .bind(c.require_sdk_token_policy)
         .bind(c.created_at)
+        .bind(&c.settings.display_name)
+        .bind(&c.settings.language)
+        .bind(origins_json(&c.settings.allowed_origins))
+        .bind(&c.settings.message_templates)
         .execute(&self.writer)
         .await
         .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { e.into() })?;
@@ -427,6 +467,58 @@ impl Store for SqliteStore {
     async fn clients(&self) -> Result<Vec<ClientRecord>> {
         let rows = sqlx::query("SELECT * FROM clients ORDER BY created_at, id").fetch_all(&self.reader).await?;
         rows.iter().map(client_from).collect()
+    }
+
+    async fn set_client_settings(&self, client_id: &str, s: &ClientSettings) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE clients SET display_name = ?, language = ?, allowed_origins = ?, message_templates = ? WHERE id = ?",
+        )
+        .bind(&s.display_name)
+        .bind(&s.language)
+        .bind(origins_json(&s.allowed_origins))
+        .bind(&s.message_templates)
+        .bind(client_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_device_challenge(&self, c: &DeviceChallenge, now: Millis, max_outstanding: u32) -> Result<bool> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(PRUNE_DEVICE_CHALLENGES).bind(&c.client_id).bind(&c.person_id).bind(now).execute(&mut *tx).await?;
+        let outstanding: i64 = sqlx::query_scalar(COUNT_DEVICE_CHALLENGES)
+            .bind(&c.client_id)
+            .bind(&c.person_id)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+        if outstanding >= i64::from(max_outstanding) {
+            return Ok(false);
+        }
+        sqlx::query(INSERT_DEVICE_CHALLENGE)
+            .bind(&c.challenge_hash)
+            .bind(&c.client_id)
+            .bind(&c.person_id)
+            .bind(&c.policy_id)
+            .bind(c.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn take_device_challenge(&self, challenge_hash: &str) -> Result<Option<DeviceChallenge>> {
+        let row = sqlx::query(TAKE_DEVICE_CHALLENGE).bind(challenge_hash).fetch_optional(&self.writer).await?;
+        row.map(|r| {
+            Ok(DeviceChallenge {
+                challenge_hash: challenge_hash.to_owned(),
+                client_id: r.try_get("client_id")?,
+                person_id: r.try_get("person_id")?,
+                policy_id: r.try_get("policy_id")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
     }
 
     async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> Result<bool> {
@@ -528,7 +620,7 @@ impl Store for SqliteStore {
         if deleted.rows_affected() == 0 {
             return Ok(false);
         }
-        for statement in [DELETE_KNOWN_CONTEXTS, DELETE_GUARD, DETACH_SENDS] {
+        for statement in [DELETE_KNOWN_CONTEXTS, DELETE_DEVICE_KEYS, DELETE_DEVICE_CHALLENGES, DELETE_GUARD, DETACH_SENDS] {
             sqlx::query(statement).bind(client_id).bind(person_id).execute(&mut *tx).await?;
         }
         for (id, version, document) in &rewritten {
@@ -630,7 +722,7 @@ impl Store for SqliteStore {
             return Ok(false);
         }
         if let Some(l) = learned {
-            learn(&mut tx, l).await?;
+            learn(&mut tx, l, &a.id).await?;
         }
         tx.commit().await?;
         Ok(true)

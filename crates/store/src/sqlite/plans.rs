@@ -91,6 +91,7 @@ impl SqliteStore {
             fingerprint: Some(String::new()),
             location: Some((0.0, 0.0)),
             ip: Some(String::new()),
+            device_key: Some(String::new()),
             at: 0,
         };
         let learn = LearnStatement::new(&learned).map(|l| l.sql("true")).unwrap_or_default();
@@ -100,7 +101,11 @@ impl SqliteStore {
         let device_sharing = "known_contexts_by_key (client_id=? AND kind=? AND key=?)";
         let window = "attempts_by_person (client_id=? AND person_id=? AND created_at>?)";
         let person_attempts = "attempts_by_person (client_id=? AND person_id=?)";
-        let history = [person_contexts, device_sharing, window];
+        let device_keys = "sqlite_autoindex_device_keys_1 (client_id=? AND person_id=?)";
+        let history = [person_contexts, device_sharing, window, device_keys];
+        let challenge = "sqlite_autoindex_device_challenges_1 (challenge_hash=?)";
+        let challenges_of_person = "device_challenges_by_person (client_id=? AND person_id=? AND expires_at>?)";
+        let challenges_of_person_before = "device_challenges_by_person (client_id=? AND person_id=? AND expires_at<?)";
         let guard = "sqlite_autoindex_identity_guards_1 (client_id=? AND person_id=?)";
         let sends_of_person = "code_sends_by_person (client_id=? AND person_id=? AND sent_at>?)";
         let sends_of_person_before = "code_sends_by_person (client_id=? AND person_id=? AND sent_at<?)";
@@ -124,6 +129,17 @@ impl SqliteStore {
                 vec![identity, window],
             ),
             ("approval: learn device, place and network", learn, vec![]),
+            ("approval: learn the device key", LEARN_DEVICE_KEY.into(), vec![by_id]),
+            ("POST /authentications: take the device challenge", TAKE_DEVICE_CHALLENGE.into(), vec![challenge]),
+            ("device challenge: forget the expired", PRUNE_DEVICE_CHALLENGES.into(), vec![challenges_of_person_before]),
+            ("device challenge: those waiting", COUNT_DEVICE_CHALLENGES.into(), vec![challenges_of_person]),
+            ("device challenge: store it", INSERT_DEVICE_CHALLENGE.into(), vec![]),
+            ("erasure: the device keys", DELETE_DEVICE_KEYS.into(), vec![device_keys]),
+            (
+                "erasure: the device challenges",
+                DELETE_DEVICE_CHALLENGES.into(),
+                vec!["device_challenges_by_person (client_id=? AND person_id=?)"],
+            ),
             ("GET /authentications/{id}, send, verify, face: the attempt", ATTEMPT.into(), vec![by_id]),
             ("send, verify, face: the identity", IDENTITY.into(), vec![identity]),
             ("send, verify, face: update the attempt", UPDATE_ATTEMPT.into(), vec![by_id]),

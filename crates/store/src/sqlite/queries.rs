@@ -13,7 +13,9 @@ macro_rules! history_columns {
             FROM known_contexts WHERE client_id = ?1 AND person_id = ?2 AND kind = 'location'
             ORDER BY last_seen DESC)) AS locations,
          (SELECT COUNT(*) FROM (SELECT 1 FROM attempts WHERE client_id = ?1 AND person_id = ?2 AND created_at >= ?4
-            LIMIT ?5)) AS recent"
+            LIMIT ?5)) AS recent,
+         (SELECT json_group_array(json_array(thumbprint, fingerprint)) FROM (SELECT thumbprint, fingerprint
+            FROM device_keys WHERE client_id = ?1 AND person_id = ?2 ORDER BY first_seen)) AS device_keys"
     };
 }
 
@@ -37,6 +39,25 @@ pub const ATTEMPT_IDS_OF: &str = "SELECT id FROM attempts WHERE client_id = ? AN
 pub const ATTEMPTS_OF: &str = "SELECT * FROM attempts WHERE client_id = ? AND person_id = ?";
 pub const DELETE_IDENTITY: &str = "DELETE FROM identities WHERE client_id = ? AND person_id = ?";
 pub const DELETE_KNOWN_CONTEXTS: &str = "DELETE FROM known_contexts WHERE client_id = ? AND person_id = ?";
+pub const DELETE_DEVICE_KEYS: &str = "DELETE FROM device_keys WHERE client_id = ? AND person_id = ?";
+pub const DELETE_DEVICE_CHALLENGES: &str = "DELETE FROM device_challenges WHERE client_id = ? AND person_id = ?";
+
+/// Device binding: a challenge is taken once, whoever asks first.
+pub const TAKE_DEVICE_CHALLENGE: &str = "DELETE FROM device_challenges WHERE challenge_hash = ?
+     RETURNING client_id, person_id, policy_id, expires_at";
+pub const PRUNE_DEVICE_CHALLENGES: &str =
+    "DELETE FROM device_challenges WHERE client_id = ? AND person_id = ? AND expires_at < ?";
+pub const COUNT_DEVICE_CHALLENGES: &str =
+    "SELECT COUNT(*) FROM device_challenges WHERE client_id = ? AND person_id = ? AND expires_at >= ?";
+pub const INSERT_DEVICE_CHALLENGE: &str =
+    "INSERT INTO device_challenges (challenge_hash, client_id, person_id, policy_id, expires_at) VALUES (?, ?, ?, ?, ?)";
+/// An approval signed by a device key: the key becomes a known device of the person. Written only
+/// when the attempt (the last value) was stored, so its person still exists.
+pub const LEARN_DEVICE_KEY: &str = "INSERT INTO device_keys (client_id, person_id, thumbprint, fingerprint, first_seen, last_seen)
+     SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM attempts WHERE id = ?)
+     ON CONFLICT (client_id, person_id, thumbprint, fingerprint) DO UPDATE SET
+       last_seen = MAX(last_seen, excluded.last_seen)";
+
 pub const DELETE_GUARD: &str = "DELETE FROM identity_guards WHERE client_id = ? AND person_id = ?";
 /// Erasure keeps the person's sends for the rest of their day, without the person: the destination's
 /// cap must hold across an erasure and a new identity with the same phone (a keyed hash, not the number).
