@@ -246,7 +246,8 @@ async fn manage_clients(settings: Settings, command: ClientsCommand) -> anyhow::
             let message_templates = match (templates, default_templates) {
                 (Some(path), _) => {
                     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-                    let parsed = serde_json::from_str(&text).with_context(|| format!("{} as templates", path.display()))?;
+                    let parsed =
+                        serde_json::from_str(&text).with_context(|| format!("{} as templates", path.display()))?;
                     Some(Some(parsed))
                 }
                 (None, true) => Some(None),

@@ -31,9 +31,9 @@ impl Origins {
             }
         }
         let set: Arc<HashSet<String>> = match state.store.clients().await {
-            Ok(clients) => Arc::new(
-                clients.into_iter().filter(|c| !c.disabled).flat_map(|c| c.settings.allowed_origins).collect(),
-            ),
+            Ok(clients) => {
+                Arc::new(clients.into_iter().filter(|c| !c.disabled).flat_map(|c| c.settings.allowed_origins).collect())
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "reading the clients' allowed origins failed");
                 return Arc::default();

@@ -251,9 +251,15 @@ mod tests {
     #[test]
     fn a_summary_states_amount_currency_and_payee() {
         let pix = json!({"type": "Pix", "amount": 150, "currency": "BRL", "payee": {"name": "João"}});
-        assert_eq!(Transaction::parse(pix).unwrap().summary_in(Language::En).as_deref(), Some("Pix of R$ 150,00 to João"));
+        assert_eq!(
+            Transaction::parse(pix).unwrap().summary_in(Language::En).as_deref(),
+            Some("Pix of R$ 150,00 to João")
+        );
         let card = json!({"amount": "42.10", "currency": "EUR", "payee": "ACME Ltd"});
-        assert_eq!(Transaction::parse(card).unwrap().summary_in(Language::En).as_deref(), Some("Payment of 42.10 EUR to ACME Ltd"));
+        assert_eq!(
+            Transaction::parse(card).unwrap().summary_in(Language::En).as_deref(),
+            Some("Payment of 42.10 EUR to ACME Ltd")
+        );
         assert_eq!(Transaction::parse(json!({"amount": 1, "currency": "BRL"})).unwrap().summary_in(Language::En), None);
     }
 }

@@ -42,8 +42,12 @@ pub trait Store: Send + Sync + 'static {
     async fn set_client_settings(&self, client_id: &str, settings: &ClientSettings) -> Result<bool>;
     /// Stores a device challenge, after forgetting the person's expired ones; false (and nothing stored)
     /// when the person already has `max_outstanding` challenges waiting.
-    async fn insert_device_challenge(&self, challenge: &DeviceChallenge, now: Millis, max_outstanding: u32)
-        -> Result<bool>;
+    async fn insert_device_challenge(
+        &self,
+        challenge: &DeviceChallenge,
+        now: Millis,
+        max_outstanding: u32,
+    ) -> Result<bool>;
     /// Takes (deletes and returns) a challenge: a second take of the same challenge gets `None`.
     async fn take_device_challenge(&self, challenge_hash: &str) -> Result<Option<DeviceChallenge>>;
     async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> Result<bool>;

@@ -36,7 +36,12 @@ pub struct ClientSettings {
 
 impl Default for ClientSettings {
     fn default() -> Self {
-        ClientSettings { display_name: None, language: "en".into(), allowed_origins: Vec::new(), message_templates: None }
+        ClientSettings {
+            display_name: None,
+            language: "en".into(),
+            allowed_origins: Vec::new(),
+            message_templates: None,
+        }
     }
 }
 

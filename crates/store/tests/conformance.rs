@@ -538,7 +538,8 @@ pub async fn erasure_forgets_failures_but_not_the_destination_s_sends(store: &dy
 
 pub async fn device_keys_are_learnt_with_approvals_only_and_erased(store: &dyn Store) {
     with_people(store).await;
-    let keyed = |fp: &str, key: &str, at| Learned { device_key: Some(key.into()), ..learned("c1", "p1", fp, at, (1.0, 1.0)) };
+    let keyed =
+        |fp: &str, key: &str, at| Learned { device_key: Some(key.into()), ..learned("c1", "p1", fp, at, (1.0, 1.0)) };
     let q = HistoryQuery { client_id: "c1", person_id: "p1", fingerprint: None, window_start: 0, attempt_limit: 10 };
     // Grouped insert (a passive approval), then an update (an approval after a step-up).
     let taught = keyed("phone", "k1", 1_000);

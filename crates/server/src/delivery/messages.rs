@@ -70,7 +70,10 @@ impl Templates {
                 return Err(format!("messageTemplates.{name} must be 1-{max} characters"));
             }
             if let Some(c) = smartauth_domain::text::hidden_in_name(template) {
-                return Err(format!("messageTemplates.{name} must not contain {}", smartauth_domain::text::describe(c)));
+                return Err(format!(
+                    "messageTemplates.{name} must not contain {}",
+                    smartauth_domain::text::describe(c)
+                ));
             }
             check_tags(template).map_err(|e| format!("messageTemplates.{name}: {e}"))?;
             if needs_code && !template.contains("{{code}}") {
@@ -269,8 +272,9 @@ mod tests {
 
     #[test]
     fn the_sms_speaks_the_client_s_language_states_the_transfer_and_ends_with_the_webotp_line() {
-        let pix = Transaction::parse(serde_json::json!({"type": "Pix", "amount": 150, "currency": "BRL", "payee": "João"}))
-            .unwrap();
+        let pix =
+            Transaction::parse(serde_json::json!({"type": "Pix", "amount": 150, "currency": "BRL", "payee": "João"}))
+                .unwrap();
         assert_eq!(
             sms(None, &facts(Language::PtBr, Some(&pix))),
             "Banco <Exemplo>: seu código de verificação é 123456, para Pix de R$ 150,00 para João. Vale por 5 min. \

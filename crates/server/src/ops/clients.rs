@@ -5,8 +5,8 @@
 use smartauth_store::{ClientRecord, Millis, Store};
 
 use crate::clients::{self, ClientCache};
-use crate::delivery::messages::{Language, Templates};
 use crate::crypto::{self, MasterKey};
+use crate::delivery::messages::{Language, Templates};
 
 /// How long the secret a rotation replaces keeps verifying tokens.
 ///
@@ -92,8 +92,7 @@ impl SettingsChange {
             other => other,
         };
         if let Some(language) = &self.language {
-            Language::parse(language)
-                .ok_or_else(|| format!("language must be one of {}", Language::ALL.join(", ")))?;
+            Language::parse(language).ok_or_else(|| format!("language must be one of {}", Language::ALL.join(", ")))?;
         }
         let allowed_origins = match self.allowed_origins {
             Some(origins) if origins.len() > clients::MAX_ORIGINS => {
@@ -114,7 +113,12 @@ impl SettingsChange {
         if let Some(Some(templates)) = &self.message_templates {
             templates.validate()?;
         }
-        Ok(SettingsChange { display_name, language: self.language, allowed_origins, message_templates: self.message_templates })
+        Ok(SettingsChange {
+            display_name,
+            language: self.language,
+            allowed_origins,
+            message_templates: self.message_templates,
+        })
     }
 }
 

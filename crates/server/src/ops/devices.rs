@@ -77,11 +77,12 @@ impl PublicJwk {
         if self.kty != "EC" || self.crv != "P-256" {
             return Err(invalid("publicKey must be an EC P-256 JWK"));
         }
-        let coordinate = |c: &str| {
-            URL_SAFE_NO_PAD.decode(c).ok().filter(|b| b.len() == 32).ok_or_else(|| {
-                invalid("publicKey.x and publicKey.y must be 32 bytes each, base64url without padding")
-            })
-        };
+        let coordinate =
+            |c: &str| {
+                URL_SAFE_NO_PAD.decode(c).ok().filter(|b| b.len() == 32).ok_or_else(|| {
+                    invalid("publicKey.x and publicKey.y must be 32 bytes each, base64url without padding")
+                })
+            };
         let mut point = vec![0x04];
         point.extend(coordinate(&self.x)?);
         point.extend(coordinate(&self.y)?);

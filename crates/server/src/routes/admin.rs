@@ -7,9 +7,9 @@ use serde_json::json;
 
 use crate::auth::Admin;
 use crate::clients::{self, SdkTokenLifetime};
+use crate::delivery::messages::Templates;
 use crate::error::{ok_json, ApiError, ApiResult};
 use crate::extract::{Json, Path};
-use crate::delivery::messages::Templates;
 use crate::ops::clients::{self as client_ops, GracePeriod, SettingsChange};
 use crate::startup::AppState;
 

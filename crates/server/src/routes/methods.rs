@@ -159,7 +159,9 @@ pub async fn send(
         }
         // A failed delivery still counts against the resend delay and the caps: a gateway that
         // stores the message and then answers an error may well have delivered it.
-        if let Err(e) = deliver(&app, &tenant, method, &destination, &code, rules.ttl_seconds, doc.transaction.as_ref()).await {
+        if let Err(e) =
+            deliver(&app, &tenant, method, &destination, &code, rules.ttl_seconds, doc.transaction.as_ref()).await
+        {
             tracing::warn!(attempt_id = %record.id, method = method.as_str(), error = %format!("{e:#}"), "code delivery failed");
             metrics::counter!("smartauth_code_delivery_failures_total", "method" => method.as_str()).increment(1);
             return Err(ApiError::BadGateway(format!(
@@ -191,7 +193,8 @@ async fn deliver(
 ) -> anyhow::Result<()> {
     let client = &tenant.client;
     // The host alone: browsers read `@host #code`, with no port (Chromium's parser stops at ':').
-    let webotp_host = client.allowed_origins.first().and_then(|o| url::Url::parse(o).ok()?.host_str().map(str::to_owned));
+    let webotp_host =
+        client.allowed_origins.first().and_then(|o| url::Url::parse(o).ok()?.host_str().map(str::to_owned));
     let webotp_origin = webotp_host.as_deref();
     let facts = MessageFacts {
         app_name: &client.display_name,

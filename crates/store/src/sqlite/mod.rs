@@ -620,7 +620,9 @@ impl Store for SqliteStore {
         if deleted.rows_affected() == 0 {
             return Ok(false);
         }
-        for statement in [DELETE_KNOWN_CONTEXTS, DELETE_DEVICE_KEYS, DELETE_DEVICE_CHALLENGES, DELETE_GUARD, DETACH_SENDS] {
+        for statement in
+            [DELETE_KNOWN_CONTEXTS, DELETE_DEVICE_KEYS, DELETE_DEVICE_CHALLENGES, DELETE_GUARD, DETACH_SENDS]
+        {
             sqlx::query(statement).bind(client_id).bind(person_id).execute(&mut *tx).await?;
         }
         for (id, version, document) in &rewritten {

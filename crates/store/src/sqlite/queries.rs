@@ -53,7 +53,8 @@ pub const INSERT_DEVICE_CHALLENGE: &str =
     "INSERT INTO device_challenges (challenge_hash, client_id, person_id, policy_id, expires_at) VALUES (?, ?, ?, ?, ?)";
 /// An approval signed by a device key: the key becomes a known device of the person. Written only
 /// when the attempt (the last value) was stored, so its person still exists.
-pub const LEARN_DEVICE_KEY: &str = "INSERT INTO device_keys (client_id, person_id, thumbprint, fingerprint, first_seen, last_seen)
+pub const LEARN_DEVICE_KEY: &str =
+    "INSERT INTO device_keys (client_id, person_id, thumbprint, fingerprint, first_seen, last_seen)
      SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM attempts WHERE id = ?)
      ON CONFLICT (client_id, person_id, thumbprint, fingerprint) DO UPDATE SET
        last_seen = MAX(last_seen, excluded.last_seen)";
