@@ -14,9 +14,14 @@ bash scripts/test-tools.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+blog=$(mktemp)
+trap 'rm -f "$log" "$blog"' EXIT
 status=0
 cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
+# The web SDK in a real browser (Debian's chromium driven by playwright-core) against target/debug/smartauth,
+# which cargo test has just built with the SDK compiled in. Its last line: "browser tests: N passed, N failed".
+bash scripts/browser-test.sh 2>&1 | tee "$blog" || status=$?
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+     /^browser tests: [0-9]+ passed, [0-9]+ failed$/ { p += $3; f += $5 }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log" "$blog"
 exit "$status"
