@@ -140,9 +140,17 @@ fn amount_text(amount: &Value, currency: &str) -> Option<String> {
         Value::String(s) if !s.trim().is_empty() && s.trim().chars().count() <= 20 => s.trim().to_owned(),
         _ => return None,
     };
+    // A decimal written as a string ("150.00", the usual way to send money in JSON) reads as a number.
+    let decimal = amount.is_number() || {
+        let (units, cents) = digits.split_once('.').unwrap_or((&digits, "00"));
+        !units.is_empty()
+            && units.bytes().all(|b| b.is_ascii_digit())
+            && cents.len() == 2
+            && cents.bytes().all(|b| b.is_ascii_digit())
+    };
     Some(match brl {
-        // Brazilian usage: "R$ 150,00". A string is shown as the tenant wrote it.
-        true if amount.is_number() => format!("R$ {}", digits.replace('.', ",")),
+        // Brazilian usage: "R$ 150,00". Any other string is shown as the tenant wrote it.
+        true if decimal => format!("R$ {}", digits.replace('.', ",")),
         true => format!("R$ {digits}"),
         false => format!("{digits} {}", shortened(currency, 8)),
     })
@@ -261,5 +269,10 @@ mod tests {
             Some("Payment of 42.10 EUR to ACME Ltd")
         );
         assert_eq!(Transaction::parse(json!({"amount": 1, "currency": "BRL"})).unwrap().summary_in(Language::En), None);
+        let text = json!({"type": "Pix", "amount": "150.00", "currency": "BRL", "payee": "João"});
+        assert_eq!(
+            Transaction::parse(text).unwrap().summary_in(Language::PtBr).as_deref(),
+            Some("Pix de R$ 150,00 para João")
+        );
     }
 }

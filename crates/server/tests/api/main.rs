@@ -8,6 +8,7 @@ mod identities;
 mod isolation;
 mod operations;
 mod policies;
+mod sdk;
 mod security_binding;
 mod security_files;
 mod security_leaks;
