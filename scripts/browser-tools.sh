@@ -15,8 +15,12 @@ PILLOW_VERSION=12.0.0
 OUT=target/browser
 
 if ! command -v chromium >/dev/null 2>&1 && [[ -z ${CHROMIUM:-} ]]; then
-  echo "browser-tools: chromium is not installed; on Debian: apt-get install -y chromium" >&2
-  exit 1
+  # Debian's chromium, from apt (as root, or through sudo).
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  echo "browser-tools: installing Debian's chromium with apt" >&2
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+    || { echo "browser-tools: chromium is not installed and apt could not install it: apt-get install -y chromium" >&2; exit 1; }
 fi
 echo "ok chromium: ${CHROMIUM:-$(command -v chromium)}"
 
