@@ -41,8 +41,11 @@ export SMARTAUTH_INTEL_DIR=$REPO/data/intel
 export SMARTAUTH_MODELS_DIR=$REPO/data/models
 export SMARTAUTH_LISTEN=127.0.0.1:$SMARTAUTH_PORT
 export SMARTAUTH_ADMIN_TOKEN=${SMARTAUTH_ADMIN_TOKEN:-$(node -e "console.log(require('crypto').randomBytes(24).toString('base64url'))")}
-# The bank's demo phone is the SMS gateway: codes show up in the page's inbox panel.
-export SMARTAUTH_SMS_GATEWAY_URL=$BANK/sms
+# Demo mode (DEMO=1; the bank refuses it on anything but loopback): the bank's demo phone is the SMS gateway,
+# codes show up in the page's inbox panel. The gateway URL carries a key of this run only (DEMO_SMS_KEY).
+export DEMO=1
+export DEMO_SMS_KEY=$(node -e "console.log(require('crypto').randomBytes(24).toString('base64url'))")
+export SMARTAUTH_SMS_GATEWAY_URL="$BANK/sms?key=$DEMO_SMS_KEY"
 
 "$SMARTAUTH_BIN" init >/dev/null
 CLIENT=$("$SMARTAUTH_BIN" clients create --name "Banco Exemplo" --json)

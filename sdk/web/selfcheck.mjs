@@ -227,6 +227,38 @@ check('an older server (challenge 404) gets no binding', async () => {
   assert.equal(calls[1].body.context.device.binding, undefined);
 });
 
+check('a challenge refused for load (429) or a server error (5xx) falls back to an attempt without binding', async () => {
+  for (const status of [429, 500, 503]) {
+    const calls = fakeFetch({
+      'POST /authentications/device-challenge': [status, { code: status === 429 ? 'TOO_MANY_REQUESTS' : 'INTERNAL', message: 'm' }, { 'Retry-After': '5' }],
+      'POST /authentications': [200, { attemptId: `a${status}`, status: 'approved', isAuthorized: true, attestation: 'jwt' }],
+    });
+    assert.deepEqual(await sdk().verifyPolicy('p', 'pix'), { isAuthorized: true, attemptId: `a${status}`, attestation: 'jwt' }, `challenge ${status}`);
+    assert.deepEqual(calls.map((c) => c.path), ['/authentications/device-challenge', '/authentications']);
+    assert.equal(calls[1].body.context.device.binding, undefined, `challenge ${status}: no binding`);
+  }
+});
+
+check('a challenge refused for the token (401, 403) or unreachable still rejects', async () => {
+  for (const [status, code] of [[401, 'unauthorized'], [403, 'forbidden']]) {
+    const calls = fakeFetch({
+      'POST /authentications/device-challenge': [status, { code: code.toUpperCase(), message: 'm' }],
+      'POST /authentications': [200, { attemptId: 'never', status: 'approved', isAuthorized: true, attestation: 'jwt' }],
+    });
+    await assert.rejects(sdk().verifyPolicy('p', 'pix'), (e) => e instanceof SmartAuthError && e.code === code && e.status === status);
+    assert.equal(calls.length, 1, `challenge ${status}: no attempt`);
+  }
+  const calls = [];
+  globalThis.fetch = async (url, init) => {
+    const path = new URL(url).pathname;
+    calls.push(path);
+    if (path === '/authentications/device-challenge') throw new TypeError('Failed to fetch');
+    return new Response(JSON.stringify({ attemptId: 'never', status: 'approved', isAuthorized: true, attestation: 'jwt' }), { status: 200 });
+  };
+  await assert.rejects(sdk().verifyPolicy('p', 'pix'), (e) => e instanceof SmartAuthError && e.code === 'network' && e.status === 0);
+  assert.ok(!calls.includes('/authentications'), 'no attempt after a network error');
+});
+
 check('pending with no method this SDK can do: no_method', async () => {
   fakeFetch({
     'POST /authentications/device-challenge': [200, { challenge: 'x' }],

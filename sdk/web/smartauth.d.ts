@@ -96,7 +96,7 @@ export interface ClientHintsInfo {
 
 export interface DeviceContext {
   type: 'web';
-  /** Hex SHA-256 of the stable signals' canonical JSON (see README). */
+  /** Hex SHA-256 of the stable signals' canonical JSON (see README). Not unique: a hint, not a proof (the device key is). */
   fingerPrint: string;
   userAgent?: string;
   providedInfo: {
@@ -113,6 +113,7 @@ export interface DeviceContext {
     deviceMemory?: number | null;
     maxTouchPoints?: number;
   };
+  /** What the client says about itself: `automation` stops honest automation, not an attacker (not a security control). */
   flags: { emulator: false; rooted: false; automation: boolean };
   /** Added by verifyPolicy for each attempt; collectContext never returns it. */
   binding?: {
@@ -145,7 +146,8 @@ export class SmartAuth {
   /**
    * Runs the policy for the person. Resolves when the attempt ends (approved, refused, cancelled,
    * methods exhausted, locked, or no method this SDK can do); rejects with SmartAuthError when the
-   * server cannot be used.
+   * server cannot be used. When the device challenge cannot be had (404, 429 or 5xx), the attempt goes
+   * on without the device binding; a network error or a 401/403 on it rejects.
    */
   verifyPolicy(personId: string | null | undefined, policyId: string, options?: VerifyPolicyOptions): Promise<VerifyPolicyResult>;
 }

@@ -1348,13 +1348,18 @@ export class SmartAuth {
     }).run();
   }
 
-  /** The signed device binding, null when this browser or server cannot do it, 'locked' on a 423. */
+  /**
+   * The signed device binding, null when this browser or server cannot do it now, 'locked' on a 423.
+   * Without a binding the attempt still runs (a known device is then recognised by its fingerprint, or
+   * stepped up): 404 is an older server without device challenges (or an unknown policy: the attempt will
+   * say so); 429 is too many challenges waiting for this person (several tabs, say); 5xx is the server's
+   * trouble with challenges only. No answer at all (network), 401 and 403 still reject.
+   */
   async #binding(call, policyId) {
     const pair = await deviceKeyPair();
     if (!pair) return null;
     const res = await call('POST', '/authentications/device-challenge', { policyId });
-    // An older server without device challenges (or an unknown policy: the attempt will say so).
-    if (res.status === 404) return null;
+    if (res.status === 404 || res.status === 429 || res.status >= 500) return null;
     if (res.status === 423) return 'locked';
     if (!res.ok) throw errorFrom(res);
     const challenge = res.body && res.body.challenge;

@@ -223,7 +223,8 @@ export async function startBank({ tenant, smartauthUrl, port, policyId }) {
   const logPath = path.join(OUT, `bank-${port}.log`);
   const log = fs.openSync(logPath, 'w');
   const proc = spawn(process.execPath, [path.join(REPO, 'examples/web-bank/server.mjs')], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', CLIENT_ID: tenant.clientId, CLIENT_SECRET: tenant.secret, SMARTAUTH_URL: smartauthUrl, POLICY_ID: policyId, BANK_LANGUAGE: 'en' },
+    // DEMO=1: the demo login (POST /api/login) the tests switch customers with; loopback only.
+    env: { ...process.env, DEMO: '1', PORT: String(port), HOST: '127.0.0.1', CLIENT_ID: tenant.clientId, CLIENT_SECRET: tenant.secret, SMARTAUTH_URL: smartauthUrl, POLICY_ID: policyId, BANK_LANGUAGE: 'en' },
     stdio: ['ignore', log, log],
   });
   const url = `http://127.0.0.1:${port}`;

@@ -273,7 +273,7 @@ impl FromRequestParts<AppState> for Tenant {
         }
         // A browser page may use a token only from an origin its client allows (CORS keeps the answer
         // from the page; this keeps the request from having effects).
-        if let Some(origin) = crate::cors::cross_origin(&parts.headers) {
+        if let Some(origin) = crate::cors::cross_origin(&parts.headers, state.public_url.as_deref()) {
             if !tenant.client.allowed_origins.iter().any(|o| o == origin) {
                 return Err(ApiError::Forbidden(format!(
                     "calls from the origin {origin} are not allowed for this client (see allowedOrigins)"

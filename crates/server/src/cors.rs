@@ -76,13 +76,11 @@ fn is_sdk_path(path: &str) -> bool {
     path == "/authentications" || path.starts_with("/authentications/")
 }
 
-/// The browser origin of a cross-origin request: `None` for calls from servers (no `Origin`) and for
-/// the server's own pages (the origin is this host).
-pub fn cross_origin(headers: &HeaderMap) -> Option<&str> {
+/// The browser origin of a request from another site: `None` for calls from servers (no `Origin`) and
+/// for pages of `SMARTAUTH_PUBLIC_URL` itself. The `Host` header is not trusted for this: a DNS
+/// rebinding page sends a `Host` that matches its own origin.
+pub fn cross_origin<'h>(headers: &'h HeaderMap, public_url: Option<&str>) -> Option<&'h str> {
     let origin = headers.get(header::ORIGIN)?.to_str().unwrap_or("null");
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let same = host.is_some_and(|host| {
-        origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")).is_some_and(|o| o == host)
-    });
-    (!same).then_some(origin)
+    let own = public_url.and_then(|u| url::Url::parse(u).ok()).map(|u| u.origin().ascii_serialization());
+    (own.as_deref() != Some(origin)).then_some(origin)
 }

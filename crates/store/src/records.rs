@@ -118,6 +118,9 @@ pub struct HistoryQuery<'a> {
     pub client_id: &'a str,
     pub person_id: &'a str,
     pub fingerprint: Option<&'a str>,
+    /// The thumbprint of the device key the attempt proved (device binding): when there is one, the
+    /// device is shared with the people who were approved with this key, not with this fingerprint.
+    pub device_key: Option<&'a str>,
     /// Attempts created at or after this instant count towards the policy's limit.
     pub window_start: Millis,
     /// The policy's limit: counting stops there, so that hammering one identity cannot make each

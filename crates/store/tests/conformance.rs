@@ -204,6 +204,7 @@ pub async fn history_reflects_what_approvals_taught(store: &dyn Store) {
         client_id: "c1",
         person_id: person,
         fingerprint: fp,
+        device_key: None,
         window_start: from,
         attempt_limit: 100,
     };
@@ -262,6 +263,7 @@ pub async fn decision_inputs_are_the_identity_and_its_history(store: &dyn Store)
         client_id: "c1",
         person_id: "p1",
         fingerprint: Some("phone"),
+        device_key: None,
         window_start: 0,
         attempt_limit: 10,
     };
@@ -312,6 +314,7 @@ pub async fn erasure_removes_the_person_and_anonymizes_attempts(store: &dyn Stor
             client_id: "c1",
             person_id: "p1",
             fingerprint: Some("phone"),
+            device_key: None,
             window_start: 0,
             attempt_limit: 10,
         })
@@ -328,7 +331,14 @@ pub async fn a_failed_attempt_write_leaves_nothing_behind(store: &dyn Store) {
         .insert_attempt(&duplicate, Some(&learned("c1", "p1", "phone", 2_000, (1.0, 1.0))), None)
         .await
         .is_err());
-    let q = HistoryQuery { client_id: "c1", person_id: "p1", fingerprint: None, window_start: 0, attempt_limit: 10 };
+    let q = HistoryQuery {
+        client_id: "c1",
+        person_id: "p1",
+        fingerprint: None,
+        device_key: None,
+        window_start: 0,
+        attempt_limit: 10,
+    };
     let h = store.history(&q).await.unwrap();
     assert!(h.known_devices.is_empty(), "the refused attempt taught nothing");
     assert_eq!(h.attempts_in_window, 1);
@@ -367,8 +377,14 @@ pub async fn the_window_limit_is_checked_when_the_attempt_is_stored(store: &dyn 
         .unwrap();
     assert!(!refused, "a third attempt in the window is not stored");
     assert!(store.attempt("c1", "a3").await.unwrap().is_none());
-    let q =
-        HistoryQuery { client_id: "c1", person_id: "p1", fingerprint: None, window_start: 1_000, attempt_limit: 10 };
+    let q = HistoryQuery {
+        client_id: "c1",
+        person_id: "p1",
+        fingerprint: None,
+        device_key: None,
+        window_start: 1_000,
+        attempt_limit: 10,
+    };
     let h = store.history(&q).await.unwrap();
     assert_eq!(h.known_devices, vec!["phone"], "the refused attempt taught nothing");
     assert_eq!(h.attempts_in_window, 2);
@@ -398,7 +414,14 @@ pub async fn one_bad_attempt_among_simultaneous_ones_fails_alone(store: &dyn Sto
     assert!(duplicate.is_err(), "an id that exists is refused");
     assert!(first.unwrap() && second.unwrap(), "the others are stored");
     assert!(!third.unwrap(), "the limit holds among simultaneous writes");
-    let q = HistoryQuery { client_id: "c1", person_id: "p2", fingerprint: None, window_start: 0, attempt_limit: 10 };
+    let q = HistoryQuery {
+        client_id: "c1",
+        person_id: "p2",
+        fingerprint: None,
+        device_key: None,
+        window_start: 0,
+        attempt_limit: 10,
+    };
     let h = store.history(&q).await.unwrap();
     assert_eq!((h.attempts_in_window, h.known_devices.len()), (2, 1));
 }
@@ -429,6 +452,7 @@ pub async fn simultaneous_attempts_are_written_together_each_with_its_own_guard(
         client_id: "c1",
         person_id: person,
         fingerprint: None,
+        device_key: None,
         window_start: 0,
         attempt_limit: 10,
     };
@@ -449,6 +473,7 @@ pub async fn an_attempt_for_a_person_no_longer_enrolled_is_not_stored(store: &dy
         client_id: "c1",
         person_id: "p9",
         fingerprint: Some("phone"),
+        device_key: None,
         window_start: 0,
         attempt_limit: 10,
     };
@@ -461,7 +486,14 @@ pub async fn an_older_sighting_never_replaces_a_newer_one(store: &dyn Store) {
     let older = learned("c1", "p1", "phone", 1_000, (1.0004, 1.0004));
     store.insert_attempt(&attempt("c1", "p1", "a2", 2_000, "approved"), Some(&newer), None).await.unwrap();
     store.insert_attempt(&attempt("c1", "p1", "a1", 1_000, "approved"), Some(&older), None).await.unwrap();
-    let q = HistoryQuery { client_id: "c1", person_id: "p1", fingerprint: None, window_start: 0, attempt_limit: 10 };
+    let q = HistoryQuery {
+        client_id: "c1",
+        person_id: "p1",
+        fingerprint: None,
+        device_key: None,
+        window_start: 0,
+        attempt_limit: 10,
+    };
     let (at, place) = store.history(&q).await.unwrap().last_approved_location.unwrap();
     assert_eq!((at.timestamp_millis(), place.latitude()), (2_000, 1.0));
 }
@@ -540,7 +572,14 @@ pub async fn device_keys_are_learnt_with_approvals_only_and_erased(store: &dyn S
     with_people(store).await;
     let keyed =
         |fp: &str, key: &str, at| Learned { device_key: Some(key.into()), ..learned("c1", "p1", fp, at, (1.0, 1.0)) };
-    let q = HistoryQuery { client_id: "c1", person_id: "p1", fingerprint: None, window_start: 0, attempt_limit: 10 };
+    let q = HistoryQuery {
+        client_id: "c1",
+        person_id: "p1",
+        fingerprint: None,
+        device_key: None,
+        window_start: 0,
+        attempt_limit: 10,
+    };
     // Grouped insert (a passive approval), then an update (an approval after a step-up).
     let taught = keyed("phone", "k1", 1_000);
     store.insert_attempt(&attempt("c1", "p1", "a1", 1_000, "approved"), Some(&taught), None).await.unwrap();

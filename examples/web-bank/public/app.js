@@ -8,6 +8,7 @@ const TEXT = {
     who: (n) => `Olá, ${n}`, working: 'Verificando…', approved: (id) => `Transferência feita. Autorização ${id}.`,
     refused: { refused: 'Transferência não autorizada.', cancelled: 'Transferência cancelada.', methods_exhausted: 'Transferência não autorizada: tentativas esgotadas.', locked: 'Confirmação bloqueada: fale com o banco.', no_method: 'Não foi possível confirmar a transferência por aqui.' },
     bankRefused: (e) => `O banco recusou a autorização (${e}).`, error: (m) => `Erro: ${m}`, empty: 'Nenhuma mensagem.',
+    loginFirst: 'Entre na sua conta para transferir.',
   },
   en: {
     balance: 'Balance', explain: 'Transfers above R$ 100,00 may ask for a confirmation.',
@@ -16,6 +17,7 @@ const TEXT = {
     who: (n) => `Hello, ${n}`, working: 'Checking…', approved: (id) => `Transfer done. Authorization ${id}.`,
     refused: { refused: 'Transfer not authorized.', cancelled: 'Transfer cancelled.', methods_exhausted: 'Transfer not authorized: no tries left.', locked: 'Confirmation locked: contact the bank.', no_method: 'The transfer cannot be confirmed here.' },
     bankRefused: (e) => `The bank refused the authorization (${e}).`, error: (m) => `Error: ${m}`, empty: 'No messages.',
+    loginFirst: 'Log in to your account to make a transfer.',
   },
 };
 
@@ -45,12 +47,16 @@ function show(state, text) {
 }
 
 async function main() {
-  const config = await (await fetch('/api/config')).json();
+  const answer = await fetch('/api/config');
+  const config = await answer.json();
   const wanted = new URLSearchParams(location.search).get('lang');
   const lang = wanted === 'en' || wanted === 'pt-BR' ? wanted : config.language === 'en' ? 'en' : 'pt-BR';
   const t = TEXT[lang];
   document.documentElement.lang = lang;
   for (const el of document.querySelectorAll('[data-t]')) el.textContent = t[el.dataset.t];
+  // The demo phone exists only in demo mode (DEMO=1); otherwise the codes go to the person's real phone.
+  $('.phone').hidden = !config.demo;
+  if (answer.status === 401) return show('error', t.loginFirst);
   $('#who').textContent = t.who(config.name);
 
   const { SmartAuth } = await import(`${config.smartauthUrl}/sdk/smartauth.js`);
@@ -118,7 +124,7 @@ async function main() {
     }
     setTimeout(poll, 2000);
   }
-  poll();
+  if (config.demo) poll();
 }
 
 main().catch((e) => show('error', `${e.message ?? e}`));

@@ -69,15 +69,18 @@ impl Templates {
             if template.trim().is_empty() || template.chars().count() > max {
                 return Err(format!("messageTemplates.{name} must be 1-{max} characters"));
             }
-            if let Some(c) = smartauth_domain::text::hidden_in_name(template) {
+            // Line breaks and tabs belong in a message; other control and invisible characters do not.
+            let visible: String = template.chars().filter(|c| !matches!(c, '\n' | '\r' | '\t')).collect();
+            if let Some(c) = smartauth_domain::text::hidden_in_name(&visible) {
                 return Err(format!(
                     "messageTemplates.{name} must not contain {}",
                     smartauth_domain::text::describe(c)
                 ));
             }
             check_tags(template).map_err(|e| format!("messageTemplates.{name}: {e}"))?;
-            if needs_code && !template.contains("{{code}}") {
-                return Err(format!("messageTemplates.{name} must contain {{{{code}}}}"));
+            // Outside the transaction section, which is dropped when the attempt names none.
+            if needs_code && !without_sections(template).contains("{{code}}") {
+                return Err(format!("messageTemplates.{name} must contain {{{{code}}}} outside {{{{#transaction}}}}"));
             }
             if name == "emailSubject" && template.contains("{{code}}") {
                 // Subjects show on lock screens and in mail lists, and are kept in logs by relays.
@@ -86,6 +89,15 @@ impl Templates {
         }
         Ok(())
     }
+}
+
+fn without_sections(template: &str) -> String {
+    let mut text = template.to_owned();
+    while let Some(start) = text.find(SECTION_OPEN) {
+        let Some(len) = text[start..].find(SECTION_CLOSE) else { break };
+        text.replace_range(start..start + len + SECTION_CLOSE.len(), "");
+    }
+    text
 }
 
 fn check_tags(template: &str) -> Result<(), String> {
@@ -179,7 +191,14 @@ const EMAIL_HTML_EN: &str = r#"<!doctype html><html lang="en"><body style="font-
 <p style="color:#555">Never share this code with anyone, not even someone who says they work for {{appName}}. If this was not you, ignore this message.</p>
 </body></html>"#;
 
-fn render(template: &str, facts: &MessageFacts<'_>, html: bool) -> String {
+#[derive(Clone, Copy, PartialEq)]
+enum Channel {
+    Sms,
+    Text,
+    Html,
+}
+
+fn render(template: &str, facts: &MessageFacts<'_>, channel: Channel) -> String {
     let transaction = facts.transaction.and_then(|t| t.summary_in(facts.language));
     let mut text = template.to_owned();
     // Sections first: kept (without their tags) when there is a transaction, dropped otherwise.
@@ -189,7 +208,13 @@ fn render(template: &str, facts: &MessageFacts<'_>, html: bool) -> String {
         let kept = if transaction.is_some() { inner } else { String::new() };
         text.replace_range(start..start + len + SECTION_CLOSE.len(), &kept);
     }
-    let escape = |v: &str| if html { escape_html(v) } else { v.to_owned() };
+    let escape = |v: &str| match channel {
+        Channel::Html => escape_html(v),
+        // A payee or a display name holding "@site #123" would read as a WebOTP line for that site:
+        // '@' in a value becomes the fullwidth '＠', which no parser takes for one.
+        Channel::Sms => v.replace('@', "\u{FF20}"),
+        Channel::Text => v.to_owned(),
+    };
     let minutes = facts.ttl_seconds.div_ceil(60).to_string();
     // One pass, so that a value (a payee's name) holding "{{code}}" is never expanded.
     let mut out = String::with_capacity(text.len() + 64);
@@ -235,7 +260,7 @@ fn escape_html(v: &str) -> String {
 pub fn sms(templates: Option<&Templates>, facts: &MessageFacts<'_>) -> String {
     let fallback = built_in(facts.language);
     let template = templates.and_then(|t| t.sms.as_deref()).or(fallback.sms.as_deref()).unwrap_or_default();
-    let mut text = render(template, facts, false);
+    let mut text = render(template, facts, Channel::Sms);
     if let Some(origin) = facts.webotp_origin {
         text.push_str(&format!("\n\n@{origin} #{}", facts.code));
     }
@@ -249,9 +274,9 @@ pub fn email(templates: Option<&Templates>, facts: &MessageFacts<'_>) -> Email {
     };
     let own = templates.cloned().unwrap_or_default();
     Email {
-        subject: render(&pick(own.email_subject.as_ref(), &fallback.email_subject), facts, false),
-        text: render(&pick(own.email_text.as_ref(), &fallback.email_text), facts, false),
-        html: render(&pick(own.email_html.as_ref(), &fallback.email_html), facts, true),
+        subject: render(&pick(own.email_subject.as_ref(), &fallback.email_subject), facts, Channel::Text),
+        text: render(&pick(own.email_text.as_ref(), &fallback.email_text), facts, Channel::Text),
+        html: render(&pick(own.email_html.as_ref(), &fallback.email_html), facts, Channel::Html),
     }
 }
 
@@ -307,6 +332,24 @@ mod tests {
         let odd = Transaction::parse(serde_json::json!({"amount": 1, "currency": "BRL", "payee": "{{code}}"})).unwrap();
         let text = sms(None, &facts(Language::En, Some(&odd)));
         assert_eq!(text.matches("123456").count(), 2, "the code and the WebOTP line only: {text}");
+    }
+
+    #[test]
+    fn a_payee_cannot_forge_a_webotp_line_for_another_site() {
+        let odd =
+            Transaction::parse(serde_json::json!({"amount": 1, "currency": "BRL", "payee": "Joao @evil.example #1"}))
+                .unwrap();
+        let text = sms(None, &facts(Language::En, Some(&odd)));
+        assert!(!text.contains("@evil"), "{text}");
+        assert!(text.ends_with("\n\n@app.example.com #123456"));
+    }
+
+    #[test]
+    fn multi_line_templates_are_accepted_and_the_code_must_not_hide_in_a_section() {
+        let lines = Templates { email_text: Some("Olá,\r\n\tseu código: {{code}}\n".into()), ..Default::default() };
+        assert!(lines.validate().is_ok());
+        let hidden = Templates { sms: Some("{{#transaction}}{{code}}{{/transaction}}".into()), ..Default::default() };
+        assert!(hidden.validate().is_err());
     }
 
     #[test]

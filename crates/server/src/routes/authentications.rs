@@ -182,14 +182,25 @@ fn available_methods(app: &App, identity: &IdentityRecord) -> Vec<Method> {
     out
 }
 
+/// What an approved attempt teaches about its person. A device key is learnt only when something vouched
+/// for it: the device context approved it, or the person completed a step-up (a policy that does not
+/// look at devices must not make a new key known for the strict ones). A known key does not teach the
+/// fingerprint it came with without a step-up, so that one key cannot make any number of fingerprints
+/// known (a web fingerprint is shared by every phone of a model).
 pub fn learned_from(record: &AttemptRecord, doc: &AttemptDoc) -> Option<Learned> {
+    let stepped_up = doc.methods.values().any(|m| m.status == Status::Approved.as_str());
+    let device_reason = doc.evaluation.device_context.reason.as_str();
+    let key = doc.device.as_ref().and_then(|d| d.key.clone());
+    let key = key.filter(|_| stepped_up || device_reason != "CONTEXT_DISABLED");
+    let fingerprint = doc.device.as_ref().and_then(|d| d.fingerprint.clone());
+    let fingerprint = fingerprint.filter(|_| stepped_up || device_reason != "KNOWN_DEVICE_KEY");
     Some(Learned {
         client_id: record.client_id.clone(),
         person_id: record.person_id.clone()?,
-        fingerprint: doc.device.as_ref().and_then(|d| d.fingerprint.clone()),
+        fingerprint,
         location: doc.location.as_ref().map(|l| (l.coordinates.latitude(), l.coordinates.longitude())),
         ip: Some(doc.network.ip.to_string()),
-        device_key: doc.device.as_ref().and_then(|d| d.key.clone()),
+        device_key: key,
         at: record.created_at,
     })
 }
@@ -276,6 +287,7 @@ pub async fn create(
                 client_id,
                 person_id: person.as_str(),
                 fingerprint: context.device.as_ref().and_then(|d| d.fingerprint.as_deref()),
+                device_key: context.device.as_ref().and_then(|d| d.key.as_deref()),
                 window_start: window.window_start,
                 attempt_limit: window.limit,
             })

@@ -398,3 +398,114 @@ async fn the_sdk_is_served_by_the_binary_to_any_page() {
     );
     assert_eq!(body, include_str!("../../../../sdk/web/smartauth.js"));
 }
+
+#[tokio::test]
+async fn people_sharing_a_common_fingerprint_are_told_apart_by_their_keys() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person("u1").await;
+    for person in ["u2", "u3"] {
+        app.create_identity(&tenant, person).await;
+    }
+    // Two people approved on a phone model everybody has: the fingerprint is shared by design.
+    for person in ["u1", "u2"] {
+        let device = Device::new();
+        let a = signed_attempt(
+            &app,
+            &tenant,
+            person,
+            "fp-iphone15-ptBR",
+            Some(device.binding(&challenge(&app, &tenant, person, "pix").await)),
+        )
+        .await;
+        approve_by_sms(&app, &tenant, person, &a).await;
+    }
+    // A third person on the same model, with a browser of their own: a step-up, not a block.
+    let third = Device::new();
+    let a = signed_attempt(
+        &app,
+        &tenant,
+        "u3",
+        "fp-iphone15-ptBR",
+        Some(third.binding(&challenge(&app, &tenant, "u3", "pix").await)),
+    )
+    .await;
+    assert_eq!(a.body["status"], "pending", "{:?}", a.body);
+    assert_eq!(a.body["isBlocked"], false);
+    // Without keys the fingerprint still counts (maxIdentitiesPerDevice 2).
+    let bare = signed_attempt(&app, &tenant, "u3", "fp-iphone15-ptBR", None).await;
+    assert_eq!(bare.body["isBlocked"], true, "{:?}", bare.body);
+}
+
+#[tokio::test]
+async fn a_known_key_does_not_make_new_fingerprints_known_and_a_lax_policy_does_not_make_keys_known() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person("alice").await;
+    let device = Device::new();
+    let first = signed_attempt(
+        &app,
+        &tenant,
+        "alice",
+        "fp-1",
+        Some(device.binding(&challenge(&app, &tenant, "alice", "pix").await)),
+    )
+    .await;
+    approve_by_sms(&app, &tenant, "alice", &first).await;
+    // The key approves a fingerprint it never came with; that fingerprint is not learnt from it.
+    let planted = signed_attempt(
+        &app,
+        &tenant,
+        "alice",
+        "fp-victim",
+        Some(device.binding(&challenge(&app, &tenant, "alice", "pix").await)),
+    )
+    .await;
+    assert_eq!(planted.body["status"], "approved");
+    let bare = signed_attempt(&app, &tenant, "alice", "fp-victim", None).await;
+    assert_eq!(device_reason(&app, &tenant, &bare).await, "NEW_DEVICE");
+
+    // A policy that does not look at devices approves a new key passively, but does not make it known.
+    let off = json!({"enabled": false});
+    app.put_policy(
+        &tenant,
+        "lax",
+        json!({"contexts": {"device_context": off, "location_context": off, "network_context": off}}),
+    )
+    .await;
+    let stranger = Device::new();
+    let challenge_lax =
+        app.post("/authentications/device-challenge", &sdk(&tenant, "alice"), json!({"policyId": "lax"})).await;
+    let body = json!({"policyId": "lax", "context": {"device": {"fingerPrint": "fp-x",
+        "binding": stranger.binding(challenge_lax.body["challenge"].as_str().unwrap())}}});
+    let lax = app.post("/authentications", &sdk(&tenant, "alice"), body).await;
+    assert_eq!(lax.body["status"], "approved", "{:?}", lax.body);
+    let strict = signed_attempt(
+        &app,
+        &tenant,
+        "alice",
+        "fp-1",
+        Some(stranger.binding(&challenge(&app, &tenant, "alice", "pix").await)),
+    )
+    .await;
+    assert_eq!(strict.body["status"], "pending");
+    assert_eq!(device_reason(&app, &tenant, &strict).await, "KNOWN_FINGERPRINT_WITHOUT_KEY");
+}
+
+#[tokio::test]
+async fn an_origin_matching_the_host_header_is_not_taken_for_the_server_s_own() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person("alice").await;
+    let host = app.address.trim_start_matches("http://").to_owned();
+    for (origin, host) in [(app.address.clone(), host), ("http://evil.example".to_owned(), "evil.example".to_owned())] {
+        let r = app
+            .http
+            .post(format!("{}/authentications/device-challenge", app.address))
+            .bearer_auth(sdk(&tenant, "alice"))
+            .header("origin", &origin)
+            .header("host", host)
+            .json(&json!({"policyId": "pix"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{origin}");
+    }
+}

@@ -29,3 +29,4 @@ CREATE TABLE device_keys (
     last_seen INTEGER NOT NULL,
     PRIMARY KEY (client_id, person_id, thumbprint, fingerprint)
 );
+CREATE INDEX device_keys_by_thumbprint ON device_keys (client_id, thumbprint, person_id);

@@ -153,7 +153,13 @@ async fn migrate(pool: &SqlitePool) -> Result<()> {
 }
 
 fn bind_history<'q>(query: Query<'q>, q: &HistoryQuery<'q>) -> Query<'q> {
-    query.bind(q.client_id).bind(q.person_id).bind(q.fingerprint).bind(q.window_start).bind(i64::from(q.attempt_limit))
+    query
+        .bind(q.client_id)
+        .bind(q.person_id)
+        .bind(q.fingerprint)
+        .bind(q.window_start)
+        .bind(i64::from(q.attempt_limit))
+        .bind(q.device_key)
 }
 
 fn history_from(row: &SqliteRow) -> Result<History> {

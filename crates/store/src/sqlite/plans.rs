@@ -102,7 +102,8 @@ impl SqliteStore {
         let window = "attempts_by_person (client_id=? AND person_id=? AND created_at>?)";
         let person_attempts = "attempts_by_person (client_id=? AND person_id=?)";
         let device_keys = "sqlite_autoindex_device_keys_1 (client_id=? AND person_id=?)";
-        let history = [person_contexts, device_sharing, window, device_keys];
+        let key_sharing = "device_keys_by_thumbprint (client_id=? AND thumbprint=?)";
+        let history = [person_contexts, device_sharing, key_sharing, window, device_keys];
         let challenge = "sqlite_autoindex_device_challenges_1 (challenge_hash=?)";
         let challenges_of_person = "device_challenges_by_person (client_id=? AND person_id=? AND expires_at>?)";
         let challenges_of_person_before = "device_challenges_by_person (client_id=? AND person_id=? AND expires_at<?)";

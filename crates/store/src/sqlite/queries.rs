@@ -2,13 +2,17 @@
 //! plans `plans` checks (issue 12: none may read the tenant by client alone).
 
 /// What the decision engine needs to know about a person's past, as columns of one SELECT. Parameters:
-/// ?1 client, ?2 person, ?3 fingerprint, ?4 window start, ?5 attempt limit (counting stops there).
+/// ?1 client, ?2 person, ?3 fingerprint, ?4 window start, ?5 attempt limit (counting stops there), ?6 the
+/// device key's thumbprint: with one, the device's other people are those approved with that key (a web
+/// fingerprint is shared by every phone of a model, a key by one browser).
 macro_rules! history_columns {
     () => {
         "(SELECT json_group_array(key) FROM (SELECT key FROM known_contexts
             WHERE client_id = ?1 AND person_id = ?2 AND kind = 'device' ORDER BY first_seen)) AS devices,
-         (SELECT COUNT(*) FROM known_contexts
-            WHERE client_id = ?1 AND kind = 'device' AND key = ?3 AND person_id <> ?2) AS others,
+         CASE WHEN ?6 IS NULL THEN (SELECT COUNT(*) FROM known_contexts
+            WHERE client_id = ?1 AND kind = 'device' AND key = ?3 AND person_id <> ?2)
+         ELSE (SELECT COUNT(DISTINCT person_id) FROM device_keys
+            WHERE client_id = ?1 AND thumbprint = ?6 AND person_id <> ?2) END AS others,
          (SELECT json_group_array(json_array(latitude, longitude, last_seen)) FROM (SELECT latitude, longitude, last_seen
             FROM known_contexts WHERE client_id = ?1 AND person_id = ?2 AND kind = 'location'
             ORDER BY last_seen DESC)) AS locations,
