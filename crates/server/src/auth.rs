@@ -34,6 +34,8 @@ pub struct Tenant {
     pub policy: Option<String>,
     /// The transaction a person-scoped token may start an attempt for (its `transactionHash` claim).
     pub transaction_hash: Option<String>,
+    /// The caller's address (through trusted proxies), for the audit trail.
+    pub ip: Option<IpAddr>,
 }
 
 impl Tenant {
@@ -222,7 +224,7 @@ fn tenant_for(token: &str, issuer: &str, client: Arc<ActiveClient>, now: i64) ->
             Some(_) => return Err(unauthorized("the token's transactionHash must be 64 hex digits (SHA-256)")),
         };
     }
-    Ok(Tenant { client, person, policy, transaction_hash })
+    Ok(Tenant { client, person, policy, transaction_hash, ip: None })
 }
 
 /// The `policyId` claim of a person-scoped token. Like `personId`, a present but non-string value is
@@ -267,7 +269,8 @@ impl FromRequestParts<AppState> for Tenant {
             Ok(token) => verify_tenant_token(state, token).await,
             Err(e) => Err(e),
         };
-        let tenant = counting_refusals(state, ip, verified)?;
+        let mut tenant = counting_refusals(state, ip, verified)?;
+        tenant.ip = Some(ip);
         if tenant.person.is_some() {
             state.throttles.sdk_request(ip)?;
         }
@@ -285,7 +288,10 @@ impl FromRequestParts<AppState> for Tenant {
 }
 
 /// The operator, authenticated by the admin token.
-pub struct Admin;
+pub struct Admin {
+    /// The caller's address (through trusted proxies), for the audit trail.
+    pub ip: IpAddr,
+}
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
@@ -296,7 +302,7 @@ impl FromRequestParts<AppState> for Admin {
         let verified = bearer(parts).and_then(|token| {
             let presented = crypto::sha256_hex(token.as_bytes());
             match crypto::constant_time_eq(presented.as_bytes(), state.admin_token_hash.as_bytes()) {
-                true => Ok(Admin),
+                true => Ok(Admin { ip }),
                 false => Err(unauthorized("invalid admin token")),
             }
         });

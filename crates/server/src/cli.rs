@@ -224,12 +224,26 @@ async fn manage_clients(settings: Settings, command: ClientsCommand) -> anyhow::
             }
         }
         ClientsCommand::Disable { client_id } => {
-            let found = store.set_client_disabled(&client_id, true).await?;
+            let audit = ops::audit::Actor::cli().line(Some(&client_id), "client.disabled", Some(&client_id), None);
+            let found = store
+                .set_client_disabled_with(
+                    &client_id,
+                    true,
+                    smartauth_store::Effects { events: &[], audit: Some(&audit) },
+                )
+                .await?;
             anyhow::ensure!(found, "no client {client_id}; `smartauth clients list` shows them");
             println!("client {client_id} disabled (running servers stop accepting its tokens within 5 s)");
         }
         ClientsCommand::Enable { client_id } => {
-            let found = store.set_client_disabled(&client_id, false).await?;
+            let audit = ops::audit::Actor::cli().line(Some(&client_id), "client.enabled", Some(&client_id), None);
+            let found = store
+                .set_client_disabled_with(
+                    &client_id,
+                    false,
+                    smartauth_store::Effects { events: &[], audit: Some(&audit) },
+                )
+                .await?;
             anyhow::ensure!(found, "no client {client_id}; `smartauth clients list` shows them");
             println!("client {client_id} enabled");
         }
@@ -266,7 +280,7 @@ async fn manage_clients(settings: Settings, command: ClientsCommand) -> anyhow::
             .validated()
             .map_err(anyhow::Error::msg)?;
             let cache = clients::ClientCache::default();
-            let record = ops::clients::update_settings(store, &cache, &client_id, change)
+            let record = ops::clients::update_settings(store, &cache, &client_id, change, &ops::audit::Actor::cli())
                 .await?
                 .with_context(|| format!("no client {client_id}; `smartauth clients list` shows them"))?;
             if json {
@@ -280,9 +294,10 @@ async fn manage_clients(settings: Settings, command: ClientsCommand) -> anyhow::
                 .map_err(|e| anyhow::anyhow!(e.replace("graceSeconds", "--grace-seconds")))?;
             // Running servers see the change within their client cache's few seconds.
             let cache = clients::ClientCache::default();
-            let rotated = ops::clients::rotate_secret(store, &cache, &key, &client_id, grace)
-                .await?
-                .with_context(|| format!("no client {client_id}; `smartauth clients list` shows them"))?;
+            let rotated =
+                ops::clients::rotate_secret(store, &cache, &key, &client_id, grace, &ops::audit::Actor::cli())
+                    .await?
+                    .with_context(|| format!("no client {client_id}; `smartauth clients list` shows them"))?;
             let until = rotated
                 .previous_valid_until
                 .and_then(chrono::DateTime::from_timestamp_millis)

@@ -180,7 +180,7 @@ pub fn parse_origin(raw: &str) -> Result<String, String> {
 }
 
 pub async fn create(store: &dyn Store, key: &MasterKey, name: &str, validate_cpf: bool) -> anyhow::Result<NewClient> {
-    create_with(store, key, name, validate_cpf, SdkTokenLifetime::DEFAULT).await
+    create_with(store, key, name, validate_cpf, SdkTokenLifetime::DEFAULT, &crate::ops::audit::Actor::cli()).await
 }
 
 /// `create`, with the client's SDK token lifetime chosen by the operator.
@@ -190,6 +190,7 @@ pub async fn create_with(
     name: &str,
     validate_cpf: bool,
     sdk_token_lifetime: SdkTokenLifetime,
+    actor: &crate::ops::audit::Actor,
 ) -> anyhow::Result<NewClient> {
     let name = parse_name(name).map_err(anyhow::Error::msg)?;
     let secret = crypto::new_secret();
@@ -205,7 +206,9 @@ pub async fn create_with(
         settings: ClientSettings::default(),
         created_at: chrono::Utc::now().timestamp_millis(),
     };
-    store.insert_client(&record).await?;
+    let detail = serde_json::json!({"name": record.name, "validateCpf": validate_cpf});
+    let audit = actor.line(Some(&record.id), "client.created", Some(&record.id), Some(detail));
+    store.insert_client_with(&record, smartauth_store::Effects { events: &[], audit: Some(&audit) }).await?;
     Ok(NewClient { record, secret })
 }
 

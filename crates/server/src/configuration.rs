@@ -76,6 +76,17 @@ pub const SETTINGS: &[Setting] = &[
         "receives POST {\"to\", \"message\"} as JSON; any 2xx is success",
     ),
     setting("SMARTAUTH_SMS_TIMEOUT_SECONDS", "5", "the longest one SMS gateway call may take (1 to 60); then 502"),
+    setting(
+        "SMARTAUTH_WEBHOOK_RETRY_SECONDS",
+        "5,300,1800,7200,18000,36000,50400,72000,86400",
+        "the waits before each retry of a failed webhook delivery (about three days in all); then it is given up",
+    ),
+    setting("SMARTAUTH_WEBHOOK_TIMEOUT_SECONDS", "10", "the longest one webhook delivery may take (1 to 60)"),
+    setting(
+        "SMARTAUTH_WEBHOOK_DISABLE_AFTER_SECONDS",
+        "259200",
+        "a subscription whose every delivery has failed for this long is disabled (three days)",
+    ),
     setting("SMARTAUTH_TRUSTED_PROXIES", "none", "comma-separated CIDRs whose X-Forwarded-For is believed"),
     setting(
         "SMARTAUTH_ALLOW_PRIVATE_TARGETS",
@@ -182,6 +193,26 @@ pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(10);
 /// SMS gateways answer an HTTP POST in well under a second; 5 s leaves room for a slow one.
 pub const DEFAULT_SMS_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Webhook delivery: the Standard Webhooks retry schedule (Svix's, stretched to about three days), a
+/// 10 s request timeout, and a subscription disabled after three days of nothing but failures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// The wait before each retry; after the last, the delivery is given up.
+    pub retry: Vec<Duration>,
+    pub timeout: Duration,
+    pub disable_after: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            retry: [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400].map(Duration::from_secs).to_vec(),
+            timeout: Duration::from_secs(10),
+            disable_after: Duration::from_secs(259_200),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -216,6 +247,8 @@ pub struct Settings {
     pub sms_gateway_url: Option<String>,
     /// `SMARTAUTH_SMS_TIMEOUT_SECONDS`, default 5: one SMS gateway call, end to end.
     pub sms_timeout: Duration,
+    /// `SMARTAUTH_WEBHOOK_*`: how webhook deliveries are retried and given up.
+    pub webhooks: WebhookSettings,
     /// `SMARTAUTH_TLS_CERT` and `SMARTAUTH_TLS_KEY`: HTTPS on the listeners. Default: plain HTTP.
     pub tls: Option<TlsFiles>,
     /// `SMARTAUTH_TRUSTED_PROXIES`: comma-separated CIDRs whose `X-Forwarded-For` is believed. Default none.
@@ -360,6 +393,32 @@ impl Settings {
         };
         let smtp_timeout = seconds("SMARTAUTH_SMTP_TIMEOUT_SECONDS", DEFAULT_SMTP_TIMEOUT)?;
         let sms_timeout = seconds("SMARTAUTH_SMS_TIMEOUT_SECONDS", DEFAULT_SMS_TIMEOUT)?;
+        let defaults = WebhookSettings::default();
+        let retry = match get("SMARTAUTH_WEBHOOK_RETRY_SECONDS") {
+            None => defaults.retry,
+            Some(list) => list
+                .split(',')
+                .map(|n| n.trim().parse::<u64>().ok().filter(|n| (1..=604_800).contains(n)).map(Duration::from_secs))
+                .collect::<Option<Vec<_>>>()
+                .filter(|l| !l.is_empty() && l.len() <= 20)
+                .with_context(|| {
+                    format!(
+                        "SMARTAUTH_WEBHOOK_RETRY_SECONDS={list:?}: use 1 to 20 comma-separated waits of 1 to 604800 s"
+                    )
+                })?,
+        };
+        let disable_after =
+            match get("SMARTAUTH_WEBHOOK_DISABLE_AFTER_SECONDS") {
+                None => defaults.disable_after,
+                Some(n) => n.parse::<u64>().ok().filter(|n| *n >= 1).map(Duration::from_secs).with_context(|| {
+                    format!("SMARTAUTH_WEBHOOK_DISABLE_AFTER_SECONDS={n:?}: use a number of seconds")
+                })?,
+            };
+        let webhooks = WebhookSettings {
+            retry,
+            timeout: seconds("SMARTAUTH_WEBHOOK_TIMEOUT_SECONDS", defaults.timeout)?,
+            disable_after,
+        };
         let geocoder_url = get("SMARTAUTH_GEOCODER_URL");
         if let Some(url) = &geocoder_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -378,6 +437,7 @@ impl Settings {
             smtp_timeout,
             sms_gateway_url: get("SMARTAUTH_SMS_GATEWAY_URL"),
             sms_timeout,
+            webhooks,
             tls,
             trusted_proxies,
             master_key: get("SMARTAUTH_MASTER_KEY"),

@@ -37,6 +37,13 @@ pub enum FetchError {
     TooLarge,
 }
 
+/// A receiver's answer to a POST.
+pub struct Posted {
+    pub status: u16,
+    /// `Retry-After` in seconds, when the receiver sent one.
+    pub retry_after: Option<u64>,
+}
+
 pub struct SafeFetcher {
     allow_private: bool,
 }
@@ -97,6 +104,59 @@ impl SafeFetcher {
             return Ok(body);
         }
         Err(FetchError::Failed(format!("more than {MAX_REDIRECTS} redirects")))
+    }
+
+    /// POSTs `body` to `url` (a webhook delivery) under the same rules: the name is resolved and checked
+    /// at every call, the connection goes to the checked address, and redirects are not followed.
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Posted, FetchError> {
+        let url = self.checked(url)?;
+        let host = url.host_str().ok_or(FetchError::BadUrl)?.to_owned();
+        let port = url.port_or_known_default().ok_or(FetchError::BadUrl)?;
+        let target = self.resolve(&host, port).await?;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(timeout)
+            .user_agent(concat!("smartauth-webhooks/", env!("CARGO_PKG_VERSION")))
+            .resolve(&host, target)
+            .build()
+            .map_err(|e| FetchError::Failed(e.to_string()))?;
+        let mut request = client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request.send().await.map_err(|e| match e.is_timeout() {
+            true => FetchError::Failed(format!("no answer within {} s", timeout.as_secs())),
+            false => FetchError::Failed("the receiver could not be reached".into()),
+        })?;
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        Ok(Posted { status: response.status().as_u16(), retry_after })
+    }
+
+    /// Whether `url` is a target this server would reach: http(s), no credentials, and a name that
+    /// resolves to allowed addresses only.
+    pub async fn check_target(&self, url: &str) -> Result<(), FetchError> {
+        let url = self.checked(url)?;
+        let host = url.host_str().ok_or(FetchError::BadUrl)?.to_owned();
+        self.resolve(&host, url.port_or_known_default().ok_or(FetchError::BadUrl)?).await.map(|_| ())
+    }
+
+    fn checked(&self, url: &str) -> Result<reqwest::Url, FetchError> {
+        let url = reqwest::Url::parse(url).map_err(|_| FetchError::BadUrl)?;
+        if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() || url.password().is_some() {
+            return Err(FetchError::BadUrl);
+        }
+        Ok(url)
     }
 
     /// The address to connect to: every address of the name must be allowed.

@@ -64,6 +64,9 @@ pub struct App {
     pub throttles: Throttles,
     /// Every client's allowed browser origins, for CORS preflights.
     pub origins: crate::cors::Origins,
+    pub webhook_settings: crate::configuration::WebhookSettings,
+    /// Wakes the webhook dispatcher when an event was written here.
+    pub webhook_wakeup: crate::webhooks::Wakeup,
 }
 
 pub type AppState = Arc<App>;
@@ -203,6 +206,8 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, First
         limits: settings.limits.clone(),
         throttles: Throttles::new(&settings.limits),
         origins: crate::cors::Origins::default(),
+        webhook_settings: settings.webhooks.clone(),
+        webhook_wakeup: crate::webhooks::Wakeup::default(),
     };
     Ok((Arc::new(app), FirstStart { admin_token: generated }))
 }
@@ -346,7 +351,9 @@ pub struct Server {
 }
 
 impl Server {
+    /// Binds the ports and starts the webhook dispatcher.
     pub async fn bind(settings: &Settings, state: AppState) -> anyhow::Result<Server> {
+        crate::webhooks::spawn(Arc::clone(&state));
         // Before binding: a certificate that does not load is a start-up error, not a dead port.
         let tls = settings.tls.as_ref().map(Certificates::load).transpose()?;
         #[cfg(unix)]

@@ -34,12 +34,23 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<()>;
 
-    async fn insert_client(&self, client: &ClientRecord) -> Result<()>;
+    async fn insert_client(&self, client: &ClientRecord) -> Result<()> {
+        self.insert_client_with(client, Effects::NONE).await
+    }
+    async fn insert_client_with(&self, client: &ClientRecord, effects: Effects<'_>) -> Result<()>;
     async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>>;
     async fn clients(&self) -> Result<Vec<ClientRecord>>;
     /// Returns false when there is no such client.
     /// Replaces the client's message and browser settings; false when there is no such client.
-    async fn set_client_settings(&self, client_id: &str, settings: &ClientSettings) -> Result<bool>;
+    async fn set_client_settings(&self, client_id: &str, settings: &ClientSettings) -> Result<bool> {
+        self.set_client_settings_with(client_id, settings, Effects::NONE).await
+    }
+    async fn set_client_settings_with(
+        &self,
+        client_id: &str,
+        settings: &ClientSettings,
+        effects: Effects<'_>,
+    ) -> Result<bool>;
     /// Stores a device challenge, after forgetting the person's expired ones; false (and nothing stored)
     /// when the person already has `max_outstanding` challenges waiting.
     async fn insert_device_challenge(
@@ -50,7 +61,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool>;
     /// Takes (deletes and returns) a challenge: a second take of the same challenge gets `None`.
     async fn take_device_challenge(&self, challenge_hash: &str) -> Result<Option<DeviceChallenge>>;
-    async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> Result<bool>;
+    async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> Result<bool> {
+        self.set_client_disabled_with(client_id, disabled, Effects::NONE).await
+    }
+    async fn set_client_disabled_with(&self, client_id: &str, disabled: bool, effects: Effects<'_>) -> Result<bool>;
     /// Replaces the client's secret. With `previous_valid_until`, the replaced secret is kept (as
     /// stored) to verify tokens until then; without, it is forgotten at once, and so is any secret an
     /// earlier rotation kept. Returns false when there is no such client.
@@ -59,6 +73,15 @@ pub trait Store: Send + Sync + 'static {
         client_id: &str,
         secret_enc: &str,
         previous_valid_until: Option<Millis>,
+    ) -> Result<bool> {
+        self.rotate_client_secret_with(client_id, secret_enc, previous_valid_until, Effects::NONE).await
+    }
+    async fn rotate_client_secret_with(
+        &self,
+        client_id: &str,
+        secret_enc: &str,
+        previous_valid_until: Option<Millis>,
+        effects: Effects<'_>,
     ) -> Result<bool>;
     /// Returns false when there is no such client.
     async fn set_client_require_sdk_token_policy(&self, client_id: &str, required: bool) -> Result<bool>;
@@ -66,20 +89,43 @@ pub trait Store: Send + Sync + 'static {
     async fn set_client_sdk_token_lifetime(&self, client_id: &str, seconds: u32) -> Result<bool>;
 
     /// `Conflict` when the person already exists for the client.
-    async fn insert_identity(&self, identity: &IdentityRecord) -> Result<()>;
+    async fn insert_identity(&self, identity: &IdentityRecord) -> Result<()> {
+        self.insert_identity_with(identity, Effects::NONE).await
+    }
+    /// `insert_identity`, with its events and audit line in the same transaction.
+    async fn insert_identity_with(&self, identity: &IdentityRecord, effects: Effects<'_>) -> Result<()>;
     async fn identity(&self, client_id: &str, person_id: &str) -> Result<Option<IdentityRecord>>;
-    async fn update_identity(&self, identity: &IdentityRecord) -> Result<bool>;
+    async fn update_identity(&self, identity: &IdentityRecord) -> Result<bool> {
+        self.update_identity_with(identity, Effects::NONE).await
+    }
+    async fn update_identity_with(&self, identity: &IdentityRecord, effects: Effects<'_>) -> Result<bool>;
     /// Deletes the identity and everything learnt about it; its attempts stay, detached from the
     /// person and rewritten by `anonymize`. Returns false when there was no such identity.
     /// The ids of every attempt of the person (their images are erased with them).
     async fn attempt_ids_of(&self, client_id: &str, person_id: &str) -> Result<Vec<String>>;
-    async fn erase_identity(&self, client_id: &str, person_id: &str, anonymize: &Anonymizer) -> Result<bool>;
+    async fn erase_identity(&self, client_id: &str, person_id: &str, anonymize: &Anonymizer) -> Result<bool> {
+        self.erase_identity_with(client_id, person_id, anonymize, Effects::NONE).await
+    }
+    async fn erase_identity_with(
+        &self,
+        client_id: &str,
+        person_id: &str,
+        anonymize: &Anonymizer,
+        effects: Effects<'_>,
+    ) -> Result<bool>;
 
     /// Creates or replaces; the stored record keeps the first `created_at` and `id`.
-    async fn put_policy(&self, policy: &PolicyRecord) -> Result<PolicyRecord>;
+    async fn put_policy(&self, policy: &PolicyRecord) -> Result<PolicyRecord> {
+        self.put_policy_with(policy, Effects::NONE).await
+    }
+    async fn put_policy_with(&self, policy: &PolicyRecord, effects: Effects<'_>) -> Result<PolicyRecord>;
     async fn policy(&self, client_id: &str, policy_id: &str) -> Result<Option<PolicyRecord>>;
     async fn policies(&self, client_id: &str) -> Result<Vec<PolicyRecord>>;
-    async fn delete_policy(&self, client_id: &str, policy_id: &str) -> Result<bool>;
+    async fn delete_policy(&self, client_id: &str, policy_id: &str) -> Result<bool> {
+        self.delete_policy_with(client_id, policy_id, Effects::NONE).await
+    }
+    /// Writes its effects only when there was such a policy.
+    async fn delete_policy_with(&self, client_id: &str, policy_id: &str, effects: Effects<'_>) -> Result<bool>;
 
     /// Everything the decision engine needs to know about the person's past.
     async fn history(&self, query: &HistoryQuery<'_>) -> Result<History>;
@@ -96,11 +142,30 @@ pub trait Store: Send + Sync + 'static {
         attempt: &AttemptRecord,
         learn: Option<&Learned>,
         limit: Option<&WindowLimit>,
+    ) -> Result<bool> {
+        self.insert_attempt_with(attempt, learn, limit, &[]).await
+    }
+    /// `insert_attempt` with the events it causes, written only if the attempt is.
+    async fn insert_attempt_with(
+        &self,
+        attempt: &AttemptRecord,
+        learn: Option<&Learned>,
+        limit: Option<&WindowLimit>,
+        events: &[NewEvent],
     ) -> Result<bool>;
     async fn attempt(&self, client_id: &str, attempt_id: &str) -> Result<Option<AttemptRecord>>;
     /// Optimistic update: succeeds only if the stored version is `attempt.version - 1`.
     /// Returns false when another writer got there first (reload and retry).
-    async fn update_attempt(&self, attempt: &AttemptRecord, learn: Option<&Learned>) -> Result<bool>;
+    async fn update_attempt(&self, attempt: &AttemptRecord, learn: Option<&Learned>) -> Result<bool> {
+        self.update_attempt_with(attempt, learn, &[]).await
+    }
+    /// `update_attempt` with the events it causes, written only if the update is.
+    async fn update_attempt_with(
+        &self,
+        attempt: &AttemptRecord,
+        learn: Option<&Learned>,
+        events: &[NewEvent],
+    ) -> Result<bool>;
     /// Newest first.
     async fn attempts(&self, client_id: &str, filter: &AttemptFilter) -> Result<Vec<AttemptRecord>>;
 
@@ -122,4 +187,38 @@ pub trait Store: Send + Sync + 'static {
     /// Counts a code send against the caps per person and per destination, atomically, unless a cap
     /// is reached. A send whose id was already counted is allowed again without counting.
     async fn count_send(&self, send: &CodeSend, caps: &SendCaps) -> Result<SendVerdict>;
+
+    /// An audit line on its own, for actions whose change is not in this store's tables.
+    async fn insert_audit(&self, entry: &AuditEntry) -> Result<()>;
+    /// The audit trail, newest first: one tenant's (`Some`) or everything (`None`), before the cursor `seq`.
+    async fn audit(&self, client_id: Option<&str>, before: Option<i64>, limit: u32) -> Result<Vec<(i64, AuditEntry)>>;
+
+    async fn insert_webhook(&self, webhook: &WebhookRecord, effects: Effects<'_>) -> Result<()>;
+    async fn webhook(&self, client_id: &str, webhook_id: &str) -> Result<Option<WebhookRecord>>;
+    async fn webhooks(&self, client_id: &str) -> Result<Vec<WebhookRecord>>;
+    /// Replaces the subscription's fields; false when there is no such subscription.
+    async fn update_webhook(&self, webhook: &WebhookRecord, effects: Effects<'_>) -> Result<bool>;
+    /// Deletes the subscription and its deliveries; false when there was none.
+    async fn delete_webhook(&self, client_id: &str, webhook_id: &str, effects: Effects<'_>) -> Result<bool>;
+    /// An event for one subscription only (the test event), whatever its types.
+    async fn insert_event_for(&self, webhook_id: &str, event: &NewEvent) -> Result<()>;
+    /// Takes up to `limit` due deliveries, oldest event first, for `lease_ms`: another process (or a
+    /// second call) gets other ones until the lease ends or the delivery is finished.
+    async fn lease_deliveries(&self, now: Millis, lease_ms: i64, limit: u32) -> Result<Vec<Delivery>>;
+    /// Records a try. A success also clears the subscription's failing streak, a failure starts it.
+    async fn finish_delivery(&self, delivery: &Delivery, outcome: &DeliveryTry) -> Result<()>;
+    /// Stops a subscription's deliveries (410 from the receiver, or failing for days).
+    async fn disable_webhook(&self, webhook_id: &str, at: Millis, reason: &str, effects: Effects<'_>) -> Result<bool>;
+    /// A subscription's deliveries, newest first, before the cursor `seq`.
+    async fn deliveries(
+        &self,
+        client_id: &str,
+        webhook_id: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(i64, Delivery)>>;
+    /// Queues a delivery again at `now`; false when there is no such delivery of the subscription.
+    async fn redeliver(&self, client_id: &str, webhook_id: &str, delivery_id: &str, now: Millis) -> Result<bool>;
+    /// How many deliveries wait, and since when the oldest has.
+    async fn delivery_queue(&self) -> Result<(u64, Option<Millis>)>;
 }

@@ -187,3 +187,96 @@ pub enum SendVerdict {
     /// A cap is reached; the next send fits at this instant.
     CapReached { retry_at: Millis },
 }
+
+/// A tenant's webhook subscription.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookRecord {
+    pub id: String,
+    pub client_id: String,
+    pub url: String,
+    /// Event types it receives.
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    /// The signing secret (`whsec_…`), sealed with the master key.
+    pub secret_enc: String,
+    /// The secret a rotation replaced, which keeps signing beside the new one until `expires_at`.
+    pub previous_secret: Option<PreviousSecret>,
+    /// When and why deliveries stopped (410 from the receiver, failing for days, or the tenant).
+    pub disabled_at: Option<Millis>,
+    pub disabled_reason: Option<String>,
+    /// Since when every delivery has failed (none since the last success).
+    pub failing_since: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// An event for the outbox: written with the change that caused it, for the subscriptions that want it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub id: String,
+    pub client_id: String,
+    pub kind: String,
+    /// The CloudEvent's `data`, as JSON.
+    pub data: String,
+    pub created_at: Millis,
+}
+
+/// One line of the audit trail. Holds no secrets and no biometrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub id: String,
+    /// The tenant the action concerns; `None` for the operator's own (a client created, say).
+    pub client_id: Option<String>,
+    /// `admin` (the operator's token), `client:<clientId>` (a backend token), `cli` (the command line).
+    pub actor: String,
+    /// `client.created`, `policy.changed`, `identity.erased`…
+    pub action: String,
+    pub target: Option<String>,
+    /// A JSON object.
+    pub detail: Option<String>,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+    pub at: Millis,
+}
+
+/// What an operation writes besides its change, in the same transaction: outbox events and its audit line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Effects<'a> {
+    pub events: &'a [NewEvent],
+    pub audit: Option<&'a AuditEntry>,
+}
+
+impl Effects<'_> {
+    pub const NONE: Effects<'static> = Effects { events: &[], audit: None };
+}
+
+/// A delivery of an event to one subscription, with the event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub id: String,
+    pub webhook_id: String,
+    pub client_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub event_data: String,
+    pub event_created_at: Millis,
+    /// `pending`, `delivered` or `failed` (retries given up).
+    pub status: String,
+    pub tries: u32,
+    pub next_try_at: Millis,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub last_try_at: Option<Millis>,
+    pub created_at: Millis,
+}
+
+/// The result of one try, as the dispatcher records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryTry {
+    pub at: Millis,
+    /// `delivered`, `pending` (retry at `next_try_at`) or `failed`.
+    pub status: String,
+    pub next_try_at: Millis,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+}

@@ -643,6 +643,118 @@ pub async fn client_settings_are_kept(store: &dyn Store) {
     assert_eq!(store.client("c2").await.unwrap().unwrap().settings, ClientSettings::default());
 }
 
+fn webhook(client: &str, id: &str, events: &[&str]) -> WebhookRecord {
+    WebhookRecord {
+        id: id.into(),
+        client_id: client.into(),
+        url: "https://hooks.example.com/x".into(),
+        events: events.iter().map(|e| e.to_string()).collect(),
+        description: None,
+        secret_enc: "sealed".into(),
+        previous_secret: None,
+        disabled_at: None,
+        disabled_reason: None,
+        failing_since: None,
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+fn event(client: &str, id: &str, kind: &str, at: Millis) -> NewEvent {
+    NewEvent { id: id.into(), client_id: client.into(), kind: kind.into(), data: "{}".into(), created_at: at }
+}
+
+pub async fn events_are_written_with_their_change_for_the_subscriptions_that_want_them(store: &dyn Store) {
+    with_people(store).await;
+    store.insert_webhook(&webhook("c1", "w1", &["authentication.approved"]), Effects::NONE).await.unwrap();
+    store
+        .insert_webhook(&webhook("c1", "w2", &["authentication.approved", "policy.changed"]), Effects::NONE)
+        .await
+        .unwrap();
+    store.insert_webhook(&webhook("c2", "w3", &["authentication.approved"]), Effects::NONE).await.unwrap();
+    let approved = [event("c1", "e1", "authentication.approved", 1_000)];
+    assert!(store
+        .insert_attempt_with(&attempt("c1", "p1", "a1", 1_000, "approved"), None, None, &approved)
+        .await
+        .unwrap());
+    // An attempt that is not stored (its person is gone) causes no event.
+    let orphan = [event("c1", "e2", "authentication.approved", 1_001)];
+    assert!(!store
+        .insert_attempt_with(&attempt("c1", "p9", "a2", 1_001, "approved"), None, None, &orphan)
+        .await
+        .unwrap());
+    // Nobody wants this type: nothing is written.
+    let unwanted = [event("c1", "e3", "identity.created", 1_002)];
+    store.insert_attempt_with(&attempt("c1", "p2", "a3", 1_002, "pending"), None, None, &unwanted).await.unwrap();
+    let due = store.lease_deliveries(5_000, 30_000, 100).await.unwrap();
+    let mut got: Vec<_> = due.iter().map(|d| (d.webhook_id.as_str(), d.event_id.as_str())).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [("w1", "e1"), ("w2", "e1")],
+        "one delivery per subscription that wants it, the other tenant's none"
+    );
+    // Leased: a second dispatcher gets nothing until the lease ends.
+    assert!(store.lease_deliveries(5_001, 30_000, 100).await.unwrap().is_empty());
+    let failed = DeliveryTry {
+        at: 5_002,
+        status: "pending".into(),
+        next_try_at: 9_000,
+        last_status: Some(500),
+        last_error: None,
+    };
+    store.finish_delivery(&due[0], &failed).await.unwrap();
+    assert!(store.lease_deliveries(6_000, 30_000, 100).await.unwrap().is_empty(), "not due yet, the other leased");
+    let again = store.lease_deliveries(40_000, 30_000, 100).await.unwrap();
+    assert_eq!(again.len(), 2, "the retry is due and the unfinished lease has ended");
+    assert_eq!(store.webhook("c1", &due[0].webhook_id).await.unwrap().unwrap().failing_since, Some(5_002));
+    let delivered = DeliveryTry {
+        at: 40_001,
+        status: "delivered".into(),
+        next_try_at: 40_001,
+        last_status: Some(204),
+        last_error: None,
+    };
+    for d in &again {
+        store.finish_delivery(d, &delivered).await.unwrap();
+    }
+    assert_eq!(store.webhook("c1", &due[0].webhook_id).await.unwrap().unwrap().failing_since, None);
+    assert_eq!(store.delivery_queue().await.unwrap(), (0, None));
+    let listed = store.deliveries("c1", "w1", None, 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].1.status.as_str(), listed[0].1.last_status), ("delivered", Some(204)));
+    assert!(store.deliveries("c2", "w1", None, 10).await.unwrap().is_empty(), "another tenant's subscription");
+    assert!(store.redeliver("c1", "w1", &listed[0].1.id, 50_000).await.unwrap());
+    assert_eq!(store.lease_deliveries(50_000, 30_000, 100).await.unwrap().len(), 1);
+    // A policy change with its audit line, in one transaction.
+    let audit = AuditEntry {
+        id: "au1".into(),
+        client_id: Some("c1".into()),
+        actor: "client:c1".into(),
+        action: "policy.changed".into(),
+        target: Some("pix".into()),
+        detail: None,
+        ip: None,
+        request_id: None,
+        at: 60_000,
+    };
+    let changed = [event("c1", "e4", "policy.changed", 60_000)];
+    let pix = PolicyRecord {
+        id: "pol1".into(),
+        client_id: "c1".into(),
+        policy: Policy::parse("pix", serde_json::json!({"name": "Pix"})).unwrap(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    store.put_policy_with(&pix, Effects { events: &changed, audit: Some(&audit) }).await.unwrap();
+    let lines = store.audit(Some("c1"), None, 10).await.unwrap();
+    assert_eq!(lines.iter().map(|(_, a)| a.action.as_str()).collect::<Vec<_>>(), ["policy.changed"]);
+    assert!(store.audit(Some("c2"), None, 10).await.unwrap().is_empty());
+    assert_eq!(store.delivery_queue().await.unwrap().0, 2, "w2's policy.changed, and the redelivery");
+    assert!(store.delete_webhook("c1", "w2", Effects::NONE).await.unwrap());
+    assert_eq!(store.delivery_queue().await.unwrap().0, 1);
+}
+
 macro_rules! engine {
     ($engine:ident, $open:expr, [$($case:ident),* $(,)?]) => {
         mod $engine {
@@ -689,5 +801,6 @@ engine!(
         device_keys_are_learnt_with_approvals_only_and_erased,
         a_device_challenge_is_taken_once_and_bounded_per_person,
         client_settings_are_kept,
+        events_are_written_with_their_change_for_the_subscriptions_that_want_them,
     ]
 );

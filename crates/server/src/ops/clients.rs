@@ -2,7 +2,10 @@
 //! policy, and the settings of its messages and browser origins. Each takes effect at once in this process (the
 //! client cache forgets the client) and within the cache's few seconds in any other.
 
-use smartauth_store::{ClientRecord, Millis, Store};
+use serde_json::json;
+use smartauth_store::{ClientRecord, Effects, Millis, Store};
+
+use crate::ops::audit::Actor;
 
 use crate::clients::{self, ClientCache};
 use crate::crypto::{self, MasterKey};
@@ -52,11 +55,20 @@ pub async fn rotate_secret(
     key: &MasterKey,
     client_id: &str,
     grace: GracePeriod,
+    actor: &Actor,
 ) -> anyhow::Result<Option<Rotated>> {
     let secret = crypto::new_secret();
     let previous_valid_until =
         (grace.secs() > 0).then(|| chrono::Utc::now().timestamp_millis() + i64::from(grace.secs()) * 1000);
-    let found = store.rotate_client_secret(client_id, &key.encrypt_text(&secret), previous_valid_until).await?;
+    let audit = actor.line(
+        Some(client_id),
+        "client.secret_rotated",
+        Some(client_id),
+        Some(json!({"graceSeconds": grace.secs()})),
+    );
+    let effects = Effects { events: &[], audit: Some(&audit) };
+    let found =
+        store.rotate_client_secret_with(client_id, &key.encrypt_text(&secret), previous_valid_until, effects).await?;
     cache.forget(client_id);
     Ok(found.then_some(Rotated { secret, previous_valid_until }))
 }
@@ -128,6 +140,7 @@ pub async fn update_settings(
     cache: &ClientCache,
     client_id: &str,
     change: SettingsChange,
+    actor: &Actor,
 ) -> anyhow::Result<Option<ClientRecord>> {
     let Some(mut record) = store.client(client_id).await? else { return Ok(None) };
     let s = &mut record.settings;
@@ -143,7 +156,14 @@ pub async fn update_settings(
     if let Some(templates) = change.message_templates {
         s.message_templates = templates.map(|t| serde_json::to_string(&t)).transpose()?;
     }
-    let found = store.set_client_settings(client_id, &record.settings).await?;
+    // The templates' text is the tenant's; the trail says that they changed.
+    let s = &record.settings;
+    let detail = json!({"displayName": s.display_name, "language": s.language, "allowedOrigins": s.allowed_origins,
+                        "messageTemplates": s.message_templates.is_some()});
+    let audit = actor.line(Some(client_id), "client.settings_changed", Some(client_id), Some(detail));
+    let found = store
+        .set_client_settings_with(client_id, &record.settings, Effects { events: &[], audit: Some(&audit) })
+        .await?;
     cache.forget(client_id);
     Ok(found.then_some(record))
 }

@@ -1,6 +1,7 @@
 //! Operations: the work behind the API and the command line, taking typed input. Handlers and
 //! commands parse, call one of these, and render the result.
 
+pub mod audit;
 pub mod backup;
 pub mod check;
 pub mod clients;
@@ -9,6 +10,7 @@ pub mod lockout;
 pub mod policies;
 pub mod sends;
 pub mod store;
+pub mod webhooks;
 
 use std::path::PathBuf;
 

@@ -1,11 +1,14 @@
 //! Policies: store one, and say plainly which of its rules this server cannot apply, so that a tenant
 //! does not believe it is protected by them.
 
+use serde_json::json;
 use smartauth_domain::{Method, Policy};
-use smartauth_store::PolicyRecord;
+use smartauth_store::{Effects, PolicyRecord};
 
 use crate::crypto;
+use crate::ops::audit::Actor;
 use crate::startup::App;
+use crate::webhooks;
 
 pub struct Stored {
     pub record: PolicyRecord,
@@ -13,9 +16,16 @@ pub struct Stored {
     pub warnings: Vec<String>,
 }
 
-/// Creates or replaces the tenant's policy of that id.
-pub async fn put(app: &App, client_id: &str, policy: Policy) -> smartauth_store::Result<Stored> {
+/// Creates or replaces the tenant's policy of that id, with its `policy.changed` event and an audit
+/// line that holds the policy before and after.
+pub async fn put(app: &App, actor: &Actor, client_id: &str, policy: Policy) -> smartauth_store::Result<Stored> {
     let now = chrono::Utc::now().timestamp_millis();
+    let before = app.store.policy(client_id, &policy.policy_id).await?;
+    let change = if before.is_some() { "updated" } else { "created" };
+    let detail = json!({"before": before.as_ref().map(|b| &b.policy), "after": &policy});
+    let audit = actor.line(Some(client_id), "policy.changed", Some(&policy.policy_id), Some(detail));
+    let events =
+        [webhooks::event(client_id, "policy.changed", json!({"policyId": policy.policy_id, "change": change}))];
     let record = PolicyRecord {
         id: crypto::new_id().to_string(),
         client_id: client_id.to_owned(),
@@ -23,10 +33,24 @@ pub async fn put(app: &App, client_id: &str, policy: Policy) -> smartauth_store:
         created_at: now,
         updated_at: now,
     };
-    let record = app.store.put_policy(&record).await?;
+    let record = app.store.put_policy_with(&record, Effects { events: &events, audit: Some(&audit) }).await?;
     app.forget_policy(client_id, &record.policy.policy_id);
+    app.webhook_wakeup.ring();
     let warnings = unenforceable_rules(app, &record.policy);
     Ok(Stored { record, warnings })
+}
+
+/// Deletes the tenant's policy, with its event and audit line; false when there was none.
+pub async fn delete(app: &App, actor: &Actor, client_id: &str, policy_id: &str) -> smartauth_store::Result<bool> {
+    let before = app.store.policy(client_id, policy_id).await?;
+    let detail = json!({"before": before.as_ref().map(|b| &b.policy), "after": null});
+    let audit = actor.line(Some(client_id), "policy.deleted", Some(policy_id), Some(detail));
+    let events = [webhooks::event(client_id, "policy.changed", json!({"policyId": policy_id, "change": "deleted"}))];
+    let deleted =
+        app.store.delete_policy_with(client_id, policy_id, Effects { events: &events, audit: Some(&audit) }).await?;
+    app.forget_policy(client_id, policy_id);
+    app.webhook_wakeup.ring();
+    Ok(deleted)
 }
 
 /// Why this server cannot offer `method` to anyone, or `None` when it can.

@@ -10,6 +10,7 @@ use crate::clients::{self, SdkTokenLifetime};
 use crate::delivery::messages::Templates;
 use crate::error::{ok_json, ApiError, ApiResult};
 use crate::extract::{Json, Path};
+use crate::ops::audit::Actor;
 use crate::ops::clients::{self as client_ops, GracePeriod, SettingsChange};
 use crate::startup::AppState;
 
@@ -26,10 +27,16 @@ fn lifetime(seconds: Option<u64>) -> ApiResult<SdkTokenLifetime> {
     seconds.map_or(Ok(SdkTokenLifetime::DEFAULT), |s| SdkTokenLifetime::parse(s).map_err(ApiError::BadRequest))
 }
 
-pub async fn create_client(State(app): State<AppState>, _: Admin, Json(body): Json<NewClient>) -> ApiResult<Response> {
+pub async fn create_client(
+    State(app): State<AppState>,
+    admin: Admin,
+    Json(body): Json<NewClient>,
+) -> ApiResult<Response> {
     let name = clients::parse_name(&body.name).map_err(ApiError::BadRequest)?;
     let lifetime = lifetime(body.sdk_token_max_lifetime_seconds)?;
-    let created = clients::create_with(app.store.as_ref(), &app.key, &name, body.validate_cpf, lifetime).await?;
+    let actor = Actor::admin(&admin);
+    let created =
+        clients::create_with(app.store.as_ref(), &app.key, &name, body.validate_cpf, lifetime, &actor).await?;
     let mut out = clients::describe(&created.record);
     out["clientSecret"] = created.secret.into();
     Ok(ok_json(out))
@@ -61,7 +68,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 
 pub async fn update_client(
     State(app): State<AppState>,
-    _: Admin,
+    admin: Admin,
     Path(client_id): Path<String>,
     Json(changes): Json<ClientChanges>,
 ) -> ApiResult<Response> {
@@ -78,24 +85,36 @@ pub async fn update_client(
     if app.store.client(&client_id).await?.is_none() {
         return Err(ApiError::not_found("client"));
     }
-    client_ops::update_settings(app.store.as_ref(), &app.clients, &client_id, settings).await?;
+    let actor = Actor::admin(&admin);
+    client_ops::update_settings(app.store.as_ref(), &app.clients, &client_id, settings, &actor).await?;
     app.origins.forget();
     if let Some(new_lifetime) = new_lifetime {
         if !clients::set_sdk_token_lifetime(app.store.as_ref(), &app.clients, &client_id, new_lifetime).await? {
             return Err(ApiError::not_found("client"));
         }
+        let detail = json!({"sdkTokenMaxLifetimeSeconds": new_lifetime.secs()});
+        app.store
+            .insert_audit(&actor.line(Some(&client_id), "client.settings_changed", Some(&client_id), Some(detail)))
+            .await?;
     }
     if let Some(required) = changes.require_sdk_token_policy {
         if !client_ops::set_require_sdk_token_policy(app.store.as_ref(), &app.clients, &client_id, required).await? {
             return Err(ApiError::not_found("client"));
         }
+        let detail = json!({"requireSdkTokenPolicy": required});
+        app.store
+            .insert_audit(&actor.line(Some(&client_id), "client.settings_changed", Some(&client_id), Some(detail)))
+            .await?;
     }
     let record = app.store.client(&client_id).await?.ok_or_else(|| ApiError::not_found("client"))?;
     Ok(ok_json(clients::describe(&record)))
 }
 
-async fn set_disabled(app: AppState, client_id: String, disabled: bool) -> ApiResult<Response> {
-    if !app.store.set_client_disabled(&client_id, disabled).await? {
+async fn set_disabled(app: AppState, admin: Admin, client_id: String, disabled: bool) -> ApiResult<Response> {
+    let action = if disabled { "client.disabled" } else { "client.enabled" };
+    let audit = Actor::admin(&admin).line(Some(&client_id), action, Some(&client_id), None);
+    let effects = smartauth_store::Effects { events: &[], audit: Some(&audit) };
+    if !app.store.set_client_disabled_with(&client_id, disabled, effects).await? {
         return Err(ApiError::not_found("client"));
     }
     app.clients.forget(&client_id);
@@ -104,18 +123,18 @@ async fn set_disabled(app: AppState, client_id: String, disabled: bool) -> ApiRe
 
 pub async fn disable_client(
     State(app): State<AppState>,
-    _: Admin,
+    admin: Admin,
     Path(client_id): Path<String>,
 ) -> ApiResult<Response> {
-    set_disabled(app, client_id, true).await
+    set_disabled(app, admin, client_id, true).await
 }
 
 pub async fn enable_client(
     State(app): State<AppState>,
-    _: Admin,
+    admin: Admin,
     Path(client_id): Path<String>,
 ) -> ApiResult<Response> {
-    set_disabled(app, client_id, false).await
+    set_disabled(app, admin, client_id, false).await
 }
 
 /// `POST /admin/clients/{clientId}/rotate-secret`, with an optional body `{"graceSeconds": N}`.
@@ -127,7 +146,7 @@ pub struct Rotation {
 
 pub async fn rotate_secret(
     State(app): State<AppState>,
-    _: Admin,
+    admin: Admin,
     Path(client_id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
@@ -141,7 +160,8 @@ pub async fn rotate_secret(
         None => GracePeriod::DEFAULT,
         Some(s) => GracePeriod::parse(s).map_err(ApiError::BadRequest)?,
     };
-    let rotated = client_ops::rotate_secret(app.store.as_ref(), &app.clients, &app.key, &client_id, grace)
+    let actor = Actor::admin(&admin);
+    let rotated = client_ops::rotate_secret(app.store.as_ref(), &app.clients, &app.key, &client_id, grace, &actor)
         .await?
         .ok_or_else(|| ApiError::not_found("client"))?;
     let until = rotated.previous_valid_until.and_then(chrono::DateTime::from_timestamp_millis);

@@ -25,6 +25,7 @@ use crate::ops;
 use crate::ops::devices::BindingBody;
 use crate::startup::{App, AppState};
 use crate::transaction::Transaction;
+use crate::webhooks;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -320,7 +321,9 @@ pub async fn create(
         let learned = (decision.status == Status::Approved).then(|| learned_from(&record, &doc)).flatten();
         // Attempts refused for the limit itself are always recorded.
         let guard = (history.attempts_in_window < limit.limit).then_some(&window);
-        if app.store.insert_attempt(&record, learned.as_ref(), guard).await? {
+        let events = [webhooks::attempt_event(&record, &doc)];
+        if app.store.insert_attempt_with(&record, learned.as_ref(), guard, &events).await? {
+            app.webhook_wakeup.ring();
             break (decision, record, doc);
         }
         if tries >= 5 {

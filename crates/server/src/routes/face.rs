@@ -24,6 +24,7 @@ use crate::routes::authentications::attestation;
 use crate::routes::identities::{check_image, parse_image};
 use crate::routes::methods::{busy, count_failure, load_open, save, state_mut, MAX_TRIES};
 use crate::startup::{App, AppState};
+use crate::webhooks;
 
 const FACE: Method = Method::FaceAuthentication;
 /// At or above this, the selfie is the enrolled capture itself, not a new one.
@@ -144,7 +145,21 @@ pub async fn verify(
             count_failure(&mut record, &mut doc, FACE, face_rules.max_attempts, now);
         }
         let left = face_rules.max_attempts.saturating_sub(doc.method(FACE).map_or(0, |s| s.failures));
-        if !save(app, &mut record, &doc, approved).await? {
+        // CAF's face-authentication webhook fields, and ours.
+        let completed = webhooks::event(
+            &record.client_id,
+            "face_authentication.completed",
+            serde_json::json!({
+                "personId": person,
+                "attemptId": record.id,
+                "isMatch": face.is_match,
+                "isAlive": face.is_alive,
+                "refusalReason": refusal,
+                "status": record.status,
+                "date": crate::attempt::ts(now),
+            }),
+        );
+        if !save(app, &mut record, &doc, approved, vec![completed]).await? {
             continue;
         }
         let images = [(face.provided.as_ref(), Some(&bytes)), (face.expected.as_ref(), enrolled_image.as_ref())];

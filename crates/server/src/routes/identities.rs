@@ -7,7 +7,7 @@ use base64::Engine;
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use smartauth_domain::{Email, PersonId, Phone};
-use smartauth_store::{IdentityRecord, StoreError};
+use smartauth_store::{Effects, IdentityRecord, StoreError};
 
 use crate::attempt::{anonymize, ts};
 use crate::auth::Tenant;
@@ -16,7 +16,9 @@ use crate::error::{ok_json, ApiError, ApiResult};
 use crate::extract::{Json, Path};
 use crate::fetch::FetchError;
 use crate::ops;
+use crate::ops::audit::Actor;
 use crate::startup::{App, AppState};
+use crate::webhooks;
 
 /// Decoded face images above this are refused.
 const MAX_IMAGE_BYTES: usize = 8 * 1024 * 1024;
@@ -179,8 +181,18 @@ pub async fn create(State(app): State<AppState>, tenant: Tenant, Json(body): Jso
         created_at: now,
         updated_at: now,
     };
-    match app.store.insert_identity(&record).await {
-        Ok(()) => Ok(ok_json(json!({"id": record.id, "personId": record.person_id, "createdAt": ts(now)}))),
+    let actor = Actor::tenant(&tenant);
+    let audit = actor.line(Some(tenant.client_id()), "identity.created", Some(&record.person_id), None);
+    let events = [webhooks::event(
+        tenant.client_id(),
+        "identity.created",
+        json!({"personId": record.person_id, "id": record.id, "createdAt": ts(now)}),
+    )];
+    match app.store.insert_identity_with(&record, Effects { events: &events, audit: Some(&audit) }).await {
+        Ok(()) => {
+            app.webhook_wakeup.ring();
+            Ok(ok_json(json!({"id": record.id, "personId": record.person_id, "createdAt": ts(now)})))
+        }
         Err(StoreError::Conflict) => Err(ApiError::Conflict("an identity with this personId already exists".into())),
         Err(e) => Err(e.into()),
     }
@@ -207,23 +219,33 @@ pub async fn read(State(app): State<AppState>, tenant: Tenant, Path(raw): Path<S
 pub async fn unlock(State(app): State<AppState>, tenant: Tenant, Path(raw): Path<String>) -> ApiResult<Response> {
     tenant.require_backend()?;
     let person = person_from_path(&tenant, &raw)?;
-    unlocked(&app, tenant.client_id(), &person, ops::lockout::Unlocker::Tenant).await
+    unlocked(&app, tenant.client_id(), &person, ops::lockout::Unlocker::Tenant, Actor::tenant(&tenant)).await
 }
 
 /// `POST /admin/clients/{clientId}/identities/{personId}/unlock`: the same, by the operator.
 pub async fn unlock_by_operator(
     State(app): State<AppState>,
-    _: crate::auth::Admin,
+    admin: crate::auth::Admin,
     Path((client_id, raw)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let person = PersonId::parse(&raw, false).map_err(|_| ApiError::not_found("identity"))?;
     app.store.client(&client_id).await?.ok_or_else(|| ApiError::not_found("client"))?;
-    unlocked(&app, &client_id, &person, ops::lockout::Unlocker::Operator).await
+    unlocked(&app, &client_id, &person, ops::lockout::Unlocker::Operator, Actor::admin(&admin)).await
 }
 
-async fn unlocked(app: &App, client_id: &str, person: &PersonId, by: ops::lockout::Unlocker) -> ApiResult<Response> {
+async fn unlocked(
+    app: &App,
+    client_id: &str,
+    person: &PersonId,
+    by: ops::lockout::Unlocker,
+    actor: Actor,
+) -> ApiResult<Response> {
     app.store.identity(client_id, person.as_str()).await?.ok_or_else(|| ApiError::not_found("identity"))?;
     let cleared = ops::lockout::unlock(app, client_id, person.as_str(), by).await?;
+    let detail = json!({"failuresCleared": cleared.as_ref().map(|c| c.consecutive_failures), "wasLocked": cleared.as_ref().is_some_and(|c| c.locked)});
+    app.store
+        .insert_audit(&actor.line(Some(client_id), "identity.unlocked", Some(person.as_str()), Some(detail)))
+        .await?;
     Ok(ok_json(json!({
         "personId": person.as_str(),
         "unlocked": cleared.as_ref().is_some_and(|c| c.locked),
@@ -272,11 +294,28 @@ pub async fn update(
     if let Some(phone) = &changes.phone {
         identity.phone = phone.as_deref().map(parse_phone).transpose()?;
     }
+    let face_changed = face.is_some();
     if let Some((image, template)) = face {
         (identity.face_image_enc, identity.face_template_enc) = (image, template);
     }
     identity.updated_at = chrono::Utc::now().timestamp_millis();
-    if !app.store.update_identity(&identity).await? {
+    // What changed, never the values: the trail holds no contact details or faces.
+    let changed: Vec<&str> = [
+        ("name", changes.name.is_some()),
+        ("email", changes.email.is_some()),
+        ("phone", changes.phone.is_some()),
+        ("face", face_changed),
+    ]
+    .into_iter()
+    .filter_map(|(field, yes)| yes.then_some(field))
+    .collect();
+    let audit = Actor::tenant(&tenant).line(
+        Some(tenant.client_id()),
+        "identity.updated",
+        Some(&identity.person_id),
+        Some(json!({"changed": changed})),
+    );
+    if !app.store.update_identity_with(&identity, Effects { events: &[], audit: Some(&audit) }).await? {
         return Err(ApiError::not_found("identity"));
     }
     Ok(ok_json(describe(&identity, false)))
@@ -289,9 +328,13 @@ pub async fn erase(State(app): State<AppState>, tenant: Tenant, Path(raw): Path<
     let person = person_from_path(&tenant, &raw)?;
     // The attempts' images (selfies and the enrolled face they were compared with) go too.
     let attempt_ids = app.store.attempt_ids_of(tenant.client_id(), person.as_str()).await?;
-    if !app.store.erase_identity(tenant.client_id(), person.as_str(), &anonymize).await? {
+    let audit = Actor::tenant(&tenant).line(Some(tenant.client_id()), "identity.erased", Some(person.as_str()), None);
+    let events = [webhooks::event(tenant.client_id(), "identity.deleted", json!({"personId": person.as_str()}))];
+    let effects = Effects { events: &events, audit: Some(&audit) };
+    if !app.store.erase_identity_with(tenant.client_id(), person.as_str(), &anonymize, effects).await? {
         return Err(ApiError::not_found("identity"));
     }
+    app.webhook_wakeup.ring();
     if let Some(faces) = &app.faces {
         faces.forget_media(tenant.client_id(), &attempt_ids).await;
     }

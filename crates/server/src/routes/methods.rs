@@ -7,7 +7,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 use smartauth_domain::{Email, Method, OtpCode, Phone, Status};
-use smartauth_store::{AttemptRecord, Millis};
+use smartauth_store::{AttemptRecord, Millis, NewEvent};
 
 use crate::attempt::{masked_code, ts, AttemptDoc, Challenge, MethodAttempt, MethodState, StepUpRules};
 use crate::auth::Tenant;
@@ -18,6 +18,7 @@ use crate::extract::{Json, Path};
 use crate::ops;
 use crate::routes::authentications::{attestation, learned_from, load};
 use crate::startup::{App, AppState};
+use crate::webhooks;
 
 /// Codes sent per method per attempt, whatever the resend delay.
 const MAX_SENDS: u32 = 5;
@@ -62,11 +63,27 @@ pub(crate) fn state_mut(doc: &mut AttemptDoc, method: Method) -> &mut MethodStat
     doc.methods.entry(method.as_str().to_owned()).or_insert_with(|| MethodState::new(Utc::now().timestamp_millis()))
 }
 
-pub(crate) async fn save(app: &App, record: &mut AttemptRecord, doc: &AttemptDoc, approved: bool) -> ApiResult<bool> {
+/// Writes a step-up's change to a waiting attempt, with `extra` events and, when the attempt ended, its
+/// `authentication.<status>` event, in one transaction.
+pub(crate) async fn save(
+    app: &App,
+    record: &mut AttemptRecord,
+    doc: &AttemptDoc,
+    approved: bool,
+    extra: Vec<NewEvent>,
+) -> ApiResult<bool> {
     record.version += 1;
     record.document = serde_json::to_string(doc).map_err(anyhow::Error::from)?;
     let learned = if approved { learned_from(record, doc) } else { None };
-    Ok(app.store.update_attempt(record, learned.as_ref()).await?)
+    let mut events = extra;
+    if record.status != Status::Pending.as_str() {
+        events.push(webhooks::attempt_event(record, doc));
+    }
+    let saved = app.store.update_attempt_with(record, learned.as_ref(), &events).await?;
+    if saved && !events.is_empty() {
+        app.webhook_wakeup.ring();
+    }
+    Ok(saved)
 }
 
 /// Counts a failed try of `method`: at `max_attempts` the method closes, and when every offered
@@ -154,7 +171,7 @@ pub async fn send(
         let code_hash = app.key.code_hash(&record.id, method.as_str(), &code);
         state.sends += 1;
         state.challenge = Some(Challenge { code_hash, sent_at: now, expires_at, sent_to: masked.clone() });
-        if !save(&app, &mut record, &doc, false).await? {
+        if !save(&app, &mut record, &doc, false, Vec::new()).await? {
             continue;
         }
         // A failed delivery still counts against the resend delay and the caps: a gateway that
@@ -311,7 +328,7 @@ pub async fn verify(
         }
         let failures = doc.method(method).map_or(0, |s| s.failures);
         let left = rules.max_attempts.saturating_sub(failures);
-        if !save(&app, &mut record, &doc, approved).await? {
+        if !save(&app, &mut record, &doc, approved, Vec::new()).await? {
             continue;
         }
         if approved {

@@ -13,6 +13,7 @@ mod health;
 mod identities;
 mod methods;
 mod policies;
+mod webhooks;
 
 /// The request body parsers as their routes run them, for the fuzz targets (`crate::fuzzing`).
 #[doc(hidden)]
@@ -45,6 +46,13 @@ pub fn api() -> Router<AppState> {
         .route("/authentications/{attempt_id}", get(authentications::read))
         .route("/authentications/{attempt_id}/methods/{method}/send", post(methods::send))
         .route("/authentications/{attempt_id}/methods/{method}/verify", post(methods::verify))
+        .route("/webhooks", post(webhooks::create).get(webhooks::list))
+        .route("/webhooks/{id}", get(webhooks::read).patch(webhooks::update).delete(webhooks::delete))
+        .route("/webhooks/{id}/rotate-secret", post(webhooks::rotate_secret))
+        .route("/webhooks/{id}/test", post(webhooks::test))
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/webhooks/{id}/deliveries/{delivery_id}/redeliver", post(webhooks::redeliver))
+        .route("/audit", get(webhooks::tenant_audit))
         .route("/media/{client_id}/{attempt_id}/{name}", get(face::media))
 }
 
@@ -59,6 +67,7 @@ fn operator() -> Router<AppState> {
     Router::new()
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .route("/admin/audit", get(webhooks::operator_audit))
         .route("/admin/clients", post(admin::create_client).get(admin::list_clients))
         .route("/admin/clients/{client_id}", patch(admin::update_client))
         .route("/admin/clients/{client_id}/disable", post(admin::disable_client))

@@ -12,6 +12,7 @@ use crate::auth::Tenant;
 use crate::error::{ok_json, ApiError, ApiResult};
 use crate::extract::{self, Json, Path};
 use crate::ops;
+use crate::ops::audit::Actor;
 use crate::startup::AppState;
 
 fn describe(record: &PolicyRecord) -> Value {
@@ -38,7 +39,7 @@ pub async fn put(
 ) -> ApiResult<Response> {
     tenant.require_backend()?;
     let policy = Policy::parse(&id, body).map_err(|e| ApiError::BadRequest(extract::public_message(&e.0)))?;
-    let stored = ops::policies::put(&app, tenant.client_id(), policy).await?;
+    let stored = ops::policies::put(&app, &Actor::tenant(&tenant), tenant.client_id(), policy).await?;
     let mut out = describe(&stored.record);
     out["warnings"] = stored.warnings.into();
     Ok(ok_json(out))
@@ -59,8 +60,7 @@ pub async fn list(State(app): State<AppState>, tenant: Tenant) -> ApiResult<Resp
 
 pub async fn delete(State(app): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> ApiResult<Response> {
     tenant.require_backend()?;
-    let deleted = app.store.delete_policy(tenant.client_id(), policy_id(&id)?).await?;
-    app.forget_policy(tenant.client_id(), &id);
+    let deleted = ops::policies::delete(&app, &Actor::tenant(&tenant), tenant.client_id(), policy_id(&id)?).await?;
     if !deleted {
         return Err(ApiError::not_found("policy"));
     }

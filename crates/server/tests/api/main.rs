@@ -20,3 +20,4 @@ mod security_values;
 mod seed;
 mod tokens;
 mod validation;
+mod webhooks;

@@ -7,9 +7,9 @@
 use sqlx::{Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::queries::{INSERT_ATTEMPT, INSERT_GUARD, LEARN_DEVICE_KEY};
-use super::{bind_attempt, bind_device_key, LearnStatement, Query};
-use crate::{AttemptRecord, Learned, Result, WindowLimit};
+use super::queries::{FAN_OUT_EVENT, INSERT_ATTEMPT, INSERT_EVENT_OF_ATTEMPT, INSERT_GUARD, LEARN_DEVICE_KEY};
+use super::{bind_attempt, bind_device_key, bind_event, LearnStatement, Query};
+use crate::{AttemptRecord, Learned, NewEvent, Result, WindowLimit};
 
 /// Attempts written in one transaction at most.
 const MAX_BATCH: usize = 64;
@@ -18,6 +18,8 @@ pub struct InsertJob {
     pub attempt: AttemptRecord,
     pub learned: Option<Learned>,
     pub limit: Option<WindowLimit>,
+    /// Written only if the attempt is.
+    pub events: Vec<NewEvent>,
     pub done: oneshot::Sender<Result<bool>>,
 }
 
@@ -81,6 +83,13 @@ async fn write(pool: &SqlitePool, jobs: &[InsertJob]) -> Result<Vec<bool>> {
             sql.push(';');
             binds += 7;
         }
+        for _ in &job.events {
+            sql.push_str(INSERT_EVENT_OF_ATTEMPT);
+            sql.push(';');
+            sql.push_str(FAN_OUT_EVENT);
+            sql.push(';');
+            binds += 9;
+        }
     }
     debug_assert_eq!(sql.matches('?').count(), binds, "every placeholder has its value");
 
@@ -104,6 +113,9 @@ async fn write(pool: &SqlitePool, jobs: &[InsertJob]) -> Result<Vec<bool>> {
         }
         if let Some(l) = job.learned.as_ref().filter(|l| l.device_key.is_some()) {
             query = bind_device_key(query, l, &a.id);
+        }
+        for e in &job.events {
+            query = bind_event(query, e).bind(&a.id).bind(&e.id);
         }
     }
     // sqlx's transaction rolls back if it is dropped before the commit (an error, a panic), so the one

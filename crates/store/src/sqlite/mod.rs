@@ -35,6 +35,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../../migrations/sqlite/0006_guessing_and_sends.sql")),
     (7, include_str!("../../migrations/sqlite/0007_client_secret_rotation.sql")),
     (8, include_str!("../../migrations/sqlite/0008_web_sdk.sql")),
+    (9, include_str!("../../migrations/sqlite/0009_webhooks_and_audit.sql")),
 ];
 
 pub struct SqliteStore {
@@ -427,6 +428,125 @@ fn bind_device_key<'q>(query: Query<'q>, l: &'q Learned, attempt_id: &'q str) ->
         .bind(attempt_id)
 }
 
+/// Writes an operation's outbox events (with one delivery per subscription that wants each) and its
+/// audit line, inside the operation's transaction.
+async fn write_effects(tx: &mut sqlx::SqliteConnection, effects: Effects<'_>) -> Result<()> {
+    for e in effects.events {
+        bind_event(sqlx::query(INSERT_EVENT), e).execute(&mut *tx).await?;
+        sqlx::query(FAN_OUT_EVENT).bind(&e.id).execute(&mut *tx).await?;
+    }
+    if let Some(a) = effects.audit {
+        bind_audit(sqlx::query(INSERT_AUDIT), a).execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Commits the change with its effects when it happened; rolls back (and writes nothing) when it did not.
+async fn finish(mut tx: sqlx::Transaction<'_, sqlx::Sqlite>, changed: bool, effects: Effects<'_>) -> Result<bool> {
+    if changed {
+        write_effects(&mut tx, effects).await?;
+        tx.commit().await?;
+    }
+    Ok(changed)
+}
+
+/// The seven values of `INSERT_EVENT` (the first seven of `INSERT_EVENT_OF_ATTEMPT`).
+fn bind_event<'q>(query: Query<'q>, e: &'q NewEvent) -> Query<'q> {
+    query.bind(&e.id).bind(&e.client_id).bind(&e.kind).bind(&e.data).bind(e.created_at).bind(&e.client_id).bind(&e.kind)
+}
+
+fn bind_audit<'q>(query: Query<'q>, a: &'q AuditEntry) -> Query<'q> {
+    query
+        .bind(&a.id)
+        .bind(&a.client_id)
+        .bind(&a.actor)
+        .bind(&a.action)
+        .bind(&a.target)
+        .bind(&a.detail)
+        .bind(&a.ip)
+        .bind(&a.request_id)
+        .bind(a.at)
+}
+
+fn audit_from(row: &SqliteRow) -> Result<(i64, AuditEntry)> {
+    Ok((
+        row.try_get("seq")?,
+        AuditEntry {
+            id: row.try_get("id")?,
+            client_id: row.try_get("client_id")?,
+            actor: row.try_get("actor")?,
+            action: row.try_get("action")?,
+            target: row.try_get("target")?,
+            detail: row.try_get("detail")?,
+            ip: row.try_get("ip")?,
+            request_id: row.try_get("request_id")?,
+            at: row.try_get("at")?,
+        },
+    ))
+}
+
+fn webhook_from(row: &SqliteRow) -> Result<WebhookRecord> {
+    Ok(WebhookRecord {
+        id: row.try_get("id")?,
+        client_id: row.try_get("client_id")?,
+        url: row.try_get("url")?,
+        events: serde_json::from_str(row.try_get("events")?)
+            .map_err(|e| StoreError::Corrupt(format!("a webhook's events: {e}")))?,
+        description: row.try_get("description")?,
+        secret_enc: row.try_get("secret_enc")?,
+        previous_secret: match (
+            row.try_get::<Option<String>, _>("previous_secret_enc")?,
+            row.try_get::<Option<i64>, _>("previous_secret_expires_at")?,
+        ) {
+            (Some(secret_enc), Some(expires_at)) => Some(PreviousSecret { secret_enc, expires_at }),
+            _ => None,
+        },
+        disabled_at: row.try_get("disabled_at")?,
+        disabled_reason: row.try_get("disabled_reason")?,
+        failing_since: row.try_get("failing_since")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn delivery_from(row: &SqliteRow) -> Result<(i64, Delivery)> {
+    let status: Option<i64> = row.try_get("last_status")?;
+    Ok((
+        row.try_get("seq")?,
+        Delivery {
+            id: row.try_get("id")?,
+            webhook_id: row.try_get("webhook_id")?,
+            client_id: row.try_get("client_id")?,
+            event_id: row.try_get("event_id")?,
+            event_type: row.try_get("event_type")?,
+            event_data: row.try_get("event_data")?,
+            event_created_at: row.try_get("event_created_at")?,
+            status: row.try_get("status")?,
+            tries: u32::try_from(row.try_get::<i64, _>("tries")?).unwrap_or(u32::MAX),
+            next_try_at: row.try_get("next_try_at")?,
+            last_status: status.and_then(|s| u16::try_from(s).ok()),
+            last_error: row.try_get("last_error")?,
+            last_try_at: row.try_get("last_try_at")?,
+            created_at: row.try_get("created_at")?,
+        },
+    ))
+}
+
+fn bind_webhook<'q>(query: Query<'q>, w: &'q WebhookRecord) -> Query<'q> {
+    query
+        .bind(&w.client_id)
+        .bind(&w.url)
+        .bind(serde_json::Value::from(w.events.clone()).to_string())
+        .bind(&w.description)
+        .bind(&w.secret_enc)
+        .bind(w.previous_secret.as_ref().map(|p| p.secret_enc.clone()))
+        .bind(w.previous_secret.as_ref().map(|p| p.expires_at))
+        .bind(w.disabled_at)
+        .bind(&w.disabled_reason)
+        .bind(w.failing_since)
+        .bind(w.updated_at)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
@@ -438,7 +558,8 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn insert_client(&self, c: &ClientRecord) -> Result<()> {
+    async fn insert_client_with(&self, c: &ClientRecord, effects: Effects<'_>) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO clients (id, name, secret_enc, disabled, validate_cpf, sdk_token_max_lifetime_seconds,
                                   previous_secret_enc, previous_secret_expires_at, require_sdk_token_policy, created_at,
@@ -459,9 +580,11 @@ impl Store for SqliteStore {
         .bind(&c.settings.language)
         .bind(origins_json(&c.settings.allowed_origins))
         .bind(&c.settings.message_templates)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { e.into() })?;
+        write_effects(&mut tx, effects).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -475,7 +598,13 @@ impl Store for SqliteStore {
         rows.iter().map(client_from).collect()
     }
 
-    async fn set_client_settings(&self, client_id: &str, s: &ClientSettings) -> Result<bool> {
+    async fn set_client_settings_with(
+        &self,
+        client_id: &str,
+        s: &ClientSettings,
+        effects: Effects<'_>,
+    ) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE clients SET display_name = ?, language = ?, allowed_origins = ?, message_templates = ? WHERE id = ?",
         )
@@ -484,9 +613,9 @@ impl Store for SqliteStore {
         .bind(origins_json(&s.allowed_origins))
         .bind(&s.message_templates)
         .bind(client_id)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        finish(tx, done.rows_affected() == 1, effects).await
     }
 
     async fn insert_device_challenge(&self, c: &DeviceChallenge, now: Millis, max_outstanding: u32) -> Result<bool> {
@@ -527,13 +656,14 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> Result<bool> {
+    async fn set_client_disabled_with(&self, client_id: &str, disabled: bool, effects: Effects<'_>) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query("UPDATE clients SET disabled = ? WHERE id = ?")
             .bind(disabled)
             .bind(client_id)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        finish(tx, done.rows_affected() == 1, effects).await
     }
 
     async fn set_client_sdk_token_lifetime(&self, client_id: &str, seconds: u32) -> Result<bool> {
@@ -545,12 +675,14 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn rotate_client_secret(
+    async fn rotate_client_secret_with(
         &self,
         client_id: &str,
         secret_enc: &str,
         previous_valid_until: Option<Millis>,
+        effects: Effects<'_>,
     ) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
         // The right-hand sides read the row as it was: the replaced secret moves over in one statement.
         let done = sqlx::query(
             "UPDATE clients SET previous_secret_enc = CASE WHEN ?1 IS NULL THEN NULL ELSE secret_enc END,
@@ -560,9 +692,9 @@ impl Store for SqliteStore {
         .bind(previous_valid_until)
         .bind(secret_enc)
         .bind(client_id)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        finish(tx, done.rows_affected() == 1, effects).await
     }
 
     async fn set_client_require_sdk_token_policy(&self, client_id: &str, required: bool) -> Result<bool> {
@@ -574,15 +706,18 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn insert_identity(&self, i: &IdentityRecord) -> Result<()> {
+    async fn insert_identity_with(&self, i: &IdentityRecord, effects: Effects<'_>) -> Result<()> {
         let sql = format!("INSERT INTO identities {IDENTITY_COLUMNS} VALUES {IDENTITY_ROW}");
-        bind_identity(sqlx::query(&sql), i).execute(&self.writer).await.map_err(|e| {
+        let mut tx = self.writer.begin().await?;
+        bind_identity(sqlx::query(&sql), i).execute(&mut *tx).await.map_err(|e| {
             if is_unique_violation(&e) {
                 StoreError::Conflict
             } else {
                 e.into()
             }
         })?;
+        write_effects(&mut tx, effects).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -591,7 +726,8 @@ impl Store for SqliteStore {
         row.as_ref().map(identity_from).transpose()
     }
 
-    async fn update_identity(&self, i: &IdentityRecord) -> Result<bool> {
+    async fn update_identity_with(&self, i: &IdentityRecord, effects: Effects<'_>) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE identities SET name = ?, email = ?, phone = ?, face_image_enc = ?, face_template_enc = ?, updated_at = ?
              WHERE client_id = ? AND person_id = ?",
@@ -604,16 +740,22 @@ impl Store for SqliteStore {
         .bind(i.updated_at)
         .bind(&i.client_id)
         .bind(&i.person_id)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        finish(tx, done.rows_affected() == 1, effects).await
     }
 
     async fn attempt_ids_of(&self, client_id: &str, person_id: &str) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(ATTEMPT_IDS_OF).bind(client_id).bind(person_id).fetch_all(&self.reader).await?)
     }
 
-    async fn erase_identity(&self, client_id: &str, person_id: &str, anonymize: &Anonymizer) -> Result<bool> {
+    async fn erase_identity_with(
+        &self,
+        client_id: &str,
+        person_id: &str,
+        anonymize: &Anonymizer,
+        effects: Effects<'_>,
+    ) -> Result<bool> {
         // The person's attempts are read and rewritten before the write transaction begins: in a large
         // store their rows lie all over the file, and reading them inside the transaction held every
         // other write for the whole read (1.6 s for 5,000 attempts among 10 million). The transaction
@@ -639,11 +781,12 @@ impl Store for SqliteStore {
             let (id, version, document) = anonymized(row, anonymize)?;
             detach(&mut tx, &id, version, &document).await?;
         }
+        write_effects(&mut tx, effects).await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    async fn put_policy(&self, p: &PolicyRecord) -> Result<PolicyRecord> {
+    async fn put_policy_with(&self, p: &PolicyRecord, effects: Effects<'_>) -> Result<PolicyRecord> {
         let document = serde_json::to_string(&p.policy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut tx = self.writer.begin().await?;
         sqlx::query(
@@ -659,6 +802,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         let row = sqlx::query(POLICY).bind(&p.client_id).bind(&p.policy.policy_id).fetch_one(&mut *tx).await?;
+        write_effects(&mut tx, effects).await?;
         tx.commit().await?;
         policy_from(&row)
     }
@@ -676,13 +820,14 @@ impl Store for SqliteStore {
         rows.iter().map(policy_from).collect()
     }
 
-    async fn delete_policy(&self, client_id: &str, policy_id: &str) -> Result<bool> {
+    async fn delete_policy_with(&self, client_id: &str, policy_id: &str, effects: Effects<'_>) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query("DELETE FROM policies WHERE client_id = ? AND policy_id = ?")
             .bind(client_id)
             .bind(policy_id)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        finish(tx, done.rows_affected() == 1, effects).await
     }
 
     async fn history(&self, q: &HistoryQuery<'_>) -> Result<History> {
@@ -697,14 +842,21 @@ impl Store for SqliteStore {
         row.map(|row| Ok((identity_from(&row)?, history_from(&row)?))).transpose()
     }
 
-    async fn insert_attempt(
+    async fn insert_attempt_with(
         &self,
         a: &AttemptRecord,
         learned: Option<&Learned>,
         limit: Option<&WindowLimit>,
+        events: &[NewEvent],
     ) -> Result<bool> {
         let (done, result) = oneshot::channel();
-        let job = batch::InsertJob { attempt: a.clone(), learned: learned.cloned(), limit: limit.copied(), done };
+        let job = batch::InsertJob {
+            attempt: a.clone(),
+            learned: learned.cloned(),
+            limit: limit.copied(),
+            events: events.to_vec(),
+            done,
+        };
         let stopped = || StoreError::Corrupt("the attempt writer has stopped".into());
         self.batcher.send(job).await.map_err(|_| stopped())?;
         result.await.map_err(|_| stopped())?
@@ -715,7 +867,12 @@ impl Store for SqliteStore {
         row.as_ref().map(attempt_from).transpose()
     }
 
-    async fn update_attempt(&self, a: &AttemptRecord, learned: Option<&Learned>) -> Result<bool> {
+    async fn update_attempt_with(
+        &self,
+        a: &AttemptRecord,
+        learned: Option<&Learned>,
+        events: &[NewEvent],
+    ) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
         let done = sqlx::query(UPDATE_ATTEMPT)
             .bind(&a.status)
@@ -732,6 +889,7 @@ impl Store for SqliteStore {
         if let Some(l) = learned {
             learn(&mut tx, l, &a.id).await?;
         }
+        write_effects(&mut tx, Effects { events, audit: None }).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -846,5 +1004,203 @@ impl Store for SqliteStore {
         }
         let rows = query.bind(i64::from(f.limit)).fetch_all(&self.reader).await?;
         rows.iter().map(attempt_from).collect()
+    }
+
+    async fn insert_audit(&self, entry: &AuditEntry) -> Result<()> {
+        bind_audit(sqlx::query(INSERT_AUDIT), entry).execute(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn audit(&self, client_id: Option<&str>, before: Option<i64>, limit: u32) -> Result<Vec<(i64, AuditEntry)>> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit_log WHERE (?1 IS NULL OR client_id = ?1) AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+        )
+        .bind(client_id)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(audit_from).collect()
+    }
+
+    async fn insert_webhook(&self, w: &WebhookRecord, effects: Effects<'_>) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let query = sqlx::query(
+            "INSERT INTO webhooks (client_id, url, events, description, secret_enc, previous_secret_enc,
+               previous_secret_expires_at, disabled_at, disabled_reason, failing_since, updated_at, id, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        );
+        bind_webhook(query, w).bind(&w.id).bind(w.created_at).execute(&mut *tx).await?;
+        write_effects(&mut tx, effects).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn webhook(&self, client_id: &str, webhook_id: &str) -> Result<Option<WebhookRecord>> {
+        let row = sqlx::query("SELECT * FROM webhooks WHERE id = ? AND client_id = ?")
+            .bind(webhook_id)
+            .bind(client_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(webhook_from).transpose()
+    }
+
+    async fn webhooks(&self, client_id: &str) -> Result<Vec<WebhookRecord>> {
+        let rows = sqlx::query("SELECT * FROM webhooks WHERE client_id = ? ORDER BY created_at, id")
+            .bind(client_id)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(webhook_from).collect()
+    }
+
+    async fn update_webhook(&self, w: &WebhookRecord, effects: Effects<'_>) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let query = sqlx::query(
+            "UPDATE webhooks SET client_id = ?, url = ?, events = ?, description = ?, secret_enc = ?,
+               previous_secret_enc = ?, previous_secret_expires_at = ?, disabled_at = ?, disabled_reason = ?,
+               failing_since = ?, updated_at = ?
+             WHERE id = ? AND client_id = ?",
+        );
+        let done = bind_webhook(query, w).bind(&w.id).bind(&w.client_id).execute(&mut *tx).await?;
+        finish(tx, done.rows_affected() == 1, effects).await
+    }
+
+    async fn delete_webhook(&self, client_id: &str, webhook_id: &str, effects: Effects<'_>) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query("DELETE FROM webhooks WHERE id = ? AND client_id = ?")
+            .bind(webhook_id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM webhook_deliveries WHERE webhook_id = ? AND client_id = ?")
+            .bind(webhook_id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        finish(tx, done.rows_affected() == 1, effects).await
+    }
+
+    async fn insert_event_for(&self, webhook_id: &str, e: &NewEvent) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("INSERT INTO webhook_events (id, client_id, type, data, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&e.id)
+            .bind(&e.client_id)
+            .bind(&e.kind)
+            .bind(&e.data)
+            .bind(e.created_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, seq, webhook_id, client_id, event_id, status, next_try_at, created_at)
+             SELECT lower(hex(randomblob(12))), e.seq, ?, e.client_id, e.id, 'pending', e.created_at, e.created_at
+             FROM webhook_events e WHERE e.id = ?",
+        )
+        .bind(webhook_id)
+        .bind(&e.id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn lease_deliveries(&self, now: Millis, lease_ms: i64, limit: u32) -> Result<Vec<Delivery>> {
+        // One statement takes them: SQLite's single writer makes it atomic among processes too.
+        let ids: Vec<String> = sqlx::query_scalar(LEASE_DELIVERIES)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&self.writer)
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
+             WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.seq"
+        );
+        let rows = sqlx::query(&sql).bind(serde_json::Value::from(ids).to_string()).fetch_all(&self.writer).await?;
+        rows.iter().map(|r| delivery_from(r).map(|(_, d)| d)).collect()
+    }
+
+    async fn finish_delivery(&self, d: &Delivery, outcome: &DeliveryTry) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = ?, tries = tries + 1, next_try_at = ?, lease_until = NULL,
+               last_status = ?, last_error = ?, last_try_at = ? WHERE id = ?",
+        )
+        .bind(&outcome.status)
+        .bind(outcome.next_try_at)
+        .bind(outcome.last_status.map(i64::from))
+        .bind(&outcome.last_error)
+        .bind(outcome.at)
+        .bind(&d.id)
+        .execute(&mut *tx)
+        .await?;
+        let health = match outcome.status.as_str() {
+            "delivered" => "UPDATE webhooks SET failing_since = NULL WHERE id = ?2 AND ?1 IS NOT NULL",
+            _ => "UPDATE webhooks SET failing_since = COALESCE(failing_since, ?1) WHERE id = ?2",
+        };
+        sqlx::query(health).bind(outcome.at).bind(&d.webhook_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn disable_webhook(&self, webhook_id: &str, at: Millis, reason: &str, effects: Effects<'_>) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query(
+            "UPDATE webhooks SET disabled_at = ?, disabled_reason = ?, updated_at = ? WHERE id = ? AND disabled_at IS NULL",
+        )
+        .bind(at)
+        .bind(reason)
+        .bind(at)
+        .bind(webhook_id)
+        .execute(&mut *tx)
+        .await?;
+        finish(tx, done.rows_affected() == 1, effects).await
+    }
+
+    async fn deliveries(
+        &self,
+        client_id: &str,
+        webhook_id: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(i64, Delivery)>> {
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
+             WHERE d.webhook_id = ? AND d.client_id = ? AND d.seq < ? ORDER BY d.seq DESC LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(webhook_id)
+            .bind(client_id)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(delivery_from).collect()
+    }
+
+    async fn redeliver(&self, client_id: &str, webhook_id: &str, delivery_id: &str, now: Millis) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'pending', next_try_at = ?, lease_until = NULL
+             WHERE id = ? AND webhook_id = ? AND client_id = ?",
+        )
+        .bind(now)
+        .bind(delivery_id)
+        .bind(webhook_id)
+        .bind(client_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delivery_queue(&self) -> Result<(u64, Option<Millis>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_deliveries WHERE status = 'pending'",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok((u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0), row.try_get("oldest")?))
     }
 }

@@ -163,3 +163,33 @@ pub fn attempt_list(shape: ListShape) -> String {
     sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
     sql
 }
+
+/// Outbox: the event, only when a subscription of the tenant wants its type. Values: id, client, type,
+/// data, created_at, then client and type again.
+pub const INSERT_EVENT: &str = "INSERT INTO webhook_events (id, client_id, type, data, created_at)
+     SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.client_id = ? AND w.disabled_at IS NULL
+       AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = ?))";
+/// The same, written only if the attempt (the last value) was stored: for the grouped attempt writes.
+pub const INSERT_EVENT_OF_ATTEMPT: &str = "INSERT INTO webhook_events (id, client_id, type, data, created_at)
+     SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.client_id = ? AND w.disabled_at IS NULL
+       AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = ?))
+       AND EXISTS (SELECT 1 FROM attempts WHERE id = ?)";
+/// One delivery per subscription that wants the event (the event's id).
+pub const FAN_OUT_EVENT: &str =
+    "INSERT INTO webhook_deliveries (id, seq, webhook_id, client_id, event_id, status, next_try_at, created_at)
+     SELECT lower(hex(randomblob(12))), e.seq, w.id, w.client_id, e.id, 'pending', e.created_at, e.created_at
+     FROM webhook_events e JOIN webhooks w ON w.client_id = e.client_id AND w.disabled_at IS NULL
+     WHERE e.id = ? AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = e.type)";
+pub const INSERT_AUDIT: &str =
+    "INSERT INTO audit_log (id, client_id, actor, action, target, detail, ip, request_id, at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// The dispatcher takes due deliveries, oldest event first, for `?1` (the lease's end); values: lease
+/// end, now, now, limit.
+pub const LEASE_DELIVERIES: &str = "UPDATE webhook_deliveries SET lease_until = ?
+     WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_try_at <= ?
+       AND (lease_until IS NULL OR lease_until < ?) ORDER BY seq LIMIT ?)
+     RETURNING id";
+pub const DELIVERY_COLUMNS: &str = "d.id, d.webhook_id, d.client_id, d.event_id, d.status, d.tries, d.next_try_at,
+     d.last_status, d.last_error, d.last_try_at, d.created_at, d.seq, e.type AS event_type, e.data AS event_data,
+     e.created_at AS event_created_at";

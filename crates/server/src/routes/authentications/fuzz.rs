@@ -9,12 +9,13 @@ use crate::fuzzing::{client, json_body};
 /// The body as a backend token and as an SDK token (for person `95236098076`, with the request's
 /// User-Agent header) would have it checked: `Ok` when both accept it, else the first refusal.
 pub fn attempt_body(bytes: &[u8]) -> ApiResult<()> {
-    let backend = Tenant { client: client(), person: None, policy: None, transaction_hash: None };
+    let backend = Tenant { client: client(), person: None, policy: None, transaction_hash: None, ip: None };
     let sdk = Tenant {
         client: Arc::clone(&backend.client),
         person: PersonId::parse("95236098076", false).ok(),
         policy: None,
         transaction_hash: None,
+        ip: None,
     };
     let header_user_agent = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148";
     let as_backend = check(bytes, &backend, None);

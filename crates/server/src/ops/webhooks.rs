@@ -1,0 +1,214 @@
+//! A tenant's webhook subscriptions: create, change, rotate the secret, delete, test, redeliver. Each
+//! change writes its audit line in the same transaction.
+
+use serde_json::{json, Value};
+use smartauth_store::{Effects, PreviousSecret, WebhookRecord};
+
+use crate::crypto;
+use crate::error::{ApiError, ApiResult};
+use crate::fetch::FetchError;
+use crate::ops::audit::Actor;
+use crate::startup::App;
+use crate::webhooks::{self, EVENT_TYPES};
+
+/// Subscriptions per tenant: every event reads them all.
+pub const MAX_WEBHOOKS_PER_CLIENT: usize = 20;
+/// How long a rotated-out secret keeps signing beside the new one.
+pub const ROTATION_OVERLAP_MS: i64 = 24 * 3_600_000;
+
+/// A subscription's fields as the tenant sets them.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub description: Option<Option<String>>,
+    /// `Some(false)` disables, `Some(true)` enables again (and forgets the failing streak).
+    pub enabled: Option<bool>,
+}
+
+async fn check_url(app: &App, url: &str) -> ApiResult<String> {
+    let url = url.trim();
+    if url.len() > 2048 {
+        return Err(ApiError::BadRequest("url must be at most 2048 characters".into()));
+    }
+    match app.fetcher.check_target(url).await {
+        Ok(()) => Ok(url.to_owned()),
+        Err(FetchError::BadUrl) => {
+            Err(ApiError::BadRequest("url must be an http or https URL without credentials".into()))
+        }
+        Err(_) => Err(ApiError::BadRequest(
+            "url must name a host that resolves to public addresses only; this one does not resolve, or it is \
+             private, loopback or reserved (SMARTAUTH_ALLOW_PRIVATE_TARGETS allows those)"
+                .into(),
+        )),
+    }
+}
+
+fn check_events(events: &[String]) -> ApiResult<Vec<String>> {
+    if events.is_empty() {
+        return Err(ApiError::BadRequest(format!("events must name at least one of {}", EVENT_TYPES.join(", "))));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for e in events {
+        if !EVENT_TYPES.contains(&e.as_str()) {
+            return Err(ApiError::BadRequest(format!("unknown event {e:?}; known: {}", EVENT_TYPES.join(", "))));
+        }
+        if !out.contains(e) {
+            out.push(e.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn check_description(d: Option<String>) -> ApiResult<Option<String>> {
+    match d.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()) {
+        Some(d) if d.chars().count() > 200 => {
+            Err(ApiError::BadRequest("description must be at most 200 characters".into()))
+        }
+        Some(d) => match smartauth_domain::text::hidden_in_name(&d) {
+            Some(c) => Err(ApiError::BadRequest(format!(
+                "description must not contain {}",
+                smartauth_domain::text::describe(c)
+            ))),
+            None => Ok(Some(d)),
+        },
+        None => Ok(None),
+    }
+}
+
+/// How a subscription is shown (never with its secret, which is shown once, when made).
+pub fn describe(w: &WebhookRecord) -> Value {
+    let time = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(smartauth_domain::time::format);
+    json!({
+        "id": w.id,
+        "url": w.url,
+        "events": w.events,
+        "description": w.description,
+        "enabled": w.disabled_at.is_none(),
+        "disabledAt": w.disabled_at.and_then(time),
+        "disabledReason": w.disabled_reason,
+        "failingSince": w.failing_since.and_then(time),
+        "previousSecretExpiresAt": w.previous_secret.as_ref().and_then(|p| time(p.expires_at)),
+        "createdAt": time(w.created_at),
+        "updatedAt": time(w.updated_at),
+    })
+}
+
+/// A new subscription and its secret (shown once).
+pub async fn create(
+    app: &App,
+    actor: &Actor,
+    client_id: &str,
+    url: &str,
+    events: &[String],
+    description: Option<String>,
+) -> ApiResult<(WebhookRecord, String)> {
+    let url = check_url(app, url).await?;
+    let events = check_events(events)?;
+    let description = check_description(description)?;
+    if app.store.webhooks(client_id).await?.len() >= MAX_WEBHOOKS_PER_CLIENT {
+        return Err(ApiError::Conflict(format!(
+            "a client has at most {MAX_WEBHOOKS_PER_CLIENT} webhook subscriptions"
+        )));
+    }
+    let secret = webhooks::new_secret();
+    let now = chrono::Utc::now().timestamp_millis();
+    let record = WebhookRecord {
+        id: crypto::new_id().to_string(),
+        client_id: client_id.to_owned(),
+        url,
+        events,
+        description,
+        secret_enc: app.key.encrypt_text(&secret),
+        previous_secret: None,
+        disabled_at: None,
+        disabled_reason: None,
+        failing_since: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let audit = actor.line(
+        Some(client_id),
+        "webhook.created",
+        Some(&record.id),
+        Some(json!({"url": record.url, "events": record.events})),
+    );
+    app.store.insert_webhook(&record, Effects { events: &[], audit: Some(&audit) }).await?;
+    Ok((record, secret))
+}
+
+pub async fn update(app: &App, actor: &Actor, client_id: &str, id: &str, changes: Changes) -> ApiResult<WebhookRecord> {
+    let mut record = app.store.webhook(client_id, id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    let before = describe(&record);
+    if let Some(url) = changes.url {
+        record.url = check_url(app, &url).await?;
+    }
+    if let Some(events) = changes.events {
+        record.events = check_events(&events)?;
+    }
+    if let Some(description) = changes.description {
+        record.description = check_description(description)?;
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    match changes.enabled {
+        Some(false) if record.disabled_at.is_none() => {
+            record.disabled_at = Some(now);
+            record.disabled_reason = Some("disabled by the tenant".into());
+        }
+        Some(true) => {
+            record.disabled_at = None;
+            record.disabled_reason = None;
+            record.failing_since = None;
+        }
+        _ => {}
+    }
+    record.updated_at = now;
+    let detail = json!({"before": before, "after": describe(&record)});
+    let audit = actor.line(Some(client_id), "webhook.changed", Some(id), Some(detail));
+    if !app.store.update_webhook(&record, Effects { events: &[], audit: Some(&audit) }).await? {
+        return Err(ApiError::not_found("webhook"));
+    }
+    Ok(record)
+}
+
+/// A new secret; the old one keeps signing beside it (two signatures) for 24 hours.
+pub async fn rotate_secret(app: &App, actor: &Actor, client_id: &str, id: &str) -> ApiResult<(WebhookRecord, String)> {
+    let mut record = app.store.webhook(client_id, id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    let secret = webhooks::new_secret();
+    let now = chrono::Utc::now().timestamp_millis();
+    record.previous_secret =
+        Some(PreviousSecret { secret_enc: record.secret_enc.clone(), expires_at: now + ROTATION_OVERLAP_MS });
+    record.secret_enc = app.key.encrypt_text(&secret);
+    record.updated_at = now;
+    let audit = actor.line(Some(client_id), "webhook.secret_rotated", Some(id), None);
+    if !app.store.update_webhook(&record, Effects { events: &[], audit: Some(&audit) }).await? {
+        return Err(ApiError::not_found("webhook"));
+    }
+    Ok((record, secret))
+}
+
+pub async fn delete(app: &App, actor: &Actor, client_id: &str, id: &str) -> ApiResult<()> {
+    let audit = actor.line(Some(client_id), "webhook.deleted", Some(id), None);
+    match app.store.delete_webhook(client_id, id, Effects { events: &[], audit: Some(&audit) }).await? {
+        true => Ok(()),
+        false => Err(ApiError::not_found("webhook")),
+    }
+}
+
+/// Queues a `webhook.test` event for this subscription only.
+pub async fn test(app: &App, client_id: &str, id: &str) -> ApiResult<String> {
+    let record = app.store.webhook(client_id, id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    let event = webhooks::event(client_id, webhooks::TEST_EVENT, json!({"webhookId": record.id, "test": true}));
+    app.store.insert_event_for(&record.id, &event).await?;
+    app.webhook_wakeup.ring();
+    Ok(event.id)
+}
+
+pub async fn redeliver(app: &App, client_id: &str, id: &str, delivery_id: &str) -> ApiResult<()> {
+    let now = chrono::Utc::now().timestamp_millis();
+    if !app.store.redeliver(client_id, id, delivery_id, now).await? {
+        return Err(ApiError::not_found("delivery"));
+    }
+    app.webhook_wakeup.ring();
+    Ok(())
+}

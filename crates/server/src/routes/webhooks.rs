@@ -1,0 +1,174 @@
+//! Webhook subscriptions (`POST /webhooks` and below) and the audit trail (`GET /audit`, `GET /admin/audit`).
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Value};
+
+use crate::auth::{Admin, Tenant};
+use crate::error::{ok_json, ApiError, ApiResult};
+use crate::extract::{Json, Path, Query};
+use crate::ops::audit::{self, Actor};
+use crate::ops::webhooks::{self as ops, Changes};
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewWebhook {
+    url: String,
+    events: Vec<String>,
+    description: Option<String>,
+}
+
+pub async fn create(State(app): State<AppState>, tenant: Tenant, Json(body): Json<NewWebhook>) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    let actor = Actor::tenant(&tenant);
+    let (record, secret) =
+        ops::create(&app, &actor, tenant.client_id(), &body.url, &body.events, body.description).await?;
+    let mut out = ops::describe(&record);
+    out["secret"] = secret.into();
+    Ok(ok_json(out))
+}
+
+pub async fn list(State(app): State<AppState>, tenant: Tenant) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    let items: Vec<Value> = app.store.webhooks(tenant.client_id()).await?.iter().map(ops::describe).collect();
+    Ok(ok_json(json!({"items": items})))
+}
+
+pub async fn read(State(app): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    let record = app.store.webhook(tenant.client_id(), &id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    Ok(ok_json(ops::describe(&record)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookChanges {
+    url: Option<String>,
+    events: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    description: Option<Option<String>>,
+    enabled: Option<bool>,
+}
+
+/// A field that is present, possibly `null`, as against absent.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+pub async fn update(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    Json(body): Json<WebhookChanges>,
+) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    let changes = Changes { url: body.url, events: body.events, description: body.description, enabled: body.enabled };
+    let record = ops::update(&app, &Actor::tenant(&tenant), tenant.client_id(), &id, changes).await?;
+    Ok(ok_json(ops::describe(&record)))
+}
+
+pub async fn delete(State(app): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    ops::delete(&app, &Actor::tenant(&tenant), tenant.client_id(), &id).await?;
+    Ok(ok_json(json!({"id": id, "deleted": true})))
+}
+
+pub async fn rotate_secret(State(app): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    let (record, secret) = ops::rotate_secret(&app, &Actor::tenant(&tenant), tenant.client_id(), &id).await?;
+    let mut out = ops::describe(&record);
+    out["secret"] = secret.into();
+    Ok(ok_json(out))
+}
+
+pub async fn test(State(app): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    let event_id = ops::test(&app, tenant.client_id(), &id).await?;
+    Ok(ok_json(json!({"eventId": event_id, "queued": true})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+fn page(q: &Page) -> ApiResult<(Option<i64>, u32)> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 200".into()));
+    }
+    let cursor = match &q.cursor {
+        None => None,
+        Some(c) => {
+            Some(c.parse::<i64>().map_err(|_| ApiError::BadRequest("cursor is not one this server gave".into()))?)
+        }
+    };
+    Ok((cursor, limit))
+}
+
+pub async fn deliveries(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    Query(q): Query<Page>,
+) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    let (before, limit) = page(&q)?;
+    if app.store.webhook(tenant.client_id(), &id).await?.is_none() {
+        return Err(ApiError::not_found("webhook"));
+    }
+    let rows = app.store.deliveries(tenant.client_id(), &id, before, limit).await?;
+    let time = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(smartauth_domain::time::format);
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|(_, d)| {
+            json!({
+                "id": d.id,
+                "eventId": d.event_id,
+                "event": d.event_type,
+                "status": d.status,
+                "tries": d.tries,
+                "lastResponseStatus": d.last_status,
+                "lastError": d.last_error,
+                "lastTryAt": d.last_try_at.and_then(time),
+                "nextTryAt": (d.status == "pending").then(|| time(d.next_try_at)).flatten(),
+                "createdAt": time(d.created_at),
+            })
+        })
+        .collect();
+    let next = (rows.len() == limit as usize).then(|| rows.last().map(|(seq, _)| seq.to_string())).flatten();
+    Ok(ok_json(json!({"items": items, "nextCursor": next})))
+}
+
+pub async fn redeliver(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    Path((id, delivery_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    ops::redeliver(&app, tenant.client_id(), &id, &delivery_id).await?;
+    Ok(ok_json(json!({"id": delivery_id, "queued": true})))
+}
+
+async fn audit_page(app: &AppState, client_id: Option<&str>, q: &Page) -> ApiResult<Response> {
+    let (before, limit) = page(q)?;
+    let rows = app.store.audit(client_id, before, limit).await?;
+    let items: Vec<Value> = rows.iter().map(|(seq, a)| audit::describe(*seq, a)).collect();
+    let next = (rows.len() == limit as usize).then(|| rows.last().map(|(seq, _)| seq.to_string())).flatten();
+    Ok(ok_json(json!({"items": items, "nextCursor": next})))
+}
+
+/// `GET /audit`: the tenant's own trail.
+pub async fn tenant_audit(State(app): State<AppState>, tenant: Tenant, Query(q): Query<Page>) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    audit_page(&app, Some(tenant.client_id()), &q).await
+}
+
+/// `GET /admin/audit`: everything.
+pub async fn operator_audit(State(app): State<AppState>, _: Admin, Query(q): Query<Page>) -> ApiResult<Response> {
+    audit_page(&app, None, &q).await
+}

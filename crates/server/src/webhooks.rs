@@ -1,0 +1,326 @@
+//! Webhooks: the events a tenant's backend receives, as CloudEvents 1.0, signed the Standard Webhooks
+//! way, and the dispatcher that delivers them from the outbox at least once.
+//!
+//! Events are written by the operations that cause them, in the same transaction (the store's
+//! `Effects`). The dispatcher leases due deliveries from the store (so that several processes on one
+//! database deliver each once), POSTs them through the same SSRF checks as `imageUrl` (the address is
+//! checked at every delivery and the connection pinned to it), and records the outcome: a 2xx is
+//! delivered; a 410 disables the subscription; anything else is retried on the schedule (with jitter,
+//! and never sooner than the receiver's `Retry-After`) until the schedule ends. A subscription whose
+//! every delivery has failed for `disable_after` is disabled, with a warning and an audit line.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use smartauth_store::{AttemptRecord, Delivery, DeliveryTry, Effects, Millis, NewEvent, WebhookRecord};
+use tokio::sync::Notify;
+
+use crate::attempt::AttemptDoc;
+use crate::configuration::WebhookSettings;
+use crate::crypto::{self, MasterKey};
+use crate::ops::audit::Actor;
+use crate::startup::App;
+
+pub const EVENT_TYPES: [&str; 7] = [
+    "authentication.approved",
+    "authentication.reproved",
+    "authentication.pending",
+    "face_authentication.completed",
+    "identity.created",
+    "identity.deleted",
+    "policy.changed",
+];
+/// Sent by `POST /webhooks/{id}/test`, to that subscription only.
+pub const TEST_EVENT: &str = "webhook.test";
+/// How long a dispatcher holds the deliveries it took: longer than a delivery can take.
+const LEASE_MS: i64 = 60_000;
+/// Deliveries taken at once.
+const BATCH: u32 = 64;
+
+pub fn event(client_id: &str, kind: &str, data: Value) -> NewEvent {
+    NewEvent {
+        id: format!("msg_{}", crypto::new_id()),
+        client_id: client_id.to_owned(),
+        kind: kind.to_owned(),
+        data: data.to_string(),
+        created_at: Utc::now().timestamp_millis(),
+    }
+}
+
+/// `authentication.<status>` for an attempt that was created or changed status.
+pub fn attempt_event(record: &AttemptRecord, doc: &AttemptDoc) -> NewEvent {
+    let status = record.status.as_str();
+    event(
+        &record.client_id,
+        &format!("authentication.{status}"),
+        json!({
+            "attemptId": record.id,
+            "personId": record.person_id,
+            "policyId": record.policy_id,
+            "status": status,
+            "isAuthorized": status == "approved",
+            "isBlocked": doc.evaluation.is_blocked,
+            "isNewContext": doc.evaluation.is_new_context,
+            "contextAnalysisResult": if doc.evaluation.valid { "VALID" } else { "INVALID" },
+            "neededReauthentications": doc.evaluation.needed_reauthentications,
+        }),
+    )
+}
+
+/// The CloudEvents 1.0 JSON body of an event.
+pub fn cloud_event(d: &Delivery) -> Vec<u8> {
+    let data: Value = serde_json::from_str(&d.event_data).unwrap_or(Value::Null);
+    let time = chrono::DateTime::from_timestamp_millis(d.event_created_at).unwrap_or_default();
+    let subject = data.get("attemptId").or_else(|| data.get("personId")).or_else(|| data.get("policyId")).cloned();
+    let mut body = json!({
+        "specversion": "1.0",
+        "type": d.event_type,
+        "source": format!("smartauth/clients/{}", d.client_id),
+        "id": d.event_id,
+        "time": smartauth_domain::time::format(time),
+        "datacontenttype": "application/json",
+        "data": data,
+    });
+    if let Some(subject) = subject.filter(Value::is_string) {
+        body["subject"] = subject;
+    }
+    body.to_string().into_bytes()
+}
+
+/// A new signing secret, as Standard Webhooks writes them.
+pub fn new_secret() -> String {
+    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>()))
+}
+
+/// `webhook-signature`: one `v1,<base64>` per secret that signs (the current one, and the previous one
+/// during its overlap), space-separated.
+pub fn signature(secrets: &[String], id: &str, timestamp: i64, body: &[u8]) -> anyhow::Result<String> {
+    let mut out = Vec::with_capacity(secrets.len());
+    for secret in secrets {
+        let webhook = standardwebhooks::Webhook::new(secret).map_err(|e| anyhow::anyhow!("a webhook secret: {e}"))?;
+        out.push(webhook.sign(id, timestamp, body).map_err(|e| anyhow::anyhow!("signing: {e}"))?);
+    }
+    Ok(out.join(" "))
+}
+
+/// `X-Caf-Signature`: hex HMAC-SHA256 of the raw body with the client secret, as CAF's webhooks.
+pub fn caf_signature(client_secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(client_secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The secrets that sign for a subscription now.
+pub fn signing_secrets(key: &MasterKey, w: &WebhookRecord, now: Millis) -> anyhow::Result<Vec<String>> {
+    let mut secrets = vec![key.decrypt_text(&w.secret_enc)?];
+    if let Some(p) = w.previous_secret.as_ref().filter(|p| p.expires_at > now) {
+        secrets.push(key.decrypt_text(&p.secret_enc)?);
+    }
+    Ok(secrets)
+}
+
+/// Wakes the dispatcher when this process wrote an event (other processes' are found by polling).
+#[derive(Default)]
+pub struct Wakeup(Notify);
+
+impl Wakeup {
+    pub fn ring(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Runs the dispatcher until the process ends.
+pub fn spawn(app: Arc<App>) {
+    tokio::spawn(async move {
+        loop {
+            let busy = match dispatch_once(&app).await {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "webhook dispatch failed; retrying");
+                    false
+                }
+            };
+            if !busy {
+                let _ = tokio::time::timeout(Duration::from_millis(500), app.webhook_wakeup.0.notified()).await;
+            }
+        }
+    });
+}
+
+/// Takes the due deliveries and delivers them: each subscription's in event order, the subscriptions side
+/// by side, so that a slow receiver delays only its own. Returns how many it took.
+pub async fn dispatch_once(app: &Arc<App>) -> anyhow::Result<usize> {
+    // A read first: an idle server does not take the write lock twice a second for nothing.
+    let (waiting, oldest) = app.store.delivery_queue().await?;
+    metrics::gauge!("smartauth_webhook_queue_depth").set(waiting as f64);
+    let age = oldest.map_or(0.0, |at| (Utc::now().timestamp_millis() - at).max(0) as f64 / 1000.0);
+    metrics::gauge!("smartauth_webhook_oldest_pending_seconds").set(age);
+    if waiting == 0 {
+        return Ok(0);
+    }
+    let now = Utc::now().timestamp_millis();
+    let taken = app.store.lease_deliveries(now, LEASE_MS, BATCH).await?;
+    let count = taken.len();
+    let mut by_webhook: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
+    for d in taken {
+        by_webhook.entry(d.webhook_id.clone()).or_default().push(d);
+    }
+    let mut running = tokio::task::JoinSet::new();
+    for (_, deliveries) in by_webhook {
+        let app = Arc::clone(app);
+        running.spawn(async move {
+            for d in deliveries {
+                if let Err(e) = deliver(&app, &d).await {
+                    tracing::warn!(delivery_id = %d.id, error = %format!("{e:#}"), "webhook delivery not recorded");
+                }
+            }
+        });
+    }
+    while running.join_next().await.is_some() {}
+    Ok(count)
+}
+
+async fn deliver(app: &App, d: &Delivery) -> anyhow::Result<()> {
+    let settings = &app.webhook_settings;
+    let Some(webhook) = app.store.webhook(&d.client_id, &d.webhook_id).await? else {
+        return Ok(()); // deleted since: its deliveries went with it
+    };
+    let now = Utc::now().timestamp_millis();
+    if webhook.disabled_at.is_some() {
+        let outcome = given_up(now, "the subscription is disabled");
+        return Ok(app.store.finish_delivery(d, &outcome).await?);
+    }
+    let body = cloud_event(d);
+    let timestamp = now / 1000;
+    let client = app.clients.active(app.store.as_ref(), &app.key, &d.client_id).await?;
+    let mut headers = vec![
+        ("webhook-id", d.event_id.clone()),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", signature(&signing_secrets(&app.key, &webhook, now)?, &d.event_id, timestamp, &body)?),
+    ];
+    if let Some(client) = &client {
+        headers.push(("x-caf-signature", caf_signature(&client.secret, &body)));
+    }
+    let answer = app.fetcher.post(&webhook.url, &headers, body, settings.timeout).await;
+    let at = Utc::now().timestamp_millis();
+    let tries = d.tries + 1;
+    let (outcome, label) = match answer {
+        Ok(posted) if (200..300).contains(&posted.status) => (
+            DeliveryTry {
+                at,
+                status: "delivered".into(),
+                next_try_at: at,
+                last_status: Some(posted.status),
+                last_error: None,
+            },
+            "delivered",
+        ),
+        Ok(posted) if posted.status == 410 => {
+            let reason = "the receiver answered 410 Gone";
+            disable(app, &webhook, at, reason).await?;
+            let mut outcome = given_up(at, reason);
+            outcome.last_status = Some(410);
+            (outcome, "gone")
+        }
+        Ok(posted) => {
+            let error = format!("the receiver answered {}", posted.status);
+            let mut outcome = retry(settings, tries, at, posted.retry_after, &error);
+            outcome.last_status = Some(posted.status);
+            (outcome, "failed")
+        }
+        Err(e) => (retry(settings, tries, at, None, &e.to_string()), "failed"),
+    };
+    metrics::counter!("smartauth_webhook_deliveries_total", "outcome" => label).increment(1);
+    if label == "delivered" {
+        let delay = (at - d.event_created_at).max(0) as f64 / 1000.0;
+        metrics::histogram!("smartauth_webhook_delivery_delay_seconds").record(delay);
+    }
+    app.store.finish_delivery(d, &outcome).await?;
+    let failing_for = webhook.failing_since.map(|since| at - since);
+    if label == "failed" && failing_for.is_some_and(|ms| ms >= settings.disable_after.as_millis() as i64) {
+        let reason = format!("every delivery has failed for {} s", settings.disable_after.as_secs());
+        disable(app, &webhook, at, &reason).await?;
+    }
+    Ok(())
+}
+
+fn given_up(at: Millis, error: &str) -> DeliveryTry {
+    DeliveryTry { at, status: "failed".into(), next_try_at: at, last_status: None, last_error: Some(error.into()) }
+}
+
+/// The next try after `tries` failures: the schedule's wait, ±10 % so that retries spread out, and
+/// never sooner than the receiver asked (`Retry-After`, at most a day). Past the schedule: given up.
+fn retry(settings: &WebhookSettings, tries: u32, at: Millis, retry_after: Option<u64>, error: &str) -> DeliveryTry {
+    let Some(wait) = settings.retry.get(tries as usize - 1) else {
+        return given_up(at, error);
+    };
+    let jitter = 0.9 + rand::random::<f64>() * 0.2;
+    let mut wait_ms = (wait.as_millis() as f64 * jitter) as i64;
+    if let Some(asked) = retry_after {
+        wait_ms = wait_ms.max(asked.min(86_400) as i64 * 1000);
+    }
+    DeliveryTry {
+        at,
+        status: "pending".into(),
+        next_try_at: at + wait_ms,
+        last_status: None,
+        last_error: Some(error.chars().take(200).collect()),
+    }
+}
+
+async fn disable(app: &App, webhook: &WebhookRecord, at: Millis, reason: &str) -> anyhow::Result<()> {
+    let audit = Actor::server().line(
+        Some(&webhook.client_id),
+        "webhook.disabled",
+        Some(&webhook.id),
+        Some(json!({"reason": reason, "url": webhook.url})),
+    );
+    let disabled =
+        app.store.disable_webhook(&webhook.id, at, reason, Effects { events: &[], audit: Some(&audit) }).await?;
+    if disabled {
+        tracing::warn!(webhook_id = %webhook.id, client_id = %webhook.client_id, reason, "webhook subscription disabled");
+        metrics::counter!("smartauth_webhooks_disabled_total").increment(1);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_follow_the_schedule_with_jitter_and_honour_retry_after_then_give_up() {
+        let settings = WebhookSettings::default();
+        let first = retry(&settings, 1, 0, None, "500");
+        assert_eq!(first.status, "pending");
+        assert!((4_500..=5_500).contains(&first.next_try_at), "{}", first.next_try_at);
+        let asked = retry(&settings, 1, 0, Some(120), "429");
+        assert!(asked.next_try_at >= 120_000);
+        let total: u64 = settings.retry.iter().map(Duration::as_secs).sum();
+        assert!((2.5 * 86_400.0..=3.5 * 86_400.0).contains(&(total as f64)), "about three days: {total} s");
+        let last = retry(&settings, settings.retry.len() as u32 + 1, 0, None, "500");
+        assert_eq!(last.status, "failed");
+    }
+
+    #[test]
+    fn the_signature_is_the_standard_webhooks_one_and_verifies_with_its_library() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned();
+        let body = br#"{"test": 2432232314}"#;
+        // The Standard Webhooks specification's example.
+        let signed = signature(std::slice::from_ref(&secret), "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body).unwrap();
+        assert_eq!(signed, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek".parse().unwrap());
+        headers.insert("webhook-timestamp", Utc::now().timestamp().to_string().parse().unwrap());
+        let now = Utc::now().timestamp();
+        let fresh = signature(&[secret.clone(), new_secret()], "msg_p5jXN8AQM9LWM0D4loKWxJek", now, body).unwrap();
+        headers.insert("webhook-signature", fresh.parse().unwrap());
+        standardwebhooks::Webhook::new(&secret).unwrap().verify(body, &headers).unwrap();
+    }
+}

@@ -1,0 +1,358 @@
+//! Webhooks against a real HTTP receiver, and the audit trail.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Path as AxPath, State as AxState};
+use axum::http::{HeaderMap, StatusCode as AxStatus};
+use axum::response::IntoResponse;
+use hmac::{Hmac, Mac};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::helpers::*;
+
+/// What the receiver does with the next request to a path: answer this status (with `Retry-After`),
+/// or wait before answering.
+#[derive(Clone, Copy)]
+enum Reply {
+    Status(u16),
+    RetryAfter(u16, u64),
+    Hang(Duration),
+}
+
+#[derive(Clone)]
+struct Received {
+    path: String,
+    headers: HeaderMap,
+    body: Bytes,
+    at: Instant,
+}
+
+#[derive(Clone, Default)]
+struct Receiver {
+    received: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<std::collections::HashMap<String, VecDeque<Reply>>>>,
+}
+
+impl Receiver {
+    async fn start() -> (Receiver, String) {
+        let receiver = Receiver::default();
+        let app = axum::Router::new().route("/{path}", axum::routing::post(receive)).with_state(receiver.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (receiver, address)
+    }
+
+    fn script(&self, path: &str, replies: &[Reply]) {
+        self.script.lock().unwrap().insert(path.into(), replies.iter().copied().collect());
+    }
+
+    fn at(&self, path: &str) -> Vec<Received> {
+        self.received.lock().unwrap().iter().filter(|r| r.path == path).cloned().collect()
+    }
+
+    async fn wait_for(&self, path: &str, count: usize, within: Duration) -> Vec<Received> {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            let got = self.at(path);
+            if got.len() >= count {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{path}: {} of {count} requests arrived within {within:?}", self.at(path).len());
+    }
+}
+
+async fn receive(
+    AxState(r): AxState<Receiver>,
+    AxPath(path): AxPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    r.received.lock().unwrap().push(Received { path: path.clone(), headers, body, at: Instant::now() });
+    let reply = r.script.lock().unwrap().get_mut(&path).and_then(VecDeque::pop_front);
+    match reply.unwrap_or(Reply::Status(204)) {
+        Reply::Status(s) => AxStatus::from_u16(s).unwrap().into_response(),
+        Reply::RetryAfter(s, secs) => {
+            (AxStatus::from_u16(s).unwrap(), [("retry-after", secs.to_string())]).into_response()
+        }
+        Reply::Hang(d) => {
+            tokio::time::sleep(d).await;
+            AxStatus::OK.into_response()
+        }
+    }
+}
+
+async fn fast_retries() -> TestApp {
+    spawn_app_with(|s| {
+        s.allow_private_targets = true;
+        s.webhooks.retry = vec![Duration::from_secs(1); 3];
+        s.webhooks.timeout = Duration::from_secs(2);
+    })
+    .await
+}
+
+async fn subscribe(app: &TestApp, tenant: &Tenant, url: &str, events: &[&str]) -> Value {
+    let a = app.post("/webhooks", &backend(tenant), json!({"url": url, "events": events, "description": "test"})).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    assert!(a.body["secret"].as_str().unwrap().starts_with("whsec_"));
+    a.body
+}
+
+fn body_of(r: &Received) -> Value {
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+#[tokio::test]
+async fn every_decision_reaches_the_receiver_as_a_signed_cloudevent() {
+    let app = fast_retries().await;
+    let (receiver, base) = Receiver::start().await;
+    let tenant = app.new_tenant().await;
+    let all = [
+        "authentication.approved",
+        "authentication.pending",
+        "authentication.reproved",
+        "identity.created",
+        "identity.deleted",
+        "policy.changed",
+    ];
+    let hook = subscribe(&app, &tenant, &format!("{base}/all"), &all).await;
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+    app.put_policy(&tenant, "pix", json!({})).await;
+    app.create_identity(&tenant, "alice").await;
+    app.approve_by_email(&tenant, "alice", "fp-1", (-23.56, -46.63)).await;
+    let got = receiver.wait_for("all", 4, Duration::from_secs(10)).await;
+    let types: Vec<String> = got.iter().map(|r| body_of(r)["type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(types, ["policy.changed", "identity.created", "authentication.pending", "authentication.approved"]);
+
+    let approved = got.iter().find(|r| body_of(r)["type"] == "authentication.approved").unwrap();
+    let event = body_of(approved);
+    assert_eq!(event["specversion"], "1.0");
+    assert_eq!(event["datacontenttype"], "application/json");
+    assert_eq!(event["source"], format!("smartauth/clients/{}", tenant.client_id));
+    assert_eq!(event["data"]["personId"], "alice");
+    assert_eq!(event["data"]["policyId"], "pix");
+    assert_eq!(event["data"]["status"], "approved");
+    assert_eq!(event["data"]["isAuthorized"], true);
+    assert_eq!(approved.headers["webhook-id"].to_str().unwrap(), event["id"].as_str().unwrap());
+    // The official Standard Webhooks library accepts it; a changed body is refused.
+    let verifier = standardwebhooks::Webhook::new(&secret).unwrap();
+    verifier.verify(&approved.body, &approved.headers).expect("a valid Standard Webhooks signature");
+    let mut forged = approved.body.to_vec();
+    forged[10] ^= 1;
+    assert!(verifier.verify(&forged, &approved.headers).is_err());
+    // CAF's header: hex HMAC-SHA256 of the raw body with the client secret.
+    let mut mac = Hmac::<Sha256>::new_from_slice(tenant.secret.as_bytes()).unwrap();
+    mac.update(&approved.body);
+    assert_eq!(approved.headers["x-caf-signature"].to_str().unwrap(), hex::encode(mac.finalize().into_bytes()));
+
+    // The deliveries, newest first, all delivered at the first try.
+    let id = hook["id"].as_str().unwrap();
+    let list = app.get(&format!("/webhooks/{id}/deliveries?limit=2"), &backend(&tenant)).await;
+    assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
+    let items = list.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["event"], "authentication.approved");
+    assert_eq!(
+        (items[0]["status"].as_str(), items[0]["tries"].as_u64(), items[0]["lastResponseStatus"].as_u64()),
+        (Some("delivered"), Some(1), Some(204))
+    );
+    let cursor = list.body["nextCursor"].as_str().unwrap();
+    let rest = app.get(&format!("/webhooks/{id}/deliveries?cursor={cursor}"), &backend(&tenant)).await;
+    assert_eq!(rest.body["items"].as_array().unwrap().len(), 2);
+
+    // Erasure and a test event; another tenant sees none of it.
+    let erased = app.call(Method::DELETE, "/identities/alice", Some(&backend(&tenant)), None).await;
+    assert_eq!(erased.status, StatusCode::OK);
+    let test = app.post(&format!("/webhooks/{id}/test"), &backend(&tenant), json!({})).await;
+    assert_eq!(test.status, StatusCode::OK, "{:?}", test.body);
+    let got = receiver.wait_for("all", 6, Duration::from_secs(10)).await;
+    let last: Vec<String> = got[4..].iter().map(|r| body_of(r)["type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(last, ["identity.deleted", "webhook.test"]);
+    let other = app.new_tenant().await;
+    assert_eq!(app.get(&format!("/webhooks/{id}"), &backend(&other)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&format!("/webhooks/{id}/deliveries"), &backend(&other)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/webhooks", &backend(&other)).await.body["items"], json!([]));
+}
+
+#[tokio::test]
+async fn a_bad_receiver_is_retried_and_stopped_without_slowing_the_others() {
+    let app = fast_retries().await;
+    let (receiver, base) = Receiver::start().await;
+    let tenant = app.tenant_with_person("alice").await;
+    // 500, then a hang past the 2 s timeout, then 429 asking for 3 s, then 410.
+    receiver.script(
+        "bad",
+        &[Reply::Status(500), Reply::Hang(Duration::from_secs(4)), Reply::RetryAfter(429, 3), Reply::Status(410)],
+    );
+    let bad = subscribe(&app, &tenant, &format!("{base}/bad"), &["authentication.pending"]).await;
+    subscribe(&app, &tenant, &format!("{base}/good"), &["authentication.pending"]).await;
+    let started = Instant::now();
+    app.attempt(&tenant, "alice", "fp-1", (-23.56, -46.63)).await;
+    let good = receiver.wait_for("good", 1, Duration::from_secs(5)).await;
+    assert!(good[0].at - started < Duration::from_secs(2), "the healthy receiver is not held up");
+
+    let tries = receiver.wait_for("bad", 4, Duration::from_secs(20)).await;
+    let ids: Vec<_> = tries.iter().map(|r| r.headers["webhook-id"].clone()).collect();
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "retries keep the message id, so receivers can deduplicate");
+    assert!(tries[3].at - tries[2].at >= Duration::from_millis(2_900), "Retry-After: 3 was honoured");
+    // 410: the subscription is disabled, and it said why; no fifth try.
+    let id = bad["id"].as_str().unwrap();
+    let mut shown = Value::Null;
+    for _ in 0..50 {
+        shown = app.get(&format!("/webhooks/{id}"), &backend(&tenant)).await.body;
+        if shown["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(shown["enabled"], false, "{shown:?}");
+    assert!(shown["disabledReason"].as_str().unwrap().contains("410"));
+    let delivery = &app.get(&format!("/webhooks/{id}/deliveries"), &backend(&tenant)).await.body["items"][0];
+    assert_eq!(
+        (delivery["status"].as_str(), delivery["tries"].as_u64(), delivery["lastResponseStatus"].as_u64()),
+        (Some("failed"), Some(4), Some(410))
+    );
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(receiver.at("bad").len(), 4);
+    let audit = app.get("/audit", &backend(&tenant)).await.body;
+    assert!(audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["action"] == "webhook.disabled" && a["actor"] == "server"));
+
+    // Enabled again by the tenant, a redelivery by hand reaches it.
+    let enabled = app
+        .call(Method::PATCH, &format!("/webhooks/{id}"), Some(&backend(&tenant)), Some(json!({"enabled": true})))
+        .await;
+    assert_eq!(enabled.body["enabled"], true);
+    let delivery_id = delivery["id"].as_str().unwrap();
+    let again =
+        app.post(&format!("/webhooks/{id}/deliveries/{delivery_id}/redeliver"), &backend(&tenant), json!({})).await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    receiver.wait_for("bad", 5, Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_rotated_secret_signs_beside_the_new_one() {
+    let app = fast_retries().await;
+    let (receiver, base) = Receiver::start().await;
+    let tenant = app.tenant_with_person("alice").await;
+    let hook = subscribe(&app, &tenant, &format!("{base}/r"), &["authentication.pending"]).await;
+    let id = hook["id"].as_str().unwrap();
+    let rotated = app.post(&format!("/webhooks/{id}/rotate-secret"), &backend(&tenant), json!({})).await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    let new = rotated.body["secret"].as_str().unwrap();
+    assert_ne!(new, hook["secret"].as_str().unwrap());
+    assert!(rotated.body["previousSecretExpiresAt"].is_string());
+    app.attempt(&tenant, "alice", "fp-1", (-23.56, -46.63)).await;
+    let got = receiver.wait_for("r", 1, Duration::from_secs(5)).await;
+    let signatures = got[0].headers["webhook-signature"].to_str().unwrap();
+    assert_eq!(signatures.split(' ').count(), 2, "{signatures}");
+    for secret in [new, hook["secret"].as_str().unwrap()] {
+        standardwebhooks::Webhook::new(secret).unwrap().verify(&got[0].body, &got[0].headers).unwrap();
+    }
+    // The secret is never shown again.
+    let listed = app.get("/webhooks", &backend(&tenant)).await.body;
+    assert!(!listed.to_string().contains("whsec_"));
+}
+
+#[tokio::test]
+async fn subscriptions_are_checked_and_reach_only_public_addresses_by_default() {
+    let app = spawn_app().await;
+    let tenant = app.new_tenant().await;
+    for (body, why) in [
+        (json!({"url": "http://127.0.0.1:9/x", "events": ["policy.changed"]}), "loopback"),
+        (json!({"url": "http://10.0.0.1/x", "events": ["policy.changed"]}), "private"),
+        (json!({"url": "http://[::1]/x", "events": ["policy.changed"]}), "loopback v6"),
+        (json!({"url": "ftp://example.com/x", "events": ["policy.changed"]}), "scheme"),
+        (json!({"url": "https://user:pw@example.com/x", "events": ["policy.changed"]}), "credentials"),
+        (json!({"url": "https://example.com/x", "events": []}), "no events"),
+        (json!({"url": "https://example.com/x", "events": ["attempt.created"]}), "unknown event"),
+        (json!({"url": "https://example.com/x", "events": ["policy.changed"], "secret": "mine"}), "unknown field"),
+    ] {
+        let a = app.post("/webhooks", &backend(&tenant), body).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{why}: {:?}", a.body);
+    }
+    assert_eq!(app.get("/webhooks", &backend(&tenant)).await.body["items"], json!([]), "nothing was stored");
+    let sdk_token = sdk(&tenant, "alice");
+    let a =
+        app.post("/webhooks", &sdk_token, json!({"url": "https://example.com/x", "events": ["policy.changed"]})).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "a person's SDK token manages nothing");
+}
+
+#[tokio::test]
+async fn every_operator_and_tenant_action_is_in_the_audit_trail_without_secrets() {
+    let app = spawn_app_with(|s| s.allow_private_targets = true).await;
+    let tenant = app.new_tenant().await;
+    app.put_policy(&tenant, "pix", json!({})).await;
+    app.put_policy(&tenant, "pix", json!({"name": "Pix, stricter"})).await;
+    app.create_identity(&tenant, "alice").await;
+    let patched = app
+        .call(Method::PATCH, "/identities/alice", Some(&backend(&tenant)), Some(json!({"phone": "5521999990000"})))
+        .await;
+    assert_eq!(patched.status, StatusCode::OK);
+    assert_eq!(
+        app.call(Method::DELETE, "/identities/alice", Some(&backend(&tenant)), None).await.status,
+        StatusCode::OK
+    );
+    let hook = app
+        .post("/webhooks", &backend(&tenant), json!({"url": "http://127.0.0.1:9/x", "events": ["policy.changed"]}))
+        .await;
+    let hook_secret = hook.body["secret"].as_str().unwrap().to_owned();
+    let rotated = app
+        .call(Method::POST, &format!("/admin/clients/{}/rotate-secret", tenant.client_id), Some(ADMIN_TOKEN), None)
+        .await;
+    let new_client_secret = rotated.body["clientSecret"].as_str().unwrap().to_owned();
+    let tenant = Tenant { client_id: tenant.client_id.clone(), secret: new_client_secret.clone() };
+
+    let trail = app.get("/audit", &backend(&tenant)).await;
+    assert_eq!(trail.status, StatusCode::OK, "{:?}", trail.body);
+    let items = trail.body["items"].as_array().unwrap();
+    let actions: Vec<&str> = items.iter().map(|a| a["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        [
+            "client.secret_rotated",
+            "webhook.created",
+            "identity.erased",
+            "identity.updated",
+            "identity.created",
+            "policy.changed",
+            "policy.changed",
+            "client.created"
+        ],
+        "newest first"
+    );
+    let change = &items[5];
+    assert_eq!(change["detail"]["before"]["name"], "Pix transfer");
+    assert_eq!(change["detail"]["after"]["name"], "Pix, stricter");
+    assert_eq!(items[3]["detail"]["changed"], json!(["phone"]));
+    for line in items {
+        assert!(line["requestId"].as_str().is_some_and(|r| r.len() == 24), "{line}");
+        assert_eq!(line["ip"], "127.0.0.1");
+    }
+    assert!(items.iter().any(|a| a["actor"] == "admin"));
+    assert!(items.iter().all(|a| a["actor"] == "admin" || a["actor"] == format!("client:{}", tenant.client_id)));
+    let text = trail.body.to_string();
+    for secret in [hook_secret.as_str(), new_client_secret.as_str(), "5521999990000", "john@example.com"] {
+        assert!(!text.contains(secret), "the trail holds no secret or contact detail: {secret}");
+    }
+    // The operator sees every tenant's; the API cannot change it.
+    let everything = app.call(Method::GET, "/admin/audit", Some(ADMIN_TOKEN), None).await;
+    assert!(everything.body["items"].as_array().unwrap().len() >= items.len());
+    for method in [Method::POST, Method::DELETE, Method::PATCH, Method::PUT] {
+        let r = app.call(method.clone(), "/audit", Some(&backend(&tenant)), Some(json!({}))).await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+    }
+    let other = app.new_tenant().await;
+    let theirs = app.get("/audit", &backend(&other)).await.body;
+    assert!(theirs["items"].as_array().unwrap().iter().all(|a| a["clientId"] == other.client_id.as_str()));
+}
