@@ -140,6 +140,17 @@ pub struct Policy {
     pub codes: CodeRules,
     #[serde(default = "default_face")]
     pub face: FaceRules,
+    /// How long an attempt may wait for its step-up: then it is refused (`ATTEMPT_EXPIRED`).
+    #[serde(default = "default_attempt_ttl")]
+    pub attempt_ttl_seconds: u32,
+}
+
+/// The default wait for a step-up: a person reads a code or takes a selfie in minutes, and an attempt
+/// left open longer is a transfer nobody is looking at.
+pub const DEFAULT_ATTEMPT_TTL_SECONDS: u32 = 900;
+
+fn default_attempt_ttl() -> u32 {
+    DEFAULT_ATTEMPT_TTL_SECONDS
 }
 
 /// Tries of one method (a code, or a face) within one attempt, at most.
@@ -323,6 +334,10 @@ impl Policy {
             format!("codes.maxAttempts must be between 1 and {MAX_TRIES_PER_METHOD}"),
         )?;
         check(c.resend_after_seconds <= 3600, "codes.resendAfterSeconds must be at most 3600")?;
+        check(
+            (60..=86_400).contains(&self.attempt_ttl_seconds),
+            "attemptTtlSeconds must be between 60 and 86400 (a day)",
+        )?;
         let f = &self.face;
         check(
             f.min_similarity.is_finite() && (0.0..=1.0).contains(&f.min_similarity),

@@ -51,6 +51,9 @@ pub struct AttemptDoc {
     /// The transfer the attempt approves (transaction binding), with its hash for the attestation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction: Option<Transaction>,
+    /// Why a waiting attempt was closed without a step-up outcome (`ATTEMPT_EXPIRED`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,13 +61,16 @@ pub struct AttemptDoc {
 pub struct StepUpRules {
     pub codes: CodeRules,
     pub face: FaceRules,
+    /// When the attempt stops waiting (the policy's `attemptTtlSeconds` after it was made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Millis>,
 }
 
 impl StepUpRules {
     /// The policy's rules, with tries per method held to today's bound: a policy stored before the
     /// bound may allow more.
     pub fn bounded(codes: &CodeRules, face: &FaceRules) -> StepUpRules {
-        let mut rules = StepUpRules { codes: codes.clone(), face: face.clone() };
+        let mut rules = StepUpRules { codes: codes.clone(), face: face.clone(), expires_at: None };
         let most = smartauth_domain::policy::MAX_TRIES_PER_METHOD;
         rules.codes.max_attempts = rules.codes.max_attempts.min(most);
         rules.face.max_attempts = rules.face.max_attempts.min(most);
@@ -234,7 +240,10 @@ impl AttemptDoc {
                 policy_id: rules.policy_id.clone(),
                 created_at: policy.created_at,
             },
-            step_up: pending.then(|| StepUpRules::bounded(&rules.codes, &rules.face)),
+            step_up: pending.then(|| StepUpRules {
+                expires_at: Some(created_at + i64::from(rules.attempt_ttl_seconds) * 1000),
+                ..StepUpRules::bounded(&rules.codes, &rules.face)
+            }),
             source_ip: source_ip.to_string(),
             device: context.device.clone(),
             location: context.location.clone(),
@@ -252,6 +261,7 @@ impl AttemptDoc {
                 .collect(),
             decided_at: (!pending).then_some(created_at),
             transaction: None,
+            closed_reason: None,
         }
     }
 
@@ -354,6 +364,7 @@ pub fn render<'a>(
         },
         created_at: ts(record.created_at),
         status: &record.status,
+        status_reason: doc.closed_reason.as_deref(),
         context: ContextView {
             device: DeviceView {
                 info: DeviceInfo {
@@ -433,6 +444,9 @@ pub struct SeedDocument<'a> {
     policy: PolicyView<'a>,
     created_at: String,
     status: &'a str,
+    /// Beside the seed's fields: why a waiting attempt was closed (`ATTEMPT_EXPIRED`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_reason: Option<&'a str>,
     context: ContextView<'a>,
     context_analysis_result: &'static str,
     authentication_methods: MethodsView<'a>,
@@ -734,6 +748,7 @@ pub fn render_for_person<'a>(request_id: String, record: &'a AttemptRecord, doc:
         policy: PersonPolicyView { policy_id: &doc.policy.policy_id, name: &doc.policy.name },
         created_at: ts(record.created_at),
         status: &record.status,
+        status_reason: doc.closed_reason.as_deref(),
         context_analysis_result: if e.valid { "VALID" } else { "INVALID" },
         is_blocked: e.is_blocked,
         is_new_context: e.is_new_context,
@@ -756,6 +771,8 @@ pub struct PersonDocument<'a> {
     policy: PersonPolicyView<'a>,
     created_at: String,
     status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_reason: Option<&'a str>,
     context_analysis_result: &'static str,
     is_blocked: bool,
     is_new_context: bool,

@@ -69,6 +69,7 @@ pub fn attempt_event(record: &AttemptRecord, doc: &AttemptDoc) -> NewEvent {
             "isNewContext": doc.evaluation.is_new_context,
             "contextAnalysisResult": if doc.evaluation.valid { "VALID" } else { "INVALID" },
             "neededReauthentications": doc.evaluation.needed_reauthentications,
+            "reason": doc.closed_reason,
         }),
     )
 }
@@ -313,7 +314,8 @@ mod tests {
         let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned();
         let body = br#"{"test": 2432232314}"#;
         // The Standard Webhooks specification's example.
-        let signed = signature(std::slice::from_ref(&secret), "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body).unwrap();
+        let signed =
+            signature(std::slice::from_ref(&secret), "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body).unwrap();
         assert_eq!(signed, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
         let mut headers = axum::http::HeaderMap::new();
         headers.insert("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek".parse().unwrap());

@@ -166,6 +166,8 @@ pub trait Store: Send + Sync + 'static {
         learn: Option<&Learned>,
         events: &[NewEvent],
     ) -> Result<bool>;
+    /// Waiting attempts made before `created_before`, oldest first.
+    async fn pending_attempts(&self, created_before: Millis, limit: u32) -> Result<Vec<AttemptRecord>>;
     /// Newest first.
     async fn attempts(&self, client_id: &str, filter: &AttemptFilter) -> Result<Vec<AttemptRecord>>;
 

@@ -1,6 +1,7 @@
 //! Operations: the work behind the API and the command line, taking typed input. Handlers and
 //! commands parse, call one of these, and render the result.
 
+pub mod attempts;
 pub mod audit;
 pub mod backup;
 pub mod check;

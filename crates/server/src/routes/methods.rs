@@ -47,6 +47,11 @@ pub(crate) async fn load_open(
     if record.status != Status::Pending.as_str() {
         return Err(ApiError::Conflict(format!("the attempt is already {}", record.status)));
     }
+    let now = Utc::now().timestamp_millis();
+    if ops::attempts::has_expired(&record, &doc, now) {
+        ops::attempts::expire(app, record, doc, now).await?;
+        return Err(ApiError::Conflict("the attempt has expired (ATTEMPT_EXPIRED); start a new one".into()));
+    }
     if !doc.evaluation.needed_reauthentications.contains(&method) {
         return Err(ApiError::Conflict(format!("{} is not offered for this attempt", method.as_str())));
     }

@@ -356,3 +356,57 @@ async fn every_operator_and_tenant_action_is_in_the_audit_trail_without_secrets(
     let theirs = app.get("/audit", &backend(&other)).await.body;
     assert!(theirs["items"].as_array().unwrap().iter().all(|a| a["clientId"] == other.client_id.as_str()));
 }
+
+#[tokio::test]
+async fn a_waiting_attempt_expires_with_its_event() {
+    let app = fast_retries().await;
+    let (receiver, base) = Receiver::start().await;
+    let tenant = app.tenant_with_person("alice").await;
+    app.put_policy(&tenant, "pix", json!({"attemptTtlSeconds": 60})).await;
+    let bad =
+        app.put(&"/policies/pix".to_string(), &backend(&tenant), json!({"name": "x", "attemptTtlSeconds": 30})).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "at least a minute");
+    subscribe(&app, &tenant, &format!("{base}/exp"), &["authentication.reproved"]).await;
+    let late =
+        app.attempt(&tenant, "alice", "fp-1", (-23.56, -46.63)).await.body["attemptId"].as_str().unwrap().to_owned();
+    let swept =
+        app.attempt(&tenant, "alice", "fp-2", (-23.56, -46.63)).await.body["attemptId"].as_str().unwrap().to_owned();
+    // Make both two minutes old.
+    app.sql(
+        "UPDATE attempts SET created_at = created_at - 120000, document = json_set(document, '$.stepUp.expiresAt', 1)",
+    )
+    .await;
+
+    // A code asked for too late closes the attempt on the spot.
+    let send = app
+        .post(&format!("/authentications/{late}/methods/sms_authentication/send"), &sdk(&tenant, "alice"), json!({}))
+        .await;
+    assert_eq!(send.status, StatusCode::CONFLICT, "{:?}", send.body);
+    assert!(send.body["message"].as_str().unwrap().contains("ATTEMPT_EXPIRED"));
+    let doc = app.get(&format!("/authentications/{late}"), &backend(&tenant)).await.body;
+    assert_eq!((doc["status"].as_str(), doc["statusReason"].as_str()), (Some("reproved"), Some("ATTEMPT_EXPIRED")));
+    // The other is closed by the sweep, within its period.
+    let mut status = String::new();
+    for _ in 0..80 {
+        status = app.get(&format!("/authentications/{swept}"), &backend(&tenant)).await.body["status"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if status == "reproved" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "reproved");
+    let got = receiver.wait_for("exp", 2, Duration::from_secs(5)).await;
+    for r in &got {
+        let event = body_of(r);
+        assert_eq!(event["type"], "authentication.reproved");
+        assert_eq!(event["data"]["reason"], "ATTEMPT_EXPIRED");
+    }
+    let mut ids: Vec<_> = got.iter().map(|r| body_of(r)["data"]["attemptId"].as_str().unwrap().to_owned()).collect();
+    ids.sort();
+    let mut expected = vec![late, swept];
+    expected.sort();
+    assert_eq!(ids, expected);
+}

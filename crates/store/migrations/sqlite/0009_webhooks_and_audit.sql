@@ -63,3 +63,7 @@ CREATE TABLE audit_log (
     at INTEGER NOT NULL
 );
 CREATE INDEX audit_log_by_client ON audit_log (client_id, seq);
+
+-- Waiting attempts, oldest first, for the sweep that closes them when they expire (few rows: most
+-- attempts are decided at once or within minutes).
+CREATE INDEX attempts_pending ON attempts (created_at) WHERE status = 'pending';

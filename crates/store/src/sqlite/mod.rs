@@ -1006,6 +1006,12 @@ impl Store for SqliteStore {
         rows.iter().map(attempt_from).collect()
     }
 
+    async fn pending_attempts(&self, created_before: Millis, limit: u32) -> Result<Vec<AttemptRecord>> {
+        let rows =
+            sqlx::query(PENDING_ATTEMPTS).bind(created_before).bind(i64::from(limit)).fetch_all(&self.reader).await?;
+        rows.iter().map(attempt_from).collect()
+    }
+
     async fn insert_audit(&self, entry: &AuditEntry) -> Result<()> {
         bind_audit(sqlx::query(INSERT_AUDIT), entry).execute(&self.writer).await?;
         Ok(())

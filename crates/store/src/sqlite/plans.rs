@@ -149,6 +149,11 @@ impl SqliteStore {
                 vec!["sqlite_autoindex_webhook_events_1 (id=?)", webhooks_of],
             ),
             (
+                "expiry sweep: the oldest waiting attempts",
+                PENDING_ATTEMPTS.into(),
+                vec!["attempts_pending (created_at<?)"],
+            ),
+            (
                 "dispatcher: take due deliveries",
                 LEASE_DELIVERIES.into(),
                 vec!["webhook_deliveries_due (status=? AND next_try_at<?)"],

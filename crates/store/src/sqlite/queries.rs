@@ -193,3 +193,7 @@ pub const LEASE_DELIVERIES: &str = "UPDATE webhook_deliveries SET lease_until = 
 pub const DELIVERY_COLUMNS: &str = "d.id, d.webhook_id, d.client_id, d.event_id, d.status, d.tries, d.next_try_at,
      d.last_status, d.last_error, d.last_try_at, d.created_at, d.seq, e.type AS event_type, e.data AS event_data,
      e.created_at AS event_created_at";
+
+/// The expiry sweep: waiting attempts, oldest first (the partial index `attempts_pending`).
+pub const PENDING_ATTEMPTS: &str =
+    "SELECT * FROM attempts WHERE status = 'pending' AND created_at < ? ORDER BY created_at LIMIT ?";
