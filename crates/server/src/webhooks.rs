@@ -176,7 +176,13 @@ pub async fn dispatch_once(app: &Arc<App>) -> anyhow::Result<usize> {
     for (_, deliveries) in by_webhook {
         let app = Arc::clone(app);
         running.spawn(async move {
+            let started = std::time::Instant::now();
             for d in deliveries {
+                // Past half the lease, the rest are left for their lease to end: another process may
+                // take them then, and must not while this one could still be sending them.
+                if started.elapsed() > Duration::from_millis(LEASE_MS as u64 / 2) {
+                    break;
+                }
                 if let Err(e) = deliver(&app, &d).await {
                     tracing::warn!(delivery_id = %d.id, error = %format!("{e:#}"), "webhook delivery not recorded");
                 }

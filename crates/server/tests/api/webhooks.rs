@@ -363,8 +363,7 @@ async fn a_waiting_attempt_expires_with_its_event() {
     let (receiver, base) = Receiver::start().await;
     let tenant = app.tenant_with_person("alice").await;
     app.put_policy(&tenant, "pix", json!({"attemptTtlSeconds": 60})).await;
-    let bad =
-        app.put(&"/policies/pix".to_string(), &backend(&tenant), json!({"name": "x", "attemptTtlSeconds": 30})).await;
+    let bad = app.put("/policies/pix", &backend(&tenant), json!({"name": "x", "attemptTtlSeconds": 30})).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "at least a minute");
     subscribe(&app, &tenant, &format!("{base}/exp"), &["authentication.reproved"]).await;
     let late =
