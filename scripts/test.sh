@@ -15,13 +15,17 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log=$(mktemp)
 blog=$(mktemp)
-trap 'rm -f "$log" "$blog"' EXIT
+wlog=$(mktemp)
+trap 'rm -f "$log" "$blog" "$wlog"' EXIT
 status=0
 cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
 # The web SDK in a real browser (Debian's chromium driven by playwright-core) against target/debug/smartauth,
 # which cargo test has just built with the SDK compiled in. Its last line: "browser tests: N passed, N failed".
 bash scripts/browser-test.sh 2>&1 | tee "$blog" || status=$?
+# Webhooks against the official Standard Webhooks libraries (npm and PyPI), and the crash test: the server
+# killed with SIGKILL under load, no event lost. Its last line: "webhook tests: N passed, N failed".
+bash scripts/webhook-test.sh 2>&1 | tee "$wlog" || status=$?
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     /^browser tests: [0-9]+ passed, [0-9]+ failed$/ { p += $3; f += $5 }
-     END { printf "tests: %d passed, %d failed\n", p, f }' "$log" "$blog"
+     /^(browser|webhook) tests: [0-9]+ passed, [0-9]+ failed$/ { p += $3; f += $5 }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log" "$blog" "$wlog"
 exit "$status"

@@ -20,4 +20,5 @@ mod security_values;
 mod seed;
 mod tokens;
 mod validation;
+mod webhook_snippet;
 mod webhooks;

@@ -147,6 +147,10 @@ async fn every_decision_reaches_the_receiver_as_a_signed_cloudevent() {
     let mut forged = approved.body.to_vec();
     forged[10] ^= 1;
     assert!(verifier.verify(&forged, &approved.headers).is_err());
+    // The README's receiver code agrees.
+    assert!(crate::webhook_snippet::verify(&approved.body, &approved.headers, &secret).is_some());
+    assert!(crate::webhook_snippet::verify(&forged, &approved.headers, &secret).is_none());
+    assert!(crate::webhook_snippet::caf_ok(&approved.body, &approved.headers, &tenant.secret));
     // CAF's header: hex HMAC-SHA256 of the raw body with the client secret.
     let mut mac = Hmac::<Sha256>::new_from_slice(tenant.secret.as_bytes()).unwrap();
     mac.update(&approved.body);

@@ -1,0 +1,28 @@
+"""Runs the tenant's Python snippet (snippets/verify_delivery.py, PyPI standardwebhooks) on one delivery.
+
+stdin: {"body": "<base64 of the raw body>", "headers": {...}, "secrets": ["whsec_..."], "clientSecret": "..."}
+stdout: {"standard": {"<secret>": "ok" | "<error>"}, "caf": true|false, "type": "<CloudEvent type>"|null}
+"""
+import base64
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "snippets"))
+from verify_delivery import caf_signature_ok, verify_delivery  # noqa: E402
+
+import standardwebhooks  # noqa: E402
+
+request = json.load(sys.stdin)
+body = base64.b64decode(request["body"])
+out = {"standard": {}, "caf": None, "type": None, "library": standardwebhooks.__version__}
+for secret in request["secrets"]:
+    try:
+        event = verify_delivery(body, request["headers"], secret)
+        out["standard"][secret] = "ok"
+        out["type"] = event.get("type")
+    except Exception as e:  # WebhookVerificationError, or a body that is not JSON
+        out["standard"][secret] = f"{type(e).__name__}: {e}"
+if request.get("clientSecret") is not None:
+    out["caf"] = caf_signature_ok(body, request["headers"], request["clientSecret"])
+json.dump(out, sys.stdout)
