@@ -9,8 +9,8 @@
 //! and never sooner than the receiver's `Retry-After`) until the schedule ends. A subscription whose
 //! every delivery has failed for `disable_after` is disabled, with a warning and an audit line.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -19,7 +19,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use smartauth_store::{AttemptRecord, Delivery, DeliveryTry, Effects, Millis, NewEvent, WebhookRecord};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::attempt::AttemptDoc;
 use crate::configuration::WebhookSettings;
@@ -38,10 +38,6 @@ pub const EVENT_TYPES: [&str; 7] = [
 ];
 /// Sent by `POST /webhooks/{id}/test`, to that subscription only.
 pub const TEST_EVENT: &str = "webhook.test";
-/// How long a dispatcher holds the deliveries it took: longer than a delivery can take.
-const LEASE_MS: i64 = 60_000;
-/// Deliveries taken at once.
-const BATCH: u32 = 64;
 
 pub fn event(client_id: &str, kind: &str, data: Value) -> NewEvent {
     NewEvent {
@@ -136,60 +132,101 @@ impl Wakeup {
     }
 }
 
-/// Runs the dispatcher until the process ends.
+/// Deliveries a subscription gets in one lease: sent one after another, in event order.
+const PER_WEBHOOK: u32 = 8;
+/// Subscriptions delivered to at once by one process.
+const SENDERS: usize = 32;
+/// Finished deliveries (and their events) are kept this long, for `GET /webhooks/{id}/deliveries`.
+const KEEP_FINISHED_MS: i64 = 7 * 86_400_000;
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// How long a lease lasts: long enough for every delivery it holds at the longest timeout, so that no
+/// other process takes one this process may still be sending.
+fn lease_ms(settings: &WebhookSettings) -> i64 {
+    i64::from(PER_WEBHOOK) * (settings.timeout.as_millis() as i64 + 5_000) + 10_000
+}
+
+/// Runs the dispatcher until the process ends: it leases due deliveries fairly (a few of each
+/// subscription at most, none of one it is already sending to) and gives each subscription a sender of
+/// its own, so that a slow receiver holds up only its own deliveries.
 pub fn spawn(app: Arc<App>) {
     tokio::spawn(async move {
+        let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let senders = Arc::new(Semaphore::new(SENDERS));
+        let mut pruned_at: Option<std::time::Instant> = None;
         loop {
-            let busy = match dispatch_once(&app).await {
-                Ok(n) => n > 0,
+            let started = match lease_round(&app, &busy, &senders).await {
+                Ok(n) => n,
                 Err(e) => {
                     tracing::warn!(error = %format!("{e:#}"), "webhook dispatch failed; retrying");
-                    false
+                    0
                 }
             };
-            if !busy {
+            if pruned_at.is_none_or(|at| at.elapsed() > PRUNE_EVERY) {
+                pruned_at = Some(std::time::Instant::now());
+                let before = Utc::now().timestamp_millis() - KEEP_FINISHED_MS;
+                if let Err(e) = app.store.prune_deliveries(before).await {
+                    tracing::warn!(error = %e, "pruning old webhook deliveries failed");
+                }
+            }
+            if started == 0 {
                 let _ = tokio::time::timeout(Duration::from_millis(500), app.webhook_wakeup.0.notified()).await;
             }
         }
     });
 }
 
-/// Takes the due deliveries and delivers them: each subscription's in event order, the subscriptions side
-/// by side, so that a slow receiver delays only its own. Returns how many it took.
-pub async fn dispatch_once(app: &Arc<App>) -> anyhow::Result<usize> {
-    // A read first: an idle server does not take the write lock twice a second for nothing.
-    let (waiting, oldest) = app.store.delivery_queue().await?;
-    metrics::gauge!("smartauth_webhook_queue_depth").set(waiting as f64);
-    let age = oldest.map_or(0.0, |at| (Utc::now().timestamp_millis() - at).max(0) as f64 / 1000.0);
+/// Leases what is due and starts a sender per subscription; returns how many senders it started.
+async fn lease_round(
+    app: &Arc<App>,
+    busy: &Arc<Mutex<HashSet<String>>>,
+    senders: &Arc<Semaphore>,
+) -> anyhow::Result<usize> {
+    let now = Utc::now().timestamp_millis();
+    // A read first: an idle server, or one whose failed deliveries wait for their retry, does not take
+    // the write lock twice a second for nothing.
+    let queue = app.store.delivery_queue(now).await?;
+    metrics::gauge!("smartauth_webhook_queue_depth").set(queue.waiting as f64);
+    let age = queue.oldest_created_at.map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0);
     metrics::gauge!("smartauth_webhook_oldest_pending_seconds").set(age);
-    if waiting == 0 {
+    let free = senders.available_permits();
+    if queue.next_due.is_none_or(|due| due > now) || free == 0 {
         return Ok(0);
     }
-    let now = Utc::now().timestamp_millis();
-    let taken = app.store.lease_deliveries(now, LEASE_MS, BATCH).await?;
-    let count = taken.len();
+    let skip: Vec<String> = busy.lock().map(|b| b.iter().cloned().collect()).unwrap_or_default();
+    let lease = lease_ms(&app.webhook_settings);
+    let taken = app.store.lease_deliveries(now, lease, PER_WEBHOOK, &skip, free as u32 * PER_WEBHOOK).await?;
     let mut by_webhook: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
     for d in taken {
         by_webhook.entry(d.webhook_id.clone()).or_default().push(d);
     }
-    let mut running = tokio::task::JoinSet::new();
-    for (_, deliveries) in by_webhook {
-        let app = Arc::clone(app);
-        running.spawn(async move {
+    let count = by_webhook.len();
+    for (webhook_id, deliveries) in by_webhook {
+        let Ok(permit) = Arc::clone(senders).acquire_owned().await else { break };
+        if let Ok(mut b) = busy.lock() {
+            b.insert(webhook_id.clone());
+        }
+        let (app, busy) = (Arc::clone(app), Arc::clone(busy));
+        tokio::spawn(async move {
             let started = std::time::Instant::now();
+            let budget = Duration::from_millis(lease as u64) - app.webhook_settings.timeout - Duration::from_secs(10);
             for d in deliveries {
-                // Past half the lease, the rest are left for their lease to end: another process may
-                // take them then, and must not while this one could still be sending them.
-                if started.elapsed() > Duration::from_millis(LEASE_MS as u64 / 2) {
+                // Past the budget, the rest are left for their lease to end, so that another process
+                // never takes one this one could still be sending.
+                if started.elapsed() > budget {
                     break;
                 }
                 if let Err(e) = deliver(&app, &d).await {
                     tracing::warn!(delivery_id = %d.id, error = %format!("{e:#}"), "webhook delivery not recorded");
                 }
             }
+            if let Ok(mut b) = busy.lock() {
+                b.remove(&webhook_id);
+            }
+            drop(permit);
+            app.webhook_wakeup.ring();
         });
     }
-    while running.join_next().await.is_some() {}
     Ok(count)
 }
 

@@ -152,6 +152,7 @@ impl Generator {
             created_at,
             version: 1,
             document,
+            expires_at: None,
         }
     }
 }

@@ -166,8 +166,8 @@ pub trait Store: Send + Sync + 'static {
         learn: Option<&Learned>,
         events: &[NewEvent],
     ) -> Result<bool>;
-    /// Waiting attempts made before `created_before`, oldest first.
-    async fn pending_attempts(&self, created_before: Millis, limit: u32) -> Result<Vec<AttemptRecord>>;
+    /// Waiting attempts whose `expires_at` has passed, the longest expired first.
+    async fn expired_attempts(&self, now: Millis, limit: u32) -> Result<Vec<AttemptRecord>>;
     /// Newest first.
     async fn attempts(&self, client_id: &str, filter: &AttemptFilter) -> Result<Vec<AttemptRecord>>;
 
@@ -204,9 +204,18 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_webhook(&self, client_id: &str, webhook_id: &str, effects: Effects<'_>) -> Result<bool>;
     /// An event for one subscription only (the test event), whatever its types.
     async fn insert_event_for(&self, webhook_id: &str, event: &NewEvent) -> Result<()>;
-    /// Takes up to `limit` due deliveries, oldest event first, for `lease_ms`: another process (or a
-    /// second call) gets other ones until the lease ends or the delivery is finished.
-    async fn lease_deliveries(&self, now: Millis, lease_ms: i64, limit: u32) -> Result<Vec<Delivery>>;
+    /// Takes due deliveries for `lease_ms`, fairly: at most `per_webhook` of each subscription (its oldest
+    /// events first), none of a subscription in `busy` or with a delivery leased elsewhere, `limit` in
+    /// all. Another process (or a second call) gets other ones until the lease ends or the delivery is
+    /// finished.
+    async fn lease_deliveries(
+        &self,
+        now: Millis,
+        lease_ms: i64,
+        per_webhook: u32,
+        busy: &[String],
+        limit: u32,
+    ) -> Result<Vec<Delivery>>;
     /// Records a try. A success also clears the subscription's failing streak, a failure starts it.
     async fn finish_delivery(&self, delivery: &Delivery, outcome: &DeliveryTry) -> Result<()>;
     /// Stops a subscription's deliveries (410 from the receiver, or failing for days).
@@ -221,6 +230,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(i64, Delivery)>>;
     /// Queues a delivery again at `now`; false when there is no such delivery of the subscription.
     async fn redeliver(&self, client_id: &str, webhook_id: &str, delivery_id: &str, now: Millis) -> Result<bool>;
-    /// How many deliveries wait, and since when the oldest has.
-    async fn delivery_queue(&self) -> Result<(u64, Option<Millis>)>;
+    /// How many deliveries wait, since when the oldest has, and when the next one not leased is due.
+    async fn delivery_queue(&self, now: Millis) -> Result<DeliveryQueue>;
+    /// Forgets finished deliveries made before `before`, and events none of whose deliveries remain.
+    async fn prune_deliveries(&self, before: Millis) -> Result<u64>;
+    /// Deliveries of the subscription that wait.
+    async fn waiting_deliveries(&self, client_id: &str, webhook_id: &str) -> Result<u64>;
 }

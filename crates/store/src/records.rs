@@ -111,6 +111,8 @@ pub struct AttemptRecord {
     /// The server's own JSON document for the attempt (context, evaluation, methods), as text: the
     /// server parses it straight into its own types.
     pub document: String,
+    /// When a waiting attempt stops waiting (the expiry sweep reads it); `None` for a decided one.
+    pub expires_at: Option<Millis>,
 }
 
 #[derive(Debug, Clone)]
@@ -279,4 +281,13 @@ pub struct DeliveryTry {
     pub next_try_at: Millis,
     pub last_status: Option<u16>,
     pub last_error: Option<String>,
+}
+
+/// The dispatcher's view of its queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeliveryQueue {
+    pub waiting: u64,
+    pub oldest_created_at: Option<Millis>,
+    /// When the first delivery that is not leased is due (`None`: none waits).
+    pub next_due: Option<Millis>,
 }

@@ -44,6 +44,7 @@ fn attempt(client: &str, person: &str, id: &str, at: Millis, status: &str) -> At
         created_at: at,
         version: 1,
         document: format!(r#"{{"name":"John","n":{at}}}"#),
+        expires_at: (status == "pending").then_some(at + 900_000),
     }
 }
 
@@ -686,7 +687,7 @@ pub async fn events_are_written_with_their_change_for_the_subscriptions_that_wan
     // Nobody wants this type: nothing is written.
     let unwanted = [event("c1", "e3", "identity.created", 1_002)];
     store.insert_attempt_with(&attempt("c1", "p2", "a3", 1_002, "pending"), None, None, &unwanted).await.unwrap();
-    let due = store.lease_deliveries(5_000, 30_000, 100).await.unwrap();
+    let due = store.lease_deliveries(5_000, 30_000, 10, &[], 100).await.unwrap();
     let mut got: Vec<_> = due.iter().map(|d| (d.webhook_id.as_str(), d.event_id.as_str())).collect();
     got.sort();
     assert_eq!(
@@ -695,7 +696,7 @@ pub async fn events_are_written_with_their_change_for_the_subscriptions_that_wan
         "one delivery per subscription that wants it, the other tenant's none"
     );
     // Leased: a second dispatcher gets nothing until the lease ends.
-    assert!(store.lease_deliveries(5_001, 30_000, 100).await.unwrap().is_empty());
+    assert!(store.lease_deliveries(5_001, 30_000, 10, &[], 100).await.unwrap().is_empty());
     let failed = DeliveryTry {
         at: 5_002,
         status: "pending".into(),
@@ -704,8 +705,11 @@ pub async fn events_are_written_with_their_change_for_the_subscriptions_that_wan
         last_error: None,
     };
     store.finish_delivery(&due[0], &failed).await.unwrap();
-    assert!(store.lease_deliveries(6_000, 30_000, 100).await.unwrap().is_empty(), "not due yet, the other leased");
-    let again = store.lease_deliveries(40_000, 30_000, 100).await.unwrap();
+    assert!(
+        store.lease_deliveries(6_000, 30_000, 10, &[], 100).await.unwrap().is_empty(),
+        "not due yet, the other leased"
+    );
+    let again = store.lease_deliveries(40_000, 30_000, 10, &[], 100).await.unwrap();
     assert_eq!(again.len(), 2, "the retry is due and the unfinished lease has ended");
     assert_eq!(store.webhook("c1", &due[0].webhook_id).await.unwrap().unwrap().failing_since, Some(5_002));
     let delivered = DeliveryTry {
@@ -719,13 +723,13 @@ pub async fn events_are_written_with_their_change_for_the_subscriptions_that_wan
         store.finish_delivery(d, &delivered).await.unwrap();
     }
     assert_eq!(store.webhook("c1", &due[0].webhook_id).await.unwrap().unwrap().failing_since, None);
-    assert_eq!(store.delivery_queue().await.unwrap(), (0, None));
+    assert_eq!(store.delivery_queue(40_002).await.unwrap(), DeliveryQueue::default());
     let listed = store.deliveries("c1", "w1", None, 10).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].1.status.as_str(), listed[0].1.last_status), ("delivered", Some(204)));
     assert!(store.deliveries("c2", "w1", None, 10).await.unwrap().is_empty(), "another tenant's subscription");
     assert!(store.redeliver("c1", "w1", &listed[0].1.id, 50_000).await.unwrap());
-    assert_eq!(store.lease_deliveries(50_000, 30_000, 100).await.unwrap().len(), 1);
+    assert_eq!(store.lease_deliveries(50_000, 30_000, 10, &[], 100).await.unwrap().len(), 1);
     // A policy change with its audit line, in one transaction.
     let audit = AuditEntry {
         id: "au1".into(),
@@ -750,9 +754,51 @@ pub async fn events_are_written_with_their_change_for_the_subscriptions_that_wan
     let lines = store.audit(Some("c1"), None, 10).await.unwrap();
     assert_eq!(lines.iter().map(|(_, a)| a.action.as_str()).collect::<Vec<_>>(), ["policy.changed"]);
     assert!(store.audit(Some("c2"), None, 10).await.unwrap().is_empty());
-    assert_eq!(store.delivery_queue().await.unwrap().0, 2, "w2's policy.changed, and the redelivery");
+    assert_eq!(store.delivery_queue(60_000).await.unwrap().waiting, 2, "w2's policy.changed, and the redelivery");
     assert!(store.delete_webhook("c1", "w2", Effects::NONE).await.unwrap());
-    assert_eq!(store.delivery_queue().await.unwrap().0, 1);
+    assert_eq!(store.delivery_queue(60_000).await.unwrap().waiting, 1);
+}
+
+pub async fn deliveries_are_leased_fairly_among_subscriptions(store: &dyn Store) {
+    with_people(store).await;
+    store.insert_webhook(&webhook("c1", "slow", &["authentication.approved"]), Effects::NONE).await.unwrap();
+    store.insert_webhook(&webhook("c2", "fast", &["authentication.approved"]), Effects::NONE).await.unwrap();
+    for n in 0..5 {
+        let e = event("c1", &format!("s{n}"), "authentication.approved", 1_000 + n);
+        store
+            .insert_attempt_with(&attempt("c1", "p1", &format!("a{n}"), 1_000 + n, "approved"), None, None, &[e])
+            .await
+            .unwrap();
+    }
+    let e = event("c2", "f0", "authentication.approved", 2_000);
+    store.insert_attempt_with(&attempt("c2", "p1", "b0", 2_000, "approved"), None, None, &[e]).await.unwrap();
+    // The busy subscription's backlog does not crowd the other out: two of its oldest, and the other's.
+    let taken = store.lease_deliveries(5_000, 30_000, 2, &[], 10).await.unwrap();
+    let got: Vec<_> = taken.iter().map(|d| d.event_id.as_str()).collect();
+    assert_eq!(got, ["s0", "s1", "f0"]);
+    // While one of its deliveries is out, a subscription gets no more (in order, one sender at a time)...
+    assert!(store.lease_deliveries(5_001, 30_000, 2, &[], 10).await.unwrap().is_empty());
+    let queue = store.delivery_queue(5_001).await.unwrap();
+    assert_eq!((queue.waiting, queue.next_due), (6, Some(1_002)));
+    // ...and a subscription this process is busy with is skipped.
+    let finished = DeliveryTry {
+        at: 5_002,
+        status: "delivered".into(),
+        next_try_at: 5_002,
+        last_status: Some(200),
+        last_error: None,
+    };
+    for d in &taken {
+        store.finish_delivery(d, &finished).await.unwrap();
+    }
+    assert!(store.lease_deliveries(5_003, 30_000, 2, &["slow".to_owned()], 10).await.unwrap().is_empty());
+    let next: Vec<_> =
+        store.lease_deliveries(5_003, 30_000, 2, &[], 10).await.unwrap().into_iter().map(|d| d.event_id).collect();
+    assert_eq!(next, ["s2", "s3"]);
+    // A week later the finished ones and their events are forgotten; the waiting ones stay.
+    assert_eq!(store.prune_deliveries(10_000).await.unwrap(), 3);
+    assert_eq!(store.waiting_deliveries("c1", "slow").await.unwrap(), 3);
+    assert!(store.deliveries("c2", "fast", None, 10).await.unwrap().is_empty());
 }
 
 macro_rules! engine {
@@ -802,5 +848,6 @@ engine!(
         a_device_challenge_is_taken_once_and_bounded_per_person,
         client_settings_are_kept,
         events_are_written_with_their_change_for_the_subscriptions_that_want_them,
+        deliveries_are_leased_fairly_among_subscriptions,
     ]
 );

@@ -15,8 +15,6 @@ use crate::startup::App;
 use crate::webhooks;
 
 pub const EXPIRED: &str = "ATTEMPT_EXPIRED";
-/// The shortest `attemptTtlSeconds`: younger attempts are not looked at by the sweep.
-const MIN_TTL_MS: i64 = 60_000;
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 const SWEEP_BATCH: u32 = 200;
 
@@ -48,13 +46,21 @@ pub async fn expire(app: &App, mut record: AttemptRecord, mut doc: AttemptDoc, n
     Ok(expired)
 }
 
-/// Closes the expired attempts among the oldest waiting ones; returns how many.
+/// Closes the waiting attempts whose time is up (every tenant's, the longest expired first); returns how
+/// many.
 pub async fn sweep_once(app: &App) -> anyhow::Result<usize> {
     let now = Utc::now().timestamp_millis();
     let mut closed = 0;
-    for record in app.store.pending_attempts(now - MIN_TTL_MS, SWEEP_BATCH).await? {
-        let doc = AttemptDoc::from_record(&record)?;
-        if has_expired(&record, &doc, now) && expire(app, record, doc, now).await? {
+    for record in app.store.expired_attempts(now, SWEEP_BATCH).await? {
+        // One unreadable document must not stop the sweep for everyone.
+        let doc = match AttemptDoc::from_record(&record) {
+            Ok(doc) => doc,
+            Err(e) => {
+                tracing::warn!(attempt_id = %record.id, error = %e, "an expired attempt cannot be read; skipped");
+                continue;
+            }
+        };
+        if expire(app, record, doc, now).await? {
             closed += 1;
         }
     }

@@ -59,8 +59,10 @@ impl Actor {
     }
 }
 
-/// How an audit line is shown (`GET /audit`, `GET /admin/audit`).
-pub fn describe(seq: i64, a: &AuditEntry) -> Value {
+/// How an audit line is shown (`GET /audit`, `GET /admin/audit`). A tenant sees where its own calls
+/// came from, not the operator's address or request ids.
+pub fn describe(seq: i64, a: &AuditEntry, for_tenant: bool) -> Value {
+    let own = !for_tenant || a.actor.starts_with("client:") || a.actor.starts_with("sdk:");
     let at = chrono::DateTime::from_timestamp_millis(a.at).unwrap_or_default();
     serde_json::json!({
         "id": a.id,
@@ -69,8 +71,8 @@ pub fn describe(seq: i64, a: &AuditEntry) -> Value {
         "action": a.action,
         "target": a.target,
         "detail": a.detail.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
-        "ip": a.ip,
-        "requestId": a.request_id,
+        "ip": if own { a.ip.as_deref() } else { None },
+        "requestId": if own { a.request_id.as_deref() } else { None },
         "at": smartauth_domain::time::format(at),
         "cursor": seq.to_string(),
     })

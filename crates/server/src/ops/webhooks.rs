@@ -174,8 +174,16 @@ pub async fn update(app: &App, actor: &Actor, client_id: &str, id: &str, changes
 /// A new secret; the old one keeps signing beside it (two signatures) for 24 hours.
 pub async fn rotate_secret(app: &App, actor: &Actor, client_id: &str, id: &str) -> ApiResult<(WebhookRecord, String)> {
     let mut record = app.store.webhook(client_id, id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
-    let secret = webhooks::new_secret();
     let now = chrono::Utc::now().timestamp_millis();
+    // A second rotation would end the first one's overlap at once.
+    if record.previous_secret.as_ref().is_some_and(|p| p.expires_at > now) {
+        return Err(ApiError::Conflict(
+            "the secret was rotated less than 24 hours ago and the previous one still signs; rotate again when its \
+             overlap ends (previousSecretExpiresAt)"
+                .into(),
+        ));
+    }
+    let secret = webhooks::new_secret();
     record.previous_secret =
         Some(PreviousSecret { secret_enc: record.secret_enc.clone(), expires_at: now + ROTATION_OVERLAP_MS });
     record.secret_enc = app.key.encrypt_text(&secret);
@@ -195,9 +203,23 @@ pub async fn delete(app: &App, actor: &Actor, client_id: &str, id: &str) -> ApiR
     }
 }
 
+/// Deliveries a subscription may have waiting before test events are refused.
+const MAX_WAITING_FOR_TEST: u64 = 100;
+
 /// Queues a `webhook.test` event for this subscription only.
 pub async fn test(app: &App, client_id: &str, id: &str) -> ApiResult<String> {
     let record = app.store.webhook(client_id, id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    if record.disabled_at.is_some() {
+        return Err(ApiError::Conflict(
+            "the subscription is disabled; enable it first (PATCH {\"enabled\": true})".into(),
+        ));
+    }
+    if app.store.waiting_deliveries(client_id, id).await? >= MAX_WAITING_FOR_TEST {
+        return Err(ApiError::TooManyRequests {
+            message: format!("{MAX_WAITING_FOR_TEST} deliveries already wait for this subscription"),
+            retry_after_secs: 60,
+        });
+    }
     let event = webhooks::event(client_id, webhooks::TEST_EVENT, json!({"webhookId": record.id, "test": true}));
     app.store.insert_event_for(&record.id, &event).await?;
     app.webhook_wakeup.ring();

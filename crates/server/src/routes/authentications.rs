@@ -317,6 +317,7 @@ pub async fn create(
             created_at,
             version: 1,
             document: serde_json::to_string(&doc).map_err(anyhow::Error::from)?,
+            expires_at: doc.step_up.as_ref().and_then(|r| r.expires_at),
         };
         let learned = (decision.status == Status::Approved).then(|| learned_from(&record, &doc)).flatten();
         // Attempts refused for the limit itself are always recorded.

@@ -157,7 +157,7 @@ pub async fn redeliver(
 async fn audit_page(app: &AppState, client_id: Option<&str>, q: &Page) -> ApiResult<Response> {
     let (before, limit) = page(q)?;
     let rows = app.store.audit(client_id, before, limit).await?;
-    let items: Vec<Value> = rows.iter().map(|(seq, a)| audit::describe(*seq, a)).collect();
+    let items: Vec<Value> = rows.iter().map(|(seq, a)| audit::describe(*seq, a, client_id.is_some())).collect();
     let next = (rows.len() == limit as usize).then(|| rows.last().map(|(seq, _)| seq.to_string())).flatten();
     Ok(ok_json(json!({"items": items, "nextCursor": next})))
 }

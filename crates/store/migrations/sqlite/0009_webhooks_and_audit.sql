@@ -47,6 +47,12 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_try_at);
 -- A subscription's deliveries, newest first (the API's list), and its oldest pending one (order).
 CREATE INDEX webhook_deliveries_of ON webhook_deliveries (webhook_id, seq);
+-- Whether a subscription has a delivery in flight somewhere (a lease that has not ended).
+CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (webhook_id, lease_until) WHERE status = 'pending';
+-- Pruning: an event goes when none of its deliveries remains; finished deliveries go after a week.
+CREATE INDEX webhook_deliveries_by_event ON webhook_deliveries (event_id);
+CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (created_at) WHERE status <> 'pending';
+CREATE INDEX webhook_events_by_time ON webhook_events (created_at);
 
 -- Who did what, when, from where: operator and tenant actions, append-only through the API. No secrets,
 -- no biometrics; `detail` is a JSON object (a policy change holds the policy before and after).
@@ -64,6 +70,9 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_by_client ON audit_log (client_id, seq);
 
--- Waiting attempts, oldest first, for the sweep that closes them when they expire (few rows: most
--- attempts are decided at once or within minutes).
-CREATE INDEX attempts_pending ON attempts (created_at) WHERE status = 'pending';
+-- When a waiting attempt stops waiting (the policy's attemptTtlSeconds), for the sweep that closes it;
+-- the index holds waiting attempts only (few: most are decided at once or within minutes). Attempts
+-- already waiting get the default wait.
+ALTER TABLE attempts ADD COLUMN expires_at INTEGER;
+UPDATE attempts SET expires_at = created_at + 900000 WHERE status = 'pending';
+CREATE INDEX attempts_expiring ON attempts (expires_at) WHERE status = 'pending';

@@ -280,6 +280,7 @@ fn attempt_from(row: &SqliteRow) -> Result<AttemptRecord> {
         created_at: row.try_get("created_at")?,
         version: row.try_get("version")?,
         document,
+        expires_at: row.try_get("expires_at")?,
     })
 }
 
@@ -318,7 +319,7 @@ fn bind_identity<'q>(query: Query<'q>, i: &'q IdentityRecord) -> Query<'q> {
         .bind(i.updated_at)
 }
 
-/// The eight values of a new attempt, in `INSERT_ATTEMPT`'s order.
+/// The nine values of a new attempt, in `INSERT_ATTEMPT`'s order.
 fn bind_attempt<'q>(query: Query<'q>, a: &'q AttemptRecord) -> Query<'q> {
     query
         .bind(&a.id)
@@ -329,6 +330,7 @@ fn bind_attempt<'q>(query: Query<'q>, a: &'q AttemptRecord) -> Query<'q> {
         .bind(a.created_at)
         .bind(a.version)
         .bind(&a.document)
+        .bind(a.expires_at)
 }
 
 /// Rounds to about 100 m so that one place is one row.
@@ -1006,9 +1008,8 @@ impl Store for SqliteStore {
         rows.iter().map(attempt_from).collect()
     }
 
-    async fn pending_attempts(&self, created_before: Millis, limit: u32) -> Result<Vec<AttemptRecord>> {
-        let rows =
-            sqlx::query(PENDING_ATTEMPTS).bind(created_before).bind(i64::from(limit)).fetch_all(&self.reader).await?;
+    async fn expired_attempts(&self, now: Millis, limit: u32) -> Result<Vec<AttemptRecord>> {
+        let rows = sqlx::query(EXPIRED_ATTEMPTS).bind(now).bind(i64::from(limit)).fetch_all(&self.reader).await?;
         rows.iter().map(attempt_from).collect()
     }
 
@@ -1109,12 +1110,22 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn lease_deliveries(&self, now: Millis, lease_ms: i64, limit: u32) -> Result<Vec<Delivery>> {
+    async fn lease_deliveries(
+        &self,
+        now: Millis,
+        lease_ms: i64,
+        per_webhook: u32,
+        busy: &[String],
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
         // One statement takes them: SQLite's single writer makes it atomic among processes too.
         let ids: Vec<String> = sqlx::query_scalar(LEASE_DELIVERIES)
             .bind(now + lease_ms)
             .bind(now)
             .bind(now)
+            .bind(serde_json::Value::from(busy.to_vec()).to_string())
+            .bind(now)
+            .bind(i64::from(per_webhook))
             .bind(i64::from(limit))
             .fetch_all(&self.writer)
             .await?;
@@ -1201,12 +1212,47 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn delivery_queue(&self) -> Result<(u64, Option<Millis>)> {
+    async fn delivery_queue(&self, now: Millis) -> Result<DeliveryQueue> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_deliveries WHERE status = 'pending'",
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest,
+               MIN(CASE WHEN lease_until IS NULL OR lease_until < ? THEN next_try_at END) AS next_due
+             FROM webhook_deliveries WHERE status = 'pending'",
         )
+        .bind(now)
         .fetch_one(&self.reader)
         .await?;
-        Ok((u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0), row.try_get("oldest")?))
+        Ok(DeliveryQueue {
+            waiting: u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0),
+            oldest_created_at: row.try_get("oldest")?,
+            next_due: row.try_get("next_due")?,
+        })
+    }
+
+    async fn prune_deliveries(&self, before: Millis) -> Result<u64> {
+        let mut tx = self.writer.begin().await?;
+        let deliveries = sqlx::query("DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at < ?")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "DELETE FROM webhook_events WHERE created_at < ?
+               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(deliveries.rows_affected())
+    }
+
+    async fn waiting_deliveries(&self, client_id: &str, webhook_id: &str) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = ? AND client_id = ? AND status = 'pending'",
+        )
+        .bind(webhook_id)
+        .bind(client_id)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 }

@@ -149,9 +149,9 @@ impl SqliteStore {
                 vec!["sqlite_autoindex_webhook_events_1 (id=?)", webhooks_of],
             ),
             (
-                "expiry sweep: the oldest waiting attempts",
-                PENDING_ATTEMPTS.into(),
-                vec!["attempts_pending (created_at<?)"],
+                "expiry sweep: the expired waiting attempts",
+                EXPIRED_ATTEMPTS.into(),
+                vec!["attempts_expiring (expires_at<?)"],
             ),
             (
                 "dispatcher: take due deliveries",

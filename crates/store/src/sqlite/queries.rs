@@ -98,8 +98,8 @@ pub const UPDATE_ATTEMPT: &str =
 /// A new attempt, stored only while its person has an identity (an erasure may have happened since
 /// the decision); `INSERT_GUARD` is appended when the policy limits attempts in a window.
 pub const INSERT_ATTEMPT: &str =
-    "INSERT INTO attempts (id, client_id, person_id, policy_id, status, created_at, version, document)
-     SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM identities WHERE client_id = ? AND person_id = ?)";
+    "INSERT INTO attempts (id, client_id, person_id, policy_id, status, created_at, version, document, expires_at)
+     SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM identities WHERE client_id = ? AND person_id = ?)";
 pub const INSERT_GUARD: &str =
     " AND (SELECT COUNT(*) FROM (SELECT 1 FROM attempts WHERE client_id = ? AND person_id = ? AND created_at >= ?
        LIMIT ?)) < ?";
@@ -184,16 +184,23 @@ pub const INSERT_AUDIT: &str =
     "INSERT INTO audit_log (id, client_id, actor, action, target, detail, ip, request_id, at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
-/// The dispatcher takes due deliveries, oldest event first, for `?1` (the lease's end); values: lease
-/// end, now, now, limit.
+/// The dispatcher takes due deliveries fairly: at most ?6 per subscription, none of a subscription this
+/// process is delivering to (?4, a JSON array) or that has a delivery leased elsewhere, ?7 in all.
+/// Values: ?1 the lease's end, ?2 now, ?3 now, ?4 busy, ?5 now, ?6 per subscription, ?7 limit.
 pub const LEASE_DELIVERIES: &str = "UPDATE webhook_deliveries SET lease_until = ?
-     WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_try_at <= ?
-       AND (lease_until IS NULL OR lease_until < ?) ORDER BY seq LIMIT ?)
+     WHERE id IN (SELECT id FROM (
+       SELECT d.id, d.seq, ROW_NUMBER() OVER (PARTITION BY d.webhook_id ORDER BY d.seq) AS n
+       FROM webhook_deliveries d
+       WHERE d.status = 'pending' AND d.next_try_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?)
+         AND d.webhook_id NOT IN (SELECT value FROM json_each(?))
+         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries o
+           WHERE o.webhook_id = d.webhook_id AND o.status = 'pending' AND o.lease_until >= ?))
+       WHERE n <= ? ORDER BY seq LIMIT ?)
      RETURNING id";
 pub const DELIVERY_COLUMNS: &str = "d.id, d.webhook_id, d.client_id, d.event_id, d.status, d.tries, d.next_try_at,
      d.last_status, d.last_error, d.last_try_at, d.created_at, d.seq, e.type AS event_type, e.data AS event_data,
      e.created_at AS event_created_at";
 
-/// The expiry sweep: waiting attempts, oldest first (the partial index `attempts_pending`).
-pub const PENDING_ATTEMPTS: &str =
-    "SELECT * FROM attempts WHERE status = 'pending' AND created_at < ? ORDER BY created_at LIMIT ?";
+/// The expiry sweep: waiting attempts past their `expires_at` (the partial index `attempts_expiring`).
+pub const EXPIRED_ATTEMPTS: &str =
+    "SELECT * FROM attempts WHERE status = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT ?";
