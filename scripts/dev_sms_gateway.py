@@ -23,7 +23,9 @@ class Gateway(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length", "0"))
         try:
             sms = json.loads(self.rfile.read(length))
-            line = f"SMS to {sms['to']}: {sms['message']}"
+            # One line per message: the WebOTP line (after a blank line) is joined with " / ".
+            text = " / ".join(part for part in str(sms["message"]).splitlines() if part.strip())
+            line = f"SMS to {sms['to']}: {text}"
         except (ValueError, KeyError, TypeError):
             self.send_response(400)
             self.end_headers()

@@ -219,7 +219,8 @@ async fn manage_clients(settings: Settings, command: ClientsCommand) -> anyhow::
             } else {
                 for c in list {
                     let state = if c.disabled { "disabled" } else { "active" };
-                    println!("{}  {:8}  {}", c.id, state, c.name);
+                    let origins = c.settings.allowed_origins.join(" ");
+                    println!("{}  {:8}  {}  {}  {}", c.id, state, c.settings.language, c.name, origins);
                 }
             }
         }

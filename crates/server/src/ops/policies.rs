@@ -69,6 +69,13 @@ pub fn why_not_offered(app: &App, method: Method) -> Option<&'static str> {
 
 fn unenforceable_rules(app: &App, policy: &Policy) -> Vec<String> {
     let mut warnings = Vec::new();
+    if policy.codes.ttl_seconds > policy.attempt_ttl_seconds {
+        warnings.push(format!(
+            "codes.ttlSeconds ({} s) is longer than attemptTtlSeconds ({} s): a code outlives its attempt, which \
+             expires first",
+            policy.codes.ttl_seconds, policy.attempt_ttl_seconds
+        ));
+    }
     let contexts = &policy.contexts;
     if let Some(n) = contexts.network_context.as_ref().filter(|n| n.enabled && !app.intel.knows_anonymizers()) {
         if !(n.allow_proxy_or_vpn && n.allow_tor && n.allow_hosting) {
