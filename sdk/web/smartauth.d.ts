@@ -27,9 +27,16 @@ export interface SmartAuthOptions {
   /** Default: 'pt-BR' when navigator.language starts with 'pt', else 'en'. */
   language?: SmartAuthLanguage;
   theme?: SmartAuthTheme;
-  /** Ask for the person's position (with their permission). Default: true. */
+  /**
+   * Ask for the person's position (with their permission). Default: true. Under a policy with
+   * location_context an attempt without a position is stepped up (LOCATION_NOT_PROVIDED): false, or a
+   * denied permission, means a step-up on every attempt.
+   */
   geolocation?: boolean;
-  /** Longest wait for the position, permission prompt included; then no location is sent. Default: 3000. */
+  /**
+   * Longest wait for the position, permission prompt included; then no location is sent (a step-up under
+   * a policy with location_context). Default: 3000.
+   */
   geolocationTimeoutMs?: number;
 }
 
@@ -45,6 +52,7 @@ export interface AuthorizedResult {
   attestation: string;
 }
 
+/** 'methods_exhausted' also when the attempt expired (the policy's attemptTtlSeconds) while the dialog was open. */
 export type RefusalReason = 'refused' | 'cancelled' | 'methods_exhausted' | 'locked' | 'no_method';
 
 export interface UnauthorizedResult {
