@@ -268,6 +268,7 @@ impl FromRequestParts<AppState> for Tenant {
             Err(e) => Err(e),
         };
         let tenant = counting_refusals(state, ip, verified)?;
+        crate::telemetry::note_client(tenant.client_id());
         if tenant.person.is_some() {
             state.throttles.sdk_request(ip)?;
         }
