@@ -12,7 +12,7 @@ pub mod geometry;
 pub mod models;
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -106,6 +106,42 @@ pub struct Timings {
     pub liveness: f64,
 }
 
+impl Timings {
+    fn of(&mut self, stage: Stage) -> &mut f64 {
+        match stage {
+            Stage::Decode => &mut self.decode,
+            Stage::Detect => &mut self.detect,
+            Stage::Quality => &mut self.quality,
+            Stage::Embed => &mut self.embed,
+            Stage::Liveness => &mut self.liveness,
+        }
+    }
+}
+
+/// The pipeline's stages, in the order they run; an image refused at one stage runs none after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Decode,
+    Detect,
+    Quality,
+    Embed,
+    Liveness,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 5] = [Stage::Decode, Stage::Detect, Stage::Quality, Stage::Embed, Stage::Liveness];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Decode => "decode",
+            Stage::Detect => "detect",
+            Stage::Quality => "quality",
+            Stage::Embed => "embed",
+            Stage::Liveness => "liveness",
+        }
+    }
+}
+
 pub struct FaceEngine {
     detector: Detector,
     embedder: Model,
@@ -141,14 +177,26 @@ impl FaceEngine {
 
     /// Decodes an image and analyses its one face.
     pub fn analyze_bytes(&self, bytes: &[u8]) -> Result<Result<Analysis, Refusal>, FaceError> {
+        self.analyze_bytes_timed(bytes, &mut |_, _| {})
+    }
+
+    /// As [`FaceEngine::analyze_bytes`], telling `timed` how long each stage took as it ends, also
+    /// for an image that is refused half-way (the server's metrics).
+    pub fn analyze_bytes_timed(
+        &self,
+        bytes: &[u8],
+        timed: &mut dyn FnMut(Stage, Duration),
+    ) -> Result<Result<Analysis, Refusal>, FaceError> {
         let started = Instant::now();
-        let image = match decode::decode(bytes) {
+        let decoded = decode::decode(bytes);
+        let decode = started.elapsed();
+        timed(Stage::Decode, decode);
+        let image = match decoded {
             Ok(image) => image,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        let decode_ms = ms(started);
-        Ok(self.analyze(&image)?.map(|mut a| {
-            a.timings.decode = decode_ms;
+        Ok(self.pipeline(&image, true, timed)?.map(|mut a| {
+            a.timings.decode = ms(decode);
             a
         }))
     }
@@ -165,10 +213,24 @@ impl FaceEngine {
         image: &RgbImage,
         enforce_quality: bool,
     ) -> Result<Result<Analysis, Refusal>, FaceError> {
+        self.pipeline(image, enforce_quality, &mut |_, _| {})
+    }
+
+    fn pipeline(
+        &self,
+        image: &RgbImage,
+        enforce_quality: bool,
+        timed: &mut dyn FnMut(Stage, Duration),
+    ) -> Result<Result<Analysis, Refusal>, FaceError> {
         let mut timings = Timings::default();
+        let mut done = |stage: Stage, started: Instant| {
+            let took = started.elapsed();
+            timed(stage, took);
+            *timings.of(stage) = ms(took);
+        };
         let started = Instant::now();
         let faces = self.detector.detect(image)?;
-        timings.detect = ms(started);
+        done(Stage::Detect, started);
         let Some(face) = faces.first().cloned() else { return Ok(Err(Refusal::FaceNotFound)) };
         let comparable = faces.iter().filter(|f| f.area() >= face.area() * SECOND_FACE_SHARE).count();
         if comparable > 1 {
@@ -178,17 +240,17 @@ impl FaceEngine {
         let started = Instant::now();
         let (aligned, _) = align_112(image, &face.landmarks);
         let quality = self.quality(image, &face, &aligned)?;
-        timings.quality = ms(started);
+        done(Stage::Quality, started);
         if let Some(problem) = quality_problem(image, &face, &quality).filter(|_| enforce_quality) {
             return Ok(Err(Refusal::PoorQuality(problem)));
         }
 
         let started = Instant::now();
         let embedding = self.embed(&aligned)?;
-        timings.embed = ms(started);
+        done(Stage::Embed, started);
         let started = Instant::now();
         let liveness = self.liveness_score(image, &face)?;
-        timings.liveness = ms(started);
+        done(Stage::Liveness, started);
         Ok(Ok(Analysis { detection: face, embedding, liveness, quality, timings }))
     }
 
@@ -322,8 +384,8 @@ fn laplacian_variance(luma: &[f32], w: usize, h: usize) -> f32 {
     values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / values.len() as f32
 }
 
-fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1000.0
+fn ms(took: Duration) -> f64 {
+    took.as_secs_f64() * 1000.0
 }
 
 /// Templates as bytes (little-endian f32), for storage.

@@ -271,6 +271,7 @@ impl FromRequestParts<AppState> for Tenant {
         };
         let mut tenant = counting_refusals(state, ip, verified)?;
         tenant.ip = Some(ip);
+        crate::telemetry::note_client(tenant.client_id());
         if tenant.person.is_some() {
             state.throttles.sdk_request(ip)?;
         }

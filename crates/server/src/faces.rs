@@ -12,6 +12,7 @@ use smartauth_face::{Analysis, FaceEngine, Refusal};
 use crate::crypto::MasterKey;
 use crate::error::ApiError;
 use crate::media::MediaStore;
+use crate::telemetry;
 
 /// Longest a request waits for its selfie to be analysed before the server says it is busy.
 pub const QUEUE_WAIT: Duration = Duration::from_secs(20);
@@ -52,6 +53,9 @@ impl WorkerPool {
                 lower_priority();
                 loop {
                     let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    if job.is_ok() {
+                        telemetry::face_queue_changed(-1.0);
+                    }
                     match job {
                         // A panic in the models or a decoder fails that one selfie (its caller sees the
                         // dropped reply), not the worker.
@@ -108,13 +112,20 @@ impl Faces {
         let engine = self.engine.clone();
         let started = Instant::now();
         let job: Job = Box::new(move || {
-            let _ = done.send(engine.analyze_bytes(&bytes));
+            let _ = done.send(engine.analyze_bytes_timed(&bytes, &mut telemetry::face_stage_timed));
         });
-        self.pool.jobs.try_send(job).map_err(|e| match e {
-            std::sync::mpsc::TrySendError::Full(_) => {
-                ApiError::Unavailable("face verification is busy; try again in a moment".into())
+        // Counted before it is queued: a worker may take it before `try_send` returns.
+        telemetry::face_queue_changed(1.0);
+        self.pool.jobs.try_send(job).map_err(|e| {
+            telemetry::face_queue_changed(-1.0);
+            match e {
+                std::sync::mpsc::TrySendError::Full(_) => {
+                    ApiError::Unavailable("face verification is busy; try again in a moment".into())
+                }
+                std::sync::mpsc::TrySendError::Disconnected(_) => {
+                    ApiError::Unavailable("face workers are stopped".into())
+                }
             }
-            std::sync::mpsc::TrySendError::Disconnected(_) => ApiError::Unavailable("face workers are stopped".into()),
         })?;
         let result = tokio::time::timeout(QUEUE_WAIT, result)
             .await

@@ -285,7 +285,9 @@ fn finish(routes: Router<AppState>, state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Gives every request an id (body field and `x-request-id` header), a log line and metrics.
+/// Gives every request an id (body field and `x-request-id` header), an access log line and metrics.
+/// The log line names the route's template, never the path (which holds person ids), and the client
+/// a verified token named; never a token, a code or a body.
 async fn request_context(request: Request, next: Next) -> Response {
     let request_id = crypto::new_id().to_string();
     let method = request.method().clone();
@@ -293,13 +295,15 @@ async fn request_context(request: Request, next: Next) -> Response {
         request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
     let started = Instant::now();
-    let mut response = REQUEST_ID.scope(request_id.clone(), next.run(request)).instrument(span).await;
+    let (mut response, client_id) =
+        telemetry::with_client(REQUEST_ID.scope(request_id.clone(), next.run(request))).instrument(span).await;
     let elapsed = started.elapsed();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
     }
     let status = response.status().as_u16();
-    tracing::debug!(request_id = %request_id, %method, %route, status, latency_us = elapsed.as_micros() as u64, "served");
+    let latency_us = elapsed.as_micros() as u64;
+    tracing::info!(request_id = %request_id, %method, %route, status, latency_us, client_id = client_id.as_deref(), "served");
     let method = static_method(&method);
     metrics::counter!("smartauth_http_requests_total", "method" => method, "route" => route.clone(), "status" => status_class(status))
         .increment(1);

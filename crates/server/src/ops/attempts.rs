@@ -42,6 +42,7 @@ pub async fn expire(app: &App, mut record: AttemptRecord, mut doc: AttemptDoc, n
     if expired {
         app.webhook_wakeup.ring();
         metrics::counter!("smartauth_attempts_expired_total").increment(1);
+        crate::telemetry::step_up_ended(&record, &doc);
     }
     Ok(expired)
 }

@@ -332,6 +332,7 @@ pub async fn create(
         }
     };
     metrics::counter!("smartauth_decisions_total", "status" => decision.status.as_str()).increment(1);
+    crate::telemetry::attempt_decided(&decision);
     tracing::info!(attempt_id = %record.id, status = decision.status.as_str(), summary = %decision.summary, "attempt decided");
 
     let approved = decision.status == Status::Approved;

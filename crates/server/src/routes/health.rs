@@ -27,5 +27,6 @@ pub async fn ready(State(app): State<AppState>) -> ApiResult<Response> {
 }
 
 pub async fn metrics(State(app): State<AppState>) -> Response {
+    crate::telemetry::record_data_set_ages(&app.intel.status, chrono::Utc::now());
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render()).into_response()
 }

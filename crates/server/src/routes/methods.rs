@@ -88,6 +88,9 @@ pub(crate) async fn save(
     if saved && !events.is_empty() {
         app.webhook_wakeup.ring();
     }
+    if saved {
+        crate::telemetry::step_up_ended(record, doc);
+    }
     Ok(saved)
 }
 
@@ -185,14 +188,14 @@ pub async fn send(
             deliver(&app, &tenant, method, &destination, &code, rules.ttl_seconds, doc.transaction.as_ref()).await
         {
             tracing::warn!(attempt_id = %record.id, method = method.as_str(), error = %format!("{e:#}"), "code delivery failed");
-            metrics::counter!("smartauth_code_delivery_failures_total", "method" => method.as_str()).increment(1);
+            crate::telemetry::code_sent(method, false);
             return Err(ApiError::BadGateway(format!(
                 "the code could not be delivered by {}; try again in {} s",
                 method.as_str(),
                 rules.resend_after_seconds.max(1)
             )));
         }
-        metrics::counter!("smartauth_codes_sent_total", "method" => method.as_str()).increment(1);
+        crate::telemetry::code_sent(method, true);
         return Ok(ok_json(json!({
             "method": method.as_str(),
             "sent": true,
@@ -274,6 +277,7 @@ pub async fn verify(
         let now: Millis = Utc::now().timestamp_millis();
         let state = state_mut(&mut doc, method);
         if state.status == Status::Reproved.as_str() {
+            crate::telemetry::code_refused(method, "max_attempts_exceeded");
             return Ok(answer(&record, false, 0, "max_attempts_exceeded", None));
         }
         let Some(challenge) = state.challenge.clone() else {
@@ -339,8 +343,8 @@ pub async fn verify(
         if approved {
             ops::lockout::succeeded(&app, &record.client_id, &person).await?;
         }
-        metrics::counter!("smartauth_code_verifications_total", "method" => method.as_str(), "approved" => approved.to_string())
-            .increment(1);
+        let refusal = if let Outcome::Refused(reason) = outcome { Some(reason) } else { None };
+        crate::telemetry::code_checked(method, refusal);
         return Ok(match outcome {
             Outcome::Approved => answer(&record, true, left, "", Some(attestation(&tenant, &record, &doc)?)),
             Outcome::Refused(reason) => answer(&record, false, left, reason, None),

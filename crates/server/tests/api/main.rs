@@ -6,6 +6,7 @@ mod flow;
 mod helpers;
 mod identities;
 mod isolation;
+mod metrics;
 mod operations;
 mod policies;
 mod sdk;
