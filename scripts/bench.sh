@@ -7,6 +7,7 @@
 #
 #   bash scripts/bench.sh [DURATION_SECONDS]            # default 15; PERSONS=N sets how many identities the POST load rotates over (200)
 #   bash scripts/bench.sh --at-size [DURATION_SECONDS]  # then the same loads again on a tenant at size (issue 12)
+#   bash scripts/bench.sh --webhooks [DURATION_SECONDS] # then the POST load with a webhook subscription (issue 10); or WEBHOOKS=1
 #
 # --at-size: after the runs on the empty store, the server stops, and AT_SIZE_IDENTITIES identities (default
 # 1,000,000; each with a known device, place and network) and AT_SIZE_ATTEMPTS attempts (default 10,000,000,
@@ -15,11 +16,30 @@
 # POST loads run; both must stay within 1.5x of the empty store's figures. Then the attempt list (filters,
 # cursor) and the erasure of a person with thousands of attempts are timed, and what zstd would save on
 # the attempt document is measured. Needs about 45 GB of disk at the default size (AT_SIZE_DIR to place it).
+#
+# --webhooks: after the usual runs, the passive POST load runs again with no subscription (the reference),
+# then a local receiver (scripts/bench_webhook_receiver.mjs, on core 1 beside wrk) is subscribed to every
+# authentication.* event and the same load runs once more: its throughput as a ratio to the reference (the
+# goal is a cost under 10%), then, from the receiver, the events delivered a second during the load and
+# after it until the queue drains (every attempt the run stored has its event, by distinct webhook-id), the
+# delay from the event's creation (the CloudEvent's `time`) to its arrival at p50 and p99, and the time to
+# drain the backlog after the load stops. The subscription is then deleted and the reference load runs once
+# more, to bracket the run with webhooks. The server runs with SMARTAUTH_ALLOW_PRIVATE_TARGETS=true in this
+# mode, to deliver to 127.0.0.1. WEBHOOK_DRAIN_TIMEOUT (seconds, default 900) bounds the wait for the drain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AT_SIZE=false
-if [[ ${1:-} == --at-size ]]; then AT_SIZE=true; shift; fi
+WEBHOOKS=$([[ ${WEBHOOKS:-} == 1 || ${WEBHOOKS:-} == true ]] && echo true || echo false)
+while [[ ${1:-} == --* ]]; do
+  case $1 in
+    --at-size) AT_SIZE=true ;;
+    --webhooks) WEBHOOKS=true ;;
+    *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
 DURATION=${1:-15}
+$WEBHOOKS && { command -v node >/dev/null || { echo "bench.sh --webhooks needs node (20 or later)" >&2; exit 2; }; }
 command -v wrk >/dev/null && command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk sqlite3; }
 bash scripts/fetch-data.sh >/dev/null
 if [[ -z ${BENCH_NO_BUILD:-} ]]; then # BENCH_NO_BUILD=1: measure the binaries already in target/release
@@ -27,11 +47,11 @@ if [[ -z ${BENCH_NO_BUILD:-} ]]; then # BENCH_NO_BUILD=1: measure the binaries a
   $AT_SIZE && cargo build --release --locked -p smartauth-store --example bulk_load
 fi
 mkdir -p bench-results
-OUT=bench-results/bench-$(date -u +%Y%m%dT%H%M%SZ)$($AT_SIZE && echo -at-size).txt
+OUT=bench-results/bench-$(date -u +%Y%m%dT%H%M%SZ)$($AT_SIZE && echo -at-size)$($WEBHOOKS && echo -webhooks).txt
 WORK=$(mktemp -d "${AT_SIZE_DIR:-${TMPDIR:-/tmp}}/smartauth-bench.XXXXXX")
 PORT=18180; BASE_PORT=18181; SMS_PORT=18182
 DB=$WORK/data/smartauth.db
-cleanup() { kill "${SERVER:-}" "${BASELINE:-}" 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() { kill "${SERVER:-}" "${BASELINE:-}" "${RECEIVER:-}" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 # The per-address and per-device throttles are off: the load is one device of a few people from one
@@ -42,6 +62,7 @@ start_server() {
     SMARTAUTH_ADMIN_TOKEN=bench-admin SMARTAUTH_SMS_GATEWAY_URL=http://127.0.0.1:$SMS_PORT/ \
     SMARTAUTH_TRUSTED_PROXIES=127.0.0.1/32 RUST_LOG=warn \
     SMARTAUTH_THROTTLE_SDK_PER_MINUTE=0 SMARTAUTH_THROTTLE_DEVICE_PER_MINUTE=0 \
+    SMARTAUTH_ALLOW_PRIVATE_TARGETS=$WEBHOOKS \
     taskset -c 0 target/release/smartauth serve >> "$WORK/server.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 600); do curl -sf http://127.0.0.1:$PORT/health >/dev/null && break; sleep 0.05; done
@@ -109,6 +130,107 @@ WAL=$DB-wal
 echo "WAL file after the POST run: $(stat -c %s "$WAL" 2>/dev/null || echo 0) bytes" | tee -a "$OUT"
 echo "attempts by status (every POST of the load must be a passive approval): $(sqlite3 "$DB" \
   "SELECT group_concat(status || '=' || n, ' ') FROM (SELECT status, COUNT(*) AS n FROM attempts GROUP BY status)")" | tee -a "$OUT"
+
+# ---- webhooks (issue 10): the same POST load with and without a subscription ----
+if $WEBHOOKS; then
+  now_ms() { date +%s%3N; }
+  attempts() { sqlite3 "$DB" "SELECT COUNT(*) FROM attempts"; }
+  RECV_PORT=$(python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+  taskset -c 1 node scripts/bench_webhook_receiver.mjs "$RECV_PORT" > "$WORK/receiver.log" 2>&1 &
+  RECEIVER=$!
+  for _ in $(seq 100); do grep -q listening "$WORK/receiver.log" && break; sleep 0.05; done
+  grep -q listening "$WORK/receiver.log" || { cat "$WORK/receiver.log" >&2; echo "bench.sh: the webhook receiver did not start" >&2; exit 1; }
+  received() { curl -sf "http://127.0.0.1:$RECV_PORT/count" | sed -n 's/.*"distinct":\([0-9]*\).*/\1/p'; }
+  api() { # method, path, [json body]
+    curl -sf -X "$1" -H "Authorization: Bearer $BACKEND" ${3:+-H "Content-Type: application/json" -d "$3"} \
+      "http://127.0.0.1:$PORT$2"
+  }
+  echo | tee -a "$OUT"
+  echo "webhooks: the passive POST load without a subscription, then with one (receiver on 127.0.0.1:$RECV_PORT, node $(node --version), core 1 beside wrk)" | tee -a "$OUT"
+  run post_webhooks_reference -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications
+
+  HOOK=$(api POST /webhooks "{\"url\": \"http://127.0.0.1:$RECV_PORT/hooks\", \"events\": [\"authentication.approved\", \"authentication.pending\", \"authentication.reproved\"], \"description\": \"bench\"}" \
+    | python3 -c "import json,sys; print(json.load(sys.stdin)['id'])")
+  # A test event first: the subscription delivers before the load starts, or the run stops here.
+  api POST "/webhooks/$HOOK/test" >/dev/null
+  for _ in $(seq 100); do [[ $(received) -ge 1 ]] && break; sleep 0.1; done
+  if [[ $(received) -lt 1 ]]; then
+    echo "bench.sh: the test event did not arrive within 10 s; deliveries:" >&2
+    api GET "/webhooks/$HOOK/deliveries" >&2 || true
+    tail -20 "$WORK/server.log" >&2
+    exit 1
+  fi
+  D0=$(received); N0=$(attempts); E0=$(sqlite3 "$DB" "SELECT COALESCE(MAX(seq), 0) FROM webhook_events")
+  LOAD_START=$(now_ms)
+  run post_webhooks_subscribed -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications
+  LOAD_END=$(now_ms)
+  N1=$(attempts); EXPECTED=$(( N1 - N0 )); AT_END=$(( $(received) - D0 ))
+  echo "  attempts stored during the run: $EXPECTED; their events received by the end of the load: $AT_END (backlog $(( EXPECTED - AT_END )))" | tee -a "$OUT"
+  # Wait until every attempt of the run has its event at the receiver (distinct webhook-ids).
+  DEADLINE=$(( $(date +%s) + ${WEBHOOK_DRAIN_TIMEOUT:-900} )); SHOWN=$(date +%s)
+  while (( $(received) - D0 < EXPECTED )); do
+    if (( $(date +%s) >= DEADLINE )); then
+      echo "  NOT DRAINED: $(( $(received) - D0 )) of $EXPECTED events after ${WEBHOOK_DRAIN_TIMEOUT:-900} s" | tee -a "$OUT"
+      break
+    fi
+    if (( $(date +%s) - SHOWN >= 10 )); then echo "  ... $(( $(received) - D0 )) of $EXPECTED events received" >&2; SHOWN=$(date +%s); fi
+    sleep 0.2
+  done
+  curl -sf "http://127.0.0.1:$RECV_PORT/dump" > "$WORK/received.txt"
+  echo "  events written by the server during the run: $(sqlite3 "$DB" \
+    "SELECT group_concat(type || '=' || n, ' ') FROM (SELECT type, COUNT(*) AS n FROM webhook_events WHERE seq > $E0 GROUP BY type)");" \
+    "deliveries by status: $(sqlite3 "$DB" "SELECT group_concat(status || '=' || n || ' (retried ' || r || ')', ' ') FROM (SELECT status, COUNT(*) AS n, SUM(tries > 1) AS r FROM webhook_deliveries GROUP BY status)")" \
+    | tee -a "$OUT"
+  python3 - "$WORK/received.txt" "$LOAD_START" "$LOAD_END" "$EXPECTED" "$D0" <<'PY' | tee -a "$OUT"
+import sys
+path, start, end, expected, before = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+rows = [l.split() for l in open(path) if l.strip()]
+first = {}  # webhook-id: (arrived ms, event time ms) of its first arrival
+for arrived, time, wid, kind in rows:
+    if kind.startswith("authentication.") and wid not in first:
+        first[wid] = (float(arrived), None if time == "-" else float(time))
+got = sorted(first.values())
+ids = {r[2] for r in rows}
+print(f"  receiver: {len(rows)} deliveries, {len(ids)} distinct webhook-ids ({len(rows) - len(ids)} duplicates); "
+      f"{len(got)} distinct authentication events, {expected} expected (the attempts stored during the run)")
+if not got:
+    sys.exit(0)
+last = got[-1][0]
+during = sum(1 for a, _ in got if a <= end)
+after = len(got) - during
+load_s = (end - start) / 1000
+drain_s = max(0.0, (last - end) / 1000)
+print(f"  events delivered: {during / load_s:.0f}/s during the load ({during} in {load_s:.1f} s), "
+      + (f"{after / drain_s:.0f}/s after it ({after} in {drain_s:.1f} s), " if after and drain_s > 0 else "none after it, ")
+      + f"{len(got) / ((last - start) / 1000):.0f}/s overall")
+print(f"  backlog drained {drain_s:.1f} s after the load stopped (last event received; {len(got)} of {expected} events)")
+delays = sorted(a - t for a, t in got if t is not None)
+if delays:
+    q = lambda p: delays[min(len(delays) - 1, int(p * len(delays)))]
+    print(f"  delay from the event's time to its arrival: p50 {q(0.5):.0f} ms, p99 {q(0.99):.0f} ms, max {delays[-1]:.0f} ms "
+          f"({len(delays)} events)")
+    dur = [a - t for a, t in got if t is not None and a <= end]
+    if dur:
+        dur.sort()
+        print(f"  of the events received during the load: p50 {dur[len(dur) // 2]:.0f} ms, p99 {dur[min(len(dur) - 1, int(0.99 * len(dur)))]:.0f} ms")
+PY
+  api DELETE "/webhooks/$HOOK" >/dev/null
+  run post_webhooks_reference_after -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications
+  python3 - "$WORK" <<'PY' | tee -a "$OUT"
+import sys
+w = sys.argv[1]
+r = lambda n: float(open(f"{w}/{n}.rps").read())
+ref, hooked, after = r("post_webhooks_reference"), r("post_webhooks_subscribed"), r("post_webhooks_reference_after")
+ratio = hooked / ref
+print(f"POST /authentications with a webhook subscription: {hooked:.0f} attempts/s, {ratio:.3f}x the reference "
+      f"({ref:.0f} attempts/s without one): a cost of {(1 - ratio) * 100:.1f}% "
+      f"({'within' if ratio >= 0.9 else 'OVER'} the 10% goal)")
+print(f"  reference again after deleting the subscription: {after:.0f} attempts/s; with webhooks over the mean of both "
+      f"references: {hooked / ((ref + after) / 2):.3f}x")
+PY
+  echo "attempts by status after the webhook runs: $(sqlite3 "$DB" \
+    "SELECT group_concat(status || '=' || n, ' ') FROM (SELECT status, COUNT(*) AS n FROM attempts GROUP BY status)")" | tee -a "$OUT"
+fi
 $AT_SIZE || exit 0
 
 # ---- the same tenant at size ----

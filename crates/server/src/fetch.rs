@@ -46,11 +46,13 @@ pub struct Posted {
 
 pub struct SafeFetcher {
     allow_private: bool,
+    /// Webhook clients by name and checked address.
+    clients: quick_cache::sync::Cache<(String, SocketAddr), reqwest::Client>,
 }
 
 impl SafeFetcher {
     pub fn new(allow_private: bool) -> SafeFetcher {
-        SafeFetcher { allow_private }
+        SafeFetcher { allow_private, clients: quick_cache::sync::Cache::new(256) }
     }
 
     pub async fn fetch(&self, url: &str) -> Result<Vec<u8>, FetchError> {
@@ -119,15 +121,25 @@ impl SafeFetcher {
         let host = url.host_str().ok_or(FetchError::BadUrl)?.to_owned();
         let port = url.port_or_known_default().ok_or(FetchError::BadUrl)?;
         let target = self.resolve(&host, port).await?;
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(timeout)
-            .user_agent(concat!("smartauth-webhooks/", env!("CARGO_PKG_VERSION")))
-            .resolve(&host, target)
-            .build()
-            .map_err(|e| FetchError::Failed(e.to_string()))?;
-        let mut request = client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
+        // One client (its pooled connections) per checked address of a name: keep-alive across deliveries,
+        // and a name that resolves elsewhere next time gets a client of its own.
+        let key = (host.clone(), target);
+        let client = match self.clients.get(&key) {
+            Some(client) => client,
+            None => {
+                let client = reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .no_proxy()
+                    .user_agent(concat!("smartauth-webhooks/", env!("CARGO_PKG_VERSION")))
+                    .resolve(&host, target)
+                    .build()
+                    .map_err(|e| FetchError::Failed(e.to_string()))?;
+                self.clients.insert(key, client.clone());
+                client
+            }
+        };
+        let mut request =
+            client.post(url).timeout(timeout).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         for (name, value) in headers {
             request = request.header(*name, value);
         }

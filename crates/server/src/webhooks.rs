@@ -133,17 +133,18 @@ impl Wakeup {
 }
 
 /// Deliveries a subscription gets in one lease: sent one after another, in event order.
-const PER_WEBHOOK: u32 = 8;
+const PER_WEBHOOK: u32 = 50;
 /// Subscriptions delivered to at once by one process.
 const SENDERS: usize = 32;
 /// Finished deliveries (and their events) are kept this long, for `GET /webhooks/{id}/deliveries`.
 const KEEP_FINISHED_MS: i64 = 7 * 86_400_000;
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
-/// How long a lease lasts: long enough for every delivery it holds at the longest timeout, so that no
-/// other process takes one this process may still be sending.
+/// How long a lease lasts. A sender stops taking deliveries from its batch when less than a delivery's
+/// longest time (timeout, name resolution, margin) is left of it, and gives the rest back: no other process
+/// takes one this process may still be sending, and a crashed process's deliveries wait two minutes at most.
 fn lease_ms(settings: &WebhookSettings) -> i64 {
-    i64::from(PER_WEBHOOK) * (settings.timeout.as_millis() as i64 + 5_000) + 10_000
+    120_000 + settings.timeout.as_millis() as i64
 }
 
 /// Runs the dispatcher until the process ends: it leases due deliveries fairly (a few of each
@@ -210,14 +211,13 @@ async fn lease_round(
         tokio::spawn(async move {
             let started = std::time::Instant::now();
             let budget = Duration::from_millis(lease as u64) - app.webhook_settings.timeout - Duration::from_secs(10);
-            for d in deliveries {
-                // Past the budget, the rest are left for their lease to end, so that another process
-                // never takes one this one could still be sending.
-                if started.elapsed() > budget {
-                    break;
-                }
-                if let Err(e) = deliver(&app, &d).await {
-                    tracing::warn!(delivery_id = %d.id, error = %format!("{e:#}"), "webhook delivery not recorded");
+            let mut left = deliveries.into_iter();
+            send_batch(&app, &webhook_id, &mut left, started, budget).await;
+            // A slow receiver: what this sender will not reach in its lease goes back to the queue now.
+            let rest: Vec<String> = left.map(|d| d.id).collect();
+            if !rest.is_empty() {
+                if let Err(e) = app.store.release_deliveries(&rest).await {
+                    tracing::warn!(error = %e, "giving back webhook deliveries failed; their lease will end");
                 }
             }
             if let Ok(mut b) = busy.lock() {
@@ -230,15 +230,70 @@ async fn lease_round(
     Ok(count)
 }
 
-async fn deliver(app: &App, d: &Delivery) -> anyhow::Result<()> {
-    let settings = &app.webhook_settings;
-    let Some(webhook) = app.store.webhook(&d.client_id, &d.webhook_id).await? else {
-        return Ok(()); // deleted since: its deliveries went with it
+/// Sends a subscription's leased deliveries one after another, in event order, and records them in batches
+/// (one write transaction for many, so that delivering does not crowd out the attempts' writes). Stops at
+/// the lease's budget, or when the subscription is disabled or gone; what it did not send is left in `left`.
+async fn send_batch(
+    app: &App,
+    webhook_id: &str,
+    left: &mut std::vec::IntoIter<Delivery>,
+    started: std::time::Instant,
+    budget: Duration,
+) {
+    const FLUSH_EVERY: usize = 64;
+    let client_id = match left.as_slice().first() {
+        Some(d) => d.client_id.clone(),
+        None => return,
     };
+    // Deleted since: its deliveries went with it.
+    let Ok(Some(mut webhook)) = app.store.webhook(&client_id, webhook_id).await else { return };
+    let mut done: Vec<(Delivery, DeliveryTry)> = Vec::new();
+    let mut flushed_at = std::time::Instant::now();
+    for d in left.by_ref() {
+        let stop = match deliver(app, &webhook, &d).await {
+            Ok((outcome, stop)) => {
+                if outcome.status != "delivered" && webhook.failing_since.is_none() {
+                    webhook.failing_since = Some(outcome.at);
+                } else if outcome.status == "delivered" {
+                    webhook.failing_since = None;
+                }
+                done.push((d, outcome));
+                stop
+            }
+            Err(e) => {
+                tracing::warn!(delivery_id = %d.id, error = %format!("{e:#}"), "webhook delivery not recorded");
+                false
+            }
+        };
+        if done.len() >= FLUSH_EVERY || flushed_at.elapsed() > Duration::from_millis(200) {
+            record(app, &mut done).await;
+            flushed_at = std::time::Instant::now();
+        }
+        if stop || started.elapsed() > budget {
+            break;
+        }
+    }
+    record(app, &mut done).await;
+}
+
+async fn record(app: &App, done: &mut Vec<(Delivery, DeliveryTry)>) {
+    if done.is_empty() {
+        return;
+    }
+    if let Err(e) = app.store.finish_deliveries(done).await {
+        // Their leases end and they are sent again: at least once.
+        tracing::warn!(error = %e, count = done.len(), "webhook deliveries not recorded");
+    }
+    done.clear();
+}
+
+/// Sends one delivery and says how it went; the caller records it. `true` beside it: stop sending to this
+/// subscription (it was disabled by the answer).
+async fn deliver(app: &App, webhook: &WebhookRecord, d: &Delivery) -> anyhow::Result<(DeliveryTry, bool)> {
+    let settings = &app.webhook_settings;
     let now = Utc::now().timestamp_millis();
     if webhook.disabled_at.is_some() {
-        let outcome = given_up(now, "the subscription is disabled");
-        return Ok(app.store.finish_delivery(d, &outcome).await?);
+        return Ok((given_up(now, "the subscription is disabled"), true));
     }
     let body = cloud_event(d);
     let timestamp = now / 1000;
@@ -246,7 +301,7 @@ async fn deliver(app: &App, d: &Delivery) -> anyhow::Result<()> {
     let mut headers = vec![
         ("webhook-id", d.event_id.clone()),
         ("webhook-timestamp", timestamp.to_string()),
-        ("webhook-signature", signature(&signing_secrets(&app.key, &webhook, now)?, &d.event_id, timestamp, &body)?),
+        ("webhook-signature", signature(&signing_secrets(&app.key, webhook, now)?, &d.event_id, timestamp, &body)?),
     ];
     if let Some(client) = &client {
         headers.push(("x-caf-signature", caf_signature(&client.secret, &body)));
@@ -267,7 +322,7 @@ async fn deliver(app: &App, d: &Delivery) -> anyhow::Result<()> {
         ),
         Ok(posted) if posted.status == 410 => {
             let reason = "the receiver answered 410 Gone";
-            disable(app, &webhook, at, reason).await?;
+            disable(app, webhook, at, reason).await?;
             let mut outcome = given_up(at, reason);
             outcome.last_status = Some(410);
             (outcome, "gone")
@@ -285,13 +340,14 @@ async fn deliver(app: &App, d: &Delivery) -> anyhow::Result<()> {
         let delay = (at - d.event_created_at).max(0) as f64 / 1000.0;
         metrics::histogram!("smartauth_webhook_delivery_delay_seconds").record(delay);
     }
-    app.store.finish_delivery(d, &outcome).await?;
+    let mut stop = label == "gone";
     let failing_for = webhook.failing_since.map(|since| at - since);
     if label == "failed" && failing_for.is_some_and(|ms| ms >= settings.disable_after.as_millis() as i64) {
         let reason = format!("every delivery has failed for {} s", settings.disable_after.as_secs());
-        disable(app, &webhook, at, &reason).await?;
+        disable(app, webhook, at, &reason).await?;
+        stop = true;
     }
-    Ok(())
+    Ok((outcome, stop))
 }
 
 fn given_up(at: Millis, error: &str) -> DeliveryTry {

@@ -205,9 +205,8 @@ pub trait Store: Send + Sync + 'static {
     /// An event for one subscription only (the test event), whatever its types.
     async fn insert_event_for(&self, webhook_id: &str, event: &NewEvent) -> Result<()>;
     /// Takes due deliveries for `lease_ms`, fairly: at most `per_webhook` of each subscription (its oldest
-    /// events first), none of a subscription in `busy` or with a delivery leased elsewhere, `limit` in
-    /// all. Another process (or a second call) gets other ones until the lease ends or the delivery is
-    /// finished.
+    /// events first), none of a subscription in `busy`, `limit` in all. Another process (or a second
+    /// call) gets other ones until the lease ends or the delivery is finished.
     async fn lease_deliveries(
         &self,
         now: Millis,
@@ -217,7 +216,11 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Delivery>>;
     /// Records a try. A success also clears the subscription's failing streak, a failure starts it.
-    async fn finish_delivery(&self, delivery: &Delivery, outcome: &DeliveryTry) -> Result<()>;
+    async fn finish_delivery(&self, delivery: &Delivery, outcome: &DeliveryTry) -> Result<()> {
+        self.finish_deliveries(&[(delivery.clone(), outcome.clone())]).await
+    }
+    /// Records tries in one transaction.
+    async fn finish_deliveries(&self, finished: &[(Delivery, DeliveryTry)]) -> Result<()>;
     /// Stops a subscription's deliveries (410 from the receiver, or failing for days).
     async fn disable_webhook(&self, webhook_id: &str, at: Millis, reason: &str, effects: Effects<'_>) -> Result<bool>;
     /// A subscription's deliveries, newest first, before the cursor `seq`.
@@ -234,6 +237,8 @@ pub trait Store: Send + Sync + 'static {
     async fn delivery_queue(&self, now: Millis) -> Result<DeliveryQueue>;
     /// Forgets finished deliveries made before `before`, and events none of whose deliveries remain.
     async fn prune_deliveries(&self, before: Millis) -> Result<u64>;
+    /// Ends the leases of deliveries this process took but will not send now.
+    async fn release_deliveries(&self, ids: &[String]) -> Result<()>;
     /// Deliveries of the subscription that wait.
     async fn waiting_deliveries(&self, client_id: &str, webhook_id: &str) -> Result<u64>;
 }

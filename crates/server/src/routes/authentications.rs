@@ -243,9 +243,6 @@ pub async fn create(
     let sdk_user_agent = tenant.person.as_ref().and(headers.get(USER_AGENT)).and_then(|v| v.to_str().ok());
     let (mut context, binding) = parse_context(body.context, sdk_user_agent)?;
     let client_id = tenant.client_id();
-    if let Some(fingerprint) = context.device.as_ref().and_then(|d| d.fingerprint.as_deref()) {
-        app.throttles.device_attempt(client_id, fingerprint)?;
-    }
     let policy = match smartauth_domain::policy::valid_policy_id(&body.policy_id) {
         true => app.policy(client_id, &body.policy_id).await?,
         false => None,
@@ -253,6 +250,15 @@ pub async fn create(
     .ok_or_else(|| ApiError::not_found("policy"))?;
     if let (Some(binding), Some(device)) = (binding, context.device.as_mut()) {
         device.key = Some(ops::devices::verify(&app, binding, client_id, person.as_str(), &body.policy_id).await?);
+    }
+    // By the device's proven key when it has one: a fingerprint is anyone's to send, and throttling by it
+    // alone would let a stranger slow a person's own device down by sending its fingerprint.
+    if let Some(device) = context.device.as_ref() {
+        match (device.key.as_deref(), device.fingerprint.as_deref()) {
+            (Some(key), _) => app.throttles.device_attempt(client_id, &format!("key:{key}"))?,
+            (None, Some(fingerprint)) => app.throttles.device_attempt(client_id, fingerprint)?,
+            (None, None) => {}
+        }
     }
 
     let rules = &policy.policy;

@@ -25,8 +25,22 @@ async fn health_ready_metrics_and_docs_answer() {
     let spec = app.call(reqwest::Method::GET, "/openapi.json", None, None).await;
     assert_eq!(spec.status, StatusCode::OK);
     assert!(spec.body["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/authentications", "/authentications/{attemptId}", "/identities", "/policies/{policyId}"] {
+    for path in [
+        "/authentications",
+        "/authentications/{attemptId}",
+        "/authentications/device-challenge",
+        "/identities",
+        "/policies/{policyId}",
+        "/webhooks",
+        "/webhooks/{id}/deliveries",
+        "/audit",
+        "/admin/audit",
+        "/sdk/smartauth.js",
+    ] {
         assert!(spec.body["paths"].get(path).is_some(), "OpenAPI lacks {path}");
+    }
+    for event in smartauth::webhooks::EVENT_TYPES {
+        assert!(spec.body["webhooks"].get(event).is_some(), "OpenAPI describes no {event} delivery");
     }
     let docs = app.http.get(format!("{}/docs", app.address)).send().await.unwrap();
     assert_eq!(docs.status(), StatusCode::OK);

@@ -509,3 +509,28 @@ async fn an_origin_matching_the_host_header_is_not_taken_for_the_server_s_own() 
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{origin}");
     }
 }
+
+#[tokio::test]
+async fn a_stranger_sending_a_person_s_fingerprint_does_not_throttle_the_person_s_own_device() {
+    let app =
+        spawn_app_with(|s| s.limits = smartauth::limits::Limits { device_per_minute: 2, ..Default::default() }).await;
+    let tenant = app.tenant_with_person("alice").await;
+    app.create_identity(&tenant, "mallory").await;
+    for _ in 0..2 {
+        let a = signed_attempt(&app, &tenant, "mallory", "alice-phone", None).await;
+        assert_eq!(a.status, StatusCode::OK);
+    }
+    let third = signed_attempt(&app, &tenant, "mallory", "alice-phone", None).await;
+    assert_eq!(third.status, StatusCode::TOO_MANY_REQUESTS, "the fingerprint's own bucket is spent");
+    // Alice's browser proves its key: it has a bucket of its own.
+    let device = Device::new();
+    let mine = signed_attempt(
+        &app,
+        &tenant,
+        "alice",
+        "alice-phone",
+        Some(device.binding(&challenge(&app, &tenant, "alice", "pix").await)),
+    )
+    .await;
+    assert_eq!(mine.status, StatusCode::OK, "{:?}", mine.body);
+}

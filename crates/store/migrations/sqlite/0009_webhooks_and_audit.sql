@@ -43,12 +43,12 @@ CREATE TABLE webhook_deliveries (
     last_try_at INTEGER,
     created_at INTEGER NOT NULL
 );
--- The dispatcher's queue: pending deliveries by when they are due.
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_try_at);
--- A subscription's deliveries, newest first (the API's list), and its oldest pending one (order).
+-- The dispatcher's queue: waiting deliveries by when they are due, and each subscription's in event
+-- order. Both hold waiting deliveries only, so they stay as small as the backlog.
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_try_at) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_queue ON webhook_deliveries (webhook_id, seq) WHERE status = 'pending';
+-- A subscription's deliveries, newest first (the API's list).
 CREATE INDEX webhook_deliveries_of ON webhook_deliveries (webhook_id, seq);
--- Whether a subscription has a delivery in flight somewhere (a lease that has not ended).
-CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (webhook_id, lease_until) WHERE status = 'pending';
 -- Pruning: an event goes when none of its deliveries remains; finished deliveries go after a week.
 CREATE INDEX webhook_deliveries_by_event ON webhook_deliveries (event_id);
 CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (created_at) WHERE status <> 'pending';

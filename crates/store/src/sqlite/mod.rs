@@ -1118,17 +1118,27 @@ impl Store for SqliteStore {
         busy: &[String],
         limit: u32,
     ) -> Result<Vec<Delivery>> {
-        // One statement takes them: SQLite's single writer makes it atomic among processes too.
-        let ids: Vec<String> = sqlx::query_scalar(LEASE_DELIVERIES)
-            .bind(now + lease_ms)
-            .bind(now)
-            .bind(now)
-            .bind(serde_json::Value::from(busy.to_vec()).to_string())
-            .bind(now)
-            .bind(i64::from(per_webhook))
-            .bind(i64::from(limit))
-            .fetch_all(&self.writer)
-            .await?;
+        let wanted = i64::from(limit.div_ceil(per_webhook.max(1))) + busy.len() as i64;
+        let due: Vec<String> =
+            sqlx::query_scalar(DUE_WEBHOOKS).bind(now).bind(now).bind(wanted).fetch_all(&self.reader).await?;
+        // One write transaction takes them all: SQLite's single writer makes it atomic among processes.
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut ids: Vec<String> = Vec::new();
+        for webhook_id in due.iter().filter(|w| !busy.contains(w)) {
+            if ids.len() >= limit as usize {
+                break;
+            }
+            let taken: Vec<String> = sqlx::query_scalar(LEASE_DELIVERIES)
+                .bind(now + lease_ms)
+                .bind(webhook_id)
+                .bind(now)
+                .bind(now)
+                .bind(i64::from(per_webhook))
+                .fetch_all(&mut *tx)
+                .await?;
+            ids.extend(taken);
+        }
+        tx.commit().await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -1140,25 +1150,30 @@ impl Store for SqliteStore {
         rows.iter().map(|r| delivery_from(r).map(|(_, d)| d)).collect()
     }
 
-    async fn finish_delivery(&self, d: &Delivery, outcome: &DeliveryTry) -> Result<()> {
+    async fn finish_deliveries(&self, finished: &[(Delivery, DeliveryTry)]) -> Result<()> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query(
-            "UPDATE webhook_deliveries SET status = ?, tries = tries + 1, next_try_at = ?, lease_until = NULL,
-               last_status = ?, last_error = ?, last_try_at = ? WHERE id = ?",
-        )
-        .bind(&outcome.status)
-        .bind(outcome.next_try_at)
-        .bind(outcome.last_status.map(i64::from))
-        .bind(&outcome.last_error)
-        .bind(outcome.at)
-        .bind(&d.id)
-        .execute(&mut *tx)
-        .await?;
-        let health = match outcome.status.as_str() {
-            "delivered" => "UPDATE webhooks SET failing_since = NULL WHERE id = ?2 AND ?1 IS NOT NULL",
-            _ => "UPDATE webhooks SET failing_since = COALESCE(failing_since, ?1) WHERE id = ?2",
-        };
-        sqlx::query(health).bind(outcome.at).bind(&d.webhook_id).execute(&mut *tx).await?;
+        for (d, outcome) in finished {
+            sqlx::query(
+                "UPDATE webhook_deliveries SET status = ?, tries = tries + 1, next_try_at = ?, lease_until = NULL,
+                   last_status = ?, last_error = ?, last_try_at = ? WHERE id = ?",
+            )
+            .bind(&outcome.status)
+            .bind(outcome.next_try_at)
+            .bind(outcome.last_status.map(i64::from))
+            .bind(&outcome.last_error)
+            .bind(outcome.at)
+            .bind(&d.id)
+            .execute(&mut *tx)
+            .await?;
+            // The subscription's row is written only when its failing streak starts or ends.
+            let health = match outcome.status.as_str() {
+                "delivered" => {
+                    "UPDATE webhooks SET failing_since = NULL WHERE id = ?2 AND failing_since IS NOT NULL AND ?1 > 0"
+                }
+                _ => "UPDATE webhooks SET failing_since = ?1 WHERE id = ?2 AND failing_since IS NULL",
+            };
+            sqlx::query(health).bind(outcome.at).bind(&d.webhook_id).execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -1243,6 +1258,14 @@ impl Store for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(deliveries.rows_affected())
+    }
+
+    async fn release_deliveries(&self, ids: &[String]) -> Result<()> {
+        sqlx::query("UPDATE webhook_deliveries SET lease_until = NULL WHERE id IN (SELECT value FROM json_each(?))")
+            .bind(serde_json::Value::from(ids.to_vec()).to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 
     async fn waiting_deliveries(&self, client_id: &str, webhook_id: &str) -> Result<u64> {

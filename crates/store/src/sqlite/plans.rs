@@ -156,7 +156,12 @@ impl SqliteStore {
             (
                 "dispatcher: take due deliveries",
                 LEASE_DELIVERIES.into(),
-                vec!["webhook_deliveries_due (status=? AND next_try_at<?)"],
+                vec!["webhook_deliveries_queue (webhook_id=?)"],
+            ),
+            (
+                "dispatcher: the subscriptions with due deliveries",
+                DUE_WEBHOOKS.into(),
+                vec!["webhook_deliveries_due (next_try_at<?)"],
             ),
             ("POST /authentications: take the device challenge", TAKE_DEVICE_CHALLENGE.into(), vec![challenge]),
             ("device challenge: forget the expired", PRUNE_DEVICE_CHALLENGES.into(), vec![challenges_of_person_before]),

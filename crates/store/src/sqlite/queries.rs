@@ -184,18 +184,17 @@ pub const INSERT_AUDIT: &str =
     "INSERT INTO audit_log (id, client_id, actor, action, target, detail, ip, request_id, at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
-/// The dispatcher takes due deliveries fairly: at most ?6 per subscription, none of a subscription this
-/// process is delivering to (?4, a JSON array) or that has a delivery leased elsewhere, ?7 in all.
-/// Values: ?1 the lease's end, ?2 now, ?3 now, ?4 busy, ?5 now, ?6 per subscription, ?7 limit.
+/// Subscriptions with due deliveries that no one is sending, the longest waiting first: read through the due
+/// deliveries (the planner would otherwise walk every waiting one). Values: now, now, limit.
+pub const DUE_WEBHOOKS: &str = "SELECT webhook_id FROM webhook_deliveries INDEXED BY webhook_deliveries_due
+     WHERE status = 'pending' AND next_try_at <= ?
+       AND (lease_until IS NULL OR lease_until < ?)
+     GROUP BY webhook_id ORDER BY MIN(seq) LIMIT ?";
+/// The dispatcher takes a subscription's due deliveries, oldest event first. Values: the lease's end, the
+/// subscription, now, now, limit.
 pub const LEASE_DELIVERIES: &str = "UPDATE webhook_deliveries SET lease_until = ?
-     WHERE id IN (SELECT id FROM (
-       SELECT d.id, d.seq, ROW_NUMBER() OVER (PARTITION BY d.webhook_id ORDER BY d.seq) AS n
-       FROM webhook_deliveries d
-       WHERE d.status = 'pending' AND d.next_try_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?)
-         AND d.webhook_id NOT IN (SELECT value FROM json_each(?))
-         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries o
-           WHERE o.webhook_id = d.webhook_id AND o.status = 'pending' AND o.lease_until >= ?))
-       WHERE n <= ? ORDER BY seq LIMIT ?)
+     WHERE id IN (SELECT id FROM webhook_deliveries WHERE webhook_id = ? AND status = 'pending' AND next_try_at <= ?
+       AND (lease_until IS NULL OR lease_until < ?) ORDER BY seq LIMIT ?)
      RETURNING id";
 pub const DELIVERY_COLUMNS: &str = "d.id, d.webhook_id, d.client_id, d.event_id, d.status, d.tries, d.next_try_at,
      d.last_status, d.last_error, d.last_try_at, d.created_at, d.seq, e.type AS event_type, e.data AS event_data,
