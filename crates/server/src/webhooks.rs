@@ -142,9 +142,9 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// How long a lease lasts. A sender stops taking deliveries from its batch when less than a delivery's
 /// longest time (timeout, name resolution, margin) is left of it, and gives the rest back: no other process
-/// takes one this process may still be sending, and a crashed process's deliveries wait two minutes at most.
+/// takes one this process may still be sending, and a crashed process's deliveries wait about a minute.
 fn lease_ms(settings: &WebhookSettings) -> i64 {
-    120_000 + settings.timeout.as_millis() as i64
+    60_000 + settings.timeout.as_millis() as i64
 }
 
 /// Runs the dispatcher until the process ends: it leases due deliveries fairly (a few of each
