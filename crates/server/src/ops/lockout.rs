@@ -5,10 +5,12 @@
 
 use chrono::Utc;
 use serde::Serialize;
+use serde_json::json;
 use smartauth_domain::lockout::{Guard, TryVerdict};
 
 use crate::attempt::ts;
 use crate::error::{ApiError, ApiResult};
+use crate::ops::audit::Actor;
 use crate::startup::App;
 
 fn refusal(verdict: TryVerdict, now: i64) -> ApiResult<()> {
@@ -60,13 +62,24 @@ pub enum Unlocker {
 
 /// Clears the person's failures and lock. Returns the state that was cleared (`None`: there was
 /// nothing to clear). Recorded in the log (and in the audit trail once it exists).
-pub async fn unlock(app: &App, client_id: &str, person_id: &str, by: Unlocker) -> ApiResult<Option<LockState>> {
+/// Every call leaves an audit line (`identity.unlocked`), whether there was anything to clear or not.
+pub async fn unlock(
+    app: &App,
+    actor: &Actor,
+    client_id: &str,
+    person_id: &str,
+    by: Unlocker,
+) -> ApiResult<Option<LockState>> {
     let now = Utc::now().timestamp_millis();
     let before = app.store.guard(client_id, person_id).await?;
-    if !app.store.clear_failures(client_id, person_id).await? {
+    let cleared = app.store.clear_failures(client_id, person_id).await?;
+    let state = if cleared { before.map(|g| LockState::of(app, &g, now)) } else { None };
+    let detail = json!({"failuresCleared": state.as_ref().map(|c| c.consecutive_failures),
+                        "wasLocked": state.as_ref().is_some_and(|c| c.locked)});
+    app.store.insert_audit(&actor.line(Some(client_id), "identity.unlocked", Some(person_id), Some(detail))).await?;
+    if !cleared {
         return Ok(None);
     }
-    let state = before.map(|g| LockState::of(app, &g, now));
     tracing::info!(
         client_id,
         by = ?by,

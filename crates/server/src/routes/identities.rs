@@ -241,11 +241,7 @@ async fn unlocked(
     actor: Actor,
 ) -> ApiResult<Response> {
     app.store.identity(client_id, person.as_str()).await?.ok_or_else(|| ApiError::not_found("identity"))?;
-    let cleared = ops::lockout::unlock(app, client_id, person.as_str(), by).await?;
-    let detail = json!({"failuresCleared": cleared.as_ref().map(|c| c.consecutive_failures), "wasLocked": cleared.as_ref().is_some_and(|c| c.locked)});
-    app.store
-        .insert_audit(&actor.line(Some(client_id), "identity.unlocked", Some(person.as_str()), Some(detail)))
-        .await?;
+    let cleared = ops::lockout::unlock(app, &actor, client_id, person.as_str(), by).await?;
     Ok(ok_json(json!({
         "personId": person.as_str(),
         "unlocked": cleared.as_ref().is_some_and(|c| c.locked),
