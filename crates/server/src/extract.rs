@@ -151,6 +151,14 @@ fn primitive(rust_type: &str) -> Option<&'static str> {
     })
 }
 
+/// For `#[serde(default, deserialize_with = "crate::extract::present")]`: `Some(None)` when the field is
+/// present as `null` (clear it), `None` when absent (keep it).
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::public_message;

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::Admin;
@@ -53,17 +53,12 @@ pub async fn list_clients(State(app): State<AppState>, _: Admin) -> ApiResult<Re
 pub struct ClientChanges {
     sdk_token_max_lifetime_seconds: Option<u64>,
     require_sdk_token_policy: Option<bool>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     display_name: Option<Option<String>>,
     language: Option<String>,
     allowed_origins: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     message_templates: Option<Option<Templates>>,
-}
-
-/// A field that is present, possibly `null` (which resets it), as against absent (left as it is).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 pub async fn update_client(

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::{Admin, Tenant};
@@ -47,14 +47,9 @@ pub async fn read(State(app): State<AppState>, tenant: Tenant, Path(id): Path<St
 pub struct WebhookChanges {
     url: Option<String>,
     events: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     description: Option<Option<String>>,
     enabled: Option<bool>,
-}
-
-/// A field that is present, possibly `null`, as against absent.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 pub async fn update(
