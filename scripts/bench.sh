@@ -26,6 +26,10 @@
 # drain the backlog after the load stops. The subscription is then deleted and the reference load runs once
 # more, to bracket the run with webhooks. The server runs with SMARTAUTH_ALLOW_PRIVATE_TARGETS=true in this
 # mode, to deliver to 127.0.0.1. WEBHOOK_DRAIN_TIMEOUT (seconds, default 900) bounds the wait for the drain.
+# WEBHOOKS_ONLY=1 skips the usual loads (the server is warmed up by an unreported run instead);
+# BENCH_DISPATCH=false runs the server with SMARTAUTH_WEBHOOK_DISPATCH=false (events written, none delivered:
+# the outbox's cost alone; set WEBHOOK_DRAIN_TIMEOUT=1); PERF=1 profiles the webhook runs (perf record), to
+# bench-results/<name>-perf-<run>.txt. Every run line gives how busy each core was and the server's CPU a request.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AT_SIZE=false
@@ -62,7 +66,7 @@ start_server() {
     SMARTAUTH_ADMIN_TOKEN=bench-admin SMARTAUTH_SMS_GATEWAY_URL=http://127.0.0.1:$SMS_PORT/ \
     SMARTAUTH_TRUSTED_PROXIES=127.0.0.1/32 RUST_LOG=warn \
     SMARTAUTH_THROTTLE_SDK_PER_MINUTE=0 SMARTAUTH_THROTTLE_DEVICE_PER_MINUTE=0 \
-    SMARTAUTH_ALLOW_PRIVATE_TARGETS=$WEBHOOKS \
+    SMARTAUTH_ALLOW_PRIVATE_TARGETS=$WEBHOOKS SMARTAUTH_WEBHOOK_DISPATCH=${BENCH_DISPATCH:-true} \
     taskset -c 0 target/release/smartauth serve >> "$WORK/server.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 600); do curl -sf http://127.0.0.1:$PORT/health >/dev/null && break; sleep 0.05; done
@@ -98,22 +102,44 @@ with open(sys.argv[2], "w") as lua:
 PY
 }
 
+# Busy jiffies of each core (user+nice+system+irq+softirq+steal; idle and iowait left out), and the server's CPU time.
+core_busy() { awk '/^cpu[01] / {printf "%d ", $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+server_cpu() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
+
 run() { # name, wrk args...
   local name=$1; shift
+  local busy0 cpu0 ticks; busy0=$(core_busy); cpu0=$(server_cpu); ticks=$(getconf CLK_TCK)
   local raw; raw=$(taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" --latency "$@")
   local rps p50 p99 non2xx
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$raw")
   p50=$(awk '$1=="50%" {print $2}' <<<"$raw")
   p99=$(awk '$1=="99%" {print $2}' <<<"$raw")
   non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$raw")
-  printf '%-34s %12s req/s   p50 %9s   p99 %9s   non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}" | tee -a "$OUT"
+  local usage; usage=$(awk -v a="$busy0" -v b="$(core_busy)" -v c0="$cpu0" -v c1="$(server_cpu)" -v t="$ticks" \
+    -v d="$DURATION" -v r="$rps" 'BEGIN { split(a, x, " "); split(b, y, " ");
+      printf "core 0 %.0f%%, core 1 %.0f%% busy; server %.2f ms CPU a request", 100 * (y[1] - x[1]) / (t * d),
+        100 * (y[2] - x[2]) / (t * d), 1000 * (c1 - c0) / t / (r * d) }')
+  printf '%-34s %12s req/s   p50 %9s   p99 %9s   non-2xx %s   (%s)\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}" "$usage" | tee -a "$OUT"
   echo "$rps" > "$WORK/$name.rps"
+}
+
+# PERF=1: a run given to perf_run is also profiled (perf record on the server), and the server's samples by
+# thread and by symbol go to bench-results/<name>-perf-<run>.txt.
+perf_run() { # name, wrk args...
+  [[ -z ${PERF:-} ]] && { run "$@"; return; }
+  perf record -F 499 -p "$SERVER" -o "$WORK/perf-$1.data" >/dev/null 2>&1 & local perf_pid=$!
+  run "$@"
+  kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
+  { perf report -i "$WORK/perf-$1.data" --no-children --sort comm --stdio -g none
+    perf report -i "$WORK/perf-$1.data" --no-children --sort comm,dso,sym --stdio -g none | head -150
+  } 2>/dev/null | grep -v '^$' > "${OUT%.txt}-perf-$1.txt" || true
 }
 
 {
   echo "smartauth load benchmark, $(date -u +%FT%TZ), $(nproc) cores, ${DURATION}s per run, 32 connections, server on core 0, wrk on core 1, POST over ${PERSONS:-200} identities"
   echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 } | tee "$OUT"
+if [[ -z ${WEBHOOKS_ONLY:-} ]]; then # WEBHOOKS_ONLY=1 (with --webhooks): skip to the webhook runs
 run baseline_get -H "Authorization: Bearer $BASE_TOKEN" http://127.0.0.1:$BASE_PORT/rows/row
 run get_attempt -H "Authorization: Bearer $BACKEND" http://127.0.0.1:$PORT/authentications/$AID
 run post_passive_attempt -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications
@@ -130,6 +156,7 @@ WAL=$DB-wal
 echo "WAL file after the POST run: $(stat -c %s "$WAL" 2>/dev/null || echo 0) bytes" | tee -a "$OUT"
 echo "attempts by status (every POST of the load must be a passive approval): $(sqlite3 "$DB" \
   "SELECT group_concat(status || '=' || n, ' ') FROM (SELECT status, COUNT(*) AS n FROM attempts GROUP BY status)")" | tee -a "$OUT"
+fi
 
 # ---- webhooks (issue 10): the same POST load with and without a subscription ----
 if $WEBHOOKS; then
@@ -147,14 +174,16 @@ if $WEBHOOKS; then
   }
   echo | tee -a "$OUT"
   echo "webhooks: the passive POST load without a subscription, then with one (receiver on 127.0.0.1:$RECV_PORT, node $(node --version), core 1 beside wrk)" | tee -a "$OUT"
-  run post_webhooks_reference -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications
+  # After WEBHOOKS_ONLY, this is the server's first load: warm it up first, unreported.
+  [[ -n ${WEBHOOKS_ONLY:-} ]] && taskset -c 1 wrk -t1 -c32 -d10s -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications >/dev/null
+  perf_run post_webhooks_reference -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications
 
   HOOK=$(api POST /webhooks "{\"url\": \"http://127.0.0.1:$RECV_PORT/hooks\", \"events\": [\"authentication.approved\", \"authentication.pending\", \"authentication.reproved\"], \"description\": \"bench\"}" \
     | python3 -c "import json,sys; print(json.load(sys.stdin)['id'])")
   # A test event first: the subscription delivers before the load starts, or the run stops here.
   api POST "/webhooks/$HOOK/test" >/dev/null
-  for _ in $(seq 100); do [[ $(received) -ge 1 ]] && break; sleep 0.1; done
-  if [[ $(received) -lt 1 ]]; then
+  for _ in $(seq 100); do [[ ${BENCH_DISPATCH:-true} == false || $(received) -ge 1 ]] && break; sleep 0.1; done
+  if [[ ${BENCH_DISPATCH:-true} != false && $(received) -lt 1 ]]; then
     echo "bench.sh: the test event did not arrive within 10 s; deliveries:" >&2
     api GET "/webhooks/$HOOK/deliveries" >&2 || true
     tail -20 "$WORK/server.log" >&2
@@ -162,7 +191,7 @@ if $WEBHOOKS; then
   fi
   D0=$(received); N0=$(attempts); E0=$(sqlite3 "$DB" "SELECT COALESCE(MAX(seq), 0) FROM webhook_events")
   LOAD_START=$(now_ms)
-  run post_webhooks_subscribed -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications
+  perf_run post_webhooks_subscribed -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications
   LOAD_END=$(now_ms)
   N1=$(attempts); EXPECTED=$(( N1 - N0 )); AT_END=$(( $(received) - D0 ))
   echo "  attempts stored during the run: $EXPECTED; their events received by the end of the load: $AT_END (backlog $(( EXPECTED - AT_END )))" | tee -a "$OUT"

@@ -87,6 +87,11 @@ pub const SETTINGS: &[Setting] = &[
         "259200",
         "a subscription whose every delivery has failed for this long is disabled (three days)",
     ),
+    setting(
+        "SMARTAUTH_WEBHOOK_DISPATCH",
+        "true",
+        "false: this process writes events but does not deliver them (another `serve` on the same database does)",
+    ),
     setting("SMARTAUTH_TRUSTED_PROXIES", "none", "comma-separated CIDRs whose X-Forwarded-For is believed"),
     setting(
         "SMARTAUTH_ALLOW_PRIVATE_TARGETS",
@@ -201,6 +206,8 @@ pub struct WebhookSettings {
     pub retry: Vec<Duration>,
     pub timeout: Duration,
     pub disable_after: Duration,
+    /// Whether this process runs a dispatcher (`SMARTAUTH_WEBHOOK_DISPATCH`).
+    pub dispatch: bool,
 }
 
 impl Default for WebhookSettings {
@@ -209,6 +216,7 @@ impl Default for WebhookSettings {
             retry: [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400].map(Duration::from_secs).to_vec(),
             timeout: Duration::from_secs(10),
             disable_after: Duration::from_secs(259_200),
+            dispatch: true,
         }
     }
 }
@@ -418,6 +426,11 @@ impl Settings {
             retry,
             timeout: seconds("SMARTAUTH_WEBHOOK_TIMEOUT_SECONDS", defaults.timeout)?,
             disable_after,
+            dispatch: match get("SMARTAUTH_WEBHOOK_DISPATCH").as_deref() {
+                None | Some("true") | Some("1") => true,
+                Some("false") | Some("0") => false,
+                Some(other) => bail!("SMARTAUTH_WEBHOOK_DISPATCH={other:?}: use true or false"),
+            },
         };
         let geocoder_url = get("SMARTAUTH_GEOCODER_URL");
         if let Some(url) = &geocoder_url {

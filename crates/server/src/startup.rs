@@ -357,7 +357,9 @@ pub struct Server {
 impl Server {
     /// Binds the ports and starts the webhook dispatcher.
     pub async fn bind(settings: &Settings, state: AppState) -> anyhow::Result<Server> {
-        crate::webhooks::spawn(Arc::clone(&state));
+        if state.webhook_settings.dispatch {
+            crate::webhooks::spawn(Arc::clone(&state));
+        }
         crate::ops::attempts::spawn_sweeper(Arc::clone(&state));
         // Before binding: a certificate that does not load is a start-up error, not a dead port.
         let tls = settings.tls.as_ref().map(Certificates::load).transpose()?;

@@ -23,7 +23,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::attempt::AttemptDoc;
 use crate::configuration::WebhookSettings;
-use crate::crypto::{self, MasterKey};
+use crate::crypto::MasterKey;
 use crate::ops::audit::Actor;
 use crate::startup::App;
 
@@ -39,13 +39,16 @@ pub const EVENT_TYPES: [&str; 7] = [
 /// Sent by `POST /webhooks/{id}/test`, to that subscription only.
 pub const TEST_EVENT: &str = "webhook.test";
 
+/// A new event. Its id (the `webhook-id`) starts with its time, so that ids written one after another sit
+/// side by side in the outbox's index instead of each touching a page of its own.
 pub fn event(client_id: &str, kind: &str, data: Value) -> NewEvent {
+    let created_at = Utc::now().timestamp_millis();
     NewEvent {
-        id: format!("msg_{}", crypto::new_id()),
+        id: format!("msg_{created_at:012x}{}", hex::encode(rand::random::<[u8; 10]>())),
         client_id: client_id.to_owned(),
         kind: kind.to_owned(),
         data: data.to_string(),
-        created_at: Utc::now().timestamp_millis(),
+        created_at,
     }
 }
 
@@ -98,10 +101,20 @@ pub fn new_secret() -> String {
 /// `webhook-signature`: one `v1,<base64>` per secret that signs (the current one, and the previous one
 /// during its overlap), space-separated.
 pub fn signature(secrets: &[String], id: &str, timestamp: i64, body: &[u8]) -> anyhow::Result<String> {
-    let mut out = Vec::with_capacity(secrets.len());
-    for secret in secrets {
-        let webhook = standardwebhooks::Webhook::new(secret).map_err(|e| anyhow::anyhow!("a webhook secret: {e}"))?;
-        out.push(webhook.sign(id, timestamp, body).map_err(|e| anyhow::anyhow!("signing: {e}"))?);
+    sign_with(&webhook_keys(secrets)?, id, timestamp, body)
+}
+
+fn webhook_keys(secrets: &[String]) -> anyhow::Result<Vec<standardwebhooks::Webhook>> {
+    secrets
+        .iter()
+        .map(|s| standardwebhooks::Webhook::new(s).map_err(|e| anyhow::anyhow!("a webhook secret: {e}")))
+        .collect()
+}
+
+fn sign_with(keys: &[standardwebhooks::Webhook], id: &str, timestamp: i64, body: &[u8]) -> anyhow::Result<String> {
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        out.push(key.sign(id, timestamp, body).map_err(|e| anyhow::anyhow!("signing: {e}"))?);
     }
     Ok(out.join(" "))
 }
@@ -122,18 +135,48 @@ pub fn signing_secrets(key: &MasterKey, w: &WebhookRecord, now: Millis) -> anyho
     Ok(secrets)
 }
 
-/// Wakes the dispatcher when this process wrote an event (other processes' are found by polling).
+/// Wakes the dispatcher when this process wrote an event (other processes' are found by polling), or when
+/// one of its senders finished.
 #[derive(Default)]
-pub struct Wakeup(Notify);
+pub struct Wakeup {
+    events: Notify,
+    senders: Notify,
+}
 
 impl Wakeup {
+    /// An event was written.
     pub fn ring(&self) {
-        self.0.notify_one();
+        self.events.notify_one();
+    }
+
+    /// Waits until a sender finishes, or an event was written (but no sooner than `EVENT_ROUND_GAP` after
+    /// the round `last_round` started), or `IDLE_POLL` passed. Under load an event is written for every
+    /// request; a round for each would read the queue and contend for the write lock hundreds of times a
+    /// second while the subscriptions' senders are busy anyway. A lone event on an idle server is sent at once.
+    async fn wait(&self, last_round: tokio::time::Instant) {
+        let event = async {
+            self.events.notified().await;
+            tokio::time::sleep_until(last_round + EVENT_ROUND_GAP).await;
+        };
+        tokio::select! {
+            _ = self.senders.notified() => {}
+            _ = event => {}
+            _ = tokio::time::sleep(IDLE_POLL) => {}
+        }
     }
 }
 
+/// The shortest time between two rounds woken by new events (see `Wakeup::wait`).
+const EVENT_ROUND_GAP: Duration = Duration::from_millis(100);
+/// How often an idle dispatcher looks for due deliveries (retries, other processes' events).
+const IDLE_POLL: Duration = Duration::from_millis(500);
+/// How often the queue's gauges are read.
+const GAUGES_EVERY: Duration = Duration::from_secs(1);
+
 /// Deliveries a subscription gets in one lease: sent one after another, in event order.
-const PER_WEBHOOK: u32 = 50;
+const PER_WEBHOOK: u32 = 200;
+/// Events fanned out to their subscriptions' deliveries in one transaction.
+const FAN_OUT_BATCH: u32 = 500;
 /// Subscriptions delivered to at once by one process.
 const SENDERS: usize = 32;
 /// Finished deliveries (and their events) are kept this long, for `GET /webhooks/{id}/deliveries`.
@@ -155,7 +198,15 @@ pub fn spawn(app: Arc<App>) {
         let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
         let senders = Arc::new(Semaphore::new(SENDERS));
         let mut pruned_at: Option<std::time::Instant> = None;
+        let mut gauges_at: Option<std::time::Instant> = None;
         loop {
+            let round = tokio::time::Instant::now();
+            if gauges_at.is_none_or(|at| at.elapsed() > GAUGES_EVERY) {
+                gauges_at = Some(std::time::Instant::now());
+                if let Err(e) = queue_gauges(&app).await {
+                    tracing::warn!(error = %format!("{e:#}"), "reading the webhook queue failed");
+                }
+            }
             let started = match lease_round(&app, &busy, &senders).await {
                 Ok(n) => n,
                 Err(e) => {
@@ -171,10 +222,20 @@ pub fn spawn(app: Arc<App>) {
                 }
             }
             if started == 0 {
-                let _ = tokio::time::timeout(Duration::from_millis(500), app.webhook_wakeup.0.notified()).await;
+                app.webhook_wakeup.wait(round).await;
             }
         }
     });
+}
+
+/// The queue's depth and the age of its oldest delivery, for the metrics.
+async fn queue_gauges(app: &App) -> anyhow::Result<()> {
+    let now = Utc::now().timestamp_millis();
+    let queue = app.store.delivery_queue(now).await?;
+    metrics::gauge!("smartauth_webhook_queue_depth").set(queue.waiting as f64);
+    let age = queue.oldest_created_at.map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0);
+    metrics::gauge!("smartauth_webhook_oldest_pending_seconds").set(age);
+    Ok(())
 }
 
 /// Leases what is due and starts a sender per subscription; returns how many senders it started.
@@ -183,15 +244,11 @@ async fn lease_round(
     busy: &Arc<Mutex<HashSet<String>>>,
     senders: &Arc<Semaphore>,
 ) -> anyhow::Result<usize> {
+    // New events get their deliveries, a batch at a time (see `Store::fan_out_events`).
+    while app.store.fan_out_events(FAN_OUT_BATCH).await? == u64::from(FAN_OUT_BATCH) {}
     let now = Utc::now().timestamp_millis();
-    // A read first: an idle server, or one whose failed deliveries wait for their retry, does not take
-    // the write lock twice a second for nothing.
-    let queue = app.store.delivery_queue(now).await?;
-    metrics::gauge!("smartauth_webhook_queue_depth").set(queue.waiting as f64);
-    let age = queue.oldest_created_at.map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0);
-    metrics::gauge!("smartauth_webhook_oldest_pending_seconds").set(age);
     let free = senders.available_permits();
-    if queue.next_due.is_none_or(|due| due > now) || free == 0 {
+    if free == 0 {
         return Ok(0);
     }
     let skip: Vec<String> = busy.lock().map(|b| b.iter().cloned().collect()).unwrap_or_default();
@@ -224,7 +281,7 @@ async fn lease_round(
                 b.remove(&webhook_id);
             }
             drop(permit);
-            app.webhook_wakeup.ring();
+            app.webhook_wakeup.senders.notify_one();
         });
     }
     Ok(count)
@@ -240,17 +297,25 @@ async fn send_batch(
     started: std::time::Instant,
     budget: Duration,
 ) {
-    const FLUSH_EVERY: usize = 64;
+    const FLUSH_EVERY: usize = 200;
     let client_id = match left.as_slice().first() {
         Some(d) => d.client_id.clone(),
         None => return,
     };
     // Deleted since: its deliveries went with it.
     let Ok(Some(mut webhook)) = app.store.webhook(&client_id, webhook_id).await else { return };
+    // The secrets, once for the batch (a rotation reaches the next batch; the old secret stays valid a day).
+    let keys = match signing_keys(app, &webhook).await {
+        Ok(keys) => keys,
+        Err(e) => {
+            tracing::warn!(webhook_id, error = %format!("{e:#}"), "webhook secrets unreadable; deliveries wait");
+            return;
+        }
+    };
     let mut done: Vec<(Delivery, DeliveryTry)> = Vec::new();
     let mut flushed_at = std::time::Instant::now();
     for d in left.by_ref() {
-        let stop = match deliver(app, &webhook, &d).await {
+        let stop = match deliver(app, &webhook, &keys, &d).await {
             Ok((outcome, stop)) => {
                 if outcome.status != "delivered" && webhook.failing_since.is_none() {
                     webhook.failing_since = Some(outcome.at);
@@ -265,7 +330,7 @@ async fn send_batch(
                 false
             }
         };
-        if done.len() >= FLUSH_EVERY || flushed_at.elapsed() > Duration::from_millis(200) {
+        if done.len() >= FLUSH_EVERY || flushed_at.elapsed() > Duration::from_millis(1000) {
             record(app, &mut done).await;
             flushed_at = std::time::Instant::now();
         }
@@ -287,9 +352,27 @@ async fn record(app: &App, done: &mut Vec<(Delivery, DeliveryTry)>) {
     done.clear();
 }
 
+/// What signs a subscription's deliveries: its secrets (Standard Webhooks) and the client's secret
+/// (`X-Caf-Signature`; none when the client is disabled).
+struct SigningKeys {
+    webhooks: Vec<standardwebhooks::Webhook>,
+    client_secret: Option<String>,
+}
+
+async fn signing_keys(app: &App, webhook: &WebhookRecord) -> anyhow::Result<SigningKeys> {
+    let webhooks = webhook_keys(&signing_secrets(&app.key, webhook, Utc::now().timestamp_millis())?)?;
+    let client = app.clients.active(app.store.as_ref(), &app.key, &webhook.client_id).await?;
+    Ok(SigningKeys { webhooks, client_secret: client.map(|c| c.secret.clone()) })
+}
+
 /// Sends one delivery and says how it went; the caller records it. `true` beside it: stop sending to this
 /// subscription (it was disabled by the answer).
-async fn deliver(app: &App, webhook: &WebhookRecord, d: &Delivery) -> anyhow::Result<(DeliveryTry, bool)> {
+async fn deliver(
+    app: &App,
+    webhook: &WebhookRecord,
+    keys: &SigningKeys,
+    d: &Delivery,
+) -> anyhow::Result<(DeliveryTry, bool)> {
     let settings = &app.webhook_settings;
     let now = Utc::now().timestamp_millis();
     if webhook.disabled_at.is_some() {
@@ -297,14 +380,13 @@ async fn deliver(app: &App, webhook: &WebhookRecord, d: &Delivery) -> anyhow::Re
     }
     let body = cloud_event(d);
     let timestamp = now / 1000;
-    let client = app.clients.active(app.store.as_ref(), &app.key, &d.client_id).await?;
     let mut headers = vec![
         ("webhook-id", d.event_id.clone()),
         ("webhook-timestamp", timestamp.to_string()),
-        ("webhook-signature", signature(&signing_secrets(&app.key, webhook, now)?, &d.event_id, timestamp, &body)?),
+        ("webhook-signature", sign_with(&keys.webhooks, &d.event_id, timestamp, &body)?),
     ];
-    if let Some(client) = &client {
-        headers.push(("x-caf-signature", caf_signature(&client.secret, &body)));
+    if let Some(secret) = &keys.client_secret {
+        headers.push(("x-caf-signature", caf_signature(secret, &body)));
     }
     let answer = app.fetcher.post(&webhook.url, &headers, body, settings.timeout).await;
     let at = Utc::now().timestamp_millis();

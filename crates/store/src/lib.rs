@@ -204,6 +204,10 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_webhook(&self, client_id: &str, webhook_id: &str, effects: Effects<'_>) -> Result<bool>;
     /// An event for one subscription only (the test event), whatever its types.
     async fn insert_event_for(&self, webhook_id: &str, event: &NewEvent) -> Result<()>;
+    /// Makes the deliveries of up to `limit` events, oldest first, that have none yet: one per enabled
+    /// subscription of the tenant that wants the event's type. Each event is fanned out once, whatever the
+    /// number of processes (PostgreSQL: `FOR UPDATE SKIP LOCKED` on the events). Returns how many events.
+    async fn fan_out_events(&self, limit: u32) -> Result<u64>;
     /// Takes due deliveries for `lease_ms`, fairly: at most `per_webhook` of each subscription (its oldest
     /// events first), none of a subscription in `busy`, `limit` in all. Another process (or a second
     /// call) gets other ones until the lease ends or the delivery is finished.

@@ -687,6 +687,11 @@ pub async fn events_are_written_with_their_change_for_the_subscriptions_that_wan
     // Nobody wants this type: nothing is written.
     let unwanted = [event("c1", "e3", "identity.created", 1_002)];
     store.insert_attempt_with(&attempt("c1", "p2", "a3", 1_002, "pending"), None, None, &unwanted).await.unwrap();
+    // The event waits for the dispatcher to make its deliveries, once.
+    assert!(store.lease_deliveries(5_000, 30_000, 10, &[], 100).await.unwrap().is_empty());
+    assert_eq!(store.delivery_queue(5_000).await.unwrap().waiting, 1, "the event counts as waiting");
+    assert_eq!(store.fan_out_events(100).await.unwrap(), 1);
+    assert_eq!(store.fan_out_events(100).await.unwrap(), 0);
     let due = store.lease_deliveries(5_000, 30_000, 10, &[], 100).await.unwrap();
     let mut got: Vec<_> = due.iter().map(|d| (d.webhook_id.as_str(), d.event_id.as_str())).collect();
     got.sort();
@@ -754,6 +759,7 @@ pub async fn events_are_written_with_their_change_for_the_subscriptions_that_wan
     let lines = store.audit(Some("c1"), None, 10).await.unwrap();
     assert_eq!(lines.iter().map(|(_, a)| a.action.as_str()).collect::<Vec<_>>(), ["policy.changed"]);
     assert!(store.audit(Some("c2"), None, 10).await.unwrap().is_empty());
+    assert_eq!(store.fan_out_events(100).await.unwrap(), 1);
     assert_eq!(store.delivery_queue(60_000).await.unwrap().waiting, 2, "w2's policy.changed, and the redelivery");
     assert!(store.delete_webhook("c1", "w2", Effects::NONE).await.unwrap());
     assert_eq!(store.delivery_queue(60_000).await.unwrap().waiting, 1);
@@ -772,6 +778,8 @@ pub async fn deliveries_are_leased_fairly_among_subscriptions(store: &dyn Store)
     }
     let e = event("c2", "f0", "authentication.approved", 2_000);
     store.insert_attempt_with(&attempt("c2", "p1", "b0", 2_000, "approved"), None, None, &[e]).await.unwrap();
+    assert_eq!(store.fan_out_events(4).await.unwrap(), 4, "a batch at a time");
+    assert_eq!(store.fan_out_events(4).await.unwrap(), 2);
     // The busy subscription's backlog does not crowd the other out: two of its oldest, and the other's.
     let taken = store.lease_deliveries(5_000, 30_000, 2, &[], 10).await.unwrap();
     let got: Vec<_> = taken.iter().map(|d| d.event_id.as_str()).collect();

@@ -452,3 +452,32 @@ async fn one_tenant_s_slow_receiver_does_not_hold_up_another_s() {
     assert_eq!(app.post(&rotate, &backend(&slow_tenant), json!({})).await.status, StatusCode::OK);
     assert_eq!(app.post(&rotate, &backend(&slow_tenant), json!({})).await.status, StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn a_process_that_does_not_dispatch_leaves_its_events_to_one_that_does() {
+    // An API-only process (SMARTAUTH_WEBHOOK_DISPATCH=false) writes the events with their changes...
+    let api = spawn_app_with(|s| {
+        s.allow_private_targets = true;
+        s.webhooks.dispatch = false;
+    })
+    .await;
+    let (receiver, base) = Receiver::start().await;
+    let tenant = api.new_tenant().await;
+    subscribe(&api, &tenant, &format!("{base}/hook"), &["policy.changed"]).await;
+    api.put_policy(&tenant, "pix", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(receiver.at("hook").is_empty(), "this process delivers nothing");
+    assert_eq!(api.scalar("SELECT COUNT(*) FROM webhook_events WHERE fanned_out = 0").await, 1);
+    // ...and a dispatching process on the same database delivers them.
+    let mut settings = smartauth::configuration::Settings::from_lookup(|_| None).unwrap();
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    settings.data_dir = api.data_dir.path().to_path_buf();
+    settings.intel.dir = intel_dir();
+    settings.allow_private_targets = true;
+    let (state, _) = smartauth::startup::build_state(&settings).await.unwrap();
+    let dispatcher = smartauth::startup::Server::bind(&settings, state).await.unwrap();
+    tokio::spawn(dispatcher.run_until(std::future::pending()));
+    let got = receiver.wait_for("hook", 1, Duration::from_secs(10)).await;
+    let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!((body["type"].as_str(), body["data"]["policyId"].as_str()), (Some("policy.changed"), Some("pix")));
+}

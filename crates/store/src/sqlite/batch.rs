@@ -7,7 +7,7 @@
 use sqlx::{Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::queries::{FAN_OUT_EVENT, INSERT_ATTEMPT, INSERT_EVENT_OF_ATTEMPT, INSERT_GUARD, LEARN_DEVICE_KEY};
+use super::queries::{INSERT_ATTEMPT, INSERT_EVENT_OF_ATTEMPT, INSERT_GUARD, LEARN_DEVICE_KEY};
 use super::{bind_attempt, bind_device_key, bind_event, LearnStatement, Query};
 use crate::{AttemptRecord, Learned, NewEvent, Result, WindowLimit};
 
@@ -86,9 +86,7 @@ async fn write(pool: &SqlitePool, jobs: &[InsertJob]) -> Result<Vec<bool>> {
         for _ in &job.events {
             sql.push_str(INSERT_EVENT_OF_ATTEMPT);
             sql.push(';');
-            sql.push_str(FAN_OUT_EVENT);
-            sql.push(';');
-            binds += 9;
+            binds += 8;
         }
     }
     debug_assert_eq!(sql.matches('?').count(), binds, "every placeholder has its value");
@@ -115,7 +113,7 @@ async fn write(pool: &SqlitePool, jobs: &[InsertJob]) -> Result<Vec<bool>> {
             query = bind_device_key(query, l, &a.id);
         }
         for e in &job.events {
-            query = bind_event(query, e).bind(&a.id).bind(&e.id);
+            query = bind_event(query, e).bind(&a.id);
         }
     }
     // sqlx's transaction rolls back if it is dropped before the commit (an error, a panic), so the one

@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../../migrations/sqlite/0007_client_secret_rotation.sql")),
     (8, include_str!("../../migrations/sqlite/0008_web_sdk.sql")),
     (9, include_str!("../../migrations/sqlite/0009_webhooks_and_audit.sql")),
+    (10, include_str!("../../migrations/sqlite/0010_webhook_fan_out.sql")),
 ];
 
 pub struct SqliteStore {
@@ -430,12 +431,11 @@ fn bind_device_key<'q>(query: Query<'q>, l: &'q Learned, attempt_id: &'q str) ->
         .bind(attempt_id)
 }
 
-/// Writes an operation's outbox events (with one delivery per subscription that wants each) and its
+/// Writes an operation's outbox events (the dispatcher makes their deliveries: `fan_out_events`) and its
 /// audit line, inside the operation's transaction.
 async fn write_effects(tx: &mut sqlx::SqliteConnection, effects: Effects<'_>) -> Result<()> {
     for e in effects.events {
         bind_event(sqlx::query(INSERT_EVENT), e).execute(&mut *tx).await?;
-        sqlx::query(FAN_OUT_EVENT).bind(&e.id).execute(&mut *tx).await?;
     }
     if let Some(a) = effects.audit {
         bind_audit(sqlx::query(INSERT_AUDIT), a).execute(&mut *tx).await?;
@@ -1089,25 +1089,52 @@ impl Store for SqliteStore {
 
     async fn insert_event_for(&self, webhook_id: &str, e: &NewEvent) -> Result<()> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query("INSERT INTO webhook_events (id, client_id, type, data, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(&e.id)
-            .bind(&e.client_id)
-            .bind(&e.kind)
-            .bind(&e.data)
-            .bind(e.created_at)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO webhook_events (id, client_id, type, data, created_at, fanned_out) VALUES (?, ?, ?, ?, ?, 1)",
+        )
+        .bind(&e.id)
+        .bind(&e.client_id)
+        .bind(&e.kind)
+        .bind(&e.data)
+        .bind(e.created_at)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO webhook_deliveries (id, seq, webhook_id, client_id, event_id, status, next_try_at, created_at)
-             SELECT lower(hex(randomblob(12))), e.seq, ?, e.client_id, e.id, 'pending', e.created_at, e.created_at
+             SELECT printf('%012x', e.seq) || ?, e.seq, ?, e.client_id, e.id, 'pending', e.created_at, e.created_at
              FROM webhook_events e WHERE e.id = ?",
         )
+        .bind(webhook_id)
         .bind(webhook_id)
         .bind(&e.id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn fan_out_events(&self, limit: u32) -> Result<u64> {
+        const LAST_OF_BATCH: &str =
+            "SELECT MAX(seq) FROM (SELECT seq FROM webhook_events INDEXED BY webhook_events_to_fan_out
+             WHERE fanned_out = 0 ORDER BY seq LIMIT ?)";
+        // A read first: most rounds find nothing, and take no write lock for it.
+        let waiting: Option<i64> = sqlx::query_scalar(LAST_OF_BATCH).bind(1_i64).fetch_one(&self.reader).await?;
+        if waiting.is_none() {
+            return Ok(0);
+        }
+        // One write transaction: SQLite's single writer makes it atomic among processes.
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let last: Option<i64> = sqlx::query_scalar(LAST_OF_BATCH).bind(i64::from(limit)).fetch_one(&mut *tx).await?;
+        let Some(last) = last else { return Ok(0) };
+        sqlx::query(FAN_OUT_EVENTS).bind(last).execute(&mut *tx).await?;
+        let done = sqlx::query(
+            "UPDATE webhook_events INDEXED BY webhook_events_to_fan_out SET fanned_out = 1 WHERE fanned_out = 0 AND seq <= ?",
+        )
+        .bind(last)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
     }
 
     async fn lease_deliveries(
@@ -1121,10 +1148,15 @@ impl Store for SqliteStore {
         let wanted = i64::from(limit.div_ceil(per_webhook.max(1))) + busy.len() as i64;
         let due: Vec<String> =
             sqlx::query_scalar(DUE_WEBHOOKS).bind(now).bind(now).bind(wanted).fetch_all(&self.reader).await?;
+        let due: Vec<&String> = due.iter().filter(|w| !busy.contains(w)).collect();
+        // Nothing to take (or only what this process is sending already): no write lock for nothing.
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
         // One write transaction takes them all: SQLite's single writer makes it atomic among processes.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let mut ids: Vec<String> = Vec::new();
-        for webhook_id in due.iter().filter(|w| !busy.contains(w)) {
+        for webhook_id in due {
             if ids.len() >= limit as usize {
                 break;
             }
@@ -1151,28 +1183,50 @@ impl Store for SqliteStore {
     }
 
     async fn finish_deliveries(&self, finished: &[(Delivery, DeliveryTry)]) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
-        for (d, outcome) in finished {
-            sqlx::query(
-                "UPDATE webhook_deliveries SET status = ?, tries = tries + 1, next_try_at = ?, lease_until = NULL,
-                   last_status = ?, last_error = ?, last_try_at = ? WHERE id = ?",
-            )
-            .bind(&outcome.status)
-            .bind(outcome.next_try_at)
-            .bind(outcome.last_status.map(i64::from))
-            .bind(&outcome.last_error)
-            .bind(outcome.at)
-            .bind(&d.id)
-            .execute(&mut *tx)
-            .await?;
-            // The subscription's row is written only when its failing streak starts or ends.
-            let health = match outcome.status.as_str() {
-                "delivered" => {
-                    "UPDATE webhooks SET failing_since = NULL WHERE id = ?2 AND failing_since IS NOT NULL AND ?1 > 0"
+        if finished.is_empty() {
+            return Ok(());
+        }
+        // One statement for the whole batch (its rows as a JSON array), so that recording many tries costs
+        // one round trip to the database's thread, not two a try.
+        let rows: Vec<serde_json::Value> = finished
+            .iter()
+            .map(|(d, o)| serde_json::json!([d.id, o.status, o.next_try_at, o.last_status, o.last_error, o.at]))
+            .collect();
+        // Each subscription's failing streak after the batch: `None` when its last try was delivered, else
+        // when the streak began; and whether a delivery in the batch ended an earlier streak.
+        let mut health: Vec<(&str, Option<Millis>, bool)> = Vec::new();
+        for (d, o) in finished {
+            let i = match health.iter().position(|(w, _, _)| *w == d.webhook_id) {
+                Some(i) => i,
+                None => {
+                    health.push((&d.webhook_id, None, false));
+                    health.len() - 1
                 }
-                _ => "UPDATE webhooks SET failing_since = ?1 WHERE id = ?2 AND failing_since IS NULL",
             };
-            sqlx::query(health).bind(outcome.at).bind(&d.webhook_id).execute(&mut *tx).await?;
+            let entry = &mut health[i];
+            if o.status == "delivered" {
+                (entry.1, entry.2) = (None, true);
+            } else if entry.1.is_none() {
+                entry.1 = Some(o.at);
+            }
+        }
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = j.value ->> 1, tries = tries + 1, next_try_at = j.value ->> 2,
+               lease_until = NULL, last_status = j.value ->> 3, last_error = j.value ->> 4, last_try_at = j.value ->> 5
+             FROM json_each(?) j WHERE webhook_deliveries.id = j.value ->> 0",
+        )
+        .bind(serde_json::Value::from(rows).to_string())
+        .execute(&mut *tx)
+        .await?;
+        for (webhook_id, failing_since, recovered) in health {
+            let sql = match (failing_since, recovered) {
+                (None, _) => "UPDATE webhooks SET failing_since = NULL WHERE id = ?2 AND failing_since IS NOT NULL AND ?1 IS NULL",
+                // A success in the batch ended the earlier streak: this one began after it.
+                (Some(_), true) => "UPDATE webhooks SET failing_since = ?1 WHERE id = ?2",
+                (Some(_), false) => "UPDATE webhooks SET failing_since = ?1 WHERE id = ?2 AND failing_since IS NULL",
+            };
+            sqlx::query(sql).bind(failing_since).bind(webhook_id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -1230,16 +1284,20 @@ impl Store for SqliteStore {
     async fn delivery_queue(&self, now: Millis) -> Result<DeliveryQueue> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n, MIN(created_at) AS oldest,
-               MIN(CASE WHEN lease_until IS NULL OR lease_until < ? THEN next_try_at END) AS next_due
+               MIN(CASE WHEN lease_until IS NULL OR lease_until < ? THEN next_try_at END) AS next_due,
+               (SELECT COUNT(*) FROM webhook_events WHERE fanned_out = 0) AS events,
+               (SELECT created_at FROM webhook_events WHERE fanned_out = 0 ORDER BY seq LIMIT 1) AS oldest_event
              FROM webhook_deliveries WHERE status = 'pending'",
         )
         .bind(now)
         .fetch_one(&self.reader)
         .await?;
+        let oldest_event: Option<Millis> = row.try_get("oldest_event")?;
+        let oldest: Option<Millis> = row.try_get("oldest")?;
         Ok(DeliveryQueue {
-            waiting: u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0),
-            oldest_created_at: row.try_get("oldest")?,
-            next_due: row.try_get("next_due")?,
+            waiting: u64::try_from(row.try_get::<i64, _>("n")? + row.try_get::<i64, _>("events")?).unwrap_or(0),
+            oldest_created_at: oldest.into_iter().chain(oldest_event).min(),
+            next_due: row.try_get::<Option<Millis>, _>("next_due")?.into_iter().chain(oldest_event).min(),
         })
     }
 
@@ -1250,7 +1308,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "DELETE FROM webhook_events WHERE created_at < ?
+            "DELETE FROM webhook_events WHERE created_at < ? AND fanned_out = 1
                AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)",
         )
         .bind(before)

@@ -144,9 +144,9 @@ impl SqliteStore {
                 vec![webhooks_of, by_id],
             ),
             (
-                "every event: a delivery per subscription",
-                FAN_OUT_EVENT.into(),
-                vec!["sqlite_autoindex_webhook_events_1 (id=?)", webhooks_of],
+                "dispatcher: a delivery per subscription of each event not fanned out",
+                FAN_OUT_EVENTS.into(),
+                vec!["webhook_events_to_fan_out (seq<?)", webhooks_of],
             ),
             (
                 "expiry sweep: the expired waiting attempts",

@@ -165,21 +165,26 @@ pub fn attempt_list(shape: ListShape) -> String {
 }
 
 /// Outbox: the event, only when a subscription of the tenant wants its type. Values: id, client, type,
-/// data, created_at, then client and type again.
-pub const INSERT_EVENT: &str = "INSERT INTO webhook_events (id, client_id, type, data, created_at)
-     SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.client_id = ? AND w.disabled_at IS NULL
+/// data, created_at, then client and type again. Its deliveries are made later (`FAN_OUT_EVENTS`).
+pub const INSERT_EVENT: &str = "INSERT INTO webhook_events (id, client_id, type, data, created_at, fanned_out)
+     SELECT ?, ?, ?, ?, ?, 0 WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.client_id = ? AND w.disabled_at IS NULL
        AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = ?))";
 /// The same, written only if the attempt (the last value) was stored: for the grouped attempt writes.
-pub const INSERT_EVENT_OF_ATTEMPT: &str = "INSERT INTO webhook_events (id, client_id, type, data, created_at)
-     SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.client_id = ? AND w.disabled_at IS NULL
+pub const INSERT_EVENT_OF_ATTEMPT: &str =
+    "INSERT INTO webhook_events (id, client_id, type, data, created_at, fanned_out)
+     SELECT ?, ?, ?, ?, ?, 0 WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.client_id = ? AND w.disabled_at IS NULL
        AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = ?))
        AND EXISTS (SELECT 1 FROM attempts WHERE id = ?)";
-/// One delivery per subscription that wants the event (the event's id).
-pub const FAN_OUT_EVENT: &str =
-    "INSERT INTO webhook_deliveries (id, seq, webhook_id, client_id, event_id, status, next_try_at, created_at)
-     SELECT lower(hex(randomblob(12))), e.seq, w.id, w.client_id, e.id, 'pending', e.created_at, e.created_at
-     FROM webhook_events e JOIN webhooks w ON w.client_id = e.client_id AND w.disabled_at IS NULL
-     WHERE e.id = ? AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = e.type)";
+/// The dispatcher: one delivery per subscription that wants it, for the events not fanned out yet up to a
+/// `seq` (the value). A delivery's id is its event's `seq` and its subscription's id: unique, and in
+/// insertion order in the index.
+pub const FAN_OUT_EVENTS: &str =
+    "INSERT OR IGNORE INTO webhook_deliveries (id, seq, webhook_id, client_id, event_id, status, next_try_at, created_at)
+     SELECT printf('%012x', e.seq) || w.id, e.seq, w.id, w.client_id, e.id, 'pending', e.created_at, e.created_at
+     FROM webhook_events e INDEXED BY webhook_events_to_fan_out
+     JOIN webhooks w ON w.client_id = e.client_id AND w.disabled_at IS NULL
+     WHERE e.fanned_out = 0 AND e.seq <= ? AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = e.type)
+     ORDER BY e.seq";
 pub const INSERT_AUDIT: &str =
     "INSERT INTO audit_log (id, client_id, actor, action, target, detail, ip, request_id, at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
