@@ -75,7 +75,9 @@ schemas = {
         "createdAt": {"type": "string", "format": "date-time"}, "updatedAt": {"type": "string", "format": "date-time"},
         "lockout": ref("Lockout")}},
     "Lockout": {"type": "object", "description": "failed code and face verifications of the person across attempts (GET /identities/{personId})", "properties": {
-        "consecutiveFailures": {"type": "integer"}, "locked": {"type": "boolean", "description": "code and face methods refused (423) until unlocked"},
+        "consecutiveFailures": {"type": "integer", "description": "the larger of codeFailures and faceFailures"},
+        "codeFailures": {"type": "integer", "description": "consecutive failed code verifications (SMS or email); a code success resets it"},
+        "faceFailures": {"type": "integer", "description": "consecutive failed face verifications; a face success resets it"}, "locked": {"type": "boolean", "description": "code and face methods refused (423) until unlocked"},
         "lockedAt": {**nullable_str, "format": "date-time"}, "nextTryAt": {**nullable_str, "format": "date-time", "description": "while a wait is owed (429 until then)"},
         "lockAfter": {"type": "integer", "description": "SMARTAUTH_LOCKOUT_AFTER"}}},
     "Unlocked": {"type": "object", "properties": {"requestId": {"type": "string"}, "personId": {"type": "string"},

@@ -35,6 +35,62 @@ pub struct Guard {
     pub locked_at: Option<i64>,
 }
 
+/// What a try proves: a code (SMS or email) or a face. Each has its own count, so that a success of one
+/// does not forget the failures of the other; a lock of either locks both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Factor {
+    Code,
+    Face,
+}
+
+impl Factor {
+    pub const ALL: [Factor; 2] = [Factor::Code, Factor::Face];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Factor::Code => "code",
+            Factor::Face => "face",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Factor> {
+        Factor::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+/// A person's guards, one per factor (the default: no failure counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Guards {
+    pub code: Guard,
+    pub face: Guard,
+}
+
+impl Guards {
+    pub fn own(&self, factor: Factor) -> &Guard {
+        match factor {
+            Factor::Code => &self.code,
+            Factor::Face => &self.face,
+        }
+    }
+
+    pub fn own_mut(&mut self, factor: Factor) -> &mut Guard {
+        match factor {
+            Factor::Code => &mut self.code,
+            Factor::Face => &mut self.face,
+        }
+    }
+
+    /// The guard a try of `factor` answers to: its own failures and wait, and the lock of either factor.
+    pub fn for_try(&self, factor: Factor) -> Guard {
+        Guard { locked_at: self.locked_at(), ..*self.own(factor) }
+    }
+
+    /// When the first of the factors locked, if one did.
+    pub fn locked_at(&self) -> Option<i64> {
+        self.code.locked_at.into_iter().chain(self.face.locked_at).min()
+    }
+}
+
 /// Whether a verification may be tried now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryVerdict {
@@ -122,6 +178,23 @@ mod tests {
         }
         assert_eq!(guard.locked_at, Some(now - 3_600_000));
         assert_eq!(rules.verdict(&guard, i64::MAX), TryVerdict::Locked);
+    }
+
+    #[test]
+    fn each_factor_counts_its_own_failures_and_a_lock_of_either_locks_both() {
+        let rules = LockoutRules::default();
+        let mut guards = Guards::default();
+        for n in 0..rules.lock_after {
+            *guards.own_mut(Factor::Code) = rules.after_try(&guards.for_try(Factor::Code), i64::from(n) * 3_600_000);
+        }
+        assert_eq!(guards.face.consecutive_failures, 0, "a face try has its own count");
+        assert_eq!(rules.verdict(&guards.for_try(Factor::Face), i64::MAX), TryVerdict::Locked, "but not past a lock");
+        let face_only = Guards {
+            face: Guard { consecutive_failures: 7, last_try_at: 10_000, locked_at: None },
+            ..Guards::default()
+        };
+        assert_eq!(rules.verdict(&face_only.for_try(Factor::Code), 10_000), TryVerdict::Allowed);
+        assert_eq!(rules.verdict(&face_only.for_try(Factor::Face), 10_000), TryVerdict::WaitUntil(14_000));
     }
 
     #[test]

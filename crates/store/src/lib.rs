@@ -11,7 +11,7 @@ pub use records::*;
 pub use sqlite::plans::QueryPlan;
 
 use async_trait::async_trait;
-use smartauth_domain::lockout::{Guard, LockoutRules, TryVerdict};
+use smartauth_domain::lockout::{Factor, Guards, LockoutRules, TryVerdict};
 use smartauth_domain::History;
 
 #[derive(Debug, thiserror::Error)]
@@ -171,21 +171,24 @@ pub trait Store: Send + Sync + 'static {
     /// Newest first.
     async fn attempts(&self, client_id: &str, filter: &AttemptFilter) -> Result<Vec<AttemptRecord>>;
 
-    /// The person's consecutive failed verifications across attempts (`None`: no failure since the
-    /// last success or unlock).
-    async fn guard(&self, client_id: &str, person_id: &str) -> Result<Option<Guard>>;
-    /// Counts a verification try as a failure before its outcome is known, if `rules` allow a try
-    /// now; atomically, so that parallel tries cannot pass the lock. Returns the verdict that held
-    /// before the try (a try is counted only when it is `Allowed`).
+    /// The person's consecutive failed verifications across attempts, per factor (`None`: no failure
+    /// since the last success of each factor or unlock).
+    async fn guards(&self, client_id: &str, person_id: &str) -> Result<Option<Guards>>;
+    /// Counts a try of `factor` as a failure before its outcome is known, if `rules` allow a try now
+    /// (the factor's own failures, and no lock of either factor); atomically, so that parallel tries
+    /// cannot pass the lock. Returns the verdict that held before the try (a try is counted only when
+    /// it is `Allowed`).
     async fn claim_try(
         &self,
         client_id: &str,
         person_id: &str,
+        factor: Factor,
         now: Millis,
         rules: &LockoutRules,
     ) -> Result<TryVerdict>;
-    /// Forgets the person's failures (a success, or an unlock). Returns false when there were none.
-    async fn clear_failures(&self, client_id: &str, person_id: &str) -> Result<bool>;
+    /// Forgets the person's failures of one factor (its success) or of all (`None`: an unlock). A lock
+    /// stays until an unlock. Returns false when there were none.
+    async fn clear_failures(&self, client_id: &str, person_id: &str, factor: Option<Factor>) -> Result<bool>;
     /// Counts a code send against the caps per person and per destination, atomically, unless a cap
     /// is reached. A send whose id was already counted is allowed again without counting.
     async fn count_send(&self, send: &CodeSend, caps: &SendCaps) -> Result<SendVerdict>;

@@ -500,22 +500,30 @@ pub async fn an_older_sighting_never_replaces_a_newer_one(store: &dyn Store) {
 }
 
 pub async fn parallel_tries_never_pass_the_lock_and_a_success_resets_it(store: &dyn Store) {
-    use smartauth_domain::lockout::{LockoutRules, TryVerdict};
+    use smartauth_domain::lockout::{Factor, LockoutRules, TryVerdict};
     with_people(store).await;
     let rules = LockoutRules::new(20, 20, 0).unwrap();
     // 50 tries at once: exactly 20 are counted, the rest find the methods locked.
-    let tries = (0..50).map(|_| store.claim_try("c1", "p1", 1_000, &rules));
+    let tries = (0..50).map(|_| store.claim_try("c1", "p1", Factor::Code, 1_000, &rules));
     let verdicts = futures::future::join_all(tries).await;
     let allowed = verdicts.iter().filter(|v| matches!(v, Ok(TryVerdict::Allowed))).count();
     let locked = verdicts.iter().filter(|v| matches!(v, Ok(TryVerdict::Locked))).count();
     assert_eq!((allowed, locked), (20, 30));
-    let guard = store.guard("c1", "p1").await.unwrap().unwrap();
-    assert_eq!((guard.consecutive_failures, guard.locked_at), (20, Some(1_000)));
-    assert!(store.guard("c1", "p2").await.unwrap().is_none(), "another person is untouched");
-    assert!(store.guard("c2", "p1").await.unwrap().is_none(), "the same person id of another tenant is untouched");
-    assert!(store.clear_failures("c1", "p1").await.unwrap());
-    assert!(store.guard("c1", "p1").await.unwrap().is_none());
-    assert_eq!(store.claim_try("c1", "p1", 2_000, &rules).await.unwrap(), TryVerdict::Allowed);
+    let guards = store.guards("c1", "p1").await.unwrap().unwrap();
+    assert_eq!((guards.code.consecutive_failures, guards.code.locked_at), (20, Some(1_000)));
+    // A lock of the code locks the face too.
+    assert_eq!(store.claim_try("c1", "p1", Factor::Face, 1_001, &rules).await.unwrap(), TryVerdict::Locked);
+    assert!(store.guards("c1", "p2").await.unwrap().is_none(), "another person is untouched");
+    assert!(store.guards("c2", "p1").await.unwrap().is_none(), "the same person id of another tenant is untouched");
+    assert!(!store.clear_failures("c1", "p1", Some(Factor::Code)).await.unwrap(), "a lock waits for an unlock");
+    assert!(store.clear_failures("c1", "p1", None).await.unwrap());
+    assert!(store.guards("c1", "p1").await.unwrap().is_none());
+    assert_eq!(store.claim_try("c1", "p1", Factor::Code, 2_000, &rules).await.unwrap(), TryVerdict::Allowed);
+    // A success of one factor forgets that factor's failures, not the other's.
+    store.claim_try("c1", "p1", Factor::Face, 2_001, &rules).await.unwrap();
+    assert!(store.clear_failures("c1", "p1", Some(Factor::Face)).await.unwrap());
+    let guards = store.guards("c1", "p1").await.unwrap().unwrap();
+    assert_eq!((guards.code.consecutive_failures, guards.face.consecutive_failures), (1, 0));
 }
 
 pub async fn sends_are_capped_per_person_and_per_destination(store: &dyn Store) {
@@ -552,15 +560,15 @@ pub async fn sends_are_capped_per_person_and_per_destination(store: &dyn Store) 
 }
 
 pub async fn erasure_forgets_failures_but_not_the_destination_s_sends(store: &dyn Store) {
-    use smartauth_domain::lockout::LockoutRules;
+    use smartauth_domain::lockout::{Factor, LockoutRules};
     with_people(store).await;
-    store.claim_try("c1", "p1", 1_000, &LockoutRules::default()).await.unwrap();
+    store.claim_try("c1", "p1", Factor::Face, 1_000, &LockoutRules::default()).await.unwrap();
     let caps = SendCaps { per_hour: 1, per_day: 1 };
     let send =
         CodeSend { id: "s1".into(), client_id: "c1".into(), person_id: "p1".into(), destination: "d".into(), at: 1 };
     store.count_send(&send, &caps).await.unwrap();
     assert!(store.erase_identity("c1", "p1", &|_| {}).await.unwrap());
-    assert!(store.guard("c1", "p1").await.unwrap().is_none());
+    assert!(store.guards("c1", "p1").await.unwrap().is_none());
     // Erasing and re-creating the person does not reopen the phone for the rest of its day...
     let again = CodeSend { id: "s2".into(), ..send.clone() };
     assert!(matches!(store.count_send(&again, &caps).await.unwrap(), SendVerdict::CapReached { .. }));

@@ -1,12 +1,12 @@
 //! Guessing across attempts (issue 8): every code and face verification of a person is counted as a
-//! failure before its outcome is known, against the operator's [`LockoutRules`]; a success clears
-//! the count. Waits answer 429 with `Retry-After`, a lock answers 423 until the tenant or the
+//! failure before its outcome is known, against the operator's [`LockoutRules`], per factor (codes and
+//! faces apart); a success clears its factor's count, and a lock of either factor locks both. Waits answer 429 with `Retry-After`, a lock answers 423 until the tenant or the
 //! operator unlocks the person.
 
 use chrono::Utc;
 use serde::Serialize;
 use serde_json::json;
-use smartauth_domain::lockout::{Guard, TryVerdict};
+use smartauth_domain::lockout::{Factor, Guards, TryVerdict};
 
 use crate::attempt::ts;
 use crate::error::{ApiError, ApiResult};
@@ -30,26 +30,27 @@ fn refusal(verdict: TryVerdict, now: i64) -> ApiResult<()> {
 
 /// Refuses at once, without counting, when the person is locked or must still wait: before a code
 /// is sent or an image analysed.
-pub async fn check(app: &App, client_id: &str, person_id: &str) -> ApiResult<()> {
+pub async fn check(app: &App, client_id: &str, person_id: &str, factor: Factor) -> ApiResult<()> {
     let now = Utc::now().timestamp_millis();
-    let guard = app.store.guard(client_id, person_id).await?.unwrap_or_default();
-    refusal(app.limits.lockout.verdict(&guard, now), now)
+    let guards = app.store.guards(client_id, person_id).await?.unwrap_or_default();
+    refusal(app.limits.lockout.verdict(&guards.for_try(factor), now), now)
 }
 
 /// Counts one verification try as a failure, if one is allowed now. Call [`succeeded`] when it
 /// turns out to be right.
-pub async fn claim(app: &App, client_id: &str, person_id: &str) -> ApiResult<()> {
+pub async fn claim(app: &App, client_id: &str, person_id: &str, factor: Factor) -> ApiResult<()> {
     let now = Utc::now().timestamp_millis();
-    let verdict = app.store.claim_try(client_id, person_id, now, &app.limits.lockout).await?;
+    let verdict = app.store.claim_try(client_id, person_id, factor, now, &app.limits.lockout).await?;
     if verdict == TryVerdict::Locked {
         metrics::counter!("smartauth_lockout_refusals_total").increment(1);
     }
     refusal(verdict, now)
 }
 
-/// A verification succeeded: the person's failures are forgotten.
-pub async fn succeeded(app: &App, client_id: &str, person_id: &str) -> ApiResult<()> {
-    app.store.clear_failures(client_id, person_id).await?;
+/// A verification succeeded: the person's failures of that factor are forgotten (not the other's: a face
+/// accepted under a lax face policy must not reopen guessing the codes).
+pub async fn succeeded(app: &App, client_id: &str, person_id: &str, factor: Factor) -> ApiResult<()> {
+    app.store.clear_failures(client_id, person_id, Some(factor)).await?;
     Ok(())
 }
 
@@ -71,8 +72,8 @@ pub async fn unlock(
     by: Unlocker,
 ) -> ApiResult<Option<LockState>> {
     let now = Utc::now().timestamp_millis();
-    let before = app.store.guard(client_id, person_id).await?;
-    let cleared = app.store.clear_failures(client_id, person_id).await?;
+    let before = app.store.guards(client_id, person_id).await?;
+    let cleared = app.store.clear_failures(client_id, person_id, None).await?;
     let state = if cleared { before.map(|g| LockState::of(app, &g, now)) } else { None };
     let detail = json!({"failuresCleared": state.as_ref().map(|c| c.consecutive_failures),
                         "wasLocked": state.as_ref().is_some_and(|c| c.locked)});
@@ -83,8 +84,9 @@ pub async fn unlock(
     tracing::info!(
         client_id,
         by = ?by,
-        failures = before.map_or(0, |g| g.consecutive_failures),
-        was_locked = before.is_some_and(|g| g.locked_at.is_some()),
+        code_failures = before.map_or(0, |g| g.code.consecutive_failures),
+        face_failures = before.map_or(0, |g| g.face.consecutive_failures),
+        was_locked = before.is_some_and(|g| g.locked_at().is_some()),
         "unlocked a person's code and face methods"
     );
     metrics::counter!("smartauth_unlocks_total").increment(1);
@@ -95,7 +97,11 @@ pub async fn unlock(
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LockState {
+    /// The larger of the two factors' counts.
     pub consecutive_failures: u32,
+    /// Consecutive failed code verifications (SMS or email), and face verifications.
+    pub code_failures: u32,
+    pub face_failures: u32,
     pub locked: bool,
     pub locked_at: Option<String>,
     /// When the next try is allowed, while a wait is owed.
@@ -104,16 +110,23 @@ pub struct LockState {
 }
 
 impl LockState {
-    fn of(app: &App, guard: &Guard, now: i64) -> LockState {
-        let verdict = app.limits.lockout.verdict(guard, now);
+    fn of(app: &App, guards: &Guards, now: i64) -> LockState {
+        let verdicts = Factor::ALL.map(|f| app.limits.lockout.verdict(&guards.for_try(f), now));
         LockState {
-            consecutive_failures: guard.consecutive_failures,
-            locked: verdict == TryVerdict::Locked,
-            locked_at: guard.locked_at.map(ts),
-            next_try_at: match verdict {
-                TryVerdict::WaitUntil(at) => Some(ts(at)),
-                _ => None,
-            },
+            consecutive_failures: guards.code.consecutive_failures.max(guards.face.consecutive_failures),
+            code_failures: guards.code.consecutive_failures,
+            face_failures: guards.face.consecutive_failures,
+            locked: verdicts.contains(&TryVerdict::Locked),
+            locked_at: guards.locked_at().map(ts),
+            // The later of the waits, when a factor owes one.
+            next_try_at: verdicts
+                .iter()
+                .filter_map(|v| match v {
+                    TryVerdict::WaitUntil(at) => Some(*at),
+                    _ => None,
+                })
+                .max()
+                .map(ts),
             lock_after: app.limits.lockout.lock_after,
         }
     }
@@ -121,6 +134,6 @@ impl LockState {
 
 pub async fn state(app: &App, client_id: &str, person_id: &str) -> ApiResult<LockState> {
     let now = Utc::now().timestamp_millis();
-    let guard = app.store.guard(client_id, person_id).await?.unwrap_or_default();
-    Ok(LockState::of(app, &guard, now))
+    let guards = app.store.guards(client_id, person_id).await?.unwrap_or_default();
+    Ok(LockState::of(app, &guards, now))
 }

@@ -8,6 +8,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::json;
+use smartauth_domain::lockout::Factor;
 use smartauth_domain::{Method, Status};
 use smartauth_face::{similarity, template_from_bytes, Refusal};
 use smartauth_store::{AttemptRecord, Millis};
@@ -54,7 +55,7 @@ pub async fn verify(
         }
     }
     let person = record.person_id.clone().ok_or_else(|| ApiError::not_found("attempt"))?;
-    ops::lockout::check(app, &record.client_id, &person).await?;
+    ops::lockout::check(app, &record.client_id, &person, Factor::Face).await?;
     // Counted before anything is fetched or analysed: every request costs the server, whatever comes of it.
     if !faces.allow(&record.client_id, &person) {
         return Err(ApiError::TooManyRequests {
@@ -108,7 +109,7 @@ pub async fn verify(
     };
 
     // A try against the person's lockout, now that it is one (an image that is not one is not).
-    ops::lockout::claim(app, &record.client_id, &person).await?;
+    ops::lockout::claim(app, &record.client_id, &person, Factor::Face).await?;
 
     // Both images are kept with the attempt, encrypted, for the analyst's review; they are written once
     // the try is recorded, so that no image is kept for a try that was not.
@@ -175,7 +176,7 @@ pub async fn verify(
             return Err(ApiError::not_found("attempt"));
         }
         if approved {
-            ops::lockout::succeeded(app, &record.client_id, &person).await?;
+            ops::lockout::succeeded(app, &record.client_id, &person, Factor::Face).await?;
         }
         metrics::counter!("smartauth_face_verifications_total", "outcome" => refusal.unwrap_or("approved"))
             .increment(1);

@@ -6,6 +6,7 @@ use axum::response::Response;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
+use smartauth_domain::lockout::Factor;
 use smartauth_domain::{Email, Method, OtpCode, Phone, Status};
 use smartauth_store::{AttemptRecord, Millis, NewEvent};
 
@@ -139,7 +140,7 @@ pub async fn send(
         let rules = rules.codes;
         let person = record.person_id.clone().ok_or_else(|| ApiError::not_found("attempt"))?;
         // A code for a person whose methods are locked could never be verified.
-        ops::lockout::check(&app, &record.client_id, &person).await?;
+        ops::lockout::check(&app, &record.client_id, &person, Factor::Code).await?;
         let identity =
             app.store.identity(&record.client_id, &person).await?.ok_or_else(|| ApiError::not_found("identity"))?;
         let now = Utc::now().timestamp_millis();
@@ -291,7 +292,7 @@ pub async fn verify(
         // Counted as a failure across the person's attempts before the code is compared.
         match &claimed {
             None => {
-                ops::lockout::claim(&app, &record.client_id, &person).await?;
+                ops::lockout::claim(&app, &record.client_id, &person, Factor::Code).await?;
                 claimed = Some(challenge.code_hash.clone());
             }
             // A new code was sent while this try was being recorded: it was claimed against another.
@@ -341,7 +342,7 @@ pub async fn verify(
             continue;
         }
         if approved {
-            ops::lockout::succeeded(&app, &record.client_id, &person).await?;
+            ops::lockout::succeeded(&app, &record.client_id, &person, Factor::Code).await?;
         }
         let refusal = if let Outcome::Refused(reason) = outcome { Some(reason) } else { None };
         crate::telemetry::code_checked(method, refusal);

@@ -130,6 +130,37 @@ async fn past_the_free_failures_each_try_waits_longer_and_a_success_resets_the_c
 }
 
 #[tokio::test]
+async fn a_face_accepted_does_not_forget_the_wrong_codes() {
+    use base64::Engine;
+    let app = spawn_app().await;
+    let tenant = app.new_tenant().await;
+    app.put_policy(&tenant, "pix", json!({"reauthenticationMethods": ["sms_authentication", "face_authentication"]}))
+        .await;
+    let face = |name: &str| {
+        let path = format!("{}/../../data/test-fixtures/faces/{name}", env!("CARGO_MANIFEST_DIR"));
+        base64::engine::general_purpose::STANDARD
+            .encode(std::fs::read(path).expect("bash scripts/fetch-data.sh --test-fixtures"))
+    };
+    let person =
+        json!({"personId": PERSON, "name": "John Doe", "phone": "5521982895497", "image": face("fr_obama.jpg")});
+    assert_eq!(app.post("/identities", &backend(&tenant), person).await.status, StatusCode::OK);
+    let first = attempt_with_code(&app, &tenant, 0).await;
+    let code = app.last_sms_code(8);
+    for _ in 0..3 {
+        verify(&app, &tenant, &first, &wrong(&code)).await;
+    }
+    let a = app.attempt(&tenant, PERSON, "device-1", SAO_PAULO).await;
+    let attempt = a.body["attemptId"].as_str().unwrap();
+    let path = format!("/authentications/{attempt}/methods/face_authentication/verify");
+    let faced = app.post(&path, &sdk(&tenant, PERSON), json!({"image": face("fr_obama2.jpg")})).await;
+    assert_eq!(faced.body["status"], "approved", "{:?}", faced.body);
+    // The face's success is the face's: a lax face policy must not reopen guessing the codes.
+    let state = lockout_of(&app, &tenant).await;
+    assert_eq!((state["codeFailures"].clone(), state["faceFailures"].clone()), (json!(3), json!(0)), "{state}");
+    assert_eq!(state["consecutiveFailures"], 3);
+}
+
+#[tokio::test]
 async fn the_operator_can_unlock_a_person_of_any_tenant() {
     let app = spawn_app_with(|s| s.limits.lockout = LockoutRules::new(2, 2, 0).unwrap()).await;
     let tenant = app.tenant_with_person(PERSON).await;

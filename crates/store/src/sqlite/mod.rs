@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use smartauth_domain::lockout::{Guard, LockoutRules, TryVerdict};
+use smartauth_domain::lockout::{Factor, Guard, Guards, LockoutRules, TryVerdict};
 use smartauth_domain::{Coordinates, History, KnownDeviceKey, Policy};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -37,6 +37,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../../migrations/sqlite/0008_web_sdk.sql")),
     (9, include_str!("../../migrations/sqlite/0009_webhooks_and_audit.sql")),
     (10, include_str!("../../migrations/sqlite/0010_webhook_fan_out.sql")),
+    (11, include_str!("../../migrations/sqlite/0011_guards_per_factor.sql")),
 ];
 
 pub struct SqliteStore {
@@ -198,13 +199,21 @@ fn history_from(row: &SqliteRow) -> Result<History> {
     })
 }
 
-fn guard_from(row: &SqliteRow) -> Result<Guard> {
-    Ok(Guard {
-        consecutive_failures: u32::try_from(row.try_get::<i64, _>("failures")?)
-            .map_err(|_| StoreError::Corrupt("a failure count is out of range".into()))?,
-        last_try_at: row.try_get("last_try_at")?,
-        locked_at: row.try_get("locked_at")?,
-    })
+/// The person's guards from their rows (one per factor that has failures).
+fn guards_from(rows: &[SqliteRow]) -> Result<Option<Guards>> {
+    let mut guards = Guards::default();
+    for row in rows {
+        let factor: String = row.try_get("factor")?;
+        let factor =
+            Factor::parse(&factor).ok_or_else(|| StoreError::Corrupt(format!("a guard's factor {factor:?}")))?;
+        *guards.own_mut(factor) = Guard {
+            consecutive_failures: u32::try_from(row.try_get::<i64, _>("failures")?)
+                .map_err(|_| StoreError::Corrupt("a failure count is out of range".into()))?,
+            last_try_at: row.try_get("last_try_at")?,
+            locked_at: row.try_get("locked_at")?,
+        };
+    }
+    Ok((!rows.is_empty()).then_some(guards))
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -896,15 +905,16 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
-    async fn guard(&self, client_id: &str, person_id: &str) -> Result<Option<Guard>> {
-        let row = sqlx::query(GUARD).bind(client_id).bind(person_id).fetch_optional(&self.reader).await?;
-        row.as_ref().map(guard_from).transpose()
+    async fn guards(&self, client_id: &str, person_id: &str) -> Result<Option<Guards>> {
+        let rows = sqlx::query(GUARD).bind(client_id).bind(person_id).fetch_all(&self.reader).await?;
+        guards_from(&rows)
     }
 
     async fn claim_try(
         &self,
         client_id: &str,
         person_id: &str,
+        factor: Factor,
         now: Millis,
         rules: &LockoutRules,
     ) -> Result<TryVerdict> {
@@ -912,14 +922,15 @@ impl Store for SqliteStore {
         // this process; IMMEDIATE takes the write lock first, so that another process sharing the file
         // cannot commit between the read and the write.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let row = sqlx::query(GUARD).bind(client_id).bind(person_id).fetch_optional(&mut *tx).await?;
-        let guard = row.as_ref().map(guard_from).transpose()?.unwrap_or_default();
+        let rows = sqlx::query(GUARD).bind(client_id).bind(person_id).fetch_all(&mut *tx).await?;
+        let guard = guards_from(&rows)?.unwrap_or_default().for_try(factor);
         let verdict = rules.verdict(&guard, now);
         if verdict == TryVerdict::Allowed {
             let next = rules.after_try(&guard, now);
             sqlx::query(PUT_GUARD)
                 .bind(client_id)
                 .bind(person_id)
+                .bind(factor.as_str())
                 .bind(i64::from(next.consecutive_failures))
                 .bind(next.last_try_at)
                 .bind(next.locked_at)
@@ -930,8 +941,18 @@ impl Store for SqliteStore {
         Ok(verdict)
     }
 
-    async fn clear_failures(&self, client_id: &str, person_id: &str) -> Result<bool> {
-        let done = sqlx::query(DELETE_GUARD).bind(client_id).bind(person_id).execute(&self.writer).await?;
+    async fn clear_failures(&self, client_id: &str, person_id: &str, factor: Option<Factor>) -> Result<bool> {
+        let done = match factor {
+            None => sqlx::query(DELETE_GUARD).bind(client_id).bind(person_id).execute(&self.writer).await?,
+            Some(factor) => {
+                sqlx::query(DELETE_FACTOR_GUARD)
+                    .bind(client_id)
+                    .bind(person_id)
+                    .bind(factor.as_str())
+                    .execute(&self.writer)
+                    .await?
+            }
+        };
         Ok(done.rows_affected() > 0)
     }
 

@@ -187,7 +187,12 @@ impl SqliteStore {
             ),
             ("verify, face: the person's failures", GUARD.into(), vec![guard]),
             ("verify, face: count a try", PUT_GUARD.into(), vec![]),
-            ("verify, face, unlock, erasure: forget the failures", DELETE_GUARD.into(), vec![guard]),
+            ("unlock, erasure: forget the failures", DELETE_GUARD.into(), vec![guard]),
+            (
+                "verify, face: a success forgets its factor's failures",
+                DELETE_FACTOR_GUARD.into(),
+                vec!["sqlite_autoindex_identity_guards_1 (client_id=? AND person_id=? AND factor=?)"],
+            ),
             ("send: already counted", SEND_COUNTED.into(), vec!["sqlite_autoindex_code_sends_1 (id=?)"]),
             ("send: the cap per person", NTH_SEND_OF_PERSON.into(), vec![sends_of_person]),
             (

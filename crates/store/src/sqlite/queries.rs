@@ -64,15 +64,19 @@ pub const LEARN_DEVICE_KEY: &str =
        last_seen = MAX(last_seen, excluded.last_seen)";
 
 pub const DELETE_GUARD: &str = "DELETE FROM identity_guards WHERE client_id = ? AND person_id = ?";
+/// A success of one factor forgets that factor's failures only.
+pub const DELETE_FACTOR_GUARD: &str =
+    "DELETE FROM identity_guards WHERE client_id = ? AND person_id = ? AND factor = ? AND locked_at IS NULL";
 /// Erasure keeps the person's sends for the rest of their day, without the person: the destination's
 /// cap must hold across an erasure and a new identity with the same phone (a keyed hash, not the number).
 pub const DETACH_SENDS: &str = "UPDATE code_sends SET person_id = '' WHERE client_id = ? AND person_id = ?";
 
 /// Code and face verification: the person's failures across attempts.
 pub const GUARD: &str =
-    "SELECT failures, last_try_at, locked_at FROM identity_guards WHERE client_id = ? AND person_id = ?";
-pub const PUT_GUARD: &str = "INSERT INTO identity_guards (client_id, person_id, failures, last_try_at, locked_at)
-     VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id, person_id) DO UPDATE SET failures = excluded.failures,
+    "SELECT factor, failures, last_try_at, locked_at FROM identity_guards WHERE client_id = ? AND person_id = ?";
+pub const PUT_GUARD: &str =
+    "INSERT INTO identity_guards (client_id, person_id, factor, failures, last_try_at, locked_at)
+     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (client_id, person_id, factor) DO UPDATE SET failures = excluded.failures,
      last_try_at = excluded.last_try_at, locked_at = excluded.locked_at";
 
 /// Code send: whether this request's send was already counted.
