@@ -142,10 +142,32 @@ impl MasterKey {
     }
 
     /// A keyed hash of a phone number or email address, to count the codes sent to it without
-    /// keeping it.
-    /// Case does not make another address.
+    /// keeping it. Spellings of one mailbox or one phone count as one ([`mailbox_of`]).
     pub fn destination_hash(&self, address: &str) -> String {
-        self.code_hash("", "destination", &address.to_lowercase())
+        self.code_hash("", "destination", &mailbox_of(address))
+    }
+}
+
+/// The one inbox or phone that spellings of an address reach, for the caps on codes sent (issue 8):
+/// - email: case; a `+tag` (sub-address: `victim+1@` is `victim@` at Gmail, Outlook, iCloud, Fastmail,
+///   Proton and most hosts); and, at Gmail, dots in the local part;
+/// - phone (`+digits`): zeros typed between Brazil's country code and the area code (`+55 021 ...`, the
+///   trunk prefix, which E.164 leaves out). Other countries' trunk prefixes are not known here (Italy
+///   keeps its zero), so only Brazil's is taken out.
+pub fn mailbox_of(address: &str) -> String {
+    let address = address.trim().to_lowercase();
+    if let Some((local, domain)) = address.rsplit_once('@') {
+        let local = local.split('+').next().unwrap_or(local);
+        let local = match domain {
+            "gmail.com" | "googlemail.com" => local.replace('.', ""),
+            _ => local.to_owned(),
+        };
+        let domain = if domain == "googlemail.com" { "gmail.com" } else { domain };
+        return format!("{local}@{domain}");
+    }
+    match address.strip_prefix("+55") {
+        Some(national) => format!("+55{}", national.trim_start_matches('0')),
+        None => address,
     }
 }
 
@@ -192,6 +214,28 @@ pub fn new_code(length: u8) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn spellings_of_one_mailbox_or_phone_are_one_destination() {
+        for (a, b) in [
+            ("Victim@Example.com", "victim@example.com"),
+            ("victim+1@example.com", "victim@example.com"),
+            ("victim+a+b@example.com", "victim@example.com"),
+            ("v.i.c.tim@gmail.com", "victim@googlemail.com"),
+            ("+55021982895497", "+5521982895497"),
+        ] {
+            assert_eq!(mailbox_of(a), mailbox_of(b), "{a} and {b}");
+        }
+        for (a, b) in [
+            ("v.ictim@example.com", "victim@example.com"),
+            ("victim@example.com", "victim@example.org"),
+            ("+390612345678", "+39612345678"),
+            ("+5521982895497", "+5521982895498"),
+        ] {
+            assert_ne!(mailbox_of(a), mailbox_of(b), "{a} and {b}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -228,6 +228,30 @@ async fn codes_to_one_phone_are_capped_across_people() {
 }
 
 #[tokio::test]
+async fn sub_addresses_and_gmail_dots_of_one_mailbox_share_its_cap() {
+    let app = spawn_app_with(|s| s.limits.sends.per_hour = 2).await;
+    let tenant = app.new_tenant().await;
+    app.put_policy(&tenant, "pix", json!({"reauthenticationMethods": ["email_authentication"]})).await;
+    // Three people, one inbox: victim+1@, victim+2@ and v.i.c.t.i.m@ all reach victim@gmail.com.
+    let people = [
+        ("11144477735", "Victim+1@gmail.com"),
+        ("52998224725", "victim+2@gmail.com"),
+        (PERSON, "v.i.c.t.i.m@gmail.com"),
+    ];
+    let mut answers = Vec::new();
+    for (n, (person, email)) in people.iter().enumerate() {
+        let created =
+            app.post("/identities", &backend(&tenant), json!({"personId": person, "name": "V", "email": email})).await;
+        assert_eq!(created.status, StatusCode::OK, "{:?}", created.body);
+        let a = app.attempt(&tenant, person, &format!("device-{n}"), SAO_PAULO).await;
+        let id = a.body["attemptId"].as_str().unwrap().to_owned();
+        let path = format!("/authentications/{id}/methods/email_authentication/send");
+        answers.push(app.post(&path, &sdk(&tenant, person), json!({})).await.status);
+    }
+    assert_eq!(answers, [StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS]);
+}
+
+#[tokio::test]
 async fn a_gateway_that_fails_after_storing_still_counts_against_the_resend_delay() {
     let app = spawn_app().await;
     let tenant = app.tenant_with_person(PERSON).await;
