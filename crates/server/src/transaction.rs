@@ -77,6 +77,71 @@ impl Transaction {
     }
 }
 
+/// A request's `transaction` as sent: JSON that names a member twice is refused, since the backend's parser
+/// may keep the other one than ours, and the hash would then approve a transfer the backend does not see.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent(pub Value);
+
+impl<'de> Deserialize<'de> for Sent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Sent, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Sent)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(StrictVisitor)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Sent(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Sent(value) = map.next_value()?;
+            if object.insert(key.clone(), value).is_some() {
+                return Err(serde::de::Error::custom(format!("transaction: the member {key:?} is named twice")));
+            }
+        }
+        Ok(Value::Object(object))
+    }
+}
+
 /// RFC 8785 canonical JSON of the object.
 pub fn canonical_json(details: &Map<String, Value>) -> Result<Vec<u8>, String> {
     serde_json_canonicalizer::to_vec(details).map_err(|e| format!("transaction cannot be canonicalized: {e}"))
@@ -110,13 +175,14 @@ fn check_value(value: &Value, depth: usize) -> Result<(), String> {
             let safe = match (n.as_u64(), n.as_i64(), n.as_f64()) {
                 (Some(u), _, _) => u <= MAX_SAFE_INTEGER,
                 (None, Some(i), _) => i.unsigned_abs() <= MAX_SAFE_INTEGER,
-                (None, None, Some(f)) => f.is_finite(),
+                // A fraction past 2^53 (9007199254740993.0) is not the number written either.
+                (None, None, Some(f)) => f.is_finite() && f.abs() <= MAX_SAFE_INTEGER as f64,
                 _ => false,
             };
             match safe {
                 true => Ok(()),
-                false => Err("transaction: numbers must be finite and integers within ±(2^53 - 1); send larger \
-                              amounts as strings"
+                false => Err("transaction: numbers must be finite and within ±(2^53 - 1); send larger amounts as \
+                              strings"
                     .into()),
             }
         }
@@ -135,18 +201,29 @@ fn visible(what: &str, s: &str) -> Result<(), String> {
 
 fn amount_text(amount: &Value, currency: &str) -> Option<String> {
     let brl = currency.eq_ignore_ascii_case("BRL");
-    let digits = match amount {
-        Value::Number(n) => format!("{:.2}", n.as_f64()?),
-        Value::String(s) if !s.trim().is_empty() && s.trim().chars().count() <= 20 => s.trim().to_owned(),
+    // (what to show, whether it is a decimal with cents that reads the Brazilian way in BRL)
+    let (digits, decimal) = match amount {
+        // An amount a message can state: cents at most, and under a trillion. Another number is shown as
+        // sent when it is short, or not at all: the SMS must stay one message.
+        Value::Number(n) => {
+            let f = n.as_f64()?;
+            let cents = f * 100.0;
+            match f.abs() < 1e12 && (cents - cents.round()).abs() < 1e-6 {
+                true => (format!("{f:.2}"), true),
+                false => (Some(n.to_string()).filter(|s| s.len() <= 20)?, false),
+            }
+        }
+        Value::String(s) if !s.trim().is_empty() && s.trim().chars().count() <= 20 => {
+            let digits = s.trim().to_owned();
+            // A decimal written as a string ("150.00", the usual way to send money in JSON) reads as a number.
+            let (units, cents) = digits.split_once('.').unwrap_or((&digits, "00"));
+            let decimal = !units.is_empty()
+                && units.bytes().all(|b| b.is_ascii_digit())
+                && cents.len() == 2
+                && cents.bytes().all(|b| b.is_ascii_digit());
+            (digits, decimal)
+        }
         _ => return None,
-    };
-    // A decimal written as a string ("150.00", the usual way to send money in JSON) reads as a number.
-    let decimal = amount.is_number() || {
-        let (units, cents) = digits.split_once('.').unwrap_or((&digits, "00"));
-        !units.is_empty()
-            && units.bytes().all(|b| b.is_ascii_digit())
-            && cents.len() == 2
-            && cents.bytes().all(|b| b.is_ascii_digit())
     };
     Some(match brl {
         // Brazilian usage: "R$ 150,00". Any other string is shown as the tenant wrote it.

@@ -36,7 +36,7 @@ pub struct AttemptRequest {
     #[serde(default)]
     context: ContextBody,
     /// The transfer the attempt approves (transaction binding); see `transaction`.
-    transaction: Option<Value>,
+    transaction: Option<crate::transaction::Sent>,
 }
 
 #[derive(Deserialize, Default)]
@@ -151,6 +151,14 @@ fn parse_context(
     Ok((AttemptContext { device, location }, binding))
 }
 
+/// The request's `transaction`, checked (`null` is none).
+fn parse_transaction(sent: Option<crate::transaction::Sent>) -> ApiResult<Option<Transaction>> {
+    match sent.map(|t| t.0) {
+        None | Some(Value::Null) => Ok(None),
+        Some(t) => Transaction::parse(t).map(Some).map_err(ApiError::BadRequest),
+    }
+}
+
 /// The person the call is about: the SDK token's, or the body's for a backend token. A body that names
 /// another person than the token's gets the same answer as an unknown person.
 fn resolve_person(tenant: &Tenant, from_body: Option<String>) -> ApiResult<PersonId> {
@@ -234,10 +242,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let person = resolve_person(&tenant, body.person_id.or(body.people_id))?;
     tenant.may_use_policy(&body.policy_id)?;
-    let transaction = match body.transaction {
-        None | Some(Value::Null) => None,
-        Some(t) => Some(Transaction::parse(t).map_err(ApiError::BadRequest)?),
-    };
+    let transaction = parse_transaction(body.transaction)?;
     tenant.may_name_transaction(transaction.as_ref().map(|t| t.hash.as_str()))?;
     // The request's own User-Agent describes the person's device only when the SDK calls from it.
     let sdk_user_agent = tenant.person.as_ref().and(headers.get(USER_AGENT)).and_then(|v| v.to_str().ok());

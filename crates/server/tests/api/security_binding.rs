@@ -121,7 +121,56 @@ async fn an_unbounded_or_malformed_transaction_is_a_400_and_stores_nothing() {
         .await
         .unwrap();
     assert_eq!(a.status(), StatusCode::BAD_REQUEST);
+    // A member named twice (the backend's parser may keep the other one), and a fraction past 2^53.
+    for transaction in [
+        r#"{"amount": "150.00", "payee": "João", "amount": "15000.00"}"#,
+        r#"{"payee": {"name": "João", "name": "Mallory"}}"#,
+        r#"{"amount": 9007199254740993.5}"#,
+    ] {
+        let raw = format!(r#"{{"personId": "{PERSON}", "policyId": "pix", "transaction": {transaction}}}"#);
+        let a = app
+            .http
+            .post(format!("{}/authentications", app.address))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(a.status(), StatusCode::BAD_REQUEST, "{transaction}");
+        let body: Value = a.json().await.unwrap();
+        assert!(body["message"].as_str().unwrap().contains("transaction"), "{transaction}: {body}");
+    }
     assert_eq!(app.count_rows("attempts").await, 0, "refused attempts change nothing");
+}
+
+#[tokio::test]
+async fn an_amount_is_stated_to_the_cent_and_never_lengthens_the_message_past_reason() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    let mut messages = Vec::new();
+    for (n, amount) in [json!(1234.5), json!(1e15), json!(0.001)].into_iter().enumerate() {
+        let transaction = json!({"amount": amount, "currency": "BRL", "payee": "João"});
+        let a = app
+            .post(
+                "/authentications",
+                &backend(&tenant),
+                json!({"personId": PERSON, "policyId": "pix", "transaction": transaction,
+                       "context": {"device": {"type": "web", "fingerPrint": format!("d{n}")}}}),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+        let id = a.body["attemptId"].as_str().unwrap();
+        let sent = app
+            .post(&format!("/authentications/{id}/methods/sms_authentication/send"), &sdk(&tenant, PERSON), json!({}))
+            .await;
+        assert_eq!(sent.status, StatusCode::OK, "{:?}", sent.body);
+        messages.push(app.sms.received.lock().unwrap().last().unwrap()["message"].as_str().unwrap().to_owned());
+    }
+    assert!(messages[0].contains("R$ 1234,50 to João"), "{}", messages[0]);
+    assert!(messages[1].contains("R$ 1000000000000000.0 to João"), "as sent, past a trillion: {}", messages[1]);
+    assert!(messages[2].contains("R$ 0.001 to João"), "as sent, not rounded to R$ 0,00: {}", messages[2]);
+    assert!(messages.iter().all(|m| m.len() < 200), "{messages:?}");
 }
 
 #[tokio::test]

@@ -26,9 +26,7 @@ pub fn attempt_body(bytes: &[u8]) -> ApiResult<()> {
 fn check(bytes: &[u8], tenant: &Tenant, header_user_agent: Option<&str>) -> ApiResult<()> {
     let body: AttemptRequest = json_body(bytes)?;
     resolve_person(tenant, body.person_id.or(body.people_id))?;
-    if let Some(t) = body.transaction.filter(|t| !t.is_null()) {
-        Transaction::parse(t).map_err(ApiError::BadRequest)?;
-    }
+    parse_transaction(body.transaction)?;
     parse_context(body.context, header_user_agent)?;
     if !smartauth_domain::policy::valid_policy_id(&body.policy_id) {
         return Err(ApiError::not_found("policy"));
