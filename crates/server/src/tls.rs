@@ -1,7 +1,9 @@
 //! HTTPS on the listeners (`SMARTAUTH_TLS_CERT`, `SMARTAUTH_TLS_KEY`), with rustls and its `ring`
 //! provider. The certificate and key are re-read on SIGHUP: new connections get the new pair, and a
 //! pair that does not load is logged and the one in use kept. Handshakes run beside the accept loop,
-//! each bounded in time, so a client that stalls its handshake holds up no one else.
+//! each bounded in time, so a client that stalls its handshake holds up no one else; at most
+//! `HANDSHAKES_PER_ADDRESS` at once from one address (more are closed at once), and `HANDSHAKES` in all
+//! (more wait in the kernel's backlog), so that stalled handshakes cannot take the memory or the ports.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -30,6 +32,9 @@ pub const HSTS: &str = "max-age=31536000";
 
 /// A client gets this long to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes under way at once, in all and from one client address.
+const HANDSHAKES: usize = 1024;
+pub const HANDSHAKES_PER_ADDRESS: u32 = 32;
 /// Handshaken connections waiting for the HTTP server to take them.
 const BACKLOG: usize = 128;
 
@@ -144,7 +149,10 @@ async fn accept_loop(
     acceptor: TlsAcceptor,
     ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
 ) {
+    let all = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES));
+    let per_address: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, u32>>> = Arc::default();
     loop {
+        let Ok(permit) = Arc::clone(&all).acquire_owned().await else { return };
         let (stream, peer) = tokio::select! {
             _ = ready.closed() => return,
             accepted = listener.accept() => match accepted {
@@ -160,10 +168,25 @@ async fn accept_loop(
                 }
             },
         };
+        let address = peer.ip();
+        let admitted = per_address.lock().is_ok_and(|mut counts| {
+            let count = counts.entry(address).or_insert(0);
+            *count += 1;
+            *count <= HANDSHAKES_PER_ADDRESS
+        });
+        if !admitted {
+            release(&per_address, address);
+            tracing::debug!(%peer, "too many TLS handshakes from this address at once; connection closed");
+            metrics::counter!("smartauth_throttled_total", "throttle" => "tls_handshakes").increment(1);
+            continue; // the stream is dropped: closed
+        }
         let _ = stream.set_nodelay(true);
-        let (acceptor, ready) = (acceptor.clone(), ready.clone());
+        let (acceptor, ready, per_address) = (acceptor.clone(), ready.clone(), Arc::clone(&per_address));
         tokio::spawn(async move {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+            release(&per_address, address);
+            drop(permit);
+            match handshake {
                 Ok(Ok(tls)) => {
                     let _ = ready.send((tls, peer)).await;
                 }
@@ -172,6 +195,21 @@ async fn accept_loop(
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
         });
+    }
+}
+
+/// One handshake of `address` ended.
+fn release(
+    per_address: &std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, u32>>,
+    address: std::net::IpAddr,
+) {
+    if let Ok(mut counts) = per_address.lock() {
+        if let Some(count) = counts.get_mut(&address) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&address);
+            }
+        }
     }
 }
 

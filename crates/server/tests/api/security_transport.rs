@@ -159,6 +159,36 @@ async fn with_a_certificate_the_server_speaks_https_with_hsts_and_sees_the_clien
 }
 
 #[tokio::test]
+async fn stalled_handshakes_from_one_address_are_capped_and_the_server_still_answers() {
+    use tokio::io::AsyncReadExt;
+    let ca = TestCa::new();
+    let leaf = ca.issue("smartauth.test", 1);
+    let (dir, files) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut command = serve_command(dir.path());
+    command
+        .env("SMARTAUTH_TLS_CERT", write(files.path(), "cert.pem", &leaf.cert_pem))
+        .env("SMARTAUTH_TLS_KEY", write(files.path(), "key.pem", &leaf.key_pem));
+    let (_child, address) = start(command).await;
+    let host = address.trim_start_matches("https://").to_owned();
+    // A client that opens connections and never says hello: the first 32 wait for their handshake...
+    let mut stalled = Vec::new();
+    for _ in 0..smartauth::tls::HANDSHAKES_PER_ADDRESS {
+        stalled.push(tokio::net::TcpStream::connect(&host).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ...and one more from the same address is closed at once.
+    let mut extra = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(3), extra.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "the 33rd stalled connection is closed: {read:?}");
+    // Once they go, the address is served again.
+    drop(stalled);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let health = client_trusting(&ca).get(format!("{address}/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn sighup_serves_a_renewed_certificate_and_keeps_it_when_the_next_pair_is_broken() {
     let ca = TestCa::new();
     let (first, renewed) = (ca.issue("first.smartauth.test", 1), ca.issue("renewed.smartauth.test", 2));
