@@ -157,7 +157,11 @@ impl MasterKey {
 pub fn mailbox_of(address: &str) -> String {
     let address = address.trim().to_lowercase();
     if let Some((local, domain)) = address.rsplit_once('@') {
-        let local = local.split('+').next().unwrap_or(local);
+        // A tag needs a mailbox before it: `+x@host` is its own address.
+        let local = match local.split_once('+') {
+            Some((mailbox, _)) if !mailbox.is_empty() => mailbox,
+            _ => local,
+        };
         let local = match domain {
             "gmail.com" | "googlemail.com" => local.replace('.', ""),
             _ => local.to_owned(),
@@ -228,6 +232,7 @@ mod tests {
         }
         for (a, b) in [
             ("v.ictim@example.com", "victim@example.com"),
+            ("+a@example.com", "+b@example.com"),
             ("victim@example.com", "victim@example.org"),
             ("+390612345678", "+39612345678"),
             ("+5521982895497", "+5521982895498"),

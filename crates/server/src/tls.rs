@@ -168,7 +168,8 @@ async fn accept_loop(
                 }
             },
         };
-        let address = peer.ip();
+        // An IPv6 client has a /64 to pick addresses from: counted as one, as the throttles do.
+        let address = crate::limits::address_key(peer.ip());
         let admitted = per_address.lock().is_ok_and(|mut counts| {
             let count = counts.entry(address).or_insert(0);
             *count += 1;

@@ -302,13 +302,23 @@ async fn send_batch(
         Some(d) => d.client_id.clone(),
         None => return,
     };
-    // Deleted since: its deliveries went with it.
-    let Ok(Some(mut webhook)) = app.store.webhook(&client_id, webhook_id).await else { return };
+    // Deleted since: its deliveries went with it. A failure to read it (or its secrets, below) keeps the
+    // leases, so that the deliveries wait for them to end instead of being taken again at once.
+    let mut webhook = match app.store.webhook(&client_id, webhook_id).await {
+        Ok(Some(webhook)) => webhook,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(webhook_id, error = %e, "reading a webhook subscription failed; its deliveries wait");
+            left.for_each(drop);
+            return;
+        }
+    };
     // The secrets, once for the batch (a rotation reaches the next batch; the old secret stays valid a day).
     let keys = match signing_keys(app, &webhook).await {
         Ok(keys) => keys,
         Err(e) => {
             tracing::warn!(webhook_id, error = %format!("{e:#}"), "webhook secrets unreadable; deliveries wait");
+            left.for_each(drop);
             return;
         }
     };

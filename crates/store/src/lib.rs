@@ -186,8 +186,8 @@ pub trait Store: Send + Sync + 'static {
         now: Millis,
         rules: &LockoutRules,
     ) -> Result<TryVerdict>;
-    /// Forgets the person's failures of one factor (its success) or of all (`None`: an unlock). A lock
-    /// stays until an unlock. Returns false when there were none.
+    /// Forgets the person's failures of one factor (its success, which also ends a lock that factor's own
+    /// last try set) or of all (`None`: an unlock). Returns false when there were none.
     async fn clear_failures(&self, client_id: &str, person_id: &str, factor: Option<Factor>) -> Result<bool>;
     /// Counts a code send against the caps per person and per destination, atomically, unless a cap
     /// is reached. A send whose id was already counted is allowed again without counting.

@@ -515,7 +515,8 @@ pub async fn parallel_tries_never_pass_the_lock_and_a_success_resets_it(store: &
     assert_eq!(store.claim_try("c1", "p1", Factor::Face, 1_001, &rules).await.unwrap(), TryVerdict::Locked);
     assert!(store.guards("c1", "p2").await.unwrap().is_none(), "another person is untouched");
     assert!(store.guards("c2", "p1").await.unwrap().is_none(), "the same person id of another tenant is untouched");
-    assert!(!store.clear_failures("c1", "p1", Some(Factor::Code)).await.unwrap(), "a lock waits for an unlock");
+    assert!(!store.clear_failures("c1", "p1", Some(Factor::Face)).await.unwrap(), "a face success ends no code lock");
+    assert_eq!(store.claim_try("c1", "p1", Factor::Face, 1_002, &rules).await.unwrap(), TryVerdict::Locked);
     assert!(store.clear_failures("c1", "p1", None).await.unwrap());
     assert!(store.guards("c1", "p1").await.unwrap().is_none());
     assert_eq!(store.claim_try("c1", "p1", Factor::Code, 2_000, &rules).await.unwrap(), TryVerdict::Allowed);
@@ -524,6 +525,14 @@ pub async fn parallel_tries_never_pass_the_lock_and_a_success_resets_it(store: &
     assert!(store.clear_failures("c1", "p1", Some(Factor::Face)).await.unwrap());
     let guards = store.guards("c1", "p1").await.unwrap().unwrap();
     assert_eq!((guards.code.consecutive_failures, guards.face.consecutive_failures), (1, 0));
+    // The try that reaches the lock turns out right: the person is not left locked.
+    assert!(store.clear_failures("c1", "p1", None).await.unwrap());
+    for n in 0..20 {
+        store.claim_try("c1", "p1", Factor::Code, 3_000 + n, &rules).await.unwrap();
+    }
+    assert!(store.guards("c1", "p1").await.unwrap().unwrap().code.locked_at.is_some());
+    assert!(store.clear_failures("c1", "p1", Some(Factor::Code)).await.unwrap());
+    assert_eq!(store.claim_try("c1", "p1", Factor::Code, 4_000, &rules).await.unwrap(), TryVerdict::Allowed);
 }
 
 pub async fn sends_are_capped_per_person_and_per_destination(store: &dyn Store) {

@@ -130,6 +130,23 @@ async fn past_the_free_failures_each_try_waits_longer_and_a_success_resets_the_c
 }
 
 #[tokio::test]
+async fn the_right_code_on_the_try_that_reaches_the_threshold_leaves_the_person_unlocked() {
+    let app = spawn_app_with(|s| s.limits.lockout = LockoutRules::new(3, 3, 0).unwrap()).await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    let id = attempt_with_code(&app, &tenant, 0).await;
+    let code = app.last_sms_code(8);
+    for _ in 0..2 {
+        verify(&app, &tenant, &id, &wrong(&code)).await;
+    }
+    // The third try is counted (and would lock) before it is compared; it is right.
+    let approved = verify(&app, &tenant, &id, &code).await;
+    assert_eq!(approved.body["status"], "approved", "{:?}", approved.body);
+    let state = lockout_of(&app, &tenant).await;
+    assert_eq!((state["locked"].clone(), state["codeFailures"].clone()), (json!(false), json!(0)), "{state}");
+    assert_eq!(attempt_with_code(&app, &tenant, 1).await.len(), 24, "the next step-up sends its code");
+}
+
+#[tokio::test]
 async fn a_face_accepted_does_not_forget_the_wrong_codes() {
     use base64::Engine;
     let app = spawn_app().await;

@@ -64,9 +64,10 @@ pub const LEARN_DEVICE_KEY: &str =
        last_seen = MAX(last_seen, excluded.last_seen)";
 
 pub const DELETE_GUARD: &str = "DELETE FROM identity_guards WHERE client_id = ? AND person_id = ?";
-/// A success of one factor forgets that factor's failures only.
+/// A success of one factor forgets that factor's failures only, and its lock if the try that succeeded set it
+/// (tries are counted before their outcome; no try of a locked factor is allowed). The other factor's lock stays.
 pub const DELETE_FACTOR_GUARD: &str =
-    "DELETE FROM identity_guards WHERE client_id = ? AND person_id = ? AND factor = ? AND locked_at IS NULL";
+    "DELETE FROM identity_guards WHERE client_id = ? AND person_id = ? AND factor = ?";
 /// Erasure keeps the person's sends for the rest of their day, without the person: the destination's
 /// cap must hold across an erasure and a new identity with the same phone (a keyed hash, not the number).
 pub const DETACH_SENDS: &str = "UPDATE code_sends SET person_id = '' WHERE client_id = ? AND person_id = ?";
@@ -183,12 +184,13 @@ pub const INSERT_EVENT_OF_ATTEMPT: &str =
 /// `seq` (the value). A delivery's id is its event's `seq` and its subscription's id: unique, and in
 /// insertion order in the index.
 pub const FAN_OUT_EVENTS: &str =
-    "INSERT OR IGNORE INTO webhook_deliveries (id, seq, webhook_id, client_id, event_id, status, next_try_at, created_at)
+    "INSERT INTO webhook_deliveries (id, seq, webhook_id, client_id, event_id, status, next_try_at, created_at)
      SELECT printf('%012x', e.seq) || w.id, e.seq, w.id, w.client_id, e.id, 'pending', e.created_at, e.created_at
      FROM webhook_events e INDEXED BY webhook_events_to_fan_out
      JOIN webhooks w ON w.client_id = e.client_id AND w.disabled_at IS NULL
      WHERE e.fanned_out = 0 AND e.seq <= ? AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = e.type)
-     ORDER BY e.seq";
+     ORDER BY e.seq
+     ON CONFLICT (id) DO NOTHING";
 pub const INSERT_AUDIT: &str =
     "INSERT INTO audit_log (id, client_id, actor, action, target, detail, ip, request_id, at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
