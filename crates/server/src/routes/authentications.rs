@@ -256,17 +256,19 @@ pub async fn create(
     if let (Some(binding), Some(device)) = (binding, context.device.as_mut()) {
         device.key = Some(ops::devices::verify(&app, binding, client_id, person.as_str(), &body.policy_id).await?);
     }
-    // By the device's proven key when it has one, else by the person and the fingerprint: a fingerprint is
-    // anyone's to send, and throttling by it alone would let a stranger slow a person's own device down by
-    // sending its fingerprint with other people's ids. (One address trying many people is the address
-    // throttle's to stop.)
+    // By the device's proven key when it has one. Else, from a browser or app (an SDK token), by the person
+    // and the fingerprint: a fingerprint is anyone's to send, and throttling by it alone would let a stranger
+    // slow a person's own device down by sending its fingerprint (one address trying many people is the
+    // address throttle's to stop). From the tenant's backend, by the fingerprint alone: one device tried
+    // for many people is throttled, and only the tenant can send it so.
     if let Some(device) = context.device.as_ref() {
-        match (device.key.as_deref(), device.fingerprint.as_deref()) {
-            (Some(key), _) => app.throttles.device_attempt(client_id, &format!("key:{key}"))?,
-            (None, Some(fingerprint)) => {
+        match (device.key.as_deref(), device.fingerprint.as_deref(), tenant.person.is_some()) {
+            (Some(key), _, _) => app.throttles.device_attempt(client_id, &format!("key:{key}"))?,
+            (None, Some(fingerprint), true) => {
                 app.throttles.device_attempt(client_id, &format!("person:{}\0{fingerprint}", person.as_str()))?
             }
-            (None, None) => {}
+            (None, Some(fingerprint), false) => app.throttles.device_attempt(client_id, fingerprint)?,
+            (None, None, _) => {}
         }
     }
 

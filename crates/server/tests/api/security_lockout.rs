@@ -338,7 +338,28 @@ async fn attempts_from_one_device_are_throttled() {
     assert_eq!(third.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", third.body);
     let other_device = app.attempt(&tenant, PERSON, "another-device", SAO_PAULO).await;
     assert_eq!(other_device.status, StatusCode::OK, "{:?}", other_device.body);
-    // Someone else sending this device's fingerprint does not hold up its own person, nor the reverse.
-    let stranger = app.attempt(&tenant, "11144477735", "shared-device", SAO_PAULO).await;
+    // From a browser (an SDK token), someone else sending this device's fingerprint does not hold up its own
+    // person, nor the reverse.
+    let body = |fingerprint: &str| {
+        json!({"policyId": "pix", "context": {"device": {"type": "web", "fingerPrint": fingerprint},
+               "location": {"latitude": SAO_PAULO.0, "longitude": SAO_PAULO.1, "accuracy": 10.0}}})
+    };
+    for _ in 0..2 {
+        let mine = app.post("/authentications", &sdk(&tenant, PERSON), body("browser")).await;
+        assert_eq!(mine.status, StatusCode::OK, "{:?}", mine.body);
+    }
+    let stranger = app.post("/authentications", &sdk(&tenant, "11144477735"), body("browser")).await;
     assert_eq!(stranger.status, StatusCode::OK, "{:?}", stranger.body);
+    // From the tenant's backend, one device tried for many people is throttled.
+    let reported = |person: &str| {
+        let mut b = body("reported-device");
+        b["personId"] = json!(person);
+        b
+    };
+    for person in [PERSON, "11144477735"] {
+        let a = app.post("/authentications", &backend(&tenant), reported(person)).await;
+        assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    }
+    let third = app.post("/authentications", &backend(&tenant), reported("52998224725")).await;
+    assert_eq!(third.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", third.body);
 }
