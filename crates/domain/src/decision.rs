@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::context::{AttemptContext, Coordinates, NetworkFacts};
-use crate::geo::distance_m;
+use crate::geo::{distance_m, travelled_m, TRAVEL_FLOOR_M};
 use crate::policy::{Method, Policy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -76,6 +76,8 @@ pub struct History {
     pub known_locations: Vec<Coordinates>,
     /// The last approved attempt that carried a location.
     pub last_approved_location: Option<(DateTime<Utc>, Coordinates)>,
+    /// That location's accuracy (metres, as the client reported it), when known.
+    pub last_approved_accuracy_m: Option<f64>,
     /// Attempts of this identity inside the policy's window, not counting this one.
     pub attempts_in_window: u32,
 }
@@ -248,7 +250,7 @@ fn judge_location(input: &DecisionInput<'_>) -> ContextVerdict {
             );
         }
     }
-    let Some(here) = input.context.location.as_ref().map(|l| l.coordinates) else {
+    let Some((here, accuracy)) = input.context.location.as_ref().map(|l| (l.coordinates, l.accuracy)) else {
         return ContextVerdict::step_up("LOCATION_NOT_PROVIDED", "the attempt carries no coordinates");
     };
     if let Some(why) = input.suspicious_location {
@@ -256,15 +258,20 @@ fn judge_location(input: &DecisionInput<'_>) -> ContextVerdict {
     }
     if let Some((at, there)) = input.history.last_approved_location {
         let hours = (input.now - at).num_milliseconds().max(0) as f64 / 3_600_000.0;
-        let km = distance_m(here, there) / 1000.0;
-        // Below a few kilometres GPS noise dominates; do not call it travel.
-        if km > 5.0 {
+        let apart = distance_m(here, there);
+        // Only what the two fixes can tell apart is travel (see `geo::travelled_m`), and below a kilometre
+        // it is noise.
+        let travelled = travelled_m(apart, accuracy, input.history.last_approved_accuracy_m);
+        if travelled > TRAVEL_FLOOR_M {
+            let km = travelled / 1000.0;
             let speed = if hours > 0.0 { km / hours } else { f64::INFINITY };
             if speed > rules.max_travel_speed_kmh {
                 return ContextVerdict::step_up(
                     "IMPOSSIBLE_TRAVEL",
                     format!(
-                        "{km:.0} km from the last approved location in {:.1} h implies {} km/h (policy allows {})",
+                        "{:.0} km from the last approved location ({km:.0} km beyond both fixes' accuracy) in {:.1} h \
+                         implies {} km/h (policy allows {})",
+                        apart / 1000.0,
                         hours,
                         if speed.is_finite() { format!("{speed:.0}") } else { "unbounded".into() },
                         rules.max_travel_speed_kmh

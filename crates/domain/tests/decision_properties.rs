@@ -270,6 +270,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     other_identities_on_device,
                     known_locations,
                     last_approved_location: last_approved.map(|(offset, at)| (now + TimeDelta::seconds(offset), at)),
+                    last_approved_accuracy_m: None,
                     attempts_in_window,
                 },
                 now,

@@ -111,6 +111,7 @@ impl Generator {
             person_id: identity.person_id.clone(),
             fingerprint: Some(format!("bulk-device-{h:016x}")),
             location: Some((lat, lon)),
+            location_accuracy: Some(20.0),
             ip: Some(format!("177.{}.{}.{}", (h >> 8) as u8, (h >> 24) as u8, (h >> 40) as u8 | 1)),
             device_key: None,
             at: created + (h % DAY_MS as u64) as Millis,

@@ -144,6 +144,8 @@ pub struct Learned {
     pub person_id: String,
     pub fingerprint: Option<String>,
     pub location: Option<(f64, f64)>,
+    /// The location's accuracy in metres, as the client reported it.
+    pub location_accuracy: Option<f64>,
     pub ip: Option<String>,
     /// The thumbprint of the device key that signed the attempt (device binding).
     pub device_key: Option<String>,

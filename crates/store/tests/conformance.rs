@@ -54,6 +54,7 @@ fn learned(client: &str, person: &str, fp: &str, at: Millis, place: (f64, f64)) 
         person_id: person.into(),
         fingerprint: Some(fp.into()),
         location: Some(place),
+        location_accuracy: Some(12.0),
         ip: Some("198.51.100.1".into()),
         device_key: None,
         at,
@@ -249,6 +250,7 @@ pub async fn history_reflects_what_approvals_taught(store: &dyn Store) {
     let (at, place) = h.last_approved_location.unwrap();
     assert_eq!(at.timestamp_millis(), 2_000);
     assert_eq!((place.latitude(), place.longitude()), (-22.90, -43.17), "the newest approved place");
+    assert_eq!(h.last_approved_accuracy_m, Some(12.0), "with the accuracy of its fix");
     assert_eq!(h.other_identities_on_device, 1, "p2 uses the phone too; c2's person does not count");
     assert_eq!(h.attempts_in_window, 1, "only a2 is inside the window");
     let unknown_device = store.history(&query("p1", None, 0)).await.unwrap();

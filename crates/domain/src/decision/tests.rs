@@ -42,6 +42,7 @@ fn known_history() -> History {
         other_identities_on_device: 0,
         known_locations: vec![at(SAO_PAULO)],
         last_approved_location: Some((now() - Duration::days(1), at(SAO_PAULO))),
+        last_approved_accuracy_m: None,
         attempts_in_window: 1,
     }
 }
@@ -170,6 +171,47 @@ fn travelling_faster_than_the_policy_allows_is_impossible_travel() {
     // Twelve hours is enough for the flight.
     h.last_approved_location = Some((now() - Duration::hours(12), at(SAO_PAULO)));
     assert_eq!(run(&policy(), &context("phone-1", LISBON), &net(), &h, &ALL_METHODS).status, Status::Approved);
+}
+
+/// A context at `point` whose fix is `accuracy` metres wide.
+fn fix(point: (f64, f64), accuracy: Option<f64>) -> AttemptContext {
+    let mut c = context("phone-1", point);
+    c.location.as_mut().unwrap().accuracy = accuracy;
+    c
+}
+
+#[test]
+fn travel_is_judged_on_what_the_fixes_can_tell_apart() {
+    // Paulista Avenue, and a point 16 km east of it; the last approval ten seconds ago.
+    let (here, east) = (SAO_PAULO, (-23.5600, -46.4807));
+    let mut h = known_history();
+    h.known_locations.push(at(east));
+    h.last_approved_location = Some((now() - Duration::seconds(10), at(here)));
+    let travel = |h: &History, c: &AttemptContext| run(&policy(), c, &net(), h, &ALL_METHODS).location.reason;
+    // Two precise fixes 16 km apart in ten seconds: a real signal.
+    h.last_approved_accuracy_m = Some(15.0);
+    assert_eq!(travel(&h, &fix(east, Some(15.0))), "IMPOSSIBLE_TRAVEL");
+    // A precise fix and a coarse 20 km network fix: they may be the same place.
+    assert_eq!(travel(&h, &fix(east, Some(20_000.0))), "KNOWN_LOCATION");
+    h.last_approved_accuracy_m = Some(20_000.0);
+    assert_eq!(travel(&h, &fix(east, Some(15.0))), "KNOWN_LOCATION");
+    // No fix may excuse more than 25 km: Campinas (about 85 km) ten seconds later is still impossible.
+    let campinas = (-22.9056, -47.0608);
+    h.known_locations.push(at(campinas));
+    h.last_approved_accuracy_m = Some(15.0);
+    assert_eq!(travel(&h, &fix(campinas, Some(1e7))), "IMPOSSIBLE_TRAVEL");
+    // ...and plausible after two hours (60 km beyond the excuse, at 30 km/h).
+    h.last_approved_location = Some((now() - Duration::hours(2), at(here)));
+    assert_eq!(travel(&h, &fix(campinas, Some(1e7))), "KNOWN_LOCATION");
+    // Unknown accuracies count as 2 km each: 4 km apart is no travel, as before.
+    h.last_approved_location = Some((now(), at(here)));
+    h.last_approved_accuracy_m = None;
+    let near = (-23.5600, -46.5984); // 4 km east
+    h.known_locations.push(at(near));
+    assert_eq!(travel(&h, &fix(near, None)), "KNOWN_LOCATION");
+    // Two exact fixes 4 km apart at the same instant are not.
+    h.last_approved_accuracy_m = Some(0.0);
+    assert_eq!(travel(&h, &fix(near, Some(0.0))), "IMPOSSIBLE_TRAVEL");
 }
 
 #[test]

@@ -208,6 +208,7 @@ pub fn learned_from(record: &AttemptRecord, doc: &AttemptDoc) -> Option<Learned>
         person_id: record.person_id.clone()?,
         fingerprint,
         location: doc.location.as_ref().map(|l| (l.coordinates.latitude(), l.coordinates.longitude())),
+        location_accuracy: doc.location.as_ref().and_then(|l| l.accuracy),
         ip: Some(doc.network.ip.to_string()),
         device_key: key,
         at: record.created_at,

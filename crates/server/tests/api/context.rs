@@ -280,3 +280,27 @@ async fn erasing_the_person_scrubs_place_device_and_network_detail_from_their_at
     assert_eq!(context["network"]["asName"], Value::Null);
     assert_eq!(context["network"]["location"]["countryCode"], "BR");
 }
+
+#[tokio::test]
+async fn travel_is_judged_on_what_the_fixes_can_tell_apart() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    // Approved on a precise fix on Paulista Avenue, then 16 km east seconds later.
+    app.approve_by_email(&tenant, PERSON, "phone-1", SAO_PAULO).await;
+    let east = (SAO_PAULO.0, SAO_PAULO.1 + 0.157);
+    let reason = |accuracy: f64| {
+        let body = json!({"policyId": "pix", "context": {
+            "device": {"type": "web", "fingerPrint": "phone-1"},
+            "location": {"latitude": east.0, "longitude": east.1, "accuracy": accuracy}}});
+        let (app, tenant) = (&app, &tenant);
+        async move {
+            let a = app.post("/authentications", &sdk(tenant, PERSON), body).await;
+            let id = a.body["attemptId"].as_str().unwrap().to_owned();
+            let doc = app.get(&format!("/authentications/{id}"), &backend(tenant)).await;
+            doc.body["contextEvaluation"]["location_context"]["reason"].as_str().unwrap().to_owned()
+        }
+    };
+    // A precise fix there is a jump no one makes in seconds; a coarse network fix 20 km wide may be the same place.
+    assert_eq!(reason(15.0).await, "IMPOSSIBLE_TRAVEL");
+    assert_ne!(reason(20_000.0).await, "IMPOSSIBLE_TRAVEL");
+}

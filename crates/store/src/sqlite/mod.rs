@@ -38,6 +38,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../../migrations/sqlite/0009_webhooks_and_audit.sql")),
     (10, include_str!("../../migrations/sqlite/0010_webhook_fan_out.sql")),
     (11, include_str!("../../migrations/sqlite/0011_guards_per_factor.sql")),
+    (12, include_str!("../../migrations/sqlite/0012_location_accuracy.sql")),
 ];
 
 pub struct SqliteStore {
@@ -168,15 +169,18 @@ fn bind_history<'q>(query: Query<'q>, q: &HistoryQuery<'q>) -> Query<'q> {
 fn history_from(row: &SqliteRow) -> Result<History> {
     let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("history: {e}"));
     let known_devices: Vec<String> = serde_json::from_str(row.try_get("devices")?).map_err(corrupt)?;
-    let locations: Vec<(f64, f64, i64)> = serde_json::from_str(row.try_get("locations")?).map_err(corrupt)?;
+    let locations: Vec<(f64, f64, i64, Option<f64>)> =
+        serde_json::from_str(row.try_get("locations")?).map_err(corrupt)?;
     let mut known_locations = Vec::with_capacity(locations.len());
     let mut last_approved_location = None;
-    for (lat, lon, seen) in locations {
+    let mut last_approved_accuracy_m = None;
+    for (lat, lon, seen, accuracy) in locations {
         let c = Coordinates::new(lat, lon).map_err(StoreError::Corrupt)?;
         if last_approved_location.is_none() {
             let at = chrono::DateTime::from_timestamp_millis(seen)
                 .ok_or_else(|| StoreError::Corrupt("known location time out of range".into()))?;
             last_approved_location = Some((at, c));
+            last_approved_accuracy_m = accuracy;
         }
         known_locations.push(c);
     }
@@ -195,6 +199,7 @@ fn history_from(row: &SqliteRow) -> Result<History> {
         other_identities_on_device: u32::try_from(others).unwrap_or(u32::MAX),
         known_locations,
         last_approved_location,
+        last_approved_accuracy_m,
         attempts_in_window: u32::try_from(recent).unwrap_or(u32::MAX),
     })
 }
@@ -350,11 +355,13 @@ fn location_cell(lat: f64, lon: f64) -> String {
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
+/// One row of what an approval taught: kind, key, latitude, longitude, accuracy.
+type LearntRow = (&'static str, String, Option<f64>, Option<f64>, Option<f64>);
+
 /// What an approval taught, as one multi-row upsert.
 struct LearnStatement<'a> {
     learned: &'a Learned,
-    /// (kind, key, latitude, longitude)
-    rows: Vec<(&'static str, String, Option<f64>, Option<f64>)>,
+    rows: Vec<LearntRow>,
 }
 
 impl<'a> LearnStatement<'a> {
@@ -362,13 +369,13 @@ impl<'a> LearnStatement<'a> {
     fn new(l: &'a Learned) -> Option<Self> {
         let mut rows = Vec::with_capacity(3);
         if let Some(fp) = &l.fingerprint {
-            rows.push(("device", fp.clone(), None, None));
+            rows.push(("device", fp.clone(), None, None, None));
         }
         if let Some((lat, lon)) = l.location {
-            rows.push(("location", location_cell(lat, lon), Some(lat), Some(lon)));
+            rows.push(("location", location_cell(lat, lon), Some(lat), Some(lon), l.location_accuracy));
         }
         if let Some(ip) = &l.ip {
-            rows.push(("network", ip.clone(), None, None));
+            rows.push(("network", ip.clone(), None, None, None));
         }
         (!rows.is_empty()).then_some(LearnStatement { learned: l, rows })
     }
@@ -376,10 +383,10 @@ impl<'a> LearnStatement<'a> {
     /// The SQL, without a trailing `;`; the rows are written only where `condition` holds.
     fn sql(&self, condition: &str) -> String {
         let mut sql = String::from(
-            "INSERT INTO known_contexts (client_id, person_id, kind, key, latitude, longitude, first_seen, last_seen)
+            "INSERT INTO known_contexts (client_id, person_id, kind, key, latitude, longitude, accuracy, first_seen, last_seen)
              SELECT * FROM (VALUES ",
         );
-        sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; self.rows.len()].join(", "));
+        sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; self.rows.len()].join(", "));
         sql.push_str(") WHERE ");
         sql.push_str(condition);
         sql.push_str(
@@ -387,14 +394,15 @@ impl<'a> LearnStatement<'a> {
             " ON CONFLICT (client_id, person_id, kind, key) DO UPDATE SET
                last_seen = MAX(last_seen, excluded.last_seen),
                latitude = CASE WHEN excluded.last_seen >= last_seen THEN excluded.latitude ELSE latitude END,
-               longitude = CASE WHEN excluded.last_seen >= last_seen THEN excluded.longitude ELSE longitude END",
+               longitude = CASE WHEN excluded.last_seen >= last_seen THEN excluded.longitude ELSE longitude END,
+               accuracy = CASE WHEN excluded.last_seen >= last_seen THEN excluded.accuracy ELSE accuracy END",
         );
         sql
     }
 
     /// How many values `bind` adds.
     fn bind_count(&self) -> usize {
-        self.rows.len() * 8
+        self.rows.len() * 9
     }
 
     fn bind<'q>(self, mut query: Query<'q>) -> Query<'q>
@@ -402,7 +410,7 @@ impl<'a> LearnStatement<'a> {
         'a: 'q,
     {
         let l = self.learned;
-        for (kind, key, lat, lon) in self.rows {
+        for (kind, key, lat, lon, accuracy) in self.rows {
             query = query
                 .bind(&l.client_id)
                 .bind(&l.person_id)
@@ -410,6 +418,7 @@ impl<'a> LearnStatement<'a> {
                 .bind(key)
                 .bind(lat)
                 .bind(lon)
+                .bind(accuracy)
                 .bind(l.at)
                 .bind(l.at);
         }

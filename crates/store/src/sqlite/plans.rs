@@ -96,6 +96,7 @@ impl SqliteStore {
             person_id: String::new(),
             fingerprint: Some(String::new()),
             location: Some((0.0, 0.0)),
+            location_accuracy: Some(10.0),
             ip: Some(String::new()),
             device_key: Some(String::new()),
             at: 0,

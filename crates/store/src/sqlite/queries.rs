@@ -13,7 +13,7 @@ macro_rules! history_columns {
             WHERE client_id = ?1 AND kind = 'device' AND key = ?3 AND person_id <> ?2)
          ELSE (SELECT COUNT(DISTINCT person_id) FROM device_keys
             WHERE client_id = ?1 AND thumbprint = ?6 AND person_id <> ?2) END AS others,
-         (SELECT json_group_array(json_array(latitude, longitude, last_seen)) FROM (SELECT latitude, longitude, last_seen
+         (SELECT json_group_array(json_array(latitude, longitude, last_seen, accuracy)) FROM (SELECT latitude, longitude, last_seen, accuracy
             FROM known_contexts WHERE client_id = ?1 AND person_id = ?2 AND kind = 'location'
             ORDER BY last_seen DESC)) AS locations,
          (SELECT COUNT(*) FROM (SELECT 1 FROM attempts WHERE client_id = ?1 AND person_id = ?2 AND created_at >= ?4
