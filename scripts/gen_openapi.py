@@ -55,6 +55,7 @@ method_answer = {
         "requestId": {"type": "string"}, "isAuthorized": {"type": "boolean"}, "attemptsLeft": {"type": "integer"},
         "message": {"type": "string"}, "status": {"enum": ["approved", "pending", "reproved"]},
         "refusalReason": {"type": ["string", "null"], "enum": [None, "invalid_code", "expired_code", "max_attempts_exceeded", "face_mismatch", "person_not_alive", "face_not_found", "multiple_faces", "poor_quality"]},
+        "refusalDetail": {"type": ["string", "null"], "enum": [None, "face_too_small", "face_cut_off", "too_dark", "too_bright", "blurred", "head_turned", "eyes_closed", "unmeasurable"], "description": "face only: what to fix when refusalReason is poor_quality"},
         "faceMatch": {"type": "object", "description": "face_authentication only", "properties": {"isMatch": {"type": ["boolean", "null"]}, "similarity": {"type": ["string", "null"]}}},
         "liveness": {"type": "object", "description": "face_authentication only", "properties": {"isAlive": {"type": ["boolean", "null"]}}},
         "attestation": {"type": "string", "description": "JWT, only when the attempt became approved"},

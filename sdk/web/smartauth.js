@@ -78,6 +78,14 @@ const TEXTS = {
     poor_quality:
       'A foto não ficou nítida. Aproxime-se da câmera, procure mais luz, fique parado e olhe de frente.',
     multiple_faces: 'Apareceu mais de um rosto. Deixe só você na imagem.',
+    // What to fix in a selfie refused for its quality (`refusalDetail`).
+    face_too_small: 'O rosto ficou pequeno. Aproxime-se da câmera.',
+    face_cut_off: 'O rosto ficou cortado. Centralize-o no oval, um pouco mais longe.',
+    too_dark: 'A foto ficou escura. Procure mais luz, de frente para ela.',
+    too_bright: 'A foto ficou clara demais. Saia da luz direta.',
+    blurred: 'A foto ficou tremida. Fique parado e limpe a lente.',
+    head_turned: 'O rosto ficou de lado. Olhe de frente para a câmera.',
+    eyes_closed: 'Os olhos pareceram fechados. Mantenha os olhos abertos.',
     face_mismatch: 'O rosto não corresponde ao cadastrado. Tente de novo, olhando de frente para a câmera.',
     person_not_alive:
       'Precisamos ver você ao vivo, não uma foto ou uma tela. Tire a selfie você mesmo, diante da câmera.',
@@ -135,6 +143,14 @@ const TEXTS = {
     face_not_found: "We couldn't see a face. Find more light, face the camera and keep your face uncovered.",
     poor_quality: "The picture wasn't clear. Move closer to the camera, find more light, hold still and face the camera.",
     multiple_faces: 'More than one face showed up. Make sure only you are in the picture.',
+    // What to fix in a selfie refused for its quality (`refusalDetail`).
+    face_too_small: 'Your face is too small. Move closer to the camera.',
+    face_cut_off: 'Your face is cut off. Centre it in the oval, a little farther away.',
+    too_dark: 'The picture is too dark. Find more light, facing it.',
+    too_bright: 'The picture is too bright. Move out of direct light.',
+    blurred: 'The picture is blurred. Hold still and clean the lens.',
+    head_turned: 'Your head is turned. Face the camera.',
+    eyes_closed: 'Your eyes look closed. Keep your eyes open.',
     face_mismatch: "The face doesn't match the enrolled face. Try again, facing the camera.",
     person_not_alive: 'We need to see you live, not a photo or a screen. Take the selfie yourself, in front of the camera.',
     faceRefused: "We couldn't confirm it's you from the selfie. Try again.",
@@ -1169,7 +1185,8 @@ class StepUp {
     if (body.refusalReason === 'max_attempts_exceeded' || left === 0) {
       return this.closeMethod(method, this.t.methodClosed);
     }
-    retry(body.refusalReason, left);
+    // A selfie refused for its quality says what to fix (`refusalDetail`); the screen shows that.
+    retry(body.refusalDetail || body.refusalReason, left);
   }
 
   // -- face ---------------------------------------------------------------------------------

@@ -55,8 +55,49 @@ pub enum Refusal {
     FaceNotFound,
     #[error("{0} faces were found in the image; exactly one is needed")]
     MultipleFaces(usize),
-    #[error("the face cannot be used: {0}")]
-    PoorQuality(String),
+    #[error("the face cannot be used: {1}")]
+    PoorQuality(QualityIssue, String),
+}
+
+/// What to fix in a selfie of poor quality: a stable code for the API (`refusalDetail`), the metrics and
+/// the person's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QualityIssue {
+    FaceTooSmall,
+    FaceCutOff,
+    TooDark,
+    TooBright,
+    Blurred,
+    HeadTurned,
+    EyesClosed,
+    /// The measurements were not numbers (a degenerate image).
+    Unmeasurable,
+}
+
+impl QualityIssue {
+    pub const ALL: [QualityIssue; 8] = [
+        QualityIssue::FaceTooSmall,
+        QualityIssue::FaceCutOff,
+        QualityIssue::TooDark,
+        QualityIssue::TooBright,
+        QualityIssue::Blurred,
+        QualityIssue::HeadTurned,
+        QualityIssue::EyesClosed,
+        QualityIssue::Unmeasurable,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            QualityIssue::FaceTooSmall => "face_too_small",
+            QualityIssue::FaceCutOff => "face_cut_off",
+            QualityIssue::TooDark => "too_dark",
+            QualityIssue::TooBright => "too_bright",
+            QualityIssue::Blurred => "blurred",
+            QualityIssue::HeadTurned => "head_turned",
+            QualityIssue::EyesClosed => "eyes_closed",
+            QualityIssue::Unmeasurable => "unmeasurable",
+        }
+    }
 }
 
 impl Refusal {
@@ -65,7 +106,15 @@ impl Refusal {
         match self {
             Refusal::FaceNotFound => "face_not_found",
             Refusal::MultipleFaces(_) => "multiple_faces",
-            Refusal::BadImage(_) | Refusal::PoorQuality(_) => "poor_quality",
+            Refusal::BadImage(_) | Refusal::PoorQuality(..) => "poor_quality",
+        }
+    }
+
+    /// What to fix, for a face of poor quality (`refusalDetail`).
+    pub fn detail(&self) -> Option<QualityIssue> {
+        match self {
+            Refusal::PoorQuality(issue, _) => Some(*issue),
+            _ => None,
         }
     }
 }
@@ -241,8 +290,8 @@ impl FaceEngine {
         let (aligned, _) = align_112(image, &face.landmarks);
         let quality = self.quality(image, &face, &aligned)?;
         done(Stage::Quality, started);
-        if let Some(problem) = quality_problem(image, &face, &quality).filter(|_| enforce_quality) {
-            return Ok(Err(Refusal::PoorQuality(problem)));
+        if let Some((issue, problem)) = quality_problem(image, &face, &quality).filter(|_| enforce_quality) {
+            return Ok(Err(Refusal::PoorQuality(issue, problem)));
         }
 
         let started = Instant::now();
@@ -329,8 +378,8 @@ impl FaceEngine {
     }
 }
 
-/// The first quality problem that makes the face unusable, in words for the caller.
-fn quality_problem(image: &RgbImage, face: &Detection, q: &Quality) -> Option<String> {
+/// The first quality problem that makes the face unusable, with its words for the caller.
+fn quality_problem(image: &RgbImage, face: &Detection, q: &Quality) -> Option<(QualityIssue, String)> {
     let (w, h) = (image.width() as f32, image.height() as f32);
     let margin = 0.1 * face.width().max(face.height());
     let cut =
@@ -338,22 +387,25 @@ fn quality_problem(image: &RgbImage, face: &Detection, q: &Quality) -> Option<St
     let landmarks_outside = face.landmarks.iter().any(|p| p[0] < 0.0 || p[1] < 0.0 || p[0] >= w || p[1] >= h);
     let measured = [q.face_px, q.brightness, q.sharpness, q.yaw, q.pitch, q.eyes_open];
     if measured.iter().any(|v| !v.is_finite()) {
-        return Some("the face could not be measured".into());
+        return Some((QualityIssue::Unmeasurable, "the face could not be measured".into()));
     }
     Some(if q.face_px < MIN_FACE_PX {
-        format!("the face is too small ({:.0} px; at least {MIN_FACE_PX:.0} are needed)", q.face_px)
+        (
+            QualityIssue::FaceTooSmall,
+            format!("the face is too small ({:.0} px; at least {MIN_FACE_PX:.0} are needed)", q.face_px),
+        )
     } else if cut || landmarks_outside {
-        "the face is cut off by the edge of the image (too close or off-centre)".into()
+        (QualityIssue::FaceCutOff, "the face is cut off by the edge of the image (too close or off-centre)".into())
     } else if q.brightness < MIN_BRIGHTNESS {
-        "the face is too dark".into()
+        (QualityIssue::TooDark, "the face is too dark".into())
     } else if q.brightness > MAX_BRIGHTNESS {
-        "the face is too bright".into()
+        (QualityIssue::TooBright, "the face is too bright".into())
     } else if q.sharpness < MIN_SHARPNESS {
-        "the face is blurred".into()
+        (QualityIssue::Blurred, "the face is blurred".into())
     } else if q.yaw.abs() > MAX_YAW || q.pitch.abs() > MAX_PITCH {
-        format!("the head is turned too far (yaw {:.0}°, pitch {:.0}°)", q.yaw, q.pitch)
+        (QualityIssue::HeadTurned, format!("the head is turned too far (yaw {:.0}°, pitch {:.0}°)", q.yaw, q.pitch))
     } else if q.eyes_open < MIN_EYES_OPEN {
-        "the eyes are closed".into()
+        (QualityIssue::EyesClosed, "the eyes are closed".into())
     } else {
         return None;
     })

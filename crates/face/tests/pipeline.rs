@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use image::{ImageEncoder, Rgb, RgbImage};
-use smartauth_face::{similarity, Analysis, FaceEngine, Refusal};
+use smartauth_face::{similarity, Analysis, FaceEngine, QualityIssue, Refusal};
 
 fn root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
@@ -120,25 +120,41 @@ fn a_rotated_photo_with_its_exif_orientation_still_matches() {
 }
 
 #[test]
-fn dark_and_blurred_faces_are_poor_quality() {
+fn dark_and_blurred_faces_are_poor_quality_and_say_what_to_fix() {
     let photo = decoded("fr_obama.jpg");
+    let detail = |refusal: &Refusal| (refusal.reason(), refusal.detail().map(QualityIssue::code));
     let dark = RgbImage::from_fn(photo.width(), photo.height(), |x, y| Rgb(photo.get_pixel(x, y).0.map(|v| v / 8)));
     let refusal = analyze(&jpeg(&dark, None)).unwrap_err();
-    assert!(matches!(&refusal, Refusal::PoorQuality(m) if m.contains("dark")), "{refusal:?}");
+    assert_eq!(detail(&refusal), ("poor_quality", Some("too_dark")), "{refusal:?}");
+    assert!(refusal.to_string().contains("dark"), "{refusal}");
     let blurred = image::imageops::blur(&photo, 8.0);
     let refusal = analyze(&jpeg(&blurred, None)).unwrap_err();
-    assert!(matches!(&refusal, Refusal::PoorQuality(m) if m.contains("blurred")), "{refusal:?}");
+    assert_eq!(detail(&refusal), ("poor_quality", Some("blurred")), "{refusal:?}");
     let bright = RgbImage::from_fn(photo.width(), photo.height(), |x, y| {
         Rgb(photo.get_pixel(x, y).0.map(|v| (u16::from(v) * 2).min(255) as u8))
     });
     let refusal = analyze(&jpeg(&bright, None)).unwrap_err();
-    assert!(matches!(&refusal, Refusal::PoorQuality(m) if m.contains("bright")), "{refusal:?}");
+    assert_eq!(detail(&refusal), ("poor_quality", Some("too_bright")), "{refusal:?}");
+    // Far from the camera: the same photo at a fifth of its size.
+    let small =
+        image::imageops::resize(&photo, photo.width() / 5, photo.height() / 5, image::imageops::FilterType::Triangle);
+    let refusal = analyze(&jpeg(&small, None)).unwrap_err();
+    assert_eq!(detail(&refusal), ("poor_quality", Some("face_too_small")), "{refusal:?}");
+    let codes: std::collections::HashSet<_> = QualityIssue::ALL.iter().map(|i| i.code()).collect();
+    assert_eq!(codes.len(), QualityIssue::ALL.len(), "one code each");
 }
 
 #[test]
 fn a_face_cut_by_the_edge_is_refused() {
     let refusal = analyze(&bytes("fr_obama_partial_face.jpg")).unwrap_err();
     assert_eq!(refusal.reason(), "poor_quality", "{refusal:?}");
+    // The photo cut a fifth of the face's width right of its centre: the face runs off the right edge.
+    let photo = decoded("fr_obama.jpg");
+    let [x0, _, x1, _] = face("fr_obama.jpg").detection.bbox;
+    let right = ((x0 + x1) / 2.0 + (x1 - x0) * 0.2) as u32;
+    let cut = image::imageops::crop_imm(&photo, 0, 0, right, photo.height()).to_image();
+    let refusal = analyze(&jpeg(&cut, None)).unwrap_err();
+    assert_eq!((refusal.reason(), refusal.detail()), ("poor_quality", Some(QualityIssue::FaceCutOff)), "{refusal:?}");
 }
 
 #[test]

@@ -201,6 +201,9 @@ pub struct FaceAttempt {
     pub is_match: Option<bool>,
     pub liveness: Option<f32>,
     pub is_alive: Option<bool>,
+    /// What to fix when the selfie was refused for its quality (`face_too_small`, `too_dark`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal_detail: Option<String>,
 }
 
 /// Signs media links while a document is rendered.
@@ -716,6 +719,7 @@ impl Serialize for MethodView<'_> {
                     };
                     json!({
                         "refusalReason": a.refusal_reason,
+                        "refusalDetail": face.refusal_detail,
                         "providedFace": {"signedUrl": link(&face.provided)},
                         "expectedFace": {"signedUrl": link(&face.expected)},
                         // A string, as in the seed.
@@ -729,6 +733,15 @@ impl Serialize for MethodView<'_> {
         map.serialize_entry("attempts", &attempts)?;
         if code {
             map.serialize_entry("createdAt", &self.state.map(|s| ts(s.created_at)))?;
+        } else {
+            // Selfies refused for their quality (what to fix: light, distance...) apart from faces that were
+            // compared and did not match, or did not look alive.
+            let tries = self.state.map(|s| s.attempts.as_slice()).unwrap_or_default();
+            let count = |reasons: &[&str]| {
+                tries.iter().filter(|a| a.refusal_reason.as_deref().is_some_and(|r| reasons.contains(&r))).count()
+            };
+            map.serialize_entry("qualityRefusals", &count(&["poor_quality", "face_not_found", "multiple_faces"]))?;
+            map.serialize_entry("mismatches", &count(&["face_mismatch", "person_not_alive"]))?;
         }
         map.end()
     }
@@ -811,6 +824,9 @@ struct PersonMethodView {
 #[serde(rename_all = "camelCase")]
 struct PersonMethodAttempt {
     refusal_reason: Option<String>,
+    /// What to fix in a selfie refused for its quality: the person's to know.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refusal_detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sent_to: Option<String>,
     created_at: String,
@@ -836,6 +852,7 @@ impl PersonMethodView {
                 .iter()
                 .map(|a| PersonMethodAttempt {
                     refusal_reason: a.refusal_reason.clone(),
+                    refusal_detail: a.face.as_ref().and_then(|f| f.refusal_detail.clone()),
                     sent_to: a.sent_to.clone(),
                     created_at: ts(a.created_at),
                 })

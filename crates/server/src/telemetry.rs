@@ -104,6 +104,10 @@ const COUNTERS: &[(&str, &str)] = &[
         "Codes refused, by channel and cause: wrong, expired, or closed (the method had no tries left).",
     ),
     ("smartauth_face_verifications_total", "Face step-ups recorded, by outcome (approved or the refusal reason)."),
+    (
+        "smartauth_face_quality_refusals_total",
+        "Selfies refused for their quality, by what to fix (face_too_small, too_dark, blurred, ...).",
+    ),
     ("smartauth_lockout_refusals_total", "Step-ups refused because the person's code and face methods are locked."),
     ("smartauth_unlocks_total", "Locked persons unlocked by their tenant or the operator."),
     ("smartauth_send_caps_reached_total", "Code sends refused by the per-person or per-destination hourly/daily caps."),

@@ -10,7 +10,7 @@ use chrono::Utc;
 use serde_json::json;
 use smartauth_domain::lockout::Factor;
 use smartauth_domain::{Method, Status};
-use smartauth_face::{similarity, template_from_bytes, Refusal};
+use smartauth_face::{similarity, template_from_bytes, QualityIssue, Refusal};
 use smartauth_store::{AttemptRecord, Millis};
 
 use crate::attempt::{FaceAttempt, MethodAttempt};
@@ -48,7 +48,7 @@ pub async fn verify(
     let face_rules = rules.face;
     if let Some(state) = doc.method(FACE) {
         if state.status == Status::Reproved.as_str() || state.failures >= face_rules.max_attempts {
-            return Ok(answer(&record, false, 0, Some("max_attempts_exceeded"), None, None));
+            return Ok(answer(&record, false, 0, Some("max_attempts_exceeded"), None, None, None));
         }
         if state.status != Status::Pending.as_str() {
             return Err(ApiError::Conflict("face_authentication has already ended for this attempt".into()));
@@ -85,6 +85,8 @@ pub async fn verify(
     let enrolled_image = identity.face_image_enc.as_deref().map(|i| app.key.decrypt(i)).transpose()?;
     let analysis = faces.analyze(bytes.clone()).await?;
     let mut face = FaceAttempt::default();
+    let detail = analysis.as_ref().err().and_then(Refusal::detail);
+    face.refusal_detail = detail.map(|d| d.code().to_owned());
     let refusal = match &analysis {
         // Not an image at all: a client error, not a try.
         Err(Refusal::BadImage(why)) => return Err(ApiError::BadRequest(format!("image: {why}"))),
@@ -126,7 +128,7 @@ pub async fn verify(
         let now: Millis = Utc::now().timestamp_millis();
         let state = state_mut(&mut doc, FACE);
         if state.status != Status::Pending.as_str() || state.failures >= face_rules.max_attempts {
-            return Ok(answer(&record, false, 0, Some("max_attempts_exceeded"), None, None));
+            return Ok(answer(&record, false, 0, Some("max_attempts_exceeded"), None, None, None));
         }
         state.attempts.push(MethodAttempt {
             refusal_reason: refusal.map(str::to_owned),
@@ -156,6 +158,7 @@ pub async fn verify(
                 "isMatch": face.is_match,
                 "isAlive": face.is_alive,
                 "refusalReason": refusal,
+                "refusalDetail": face.refusal_detail,
                 "status": record.status,
                 "date": crate::attempt::ts(now),
             }),
@@ -180,13 +183,16 @@ pub async fn verify(
         }
         metrics::counter!("smartauth_face_verifications_total", "outcome" => refusal.unwrap_or("approved"))
             .increment(1);
+        if let Some(detail) = detail {
+            metrics::counter!("smartauth_face_quality_refusals_total", "detail" => detail.code()).increment(1);
+        }
         let token = if approved { Some(attestation(tenant, &record, &doc)?) } else { None };
         let mut shown = face.clone();
         if tenant.person.is_some() {
             // The exact score would let a client tune a forged image until it passes.
             (shown.similarity, shown.liveness) = (None, None);
         }
-        return Ok(answer(&record, approved, left, refusal, Some(&shown), token));
+        return Ok(answer(&record, approved, left, refusal, detail, Some(&shown), token));
     }
     Err(busy())
 }
@@ -196,9 +202,20 @@ fn answer(
     authorized: bool,
     left: u32,
     refusal: Option<&str>,
+    detail: Option<QualityIssue>,
     face: Option<&FaceAttempt>,
     attestation: Option<String>,
 ) -> Response {
+    let fix = detail.map(|d| match d {
+        QualityIssue::FaceTooSmall => "the face is too small: move closer to the camera",
+        QualityIssue::FaceCutOff => "the face is cut off: centre it in the frame, a little farther away",
+        QualityIssue::TooDark => "the face is too dark: find more light, facing it",
+        QualityIssue::TooBright => "the face is too bright: move away from direct light",
+        QualityIssue::Blurred => "the face is blurred: hold still, and clean the lens",
+        QualityIssue::HeadTurned => "the head is turned: face the camera",
+        QualityIssue::EyesClosed => "the eyes look closed: open your eyes",
+        QualityIssue::Unmeasurable => "the face in the image cannot be used: take another selfie",
+    });
     let message = match refusal {
         None => "face verified; the attempt is approved".to_owned(),
         Some("max_attempts_exceeded") => "too many failed face verifications; this method is closed".to_owned(),
@@ -206,7 +223,10 @@ fn answer(
         Some("person_not_alive") => "the selfie does not look like a live person".to_owned(),
         Some("face_not_found") => "no face was found in the image".to_owned(),
         Some("multiple_faces") => "more than one face is in the image".to_owned(),
-        Some(_) => "the face in the image cannot be used (light, focus, size, pose or eyes)".to_owned(),
+        Some(_) => match fix {
+            Some(fix) => fix.to_owned(),
+            None => "the face in the image cannot be used (light, focus, size, pose or eyes)".to_owned(),
+        },
     };
     let mut out = json!({
         "isAuthorized": authorized,
@@ -214,6 +234,7 @@ fn answer(
         "message": message,
         "status": record.status,
         "refusalReason": refusal,
+        "refusalDetail": detail.map(QualityIssue::code),
         "faceMatch": {
             "isMatch": face.and_then(|f| f.is_match),
             "similarity": face.and_then(|f| f.similarity).map(|s| format!("{s:.4}")),

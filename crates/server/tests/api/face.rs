@@ -381,3 +381,32 @@ async fn a_null_image_url_is_refused_and_a_null_image_removes_the_face() {
     let a = app.attempt(&tenant, PERSON, "phone-1", SAO_PAULO).await;
     assert_eq!(a.body["neededReauthentications"], json!([]), "no face, no method: {:?}", a.body);
 }
+
+#[tokio::test]
+async fn a_selfie_refused_for_its_quality_says_what_to_fix_and_is_counted_apart_from_mismatches() {
+    let app = spawn_app().await;
+    let tenant = face_tenant(&app, "fr_obama.jpg").await;
+    let attempt = pending_attempt(&app, &tenant).await;
+    // The same selfie in a dark room.
+    let photo = image::load_from_memory(&image("fr_obama2.jpg")).unwrap().into_rgb8();
+    let dark = image::RgbImage::from_fn(photo.width(), photo.height(), |x, y| {
+        image::Rgb(photo.get_pixel(x, y).0.map(|v| v / 8))
+    });
+    let mut jpeg = Vec::new();
+    dark.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+    let r = verify(&app, &tenant, &attempt, json!({"image": STANDARD.encode(&jpeg)})).await;
+    assert_eq!(
+        (r.body["refusalReason"].as_str(), r.body["refusalDetail"].as_str()),
+        (Some("poor_quality"), Some("too_dark"))
+    );
+    assert!(r.body["message"].as_str().unwrap().contains("more light"), "{:?}", r.body);
+    let r = verify(&app, &tenant, &attempt, json!({"image": b64("fr_biden.jpg")})).await;
+    assert_eq!((r.body["refusalReason"].as_str(), r.body["refusalDetail"].as_str()), (Some("face_mismatch"), None));
+    let doc = app.get(&format!("/authentications/{attempt}"), &backend(&tenant)).await.body;
+    let face = &doc["authenticationMethods"]["face_authentication"];
+    assert_eq!((face["qualityRefusals"].clone(), face["mismatches"].clone()), (json!(1), json!(1)), "{face}");
+    assert_eq!(face["attempts"][0]["refusalDetail"], "too_dark");
+    // The person is told what to fix too (it is not evidence of the risk signals).
+    let own = app.get(&format!("/authentications/{attempt}"), &sdk(&tenant, PERSON)).await.body;
+    assert_eq!(own["authenticationMethods"]["face_authentication"]["attempts"][0]["refusalDetail"], "too_dark");
+}
