@@ -48,7 +48,15 @@ impl Phone {
         if !body.chars().all(|c| c.is_ascii_digit() || " -.()".contains(c)) {
             return Err(format!("{raw:?} is not a phone number"));
         }
-        let digits: String = body.chars().filter(char::is_ascii_digit).collect();
+        let mut digits: String = body.chars().filter(char::is_ascii_digit).collect();
+        // "0055 21 ..." dials out with the international prefix: the number is +55 21 ...
+        if !raw.starts_with('+') && digits.starts_with("00") {
+            digits.drain(..2);
+        }
+        // E.164: a number starts with its country code, and none starts with 0 (a trunk or local prefix).
+        if digits.starts_with('0') {
+            return Err("a phone number starts with its country code (such as +55), not with 0".into());
+        }
         if !(8..=15).contains(&digits.len()) {
             return Err("a phone number has 8 to 15 digits, country code included".into());
         }
@@ -93,6 +101,13 @@ mod tests {
         for bad in ["", "john", "john@", "@example.com", "john@example", "jo hn@example.com", "a@b@c.com", "x@-a.com"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_international_prefix_is_the_plus_and_no_number_starts_with_zero() {
+        assert_eq!(Phone::parse("0055 21 98289-5497").unwrap().as_str(), "+5521982895497");
+        assert!(Phone::parse("+0055 21 98289-5497").is_err());
+        assert!(Phone::parse("021 98289-5497").is_err(), "a trunk prefix, not a country code");
     }
 
     #[test]

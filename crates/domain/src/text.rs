@@ -31,7 +31,16 @@ fn is_hidden(c: char) -> bool {
             | GeneralCategory::Format
             | GeneralCategory::LineSeparator
             | GeneralCategory::ParagraphSeparator
-    )
+    ) || blank_or_ignorable(c)
+}
+
+/// Characters that show as nothing, or as a blank, though Unicode does not class them as formatting: the
+/// other Default_Ignorable_Code_Points (combining grapheme joiner, Hangul fillers, Mongolian and other
+/// variation selectors) and the braille blank. A payee "João\u{3164}x" reads as "João x" in an SMS.
+fn blank_or_ignorable(c: char) -> bool {
+    matches!(c,
+        '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{2800}'
+        | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FFA0}' | '\u{E0100}'..='\u{E01EF}')
 }
 
 #[cfg(test)]
@@ -40,8 +49,22 @@ mod tests {
 
     #[test]
     fn bidirectional_overrides_and_zero_width_characters_are_hidden() {
-        for c in ['\u{202E}', '\u{202A}', '\u{2066}', '\u{200B}', '\u{200E}', '\u{FEFF}', '\u{00AD}', '\u{E0041}', '\n']
-        {
+        for c in [
+            '\u{202E}',
+            '\u{202A}',
+            '\u{2066}',
+            '\u{200B}',
+            '\u{200E}',
+            '\u{FEFF}',
+            '\u{00AD}',
+            '\u{E0041}',
+            '\n',
+            '\u{034F}',
+            '\u{3164}',
+            '\u{115F}',
+            '\u{FE0F}',
+            '\u{2800}',
+        ] {
             assert_eq!(hidden_in_id(&format!("abc{c}def")), Some(c), "U+{:04X}", u32::from(c));
             assert_eq!(hidden_in_name(&format!("abc{c}def")), Some(c), "U+{:04X}", u32::from(c));
         }

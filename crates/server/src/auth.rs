@@ -123,10 +123,23 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
 fn unverified_issuer(token: &str) -> Result<String, ApiError> {
     let payload = token.split('.').nth(1).ok_or_else(|| unauthorized("malformed token"))?;
     let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).map_err(|_| unauthorized("malformed token"))?;
+    no_member_twice(&bytes, "claims")?;
     let claims: Unverified = serde_json::from_slice(&bytes).map_err(|_| unauthorized("malformed token"))?;
     match claims.iss {
         Some(serde_json::Value::String(iss)) if !iss.is_empty() => Ok(iss),
         _ => Err(unauthorized("the token has no iss claim (it must be your clientId)")),
+    }
+}
+
+/// A header or claims object that names a member twice ({"policyId": "p", "policyId": "lax"}) is refused:
+/// the backend that minted it and this server could read different values (RFC 7519 §4 lets a recipient
+/// refuse such a token, and RFC 8259 leaves the outcome to the parser).
+fn no_member_twice(json: &[u8], part: &str) -> Result<(), ApiError> {
+    match serde_json::from_slice::<crate::transaction::Sent>(json) {
+        Err(e) if e.to_string().contains("named twice") => {
+            Err(unauthorized(&format!("the token's {part} name a member twice")))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -135,6 +148,7 @@ fn unverified_issuer(token: &str) -> Result<String, ApiError> {
 fn refuse_critical_extensions(token: &str) -> Result<(), ApiError> {
     let header = token.split('.').next().ok_or_else(|| unauthorized("malformed token"))?;
     let bytes = URL_SAFE_NO_PAD.decode(header.trim_end_matches('=')).map_err(|_| unauthorized("malformed token"))?;
+    no_member_twice(&bytes, "header")?;
     let header: Claims = serde_json::from_slice(&bytes).map_err(|_| unauthorized("malformed token"))?;
     if header.contains_key("crit") {
         return Err(unauthorized(
@@ -186,6 +200,8 @@ fn tenant_for(token: &str, issuer: &str, client: Arc<ActiveClient>, now: i64) ->
     validation.set_required_spec_claims(&["iss"]);
     validation.set_issuer(&[issuer]);
     validation.validate_exp = true;
+    // A token that says it is not valid yet is not (RFC 7519 §4.1.5), when it says so.
+    validation.validate_nbf = true;
     validation.leeway = EXP_LEEWAY_SECS;
     validation.validate_aud = false;
     let decode =
@@ -202,9 +218,15 @@ fn tenant_for(token: &str, issuer: &str, client: Arc<ActiveClient>, now: i64) ->
     }
     .map_err(|e| match e.kind() {
         jsonwebtoken::errors::ErrorKind::ExpiredSignature => unauthorized("the token has expired"),
+        jsonwebtoken::errors::ErrorKind::ImmatureSignature => unauthorized("the token is not valid yet (nbf)"),
         _ => unauthorized("invalid token"),
     })?;
     let exp = expiry(&data.claims)?;
+    if let (Some(a), Some(b)) = (data.claims.get("personId"), data.claims.get("peopleId")) {
+        if a != b {
+            return Err(unauthorized("the token's personId and peopleId name different people"));
+        }
+    }
     let person = match data.claims.get("personId").or_else(|| data.claims.get("peopleId")).cloned() {
         None => None,
         Some(serde_json::Value::String(raw)) => {

@@ -162,11 +162,14 @@ pub fn mailbox_of(address: &str) -> String {
             Some((mailbox, _)) if !mailbox.is_empty() => mailbox,
             _ => local,
         };
-        let local = match domain {
+        let local = local.to_owned();
+        // UTS #46: "ｇmail.com" (fullwidth) and "exämple.com" are the ASCII domains a relay delivers them to.
+        let domain = idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_owned());
+        let local = match domain.as_str() {
             "gmail.com" | "googlemail.com" => local.replace('.', ""),
-            _ => local.to_owned(),
+            _ => local,
         };
-        let domain = if domain == "googlemail.com" { "gmail.com" } else { domain };
+        let domain = if domain == "googlemail.com" { "gmail.com" } else { domain.as_str() };
         return format!("{local}@{domain}");
     }
     match address.strip_prefix("+55") {
@@ -226,6 +229,8 @@ mod tests {
             ("victim+1@example.com", "victim@example.com"),
             ("victim+a+b@example.com", "victim@example.com"),
             ("v.i.c.tim@gmail.com", "victim@googlemail.com"),
+            ("victim@\u{FF47}mail.com", "victim@gmail.com"),
+            ("v.ictim@ex\u{E4}mple.com", "v.ictim@xn--exmple-cua.com"),
             ("+55021982895497", "+5521982895497"),
         ] {
             assert_eq!(mailbox_of(a), mailbox_of(b), "{a} and {b}");

@@ -57,14 +57,20 @@ impl Transaction {
     /// For the code's message.
     pub fn summary_in(&self, language: Language) -> Option<String> {
         let d = &self.details;
-        let currency = d.get("currency")?.as_str()?.trim();
+        // An ISO 4217 code: free text here would be read as part of the message ("R$ 1,00 to Bob; ...").
+        let currency = d.get("currency")?.as_str()?.trim().to_ascii_uppercase();
+        if !(currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase())) {
+            return None;
+        }
+        let currency = currency.as_str();
         let amount = amount_text(d.get("amount")?, currency)?;
         let payee = match d.get("payee")? {
             Value::String(name) => name.as_str(),
             Value::Object(payee) => payee.get("name")?.as_str()?,
             _ => return None,
         };
-        let payee = shortened(payee.trim(), 40);
+        // Runs of spaces would push what follows the name out of sight.
+        let payee = shortened(&payee.split_whitespace().collect::<Vec<_>>().join(" "), 40);
         let (payment, of, to) = match language {
             Language::En => ("Payment", "of", "to"),
             Language::PtBr => ("Pagamento", "de", "para"),
@@ -206,7 +212,8 @@ fn amount_text(amount: &Value, currency: &str) -> Option<String> {
         // An amount a message can state: cents at most, and under a trillion. Another number is shown as
         // sent when it is short, or not at all: the SMS must stay one message.
         Value::Number(n) => {
-            let f = n.as_f64()?;
+            // A transfer of a negative amount is not something to state to the person.
+            let f = n.as_f64().filter(|f| *f >= 0.0 && !(*f == 0.0 && f.is_sign_negative()))?;
             let cents = f * 100.0;
             match f.abs() < 1e12 && (cents - cents.round()).abs() < 1e-6 {
                 true => (format!("{f:.2}"), true),
@@ -215,12 +222,17 @@ fn amount_text(amount: &Value, currency: &str) -> Option<String> {
         }
         Value::String(s) if !s.trim().is_empty() && s.trim().chars().count() <= 20 => {
             let digits = s.trim().to_owned();
-            // A decimal written as a string ("150.00", the usual way to send money in JSON) reads as a number.
-            let (units, cents) = digits.split_once('.').unwrap_or((&digits, "00"));
-            let decimal = !units.is_empty()
+            // Digits, with one decimal point or comma: anything else ("-150", "1 50", words) is not stated.
+            let (units, fraction) = digits.split_once(['.', ',']).unwrap_or((&digits, ""));
+            let numeric = !units.is_empty()
                 && units.bytes().all(|b| b.is_ascii_digit())
-                && cents.len() == 2
-                && cents.bytes().all(|b| b.is_ascii_digit());
+                && fraction.bytes().all(|b| b.is_ascii_digit());
+            if !numeric {
+                return None;
+            }
+            // A decimal written as a string ("150.00", the usual way to send money in JSON) reads as a number.
+            let decimal = digits.contains('.') && fraction.len() == 2 || fraction.is_empty();
+            let digits = if fraction.is_empty() { format!("{units}.00") } else { digits };
             (digits, decimal)
         }
         _ => return None,
@@ -346,6 +358,21 @@ mod tests {
             Some("Payment of 42.10 EUR to ACME Ltd")
         );
         assert_eq!(Transaction::parse(json!({"amount": 1, "currency": "BRL"})).unwrap().summary_in(Language::En), None);
+        // What cannot be stated plainly is left out of the message: a negative amount, a currency that is not an
+        // ISO code, an amount that is not a number; and a payee's runs of spaces do not hide what follows.
+        let summary = |t: Value| Transaction::parse(t).unwrap().summary_in(Language::En);
+        for bad in [
+            json!({"amount": -150, "currency": "BRL", "payee": "João"}),
+            json!({"amount": -0.0, "currency": "BRL", "payee": "João"}),
+            json!({"amount": "-150", "currency": "BRL", "payee": "João"}),
+            json!({"amount": "1 50", "currency": "BRL", "payee": "João"}),
+            json!({"amount": 150, "currency": "R$ 1,00 to Bob; code", "payee": "João"}),
+        ] {
+            assert_eq!(summary(bad.clone()), None, "{bad}");
+        }
+        let spaced =
+            json!({"amount": "150", "currency": "brl", "payee": format!("João{}123456 is your code", " ".repeat(40))});
+        assert_eq!(summary(spaced).as_deref(), Some("Payment of R$ 150,00 to João 123456 is your code"));
         let text = json!({"type": "Pix", "amount": "150.00", "currency": "BRL", "payee": "João"});
         assert_eq!(
             Transaction::parse(text).unwrap().summary_in(Language::PtBr).as_deref(),

@@ -249,11 +249,12 @@ async fn sub_addresses_and_gmail_dots_of_one_mailbox_share_its_cap() {
     let app = spawn_app_with(|s| s.limits.sends.per_hour = 2).await;
     let tenant = app.new_tenant().await;
     app.put_policy(&tenant, "pix", json!({"reauthenticationMethods": ["email_authentication"]})).await;
-    // Three people, one inbox: victim+1@, victim+2@ and v.i.c.t.i.m@ all reach victim@gmail.com.
+    // Four people, one inbox: victim+1@, victim+2@, v.i.c.t.i.m@ and victim@ｇmail all reach victim@gmail.com.
     let people = [
         ("11144477735", "Victim+1@gmail.com"),
         ("52998224725", "victim+2@gmail.com"),
         (PERSON, "v.i.c.t.i.m@gmail.com"),
+        ("39053344705", "victim@\u{FF47}mail.com"), // a fullwidth g: the same domain to a relay (UTS #46)
     ];
     let mut answers = Vec::new();
     for (n, (person, email)) in people.iter().enumerate() {
@@ -265,7 +266,7 @@ async fn sub_addresses_and_gmail_dots_of_one_mailbox_share_its_cap() {
         let path = format!("/authentications/{id}/methods/email_authentication/send");
         answers.push(app.post(&path, &sdk(&tenant, person), json!({})).await.status);
     }
-    assert_eq!(answers, [StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS]);
+    assert_eq!(answers, [StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS, StatusCode::TOO_MANY_REQUESTS]);
 }
 
 #[tokio::test]

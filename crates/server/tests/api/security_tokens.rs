@@ -72,6 +72,40 @@ async fn a_header_with_critical_extensions_is_refused() {
 }
 
 #[tokio::test]
+async fn a_token_that_names_a_claim_twice_is_not_yet_valid_or_names_two_people_is_refused() {
+    let app = spawn_app().await;
+    let tenant = app.new_tenant().await;
+    let (iss, soon) = (tenant.client_id.clone(), chrono::Utc::now().timestamp() + 60);
+    let header = r#"{"alg":"HS256","typ":"JWT"}"#;
+    for (header, claims, says) in [
+        // The backend may have meant the first policy; this server's parser would keep the last.
+        (
+            header.to_owned(),
+            format!(r#"{{"iss":"{iss}","exp":{soon},"personId":"{PERSON_DIGITS}","policyId":"pix","policyId":"lax"}}"#),
+            "twice",
+        ),
+        (header.to_owned(), format!(r#"{{"iss":"{iss}","iss":"{iss}"}}"#), "twice"),
+        (r#"{"alg":"HS256","alg":"HS256"}"#.to_owned(), format!(r#"{{"iss":"{iss}"}}"#), "twice"),
+        (header.to_owned(), format!(r#"{{"iss":"{iss}","nbf":{}}}"#, soon + 3600), "nbf"),
+        (
+            header.to_owned(),
+            format!(r#"{{"iss":"{iss}","exp":{soon},"personId":"{PERSON_DIGITS}","peopleId":"11144477735"}}"#),
+            "different people",
+        ),
+    ] {
+        let a = app.get("/identities/11144477735", &signed(&tenant, &header, &claims)).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{claims}: {:?}", a.body);
+        assert!(a.body["message"].as_str().unwrap().contains(says), "{claims}: {:?}", a.body);
+    }
+    let fine = format!(
+        r#"{{"iss":"{iss}","nbf":{},"personId":"{PERSON_DIGITS}","peopleId":"{PERSON_DIGITS}","exp":{soon}}}"#,
+        soon - 120
+    );
+    let a = app.get(&format!("/identities/{PERSON_DIGITS}"), &signed(&tenant, header, &fine)).await;
+    assert_ne!(a.status, StatusCode::UNAUTHORIZED, "{:?}", a.body);
+}
+
+#[tokio::test]
 async fn an_sdk_token_must_expire_within_its_clients_lifetime() {
     let app = spawn_app().await;
     let tenant = app.tenant_with_person(PERSON).await;
