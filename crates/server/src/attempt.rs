@@ -733,9 +733,9 @@ impl Serialize for MethodView<'_> {
         map.serialize_entry("attempts", &attempts)?;
         if code {
             map.serialize_entry("createdAt", &self.state.map(|s| ts(s.created_at)))?;
-        } else {
+        } else if self.state.is_some() {
             // Selfies refused for their quality (what to fix: light, distance...) apart from faces that were
-            // compared and did not match, or did not look alive.
+            // compared and did not match, or did not look alive. (A method not offered keeps the seed's shape.)
             let tries = self.state.map(|s| s.attempts.as_slice()).unwrap_or_default();
             let count = |reasons: &[&str]| {
                 tries.iter().filter(|a| a.refusal_reason.as_deref().is_some_and(|r| reasons.contains(&r))).count()
