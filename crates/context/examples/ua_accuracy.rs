@@ -1,11 +1,16 @@
 //! Accuracy of the user-agent parser against corpora written by others: the uap-core test files
 //! (expected uap-core families) and ua-parser-js 1.0.41's output over the same user agents
-//! (`tests/data/ua-parser-js-1.0.41.tsv.gz`). Prints one table; `scripts/ua-accuracy.sh` runs it.
+//! (`tests/data/ua-parser-js-1.0.41.tsv.gz`); with `--corpus2`, also ua-parser-js 1.0.41's output over a
+//! second corpus independent of uap-core (Matomo Device Detector's fixtures, folder made by
+//! `scripts/ua_corpus2.sh --fixtures-only`; expected results made by `scripts/ua_corpus2.sh`). Prints one
+//! table per corpus; `scripts/ua-accuracy.sh` runs it.
 //!
-//! Usage: ua_accuracy <regexes.yaml> <uap-core dir> [--diff FIELD [N]]
+//! Usage: ua_accuracy <regexes.yaml> <uap-core dir> [--corpus2 <fixtures dir> <expected.tsv.gz>]
+//!        [--diff FIELD [N]] [--families] [--dump FILE]
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::path::Path;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -24,6 +29,12 @@ struct Case {
     model: Option<String>,
 }
 
+/// One case of Matomo Device Detector's fixtures: only the user agent is read (serde skips the rest).
+#[derive(Deserialize)]
+struct MatomoCase {
+    user_agent: String,
+}
+
 /// What uap-core expects for a case, and what the parser found.
 type Expected<'a> = dyn Fn(&Case) -> (Option<String>, Option<String>) + 'a;
 
@@ -35,18 +46,13 @@ struct Tally {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
-        eprintln!("usage: ua_accuracy <regexes.yaml> <uap-core dir> [--diff FIELD [N]]");
+        eprintln!(
+            "usage: ua_accuracy <regexes.yaml> <uap-core dir> [--corpus2 <fixtures dir> <expected.tsv.gz>] [--diff FIELD [N]]"
+        );
         std::process::exit(2);
     }
     let parser = UserAgentParser::load(args[1].as_ref()).expect("regexes.yaml loads");
-    let dir = std::path::Path::new(&args[2]).join("tests");
-    let diff_field = args.iter().position(|a| a == "--diff").and_then(|i| args.get(i + 1)).cloned();
-    let diff_n: usize = args
-        .iter()
-        .position(|a| a == "--diff")
-        .and_then(|i| args.get(i + 2))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(40);
+    let dir = Path::new(&args[2]).join("tests");
 
     let load = |name: &str| -> Vec<Case> {
         let text = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -75,9 +81,89 @@ fn main() {
     row("device model (test_device.yaml)", &device_cases, &|c| (c.model.clone(), parser.raw(&c.user_agent_string).4));
 
     // 2. ua-parser-js 1.0.41 over the same distinct user agents.
-    let mut gz = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let uas: Vec<&str> = ua_cases
+        .iter()
+        .chain(&os_cases)
+        .chain(&device_cases)
+        .map(|c| c.user_agent_string.as_str())
+        .filter(|ua| seen.insert(*ua))
+        .collect();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ua-parser-js-1.0.41.tsv.gz");
-    flate2::read::GzDecoder::new(std::fs::File::open(path).expect("expected results file"))
+    against_ua_parser_js(
+        &parser,
+        path.as_ref(),
+        &uas,
+        &args,
+        &|n: usize| format!("the same {n} distinct user agents"),
+        "",
+    );
+
+    // 3. A second corpus, independent of uap-core: Matomo Device Detector's fixtures (the TSV holds a
+    // sample of them: the agents it has no row for are skipped).
+    if let Some(i) = args.iter().position(|a| a == "--corpus2") {
+        let (Some(fixtures), Some(tsv)) = (args.get(i + 1), args.get(i + 2)) else {
+            eprintln!("--corpus2 needs <fixtures dir> <expected.tsv.gz>");
+            std::process::exit(2);
+        };
+        let agents = matomo_agents(fixtures.as_ref());
+        let uas: Vec<&str> = agents.iter().map(String::as_str).collect();
+        against_ua_parser_js(
+            &parser,
+            tsv.as_ref(),
+            &uas,
+            &args,
+            &|n: usize| format!("{n} distinct user agents of Matomo Device Detector's fixtures (second corpus)"),
+            ".corpus2",
+        );
+    }
+}
+
+/// Distinct user agents of Matomo Device Detector's fixture files (`*.yml` in `dir`, each a list of
+/// cases with a `user_agent`), in first-seen order over the files sorted by name.
+fn matomo_agents(dir: &Path) -> Vec<String> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e} (run: bash scripts/ua_corpus2.sh --fixtures-only)", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no .yml files in {}", dir.display());
+    let mut seen = std::collections::HashSet::new();
+    let mut agents = Vec::new();
+    for file in files {
+        let text = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let cases: Vec<MatomoCase> =
+            serde_yaml::from_slice(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        for case in cases {
+            if seen.insert(case.user_agent.clone()) {
+                agents.push(case.user_agent);
+            }
+        }
+    }
+    agents
+}
+
+/// Compares the parser with ua-parser-js's answers in `tsv` (rows keyed by the first 16 hex digits of
+/// the SHA-256 of the user agent) over `uas`, skipping agents the file has no row for, and prints
+/// the table (and the `--diff`, `--families`, `--dump` extras; the dump file gets `dump_suffix`).
+fn against_ua_parser_js(
+    parser: &UserAgentParser,
+    tsv: &Path,
+    uas: &[&str],
+    args: &[String],
+    title: &dyn Fn(usize) -> String,
+    dump_suffix: &str,
+) {
+    let diff_field = args.iter().position(|a| a == "--diff").and_then(|i| args.get(i + 1)).cloned();
+    let diff_n: usize = args
+        .iter()
+        .position(|a| a == "--diff")
+        .and_then(|i| args.get(i + 2))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(40);
+    let mut gz = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(tsv).unwrap_or_else(|e| panic!("{}: {e}", tsv.display())))
         .read_to_end(&mut gz)
         .expect("gzip");
     let text = String::from_utf8(gz).expect("utf-8");
@@ -90,15 +176,6 @@ fn main() {
         })
         .collect();
     let col = |name: &str| header.iter().position(|h| *h == name).expect("column") - 1;
-
-    let mut seen = std::collections::HashSet::new();
-    let uas: Vec<&str> = ua_cases
-        .iter()
-        .chain(&os_cases)
-        .chain(&device_cases)
-        .map(|c| c.user_agent_string.as_str())
-        .filter(|ua| seen.insert(*ua))
-        .collect();
 
     type Get = fn(&UserAgentInfo) -> Option<&str>;
     let fields: [(&str, &str, Get); 10] = [
@@ -119,11 +196,11 @@ fn main() {
         .iter()
         .position(|a| a == "--dump")
         .and_then(|i| args.get(i + 1))
-        .map(|p| std::fs::File::create(p).expect("dump file"));
+        .map(|p| std::fs::File::create(format!("{p}{dump_suffix}")).expect("dump file"));
     let mut agree = [0usize; 10];
     let mut total = 0usize;
     let mut diffs: HashMap<(String, String), (usize, String)> = HashMap::new();
-    for ua in &uas {
+    for ua in uas {
         let key = hex::encode(&Sha256::digest(ua.as_bytes())[..8]);
         let Some(want) = expected.get(key.as_str()) else { continue };
         total += 1;
@@ -163,7 +240,7 @@ fn main() {
             }
         }
     }
-    println!("\n## Against ua-parser-js 1.0.41 over the same {total} distinct user agents\n");
+    println!("\n## Against ua-parser-js 1.0.41 over {}\n", title(total));
     println!("| field | agree | rate |\n|---|---|---|");
     for (i, (name, _, _)) in fields.iter().enumerate() {
         println!("| {name} | {} | {:.2}% |", agree[i], 100.0 * agree[i] as f64 / total as f64);
