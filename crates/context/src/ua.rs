@@ -267,7 +267,7 @@ const UA_PARSER_JS_BROWSERS: &[&str] = &[
     "Firefox Reality",
     "GoBrowser",
     "GSA",
-    "Heytap",
+    "HeyTap",
     "Huawei Browser",
     "ICE Browser",
     "IceCat",
@@ -337,8 +337,32 @@ const UA_PARSER_JS_BROWSERS: &[&str] = &[
     "Yandex",
 ];
 
+/// The families uap-core gives a browser it knows only by its engine: a vendor's own token beats them.
+const ENGINE_FAMILIES: &[&str] = &[
+    "Chrome",
+    "Chrome Mobile",
+    "Chrome Mobile WebView",
+    "Chromium",
+    "Android",
+    "Safari",
+    "Mobile Safari",
+    "Mobile Safari UI/WKWebView",
+    "WebKit Nightly",
+    "Other",
+];
+
 /// uap-core's browser family in ua-parser-js's words.
 fn browser_name(family: &str, ua: &str, version: Option<String>, rules: &Rules) -> Browser {
+    for (re, name, over_any) in &rules.vendors {
+        if !(*over_any || ENGINE_FAMILIES.contains(&family)) {
+            continue;
+        }
+        if let Some(c) = re.captures(ua) {
+            let version = c.get(1).map(|m| m.as_str().to_owned());
+            let major = version.as_deref().map(|v| v.split('.').next().unwrap_or(v).to_owned());
+            return Browser { name: Some((*name).to_owned()), version, major };
+        }
+    }
     let mut naming = if ua.contains("CFNetwork/") { BrowserName::Generic } else { browser_naming(family) };
     let known = |n: &str| UA_PARSER_JS_BROWSERS.iter().any(|k| k.eq_ignore_ascii_case(n));
     match naming {
@@ -421,6 +445,10 @@ fn device_of(d: Option<&ua_parser::device::ValueRef<'_>>) -> Device {
 /// Engine, CPU and device type (not in uap-core), and the few places where ua-parser-js reads the
 /// string itself rather than naming a family: rules on the string, in ua-parser-js's order of priority.
 struct Rules {
+    /// Browsers that name themselves with a token of their own beside the Chrome or Safari they are built
+    /// on (ua-parser-js reads these first; uap-core has no family for most): the name, and whether the
+    /// token wins over any family or only over the engine's generic ones.
+    vendors: Vec<(Regex, &'static str, bool)>,
     edge_html: Regex,
     blink: Regex,
     engines: Regex,
@@ -474,6 +502,24 @@ impl Rules {
     fn new() -> Rules {
         let re = |s: &str| Regex::new(s).expect("built-in rule compiles");
         Rules {
+            vendors: vec![
+                (re(r"(?i)\bopx/([\w.]+)"), "Opera GX", true),
+                (re(r"(?i)\bopt/([\w.]+)"), "Opera Touch", true),
+                (re(r"(?i)\bya(?:search)?browser/([\w.]+)"), "Yandex", true),
+                (re(r"(?i)\bhuaweibrowser/([\w.]+)"), "Huawei Browser", true),
+                (re(r"(?i)\bvivobrowser/([\w.]+)"), "Vivo Browser", true),
+                (re(r"(?i)\bheytapbrowser/([\w.]+)"), "HeyTap", true),
+                (re(r"(?i)\bquark(?:pc)?/([\w.]+)"), "Quark", true),
+                (re(r"(?i)\bb(?:a?idu(?:boxapp|browser)|idubrowser)[/ ]?([\w.]+)?"), "Baidu", true),
+                (re(r"(?i)\bsogoumobilebrowser/([\w.]+)"), "Sogou Mobile", true),
+                (re(r"(?i)\bmetasr[/ ]?([\w.]+)?"), "Sogou Explorer", true),
+                (re(r"(?i)\bmicromessenger/([\w.]+)"), "WeChat", true),
+                (re(r"(?i)\bmiuibrowser/([\w.]+)"), "MIUI Browser", true),
+                (re(r"(?i)\bnaver\(inapp;[^)]*?(\d+\.[\d.]+)"), "NAVER", true),
+                (re(r"(?i)\bsleipnir/([\w.]+)"), "Sleipnir", true),
+                (re(r"(?i)\boculusbrowser/([\w.]+)"), "Oculus Browser", true),
+                (re(r"(?i)\bopr/([\w.]+)"), "Opera", false),
+            ],
             edge_html: re(r"(?i)windows.+ edge/([\w.]+)"),
             blink: re(r"(?i)webkit/537\.36.+chrome/([\w.]+)"),
             engines: re(
