@@ -436,7 +436,7 @@ export async function collectContext(options = {}) {
     model: info((hints && hints.model) || browser),
     operatingSystem: info([osName, osVersion].filter(Boolean).join(' ')),
     platform: 'web',
-    // Read by analysts only (the server ignores unknown keys here).
+    // The server reads these (they beat the frozen User-Agent string: Windows 11, the Android model).
     clientHints: hints
       ? {
           platform: info(hints.platform),

@@ -123,6 +123,7 @@ fn main() {
             tenant: "bench",
             ip: ips[i],
             user_agent: Some(USER_AGENTS[i % USER_AGENTS.len()]),
+            client_hints: None,
             fingerprint: Some("fp-0123456789"),
             coordinates: Some(points[i]),
         }));

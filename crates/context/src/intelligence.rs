@@ -221,7 +221,12 @@ impl Intelligence {
                 network.facts.city = Some(spelled.to_owned());
             }
         }
-        let user_agent = input.user_agent.zip(self.user_agents.as_ref()).map(|(ua, parser)| parser.parse(ua));
+        let mut user_agent = input.user_agent.zip(self.user_agents.as_ref()).map(|(ua, parser)| parser.parse(ua));
+        if let Some(hints) = input.client_hints {
+            let mut info = user_agent.as_deref().cloned().unwrap_or_default();
+            crate::hints::apply(&mut info, hints);
+            user_agent = Some(std::sync::Arc::new(info));
+        }
         let place = input.coordinates.and_then(|c| self.places.as_ref().and_then(|g| g.nearest(c)));
         let mut location_flags = Vec::new();
         if let Some(c) = input.coordinates {
@@ -255,6 +260,8 @@ pub struct EnrichInput<'a> {
     pub tenant: &'a str,
     pub ip: std::net::IpAddr,
     pub user_agent: Option<&'a str>,
+    /// Client Hints, which beat the frozen User-Agent string where they say something.
+    pub client_hints: Option<&'a smartauth_domain::context::ClientHints>,
     pub fingerprint: Option<&'a str>,
     pub coordinates: Option<Coordinates>,
 }

@@ -5,6 +5,7 @@
 
 pub mod anonymizers;
 pub mod geo;
+pub mod hints;
 pub mod intelligence;
 pub mod ip;
 pub mod ranges;

@@ -32,6 +32,7 @@ fn facts(intel: &Intelligence, ip: &str) -> IpFacts {
             tenant: "t",
             ip: ip.parse().unwrap(),
             user_agent: None,
+            client_hints: None,
             fingerprint: None,
             coordinates: None,
         })

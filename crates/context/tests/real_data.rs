@@ -36,6 +36,7 @@ fn facts(ip: &str) -> smartauth_context::NetworkContext {
             tenant: "t",
             ip: ip.parse().unwrap(),
             user_agent: None,
+            client_hints: None,
             fingerprint: None,
             coordinates: None,
         })
@@ -255,6 +256,7 @@ fn place_at(lat: f64, lon: f64, ip: &str) -> smartauth_context::Enrichment {
         tenant: "t",
         ip: ip.parse().unwrap(),
         user_agent: None,
+        client_hints: None,
         fingerprint: None,
         coordinates: Some(Coordinates::new(lat, lon).unwrap()),
     })

@@ -63,10 +63,32 @@ pub struct DeviceInput {
     /// The browser is driven by automation (`navigator.webdriver`, headless traits), as the SDK saw it.
     #[serde(default)]
     pub automation: bool,
+    /// User-Agent Client Hints, from the `Sec-CH-UA*` headers (SDK calls) or the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_hints: Option<ClientHints>,
     /// The RFC 7638 thumbprint of the device key that signed this attempt's challenge, once the server
     /// has checked the signature (device binding). `None` when the attempt carried no binding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+}
+
+/// User-Agent Client Hints as sent: the brand list (`Sec-CH-UA` or, with full versions,
+/// `Sec-CH-UA-Full-Version-List`), the platform and its version, the model, and whether it is a phone.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientHints {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brands: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_version_list: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mobile: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

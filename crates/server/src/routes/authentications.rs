@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use smartauth_context::EnrichInput;
-use smartauth_domain::context::{DeviceInput, LocationInput, ProvidedInfo};
+use smartauth_domain::context::{ClientHints, DeviceInput, LocationInput, ProvidedInfo};
 use smartauth_domain::geo::MAX_DISTANCE_M;
 use smartauth_domain::text;
 use smartauth_domain::{decide, AttemptContext, Coordinates, DecisionInput, Id, Method, PersonId, Status};
@@ -59,6 +59,60 @@ struct DeviceBody {
     flags: Flags,
     /// Device binding: a signature by the device's key over a server challenge (sdk/PROTOCOL.md).
     binding: Option<BindingBody>,
+    /// User-Agent Client Hints, as the `Sec-CH-UA*` headers carry them.
+    client_hints: Option<HintsBody>,
+}
+
+/// Client Hints in the body: `brands` (`Sec-CH-UA`), `fullVersionList` (`Sec-CH-UA-Full-Version-List`,
+/// or the SDK's "Brand version, ..." text), `platform`, `platformVersion`, `model`, `mobile`. Unknown keys
+/// (`architecture`, `bitness`) are ignored.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct HintsBody {
+    brands: Option<String>,
+    full_version_list: Option<String>,
+    platform: Option<String>,
+    platform_version: Option<String>,
+    model: Option<String>,
+    mobile: Option<bool>,
+}
+
+impl HintsBody {
+    fn checked(self, field: &str) -> ApiResult<ClientHints> {
+        let text = |name: &str, v: Option<String>, max: usize| bounded(&format!("{field}.{name}"), v, max);
+        Ok(ClientHints {
+            brands: text("brands", self.brands, 512)?,
+            full_version_list: text("fullVersionList", self.full_version_list, 512)?,
+            platform: text("platform", self.platform, 64)?,
+            platform_version: text("platformVersion", self.platform_version, 64)?,
+            model: text("model", self.model, 128)?,
+            mobile: self.mobile,
+        })
+    }
+}
+
+/// Client Hints from the request's `Sec-CH-UA*` headers (an SDK call: they describe the person's browser).
+fn header_hints(headers: &HeaderMap) -> Option<ClientHints> {
+    let get = |name: &str, max: usize| {
+        headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty() && v.len() <= max)
+    };
+    // sf-strings: "Windows", "15.0.0", "SM-S918B"
+    let string = |name: &str, max: usize| {
+        get(name, max).map(|v| v.trim_matches('"').to_owned()).filter(|v| text::hidden_in_id(v).is_none())
+    };
+    let hints = ClientHints {
+        brands: get("sec-ch-ua", 512).map(str::to_owned),
+        full_version_list: get("sec-ch-ua-full-version-list", 512).map(str::to_owned),
+        platform: string("sec-ch-ua-platform", 64),
+        platform_version: string("sec-ch-ua-platform-version", 64),
+        model: string("sec-ch-ua-model", 128),
+        mobile: get("sec-ch-ua-mobile", 4).and_then(|v| match v {
+            "?1" => Some(true),
+            "?0" => Some(false),
+            _ => None,
+        }),
+    };
+    (hints != ClientHints::default()).then_some(hints)
 }
 
 /// Free-form facts from the device's own APIs: unknown keys are ignored, not refused.
@@ -68,6 +122,8 @@ struct ProvidedInfoBody {
     manufacturer: Option<String>,
     model: Option<String>,
     operating_system: Option<String>,
+    /// The web SDK's copy of `navigator.userAgentData` (see `HintsBody`).
+    client_hints: Option<HintsBody>,
     platform: Option<String>,
 }
 
@@ -116,7 +172,12 @@ fn parse_context(
         Some(d) => {
             binding = d.binding;
             let user_agent = d.user_agent.or_else(|| header_user_agent.map(str::to_owned));
-            let info = d.provided_info;
+            let mut info = d.provided_info;
+            let client_hints = match (d.client_hints, info.client_hints.take()) {
+                (Some(h), _) => Some(h.checked("context.device.clientHints")?),
+                (None, Some(h)) => Some(h.checked("providedInfo.clientHints")?),
+                (None, None) => None,
+            };
             Some(DeviceInput {
                 kind: bounded("context.device.type", d.kind, 32)?,
                 fingerprint: bounded("context.device.fingerPrint", d.finger_print, 256)?,
@@ -130,6 +191,7 @@ fn parse_context(
                 emulator: d.flags.emulator,
                 rooted: d.flags.rooted,
                 automation: d.flags.automation,
+                client_hints,
                 key: None,
             })
         }
@@ -248,6 +310,10 @@ pub async fn create(
     // The request's own User-Agent describes the person's device only when the SDK calls from it.
     let sdk_user_agent = tenant.person.as_ref().and(headers.get(USER_AGENT)).and_then(|v| v.to_str().ok());
     let (mut context, binding) = parse_context(body.context, sdk_user_agent)?;
+    // Likewise the request's Client Hints, when the body carries none.
+    if let Some(device) = context.device.as_mut().filter(|d| d.client_hints.is_none() && tenant.person.is_some()) {
+        device.client_hints = header_hints(&headers);
+    }
     let client_id = tenant.client_id();
     let policy = match smartauth_domain::policy::valid_policy_id(&body.policy_id) {
         true => app.policy(client_id, &body.policy_id).await?,
@@ -280,6 +346,7 @@ pub async fn create(
         tenant: client_id,
         ip: source_ip,
         user_agent: context.device.as_ref().and_then(|d| d.user_agent.as_deref()),
+        client_hints: context.device.as_ref().and_then(|d| d.client_hints.as_ref()),
         fingerprint: context.device.as_ref().and_then(|d| d.fingerprint.as_deref()),
         coordinates,
     });

@@ -304,3 +304,57 @@ async fn travel_is_judged_on_what_the_fixes_can_tell_apart() {
     assert_eq!(reason(15.0).await, "IMPOSSIBLE_TRAVEL");
     assert_ne!(reason(20_000.0).await, "IMPOSSIBLE_TRAVEL");
 }
+
+#[tokio::test]
+async fn client_hints_beat_the_frozen_user_agent_string() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    // Edge on Windows 11 still writes "Windows NT 10.0" and a Chrome token in its User-Agent.
+    let frozen = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.0.0 Safari/537.36 Edg/121.0.0.0";
+    let body = json!({"policyId": "pix", "context": {"device": {"type": "web", "fingerPrint": "hints-1"},
+                      "location": {"latitude": SAO_PAULO.0, "longitude": SAO_PAULO.1, "accuracy": 10.0}}});
+    let info = |id: String| {
+        let app = &app;
+        let tenant = &tenant;
+        async move {
+            let doc = app.get(&format!("/authentications/{id}"), &backend(tenant)).await;
+            doc.body["context"]["device"]["info"].clone()
+        }
+    };
+    // From the browser's own headers (an SDK call).
+    let a = app
+        .http
+        .post(format!("{}/authentications", app.address))
+        .bearer_auth(sdk(&tenant, PERSON))
+        .header("user-agent", frozen)
+        .header("sec-ch-ua", r#""Not A(Brand";v="99", "Microsoft Edge";v="121", "Chromium";v="121""#)
+        .header(
+            "sec-ch-ua-full-version-list",
+            r#""Not A(Brand";v="99.0.0.0", "Microsoft Edge";v="121.0.2277.83", "Chromium";v="121.0.6167.85""#,
+        )
+        .header("sec-ch-ua-platform", r#""Windows""#)
+        .header("sec-ch-ua-platform-version", r#""15.0.0""#)
+        .header("sec-ch-ua-mobile", "?0")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(a.status(), StatusCode::OK);
+    let id = a.json::<Value>().await.unwrap()["attemptId"].as_str().unwrap().to_owned();
+    let got = info(id).await;
+    assert_eq!((got["os"]["name"].as_str(), got["os"]["version"].as_str()), (Some("Windows"), Some("11")), "{got}");
+    assert_eq!(
+        (got["browser"]["name"].as_str(), got["browser"]["version"].as_str()),
+        (Some("Edge"), Some("121.0.2277.83"))
+    );
+    // From the body, as a mobile SDK or the web SDK sends them: an Android phone whose string hides its model.
+    let mut body = body;
+    body["context"]["device"]["userAgent"] = json!("Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.0.0 Mobile Safari/537.36");
+    body["context"]["device"]["providedInfo"] = json!({"clientHints": {"platform": "Android", "platformVersion": "14.0.0",
+        "model": "SM-S918B", "mobile": true, "fullVersionList": "Google Chrome 121.0.6167.101, Chromium 121.0.6167.101"}});
+    let a = app.post("/authentications", &sdk(&tenant, PERSON), body).await;
+    let got = info(a.body["attemptId"].as_str().unwrap().to_owned()).await;
+    assert_eq!((got["os"]["name"].as_str(), got["os"]["version"].as_str()), (Some("Android"), Some("14.0.0")), "{got}");
+    assert_eq!((got["device"]["model"].as_str(), got["device"]["type"].as_str()), (Some("SM-S918B"), Some("mobile")));
+    assert_eq!(got["browser"]["name"], "Chrome");
+}
