@@ -117,8 +117,9 @@ async fn served_certificate(ca: &TestCa, address: &str) -> Vec<u8> {
     info.peer_certificate().expect("a peer certificate").to_vec()
 }
 
-#[tokio::test]
-async fn with_a_certificate_the_server_speaks_https_with_hsts_and_sees_the_client_address() {
+/// The binary serving HTTPS with a leaf of a test CA: the CA, the leaf, the data dir and the certificate's
+/// (kept for as long as the server runs), the process and its address.
+async fn https_server() -> (TestCa, Leaf, tempfile::TempDir, tempfile::TempDir, Child, String) {
     let ca = TestCa::new();
     let leaf = ca.issue("smartauth.test", 1);
     let (dir, files) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -126,7 +127,13 @@ async fn with_a_certificate_the_server_speaks_https_with_hsts_and_sees_the_clien
     command
         .env("SMARTAUTH_TLS_CERT", write(files.path(), "cert.pem", &leaf.cert_pem))
         .env("SMARTAUTH_TLS_KEY", write(files.path(), "key.pem", &leaf.key_pem));
-    let (_child, address) = start(command).await;
+    let (child, address) = start(command).await;
+    (ca, leaf, dir, files, child, address)
+}
+
+#[tokio::test]
+async fn with_a_certificate_the_server_speaks_https_with_hsts_and_sees_the_client_address() {
+    let (ca, leaf, dir, _files, _child, address) = https_server().await;
     assert!(address.starts_with("https://127.0.0.1:"), "{address}");
 
     let http = client_trusting(&ca);
@@ -161,14 +168,7 @@ async fn with_a_certificate_the_server_speaks_https_with_hsts_and_sees_the_clien
 #[tokio::test]
 async fn stalled_handshakes_from_one_address_are_capped_and_the_server_still_answers() {
     use tokio::io::AsyncReadExt;
-    let ca = TestCa::new();
-    let leaf = ca.issue("smartauth.test", 1);
-    let (dir, files) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut command = serve_command(dir.path());
-    command
-        .env("SMARTAUTH_TLS_CERT", write(files.path(), "cert.pem", &leaf.cert_pem))
-        .env("SMARTAUTH_TLS_KEY", write(files.path(), "key.pem", &leaf.key_pem));
-    let (_child, address) = start(command).await;
+    let (ca, _leaf, _dir, _files, _child, address) = https_server().await;
     let host = address.trim_start_matches("https://").to_owned();
     // A client that opens connections and never says hello: the first 32 wait for their handshake...
     let mut stalled = Vec::new();
