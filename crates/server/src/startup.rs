@@ -352,6 +352,9 @@ pub struct Server {
     tls: Option<Arc<Certificates>>,
     /// Re-reads the certificate on SIGHUP, from the moment the ports are bound.
     reloading: Option<tokio::task::JoinHandle<()>>,
+    /// `SMARTAUTH_TRUSTED_PROXIES`: a load balancer in front connects for every client, so its handshakes
+    /// are not capped per address.
+    trusted_proxies: Arc<Vec<IpNet>>,
 }
 
 impl Server {
@@ -374,7 +377,15 @@ impl Server {
         let listener =
             TcpListener::bind(settings.listen).await.with_context(|| format!("listening on {}", settings.listen))?;
         let Some(admin_addr) = settings.admin_listen else {
-            return Ok(Server { listener, router: secure(router(state)), admin: None, tls, reloading });
+            let trusted_proxies = Arc::new(settings.trusted_proxies.clone());
+            return Ok(Server {
+                listener,
+                router: secure(router(state)),
+                admin: None,
+                tls,
+                reloading,
+                trusted_proxies,
+            });
         };
         let admin = TcpListener::bind(admin_addr)
             .await
@@ -385,6 +396,7 @@ impl Server {
             admin: Some((admin, secure(finish(routes::operator_port(), state)))),
             tls,
             reloading,
+            trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
         })
     }
 
@@ -411,14 +423,15 @@ impl Server {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let config = self.tls.as_ref().map(Certificates::server_config).transpose()?;
         let (stop, mut stopped) = tokio::sync::watch::channel(());
-        let api = serve_port(self.listener, self.router, config.clone(), async move {
+        let exempt = &self.trusted_proxies;
+        let api = serve_port(self.listener, self.router, config.clone(), exempt, async move {
             shutdown.await;
             drop(stop);
         })?;
         let served = match self.admin {
             None => api.await,
             Some((listener, router)) => {
-                let admin = serve_port(listener, router, config, async move {
+                let admin = serve_port(listener, router, config, exempt, async move {
                     // Ends when the API server's shutdown drops the sender.
                     let _ = stopped.changed().await;
                 })?;
@@ -437,6 +450,7 @@ fn serve_port(
     listener: TcpListener,
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
+    trusted_proxies: &Arc<Vec<IpNet>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<BoxFuture<'static, std::io::Result<()>>> {
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -444,7 +458,7 @@ fn serve_port(
         None => axum::serve(listener, service).with_graceful_shutdown(shutdown).into_future().boxed(),
         Some(config) => {
             // Tapped, the listener gets axum's `ConnectInfo<SocketAddr>` for its `Addr`: the peer's.
-            let listener = TlsListener::new(listener, config)?.tap_io(|_| {});
+            let listener = TlsListener::new(listener, config, Arc::clone(trusted_proxies))?.tap_io(|_| {});
             axum::serve(listener, service).with_graceful_shutdown(shutdown).into_future().boxed()
         }
     })

@@ -130,10 +130,16 @@ pub struct TlsListener {
 }
 
 impl TlsListener {
-    pub fn new(listener: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<TlsListener> {
+    /// `uncapped`: addresses whose handshakes are not capped per address (the trusted proxies: a load
+    /// balancer connects for every client).
+    pub fn new(
+        listener: TcpListener,
+        config: Arc<ServerConfig>,
+        uncapped: Arc<Vec<ipnet::IpNet>>,
+    ) -> std::io::Result<TlsListener> {
         let local = listener.local_addr()?;
         let (ready, incoming) = mpsc::channel(BACKLOG);
-        let accepting = tokio::spawn(accept_loop(listener, TlsAcceptor::from(config), ready));
+        let accepting = tokio::spawn(accept_loop(listener, TlsAcceptor::from(config), ready, uncapped));
         Ok(TlsListener { incoming, local, accepting })
     }
 }
@@ -148,6 +154,7 @@ async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+    uncapped: Arc<Vec<ipnet::IpNet>>,
 ) {
     let all = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES));
     let per_address: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, u32>>> = Arc::default();
@@ -170,10 +177,11 @@ async fn accept_loop(
         };
         // An IPv6 client has a /64 to pick addresses from: counted as one, as the throttles do.
         let address = crate::limits::address_key(peer.ip());
+        let proxy = uncapped.iter().any(|net| net.contains(&peer.ip()));
         let admitted = per_address.lock().is_ok_and(|mut counts| {
             let count = counts.entry(address).or_insert(0);
             *count += 1;
-            *count <= HANDSHAKES_PER_ADDRESS
+            proxy || *count <= HANDSHAKES_PER_ADDRESS
         });
         if !admitted {
             release(&per_address, address);
