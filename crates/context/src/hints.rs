@@ -105,11 +105,11 @@ pub fn apply(info: &mut UserAgentInfo, hints: &ClientHints) {
     let list = hints.full_version_list.as_deref().or(hints.brands.as_deref()).map(brands).unwrap_or_default();
     // A browser's own brand beats the engine's "Chromium" entry.
     if let Some((brand, version)) = list.iter().find(|(b, _)| b != "Chromium").or_else(|| list.first()) {
-        info.browser.name = Some(brand_name(brand).to_owned());
-        if !version.is_empty() {
-            info.browser.major = version.split('.').next().map(str::to_owned);
-            info.browser.version = Some(version.clone());
-        }
+        info.browser = match version.is_empty() {
+            false => crate::ua::Browser::named(Some(brand_name(brand).to_owned()), Some(version.clone())),
+            // No version with the brand: the string's stays.
+            true => crate::ua::Browser { name: Some(brand_name(brand).to_owned()), ..info.browser.clone() },
+        };
     }
     if let Some(name) = hints.platform.as_deref() {
         if let Some((os, version)) = platform(name, hints.platform_version.as_deref(), info.os.version.as_deref()) {

@@ -34,6 +34,15 @@ pub struct Browser {
     pub major: Option<String>,
 }
 
+impl Browser {
+    /// A browser and its version, with the major version read from it; no name, no version.
+    pub fn named(name: Option<String>, version: Option<String>) -> Browser {
+        let version = name.as_ref().and(version);
+        let major = version.as_deref().map(|v| v.split('.').next().unwrap_or(v).to_owned());
+        Browser { name, version, major }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NameVersion {
     pub name: Option<String>,
@@ -358,9 +367,7 @@ fn browser_name(family: &str, ua: &str, version: Option<String>, rules: &Rules) 
             continue;
         }
         if let Some(c) = re.captures(ua) {
-            let version = c.get(1).map(|m| m.as_str().to_owned());
-            let major = version.as_deref().map(|v| v.split('.').next().unwrap_or(v).to_owned());
-            return Browser { name: Some((*name).to_owned()), version, major };
+            return Browser::named(Some((*name).to_owned()), c.get(1).map(|m| m.as_str().to_owned()));
         }
     }
     let mut naming = if ua.contains("CFNetwork/") { BrowserName::Generic } else { browser_naming(family) };
@@ -387,8 +394,7 @@ fn browser_name(family: &str, ua: &str, version: Option<String>, rules: &Rules) 
         "UC Browser" | "Nokia Browser" if !rules.own_token.is_match(ua) => rules.generic_browser(ua),
         _ => (name, version),
     };
-    let major = version.as_deref().map(|v| v.split('.').next().unwrap_or(v).to_owned());
-    Browser { version: name.as_ref().and(version), major: name.as_ref().and(major), name }
+    Browser::named(name, version)
 }
 
 /// uap-core's OS family and version in ua-parser-js's words.

@@ -135,11 +135,9 @@ fn unverified_issuer(token: &str) -> Result<String, ApiError> {
 /// the backend that minted it and this server could read different values (RFC 7519 §4 lets a recipient
 /// refuse such a token, and RFC 8259 leaves the outcome to the parser).
 fn no_member_twice(json: &[u8], part: &str) -> Result<(), ApiError> {
-    match serde_json::from_slice::<crate::transaction::Sent>(json) {
-        Err(e) if e.to_string().contains("named twice") => {
-            Err(unauthorized(&format!("the token's {part} name a member twice")))
-        }
-        _ => Ok(()),
+    match crate::transaction::names_a_member_twice(json) {
+        true => Err(unauthorized(&format!("the token's {part} name a member twice"))),
+        false => Ok(()),
     }
 }
 

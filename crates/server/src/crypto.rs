@@ -221,6 +221,7 @@ pub fn new_code(length: u8) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn spellings_of_one_mailbox_or_phone_are_one_destination() {
@@ -245,8 +246,6 @@ mod tests {
             assert_ne!(mailbox_of(a), mailbox_of(b), "{a} and {b}");
         }
     }
-
-    use super::*;
 
     #[test]
     fn sealed_data_opens_only_with_its_key() {

@@ -376,8 +376,8 @@ impl Server {
         };
         let listener =
             TcpListener::bind(settings.listen).await.with_context(|| format!("listening on {}", settings.listen))?;
+        let trusted_proxies = Arc::new(settings.trusted_proxies.clone());
         let Some(admin_addr) = settings.admin_listen else {
-            let trusted_proxies = Arc::new(settings.trusted_proxies.clone());
             return Ok(Server {
                 listener,
                 router: secure(router(state)),
@@ -396,7 +396,7 @@ impl Server {
             admin: Some((admin, secure(finish(routes::operator_port(), state)))),
             tls,
             reloading,
-            trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
+            trusted_proxies,
         })
     }
 

@@ -180,11 +180,11 @@ async fn accept_loop(
         let proxy = uncapped.iter().any(|net| net.contains(&peer.ip()));
         let admitted = per_address.lock().is_ok_and(|mut counts| {
             let count = counts.entry(address).or_insert(0);
-            *count += 1;
-            proxy || *count <= HANDSHAKES_PER_ADDRESS
+            let admitted = proxy || *count < HANDSHAKES_PER_ADDRESS;
+            *count += u32::from(admitted);
+            admitted
         });
         if !admitted {
-            release(&per_address, address);
             tracing::debug!(%peer, "too many TLS handshakes from this address at once; connection closed");
             metrics::counter!("smartauth_throttled_total", "throttle" => "tls_handshakes").increment(1);
             continue; // the stream is dropped: closed

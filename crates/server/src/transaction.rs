@@ -83,6 +83,13 @@ impl Transaction {
     }
 }
 
+/// Whether `json` is an object or array that names a member twice somewhere (tokens are refused for it too).
+pub fn names_a_member_twice(json: &[u8]) -> bool {
+    matches!(serde_json::from_slice::<Sent>(json), Err(e) if e.to_string().contains(NAMED_TWICE))
+}
+
+const NAMED_TWICE: &str = "is named twice";
+
 /// A request's `transaction` as sent: JSON that names a member twice is refused, since the backend's parser
 /// may keep the other one than ours, and the hash would then approve a transfer the backend does not see.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,7 +148,7 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
         while let Some(key) = map.next_key::<String>()? {
             let Sent(value) = map.next_value()?;
             if object.insert(key.clone(), value).is_some() {
-                return Err(serde::de::Error::custom(format!("transaction: the member {key:?} is named twice")));
+                return Err(serde::de::Error::custom(format!("transaction: the member {key:?} {NAMED_TWICE}")));
             }
         }
         Ok(Value::Object(object))
@@ -213,9 +220,9 @@ fn amount_text(amount: &Value, currency: &str) -> Option<String> {
         // sent when it is short, or not at all: the SMS must stay one message.
         Value::Number(n) => {
             // A transfer of a negative amount is not something to state to the person.
-            let f = n.as_f64().filter(|f| *f >= 0.0 && !(*f == 0.0 && f.is_sign_negative()))?;
+            let f = n.as_f64().filter(|f| f.is_sign_positive())?;
             let cents = f * 100.0;
-            match f.abs() < 1e12 && (cents - cents.round()).abs() < 1e-6 {
+            match f < 1e12 && (cents - cents.round()).abs() < 1e-6 {
                 true => (format!("{f:.2}"), true),
                 false => (Some(n.to_string()).filter(|s| s.len() <= 20)?, false),
             }

@@ -161,22 +161,25 @@ fn bounded(field: &str, value: Option<String>, max: usize) -> ApiResult<Option<S
     }
 }
 
-/// The context as sent, and the device binding to check (it needs the store).
+/// The context as sent, and the device binding to check (it needs the store). `sdk_headers`: the request's
+/// headers when the SDK calls from the person's device (an SDK token); its `User-Agent` and Client Hints then
+/// describe the device where the body does not.
 fn parse_context(
     body: ContextBody,
-    header_user_agent: Option<&str>,
+    sdk_headers: Option<&HeaderMap>,
 ) -> ApiResult<(AttemptContext, Option<BindingBody>)> {
     let mut binding = None;
     let device = match body.device {
         None => None,
         Some(d) => {
             binding = d.binding;
+            let header_user_agent = sdk_headers.and_then(|h| h.get(USER_AGENT)).and_then(|v| v.to_str().ok());
             let user_agent = d.user_agent.or_else(|| header_user_agent.map(str::to_owned));
             let mut info = d.provided_info;
             let client_hints = match (d.client_hints, info.client_hints.take()) {
                 (Some(h), _) => Some(h.checked("context.device.clientHints")?),
                 (None, Some(h)) => Some(h.checked("providedInfo.clientHints")?),
-                (None, None) => None,
+                (None, None) => sdk_headers.and_then(header_hints),
             };
             Some(DeviceInput {
                 kind: bounded("context.device.type", d.kind, 32)?,
@@ -307,13 +310,8 @@ pub async fn create(
     tenant.may_use_policy(&body.policy_id)?;
     let transaction = parse_transaction(body.transaction)?;
     tenant.may_name_transaction(transaction.as_ref().map(|t| t.hash.as_str()))?;
-    // The request's own User-Agent describes the person's device only when the SDK calls from it.
-    let sdk_user_agent = tenant.person.as_ref().and(headers.get(USER_AGENT)).and_then(|v| v.to_str().ok());
-    let (mut context, binding) = parse_context(body.context, sdk_user_agent)?;
-    // Likewise the request's Client Hints, when the body carries none.
-    if let Some(device) = context.device.as_mut().filter(|d| d.client_hints.is_none() && tenant.person.is_some()) {
-        device.client_hints = header_hints(&headers);
-    }
+    // The request's own User-Agent and Client Hints describe the person's device only when the SDK calls from it.
+    let (mut context, binding) = parse_context(body.context, tenant.person.as_ref().map(|_| &headers))?;
     let client_id = tenant.client_id();
     let policy = match smartauth_domain::policy::valid_policy_id(&body.policy_id) {
         true => app.policy(client_id, &body.policy_id).await?,

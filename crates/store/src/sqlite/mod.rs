@@ -1251,7 +1251,7 @@ impl Store for SqliteStore {
         .await?;
         for (webhook_id, failing_since, recovered) in health {
             let sql = match (failing_since, recovered) {
-                (None, _) => "UPDATE webhooks SET failing_since = NULL WHERE id = ?2 AND failing_since IS NOT NULL AND ?1 IS NULL",
+                (None, _) => "UPDATE webhooks SET failing_since = NULL WHERE id = ?2 AND failing_since IS NOT NULL",
                 // A success in the batch ended the earlier streak: this one began after it.
                 (Some(_), true) => "UPDATE webhooks SET failing_since = ?1 WHERE id = ?2",
                 (Some(_), false) => "UPDATE webhooks SET failing_since = ?1 WHERE id = ?2 AND failing_since IS NULL",
