@@ -7,11 +7,10 @@
 // keeps the MAX_AGENTS whose SHA-256 (hex) sorts first, still in first-seen order (a deterministic,
 // evenly spread sample); and writes ua-parser-js's answers for them in the format of
 // ua_expected.mjs (same header, columns, key, cleaning and deterministic gzip).
-import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { gzipSync } from "node:zlib";
+
+import { loadParsers, sha, writeExpected } from "./ua_expected_tsv.mjs";
 
 const [nodeModules, fixturesDir, outPath, wantVersion, maxArg] = process.argv.slice(2);
 if (!maxArg) {
@@ -23,16 +22,7 @@ if (!(maxAgents > 0)) {
   console.error(`MAX_AGENTS must be a positive integer, got ${maxArg}`);
   process.exit(2);
 }
-const require = createRequire(path.join(path.resolve(nodeModules), "_"));
-const yaml = require("js-yaml");
-const UAParser = require("ua-parser-js");
-const gotVersion = require("ua-parser-js/package.json").version;
-if (gotVersion !== wantVersion) {
-  console.error(`ua-parser-js is ${gotVersion}, wanted ${wantVersion}`);
-  process.exit(1);
-}
-
-const sha = (s) => createHash("sha256").update(s, "utf8").digest("hex");
+const { yaml, UAParser } = loadParsers(nodeModules, wantVersion);
 
 // Distinct user agents in first-seen order over the files sorted by name (byte order).
 const files = readdirSync(fixturesDir)
@@ -78,47 +68,23 @@ if (all.length > maxAgents) {
   console.log(`sample: the ${uas.length} of ${all.length} whose SHA-256 sorts first`);
 }
 
-const clean = (v) => (v === undefined || v === null ? "" : String(v).replace(/[\t\r\n]/g, " "));
-const header = [
-  "ua_sha256_16", "browser_name", "browser_version", "browser_major", "engine_name", "engine_version",
-  "os_name", "os_version", "device_vendor", "device_model", "device_type", "cpu_architecture",
-];
-const lines = [header.join("\t")];
 const census = { browser: new Map(), os: new Map(), type: new Map() };
 const count = (m, k) => m.set(k || "(none)", (m.get(k || "(none)") || 0) + 1);
-for (const ua of uas) {
-  const r = new UAParser(ua).getResult();
+const out = writeExpected(UAParser, uas, outPath, (r) => {
   count(census.browser, r.browser.name);
   count(census.os, r.os.name);
   count(census.type, r.device.type);
-  lines.push([
-    sha(ua).slice(0, 16),
-    r.browser.name, r.browser.version, r.browser.major,
-    r.engine.name, r.engine.version,
-    r.os.name, r.os.version,
-    r.device.vendor, r.device.model, r.device.type,
-    r.cpu.architecture,
-  ].map(clean).join("\t"));
-}
-const tsv = lines.join("\n") + "\n";
-// zlib's gzip header carries mtime 0 and no file name, so the output depends only on the input
-// (and the zlib build of this node).
-const gz = gzipSync(Buffer.from(tsv, "utf8"), { level: 9 });
-if (!gz.equals(gzipSync(Buffer.from(tsv, "utf8"), { level: 9 })) || gz.readUInt32LE(4) !== 0) {
-  console.error("gzip output is not deterministic");
+});
+if (out.keys.size !== uas.length) {
+  console.error(`hash prefixes collide: ${out.keys.size} keys for ${uas.length} user agents`);
   process.exit(1);
 }
-const keys = new Set(lines.slice(1).map((l) => l.slice(0, 16)));
-if (keys.size !== uas.length) {
-  console.error(`hash prefixes collide: ${keys.size} keys for ${uas.length} user agents`);
-  process.exit(1);
-}
-writeFileSync(outPath, gz);
+out.write();
 
 const top = (m, n) =>
   [...m.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, n).map(([k, v]) => `${k} ${v}`).join(", ");
 console.log(`ua-parser-js browsers: ${top(census.browser, 25)}`);
 console.log(`ua-parser-js OSes: ${top(census.os, 20)}`);
 console.log(`ua-parser-js device types: ${top(census.type, 10)}`);
-console.log(`rows: ${lines.length - 1} (+1 header), distinct hashes: ${keys.size}`);
-console.log(`wrote ${outPath}: ${gz.length} bytes (${Buffer.byteLength(tsv)} bytes uncompressed)`);
+console.log(`rows: ${out.rows} (+1 header), distinct hashes: ${out.keys.size}`);
+console.log(`wrote ${outPath}: ${out.gz.length} bytes (${out.tsvBytes} bytes uncompressed)`);
