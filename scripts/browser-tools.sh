@@ -6,7 +6,7 @@
 # - playwright-core, by `npm ci` in tests/browser from its committed package-lock.json;
 # - Pillow (PyPI, into data/.venv), which turns the packaged face photo into the fake camera feeds
 #   chromium plays: target/browser/face.y4m (data/test-fixtures/faces/fr_obama2.jpg) and
-#   target/browser/black.y4m (a covered camera).
+#   target/browser/dim.y4m (the same photo in a dark room) and target/browser/black.y4m (a covered camera).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -43,10 +43,13 @@ photo=data/test-fixtures/faces/fr_obama2.jpg
 if [[ ! -s $OUT/face.y4m || $OUT/face.y4m -ot $make || $OUT/face.y4m -ot $photo ]]; then
   "$VENV/bin/python" "$make" face "$photo" "$OUT/face.y4m" --png "$OUT/face-frame.png"
 fi
+if [[ ! -s $OUT/dim.y4m || $OUT/dim.y4m -ot $make || $OUT/dim.y4m -ot $photo ]]; then
+  "$VENV/bin/python" "$make" dim "$photo" "$OUT/dim.y4m" --png "$OUT/dim-frame.png"
+fi
 if [[ ! -s $OUT/black.y4m || $OUT/black.y4m -ot $make ]]; then
   "$VENV/bin/python" "$make" black "$OUT/black.y4m"
 fi
-echo "ok camera feeds: $OUT/face.y4m, $OUT/black.y4m"
+echo "ok camera feeds: $OUT/face.y4m, $OUT/dim.y4m, $OUT/black.y4m"
 
 # npm ci only when node_modules is missing or older than the lock file.
 cd "$ROOT/tests/browser"

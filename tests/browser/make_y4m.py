@@ -2,6 +2,7 @@
 """Writes the fake camera feeds for chromium's --use-file-for-fake-video-capture (YUV4MPEG2, 4:2:0).
 
     make_y4m.py face  PHOTO OUT.y4m [--png FRAME.png]   a photo, cropped to 4:3 around the face, as a camera sees it
+    make_y4m.py dim   PHOTO OUT.y4m [--png FRAME.png]   the same face in a dark room (an eighth of the light)
     make_y4m.py black OUT.y4m                           a covered camera: every pixel black
 
 640x480, 30 fps, 10 frames (chromium loops the file). The face frames differ by a pixel of drift, so
@@ -56,15 +57,17 @@ def face_frames(photo):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("kind", choices=["face", "black"])
+    ap.add_argument("kind", choices=["face", "dim", "black"])
     ap.add_argument("args", nargs="+")
     ap.add_argument("--png", help="also save the first frame, decoded back from the y4m planes, as PNG")
     a = ap.parse_args()
-    if a.kind == "face":
+    if a.kind in ("face", "dim"):
         if len(a.args) != 2:
-            sys.exit("usage: make_y4m.py face PHOTO OUT.y4m")
+            sys.exit(f"usage: make_y4m.py {a.kind} PHOTO OUT.y4m")
         photo, out = a.args
         images = face_frames(photo)
+        if a.kind == "dim":
+            images = [im.point(lambda v: v // 8) for im in images]
     else:
         if len(a.args) != 1:
             sys.exit("usage: make_y4m.py black OUT.y4m")

@@ -15,6 +15,7 @@ import {
 const POLICY = 'pix-transfer';
 const FACE_Y4M = path.join(OUT, 'face.y4m');
 const BLACK_Y4M = path.join(OUT, 'black.y4m');
+const DIM_Y4M = path.join(OUT, 'dim.y4m');
 
 let sms, smartauth, tenant, bank;
 const browsers = {};
@@ -26,7 +27,13 @@ let englishTitle = null;
 async function browser(kind) {
   if (!browsers[kind]) {
     browsers[kind] = await launchBrowser(
-      kind === 'face' ? { video: FACE_Y4M } : kind === 'black' ? { video: BLACK_Y4M } : { video: FACE_Y4M, camera: 'denied' },
+      kind === 'face'
+        ? { video: FACE_Y4M }
+        : kind === 'black'
+          ? { video: BLACK_Y4M }
+          : kind === 'dim'
+            ? { video: DIM_Y4M }
+            : { video: FACE_Y4M, camera: 'denied' },
     );
   }
   return browsers[kind];
@@ -329,6 +336,29 @@ test('5. a covered camera: the selfie is refused with a hint, and may be taken a
   assert.equal(doc.status, 'pending');
   const reasons = doc.authenticationMethods.face_authentication.attempts.map((a) => a.refusalReason);
   assert.deepEqual(reasons, ['face_not_found', 'face_not_found']);
+});
+
+test('5b. a selfie in a dark room: the hint says what to fix (more light), from the refusal detail', async () => {
+  await tenant.setPolicy(POLICY, { methods: ['face_authentication'] });
+  const person = newPerson('dim');
+  await tenant.createIdentity(person, { image: 'fr_obama.jpg' });
+  const { page } = await visit(person, { kind: 'dim' });
+  await page.locator('#transfer').click();
+  await waitScreen(page, 'face');
+  await waitFor(() => sa(page, 'video').evaluate((v) => v.readyState >= 2 && v.videoWidth > 0), { what: 'the camera picture' });
+  const intro = await sa(page, 'hint').textContent();
+  await sa(page, 'capture').click();
+  await waitFor(async () => (await screenOf(page)) === 'face' && (await sa(page, 'hint').textContent()) !== intro, { timeout: 30000, what: 'the hint after the refused selfie' });
+  const hint = await sa(page, 'hint').textContent();
+  assert.match(hint, /too dark\. Find more light/, `the hint: ${hint}`);
+  assert.match(hint, /2 attempts left/, `the hint says the tries left: ${hint}`);
+  await shot(page, '10-face-too-dark');
+  await page.keyboard.press('Escape');
+  const result = await waitResult(page);
+  const doc = await tenant.attempt(result.verify.attemptId);
+  const tried = doc.authenticationMethods.face_authentication;
+  assert.deepEqual(tried.attempts.map((a) => [a.refusalReason, a.refusalDetail]), [['poor_quality', 'too_dark']]);
+  assert.equal(tried.qualityRefusals, 1);
 });
 
 test('7. camera permission denied: a clear screen, not a hang', async () => {
