@@ -358,3 +358,20 @@ async fn client_hints_beat_the_frozen_user_agent_string() {
     assert_eq!((got["device"]["model"].as_str(), got["device"]["type"].as_str()), (Some("SM-S918B"), Some("mobile")));
     assert_eq!(got["browser"]["name"], "Chrome");
 }
+
+#[tokio::test]
+async fn malformed_client_hints_are_a_400_that_stores_nothing() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    for (hints, field) in [
+        (json!({"platform": "W".repeat(65)}), "clientHints.platform"),
+        (json!({"model": "SM-S918B\u{202E}"}), "clientHints.model"),
+        (json!({"mobile": "yes"}), "mobile"),
+    ] {
+        let body = json!({"policyId": "pix", "context": {"device": {"type": "web", "fingerPrint": "h-1", "clientHints": hints}}});
+        let a = app.post("/authentications", &sdk(&tenant, PERSON), body).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{hints}: {:?}", a.body);
+        assert!(a.body["message"].as_str().unwrap().contains(field), "{hints}: {:?}", a.body);
+    }
+    assert_eq!(app.count_rows("attempts").await, 0, "refused attempts change nothing");
+}
