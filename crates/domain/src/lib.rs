@@ -10,6 +10,7 @@ pub mod lockout;
 pub mod otp;
 pub mod person;
 pub mod policy;
+pub mod replay;
 pub mod text;
 pub mod time;
 

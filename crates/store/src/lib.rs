@@ -194,6 +194,40 @@ pub trait Store: Send + Sync + 'static {
     async fn count_send(&self, send: &CodeSend, caps: &SendCaps) -> Result<SendVerdict>;
 
     /// An audit line on its own, for actions whose change is not in this store's tables.
+    /// Policy replay: the window of the policy's newest `limit` attempts created at or after `since`,
+    /// or `None` when there is none.
+    async fn replay_window(
+        &self,
+        client_id: &str,
+        policy_id: &str,
+        since: Millis,
+        limit: u32,
+    ) -> Result<Option<ReplayWindow>>;
+    /// Policy replay: up to `limit` of the policy's attempts in the window, oldest first.
+    async fn replay_page(
+        &self,
+        client_id: &str,
+        policy_id: &str,
+        window: &ReplayWindow,
+        limit: u32,
+    ) -> Result<Vec<AttemptRecord>>;
+    /// Policy replay: these people's pasts (known devices, keys and places with their first sighting,
+    /// and their attempts of every policy created between `from` and `until`), by person id.
+    async fn replay_pasts(
+        &self,
+        client_id: &str,
+        people: &[String],
+        from: Millis,
+        until: Millis,
+    ) -> Result<std::collections::HashMap<String, ReplayPerson>>;
+    /// Policy replay: who was approved on these fingerprints and device keys, and since when.
+    async fn replay_sharing(
+        &self,
+        client_id: &str,
+        fingerprints: &[String],
+        keys: &[String],
+    ) -> Result<smartauth_domain::replay::Sharing>;
+
     async fn insert_audit(&self, entry: &AuditEntry) -> Result<()>;
     /// The audit trail, newest first: one tenant's (`Some`) or everything (`None`), before the cursor `seq`.
     async fn audit(&self, client_id: Option<&str>, before: Option<i64>, limit: u32) -> Result<Vec<(i64, AuditEntry)>>;

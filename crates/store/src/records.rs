@@ -293,3 +293,23 @@ pub struct DeliveryQueue {
     /// When the first delivery that is not leased is due (`None`: none waits).
     pub next_due: Option<Millis>,
 }
+
+/// Policy replay: one person's past (see `smartauth_domain::replay`) and the step-up means on file now.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayPerson {
+    pub past: smartauth_domain::replay::Past,
+    pub has_email: bool,
+    pub has_phone: bool,
+    pub has_face: bool,
+}
+
+/// Policy replay: which of the policy's attempts to read, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayWindow {
+    /// Only attempts created at or after this instant.
+    pub since: Millis,
+    /// Only attempts after this (created_at, id), exclusive.
+    pub after: Option<(Millis, String)>,
+    /// Only attempts up to this (created_at, id), inclusive: the newest when the replay began.
+    pub until: (Millis, String),
+}

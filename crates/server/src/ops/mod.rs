@@ -9,6 +9,7 @@ pub mod clients;
 pub mod devices;
 pub mod lockout;
 pub mod policies;
+pub mod replay;
 pub mod sends;
 pub mod store;
 pub mod webhooks;

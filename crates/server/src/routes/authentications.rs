@@ -512,7 +512,7 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-fn parse_time(field: &str, raw: &str) -> ApiResult<i64> {
+pub fn parse_time(field: &str, raw: &str) -> ApiResult<i64> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.timestamp_millis())
         .map_err(|_| ApiError::BadRequest(format!("{field} must be an RFC 3339 time such as 2024-01-01T00:00:00Z")))

@@ -6,7 +6,7 @@ use axum::Router;
 use crate::startup::AppState;
 
 mod admin;
-mod authentications;
+pub(crate) mod authentications;
 mod docs;
 mod face;
 mod health;
@@ -40,6 +40,7 @@ pub fn api() -> Router<AppState> {
         .route("/identities/{person_id}/unlock", post(identities::unlock))
         .route("/policies", get(policies::list))
         .route("/policies/{policy_id}", put(policies::put).get(policies::read).delete(policies::delete))
+        .route("/policies/{policy_id}/replay", post(policies::replay))
         .route("/sdk/smartauth.js", get(docs::sdk))
         .route("/authentications", post(authentications::create).get(authentications::list))
         .route("/authentications/device-challenge", post(authentications::device_challenge))

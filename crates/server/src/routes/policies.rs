@@ -66,3 +66,47 @@ pub async fn delete(State(app): State<AppState>, tenant: Tenant, Path(id): Path<
     }
     Ok(ok_json(json!({"policyId": id, "deleted": true})))
 }
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplayBody {
+    policy: Value,
+    limit: Option<u32>,
+    since: Option<String>,
+}
+
+/// `POST /policies/{policyId}/replay`: what a candidate policy would have decided on the policy's past
+/// attempts, next to what was decided. Reads only.
+pub async fn replay(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    Json(body): Json<ReplayBody>,
+) -> ApiResult<Response> {
+    tenant.require_backend()?;
+    let client_id = tenant.client_id();
+    let current =
+        app.policy(client_id, policy_id(&id)?).await?.ok_or_else(|| ApiError::not_found("policy"))?.policy.clone();
+    // The policy as `GET /policies/{policyId}` shows it is a candidate as it stands: its read-only fields go.
+    let mut candidate = body.policy;
+    if let Some(fields) = candidate.as_object_mut() {
+        for field in ["id", "createdAt", "updatedAt", "requestId", "warnings"] {
+            fields.remove(field);
+        }
+    }
+    let candidate = Policy::parse(&id, candidate)
+        .map_err(|e| ApiError::BadRequest(format!("policy: {}", extract::public_message(&e.0))))?;
+    let limit = body.limit.unwrap_or(ops::replay::DEFAULT_ATTEMPTS);
+    if !(1..=ops::replay::MAX_ATTEMPTS).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("limit must be between 1 and {}", ops::replay::MAX_ATTEMPTS)));
+    }
+    let since = body.since.as_deref().map(|s| crate::routes::authentications::parse_time("since", s)).transpose()?;
+    let request = ops::replay::Request { candidate, since, limit };
+    match ops::replay::replay(&app, client_id, std::sync::Arc::new(current), request).await {
+        Ok(report) => Ok(ok_json(serde_json::to_value(report?).map_err(anyhow::Error::from)?)),
+        Err(ops::replay::Refusal::Busy) => Err(ApiError::TooManyRequests {
+            message: "a policy replay is already running on this server; try again when it ends".into(),
+            retry_after_secs: 5,
+        }),
+    }
+}

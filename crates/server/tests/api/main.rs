@@ -9,6 +9,7 @@ mod isolation;
 mod metrics;
 mod operations;
 mod policies;
+mod replay;
 mod sdk;
 mod security_binding;
 mod security_files;

@@ -21,6 +21,7 @@ mod bulk_load;
 pub mod guard;
 pub(crate) mod plans;
 mod queries;
+mod replay;
 
 pub use bulk_load::{bulk_load, BulkReport};
 
@@ -1041,6 +1042,45 @@ impl Store for SqliteStore {
     async fn expired_attempts(&self, now: Millis, limit: u32) -> Result<Vec<AttemptRecord>> {
         let rows = sqlx::query(EXPIRED_ATTEMPTS).bind(now).bind(i64::from(limit)).fetch_all(&self.reader).await?;
         rows.iter().map(attempt_from).collect()
+    }
+
+    async fn replay_window(
+        &self,
+        client_id: &str,
+        policy_id: &str,
+        since: Millis,
+        limit: u32,
+    ) -> Result<Option<ReplayWindow>> {
+        replay::window(&self.reader, client_id, policy_id, since, limit).await
+    }
+
+    async fn replay_page(
+        &self,
+        client_id: &str,
+        policy_id: &str,
+        window: &ReplayWindow,
+        limit: u32,
+    ) -> Result<Vec<AttemptRecord>> {
+        replay::page(&self.reader, client_id, policy_id, window, limit).await
+    }
+
+    async fn replay_pasts(
+        &self,
+        client_id: &str,
+        people: &[String],
+        from: Millis,
+        until: Millis,
+    ) -> Result<std::collections::HashMap<String, ReplayPerson>> {
+        replay::pasts(&self.reader, client_id, people, from, until).await
+    }
+
+    async fn replay_sharing(
+        &self,
+        client_id: &str,
+        fingerprints: &[String],
+        keys: &[String],
+    ) -> Result<smartauth_domain::replay::Sharing> {
+        replay::sharing(&self.reader, client_id, fingerprints, keys).await
     }
 
     async fn insert_audit(&self, entry: &AuditEntry) -> Result<()> {

@@ -1,0 +1,201 @@
+//! Policy replay: a person's history as it was at a past instant, rebuilt from when each thing became
+//! known (the store keeps the first sighting of every device, place and key) and from the person's
+//! attempts around the replayed ones. With it, `decide` can be asked again what a candidate policy
+//! would have done at that moment. Pure: times are milliseconds since the epoch, passed in.
+
+use std::collections::HashMap;
+
+use chrono::DateTime;
+
+use crate::context::Coordinates;
+use crate::decision::{History, KnownDeviceKey};
+
+/// A place the person was approved at: its latest coordinates, and when it was first and last seen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PastPlace {
+    pub coordinates: Coordinates,
+    pub accuracy_m: Option<f64>,
+    pub first_seen: i64,
+    pub last_seen: i64,
+}
+
+/// One of the person's attempts, as much as the history needs of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PastAttempt {
+    pub at: i64,
+    /// Where it was approved (coordinates and accuracy), when it ended approved with a location.
+    pub approved_at: Option<(Coordinates, Option<f64>)>,
+}
+
+/// Everything one person had shown, each with the instant it became known.
+#[derive(Debug, Clone, Default)]
+pub struct Past {
+    /// Device fingerprints and their first approval.
+    pub devices: Vec<(String, i64)>,
+    /// Device keys (with the fingerprint they came with) and their first approval.
+    pub keys: Vec<(KnownDeviceKey, i64)>,
+    pub places: Vec<PastPlace>,
+    /// The person's attempts (every policy) from some instant on, in time order.
+    pub attempts: Vec<PastAttempt>,
+}
+
+/// Who else was approved on a device, and since when: by fingerprint and by device key.
+#[derive(Debug, Clone, Default)]
+pub struct Sharing {
+    pub by_fingerprint: HashMap<String, Vec<(String, i64)>>,
+    pub by_key: HashMap<String, Vec<(String, i64)>>,
+}
+
+impl Sharing {
+    /// How many people other than `person` were approved on the device before `at`: by its key when it
+    /// proved one, else by its fingerprint (as the live history counts them).
+    pub fn others(&self, person: &str, fingerprint: Option<&str>, key: Option<&str>, at: i64) -> u32 {
+        let seen = match (key, fingerprint) {
+            (Some(k), _) => self.by_key.get(k),
+            (None, Some(f)) => self.by_fingerprint.get(f),
+            (None, None) => None,
+        };
+        let mut people: Vec<&str> = seen
+            .into_iter()
+            .flatten()
+            .filter(|(p, first)| p != person && *first < at)
+            .map(|(p, _)| p.as_str())
+            .collect();
+        people.sort_unstable();
+        people.dedup();
+        u32::try_from(people.len()).unwrap_or(u32::MAX)
+    }
+}
+
+impl Past {
+    /// The history `decide` would have read at `at`: what had become known strictly before it, and the
+    /// person's attempts since `window_start` (counting stops at `limit`, as it does live).
+    pub fn history_at(&self, at: i64, other_identities_on_device: u32, window_start: i64, limit: u32) -> History {
+        let before = |first: i64| first < at;
+        let known_devices = self.devices.iter().filter(|(_, f)| before(*f)).map(|(d, _)| d.clone()).collect();
+        let known_device_keys = self.keys.iter().filter(|(_, f)| before(*f)).map(|(k, _)| k.clone()).collect();
+        let known_locations = self.places.iter().filter(|p| before(p.first_seen)).map(|p| p.coordinates).collect();
+        let earlier = self.attempts.partition_point(|a| a.at < at);
+        let from = self.attempts[..earlier].partition_point(|a| a.at < window_start);
+        let attempts_in_window = u32::try_from(earlier - from).unwrap_or(u32::MAX).min(limit);
+        let last = self.attempts[..earlier]
+            .iter()
+            .rev()
+            .find_map(|a| a.approved_at.map(|(c, acc)| (a.at, c, acc)))
+            .or_else(|| self.place_before(at));
+        let (last_approved_location, last_approved_accuracy_m) = match last {
+            Some((t, c, acc)) => (DateTime::from_timestamp_millis(t).map(|t| (t, c)), acc),
+            None => (None, None),
+        };
+        History {
+            known_devices,
+            known_device_keys,
+            other_identities_on_device,
+            known_locations,
+            last_approved_location,
+            last_approved_accuracy_m,
+            attempts_in_window,
+        }
+    }
+
+    /// The latest approval at a place before `at`, from the places alone (for a time before the attempts
+    /// loaded): a place last seen before `at` was seen then; one seen again since is known to have been
+    /// seen at its first sighting, at least.
+    fn place_before(&self, at: i64) -> Option<(i64, Coordinates, Option<f64>)> {
+        self.places
+            .iter()
+            .filter(|p| p.first_seen < at)
+            .map(|p| (if p.last_seen < at { p.last_seen } else { p.first_seen }, p.coordinates, p.accuracy_m))
+            .max_by_key(|(t, _, _)| *t)
+    }
+}
+
+/// How far before the first replayed attempt the person's attempts must be read, so that the attempt
+/// limit's window and the travel check see what they saw live: the longest attempt window, and the
+/// time it takes to cross half the Earth at the slowest allowed speed (beyond it no travel is
+/// impossible), capped at 30 days (the longest window a policy may have).
+pub fn lead_ms(window_seconds: &[u32], travel_speeds_kmh: &[f64]) -> i64 {
+    const HALF_EARTH_KM: f64 = 20_038.0;
+    const MAX_MS: i64 = 30 * 86_400_000;
+    let window = window_seconds.iter().map(|s| i64::from(*s) * 1000).max().unwrap_or(0);
+    let travel = travel_speeds_kmh
+        .iter()
+        .filter(|s| **s > 0.0)
+        .map(|s| (HALF_EARTH_KM / s * 3_600_000.0).min(MAX_MS as f64) as i64)
+        .max()
+        .unwrap_or(0);
+    window.max(travel).min(MAX_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(lat: f64, lon: f64) -> Coordinates {
+        Coordinates::new(lat, lon).unwrap()
+    }
+
+    fn past() -> Past {
+        Past {
+            devices: vec![("fp-a".into(), 1_000), ("fp-b".into(), 5_000)],
+            keys: vec![(KnownDeviceKey { thumbprint: "k1".into(), fingerprint: Some("fp-a".into()) }, 2_000)],
+            places: vec![
+                PastPlace {
+                    coordinates: at(-22.9, -43.2),
+                    accuracy_m: Some(20.0),
+                    first_seen: 1_000,
+                    last_seen: 9_000,
+                },
+                PastPlace { coordinates: at(-23.5, -46.6), accuracy_m: None, first_seen: 6_000, last_seen: 6_000 },
+            ],
+            attempts: vec![
+                PastAttempt { at: 7_000, approved_at: None },
+                PastAttempt { at: 8_000, approved_at: Some((at(-23.5, -46.6), Some(10.0))) },
+                PastAttempt { at: 9_000, approved_at: None },
+            ],
+        }
+    }
+
+    #[test]
+    fn the_history_holds_only_what_was_known_before_the_instant() {
+        let h = past().history_at(5_000, 0, 0, 10);
+        assert_eq!(h.known_devices, vec!["fp-a".to_owned()]);
+        assert_eq!(h.known_device_keys.len(), 1);
+        assert_eq!(h.known_locations, vec![at(-22.9, -43.2)]);
+        // Before the attempts loaded, the last approval comes from the places: Rio, seen again later, so at its
+        // first sighting at least.
+        assert_eq!(h.last_approved_location.map(|(t, c)| (t.timestamp_millis(), c)), Some((1_000, at(-22.9, -43.2))));
+        assert_eq!(h.attempts_in_window, 0);
+        let later = past().history_at(10_000, 0, 0, 10);
+        assert_eq!(later.known_devices.len(), 2);
+        assert_eq!(later.known_locations.len(), 2);
+    }
+
+    #[test]
+    fn the_last_approval_and_the_window_come_from_the_attempts() {
+        let h = past().history_at(9_500, 0, 7_500, 10);
+        assert_eq!(h.last_approved_location.map(|(t, c)| (t.timestamp_millis(), c)), Some((8_000, at(-23.5, -46.6))));
+        assert_eq!(h.last_approved_accuracy_m, Some(10.0));
+        assert_eq!(h.attempts_in_window, 2, "8 000 and 9 000; 7 000 is before the window");
+        assert_eq!(past().history_at(9_500, 0, 0, 2).attempts_in_window, 2, "counting stops at the limit");
+        assert_eq!(past().history_at(9_000, 0, 0, 10).attempts_in_window, 2, "an attempt does not count itself");
+    }
+
+    #[test]
+    fn a_device_is_shared_with_the_other_people_approved_on_it_before() {
+        let mut sharing = Sharing::default();
+        sharing.by_fingerprint.insert("fp".into(), vec![("me".into(), 1), ("ana".into(), 10), ("bia".into(), 50)]);
+        sharing.by_key.insert("k".into(), vec![("ana".into(), 10), ("ana".into(), 20)]);
+        assert_eq!(sharing.others("me", Some("fp"), None, 30), 1);
+        assert_eq!(sharing.others("me", Some("fp"), None, 60), 2);
+        assert_eq!(sharing.others("me", Some("fp"), Some("k"), 60), 1, "by the key when there is one, people once");
+        assert_eq!(sharing.others("me", None, None, 60), 0);
+    }
+
+    #[test]
+    fn the_lead_covers_the_window_and_half_the_earth() {
+        assert_eq!(lead_ms(&[3_600], &[]), 3_600_000);
+        assert_eq!(lead_ms(&[3_600], &[1_000.0]), (20_038.0f64 / 1_000.0 * 3_600_000.0) as i64);
+        assert_eq!(lead_ms(&[3_600], &[1.0]), 30 * 86_400_000, "capped");
+    }
+}

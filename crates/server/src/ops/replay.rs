@@ -1,0 +1,424 @@
+//! Policy replay: what a candidate policy would have decided on a tenant's past attempts of a policy, next
+//! to what was decided then and to what the saved policy decides on them today.
+//!
+//! Each attempt is decided again from what it stored (its context, and the network and place facts it
+//! was enriched with then), against the person's history as it was at that instant: the devices, keys
+//! and places known before it (from their first sighting), the person's attempts in the policy's window
+//! and their last approved location. History follows what actually happened: an attempt that the
+//! candidate would have refused still taught what its real approval taught. Read-only; the attempts are
+//! read a page at a time, so memory is bounded by a page and the people in the window.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use smartauth_domain::replay::{lead_ms, Sharing};
+use smartauth_domain::{decide, AttemptContext, Decision, DecisionInput, Method, Policy, Status};
+use smartauth_store::{Millis, ReplayPerson, Store};
+use tokio::sync::Semaphore;
+
+use crate::attempt::{ts, AttemptDoc, Evaluation};
+use crate::startup::App;
+
+/// The most attempts one replay reads.
+pub const MAX_ATTEMPTS: u32 = 100_000;
+/// How many attempts a replay reads when the request does not say.
+pub const DEFAULT_ATTEMPTS: u32 = 1_000;
+/// The changed attempts listed in the answer (all are counted).
+const LISTED_CHANGES: usize = 500;
+/// The people listed as stepped up more often (all are counted).
+const LISTED_PEOPLE: usize = 100;
+const PAGE: u32 = 2_000;
+/// A replay that runs longer stops and answers what it replayed, saying so.
+const TIME_BUDGET: Duration = Duration::from_secs(30);
+
+/// One replay at a time per process (the next waits): it is CPU work beside the request path.
+static RUNNING: Semaphore = Semaphore::const_new(1);
+
+pub struct Request {
+    pub candidate: Policy,
+    pub since: Option<Millis>,
+    pub limit: u32,
+}
+
+pub enum Refusal {
+    Busy,
+}
+
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct Counts {
+    pub approved: u64,
+    pub pending: u64,
+    pub reproved: u64,
+}
+
+impl Counts {
+    fn add(&mut self, status: Status) {
+        match status {
+            Status::Approved => self.approved += 1,
+            Status::Pending => self.pending += 1,
+            Status::Reproved => self.reproved += 1,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContextChange {
+    pub context: &'static str,
+    pub decided: String,
+    pub candidate: &'static str,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    pub attempt_id: String,
+    pub person_id: String,
+    pub created_at: String,
+    pub decided: Status,
+    pub candidate: Status,
+    /// The attempt ended approved (passively or after its step-up): a legitimate person, as far as
+    /// the past tells.
+    pub ended_approved: bool,
+    /// The contexts whose verdict differs, with the candidate's reason for each.
+    pub contexts: Vec<ContextChange>,
+    pub summary: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonFriction {
+    pub person_id: String,
+    /// Their attempts that ended approved, approved passively then, and that the candidate steps up or refuses.
+    pub more_friction: u64,
+    /// Their attempts that ended approved after a step-up then, and that the candidate approves passively.
+    pub less_friction: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub policy_id: String,
+    /// Attempts replayed, and the instants of the first and the last.
+    pub attempts: u64,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Attempts of erased people, which cannot be replayed (their history is gone).
+    pub skipped: u64,
+    /// False when the replay stopped at its time budget; the counts cover `attempts`.
+    pub complete: bool,
+    /// As decided when each attempt was made.
+    pub decided: Counts,
+    /// The saved policy, replayed: differences from `decided` come from edits to the policy or the engine
+    /// since then, not from the candidate.
+    pub current: Counts,
+    pub candidate: Counts,
+    pub changed: u64,
+    /// Changed attempts by `decided→candidate` status.
+    pub transitions: BTreeMap<String, u64>,
+    /// Changed attempts by the candidate's reason (of each context that changed; an attempt counts once per reason).
+    pub reasons: BTreeMap<String, u64>,
+    /// The first changed attempts, oldest first.
+    pub changes: Vec<Change>,
+    /// People whose attempts ended approved and whom the candidate would step up more often than the
+    /// policy did, most affected first.
+    pub people_with_more_friction: u64,
+    pub people: Vec<PersonFriction>,
+    pub elapsed_ms: u64,
+    pub attempts_per_second: u64,
+}
+
+/// What replaying one page needs and keeps between pages.
+struct Fold {
+    current: Arc<Policy>,
+    candidate: Policy,
+    people: HashMap<String, ReplayPerson>,
+    sharing: Sharing,
+    known_keys: HashSet<String>,
+    known_fingerprints: HashSet<String>,
+    friction: HashMap<String, (u64, u64)>,
+    report: Report,
+    offer: Offers,
+}
+
+/// What this server can offer at all, to intersect with what each person has on file.
+#[derive(Clone, Copy)]
+struct Offers {
+    face: bool,
+    email: bool,
+    sms: bool,
+}
+
+pub async fn replay(
+    app: &App,
+    client_id: &str,
+    current: Arc<Policy>,
+    request: Request,
+) -> Result<anyhow::Result<Report>, Refusal> {
+    // Another replay ends within its budget: wait for it that long, no longer.
+    let Ok(Ok(_running)) = tokio::time::timeout(TIME_BUDGET, RUNNING.acquire()).await else {
+        return Err(Refusal::Busy);
+    };
+    Ok(run(app, client_id, current, request).await)
+}
+
+async fn run(app: &App, client_id: &str, current: Arc<Policy>, request: Request) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let store: &dyn Store = app.store.as_ref();
+    let policy_id = current.policy_id.clone();
+    let limit = request.limit.clamp(1, MAX_ATTEMPTS);
+    let since = request.since.unwrap_or(0);
+    let lead = lead_ms(
+        &[current.max_attempts_per_identity.window_seconds, request.candidate.max_attempts_per_identity.window_seconds],
+        &[&current, &request.candidate]
+            .iter()
+            .filter_map(|p| p.contexts.location_context.as_ref().filter(|l| l.enabled).map(|l| l.max_travel_speed_kmh))
+            .collect::<Vec<_>>(),
+    );
+    let mut fold = Fold {
+        current,
+        candidate: request.candidate,
+        people: HashMap::new(),
+        sharing: Sharing::default(),
+        known_keys: HashSet::new(),
+        known_fingerprints: HashSet::new(),
+        friction: HashMap::new(),
+        report: Report {
+            policy_id: policy_id.clone(),
+            attempts: 0,
+            from: None,
+            to: None,
+            skipped: 0,
+            complete: true,
+            decided: Counts::default(),
+            current: Counts::default(),
+            candidate: Counts::default(),
+            changed: 0,
+            transitions: BTreeMap::new(),
+            reasons: BTreeMap::new(),
+            changes: Vec::new(),
+            people_with_more_friction: 0,
+            people: Vec::new(),
+            elapsed_ms: 0,
+            attempts_per_second: 0,
+        },
+        offer: Offers { face: app.faces.is_some(), email: app.email.is_some(), sms: app.sms.is_some() },
+    };
+    let Some(mut window) = store.replay_window(client_id, &policy_id, since, limit).await? else {
+        return Ok(finish(fold, started));
+    };
+    loop {
+        let page = store.replay_page(client_id, &policy_id, &window, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        window.after = Some((last.created_at, last.id.clone()));
+        let mut docs = Vec::with_capacity(page.len());
+        for record in page {
+            let doc = AttemptDoc::from_record(&record)?;
+            docs.push((record, doc));
+        }
+        load_pasts(store, client_id, &mut fold, &docs, lead, window.until.0).await?;
+        fold = tokio::task::spawn_blocking(move || {
+            for (record, doc) in &docs {
+                fold.replay(record, doc);
+            }
+            fold
+        })
+        .await?;
+        if started.elapsed() > TIME_BUDGET {
+            fold.report.complete = false;
+            break;
+        }
+    }
+    Ok(finish(fold, started))
+}
+
+/// Reads the pasts of the page's people not met yet, and who else was approved on its devices.
+async fn load_pasts(
+    store: &dyn Store,
+    client_id: &str,
+    fold: &mut Fold,
+    docs: &[(smartauth_store::AttemptRecord, AttemptDoc)],
+    lead: i64,
+    until: Millis,
+) -> anyhow::Result<()> {
+    let Some(first) = docs.first() else { return Ok(()) };
+    let mut people: Vec<String> = docs
+        .iter()
+        .filter_map(|(r, _)| r.person_id.clone())
+        .filter(|p| !fold.people.contains_key(p))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    people.sort_unstable();
+    if !people.is_empty() {
+        let from = first.0.created_at.saturating_sub(lead);
+        let loaded = store.replay_pasts(client_id, &people, from, until).await?;
+        for person in people {
+            // An identity erased since is kept as empty, so that it is not asked for again.
+            let past = loaded.get(&person).cloned().unwrap_or_default();
+            fold.people.insert(person, past);
+        }
+    }
+    let mut fingerprints = HashSet::new();
+    let mut keys = HashSet::new();
+    for device in docs.iter().filter_map(|(_, d)| d.device.as_ref()) {
+        if let Some(k) = device.key.as_ref().filter(|k| !fold.known_keys.contains(*k)) {
+            keys.insert(k.clone());
+        } else if let Some(f) = device.fingerprint.as_ref().filter(|f| !fold.known_fingerprints.contains(*f)) {
+            fingerprints.insert(f.clone());
+        }
+    }
+    if fingerprints.is_empty() && keys.is_empty() {
+        return Ok(());
+    }
+    let fingerprints: Vec<String> = fingerprints.into_iter().collect();
+    let keys: Vec<String> = keys.into_iter().collect();
+    let shared = store.replay_sharing(client_id, &fingerprints, &keys).await?;
+    fold.sharing.by_fingerprint.extend(shared.by_fingerprint);
+    fold.sharing.by_key.extend(shared.by_key);
+    fold.known_fingerprints.extend(fingerprints);
+    fold.known_keys.extend(keys);
+    Ok(())
+}
+
+/// The status the engine gave when the attempt was made, from its stored evaluation.
+fn decided_status(e: &Evaluation) -> Status {
+    if e.valid {
+        Status::Approved
+    } else if e.needed_reauthentications.is_empty() {
+        Status::Reproved
+    } else {
+        Status::Pending
+    }
+}
+
+impl Fold {
+    fn replay(&mut self, record: &smartauth_store::AttemptRecord, doc: &AttemptDoc) {
+        let Some(person_id) = record.person_id.as_deref() else {
+            self.report.skipped += 1;
+            return;
+        };
+        let Some(person) = self.people.get(person_id) else {
+            self.report.skipped += 1;
+            return;
+        };
+        let at = record.created_at;
+        let device = doc.device.as_ref();
+        let fingerprint = device.and_then(|d| d.fingerprint.as_deref());
+        let others = self.sharing.others(person_id, fingerprint, device.and_then(|d| d.key.as_deref()), at);
+        let context = AttemptContext { device: doc.device.clone(), location: doc.location.clone() };
+        let network = doc.network.decision_facts();
+        let mut methods = Vec::with_capacity(3);
+        if person.has_face && self.offer.face {
+            methods.push(Method::FaceAuthentication);
+        }
+        if person.has_email && self.offer.email {
+            methods.push(Method::EmailAuthentication);
+        }
+        if person.has_phone && self.offer.sms {
+            methods.push(Method::SmsAuthentication);
+        }
+        let now = chrono::DateTime::from_timestamp_millis(at).unwrap_or_default();
+        let suspicious = doc.location_flags.iter().find_map(|f| f.suspicion());
+        let country = doc.place.as_ref().and_then(|p| p.country_code.as_deref());
+        let decide_with = |policy: &Policy| -> Decision {
+            let limit = &policy.max_attempts_per_identity;
+            let window_start = at - i64::from(limit.window_seconds) * 1000;
+            let history = person.past.history_at(at, others, window_start, limit.limit);
+            decide(&DecisionInput {
+                policy,
+                context: &context,
+                network: &network,
+                location_country: country,
+                suspicious_location: suspicious,
+                history: &history,
+                now,
+                available_methods: &methods,
+            })
+        };
+        let current = decide_with(&self.current);
+        let candidate = decide_with(&self.candidate);
+        let decided = decided_status(&doc.evaluation);
+        let report = &mut self.report;
+        report.attempts += 1;
+        report.from.get_or_insert_with(|| ts(at));
+        report.to = Some(ts(at));
+        report.decided.add(decided);
+        report.current.add(current.status);
+        report.candidate.add(candidate.status);
+        let ended_approved = record.status == Status::Approved.as_str();
+        if ended_approved {
+            let f = self.friction.entry(person_id.to_owned()).or_default();
+            match (decided, candidate.status) {
+                (Status::Approved, Status::Pending | Status::Reproved) => f.0 += 1,
+                (Status::Pending, Status::Approved) => f.1 += 1,
+                _ => {}
+            }
+        }
+        if decided == candidate.status {
+            return;
+        }
+        report.changed += 1;
+        *report.transitions.entry(format!("{}→{}", decided.as_str(), candidate.status.as_str())).or_default() += 1;
+        let e = &doc.evaluation;
+        let pairs = [
+            ("device", &e.device_context, &candidate.device),
+            ("location", &e.location_context, &candidate.location),
+            ("network", &e.network_context, &candidate.network),
+        ];
+        let mut contexts = Vec::new();
+        let mut reasons: Vec<&'static str> = Vec::with_capacity(3);
+        for (name, was, now) in pairs {
+            if was.reason != now.reason || was.status != now.status.as_str() {
+                if !reasons.contains(&now.reason) {
+                    reasons.push(now.reason);
+                    *report.reasons.entry(now.reason.to_owned()).or_default() += 1;
+                }
+                if report.changes.len() < LISTED_CHANGES {
+                    contexts.push(ContextChange {
+                        context: name,
+                        decided: was.reason.clone(),
+                        candidate: now.reason,
+                        detail: now.detail.clone(),
+                    });
+                }
+            }
+        }
+        if report.changes.len() < LISTED_CHANGES {
+            report.changes.push(Change {
+                attempt_id: record.id.clone(),
+                person_id: person_id.to_owned(),
+                created_at: ts(at),
+                decided,
+                candidate: candidate.status,
+                ended_approved,
+                contexts,
+                summary: candidate.summary,
+            });
+        }
+    }
+}
+
+fn finish(mut fold: Fold, started: Instant) -> Report {
+    let mut people: Vec<PersonFriction> = fold
+        .friction
+        .into_iter()
+        .filter(|(_, (more, less))| more > less)
+        .map(|(person_id, (more_friction, less_friction))| PersonFriction { person_id, more_friction, less_friction })
+        .collect();
+    people.sort_by(|a, b| {
+        (b.more_friction - b.less_friction)
+            .cmp(&(a.more_friction - a.less_friction))
+            .then(a.person_id.cmp(&b.person_id))
+    });
+    fold.report.people_with_more_friction = people.len() as u64;
+    people.truncate(LISTED_PEOPLE);
+    fold.report.people = people;
+    let elapsed = started.elapsed();
+    fold.report.elapsed_ms = elapsed.as_millis() as u64;
+    fold.report.attempts_per_second = (fold.report.attempts as f64 / elapsed.as_secs_f64().max(1e-6)) as u64;
+    fold.report
+}

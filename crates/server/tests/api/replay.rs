@@ -1,0 +1,151 @@
+//! Policy replay: `POST /policies/{policyId}/replay` folds the policy's past attempts through the engine
+//! with a candidate policy, each against the person's history as it was then.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const RIO: (f64, f64) = (-22.9068, -43.1729);
+
+/// Ana's past on policy `pix`: a first attempt stepped up (nothing known), three passive approvals on the
+/// same phone, a new phone stepped up, and a passive approval on it. Returns the attempt ids in order.
+async fn past(app: &TestApp, tenant: &Tenant) -> Vec<String> {
+    let mut ids = vec![app.approve_by_email(tenant, "ana", "phone-1", RIO).await];
+    for _ in 0..3 {
+        let a = app.attempt(tenant, "ana", "phone-1", RIO).await;
+        assert_eq!(a.body["status"], "approved", "{:?}", a.body);
+        ids.push(a.body["attemptId"].as_str().unwrap().to_owned());
+    }
+    ids.push(app.approve_by_email(tenant, "ana", "phone-2", RIO).await);
+    let a = app.attempt(tenant, "ana", "phone-2", RIO).await;
+    assert_eq!(a.body["status"], "approved", "{:?}", a.body);
+    ids.push(a.body["attemptId"].as_str().unwrap().to_owned());
+    ids
+}
+
+/// The saved policy as `GET` shows it (read-only fields and all): a candidate is taken as it stands.
+async fn saved(app: &TestApp, tenant: &Tenant) -> Value {
+    app.get("/policies/pix", &backend(tenant)).await.body
+}
+
+async fn replay(app: &TestApp, tenant: &Tenant, body: Value) -> Answer {
+    app.post("/policies/pix/replay", &backend(tenant), body).await
+}
+
+#[tokio::test]
+async fn replaying_the_saved_policy_gives_back_every_decision_that_was_taken() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person("ana").await;
+    past(&app, &tenant).await;
+    let rows_before = (app.count_rows("attempts").await, app.count_rows("known_contexts").await);
+
+    let policy = saved(&app, &tenant).await;
+    let a = replay(&app, &tenant, json!({"policy": policy})).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let r = &a.body;
+    assert_eq!(r["attempts"], 6);
+    assert_eq!(r["complete"], true);
+    // The first attempt was stepped up because nothing was known then, though today its phone and place are:
+    // the history is the one of each moment.
+    assert_eq!(r["decided"], json!({"approved": 4, "pending": 2, "reproved": 0}), "{r}");
+    assert_eq!(r["current"], r["decided"], "{r}");
+    assert_eq!(r["candidate"], r["decided"], "{r}");
+    assert_eq!(r["changed"], 0);
+    assert_eq!(r["changes"], json!([]));
+    assert_eq!(r["peopleWithMoreFriction"], 0);
+    assert!(r["attemptsPerSecond"].as_u64().unwrap() > 0);
+    assert_eq!(
+        (app.count_rows("attempts").await, app.count_rows("known_contexts").await),
+        rows_before,
+        "a replay writes nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_candidate_that_ignores_devices_approves_the_new_phone_and_says_why() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person("ana").await;
+    let ids = past(&app, &tenant).await;
+    let mut policy = saved(&app, &tenant).await;
+    policy["contexts"]["device_context"]["enabled"] = json!(false);
+
+    let r = replay(&app, &tenant, json!({"policy": policy})).await.body;
+    assert_eq!(r["candidate"], json!({"approved": 5, "pending": 1, "reproved": 0}), "{r}");
+    assert_eq!(r["changed"], 1);
+    assert_eq!(r["transitions"], json!({"pending→approved": 1}));
+    let change = &r["changes"][0];
+    assert_eq!(change["attemptId"], ids[4].as_str(), "the new phone's attempt: {r}");
+    assert_eq!(change["personId"], "ana");
+    assert_eq!(change["decided"], "pending");
+    assert_eq!(change["candidate"], "approved");
+    assert_eq!(change["endedApproved"], true);
+    assert_eq!(
+        change["contexts"],
+        json!([{"context": "device", "decided": "NEW_DEVICE", "candidate": "CONTEXT_DISABLED",
+                "detail": "this context is not evaluated by the policy"}])
+    );
+    // The very first attempt stays stepped up: Rio was not known yet.
+    assert!(r["changes"].as_array().unwrap().iter().all(|c| c["attemptId"] != ids[0].as_str()));
+}
+
+#[tokio::test]
+async fn a_tighter_attempt_limit_names_the_legitimate_people_it_would_refuse() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person("ana").await;
+    let ids = past(&app, &tenant).await;
+    let mut policy = saved(&app, &tenant).await;
+    policy["maxAttemptsPerIdentity"] = json!({"limit": 3, "windowSeconds": 3600});
+
+    let r = replay(&app, &tenant, json!({"policy": policy})).await.body;
+    // The fourth attempt and later had three attempts or more in the hour before them.
+    assert_eq!(r["candidate"], json!({"approved": 2, "pending": 1, "reproved": 3}), "{r}");
+    assert_eq!(r["transitions"], json!({"approved→reproved": 2, "pending→reproved": 1}), "{r}");
+    assert_eq!(r["reasons"]["MAX_ATTEMPTS_PER_IDENTITY"], 3, "{r}");
+    let changed: Vec<&str> =
+        r["changes"].as_array().unwrap().iter().map(|c| c["attemptId"].as_str().unwrap()).collect();
+    assert_eq!(changed, vec![ids[3].as_str(), ids[4].as_str(), ids[5].as_str()]);
+    assert_eq!(r["peopleWithMoreFriction"], 1);
+    assert_eq!(r["people"], json!([{"personId": "ana", "moreFriction": 2, "lessFriction": 0}]));
+
+    // The last two attempts only: the window moves, the history before it is still read.
+    let r = replay(&app, &tenant, json!({"policy": policy, "limit": 2})).await.body;
+    assert_eq!(r["attempts"], 2);
+    assert_eq!(r["candidate"]["reproved"], 2, "the attempts before the window still count: {r}");
+}
+
+#[tokio::test]
+async fn a_replay_is_refused_clearly_and_only_for_the_tenants_own_policy() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person("ana").await;
+    past(&app, &tenant).await;
+    let policy = saved(&app, &tenant).await;
+    let b = backend(&tenant);
+
+    let bad = replay(&app, &tenant, json!({"policy": {"name": "x", "maxAttemptsPerIdentity": {"limit": 0}}})).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body["message"].as_str().unwrap().starts_with("policy: "), "{:?}", bad.body);
+    for limit in [0, 100_001] {
+        let a = replay(&app, &tenant, json!({"policy": policy, "limit": limit})).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{limit}");
+        assert!(a.body["message"].as_str().unwrap().contains("limit"), "{:?}", a.body);
+    }
+    let a = replay(&app, &tenant, json!({"policy": policy, "since": "yesterday"})).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    let a = replay(&app, &tenant, json!({"policy": policy, "limitt": 3})).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "a misspelt field is refused: {:?}", a.body);
+    let other = app.post("/policies/nope/replay", &b, json!({"policy": policy})).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    let person = app.post("/policies/pix/replay", &sdk(&tenant, "ana"), json!({"policy": policy})).await;
+    assert_eq!(person.status, StatusCode::FORBIDDEN, "a person's token cannot replay");
+
+    // Another tenant with a policy of the same name sees none of ana's attempts.
+    let stranger = app.tenant_with_person("bia").await;
+    let r = replay(&app, &stranger, json!({"policy": policy})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["attempts"], 0);
+
+    // A window in the future holds nothing.
+    let r = replay(&app, &tenant, json!({"policy": policy, "since": "2999-01-01T00:00:00Z"})).await;
+    assert_eq!(r.body["attempts"], 0);
+}
