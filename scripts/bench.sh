@@ -30,14 +30,24 @@
 # BENCH_DISPATCH=false runs the server with SMARTAUTH_WEBHOOK_DISPATCH=false (events written, none delivered:
 # the outbox's cost alone; set WEBHOOK_DRAIN_TIMEOUT=1); PERF=1 profiles the webhook runs (perf record), to
 # bench-results/<name>-perf-<run>.txt. Every run line gives how busy each core was and the server's CPU a request.
+#
+# --replay: policy replay (issue 13) instead of the usual loads. The server stops, REPLAY_IDENTITIES identities
+# (default 100,000) and REPLAY_ATTEMPTS attempts (default 1,000,000, copies of a real enriched attempt over 30
+# days) are written into the bench tenant's file as --at-size does, and the server starts again on core 0.
+# Then POST /policies/pix/replay over the newest 100,000 attempts with three candidates (the saved policy,
+# devices ignored, a tighter attempt limit), three times each: the server's attempts replayed a second (its own
+# `attemptsPerSecond`, the whole request: reads, parsing and two decisions an attempt), the request's wall time
+# and the server's CPU time per attempt. The goal is 100,000 a second on the one core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AT_SIZE=false
+REPLAY=false
 WEBHOOKS=$([[ ${WEBHOOKS:-} == 1 || ${WEBHOOKS:-} == true ]] && echo true || echo false)
 while [[ ${1:-} == --* ]]; do
   case $1 in
     --at-size) AT_SIZE=true ;;
     --webhooks) WEBHOOKS=true ;;
+    --replay) REPLAY=true ;;
     *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -48,10 +58,10 @@ command -v wrk >/dev/null && command -v sqlite3 >/dev/null || { apt-get update -
 bash scripts/fetch-data.sh >/dev/null
 if [[ -z ${BENCH_NO_BUILD:-} ]]; then # BENCH_NO_BUILD=1: measure the binaries already in target/release
   cargo build --release --locked -p smartauth --bin smartauth --example bench_baseline
-  $AT_SIZE && cargo build --release --locked -p smartauth-store --example bulk_load
+  { $AT_SIZE || $REPLAY; } && cargo build --release --locked -p smartauth-store --example bulk_load
 fi
 mkdir -p bench-results
-OUT=bench-results/bench-$(date -u +%Y%m%dT%H%M%SZ)$($AT_SIZE && echo -at-size)$($WEBHOOKS && echo -webhooks).txt
+OUT=bench-results/bench-$(date -u +%Y%m%dT%H%M%SZ)$($AT_SIZE && echo -at-size)$($WEBHOOKS && echo -webhooks)$($REPLAY && echo -replay).txt
 WORK=$(mktemp -d "${AT_SIZE_DIR:-${TMPDIR:-/tmp}}/smartauth-bench.XXXXXX")
 PORT=18180; BASE_PORT=18181; SMS_PORT=18182
 DB=$WORK/data/smartauth.db
@@ -139,7 +149,7 @@ perf_run() { # name, wrk args...
   echo "smartauth load benchmark, $(date -u +%FT%TZ), $(nproc) cores, ${DURATION}s per run, 32 connections, server on core 0, wrk on core 1, POST over ${PERSONS:-200} identities"
   echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 } | tee "$OUT"
-if [[ -z ${WEBHOOKS_ONLY:-} ]]; then # WEBHOOKS_ONLY=1 (with --webhooks): skip to the webhook runs
+if [[ -z ${WEBHOOKS_ONLY:-} ]] && ! $REPLAY; then # WEBHOOKS_ONLY=1 (with --webhooks) or --replay: skip the usual loads
 run baseline_get -H "Authorization: Bearer $BASE_TOKEN" http://127.0.0.1:$BASE_PORT/rows/row
 run get_attempt -H "Authorization: Bearer $BACKEND" http://127.0.0.1:$PORT/authentications/$AID
 run post_passive_attempt -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications
@@ -260,6 +270,47 @@ PY
   echo "attempts by status after the webhook runs: $(sqlite3 "$DB" \
     "SELECT group_concat(status || '=' || n, ' ') FROM (SELECT status, COUNT(*) AS n FROM attempts GROUP BY status)")" | tee -a "$OUT"
 fi
+
+# ---- policy replay (issue 13) on a tenant with a past ----
+if $REPLAY; then
+  stop_server
+  sqlite3 "$DB" "SELECT document FROM attempts WHERE id = '$AID'" > "$WORK/template.json"
+  TEMPLATE_PERSON=$(sqlite3 "$DB" "SELECT person_id FROM attempts WHERE id = '$AID'")
+  R_IDS=${REPLAY_IDENTITIES:-100000}; R_ATTEMPTS=${REPLAY_ATTEMPTS:-1000000}
+  echo | tee -a "$OUT"
+  echo "replay: loading $R_IDS identities and $R_ATTEMPTS attempts over 30 days into the bench tenant" | tee -a "$OUT"
+  target/release/examples/bulk_load "$DB" "$CLIENT" pix "$R_IDS" "$R_ATTEMPTS" 30 "$WORK/template.json" "$AID" "$TEMPLATE_PERSON" \
+    > "$WORK/load.txt"
+  start_server
+  curl -sf -H "Authorization: Bearer $BACKEND" "http://127.0.0.1:$PORT/policies/pix" > "$WORK/saved.json"
+  for candidate in saved no_devices tight_limit; do
+    python3 - "$WORK/saved.json" "$candidate" > "$WORK/replay-$candidate.json" <<'PY'
+import json, sys
+policy = json.load(open(sys.argv[1]))
+if sys.argv[2] == "no_devices":
+    policy["contexts"]["device_context"]["enabled"] = False
+elif sys.argv[2] == "tight_limit":
+    policy["maxAttemptsPerIdentity"] = {"limit": 2, "windowSeconds": 86400}
+print(json.dumps({"policy": policy, "limit": 100000}))
+PY
+    for round in 1 2 3; do
+      cpu0=$(server_cpu)
+      curl -sf -X POST -H "Authorization: Bearer $BACKEND" -H "Content-Type: application/json" \
+        --data-binary "@$WORK/replay-$candidate.json" -w '%{time_total}\n' -o "$WORK/replay.out" \
+        "http://127.0.0.1:$PORT/policies/pix/replay" > "$WORK/replay.time"
+      python3 - "$WORK/replay.out" "$candidate" "$round" "$(cat "$WORK/replay.time")" "$cpu0" "$(server_cpu)" "$(getconf CLK_TCK)" <<'PY' | tee -a "$OUT"
+import json, sys
+r = json.load(open(sys.argv[1]))
+name, rnd, wall, c0, c1, tck = sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+cpu_us = (c1 - c0) / tck * 1e6 / max(r["attempts"], 1)
+print(f"  {name:<12} round {rnd}: {r['attempts']} attempts, {r['attemptsPerSecond']} a second "
+      f"({'within' if r['attemptsPerSecond'] >= 100000 else 'UNDER'} the 100,000 goal); wall {wall * 1000:.0f} ms, "
+      f"server CPU {cpu_us:.1f} us an attempt; decided {r['decided']}, candidate {r['candidate']}, changed {r['changed']}")
+PY
+    done
+  done
+fi
+
 $AT_SIZE || exit 0
 
 # ---- the same tenant at size ----

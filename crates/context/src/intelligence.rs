@@ -28,8 +28,8 @@ pub struct IntelConfig {
     pub asn_mmdb: Option<PathBuf>,
     /// A GeoIP2 Anonymous-IP file instead of iporigin's ranges.
     pub anonymous_mmdb: Option<PathBuf>,
-    /// A places table (`lat,lon,name,admin1,admin2,cc`) instead of `places.csv` in `dir` (or, when
-    /// neither exists, the compiled-in GeoNames one).
+    /// A places table (`lat,lon,name,admin1,admin2,cc`, optionally `population`) instead of `cities.csv`
+    /// or `places.csv` in `dir` (or, when none exists, the compiled-in GeoNames one).
     pub places_csv: Option<PathBuf>,
 }
 
@@ -67,6 +67,8 @@ pub mod files {
     pub const ISO_3166_1: &str = "iso3166-1.json";
     pub const ISO_3166_2: &str = "iso3166-2.json";
     pub const PLACES: &str = "places.csv";
+    /// GeoNames cities1000 with population (and places.csv's regions): preferred over places.csv.
+    pub const CITIES: &str = "cities.csv";
     pub const MANIFEST: &str = "MANIFEST.json";
 }
 
@@ -167,7 +169,10 @@ impl Intelligence {
             }
         };
 
-        let places_csv = config.places_csv.clone().or_else(|| Some(bundled(files::PLACES)).filter(|p| p.exists()));
+        let places_csv = config
+            .places_csv
+            .clone()
+            .or_else(|| [files::CITIES, files::PLACES].into_iter().map(bundled).find(|p| p.exists()));
         let places = match &places_csv {
             Some(p) => track(
                 &mut status,
@@ -175,7 +180,7 @@ impl Intelligence {
                 std::slice::from_ref(p),
                 &manifest,
                 || OfflineGeocoder::from_csv(p, regions.clone()).map_err(|e| e.to_string()),
-                |_| None,
+                |g| g.size().0,
             ),
             None => {
                 let started = Instant::now();

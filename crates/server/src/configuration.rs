@@ -118,8 +118,8 @@ pub const SETTINGS: &[Setting] = &[
     ),
     setting(
         "SMARTAUTH_PLACES_CSV",
-        "places.csv in the intel dir, else GeoNames compiled in",
-        "a places table lat,lon,name,admin1,admin2,cc for reverse geocoding",
+        "cities.csv in the intel dir, else places.csv there, else GeoNames compiled in",
+        "a places table lat,lon,name,admin1,admin2,cc[,population] for reverse geocoding",
     ),
     setting(
         "SMARTAUTH_MODELS_DIR",
