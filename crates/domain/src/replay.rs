@@ -75,9 +75,8 @@ impl Past {
         let known_devices = self.devices.iter().filter(|(_, f)| before(*f)).map(|(d, _)| d.clone()).collect();
         let known_device_keys = self.keys.iter().filter(|(_, f)| before(*f)).map(|(k, _)| k.clone()).collect();
         let known_locations = self.places.iter().filter(|p| before(p.first_seen)).map(|p| p.coordinates).collect();
+        let attempts_in_window = self.attempts_since(at, window_start, limit);
         let earlier = self.attempts.partition_point(|a| a.at < at);
-        let from = self.attempts[..earlier].partition_point(|a| a.at < window_start);
-        let attempts_in_window = u32::try_from(earlier - from).unwrap_or(u32::MAX).min(limit);
         let last = self.attempts[..earlier]
             .iter()
             .rev()
@@ -96,6 +95,19 @@ impl Past {
             last_approved_accuracy_m,
             attempts_in_window,
         }
+    }
+
+    /// The person's attempts from `window_start` to before `at`, counted up to `limit`.
+    pub fn attempts_since(&self, at: i64, window_start: i64, limit: u32) -> u32 {
+        let earlier = self.attempts.partition_point(|a| a.at < at);
+        let from = self.attempts[..earlier].partition_point(|a| a.at < window_start);
+        u32::try_from(earlier - from).unwrap_or(u32::MAX).min(limit)
+    }
+
+    /// Adds an attempt to the past, in time order (the replayed attempts join it as they are replayed).
+    pub fn record(&mut self, attempt: PastAttempt) {
+        let i = self.attempts.partition_point(|a| a.at <= attempt.at);
+        self.attempts.insert(i, attempt);
     }
 
     /// The latest approval at a place before `at`, from the places alone (for a time before the attempts

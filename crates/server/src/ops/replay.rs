@@ -12,13 +12,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use smartauth_context::{LocationFlag, NetworkContext};
+use smartauth_domain::context::{DeviceInput, LocationInput};
+use smartauth_domain::replay::PastAttempt;
 use smartauth_domain::replay::{lead_ms, Sharing};
 use smartauth_domain::{decide, AttemptContext, Decision, DecisionInput, Method, Policy, Status};
 use smartauth_store::{Millis, ReplayPerson, Store};
 use tokio::sync::Semaphore;
 
-use crate::attempt::{ts, AttemptDoc, Evaluation};
+use crate::attempt::ts;
 use crate::startup::App;
 
 /// The most attempts one replay reads.
@@ -131,6 +134,42 @@ pub struct Report {
     pub attempts_per_second: u64,
 }
 
+/// What a replay reads of an attempt's document (the rest is skipped unparsed).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplayDoc {
+    device: Option<DeviceInput>,
+    location: Option<LocationInput>,
+    network: NetworkContext,
+    #[serde(default)]
+    place: Option<PlaceCountry>,
+    #[serde(default)]
+    location_flags: Vec<LocationFlag>,
+    evaluation: StoredEvaluation,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PlaceCountry {
+    country_code: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredEvaluation {
+    device_context: StoredVerdict,
+    location_context: StoredVerdict,
+    network_context: StoredVerdict,
+    valid: bool,
+    needed_reauthentications: Vec<Method>,
+}
+
+#[derive(Deserialize)]
+struct StoredVerdict {
+    status: String,
+    reason: String,
+}
+
 /// What replaying one page needs and keeps between pages.
 struct Fold {
     current: Arc<Policy>,
@@ -210,16 +249,19 @@ async fn run(app: &App, client_id: &str, current: Arc<Policy>, request: Request)
     let Some(mut window) = store.replay_window(client_id, &policy_id, since, limit).await? else {
         return Ok(finish(fold, started));
     };
+    let mut first_at = None;
     loop {
         let page = store.replay_page(client_id, &policy_id, &window, PAGE).await?;
         let Some(last) = page.last() else { break };
         window.after = Some((last.created_at, last.id.clone()));
         let mut docs = Vec::with_capacity(page.len());
         for record in page {
-            let doc = AttemptDoc::from_record(&record)?;
+            let doc: ReplayDoc =
+                serde_json::from_str(&record.document).map_err(|e| anyhow::anyhow!("attempt {}: {e}", record.id))?;
             docs.push((record, doc));
         }
-        load_pasts(store, client_id, &mut fold, &docs, lead, window.until.0).await?;
+        let start = *first_at.get_or_insert(docs[0].0.created_at);
+        load_pasts(store, client_id, &policy_id, &mut fold, &docs, (lead, start, window.until.0)).await?;
         fold = tokio::task::spawn_blocking(move || {
             for (record, doc) in &docs {
                 fold.replay(record, doc);
@@ -235,15 +277,17 @@ async fn run(app: &App, client_id: &str, current: Arc<Policy>, request: Request)
     Ok(finish(fold, started))
 }
 
-/// Reads the pasts of the page's people not met yet, and who else was approved on its devices.
+/// Reads the pasts of the page's people not met yet, and who else was approved on its devices. `span` is
+/// the lead, the first replayed attempt's time, and the last's.
 async fn load_pasts(
     store: &dyn Store,
     client_id: &str,
+    policy_id: &str,
     fold: &mut Fold,
-    docs: &[(smartauth_store::AttemptRecord, AttemptDoc)],
-    lead: i64,
-    until: Millis,
+    docs: &[(smartauth_store::AttemptRecord, ReplayDoc)],
+    span: (i64, Millis, Millis),
 ) -> anyhow::Result<()> {
+    let (lead, start, until) = span;
     let Some(first) = docs.first() else { return Ok(()) };
     let mut people: Vec<String> = docs
         .iter()
@@ -255,7 +299,7 @@ async fn load_pasts(
     people.sort_unstable();
     if !people.is_empty() {
         let from = first.0.created_at.saturating_sub(lead);
-        let loaded = store.replay_pasts(client_id, &people, from, until).await?;
+        let loaded = store.replay_pasts(client_id, &people, policy_id, (from, start, until)).await?;
         for person in people {
             // An identity erased since is kept as empty, so that it is not asked for again.
             let past = loaded.get(&person).cloned().unwrap_or_default();
@@ -285,7 +329,7 @@ async fn load_pasts(
 }
 
 /// The status the engine gave when the attempt was made, from its stored evaluation.
-fn decided_status(e: &Evaluation) -> Status {
+fn decided_status(e: &StoredEvaluation) -> Status {
     if e.valid {
         Status::Approved
     } else if e.needed_reauthentications.is_empty() {
@@ -296,12 +340,12 @@ fn decided_status(e: &Evaluation) -> Status {
 }
 
 impl Fold {
-    fn replay(&mut self, record: &smartauth_store::AttemptRecord, doc: &AttemptDoc) {
+    fn replay(&mut self, record: &smartauth_store::AttemptRecord, doc: &ReplayDoc) {
         let Some(person_id) = record.person_id.as_deref() else {
             self.report.skipped += 1;
             return;
         };
-        let Some(person) = self.people.get(person_id) else {
+        let Some(person) = self.people.get_mut(person_id) else {
             self.report.skipped += 1;
             return;
         };
@@ -324,10 +368,12 @@ impl Fold {
         let now = chrono::DateTime::from_timestamp_millis(at).unwrap_or_default();
         let suspicious = doc.location_flags.iter().find_map(|f| f.suspicion());
         let country = doc.place.as_ref().and_then(|p| p.country_code.as_deref());
-        let decide_with = |policy: &Policy| -> Decision {
+        // One history for both policies; only the attempt count depends on the policy's window.
+        let mut history = person.past.history_at(at, others, at, 0);
+        let mut decide_with = |policy: &Policy| -> Decision {
             let limit = &policy.max_attempts_per_identity;
-            let window_start = at - i64::from(limit.window_seconds) * 1000;
-            let history = person.past.history_at(at, others, window_start, limit.limit);
+            history.attempts_in_window =
+                person.past.attempts_since(at, at - i64::from(limit.window_seconds) * 1000, limit.limit);
             decide(&DecisionInput {
                 policy,
                 context: &context,
@@ -341,6 +387,11 @@ impl Fold {
         };
         let current = decide_with(&self.current);
         let candidate = decide_with(&self.candidate);
+        let ended_approved = record.status == Status::Approved.as_str();
+        // What really happened is the past of the attempts after it.
+        let approved_at = doc.location.as_ref().filter(|_| ended_approved).map(|l| (l.coordinates, l.accuracy));
+        person.past.record(PastAttempt { at, approved_at });
+
         let decided = decided_status(&doc.evaluation);
         let report = &mut self.report;
         report.attempts += 1;
@@ -349,7 +400,6 @@ impl Fold {
         report.decided.add(decided);
         report.current.add(current.status);
         report.candidate.add(candidate.status);
-        let ended_approved = record.status == Status::Approved.as_str();
         if ended_approved {
             let f = self.friction.entry(person_id.to_owned()).or_default();
             match (decided, candidate.status) {
@@ -369,6 +419,7 @@ impl Fold {
             ("location", &e.location_context, &candidate.location),
             ("network", &e.network_context, &candidate.network),
         ];
+        let listed = report.changes.len() < LISTED_CHANGES;
         let mut contexts = Vec::new();
         let mut reasons: Vec<&'static str> = Vec::with_capacity(3);
         for (name, was, now) in pairs {
@@ -377,7 +428,7 @@ impl Fold {
                     reasons.push(now.reason);
                     *report.reasons.entry(now.reason.to_owned()).or_default() += 1;
                 }
-                if report.changes.len() < LISTED_CHANGES {
+                if listed {
                     contexts.push(ContextChange {
                         context: name,
                         decided: was.reason.clone(),
@@ -387,7 +438,7 @@ impl Fold {
                 }
             }
         }
-        if report.changes.len() < LISTED_CHANGES {
+        if listed {
             report.changes.push(Change {
                 attempt_id: record.id.clone(),
                 person_id: person_id.to_owned(),

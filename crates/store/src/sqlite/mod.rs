@@ -1068,10 +1068,10 @@ impl Store for SqliteStore {
         &self,
         client_id: &str,
         people: &[String],
-        from: Millis,
-        until: Millis,
+        policy_id: &str,
+        span: (Millis, Millis, Millis),
     ) -> Result<std::collections::HashMap<String, ReplayPerson>> {
-        replay::pasts(&self.reader, client_id, people, from, until).await
+        replay::pasts(&self.reader, client_id, people, policy_id, span).await
     }
 
     async fn replay_sharing(

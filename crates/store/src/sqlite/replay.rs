@@ -36,7 +36,8 @@ const KEYS: &str = "SELECT person_id, thumbprint, fingerprint, MIN(first_seen) A
 const ATTEMPTS: &str = "SELECT person_id, created_at,
        CASE WHEN status = 'approved' THEN json_extract(document, '$.location') END AS location
      FROM attempts INDEXED BY attempts_by_person
-     WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2)) AND created_at >= ?3 AND created_at <= ?4
+     WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2)) AND created_at >= ?3 AND created_at <= ?5
+       AND (created_at < ?4 OR policy_id <> ?6)
      ORDER BY person_id, created_at, id";
 
 const SHARED_FINGERPRINTS: &str = "SELECT key, person_id, first_seen FROM known_contexts
@@ -96,8 +97,8 @@ pub async fn pasts(
     pool: &SqlitePool,
     client_id: &str,
     people: &[String],
-    from: Millis,
-    until: Millis,
+    policy_id: &str,
+    (from, start, until): (Millis, Millis, Millis),
 ) -> Result<HashMap<String, ReplayPerson>> {
     let list = json_list(people)?;
     let mut out: HashMap<String, ReplayPerson> = HashMap::with_capacity(people.len());
@@ -140,7 +141,15 @@ pub async fn pasts(
         };
         p.past.keys.push((key, row.try_get("first_seen")?));
     }
-    let rows = sqlx::query(ATTEMPTS).bind(client_id).bind(&list).bind(from).bind(until).fetch_all(pool).await?;
+    let rows = sqlx::query(ATTEMPTS)
+        .bind(client_id)
+        .bind(&list)
+        .bind(from)
+        .bind(start)
+        .bind(until)
+        .bind(policy_id)
+        .fetch_all(pool)
+        .await?;
     for row in rows {
         let person: String = row.try_get("person_id")?;
         let Some(p) = out.get_mut(&person) else { continue };
