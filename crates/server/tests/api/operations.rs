@@ -31,6 +31,7 @@ async fn health_ready_metrics_and_docs_answer() {
         "/authentications/device-challenge",
         "/identities",
         "/policies/{policyId}",
+        "/policies/{policyId}/replay",
         "/webhooks",
         "/webhooks/{id}/deliveries",
         "/audit",
