@@ -21,7 +21,7 @@ mod bulk_load;
 pub mod guard;
 pub(crate) mod plans;
 mod queries;
-mod replay;
+pub(crate) mod replay;
 
 pub use bulk_load::{bulk_load, BulkReport};
 

@@ -213,6 +213,36 @@ impl SqliteStore {
                 DETACH_SENDS.into(),
                 vec!["code_sends_by_person (client_id=? AND person_id=?)"],
             ),
+            // Policy replay: by policy, person or key, never the tenant whole.
+            (
+                "replay: the window's first attempt",
+                super::replay::NTH_NEWEST.into(),
+                vec!["attempts_by_policy (client_id=? AND policy_id=? AND created_at>?)"],
+            ),
+            (
+                "replay: the first page",
+                super::replay::FIRST_PAGE.into(),
+                vec!["attempts_by_policy (client_id=? AND policy_id=? AND created_at>? AND (created_at,id)<(?,?))"],
+            ),
+            (
+                "replay: the next page, from the cursor",
+                super::replay::NEXT_PAGE.into(),
+                vec!["attempts_by_policy (client_id=? AND policy_id=? AND (created_at,id)>(?,?) AND (created_at,id)<(?,?))"],
+            ),
+            ("replay: the people's means", super::replay::PEOPLE.into(), vec![identity]),
+            (
+                "replay: what the people were approved on",
+                super::replay::KNOWN.into(),
+                vec!["sqlite_autoindex_known_contexts_1 (client_id=? AND person_id="],
+            ),
+            ("replay: the people's device keys", super::replay::KEYS.into(), vec![device_keys]),
+            (
+                "replay: the people's other attempts",
+                super::replay::ATTEMPTS.into(),
+                vec!["attempts_by_person (client_id=? AND person_id=? AND created_at>? AND created_at<?)"],
+            ),
+            ("replay: who shared a fingerprint", super::replay::SHARED_FINGERPRINTS.into(), vec![device_sharing]),
+            ("replay: who shared a device key", super::replay::SHARED_KEYS.into(), vec![key_sharing]),
         ];
         // (name, SQL, the list page it is if it is one, the searches it must make)
         let mut statements: Vec<(String, String, Option<ListShape>, Vec<String>)> = table

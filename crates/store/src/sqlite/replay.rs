@@ -11,39 +11,45 @@ use super::attempt_from;
 use crate::{AttemptRecord, Millis, ReplayPerson, ReplayWindow, Result, StoreError};
 
 /// The (created_at, id) of the `n`-th newest attempt of the policy since `since`, if there is one.
-const NTH_NEWEST: &str = "SELECT created_at, id FROM attempts INDEXED BY attempts_by_policy
+pub const NTH_NEWEST: &str = "SELECT created_at, id FROM attempts INDEXED BY attempts_by_policy
      WHERE client_id = ?1 AND policy_id = ?2 AND created_at >= ?3
      ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?4";
 
-const PAGE: &str = "SELECT * FROM attempts INDEXED BY attempts_by_policy
-     WHERE client_id = ?1 AND policy_id = ?2 AND created_at >= ?3
-       AND (?4 IS NULL OR (created_at, id) > (?4, ?5)) AND (created_at, id) <= (?6, ?7)
-     ORDER BY created_at, id LIMIT ?8";
+/// The first page, then the next ones after a cursor: two statements, each with one lower bound, so that
+/// the index range starts at the cursor (with `?4 IS NULL OR`, or beside `created_at >= ?3`, SQLite bounds
+/// the range by the window's start, and every page scans from there). A cursor is never before `since`.
+pub const FIRST_PAGE: &str = "SELECT * FROM attempts INDEXED BY attempts_by_policy
+     WHERE client_id = ?1 AND policy_id = ?2 AND created_at >= ?3 AND (created_at, id) <= (?4, ?5)
+     ORDER BY created_at, id LIMIT ?6";
+pub const NEXT_PAGE: &str = "SELECT * FROM attempts INDEXED BY attempts_by_policy
+     WHERE client_id = ?1 AND policy_id = ?2 AND (created_at, id) > (?3, ?7) AND (created_at, id) <= (?4, ?5)
+     ORDER BY created_at, id LIMIT ?6";
 
-const PEOPLE: &str = "SELECT person_id, email IS NOT NULL AS has_email, phone IS NOT NULL AS has_phone,
+pub const PEOPLE: &str = "SELECT person_id, email IS NOT NULL AS has_email, phone IS NOT NULL AS has_phone,
      face_template_enc IS NOT NULL AS has_face
      FROM identities WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2))";
 
-const KNOWN: &str = "SELECT person_id, kind, key, latitude, longitude, accuracy, first_seen, last_seen
-     FROM known_contexts WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2))
-       AND kind IN ('device', 'location')";
+/// Every kind (networks are skipped in code): a filter on the kind lets the planner prefer the index by key,
+/// which reads the tenant's every device.
+pub const KNOWN: &str = "SELECT person_id, kind, key, latitude, longitude, accuracy, first_seen, last_seen
+     FROM known_contexts WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2))";
 
-const KEYS: &str = "SELECT person_id, thumbprint, fingerprint, MIN(first_seen) AS first_seen
+pub const KEYS: &str = "SELECT person_id, thumbprint, fingerprint, MIN(first_seen) AS first_seen
      FROM device_keys WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2))
      GROUP BY person_id, thumbprint, fingerprint";
 
 /// The location is read only from approved attempts: only an approval is a place the person was.
-const ATTEMPTS: &str = "SELECT person_id, created_at,
+pub const ATTEMPTS: &str = "SELECT person_id, created_at,
        CASE WHEN status = 'approved' THEN json_extract(document, '$.location') END AS location
      FROM attempts INDEXED BY attempts_by_person
      WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2)) AND created_at >= ?3 AND created_at <= ?5
        AND (created_at < ?4 OR policy_id <> ?6)
      ORDER BY person_id, created_at, id";
 
-const SHARED_FINGERPRINTS: &str = "SELECT key, person_id, first_seen FROM known_contexts
+pub const SHARED_FINGERPRINTS: &str = "SELECT key, person_id, first_seen FROM known_contexts
      WHERE client_id = ?1 AND kind = 'device' AND key IN (SELECT value FROM json_each(?2))";
 
-const SHARED_KEYS: &str = "SELECT thumbprint, person_id, MIN(first_seen) AS first_seen FROM device_keys
+pub const SHARED_KEYS: &str = "SELECT thumbprint, person_id, MIN(first_seen) AS first_seen FROM device_keys
      WHERE client_id = ?1 AND thumbprint IN (SELECT value FROM json_each(?2)) GROUP BY thumbprint, person_id";
 
 fn json_list(values: &[String]) -> Result<String> {
@@ -73,17 +79,17 @@ pub async fn page(
     w: &ReplayWindow,
     limit: u32,
 ) -> Result<Vec<AttemptRecord>> {
-    let rows = sqlx::query(PAGE)
-        .bind(client_id)
-        .bind(policy_id)
-        .bind(w.since)
-        .bind(w.after.as_ref().map(|a| a.0))
-        .bind(w.after.as_ref().map(|a| a.1.as_str()))
-        .bind(w.until.0)
-        .bind(&w.until.1)
-        .bind(i64::from(limit))
-        .fetch_all(pool)
-        .await?;
+    let query = match &w.after {
+        // ?3 is the cursor's time, ?7 its id.
+        Some((at, _)) => sqlx::query(NEXT_PAGE).bind(client_id).bind(policy_id).bind(at),
+        None => sqlx::query(FIRST_PAGE).bind(client_id).bind(policy_id).bind(w.since),
+    };
+    let query = query.bind(w.until.0).bind(&w.until.1).bind(i64::from(limit));
+    let query = match &w.after {
+        Some((_, id)) => query.bind(id),
+        None => query,
+    };
+    let rows = query.fetch_all(pool).await?;
     rows.iter().map(attempt_from).collect()
 }
 
@@ -119,6 +125,7 @@ pub async fn pasts(
         let first_seen: Millis = row.try_get("first_seen")?;
         match row.try_get::<&str, _>("kind")? {
             "device" => p.past.devices.push((row.try_get("key")?, first_seen)),
+            "network" => {}
             _ => {
                 let (lat, lon): (Option<f64>, Option<f64>) = (row.try_get("latitude")?, row.try_get("longitude")?);
                 let (Some(lat), Some(lon)) = (lat, lon) else { continue };
