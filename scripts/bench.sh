@@ -306,6 +306,8 @@ cpu_us = (c1 - c0) / tck * 1e6 / max(r["attempts"], 1)
 print(f"  {name:<12} round {rnd}: {r['attempts']} attempts, {r['attemptsPerSecond']} a second "
       f"({'within' if r['attemptsPerSecond'] >= 100000 else 'UNDER'} the 100,000 goal); wall {wall * 1000:.0f} ms, "
       f"server CPU {cpu_us:.1f} us an attempt; decided {r['decided']}, candidate {r['candidate']}, changed {r['changed']}")
+t = r["timings"]
+print("    stages (ms): " + ", ".join(f"{k[:-2]} {v:.0f}" for k, v in t.items()))
 PY
     done
   done

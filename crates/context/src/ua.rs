@@ -400,6 +400,18 @@ fn browser_name(family: &str, ua: &str, version: Option<String>, rules: &Rules) 
 /// uap-core's OS family and version in ua-parser-js's words.
 fn os_name(o: &ua_parser::os::ValueRef<'_>, ua: &str, rules: &Rules) -> (Option<String>, Option<String>) {
     let version = join_version([o.major.clone(), o.minor.clone(), o.patch.clone(), o.patch_minor.clone()]);
+    // Systems that name themselves beside another one: HarmonyOS (and Android-x86) beside the Android
+    // version they run, a watch's OS, TV platforms beside Linux. ua-parser-js reads these first.
+    if let Some(c) = rules.beside_android.captures(ua) {
+        return (Some(c[2].to_owned()), Some(c[1].to_owned()));
+    }
+    if let Some(c) = rules.watch_os.captures(ua) {
+        return (Some("watchOS".into()), Some(c[1].to_owned()));
+    }
+    if let Some(c) = rules.tv_platform.captures(ua) {
+        let name = c.get(1).or(c.get(2)).map(|m| m.as_str().to_owned());
+        return (name, c.get(3).map(|m| m.as_str().to_owned()));
+    }
     let family = o.os.as_ref();
     let name = match family {
         "Other" | "BREW" | "Brew MP" | "Samsung" | "Roku" | "Nokia Series 30 Plus" => {
@@ -413,7 +425,7 @@ fn os_name(o: &ua_parser::os::ValueRef<'_>, ua: &str, rules: &Rules) -> (Option<
         "BlackBerry OS" => "BlackBerry",
         "Windows" if !rules.windows.is_match(ua) => return (None, None),
         "Windows Phone" if ua.contains("Windows Phone OS") => "Windows Phone OS",
-        "Symbian OS" | "Symbian^3" | "Android" | "Bada" | "Tizen" | "webOS" | "KaiOS" | "MeeGo" => {
+        "Symbian OS" | "Symbian^3" | "Android" | "Bada" | "Tizen" | "webOS" | "Web0S" | "KaiOS" | "MeeGo" => {
             // ua-parser-js keeps the spelling of the string (`android`, `SYMBIAN`).
             return match rules.written_os(ua) {
                 Some(written) => (Some(written), version),
@@ -465,6 +477,9 @@ struct Rules {
     own_token: Regex,
     windows: Regex,
     written_os: Regex,
+    beside_android: Regex,
+    watch_os: Regex,
+    tv_platform: Regex,
     generic: Vec<(Regex, Generic)>,
     tv: Regex,
     console: Regex,
@@ -549,6 +564,9 @@ impl Rules {
             written_os: re(
                 r"(?i)\b(android|bada|blackberry|kaios|maemo|meego|qnx|sailfish|series40|symbian|tizen|webos)",
             ),
+            beside_android: re(r"(?i)droid ([\w.]+)\b.+(android[- ]x86|harmonyos)"),
+            watch_os: re(r"(?i)watch(?: ?os[,/]|\d,\d/)([\d.]+)"),
+            tv_platform: re(r"(?i)\b(netrange)mmh|\b(nettv)/(\d+\.[\w.]+)"),
             opera_mobi: re(r"(?i)opera mobi\b.+version/"),
             own_token: re(r"(?i)\buc ?browser|juc.+ucweb|nokiabrowser/"),
             generic: vec![
@@ -565,22 +583,41 @@ impl Rules {
                 (re(r"(?i)(webkit|khtml)/([\w.]+)"), Generic::Written),
             ],
             tv: re(
-                r"(?i)smart-?tv|googletv|hbbtv/\d+\.\d+\.\d+ +\([\w+ ]*; *[\w\d][^;]*;|appletv|apple tv|crkey|android tv|opera tv|netcast|viera|bravia|aquos|tizen.+tv|web0s|\bdtv\b|roku|aft\w+ build|tv; rv:",
+                r"(?i)smart-?tv|googletv|hbbtv/\d+\.\d+\.\d+ +\([\w+ ]*; *[\w\d][^;]*;|appletv|apple tv|crkey|android tv|opera tv|netcast|viera|bravia|aquos|tizen.+tv|web0s|\bdtv\b|roku|\baft\w+(?: bui|\))|\bmitv-\w{5} bui|tv; rv:",
             ),
             console: re(r"(?i)playstation|xbox|nintendo|ouya|shield (?:android )?tv"),
-            wearable: re(r"(?i)\bwatch\b|sm-[lr]\d|glass \d|\bquest\b|pico (?:neo|\d)|pebble"),
-            embedded: re(r"(?i)homepod|aeobc|windows iot|tesla"),
-            tablet_model: re(
-                r"(?i)\(ipad;[-\w),; ]+apple|applecoremedia/[\w.]+ \(ipad|\bipad\d\d?,\d\d?[;\]].+ios|playbook|\bsm-[ptx]\w{2,4}|\bgt-[pn]\d{2,4}|\bsch-i[89]0\d|nexus (?:7|9|10)\b|\bkf[a-z]{2,}\b.+silk/|padfone",
+            wearable: re(
+                r"(?i)\bwatch\b|watch(?: ?os[,/]|\d,\d/)[\d.]+|sm-[lr]\d|glass \d|\bquest\b|pico (?:neo|\d)|pebble",
             ),
-            android_mobile: re(r"(?i)droid .+ mobile safari"),
+            embedded: re(r"(?i)homepod|aeobc|windows iot|tesla"),
+            // Tablets known by their maker's model numbers, as ua-parser-js lists them per maker: Apple, Samsung,
+            // Honor, Huawei, Xiaomi, OPPO, Lenovo, Google, Sony, Amazon, Asus, TCL, Acer, Archos, Nvidia.
+            tablet_model: re(concat!(
+                r"(?i)\(ipad;[-\w),; ]+apple|applecoremedia/[\w.]+ \(ipad|\bipad\d\d?,\d\d?[;\]].+ios|playbook",
+                r"|\bsm-[ptx]\w{2,4}|\bgt-[pn]\d{2,4}|\bsch-i[89]0\d|shw-m380s|sgh-t8[56]9|nexus (?:7|9|10)\b",
+                r"|\b(?:(?:brt|eln|hey2?|gdi|jdn)-a?[lnw]09|(?:ag[rm]3?|jdn2|kob2)-a?[lw]0[09]hn)(?: bui|\)|;)",
+                r"|\b(?:(?:ag[rs][2356]?k?|bah[234]?|bg[2o]|bt[kv]|cmr|cpn|db[ry]2?|jdn2|got|kob2?k?|mon|pce|scm|sht?|[tw]gr|vrd)-[ad]?[lw][0125][09]b?|605hw|bg2-u03|(?:gem|fdr|m2|ple|t1)-[7a]0[1-4][lu]|t1-a2[13][lw]|mediapad[\w. ]*(?: bui|\)))",
+                r"|oid[^)]+; (?:2[\dbc]{4}(?:182|283|rp\w{2})[cgl]|m2105k81a?c)(?: bui|\))|\b(?:red)?mi[-_ ]?pad[\w\- ]*(?: bui|\))",
+                r"|\bopd2\d{3}a?(?: bui|\))",
+                r"|(?:ideatab[-\w ]+|602lv|d-42a|a101lv|a2109a|a3500-hv|s[56]000|pb-6505[my]|tb-?x?\d{3,4}(?:f[cu]|xu|[av])|yt\d?-[jx]?\d+[lfmx])(?: bui|;|\)|/)",
+                r"|lenovo ?(?:b[68]0[08]0-?[hf]?|tab[\w\-]+?|tb[\w\-]{6,7})(?: bui|;|\)|/)",
+                r"|pixel (?:c|tablet)\b|sony tablet [ps]|\b(?:sony)?sgp\w+(?: bui|\))",
+                r"|\bkf[a-z]{2}wi(?: bui|\))|\bkf[a-z]{2,}\b.+silk/",
+                r"|(?:\b|asus_)(?:transfo[prime ]{4,10} \w+|eeepc|slider \w+|padfone|p00[cj])",
+                r"|droid [\w.]+; (?:8[14]9[16]|9(?:0(?:48|60|8[01])|1(?:3[27]|66)|2(?:6[69]|9[56])|466))[gqswx]\w*(?:\)| bui)",
+                r"|droid.+; [ab][1-7]-?[0178a]\d",
+                r"|; (?:x67 5g|tikeasy \w+|ac[1789]\d\w+)(?: b|\))|archos ?(?:5|gamepad2?|(?:[\w ]*[t1789]|hello) ?\d+[\w ]*)(?: b|\))",
+                r"|(?:tegranote|shield t[\w\- ]*?)(?: b|\))",
+            )),
+            // Android phones and tablets of makers not listed: a model after the version, then Safari.
+            android_mobile: re(r"(?i)droid .+?; [^;]+?(?: bui|; wv\)|\) applew).+? mobile safari"),
             // Makers whose names ua-parser-js's phone rules look for in the string.
             phone_maker: re(
                 r"(?i)samsung[-_ ]\w|\blg[-e;/ ]+\w|\bmot(?:orola)?[- ]|nokia|\bhtc|sony|alcatel|\b(?:huawei|honor)[-\w ]+[;)]|\bzte|\bsie-|lenovo|asus|xiaomi|oppo|vivo|realme|oneplus|blackberry|kyocera|sharp|siemens|meizu|tecno|infinix|micromax|coolpad|archos|acer|dell|nexus|moto\b|\b(?:s[cgp]h|gt|sm)-\w+",
             ),
             lg: re(r"(?i)\blg[-e;/ ]+(\w+)"),
             samsung_phone: re(r"(?i)\b(?:s[cgp]h|gt|sm)-\w+|galaxy nexus"),
-            android_tablet: re(r"(?i)droid .+ safari"),
+            android_tablet: re(r"(?i)droid .+?; [^;]+?(?: bui|\) applew).+? safari"),
             tablet_word: re(r"(?i)\b(?:tablet|tab)[;/]|focus/\d"),
             mobile_word: re(r"(?i)iphone|ipod|phone|mobile(?:[;/]| [ \w/.]*safari)|pda.+windows ce|iemobile"),
         }

@@ -351,3 +351,59 @@ fn city_centres_are_named_after_their_city() {
     assert!(share >= 0.95, "{right} of {rows} named right ({:.1}%)", share * 100.0);
     assert!(capitals_wrong.len() <= 1, "Brazilian capitals named wrong: {capitals_wrong:?}");
 }
+
+/// Families the second corpus found missing (issue 13), as ua-parser-js 1.0.41 names them (run with Node):
+/// systems that name themselves beside another, tablets known by their maker's model numbers, TVs by theirs.
+#[test]
+fn newer_platforms_and_tablets_known_by_model() {
+    let os_and_type = |s: &str| {
+        let i = ua(s);
+        (i.os.name.clone(), i.os.version.clone(), i.device.kind.clone())
+    };
+    let some = |v: &str| Some(v.to_owned());
+    for (agent, os, version, kind) in [
+        (
+            "Mozilla/5.0 (Linux; Android 12; HarmonyOS; NOH-AN00; HMSCore 6.11.0.302) AppleWebKit/537.36 (KHTML, like Gecko) \
+             Chrome/99.0.4844.88 HuaweiBrowser/14.0.2.311 Mobile Safari/537.36",
+            "HarmonyOS",
+            "12",
+            Some("mobile"),
+        ),
+        ("server-bag [Watch OS,9.1,20S75,Watch6,2]", "watchOS", "9.1", Some("wearable")),
+        (
+            "Mozilla/5.0 (Linux; Android 9; AFTKA) AppleWebKit/537.36 (KHTML, like Gecko) Silk/118.3.1 like \
+             Chrome/118.0.5993.155 Safari/537.36",
+            "Android",
+            "9",
+            Some("smarttv"),
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 10; BAH3-W09) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+            "Android",
+            "10",
+            Some("tablet"),
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 12; TB-X606F) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+            "Android",
+            "12",
+            Some("tablet"),
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 13) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/127.0.0.0 Mobile \
+             DuckDuckGo/5 Safari/537.36",
+            "Android",
+            "13",
+            Some("mobile"),
+        ),
+        (
+            "Opera/9.80 NETTV/4.5.0 Mozilla/5.0 (Linux armv7i; CE-HTML/1.0; U; en) AppleWebKit/537.36 (KHTML, like Gecko) \
+             Chrome/49.0.2623.75 Safari/537.36 Tbrowser/2.0",
+            "NETTV",
+            "4.5.0",
+            None,
+        ),
+    ] {
+        assert_eq!(os_and_type(agent), (some(os), some(version), kind.map(str::to_owned)), "{agent}");
+    }
+}

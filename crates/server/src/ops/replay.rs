@@ -132,6 +132,21 @@ pub struct Report {
     pub people: Vec<PersonFriction>,
     pub elapsed_ms: u64,
     pub attempts_per_second: u64,
+    /// Where the time went, in milliseconds (wall time of each stage, summed over the pages).
+    pub timings: Timings,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timings {
+    /// Reading the attempts from the store.
+    pub read_ms: f64,
+    /// Parsing what the replay judges from their documents.
+    pub parse_ms: f64,
+    /// Reading the people's pasts and who shared their devices.
+    pub history_ms: f64,
+    /// Deciding each attempt with both policies.
+    pub decide_ms: f64,
 }
 
 /// What a replay reads of an attempt's document (the rest is skipped unparsed).
@@ -243,6 +258,7 @@ async fn run(app: &App, client_id: &str, current: Arc<Policy>, request: Request)
             people: Vec::new(),
             elapsed_ms: 0,
             attempts_per_second: 0,
+            timings: Timings::default(),
         },
         offer: Offers { face: app.faces.is_some(), email: app.email.is_some(), sms: app.sms.is_some() },
     };
@@ -251,17 +267,28 @@ async fn run(app: &App, client_id: &str, current: Arc<Policy>, request: Request)
     };
     let mut first_at = None;
     loop {
+        let t = Instant::now();
         let page = store.replay_page(client_id, &policy_id, &window, PAGE).await?;
+        fold.report.timings.read_ms += t.elapsed().as_secs_f64() * 1000.0;
         let Some(last) = page.last() else { break };
         window.after = Some((last.created_at, last.id.clone()));
-        let mut docs = Vec::with_capacity(page.len());
-        for record in page {
-            let doc: ReplayDoc =
-                serde_json::from_str(&record.document).map_err(|e| anyhow::anyhow!("attempt {}: {e}", record.id))?;
-            docs.push((record, doc));
-        }
+        let t = Instant::now();
+        let docs = tokio::task::spawn_blocking(move || {
+            page.into_iter()
+                .map(|record| {
+                    let doc: ReplayDoc = serde_json::from_str(&record.document)
+                        .map_err(|e| anyhow::anyhow!("attempt {}: {e}", record.id))?;
+                    Ok((record, doc))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        })
+        .await??;
+        fold.report.timings.parse_ms += t.elapsed().as_secs_f64() * 1000.0;
         let start = *first_at.get_or_insert(docs[0].0.created_at);
+        let t = Instant::now();
         load_pasts(store, client_id, &policy_id, &mut fold, &docs, (lead, start, window.until.0)).await?;
+        fold.report.timings.history_ms += t.elapsed().as_secs_f64() * 1000.0;
+        let t = Instant::now();
         fold = tokio::task::spawn_blocking(move || {
             for (record, doc) in &docs {
                 fold.replay(record, doc);
@@ -269,6 +296,7 @@ async fn run(app: &App, client_id: &str, current: Arc<Policy>, request: Request)
             fold
         })
         .await?;
+        fold.report.timings.decide_ms += t.elapsed().as_secs_f64() * 1000.0;
         if started.elapsed() > TIME_BUDGET {
             fold.report.complete = false;
             break;
