@@ -149,3 +149,28 @@ async fn a_replay_is_refused_clearly_and_only_for_the_tenants_own_policy() {
     let r = replay(&app, &tenant, json!({"policy": policy, "since": "2999-01-01T00:00:00Z"})).await;
     assert_eq!(r.body["attempts"], 0);
 }
+
+#[tokio::test]
+async fn travel_is_judged_from_the_last_approval_before_the_window() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person("ana").await;
+    past(&app, &tenant).await;
+    // São Paulo, 360 km from Rio, seconds after an approval in Rio.
+    let far = app.attempt(&tenant, "ana", "phone-1", (-23.5505, -46.6333)).await;
+    assert_eq!(far.body["status"], "pending", "{:?}", far.body);
+    let id = far.body["attemptId"].as_str().unwrap();
+    let doc = app.get(&format!("/authentications/{id}"), &backend(&tenant)).await.body;
+    assert_eq!(doc["contextEvaluation"]["location_context"]["reason"], "IMPOSSIBLE_TRAVEL", "{doc}");
+
+    // Only that attempt is replayed; Rio's approval is before the window, and still the last one it sees.
+    let mut policy = saved(&app, &tenant).await;
+    let r = replay(&app, &tenant, json!({"policy": policy.clone(), "limit": 1})).await.body;
+    assert_eq!((r["attempts"].as_u64(), r["changed"].as_u64()), (Some(1), Some(0)), "{r}");
+    assert_eq!(r["current"], json!({"approved": 0, "pending": 1, "reproved": 0}), "{r}");
+    // Without the location context, the same attempt passes: only travel held it.
+    policy["contexts"]["location_context"]["enabled"] = json!(false);
+    let r = replay(&app, &tenant, json!({"policy": policy, "limit": 1})).await.body;
+    assert_eq!(r["transitions"], json!({"pending→approved": 1}), "{r}");
+    assert_eq!(r["changes"][0]["contexts"][0]["decided"], "IMPOSSIBLE_TRAVEL", "{r}");
+    assert_eq!(r["changes"][0]["contexts"][0]["candidate"], "CONTEXT_DISABLED", "{r}");
+}

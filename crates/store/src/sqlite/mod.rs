@@ -73,7 +73,10 @@ impl SqliteStore {
             .max_connections(4)
             .min_connections(1)
             .test_before_acquire(false)
-            .connect_with(options.read_only(true))
+            // Readers map the file (up to SQLite's 2 GB cap) instead of copying each page through a read
+            // call: a replay or a page of the attempt list touches thousands of pages (the writer keeps
+            // ordinary I/O).
+            .connect_with(options.read_only(true).pragma("mmap_size", "2147418112"))
             .await?;
         let batcher = batch::start(writer.clone());
         tokio::spawn(optimize_periodically(writer.clone()));

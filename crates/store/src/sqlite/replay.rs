@@ -5,9 +5,8 @@ use std::collections::HashMap;
 
 use smartauth_domain::replay::{Past, PastAttempt, PastPlace, Sharing};
 use smartauth_domain::{Coordinates, KnownDeviceKey};
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 
-use super::attempt_from;
 use crate::{AttemptRecord, Millis, ReplayPerson, ReplayWindow, Result, StoreError};
 
 /// The (created_at, id) of the `n`-th newest attempt of the policy since `since`, if there is one.
@@ -15,42 +14,57 @@ pub const NTH_NEWEST: &str = "SELECT created_at, id FROM attempts INDEXED BY att
      WHERE client_id = ?1 AND policy_id = ?2 AND created_at >= ?3
      ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?4";
 
+// Every statement answers one row: its results as one JSON array. Rows one by one cross from SQLite's
+// thread to the server's one at a time, and for thousands of small rows that handoff cost more than the
+// reads (measured with `scripts/bench.sh --replay`).
+
 /// The first page, then the next ones after a cursor: two statements, each with one lower bound, so that
 /// the index range starts at the cursor (with `?4 IS NULL OR`, or beside `created_at >= ?3`, SQLite bounds
 /// the range by the window's start, and every page scans from there). A cursor is never before `since`.
-pub const FIRST_PAGE: &str = "SELECT * FROM attempts INDEXED BY attempts_by_policy
+pub const FIRST_PAGE: &str = "SELECT json_group_array(json_array(id, person_id, policy_id, status, created_at, version,
+       document, expires_at)) FROM (SELECT * FROM attempts INDEXED BY attempts_by_policy
      WHERE client_id = ?1 AND policy_id = ?2 AND created_at >= ?3 AND (created_at, id) <= (?4, ?5)
-     ORDER BY created_at, id LIMIT ?6";
-pub const NEXT_PAGE: &str = "SELECT * FROM attempts INDEXED BY attempts_by_policy
+     ORDER BY created_at, id LIMIT ?6)";
+pub const NEXT_PAGE: &str = "SELECT json_group_array(json_array(id, person_id, policy_id, status, created_at, version,
+       document, expires_at)) FROM (SELECT * FROM attempts INDEXED BY attempts_by_policy
      WHERE client_id = ?1 AND policy_id = ?2 AND (created_at, id) > (?3, ?7) AND (created_at, id) <= (?4, ?5)
-     ORDER BY created_at, id LIMIT ?6";
+     ORDER BY created_at, id LIMIT ?6)";
 
-pub const PEOPLE: &str = "SELECT person_id, email IS NOT NULL AS has_email, phone IS NOT NULL AS has_phone,
-     face_template_enc IS NOT NULL AS has_face
+pub const PEOPLE: &str = "SELECT json_group_array(json_array(person_id, email IS NOT NULL, phone IS NOT NULL,
+       face_template_enc IS NOT NULL))
      FROM identities WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2))";
 
 /// Every kind (networks are skipped in code): a filter on the kind lets the planner prefer the index by key,
 /// which reads the tenant's every device.
-pub const KNOWN: &str = "SELECT person_id, kind, key, latitude, longitude, accuracy, first_seen, last_seen
+pub const KNOWN: &str = "SELECT json_group_array(json_array(person_id, kind, key, latitude, longitude, accuracy,
+       first_seen, last_seen))
      FROM known_contexts WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2))";
 
-pub const KEYS: &str = "SELECT person_id, thumbprint, fingerprint, MIN(first_seen) AS first_seen
-     FROM device_keys WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2))
-     GROUP BY person_id, thumbprint, fingerprint";
+pub const KEYS: &str = "SELECT json_group_array(json_array(person_id, thumbprint, fingerprint, first_seen)) FROM
+     (SELECT person_id, thumbprint, fingerprint, MIN(first_seen) AS first_seen
+      FROM device_keys WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2))
+      GROUP BY person_id, thumbprint, fingerprint)";
 
 /// The location is read only from approved attempts: only an approval is a place the person was.
-pub const ATTEMPTS: &str = "SELECT person_id, created_at,
-       CASE WHEN status = 'approved' THEN json_extract(document, '$.location') END AS location
-     FROM attempts INDEXED BY attempts_by_person
-     WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2)) AND created_at >= ?3 AND created_at <= ?5
-       AND (created_at < ?4 OR policy_id <> ?6)
-     ORDER BY person_id, created_at, id";
+pub const ATTEMPTS: &str = "SELECT json_group_array(json_array(person_id, created_at, location)) FROM
+     (SELECT person_id, created_at,
+        CASE WHEN status = 'approved' THEN json_extract(document, '$.location') END AS location
+      FROM attempts INDEXED BY attempts_by_person
+      WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2)) AND created_at >= ?3 AND created_at <= ?5
+        AND (created_at < ?4 OR policy_id <> ?6)
+      ORDER BY person_id, created_at, id)";
 
-pub const SHARED_FINGERPRINTS: &str = "SELECT key, person_id, first_seen FROM known_contexts
-     WHERE client_id = ?1 AND kind = 'device' AND key IN (SELECT value FROM json_each(?2))";
+pub const SHARED_FINGERPRINTS: &str = "SELECT json_group_array(json_array(key, person_id, first_seen))
+     FROM known_contexts WHERE client_id = ?1 AND kind = 'device' AND key IN (SELECT value FROM json_each(?2))";
 
-pub const SHARED_KEYS: &str = "SELECT thumbprint, person_id, MIN(first_seen) AS first_seen FROM device_keys
-     WHERE client_id = ?1 AND thumbprint IN (SELECT value FROM json_each(?2)) GROUP BY thumbprint, person_id";
+pub const SHARED_KEYS: &str = "SELECT json_group_array(json_array(thumbprint, person_id, first_seen)) FROM
+     (SELECT thumbprint, person_id, MIN(first_seen) AS first_seen FROM device_keys
+      WHERE client_id = ?1 AND thumbprint IN (SELECT value FROM json_each(?2)) GROUP BY thumbprint, person_id)";
+
+/// The one JSON array a statement above answers, parsed.
+fn rows<T: serde::de::DeserializeOwned>(aggregate: String, what: &str) -> Result<Vec<T>> {
+    serde_json::from_str(&aggregate).map_err(|e| StoreError::Corrupt(format!("replay {what}: {e}")))
+}
 
 fn json_list(values: &[String]) -> Result<String> {
     serde_json::to_string(values).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -81,22 +95,44 @@ pub async fn page(
 ) -> Result<Vec<AttemptRecord>> {
     let query = match &w.after {
         // ?3 is the cursor's time, ?7 its id.
-        Some((at, _)) => sqlx::query(NEXT_PAGE).bind(client_id).bind(policy_id).bind(at),
-        None => sqlx::query(FIRST_PAGE).bind(client_id).bind(policy_id).bind(w.since),
+        Some((at, _)) => sqlx::query_scalar::<_, String>(NEXT_PAGE).bind(client_id).bind(policy_id).bind(at),
+        None => sqlx::query_scalar::<_, String>(FIRST_PAGE).bind(client_id).bind(policy_id).bind(w.since),
     };
     let query = query.bind(w.until.0).bind(&w.until.1).bind(i64::from(limit));
     let query = match &w.after {
         Some((_, id)) => query.bind(id),
         None => query,
     };
-    let rows = query.fetch_all(pool).await?;
-    rows.iter().map(attempt_from).collect()
+    type Page = (String, Option<String>, String, String, Millis, i64, String, Option<Millis>);
+    let page: Vec<Page> = rows(query.fetch_one(pool).await?, "page")?;
+    Ok(page
+        .into_iter()
+        .map(|(id, person_id, policy_id, status, created_at, version, document, expires_at)| AttemptRecord {
+            id,
+            client_id: client_id.to_owned(),
+            person_id,
+            policy_id,
+            status,
+            created_at,
+            version,
+            document,
+            expires_at,
+        })
+        .collect())
 }
 
 #[derive(serde::Deserialize)]
 struct StoredLocation {
     coordinates: Coordinates,
     accuracy: Option<f64>,
+}
+
+/// A location as `json_extract` hands it over: an object, or its text.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum LocationValue {
+    Object(StoredLocation),
+    Text(String),
 }
 
 pub async fn pasts(
@@ -107,91 +143,61 @@ pub async fn pasts(
     (from, start, until): (Millis, Millis, Millis),
 ) -> Result<HashMap<String, ReplayPerson>> {
     let list = json_list(people)?;
+    let fetch = |sql: &'static str| sqlx::query_scalar::<_, String>(sql).bind(client_id).bind(list.clone());
     let mut out: HashMap<String, ReplayPerson> = HashMap::with_capacity(people.len());
-    for row in sqlx::query(PEOPLE).bind(client_id).bind(&list).fetch_all(pool).await? {
-        out.insert(
-            row.try_get("person_id")?,
-            ReplayPerson {
-                past: Past::default(),
-                has_email: row.try_get("has_email")?,
-                has_phone: row.try_get("has_phone")?,
-                has_face: row.try_get("has_face")?,
-            },
-        );
+    // SQLite's truth values are the numbers 0 and 1.
+    let found: Vec<(String, u8, u8, u8)> = rows(fetch(PEOPLE).fetch_one(pool).await?, "people")?;
+    for (person, email, phone, face) in found {
+        let (has_email, has_phone, has_face) = (email == 1, phone == 1, face == 1);
+        out.insert(person, ReplayPerson { past: Past::default(), has_email, has_phone, has_face });
     }
-    for row in sqlx::query(KNOWN).bind(client_id).bind(&list).fetch_all(pool).await? {
-        let person: String = row.try_get("person_id")?;
+    type Known = (String, String, String, Option<f64>, Option<f64>, Option<f64>, Millis, Millis);
+    let known: Vec<Known> = rows(fetch(KNOWN).fetch_one(pool).await?, "known contexts")?;
+    for (person, kind, key, lat, lon, accuracy_m, first_seen, last_seen) in known {
         let Some(p) = out.get_mut(&person) else { continue };
-        let first_seen: Millis = row.try_get("first_seen")?;
-        match row.try_get::<&str, _>("kind")? {
-            "device" => p.past.devices.push((row.try_get("key")?, first_seen)),
-            "network" => {}
-            _ => {
-                let (lat, lon): (Option<f64>, Option<f64>) = (row.try_get("latitude")?, row.try_get("longitude")?);
+        match kind.as_str() {
+            "device" => p.past.devices.push((key, first_seen)),
+            "location" => {
                 let (Some(lat), Some(lon)) = (lat, lon) else { continue };
-                p.past.places.push(PastPlace {
-                    coordinates: Coordinates::new(lat, lon).map_err(StoreError::Corrupt)?,
-                    accuracy_m: row.try_get("accuracy")?,
-                    first_seen,
-                    last_seen: row.try_get("last_seen")?,
-                });
+                let coordinates = Coordinates::new(lat, lon).map_err(StoreError::Corrupt)?;
+                p.past.places.push(PastPlace { coordinates, accuracy_m, first_seen, last_seen });
             }
+            _ => {}
         }
     }
-    for row in sqlx::query(KEYS).bind(client_id).bind(&list).fetch_all(pool).await? {
-        let person: String = row.try_get("person_id")?;
+    let keys: Vec<(String, String, String, Millis)> = rows(fetch(KEYS).fetch_one(pool).await?, "device keys")?;
+    for (person, thumbprint, fingerprint, first_seen) in keys {
         let Some(p) = out.get_mut(&person) else { continue };
-        let fingerprint: String = row.try_get("fingerprint")?;
-        let key = KnownDeviceKey {
-            thumbprint: row.try_get("thumbprint")?,
-            fingerprint: (!fingerprint.is_empty()).then_some(fingerprint),
-        };
-        p.past.keys.push((key, row.try_get("first_seen")?));
+        let key = KnownDeviceKey { thumbprint, fingerprint: (!fingerprint.is_empty()).then_some(fingerprint) };
+        p.past.keys.push((key, first_seen));
     }
-    let rows = sqlx::query(ATTEMPTS)
-        .bind(client_id)
-        .bind(&list)
-        .bind(from)
-        .bind(start)
-        .bind(until)
-        .bind(policy_id)
-        .fetch_all(pool)
-        .await?;
-    for row in rows {
-        let person: String = row.try_get("person_id")?;
+    let attempts = fetch(ATTEMPTS).bind(from).bind(start).bind(until).bind(policy_id).fetch_one(pool).await?;
+    let attempts: Vec<(String, Millis, Option<LocationValue>)> = rows(attempts, "attempts")?;
+    for (person, at, location) in attempts {
         let Some(p) = out.get_mut(&person) else { continue };
-        let location: Option<String> = row.try_get("location")?;
-        let approved_at = match location {
-            Some(raw) => serde_json::from_str::<Option<StoredLocation>>(&raw)
-                .map_err(|e| StoreError::Corrupt(format!("attempt location: {e}")))?
-                .map(|l| (l.coordinates, l.accuracy)),
+        let location = match location {
+            Some(LocationValue::Object(l)) => Some(l),
+            Some(LocationValue::Text(raw)) => serde_json::from_str::<Option<StoredLocation>>(&raw)
+                .map_err(|e| StoreError::Corrupt(format!("attempt location: {e}")))?,
             None => None,
         };
-        p.past.attempts.push(PastAttempt { at: row.try_get("created_at")?, approved_at });
+        p.past.attempts.push(PastAttempt { at, approved_at: location.map(|l| (l.coordinates, l.accuracy)) });
     }
     Ok(out)
 }
 
 pub async fn sharing(pool: &SqlitePool, client_id: &str, fingerprints: &[String], keys: &[String]) -> Result<Sharing> {
     let mut out = Sharing::default();
-    if !fingerprints.is_empty() {
-        let rows = sqlx::query_as::<_, (String, String, Millis)>(SHARED_FINGERPRINTS)
-            .bind(client_id)
-            .bind(json_list(fingerprints)?)
-            .fetch_all(pool)
-            .await?;
-        for (key, person, first) in rows {
-            out.by_fingerprint.entry(key).or_default().push((person, first));
+    for (sql, values, into) in
+        [(SHARED_FINGERPRINTS, fingerprints, &mut out.by_fingerprint), (SHARED_KEYS, keys, &mut out.by_key)]
+    {
+        if values.is_empty() {
+            continue;
         }
-    }
-    if !keys.is_empty() {
-        let rows = sqlx::query_as::<_, (String, String, Millis)>(SHARED_KEYS)
-            .bind(client_id)
-            .bind(json_list(keys)?)
-            .fetch_all(pool)
-            .await?;
-        for (key, person, first) in rows {
-            out.by_key.entry(key).or_default().push((person, first));
+        let found =
+            sqlx::query_scalar::<_, String>(sql).bind(client_id).bind(json_list(values)?).fetch_one(pool).await?;
+        for (key, person, first) in rows::<(String, String, Millis)>(found, "shared devices")? {
+            into.entry(key).or_default().push((person, first));
         }
     }
     Ok(out)
