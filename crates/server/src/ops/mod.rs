@@ -7,6 +7,7 @@ pub mod backup;
 pub mod check;
 pub mod clients;
 pub mod devices;
+pub mod identities;
 pub mod lockout;
 pub mod policies;
 pub mod replay;

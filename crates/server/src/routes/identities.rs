@@ -7,9 +7,9 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
 use smartauth_domain::{Email, PersonId, Phone};
-use smartauth_store::{Effects, IdentityRecord, StoreError};
+use smartauth_store::{IdentityRecord, StoreError};
 
-use crate::attempt::{anonymize, ts};
+use crate::attempt::ts;
 use crate::auth::Tenant;
 use crate::crypto;
 use crate::error::{ok_json, ApiError, ApiResult};
@@ -18,7 +18,6 @@ use crate::fetch::FetchError;
 use crate::ops;
 use crate::ops::audit::Actor;
 use crate::startup::{App, AppState};
-use crate::webhooks;
 
 /// Decoded face images above this are refused.
 const MAX_IMAGE_BYTES: usize = 8 * 1024 * 1024;
@@ -176,18 +175,8 @@ pub async fn create(State(app): State<AppState>, tenant: Tenant, Json(body): Jso
         created_at: now,
         updated_at: now,
     };
-    let actor = Actor::tenant(&tenant);
-    let audit = actor.line(Some(tenant.client_id()), "identity.created", Some(&record.person_id), None);
-    let events = [webhooks::event(
-        tenant.client_id(),
-        "identity.created",
-        json!({"personId": record.person_id, "id": record.id, "createdAt": ts(now)}),
-    )];
-    match app.store.insert_identity_with(&record, Effects { events: &events, audit: Some(&audit) }).await {
-        Ok(()) => {
-            app.webhook_wakeup.ring();
-            Ok(ok_json(json!({"id": record.id, "personId": record.person_id, "createdAt": ts(now)})))
-        }
+    match ops::identities::create(&app, &Actor::tenant(&tenant), &record).await {
+        Ok(()) => Ok(ok_json(json!({"id": record.id, "personId": record.person_id, "createdAt": ts(now)}))),
         Err(StoreError::Conflict) => Err(ApiError::Conflict("an identity with this personId already exists".into())),
         Err(e) => Err(e.into()),
     }
@@ -290,7 +279,6 @@ pub async fn update(
         (identity.face_image_enc, identity.face_template_enc) = (image, template);
     }
     identity.updated_at = chrono::Utc::now().timestamp_millis();
-    // What changed, never the values: the trail holds no contact details or faces.
     let changed: Vec<&str> = [
         ("name", changes.name.is_some()),
         ("email", changes.email.is_some()),
@@ -300,13 +288,7 @@ pub async fn update(
     .into_iter()
     .filter_map(|(field, yes)| yes.then_some(field))
     .collect();
-    let audit = Actor::tenant(&tenant).line(
-        Some(tenant.client_id()),
-        "identity.updated",
-        Some(&identity.person_id),
-        Some(json!({"changed": changed})),
-    );
-    if !app.store.update_identity_with(&identity, Effects { events: &[], audit: Some(&audit) }).await? {
+    if !ops::identities::update(&app, &Actor::tenant(&tenant), &identity, &changed).await? {
         return Err(ApiError::not_found("identity"));
     }
     Ok(ok_json(describe(&identity, false)))
@@ -317,17 +299,8 @@ pub async fn update(
 pub async fn erase(State(app): State<AppState>, tenant: Tenant, Path(raw): Path<String>) -> ApiResult<Response> {
     tenant.require_backend()?;
     let person = person_from_path(&tenant, &raw)?;
-    // The attempts' images (selfies and the enrolled face they were compared with) go too.
-    let attempt_ids = app.store.attempt_ids_of(tenant.client_id(), person.as_str()).await?;
-    let audit = Actor::tenant(&tenant).line(Some(tenant.client_id()), "identity.erased", Some(person.as_str()), None);
-    let events = [webhooks::event(tenant.client_id(), "identity.deleted", json!({"personId": person.as_str()}))];
-    let effects = Effects { events: &events, audit: Some(&audit) };
-    if !app.store.erase_identity_with(tenant.client_id(), person.as_str(), &anonymize, effects).await? {
+    if !ops::identities::erase(&app, &Actor::tenant(&tenant), tenant.client_id(), person.as_str()).await? {
         return Err(ApiError::not_found("identity"));
-    }
-    app.webhook_wakeup.ring();
-    if let Some(faces) = &app.faces {
-        faces.forget_media(tenant.client_id(), &attempt_ids).await;
     }
     Ok(ok_json(json!({"personId": person.as_str(), "deleted": true})))
 }

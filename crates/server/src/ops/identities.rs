@@ -1,0 +1,59 @@
+//! Identities: enrol, change and erase a person, each with its audit line and event in the same
+//! transaction as the change. The JSON API calls these; the dashboard will too.
+
+use serde_json::json;
+use smartauth_store::{Effects, IdentityRecord};
+
+use crate::attempt::{anonymize, ts};
+use crate::ops::audit::Actor;
+use crate::startup::App;
+use crate::webhooks;
+
+/// Stores a new identity, with `identity.created`. `StoreError::Conflict` when the person exists.
+pub async fn create(app: &App, actor: &Actor, record: &IdentityRecord) -> smartauth_store::Result<()> {
+    let client_id = record.client_id.as_str();
+    let audit = actor.line(Some(client_id), "identity.created", Some(&record.person_id), None);
+    let events = [webhooks::event(
+        client_id,
+        "identity.created",
+        json!({"personId": record.person_id, "id": record.id, "createdAt": ts(record.created_at)}),
+    )];
+    app.store.insert_identity_with(record, Effects { events: &events, audit: Some(&audit) }).await?;
+    app.webhook_wakeup.ring();
+    Ok(())
+}
+
+/// Writes an identity's new fields; `changed` names them for the audit line (never their values: the trail
+/// holds no contact details or faces). False when the person is gone.
+pub async fn update(
+    app: &App,
+    actor: &Actor,
+    identity: &IdentityRecord,
+    changed: &[&str],
+) -> smartauth_store::Result<bool> {
+    let audit = actor.line(
+        Some(&identity.client_id),
+        "identity.updated",
+        Some(&identity.person_id),
+        Some(json!({"changed": changed})),
+    );
+    app.store.update_identity_with(identity, Effects { events: &[], audit: Some(&audit) }).await
+}
+
+/// Erasure (LGPD): the identity, its face, contacts and known contexts are deleted, its attempts kept
+/// anonymized, and the images of its attempts (selfies, and the enrolled face they were compared with)
+/// removed, with `identity.deleted`. False when there was no such person.
+pub async fn erase(app: &App, actor: &Actor, client_id: &str, person_id: &str) -> smartauth_store::Result<bool> {
+    let attempt_ids = app.store.attempt_ids_of(client_id, person_id).await?;
+    let audit = actor.line(Some(client_id), "identity.erased", Some(person_id), None);
+    let events = [webhooks::event(client_id, "identity.deleted", json!({"personId": person_id}))];
+    let effects = Effects { events: &events, audit: Some(&audit) };
+    if !app.store.erase_identity_with(client_id, person_id, &anonymize, effects).await? {
+        return Ok(false);
+    }
+    app.webhook_wakeup.ring();
+    if let Some(faces) = &app.faces {
+        faces.forget_media(client_id, &attempt_ids).await;
+    }
+    Ok(true)
+}
