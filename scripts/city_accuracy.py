@@ -233,7 +233,11 @@ def pick_nearest(grid, lat, lon, _args):
 
 def pick_weighted(grid, lat, lon, args):
     best = None
+    nearest = pick_nearest(grid, lat, lon, args) if args.same_country else None
     for d, i in grid.within(lat, lon, args.search_km):
+        if nearest is not None and grid.places[i][3] != grid.places[nearest][3]:
+            continue  # --same-country: only places of the nearest place's country compete
+
         score = max(d, args.d_floor) / reach_km(grid.places[i][4], args.k, args.r_min, args.r_max)
         if best is None or score < best[0]:
             best = (score, i)
@@ -303,6 +307,8 @@ def main():
                     help="weighted rule: candidates within this distance")
     ap.add_argument("--d-floor", type=float, default=0.0,
                     help="weighted rule: distances below this many km count as this (0: off)")
+    ap.add_argument("--same-country", action="store_true",
+                    help="weighted rule: only places of the nearest place's country compete (what the server does)")
     ap.add_argument("--drop-sections", action="store_true",
                     help="leave out GeoNames PPLX places (sections of a city; .pbf input only)")
     ap.add_argument("--min-population", type=int, default=0,

@@ -121,14 +121,19 @@ impl PlaceTable {
 
     /// The place a person would name: the nearest, or with populations, the one with the smallest
     /// distance over reach among those within `SEARCH_KM` (a multiplicatively weighted Voronoi
-    /// diagram: downtown Rio is Rio, not Niterói across the bay, though Niterói's point is nearer).
+    /// diagram: downtown Rio is Rio, not Niterói across the bay, though Niterói's point is nearer), within the
+    /// nearest place's country.
     fn pick(&self, at: Coordinates) -> &Row {
         let query = unit_vector(at.latitude(), at.longitude());
+        let nearest = &self.rows[self.tree.nearest_one::<SquaredEuclidean>(&query).item as usize];
         if self.weighted {
+            // Only places of the nearest place's country compete: a city's reach does not cross a border (the
+            // country decides `BLOCKED_COUNTRY`; Shenzhen must not name a town in Hong Kong).
             let best = self
                 .tree
                 .within_unsorted::<SquaredEuclidean>(&query, chord_squared(SEARCH_KM))
                 .into_iter()
+                .filter(|n| self.rows[n.item as usize].cc == nearest.cc)
                 .map(|n| {
                     let row = &self.rows[n.item as usize];
                     (
@@ -143,7 +148,7 @@ impl PlaceTable {
                 return row;
             }
         }
-        &self.rows[self.tree.nearest_one::<SquaredEuclidean>(&query).item as usize]
+        nearest
     }
 }
 

@@ -407,3 +407,13 @@ fn newer_platforms_and_tablets_known_by_model() {
         assert_eq!(os_and_type(agent), (some(os), some(version), kind.map(str::to_owned)), "{agent}");
     }
 }
+
+#[test]
+fn a_big_city_does_not_name_a_town_across_a_border() {
+    // Sheung Shui, Hong Kong: Shenzhen is far bigger and near, but in another country (it would decide
+    // BLOCKED_COUNTRY for CN); Kreuzlingen, Switzerland, beside Konstanz, Germany.
+    let sheung_shui = place_at(22.5015, 114.1280, "201.6.0.1").place.expect("a place");
+    assert_eq!(sheung_shui.country_code.as_deref(), Some("HK"), "{sheung_shui:?}");
+    let kreuzlingen = place_at(47.6500, 9.1750, "201.6.0.1").place.expect("a place");
+    assert_eq!(kreuzlingen.country_code.as_deref(), Some("CH"), "{kreuzlingen:?}");
+}
