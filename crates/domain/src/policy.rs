@@ -311,6 +311,10 @@ impl Policy {
                 )?;
                 *c = c.to_ascii_uppercase();
             }
+            // Each code once, so that the list holds at most 676 (26 × 26 letter pairs; ISO assigns 249), however
+            // long the one sent.
+            l.blocked_countries.sort_unstable();
+            l.blocked_countries.dedup();
         }
         let a = &self.max_attempts_per_identity;
         check((1..=100_000).contains(&a.limit), "maxAttemptsPerIdentity.limit must be between 1 and 100000")?;
@@ -385,6 +389,20 @@ mod tests {
         let p = Policy::parse("pix-transfer", example()).unwrap();
         assert_eq!(p.codes.length, 8);
         assert_eq!(p.contexts.location_context.unwrap().blocked_countries, vec!["KP"]);
+    }
+
+    #[test]
+    fn blocked_countries_are_kept_once_each_and_bounded() {
+        let mut body = example();
+        body["contexts"]["location_context"]["blockedCountries"] = json!(["ru", "KP", "kp", "RU"]);
+        let p = Policy::parse("pix-transfer", body.clone()).unwrap();
+        assert_eq!(p.contexts.location_context.unwrap().blocked_countries, vec!["KP", "RU"]);
+        // A review sent two million: every decision scanned them.
+        body["contexts"]["location_context"]["blockedCountries"] = json!(vec!["ZZ"; 2_000_000]);
+        assert_eq!(
+            Policy::parse("pix-transfer", body.clone()).unwrap().contexts.location_context.unwrap().blocked_countries,
+            vec!["ZZ"]
+        );
     }
 
     #[test]

@@ -22,9 +22,12 @@ pub struct PastPlace {
 /// One of the person's attempts, as much as the history needs of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PastAttempt {
+    /// When it was made.
     pub at: i64,
     /// Where it was approved (coordinates and accuracy), when it ended approved with a location.
     pub approved_at: Option<(Coordinates, Option<f64>)>,
+    /// When it was approved (later than `at` after a step-up): only then is it the last approved place.
+    pub approved_when: i64,
 }
 
 /// Everything one person had shown, each with the instant it became known.
@@ -80,6 +83,7 @@ impl Past {
         let last = self.attempts[..earlier]
             .iter()
             .rev()
+            .filter(|a| a.approved_when < at)
             .find_map(|a| a.approved_at.map(|(c, acc)| (a.at, c, acc)))
             .or_else(|| self.place_before(at));
         let (last_approved_location, last_approved_accuracy_m) = match last {
@@ -161,9 +165,11 @@ mod tests {
                 PastPlace { coordinates: at(-23.5, -46.6), accuracy_m: None, first_seen: 6_000, last_seen: 6_000 },
             ],
             attempts: vec![
-                PastAttempt { at: 7_000, approved_at: None },
-                PastAttempt { at: 8_000, approved_at: Some((at(-23.5, -46.6), Some(10.0))) },
-                PastAttempt { at: 9_000, approved_at: None },
+                PastAttempt { at: 7_000, approved_at: None, approved_when: 7_000 },
+                PastAttempt { at: 8_000, approved_at: Some((at(-23.5, -46.6), Some(10.0))), approved_when: 8_000 },
+                PastAttempt { at: 9_000, approved_at: None, approved_when: 9_000 },
+                // Approved by a step-up 50 s after it was made.
+                PastAttempt { at: 9_100, approved_at: Some((at(-22.9, -43.2), None)), approved_when: 59_100 },
             ],
         }
     }
@@ -188,9 +194,14 @@ mod tests {
         let h = past().history_at(9_500, 0, 7_500, 10);
         assert_eq!(h.last_approved_location.map(|(t, c)| (t.timestamp_millis(), c)), Some((8_000, at(-23.5, -46.6))));
         assert_eq!(h.last_approved_accuracy_m, Some(10.0));
-        assert_eq!(h.attempts_in_window, 2, "8 000 and 9 000; 7 000 is before the window");
+        assert_eq!(h.attempts_in_window, 3, "8 000, 9 000 and 9 100; 7 000 is before the window");
         assert_eq!(past().history_at(9_500, 0, 0, 2).attempts_in_window, 2, "counting stops at the limit");
         assert_eq!(past().history_at(9_000, 0, 0, 10).attempts_in_window, 2, "an attempt does not count itself");
+        // 9 100 was approved at 59 100: before that, 8 000 is still the last approved place.
+        let before = past().history_at(30_000, 0, 0, 10).last_approved_location.map(|(t, _)| t.timestamp_millis());
+        assert_eq!(before, Some(8_000));
+        let after = past().history_at(60_000, 0, 0, 10).last_approved_location.map(|(t, _)| t.timestamp_millis());
+        assert_eq!(after, Some(9_100));
     }
 
     #[test]

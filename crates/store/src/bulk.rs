@@ -115,6 +115,7 @@ impl Generator {
             ip: Some(format!("177.{}.{}.{}", (h >> 8) as u8, (h >> 24) as u8, (h >> 40) as u8 | 1)),
             device_key: None,
             at: created + (h % DAY_MS as u64) as Millis,
+            known_at: created + (h % DAY_MS as u64) as Millis,
         };
         (identity, learned)
     }

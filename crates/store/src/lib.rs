@@ -212,14 +212,14 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<AttemptRecord>>;
     /// Policy replay: these people's pasts (known devices, keys and places with their first sighting,
-    /// and their attempts created from `span.0` to `span.2` but those of `policy_id` from `span.1` on,
-    /// which the replay reads itself), by person id.
+    /// and their attempts created from `from` to `until`, but those of `policy_id` after the cursor
+    /// `replayed_after` (created_at, id), which the replay reads itself), by person id.
     async fn replay_pasts(
         &self,
         client_id: &str,
         people: &[String],
         policy_id: &str,
-        span: (Millis, Millis, Millis),
+        span: ReplaySpan,
     ) -> Result<std::collections::HashMap<String, ReplayPerson>>;
     /// Policy replay: who was approved on these fingerprints and device keys, and since when.
     async fn replay_sharing(

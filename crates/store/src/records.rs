@@ -149,7 +149,11 @@ pub struct Learned {
     pub ip: Option<String>,
     /// The thumbprint of the device key that signed the attempt (device binding).
     pub device_key: Option<String>,
+    /// When the attempt was made: the sighting (`last_seen`; the travel check's time).
     pub at: Millis,
+    /// When it was approved: from then on its device, place and key are known (`first_seen`). Later than
+    /// `at` for an attempt approved by a step-up.
+    pub known_at: Millis,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -301,6 +305,15 @@ pub struct ReplayPerson {
     pub has_email: bool,
     pub has_phone: bool,
     pub has_face: bool,
+}
+
+/// Policy replay: the people's attempts to read for their pasts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplaySpan {
+    pub from: Millis,
+    pub until: Millis,
+    /// The policy's attempts after this (created_at, id) are replayed, so not read as the past.
+    pub replayed_after: (Millis, String),
 }
 
 /// Policy replay: which of the policy's attempts to read, oldest first.

@@ -58,6 +58,7 @@ fn learned(client: &str, person: &str, fp: &str, at: Millis, place: (f64, f64)) 
         ip: Some("198.51.100.1".into()),
         device_key: None,
         at,
+        known_at: at,
     }
 }
 

@@ -18,7 +18,7 @@ use smartauth_domain::context::{DeviceInput, LocationInput};
 use smartauth_domain::replay::PastAttempt;
 use smartauth_domain::replay::{lead_ms, Sharing};
 use smartauth_domain::{decide, AttemptContext, Decision, DecisionInput, Method, Policy, Status};
-use smartauth_store::{Millis, ReplayPerson, Store};
+use smartauth_store::{Millis, ReplayPerson, ReplaySpan, Store};
 use tokio::sync::Semaphore;
 
 use crate::attempt::ts;
@@ -33,11 +33,38 @@ const LISTED_CHANGES: usize = 500;
 /// The people listed as stepped up more often (all are counted).
 const LISTED_PEOPLE: usize = 100;
 const PAGE: u32 = 2_000;
-/// A replay that runs longer stops and answers what it replayed, saying so.
+/// A replay that runs longer (its wait for another included) stops and answers what it replayed, saying so.
 const TIME_BUDGET: Duration = Duration::from_secs(30);
+/// How long a replay waits for another tenant's to end before it is refused.
+const MAX_WAIT: Duration = Duration::from_secs(10);
+/// The clock is read every this many attempts while deciding.
+const CLOCK_EVERY: usize = 256;
 
-/// One replay at a time per process (the next waits): it is CPU work beside the request path.
+/// One replay at a time per process: it is CPU work beside the request path.
 static RUNNING: Semaphore = Semaphore::const_new(1);
+/// The tenants with a replay running or waiting: one each, so that a tenant cannot queue many and hold the
+/// others off.
+static TENANTS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The tenant's place in `TENANTS`, given back when the replay ends (or its request is dropped).
+struct TenantTurn(String);
+
+impl TenantTurn {
+    fn take(client_id: &str) -> Option<TenantTurn> {
+        let mut tenants = TENANTS.lock().unwrap_or_else(|e| e.into_inner());
+        if tenants.iter().any(|t| t == client_id) {
+            return None;
+        }
+        tenants.push(client_id.to_owned());
+        Some(TenantTurn(client_id.to_owned()))
+    }
+}
+
+impl Drop for TenantTurn {
+    fn drop(&mut self) {
+        TENANTS.lock().unwrap_or_else(|e| e.into_inner()).retain(|t| *t != self.0);
+    }
+}
 
 pub struct Request {
     pub candidate: Policy,
@@ -46,7 +73,10 @@ pub struct Request {
 }
 
 pub enum Refusal {
-    Busy,
+    /// This tenant already has a replay running or waiting.
+    TenantBusy,
+    /// Another tenant's replay did not end within `MAX_WAIT`.
+    ServerBusy,
 }
 
 #[derive(Debug, Default, Clone, Copy, Serialize)]
@@ -161,6 +191,8 @@ struct ReplayDoc {
     #[serde(default)]
     location_flags: Vec<LocationFlag>,
     evaluation: StoredEvaluation,
+    #[serde(default)]
+    decided_at: Option<Millis>,
 }
 
 #[derive(Deserialize)]
@@ -212,15 +244,24 @@ pub async fn replay(
     current: Arc<Policy>,
     request: Request,
 ) -> Result<anyhow::Result<Report>, Refusal> {
-    // Another replay ends within its budget: wait for it that long, no longer.
-    let Ok(Ok(_running)) = tokio::time::timeout(TIME_BUDGET, RUNNING.acquire()).await else {
-        return Err(Refusal::Busy);
+    let started = Instant::now();
+    let Some(_turn) = TenantTurn::take(client_id) else {
+        return Err(Refusal::TenantBusy);
     };
-    Ok(run(app, client_id, current, request).await)
+    let Ok(Ok(_running)) = tokio::time::timeout(MAX_WAIT, RUNNING.acquire()).await else {
+        return Err(Refusal::ServerBusy);
+    };
+    Ok(run(app, client_id, current, request, started).await)
 }
 
-async fn run(app: &App, client_id: &str, current: Arc<Policy>, request: Request) -> anyhow::Result<Report> {
-    let started = Instant::now();
+async fn run(
+    app: &App,
+    client_id: &str,
+    current: Arc<Policy>,
+    request: Request,
+    started: Instant,
+) -> anyhow::Result<Report> {
+    let deadline = started + TIME_BUDGET;
     let store: &dyn Store = app.store.as_ref();
     let policy_id = current.policy_id.clone();
     let limit = request.limit.clamp(1, MAX_ATTEMPTS);
@@ -265,7 +306,9 @@ async fn run(app: &App, client_id: &str, current: Arc<Policy>, request: Request)
     let Some(mut window) = store.replay_window(client_id, &policy_id, since, limit).await? else {
         return Ok(finish(fold, started));
     };
-    let mut first_at = None;
+    // The policy's attempts up to this cursor are not replayed: they are read as the people's past. Ids are
+    // lowercase hex, so "~" comes after any of them.
+    let replayed_after = window.after.clone().unwrap_or((since - 1, "~".into()));
     loop {
         let t = Instant::now();
         let page = store.replay_page(client_id, &policy_id, &window, PAGE).await?;
@@ -284,20 +327,24 @@ async fn run(app: &App, client_id: &str, current: Arc<Policy>, request: Request)
         })
         .await??;
         fold.report.timings.parse_ms += t.elapsed().as_secs_f64() * 1000.0;
-        let start = *first_at.get_or_insert(docs[0].0.created_at);
         let t = Instant::now();
-        load_pasts(store, client_id, &policy_id, &mut fold, &docs, (lead, start, window.until.0)).await?;
+        let span = ReplaySpan { from: 0, until: window.until.0, replayed_after: replayed_after.clone() };
+        load_pasts(store, client_id, &policy_id, &mut fold, &docs, lead, span).await?;
         fold.report.timings.history_ms += t.elapsed().as_secs_f64() * 1000.0;
         let t = Instant::now();
         fold = tokio::task::spawn_blocking(move || {
-            for (record, doc) in &docs {
+            for (i, (record, doc)) in docs.iter().enumerate() {
+                if i % CLOCK_EVERY == 0 && Instant::now() > deadline {
+                    fold.report.complete = false;
+                    break;
+                }
                 fold.replay(record, doc);
             }
             fold
         })
         .await?;
         fold.report.timings.decide_ms += t.elapsed().as_secs_f64() * 1000.0;
-        if started.elapsed() > TIME_BUDGET {
+        if !fold.report.complete || Instant::now() > deadline {
             fold.report.complete = false;
             break;
         }
@@ -305,17 +352,17 @@ async fn run(app: &App, client_id: &str, current: Arc<Policy>, request: Request)
     Ok(finish(fold, started))
 }
 
-/// Reads the pasts of the page's people not met yet, and who else was approved on its devices. `span` is
-/// the lead, the first replayed attempt's time, and the last's.
+/// Reads the pasts of the page's people not met yet (from `lead` before the page), and who else was
+/// approved on its devices.
 async fn load_pasts(
     store: &dyn Store,
     client_id: &str,
     policy_id: &str,
     fold: &mut Fold,
     docs: &[(smartauth_store::AttemptRecord, ReplayDoc)],
-    span: (i64, Millis, Millis),
+    lead: i64,
+    mut span: ReplaySpan,
 ) -> anyhow::Result<()> {
-    let (lead, start, until) = span;
     let Some(first) = docs.first() else { return Ok(()) };
     let mut people: Vec<String> = docs
         .iter()
@@ -326,8 +373,8 @@ async fn load_pasts(
         .collect();
     people.sort_unstable();
     if !people.is_empty() {
-        let from = first.0.created_at.saturating_sub(lead);
-        let loaded = store.replay_pasts(client_id, &people, policy_id, (from, start, until)).await?;
+        span.from = first.0.created_at.saturating_sub(lead);
+        let loaded = store.replay_pasts(client_id, &people, policy_id, span).await?;
         for person in people {
             // An identity erased since is kept as empty, so that it is not asked for again.
             let past = loaded.get(&person).cloned().unwrap_or_default();
@@ -418,7 +465,8 @@ impl Fold {
         let ended_approved = record.status == Status::Approved.as_str();
         // What really happened is the past of the attempts after it.
         let approved_at = doc.location.as_ref().filter(|_| ended_approved).map(|l| (l.coordinates, l.accuracy));
-        person.past.record(PastAttempt { at, approved_at });
+        let approved_when = doc.decided_at.unwrap_or(at).max(at);
+        person.past.record(PastAttempt { at, approved_at, approved_when });
 
         let decided = decided_status(&doc.evaluation);
         let report = &mut self.report;
@@ -500,4 +548,19 @@ fn finish(mut fold: Fold, started: Instant) -> Report {
     fold.report.elapsed_ms = elapsed.as_millis() as u64;
     fold.report.attempts_per_second = (fold.report.attempts as f64 / elapsed.as_secs_f64().max(1e-6)) as u64;
     fold.report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TenantTurn;
+
+    #[test]
+    fn a_tenant_has_one_replay_at_a_time_and_gets_its_turn_back() {
+        let first = TenantTurn::take("tenant-a").expect("a first turn");
+        assert!(TenantTurn::take("tenant-a").is_none(), "a second replay of the same tenant is refused");
+        let other = TenantTurn::take("tenant-b");
+        assert!(other.is_some(), "another tenant is not refused for it");
+        drop(first);
+        assert!(TenantTurn::take("tenant-a").is_some(), "the turn comes back when the replay ends");
+    }
 }

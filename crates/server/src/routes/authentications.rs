@@ -277,6 +277,7 @@ pub fn learned_from(record: &AttemptRecord, doc: &AttemptDoc) -> Option<Learned>
         ip: Some(doc.network.ip.to_string()),
         device_key: key,
         at: record.created_at,
+        known_at: doc.decided_at.unwrap_or(record.created_at).max(record.created_at),
     })
 }
 
@@ -512,7 +513,7 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-pub fn parse_time(field: &str, raw: &str) -> ApiResult<i64> {
+fn parse_time(field: &str, raw: &str) -> ApiResult<i64> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.timestamp_millis())
         .map_err(|_| ApiError::BadRequest(format!("{field} must be an RFC 3339 time such as 2024-01-01T00:00:00Z")))

@@ -6,7 +6,7 @@ use axum::Router;
 use crate::startup::AppState;
 
 mod admin;
-pub(crate) mod authentications;
+mod authentications;
 mod docs;
 mod face;
 mod health;

@@ -67,11 +67,18 @@ pub async fn delete(State(app): State<AppState>, tenant: Tenant, Path(id): Path<
     Ok(ok_json(json!({"policyId": id, "deleted": true})))
 }
 
+/// `since` in milliseconds, rounded up: an attempt made before the instant named is not after it.
+fn since_millis(raw: &str) -> ApiResult<i64> {
+    let at = chrono::DateTime::parse_from_rfc3339(raw)
+        .map_err(|_| ApiError::BadRequest("since must be an RFC 3339 time such as 2024-01-01T00:00:00Z".into()))?;
+    Ok(at.timestamp_millis() + i64::from(at.timestamp_subsec_nanos() % 1_000_000 != 0))
+}
+
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReplayBody {
     policy: Value,
-    limit: Option<u32>,
+    limit: Option<i64>,
     since: Option<String>,
 }
 
@@ -96,17 +103,22 @@ pub async fn replay(
     }
     let candidate = Policy::parse(&id, candidate)
         .map_err(|e| ApiError::BadRequest(format!("policy: {}", extract::public_message(&e.0))))?;
-    let limit = body.limit.unwrap_or(ops::replay::DEFAULT_ATTEMPTS);
-    if !(1..=ops::replay::MAX_ATTEMPTS).contains(&limit) {
-        return Err(ApiError::BadRequest(format!("limit must be between 1 and {}", ops::replay::MAX_ATTEMPTS)));
-    }
-    let since = body.since.as_deref().map(|s| crate::routes::authentications::parse_time("since", s)).transpose()?;
+    let limit = body.limit.unwrap_or(i64::from(ops::replay::DEFAULT_ATTEMPTS));
+    let limit = u32::try_from(limit)
+        .ok()
+        .filter(|l| (1..=ops::replay::MAX_ATTEMPTS).contains(l))
+        .ok_or_else(|| ApiError::BadRequest(format!("limit must be between 1 and {}", ops::replay::MAX_ATTEMPTS)))?;
+    let since = body.since.as_deref().map(since_millis).transpose()?;
     let request = ops::replay::Request { candidate, since, limit };
     match ops::replay::replay(&app, client_id, std::sync::Arc::new(current), request).await {
         Ok(report) => Ok(ok_json(serde_json::to_value(report?).map_err(anyhow::Error::from)?)),
-        Err(ops::replay::Refusal::Busy) => Err(ApiError::TooManyRequests {
-            message: "a policy replay is already running on this server; try again when it ends".into(),
-            retry_after_secs: 5,
+        Err(ops::replay::Refusal::TenantBusy) => Err(ApiError::TooManyRequests {
+            message: "a replay of yours is already running; one at a time (each ends within 30 s)".into(),
+            retry_after_secs: 30,
+        }),
+        Err(ops::replay::Refusal::ServerBusy) => Err(ApiError::TooManyRequests {
+            message: "the server is busy with another replay; try again in 30 s".into(),
+            retry_after_secs: 30,
         }),
     }
 }

@@ -174,3 +174,29 @@ async fn travel_is_judged_from_the_last_approval_before_the_window() {
     assert_eq!(r["changes"][0]["contexts"][0]["decided"], "IMPOSSIBLE_TRAVEL", "{r}");
     assert_eq!(r["changes"][0]["contexts"][0]["candidate"], "CONTEXT_DISABLED", "{r}");
 }
+
+#[tokio::test]
+async fn an_attempt_made_while_another_waited_for_its_code_replays_as_it_was_decided() {
+    // A review found it: the first attempt's phone and place become known when its code is verified, not when
+    // it was made; the retry made in between saw nothing known, and must replay so.
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person("ana").await;
+    let first = app.attempt(&tenant, "ana", "phone-1", RIO).await;
+    let retry = app.attempt(&tenant, "ana", "phone-1", RIO).await;
+    assert_eq!((&first.body["status"], &retry.body["status"]), (&json!("pending"), &json!("pending")));
+    let id = first.body["attemptId"].as_str().unwrap();
+    let person = sdk(&tenant, "ana");
+    app.post(&format!("/authentications/{id}/methods/email_authentication/send"), &person, json!({})).await;
+    let code = app.last_email_code(8).await;
+    let v = app
+        .post(&format!("/authentications/{id}/methods/email_authentication/verify"), &person, json!({"code": code}))
+        .await;
+    assert_eq!(v.body["status"], "approved", "{:?}", v.body);
+    let after = app.attempt(&tenant, "ana", "phone-1", RIO).await;
+    assert_eq!(after.body["status"], "approved");
+
+    let r = replay(&app, &tenant, json!({"policy": saved(&app, &tenant).await})).await.body;
+    assert_eq!(r["decided"], json!({"approved": 1, "pending": 2, "reproved": 0}), "{r}");
+    assert_eq!(r["current"], r["decided"], "{r}");
+    assert_eq!(r["changed"], 0, "{r}");
+}

@@ -396,6 +396,7 @@ impl<'a> LearnStatement<'a> {
         sql.push_str(
             // Writes may finish out of order: the newest sighting wins, never an older one.
             " ON CONFLICT (client_id, person_id, kind, key) DO UPDATE SET
+               first_seen = MIN(first_seen, excluded.first_seen),
                last_seen = MAX(last_seen, excluded.last_seen),
                latitude = CASE WHEN excluded.last_seen >= last_seen THEN excluded.latitude ELSE latitude END,
                longitude = CASE WHEN excluded.last_seen >= last_seen THEN excluded.longitude ELSE longitude END,
@@ -423,7 +424,7 @@ impl<'a> LearnStatement<'a> {
                 .bind(lat)
                 .bind(lon)
                 .bind(accuracy)
-                .bind(l.at)
+                .bind(l.known_at)
                 .bind(l.at);
         }
         query
@@ -448,7 +449,7 @@ fn bind_device_key<'q>(query: Query<'q>, l: &'q Learned, attempt_id: &'q str) ->
         .bind(&l.person_id)
         .bind(&l.device_key)
         .bind(l.fingerprint.as_deref().unwrap_or_default())
-        .bind(l.at)
+        .bind(l.known_at)
         .bind(l.at)
         .bind(attempt_id)
 }
@@ -1072,7 +1073,7 @@ impl Store for SqliteStore {
         client_id: &str,
         people: &[String],
         policy_id: &str,
-        span: (Millis, Millis, Millis),
+        span: ReplaySpan,
     ) -> Result<std::collections::HashMap<String, ReplayPerson>> {
         replay::pasts(&self.reader, client_id, people, policy_id, span).await
     }

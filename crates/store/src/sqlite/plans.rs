@@ -100,6 +100,7 @@ impl SqliteStore {
             ip: Some(String::new()),
             device_key: Some(String::new()),
             at: 0,
+            known_at: 0,
         };
         let learn = LearnStatement::new(&learned).map(|l| l.sql("true")).unwrap_or_default();
         let by_id = "sqlite_autoindex_attempts_1 (id=?)";

@@ -61,6 +61,7 @@ pub const LEARN_DEVICE_KEY: &str =
     "INSERT INTO device_keys (client_id, person_id, thumbprint, fingerprint, first_seen, last_seen)
      SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM attempts WHERE id = ?)
      ON CONFLICT (client_id, person_id, thumbprint, fingerprint) DO UPDATE SET
+       first_seen = MIN(first_seen, excluded.first_seen),
        last_seen = MAX(last_seen, excluded.last_seen)";
 
 pub const DELETE_GUARD: &str = "DELETE FROM identity_guards WHERE client_id = ? AND person_id = ?";

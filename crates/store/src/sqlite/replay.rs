@@ -7,7 +7,7 @@ use smartauth_domain::replay::{Past, PastAttempt, PastPlace, Sharing};
 use smartauth_domain::{Coordinates, KnownDeviceKey};
 use sqlx::SqlitePool;
 
-use crate::{AttemptRecord, Millis, ReplayPerson, ReplayWindow, Result, StoreError};
+use crate::{AttemptRecord, Millis, ReplayPerson, ReplaySpan, ReplayWindow, Result, StoreError};
 
 /// The (created_at, id) of the `n`-th newest attempt of the policy since `since`, if there is one.
 pub const NTH_NEWEST: &str = "SELECT created_at, id FROM attempts INDEXED BY attempts_by_policy
@@ -46,12 +46,13 @@ pub const KEYS: &str = "SELECT json_group_array(json_array(person_id, thumbprint
       GROUP BY person_id, thumbprint, fingerprint)";
 
 /// The location is read only from approved attempts: only an approval is a place the person was.
-pub const ATTEMPTS: &str = "SELECT json_group_array(json_array(person_id, created_at, location)) FROM
+pub const ATTEMPTS: &str = "SELECT json_group_array(json_array(person_id, created_at, location, decided_at)) FROM
      (SELECT person_id, created_at,
-        CASE WHEN status = 'approved' THEN json_extract(document, '$.location') END AS location
+        CASE WHEN status = 'approved' THEN json_extract(document, '$.location') END AS location,
+        CASE WHEN status = 'approved' THEN json_extract(document, '$.decidedAt') END AS decided_at
       FROM attempts INDEXED BY attempts_by_person
       WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2)) AND created_at >= ?3 AND created_at <= ?5
-        AND (created_at < ?4 OR policy_id <> ?6)
+        AND ((created_at, id) <= (?4, ?7) OR policy_id <> ?6)
       ORDER BY person_id, created_at, id)";
 
 pub const SHARED_FINGERPRINTS: &str = "SELECT json_group_array(json_array(key, person_id, first_seen))
@@ -140,7 +141,7 @@ pub async fn pasts(
     client_id: &str,
     people: &[String],
     policy_id: &str,
-    (from, start, until): (Millis, Millis, Millis),
+    span: ReplaySpan,
 ) -> Result<HashMap<String, ReplayPerson>> {
     let list = json_list(people)?;
     let fetch = |sql: &'static str| sqlx::query_scalar::<_, String>(sql).bind(client_id).bind(list.clone());
@@ -171,9 +172,17 @@ pub async fn pasts(
         let key = KnownDeviceKey { thumbprint, fingerprint: (!fingerprint.is_empty()).then_some(fingerprint) };
         p.past.keys.push((key, first_seen));
     }
-    let attempts = fetch(ATTEMPTS).bind(from).bind(start).bind(until).bind(policy_id).fetch_one(pool).await?;
-    let attempts: Vec<(String, Millis, Option<LocationValue>)> = rows(attempts, "attempts")?;
-    for (person, at, location) in attempts {
+    let (before_at, before_id) = span.replayed_after;
+    let attempts = fetch(ATTEMPTS)
+        .bind(span.from)
+        .bind(before_at)
+        .bind(span.until)
+        .bind(policy_id)
+        .bind(before_id)
+        .fetch_one(pool)
+        .await?;
+    let attempts: Vec<(String, Millis, Option<LocationValue>, Option<Millis>)> = rows(attempts, "attempts")?;
+    for (person, at, location, decided_at) in attempts {
         let Some(p) = out.get_mut(&person) else { continue };
         let location = match location {
             Some(LocationValue::Object(l)) => Some(l),
@@ -181,7 +190,12 @@ pub async fn pasts(
                 .map_err(|e| StoreError::Corrupt(format!("attempt location: {e}")))?,
             None => None,
         };
-        p.past.attempts.push(PastAttempt { at, approved_at: location.map(|l| (l.coordinates, l.accuracy)) });
+        let approved_when = decided_at.unwrap_or(at).max(at);
+        p.past.attempts.push(PastAttempt {
+            at,
+            approved_at: location.map(|l| (l.coordinates, l.accuracy)),
+            approved_when,
+        });
     }
     Ok(out)
 }
