@@ -155,7 +155,9 @@ impl MasterKey {
 ///   trunk prefix, which E.164 leaves out). Other countries' trunk prefixes are not known here (Italy
 ///   keeps its zero), so only Brazil's is taken out.
 pub fn mailbox_of(address: &str) -> String {
-    let address = address.trim().to_lowercase();
+    use unicode_normalization::UnicodeNormalization;
+    // NFKC first: `ｖictim@` (fullwidth) and `victim@` are one mailbox name to a person reading them.
+    let address: String = address.trim().nfkc().collect::<String>().to_lowercase();
     if let Some((local, domain)) = address.rsplit_once('@') {
         // A tag needs a mailbox before it: `+x@host` is its own address.
         let local = match local.split_once('+') {
@@ -231,6 +233,7 @@ mod tests {
             ("victim+a+b@example.com", "victim@example.com"),
             ("v.i.c.tim@gmail.com", "victim@googlemail.com"),
             ("victim@\u{FF47}mail.com", "victim@gmail.com"),
+            ("\u{FF56}ictim@example.com", "victim@example.com"),
             ("v.ictim@ex\u{E4}mple.com", "v.ictim@xn--exmple-cua.com"),
             ("+55021982895497", "+5521982895497"),
         ] {
