@@ -203,9 +203,7 @@ pub trait Store: Send + Sync + 'static {
         since: Millis,
         limit: u32,
     ) -> Result<Option<ReplayWindow>>;
-    /// Policy replay: up to `limit` of the policy's attempts in the window, oldest first. Their `document`
-    /// holds only what a replay judges: `device`, `location`, `network`, `place`, `locationFlags`,
-    /// `evaluation` and `decidedAt`.
+    /// Policy replay: up to `limit` of the policy's attempts in the window, oldest first.
     async fn replay_page(
         &self,
         client_id: &str,

@@ -188,9 +188,8 @@ struct ReplayDoc {
     network: NetworkContext,
     #[serde(default)]
     place: Option<PlaceCountry>,
-    /// `null` when the document has none (the store cuts the judged fields out as JSON).
     #[serde(default)]
-    location_flags: Option<Vec<LocationFlag>>,
+    location_flags: Vec<LocationFlag>,
     evaluation: StoredEvaluation,
     #[serde(default)]
     decided_at: Option<Millis>,
@@ -442,7 +441,7 @@ impl Fold {
             methods.push(Method::SmsAuthentication);
         }
         let now = chrono::DateTime::from_timestamp_millis(at).unwrap_or_default();
-        let suspicious = doc.location_flags.iter().flatten().find_map(|f| f.suspicion());
+        let suspicious = doc.location_flags.iter().find_map(|f| f.suspicion());
         let country = doc.place.as_ref().and_then(|p| p.country_code.as_deref());
         // One history for both policies; only the attempt count depends on the policy's window.
         let mut history = person.past.history_at(at, others, at, 0);

@@ -18,35 +18,17 @@ pub const NTH_NEWEST: &str = "SELECT created_at, id FROM attempts INDEXED BY att
 // thread to the server's one at a time, and for thousands of small rows that handoff cost more than the
 // reads (measured with `scripts/bench.sh --replay`).
 
-/// What a replay judges of an attempt's document, cut out by SQLite (one parse of the document, in C): about
-/// half of it, so that half crosses to the server and is parsed there. `|| ''` makes it text, so that it is
-/// embedded as a string, as a document is.
-macro_rules! judged {
-    () => {
-        "json_object('device', document -> '$.device', 'location', document -> '$.location', \
-         'network', document -> '$.network', 'place', document -> '$.place', \
-         'locationFlags', document -> '$.locationFlags', 'evaluation', document -> '$.evaluation', \
-         'decidedAt', document -> '$.decidedAt') || ''"
-    };
-}
-
 /// The first page, then the next ones after a cursor: two statements, each with one lower bound, so that
 /// the index range starts at the cursor (with `?4 IS NULL OR`, or beside `created_at >= ?3`, SQLite bounds
 /// the range by the window's start, and every page scans from there). A cursor is never before `since`.
-pub const FIRST_PAGE: &str = concat!(
-    "SELECT json_group_array(json_array(id, person_id, policy_id, status, created_at, version, ",
-    judged!(),
-    ", expires_at)) FROM (SELECT * FROM attempts INDEXED BY attempts_by_policy
+pub const FIRST_PAGE: &str = "SELECT json_group_array(json_array(id, person_id, policy_id, status, created_at, version,
+       document, expires_at)) FROM (SELECT * FROM attempts INDEXED BY attempts_by_policy
      WHERE client_id = ?1 AND policy_id = ?2 AND created_at >= ?3 AND (created_at, id) <= (?4, ?5)
-     ORDER BY created_at, id LIMIT ?6)"
-);
-pub const NEXT_PAGE: &str = concat!(
-    "SELECT json_group_array(json_array(id, person_id, policy_id, status, created_at, version, ",
-    judged!(),
-    ", expires_at)) FROM (SELECT * FROM attempts INDEXED BY attempts_by_policy
+     ORDER BY created_at, id LIMIT ?6)";
+pub const NEXT_PAGE: &str = "SELECT json_group_array(json_array(id, person_id, policy_id, status, created_at, version,
+       document, expires_at)) FROM (SELECT * FROM attempts INDEXED BY attempts_by_policy
      WHERE client_id = ?1 AND policy_id = ?2 AND (created_at, id) > (?3, ?7) AND (created_at, id) <= (?4, ?5)
-     ORDER BY created_at, id LIMIT ?6)"
-);
+     ORDER BY created_at, id LIMIT ?6)";
 
 pub const PEOPLE: &str = "SELECT json_group_array(json_array(person_id, email IS NOT NULL, phone IS NOT NULL,
        face_template_enc IS NOT NULL))
