@@ -1,4 +1,4 @@
-//! Attempts that wait too long: after the policy's `attemptTtlSeconds` a waiting attempt is refused
+//! Attempts: a step-up's change saved with its events (`save`), and attempts that wait too long: after the policy's `attemptTtlSeconds` a waiting attempt is refused
 //! (`ATTEMPT_EXPIRED`), with its `authentication.reproved` event. A sweep closes them in the
 //! background, and a step-up that arrives late closes its attempt itself.
 
@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use smartauth_domain::policy::DEFAULT_ATTEMPT_TTL_SECONDS;
 use smartauth_domain::Status;
-use smartauth_store::{AttemptRecord, Millis};
+use smartauth_store::{AttemptRecord, Learned, Millis, NewEvent};
 
 use crate::attempt::AttemptDoc;
 use crate::startup::App;
@@ -45,6 +45,57 @@ pub async fn expire(app: &App, mut record: AttemptRecord, mut doc: AttemptDoc, n
         crate::telemetry::step_up_ended(&record, &doc);
     }
     Ok(expired)
+}
+
+/// What an approved attempt teaches about its person. A device key is learnt only when something vouched
+/// for it: the device context approved it, or the person completed a step-up (a policy that does not
+/// look at devices must not make a new key known for the strict ones). A known key does not teach the
+/// fingerprint it came with without a step-up, so that one key cannot make any number of fingerprints
+/// known (a web fingerprint is shared by every phone of a model).
+pub fn learned_from(record: &AttemptRecord, doc: &AttemptDoc) -> Option<Learned> {
+    let stepped_up = doc.methods.values().any(|m| m.status == Status::Approved.as_str());
+    let device_reason = doc.evaluation.device_context.reason.as_str();
+    let key = doc.device.as_ref().and_then(|d| d.key.clone());
+    let key = key.filter(|_| stepped_up || device_reason != "CONTEXT_DISABLED");
+    let fingerprint = doc.device.as_ref().and_then(|d| d.fingerprint.clone());
+    let fingerprint = fingerprint.filter(|_| stepped_up || device_reason != "KNOWN_DEVICE_KEY");
+    Some(Learned {
+        client_id: record.client_id.clone(),
+        person_id: record.person_id.clone()?,
+        fingerprint,
+        location: doc.location.as_ref().map(|l| (l.coordinates.latitude(), l.coordinates.longitude())),
+        location_accuracy: doc.location.as_ref().and_then(|l| l.accuracy),
+        ip: Some(doc.network.ip.to_string()),
+        device_key: key,
+        at: record.created_at,
+        known_at: doc.decided_at.unwrap_or(record.created_at).max(record.created_at),
+    })
+}
+
+/// Writes a step-up's change to a waiting attempt, with `extra` events and, when the attempt ended, its
+/// `authentication.<status>` event, in one transaction.
+pub async fn save(
+    app: &App,
+    record: &mut AttemptRecord,
+    doc: &AttemptDoc,
+    approved: bool,
+    extra: Vec<NewEvent>,
+) -> anyhow::Result<bool> {
+    record.version += 1;
+    record.document = serde_json::to_string(doc)?;
+    let learned = if approved { learned_from(record, doc) } else { None };
+    let mut events = extra;
+    if record.status != Status::Pending.as_str() {
+        events.push(webhooks::attempt_event(record, doc));
+    }
+    let saved = app.store.update_attempt_with(record, learned.as_ref(), &events).await?;
+    if saved && !events.is_empty() {
+        app.webhook_wakeup.ring();
+    }
+    if saved {
+        crate::telemetry::step_up_ended(record, doc);
+    }
+    Ok(saved)
 }
 
 /// Closes the waiting attempts whose time is up (every tenant's, the longest expired first); returns how

@@ -14,7 +14,7 @@ use smartauth_domain::context::{ClientHints, DeviceInput, LocationInput, Provide
 use smartauth_domain::geo::MAX_DISTANCE_M;
 use smartauth_domain::text;
 use smartauth_domain::{decide, AttemptContext, Coordinates, DecisionInput, Id, Method, PersonId, Status};
-use smartauth_store::{AttemptFilter, AttemptRecord, HistoryQuery, IdentityRecord, Learned, WindowLimit};
+use smartauth_store::{AttemptFilter, AttemptRecord, HistoryQuery, IdentityRecord, WindowLimit};
 
 use crate::attempt::{self, ts, AttemptDoc};
 use crate::auth::{self, Attestation, Tenant};
@@ -256,31 +256,6 @@ fn available_methods(app: &App, identity: &IdentityRecord) -> Vec<Method> {
     out
 }
 
-/// What an approved attempt teaches about its person. A device key is learnt only when something vouched
-/// for it: the device context approved it, or the person completed a step-up (a policy that does not
-/// look at devices must not make a new key known for the strict ones). A known key does not teach the
-/// fingerprint it came with without a step-up, so that one key cannot make any number of fingerprints
-/// known (a web fingerprint is shared by every phone of a model).
-pub fn learned_from(record: &AttemptRecord, doc: &AttemptDoc) -> Option<Learned> {
-    let stepped_up = doc.methods.values().any(|m| m.status == Status::Approved.as_str());
-    let device_reason = doc.evaluation.device_context.reason.as_str();
-    let key = doc.device.as_ref().and_then(|d| d.key.clone());
-    let key = key.filter(|_| stepped_up || device_reason != "CONTEXT_DISABLED");
-    let fingerprint = doc.device.as_ref().and_then(|d| d.fingerprint.clone());
-    let fingerprint = fingerprint.filter(|_| stepped_up || device_reason != "KNOWN_DEVICE_KEY");
-    Some(Learned {
-        client_id: record.client_id.clone(),
-        person_id: record.person_id.clone()?,
-        fingerprint,
-        location: doc.location.as_ref().map(|l| (l.coordinates.latitude(), l.coordinates.longitude())),
-        location_accuracy: doc.location.as_ref().and_then(|l| l.accuracy),
-        ip: Some(doc.network.ip.to_string()),
-        device_key: key,
-        at: record.created_at,
-        known_at: doc.decided_at.unwrap_or(record.created_at).max(record.created_at),
-    })
-}
-
 pub fn attestation(tenant: &Tenant, record: &AttemptRecord, doc: &AttemptDoc) -> ApiResult<String> {
     let now = Utc::now().timestamp();
     let claims = Attestation {
@@ -403,7 +378,8 @@ pub async fn create(
             document: serde_json::to_string(&doc).map_err(anyhow::Error::from)?,
             expires_at: doc.step_up.as_ref().and_then(|r| r.expires_at),
         };
-        let learned = (decision.status == Status::Approved).then(|| learned_from(&record, &doc)).flatten();
+        let learned =
+            (decision.status == Status::Approved).then(|| ops::attempts::learned_from(&record, &doc)).flatten();
         // Attempts refused for the limit itself are always recorded.
         let guard = (history.attempts_in_window < limit.limit).then_some(&window);
         let events = [webhooks::attempt_event(&record, &doc)];

@@ -23,7 +23,7 @@ use crate::fetch::FetchError;
 use crate::ops;
 use crate::routes::authentications::attestation;
 use crate::routes::identities::{check_image, parse_image};
-use crate::routes::methods::{busy, count_failure, load_open, save, state_mut, MAX_TRIES};
+use crate::routes::methods::{busy, count_failure, load_open, state_mut, MAX_TRIES};
 use crate::startup::{App, AppState};
 use crate::webhooks;
 
@@ -163,7 +163,7 @@ pub async fn verify(
                 "date": crate::attempt::ts(now),
             }),
         );
-        if !save(app, &mut record, &doc, approved, vec![completed]).await? {
+        if !ops::attempts::save(app, &mut record, &doc, approved, vec![completed]).await? {
             continue;
         }
         let images = [(face.provided.as_ref(), Some(&bytes)), (face.expected.as_ref(), enrolled_image.as_ref())];

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 use smartauth_domain::lockout::Factor;
 use smartauth_domain::{Email, Method, OtpCode, Phone, Status};
-use smartauth_store::{AttemptRecord, Millis, NewEvent};
+use smartauth_store::{AttemptRecord, Millis};
 
 use crate::attempt::{masked_code, ts, AttemptDoc, Challenge, MethodAttempt, MethodState, StepUpRules};
 use crate::auth::Tenant;
@@ -17,9 +17,8 @@ use crate::delivery::messages::{self, MessageFacts};
 use crate::error::{ok_json, ApiError, ApiResult};
 use crate::extract::{Json, Path};
 use crate::ops;
-use crate::routes::authentications::{attestation, learned_from, load};
+use crate::routes::authentications::{attestation, load};
 use crate::startup::{App, AppState};
-use crate::webhooks;
 
 /// Codes sent per method per attempt, whatever the resend delay.
 const MAX_SENDS: u32 = 5;
@@ -67,32 +66,6 @@ pub(crate) async fn load_open(
 
 pub(crate) fn state_mut(doc: &mut AttemptDoc, method: Method) -> &mut MethodState {
     doc.methods.entry(method.as_str().to_owned()).or_insert_with(|| MethodState::new(Utc::now().timestamp_millis()))
-}
-
-/// Writes a step-up's change to a waiting attempt, with `extra` events and, when the attempt ended, its
-/// `authentication.<status>` event, in one transaction.
-pub(crate) async fn save(
-    app: &App,
-    record: &mut AttemptRecord,
-    doc: &AttemptDoc,
-    approved: bool,
-    extra: Vec<NewEvent>,
-) -> ApiResult<bool> {
-    record.version += 1;
-    record.document = serde_json::to_string(doc).map_err(anyhow::Error::from)?;
-    let learned = if approved { learned_from(record, doc) } else { None };
-    let mut events = extra;
-    if record.status != Status::Pending.as_str() {
-        events.push(webhooks::attempt_event(record, doc));
-    }
-    let saved = app.store.update_attempt_with(record, learned.as_ref(), &events).await?;
-    if saved && !events.is_empty() {
-        app.webhook_wakeup.ring();
-    }
-    if saved {
-        crate::telemetry::step_up_ended(record, doc);
-    }
-    Ok(saved)
 }
 
 /// Counts a failed try of `method`: at `max_attempts` the method closes, and when every offered
@@ -180,7 +153,7 @@ pub async fn send(
         let code_hash = app.key.code_hash(&record.id, method.as_str(), &code);
         state.sends += 1;
         state.challenge = Some(Challenge { code_hash, sent_at: now, expires_at, sent_to: masked.clone() });
-        if !save(&app, &mut record, &doc, false, Vec::new()).await? {
+        if !ops::attempts::save(&app, &mut record, &doc, false, Vec::new()).await? {
             continue;
         }
         // A failed delivery still counts against the resend delay and the caps: a gateway that
@@ -338,7 +311,7 @@ pub async fn verify(
         }
         let failures = doc.method(method).map_or(0, |s| s.failures);
         let left = rules.max_attempts.saturating_sub(failures);
-        if !save(&app, &mut record, &doc, approved, Vec::new()).await? {
+        if !ops::attempts::save(&app, &mut record, &doc, approved, Vec::new()).await? {
             continue;
         }
         if approved {
