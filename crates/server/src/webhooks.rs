@@ -52,6 +52,31 @@ pub fn event(client_id: &str, kind: &str, data: Value) -> NewEvent {
     }
 }
 
+/// `face_authentication.completed` for a selfie tried on an attempt: CAF's face-authentication webhook fields
+/// (`personId`, `attemptId`, `isMatch`, `date`), and ours.
+pub fn face_event(
+    record: &AttemptRecord,
+    person: &str,
+    face: &crate::attempt::FaceAttempt,
+    refusal: Option<&str>,
+    now: Millis,
+) -> NewEvent {
+    event(
+        &record.client_id,
+        "face_authentication.completed",
+        json!({
+            "personId": person,
+            "attemptId": record.id,
+            "isMatch": face.is_match,
+            "isAlive": face.is_alive,
+            "refusalReason": refusal,
+            "refusalDetail": face.refusal_detail,
+            "status": record.status,
+            "date": crate::attempt::ts(now),
+        }),
+    )
+}
+
 /// `authentication.<status>` for an attempt that was created or changed status.
 pub fn attempt_event(record: &AttemptRecord, doc: &AttemptDoc) -> NewEvent {
     let status = record.status.as_str();

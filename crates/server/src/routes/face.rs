@@ -148,21 +148,7 @@ pub async fn verify(
             count_failure(&mut record, &mut doc, FACE, face_rules.max_attempts, now);
         }
         let left = face_rules.max_attempts.saturating_sub(doc.method(FACE).map_or(0, |s| s.failures));
-        // CAF's face-authentication webhook fields, and ours.
-        let completed = webhooks::event(
-            &record.client_id,
-            "face_authentication.completed",
-            serde_json::json!({
-                "personId": person,
-                "attemptId": record.id,
-                "isMatch": face.is_match,
-                "isAlive": face.is_alive,
-                "refusalReason": refusal,
-                "refusalDetail": face.refusal_detail,
-                "status": record.status,
-                "date": crate::attempt::ts(now),
-            }),
-        );
+        let completed = webhooks::face_event(&record, &person, &face, refusal, now);
         if !ops::attempts::save(app, &mut record, &doc, approved, vec![completed]).await? {
             continue;
         }
