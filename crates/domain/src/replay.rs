@@ -30,6 +30,14 @@ pub struct PastAttempt {
     pub approved_when: i64,
 }
 
+impl PastAttempt {
+    /// An attempt made at `at`, approved at `approved_at` when it ended so, decided at `decided_at` (none for
+    /// one still waiting; never before it was made).
+    pub fn new(at: i64, approved_at: Option<(Coordinates, Option<f64>)>, decided_at: Option<i64>) -> PastAttempt {
+        PastAttempt { at, approved_at, approved_when: decided_at.unwrap_or(at).max(at) }
+    }
+}
+
 /// Everything one person had shown, each with the instant it became known.
 #[derive(Debug, Clone, Default)]
 pub struct Past {
@@ -71,14 +79,13 @@ impl Sharing {
 }
 
 impl Past {
-    /// The history `decide` would have read at `at`: what had become known strictly before it, and the
-    /// person's attempts since `window_start` (counting stops at `limit`, as it does live).
-    pub fn history_at(&self, at: i64, other_identities_on_device: u32, window_start: i64, limit: u32) -> History {
+    /// The history `decide` would have read at `at`: what had become known strictly before it. Its
+    /// `attempts_in_window` is left 0: it depends on the policy's window (`attempts_since`).
+    pub fn history_at(&self, at: i64, other_identities_on_device: u32) -> History {
         let before = |first: i64| first < at;
         let known_devices = self.devices.iter().filter(|(_, f)| before(*f)).map(|(d, _)| d.clone()).collect();
         let known_device_keys = self.keys.iter().filter(|(_, f)| before(*f)).map(|(k, _)| k.clone()).collect();
         let known_locations = self.places.iter().filter(|p| before(p.first_seen)).map(|p| p.coordinates).collect();
-        let attempts_in_window = self.attempts_since(at, window_start, limit);
         let earlier = self.attempts.partition_point(|a| a.at < at);
         let last = self.attempts[..earlier]
             .iter()
@@ -97,7 +104,7 @@ impl Past {
             known_locations,
             last_approved_location,
             last_approved_accuracy_m,
-            attempts_in_window,
+            attempts_in_window: 0,
         }
     }
 
@@ -165,42 +172,42 @@ mod tests {
                 PastPlace { coordinates: at(-23.5, -46.6), accuracy_m: None, first_seen: 6_000, last_seen: 6_000 },
             ],
             attempts: vec![
-                PastAttempt { at: 7_000, approved_at: None, approved_when: 7_000 },
-                PastAttempt { at: 8_000, approved_at: Some((at(-23.5, -46.6), Some(10.0))), approved_when: 8_000 },
-                PastAttempt { at: 9_000, approved_at: None, approved_when: 9_000 },
+                PastAttempt::new(7_000, None, None),
+                PastAttempt::new(8_000, Some((at(-23.5, -46.6), Some(10.0))), Some(8_000)),
+                PastAttempt::new(9_000, None, Some(9_000)),
                 // Approved by a step-up 50 s after it was made.
-                PastAttempt { at: 9_100, approved_at: Some((at(-22.9, -43.2), None)), approved_when: 59_100 },
+                PastAttempt::new(9_100, Some((at(-22.9, -43.2), None)), Some(59_100)),
             ],
         }
     }
 
     #[test]
     fn the_history_holds_only_what_was_known_before_the_instant() {
-        let h = past().history_at(5_000, 0, 0, 10);
+        let h = past().history_at(5_000, 0);
         assert_eq!(h.known_devices, vec!["fp-a".to_owned()]);
         assert_eq!(h.known_device_keys.len(), 1);
         assert_eq!(h.known_locations, vec![at(-22.9, -43.2)]);
         // Before the attempts loaded, the last approval comes from the places: Rio, seen again later, so at its
         // first sighting at least.
         assert_eq!(h.last_approved_location.map(|(t, c)| (t.timestamp_millis(), c)), Some((1_000, at(-22.9, -43.2))));
-        assert_eq!(h.attempts_in_window, 0);
-        let later = past().history_at(10_000, 0, 0, 10);
+        assert_eq!(past().attempts_since(5_000, 0, 10), 0);
+        let later = past().history_at(10_000, 0);
         assert_eq!(later.known_devices.len(), 2);
         assert_eq!(later.known_locations.len(), 2);
     }
 
     #[test]
     fn the_last_approval_and_the_window_come_from_the_attempts() {
-        let h = past().history_at(9_500, 0, 7_500, 10);
+        let h = past().history_at(9_500, 0);
         assert_eq!(h.last_approved_location.map(|(t, c)| (t.timestamp_millis(), c)), Some((8_000, at(-23.5, -46.6))));
         assert_eq!(h.last_approved_accuracy_m, Some(10.0));
-        assert_eq!(h.attempts_in_window, 3, "8 000, 9 000 and 9 100; 7 000 is before the window");
-        assert_eq!(past().history_at(9_500, 0, 0, 2).attempts_in_window, 2, "counting stops at the limit");
-        assert_eq!(past().history_at(9_000, 0, 0, 10).attempts_in_window, 2, "an attempt does not count itself");
+        assert_eq!(past().attempts_since(9_500, 7_500, 10), 3, "8 000, 9 000 and 9 100; 7 000 is before the window");
+        assert_eq!(past().attempts_since(9_500, 0, 2), 2, "counting stops at the limit");
+        assert_eq!(past().attempts_since(9_000, 0, 10), 2, "an attempt does not count itself");
         // 9 100 was approved at 59 100: before that, 8 000 is still the last approved place.
-        let before = past().history_at(30_000, 0, 0, 10).last_approved_location.map(|(t, _)| t.timestamp_millis());
+        let before = past().history_at(30_000, 0).last_approved_location.map(|(t, _)| t.timestamp_millis());
         assert_eq!(before, Some(8_000));
-        let after = past().history_at(60_000, 0, 0, 10).last_approved_location.map(|(t, _)| t.timestamp_millis());
+        let after = past().history_at(60_000, 0).last_approved_location.map(|(t, _)| t.timestamp_millis());
         assert_eq!(after, Some(9_100));
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use smartauth_domain::policy::DEFAULT_ATTEMPT_TTL_SECONDS;
-use smartauth_domain::Status;
+use smartauth_domain::{Method, Status};
 use smartauth_store::{AttemptRecord, Learned, Millis, NewEvent};
 
 use crate::attempt::AttemptDoc;
@@ -15,6 +15,30 @@ use crate::startup::App;
 use crate::webhooks;
 
 pub const EXPIRED: &str = "ATTEMPT_EXPIRED";
+
+/// The step-up methods this server can offer at all (face models loaded, an SMTP relay, an SMS gateway).
+#[derive(Debug, Clone, Copy)]
+pub struct Offers {
+    face: bool,
+    email: bool,
+    sms: bool,
+}
+
+impl Offers {
+    pub fn of(app: &App) -> Offers {
+        Offers { face: app.faces.is_some(), email: app.email.is_some(), sms: app.sms.is_some() }
+    }
+
+    /// The methods a person with these means on file (an enrolled face, an email, a phone) can complete here.
+    pub fn for_person(self, face: bool, email: bool, phone: bool) -> Vec<Method> {
+        let offered = [
+            (Method::FaceAuthentication, face && self.face),
+            (Method::EmailAuthentication, email && self.email),
+            (Method::SmsAuthentication, phone && self.sms),
+        ];
+        offered.into_iter().filter_map(|(method, yes)| yes.then_some(method)).collect()
+    }
+}
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 const SWEEP_BATCH: u32 = 200;
 

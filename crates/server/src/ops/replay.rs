@@ -18,6 +18,8 @@ use smartauth_domain::context::{DeviceInput, LocationInput};
 use smartauth_domain::replay::PastAttempt;
 use smartauth_domain::replay::{lead_ms, Sharing};
 use smartauth_domain::{decide, AttemptContext, Decision, DecisionInput, Method, Policy, Status};
+
+use crate::ops::attempts::Offers;
 use smartauth_store::{Millis, ReplayPerson, ReplaySpan, Store};
 use tokio::sync::Semaphore;
 
@@ -222,20 +224,13 @@ struct Fold {
     current: Arc<Policy>,
     candidate: Policy,
     people: HashMap<String, ReplayPerson>,
+    /// Who was approved on the devices met so far: a device asked about has its entry, empty when nobody was.
     sharing: Sharing,
-    known_keys: HashSet<String>,
-    known_fingerprints: HashSet<String>,
     friction: HashMap<String, (u64, u64)>,
+    /// The first and last replayed attempts' times, for `from` and `to`.
+    span: Option<(Millis, Millis)>,
     report: Report,
-    offer: Offers,
-}
-
-/// What this server can offer at all, to intersect with what each person has on file.
-#[derive(Clone, Copy)]
-struct Offers {
-    face: bool,
-    email: bool,
-    sms: bool,
+    offers: Offers,
 }
 
 pub async fn replay(
@@ -278,9 +273,8 @@ async fn run(
         candidate: request.candidate,
         people: HashMap::new(),
         sharing: Sharing::default(),
-        known_keys: HashSet::new(),
-        known_fingerprints: HashSet::new(),
         friction: HashMap::new(),
+        span: None,
         report: Report {
             policy_id: policy_id.clone(),
             attempts: 0,
@@ -301,7 +295,7 @@ async fn run(
             attempts_per_second: 0,
             timings: Timings::default(),
         },
-        offer: Offers { face: app.faces.is_some(), email: app.email.is_some(), sms: app.sms.is_some() },
+        offers: Offers::of(app),
     };
     let Some(mut window) = store.replay_window(client_id, &policy_id, since, limit).await? else {
         return Ok(finish(fold, started));
@@ -333,12 +327,12 @@ async fn run(
         fold.report.timings.history_ms += t.elapsed().as_secs_f64() * 1000.0;
         let t = Instant::now();
         fold = tokio::task::spawn_blocking(move || {
-            for (i, (record, doc)) in docs.iter().enumerate() {
+            for (i, (record, doc)) in docs.into_iter().enumerate() {
                 if i % CLOCK_EVERY == 0 && Instant::now() > deadline {
                     fold.report.complete = false;
                     break;
                 }
-                fold.replay(record, doc);
+                fold.replay(&record, doc);
             }
             fold
         })
@@ -374,19 +368,19 @@ async fn load_pasts(
     people.sort_unstable();
     if !people.is_empty() {
         span.from = first.0.created_at.saturating_sub(lead);
-        let loaded = store.replay_pasts(client_id, &people, policy_id, span).await?;
+        let mut loaded = store.replay_pasts(client_id, &people, policy_id, span).await?;
         for person in people {
             // An identity erased since is kept as empty, so that it is not asked for again.
-            let past = loaded.get(&person).cloned().unwrap_or_default();
+            let past = loaded.remove(&person).unwrap_or_default();
             fold.people.insert(person, past);
         }
     }
     let mut fingerprints = HashSet::new();
     let mut keys = HashSet::new();
     for device in docs.iter().filter_map(|(_, d)| d.device.as_ref()) {
-        if let Some(k) = device.key.as_ref().filter(|k| !fold.known_keys.contains(*k)) {
+        if let Some(k) = device.key.as_ref().filter(|k| !fold.sharing.by_key.contains_key(*k)) {
             keys.insert(k.clone());
-        } else if let Some(f) = device.fingerprint.as_ref().filter(|f| !fold.known_fingerprints.contains(*f)) {
+        } else if let Some(f) = device.fingerprint.as_ref().filter(|f| !fold.sharing.by_fingerprint.contains_key(*f)) {
             fingerprints.insert(f.clone());
         }
     }
@@ -395,11 +389,15 @@ async fn load_pasts(
     }
     let fingerprints: Vec<String> = fingerprints.into_iter().collect();
     let keys: Vec<String> = keys.into_iter().collect();
-    let shared = store.replay_sharing(client_id, &fingerprints, &keys).await?;
-    fold.sharing.by_fingerprint.extend(shared.by_fingerprint);
-    fold.sharing.by_key.extend(shared.by_key);
-    fold.known_fingerprints.extend(fingerprints);
-    fold.known_keys.extend(keys);
+    let mut shared = store.replay_sharing(client_id, &fingerprints, &keys).await?;
+    for f in fingerprints {
+        let people = shared.by_fingerprint.remove(&f).unwrap_or_default();
+        fold.sharing.by_fingerprint.insert(f, people);
+    }
+    for k in keys {
+        let people = shared.by_key.remove(&k).unwrap_or_default();
+        fold.sharing.by_key.insert(k, people);
+    }
     Ok(())
 }
 
@@ -415,7 +413,7 @@ fn decided_status(e: &StoredEvaluation) -> Status {
 }
 
 impl Fold {
-    fn replay(&mut self, record: &smartauth_store::AttemptRecord, doc: &ReplayDoc) {
+    fn replay(&mut self, record: &smartauth_store::AttemptRecord, doc: ReplayDoc) {
         let Some(person_id) = record.person_id.as_deref() else {
             self.report.skipped += 1;
             return;
@@ -428,23 +426,14 @@ impl Fold {
         let device = doc.device.as_ref();
         let fingerprint = device.and_then(|d| d.fingerprint.as_deref());
         let others = self.sharing.others(person_id, fingerprint, device.and_then(|d| d.key.as_deref()), at);
-        let context = AttemptContext { device: doc.device.clone(), location: doc.location.clone() };
         let network = doc.network.decision_facts();
-        let mut methods = Vec::with_capacity(3);
-        if person.has_face && self.offer.face {
-            methods.push(Method::FaceAuthentication);
-        }
-        if person.has_email && self.offer.email {
-            methods.push(Method::EmailAuthentication);
-        }
-        if person.has_phone && self.offer.sms {
-            methods.push(Method::SmsAuthentication);
-        }
+        let methods = self.offers.for_person(person.has_face, person.has_email, person.has_phone);
         let now = chrono::DateTime::from_timestamp_millis(at).unwrap_or_default();
         let suspicious = doc.location_flags.iter().find_map(|f| f.suspicion());
         let country = doc.place.as_ref().and_then(|p| p.country_code.as_deref());
+        let context = AttemptContext { device: doc.device, location: doc.location };
         // One history for both policies; only the attempt count depends on the policy's window.
-        let mut history = person.past.history_at(at, others, at, 0);
+        let mut history = person.past.history_at(at, others);
         let mut decide_with = |policy: &Policy| -> Decision {
             let limit = &policy.max_attempts_per_identity;
             history.attempts_in_window =
@@ -464,15 +453,13 @@ impl Fold {
         let candidate = decide_with(&self.candidate);
         let ended_approved = record.status == Status::Approved.as_str();
         // What really happened is the past of the attempts after it.
-        let approved_at = doc.location.as_ref().filter(|_| ended_approved).map(|l| (l.coordinates, l.accuracy));
-        let approved_when = doc.decided_at.unwrap_or(at).max(at);
-        person.past.record(PastAttempt { at, approved_at, approved_when });
+        let approved_at = context.location.as_ref().filter(|_| ended_approved).map(|l| (l.coordinates, l.accuracy));
+        person.past.record(PastAttempt::new(at, approved_at, doc.decided_at));
 
         let decided = decided_status(&doc.evaluation);
         let report = &mut self.report;
         report.attempts += 1;
-        report.from.get_or_insert_with(|| ts(at));
-        report.to = Some(ts(at));
+        self.span = Some((self.span.map_or(at, |(first, _)| first), at));
         report.decided.add(decided);
         report.current.add(current.status);
         report.candidate.add(candidate.status);
@@ -542,6 +529,8 @@ fn finish(mut fold: Fold, started: Instant) -> Report {
             .then(a.person_id.cmp(&b.person_id))
     });
     fold.report.people_with_more_friction = people.len() as u64;
+    (fold.report.from, fold.report.to) =
+        fold.span.map(|(first, last)| (Some(ts(first)), Some(ts(last)))).unwrap_or_default();
     people.truncate(LISTED_PEOPLE);
     fold.report.people = people;
     let elapsed = started.elapsed();

@@ -13,8 +13,8 @@ use smartauth_context::EnrichInput;
 use smartauth_domain::context::{ClientHints, DeviceInput, LocationInput, ProvidedInfo};
 use smartauth_domain::geo::MAX_DISTANCE_M;
 use smartauth_domain::text;
-use smartauth_domain::{decide, AttemptContext, Coordinates, DecisionInput, Id, Method, PersonId, Status};
-use smartauth_store::{AttemptFilter, AttemptRecord, HistoryQuery, IdentityRecord, WindowLimit};
+use smartauth_domain::{decide, AttemptContext, Coordinates, DecisionInput, Id, PersonId, Status};
+use smartauth_store::{AttemptFilter, AttemptRecord, HistoryQuery, WindowLimit};
 
 use crate::attempt::{self, ts, AttemptDoc};
 use crate::auth::{self, Attestation, Tenant};
@@ -241,21 +241,6 @@ fn resolve_person(tenant: &Tenant, from_body: Option<String>) -> ApiResult<Perso
     }
 }
 
-/// Step-up methods this server can complete for this identity.
-fn available_methods(app: &App, identity: &IdentityRecord) -> Vec<Method> {
-    let mut out = Vec::new();
-    if identity.face_template_enc.is_some() && app.faces.is_some() {
-        out.push(Method::FaceAuthentication);
-    }
-    if identity.email.is_some() && app.email.is_some() {
-        out.push(Method::EmailAuthentication);
-    }
-    if identity.phone.is_some() && app.sms.is_some() {
-        out.push(Method::SmsAuthentication);
-    }
-    out
-}
-
 pub fn attestation(tenant: &Tenant, record: &AttemptRecord, doc: &AttemptDoc) -> ApiResult<String> {
     let now = Utc::now().timestamp();
     let claims = Attestation {
@@ -353,7 +338,11 @@ pub async fn create(
             })
             .await?
             .ok_or_else(|| ApiError::not_found("identity"))?;
-        let methods = available_methods(&app, &identity);
+        let methods = ops::attempts::Offers::of(&app).for_person(
+            identity.face_template_enc.is_some(),
+            identity.email.is_some(),
+            identity.phone.is_some(),
+        );
         let decision = decide(&DecisionInput {
             policy: rules,
             context: &context,
@@ -490,8 +479,12 @@ pub struct ListQuery {
 }
 
 fn parse_time(field: &str, raw: &str) -> ApiResult<i64> {
+    parse_instant(field, raw).map(|t| t.timestamp_millis())
+}
+
+/// A time a client names, or the 400 that says how to write one.
+pub(super) fn parse_instant(field: &str, raw: &str) -> ApiResult<DateTime<chrono::FixedOffset>> {
     DateTime::parse_from_rfc3339(raw)
-        .map(|t| t.timestamp_millis())
         .map_err(|_| ApiError::BadRequest(format!("{field} must be an RFC 3339 time such as 2024-01-01T00:00:00Z")))
 }
 

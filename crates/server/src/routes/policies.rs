@@ -69,8 +69,7 @@ pub async fn delete(State(app): State<AppState>, tenant: Tenant, Path(id): Path<
 
 /// `since` in milliseconds, rounded up: an attempt made before the instant named is not after it.
 fn since_millis(raw: &str) -> ApiResult<i64> {
-    let at = chrono::DateTime::parse_from_rfc3339(raw)
-        .map_err(|_| ApiError::BadRequest("since must be an RFC 3339 time such as 2024-01-01T00:00:00Z".into()))?;
+    let at = super::authentications::parse_instant("since", raw)?;
     Ok(at.timestamp_millis() + i64::from(at.timestamp_subsec_nanos() % 1_000_000 != 0))
 }
 

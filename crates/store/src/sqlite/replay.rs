@@ -190,12 +190,7 @@ pub async fn pasts(
                 .map_err(|e| StoreError::Corrupt(format!("attempt location: {e}")))?,
             None => None,
         };
-        let approved_when = decided_at.unwrap_or(at).max(at);
-        p.past.attempts.push(PastAttempt {
-            at,
-            approved_at: location.map(|l| (l.coordinates, l.accuracy)),
-            approved_when,
-        });
+        p.past.attempts.push(PastAttempt::new(at, location.map(|l| (l.coordinates, l.accuracy)), decided_at));
     }
     Ok(out)
 }
