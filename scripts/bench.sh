@@ -271,16 +271,21 @@ PY
     "SELECT group_concat(status || '=' || n, ' ') FROM (SELECT status, COUNT(*) AS n FROM attempts GROUP BY status)")" | tee -a "$OUT"
 fi
 
+# Writes IDENTITIES identities and ATTEMPTS attempts over 30 days into the bench tenant's file (the server
+# stopped), copies of the attempt $AID with their own ids (crates/store/examples/bulk_load.rs); prints its figures.
+bulk_load_tenant() { # identities, attempts
+  sqlite3 "$DB" "SELECT document FROM attempts WHERE id = '$AID'" > "$WORK/template.json"
+  local person; person=$(sqlite3 "$DB" "SELECT person_id FROM attempts WHERE id = '$AID'")
+  target/release/examples/bulk_load "$DB" "$CLIENT" pix "$1" "$2" 30 "$WORK/template.json" "$AID" "$person"
+}
+
 # ---- policy replay (issue 13) on a tenant with a past ----
 if $REPLAY; then
   stop_server
-  sqlite3 "$DB" "SELECT document FROM attempts WHERE id = '$AID'" > "$WORK/template.json"
-  TEMPLATE_PERSON=$(sqlite3 "$DB" "SELECT person_id FROM attempts WHERE id = '$AID'")
   R_IDS=${REPLAY_IDENTITIES:-100000}; R_ATTEMPTS=${REPLAY_ATTEMPTS:-1000000}
   echo | tee -a "$OUT"
   echo "replay: loading $R_IDS identities and $R_ATTEMPTS attempts over 30 days into the bench tenant" | tee -a "$OUT"
-  target/release/examples/bulk_load "$DB" "$CLIENT" pix "$R_IDS" "$R_ATTEMPTS" 30 "$WORK/template.json" "$AID" "$TEMPLATE_PERSON" \
-    > "$WORK/load.txt"
+  bulk_load_tenant "$R_IDS" "$R_ATTEMPTS" > "$WORK/load.txt"
   start_server
   curl -sf -H "Authorization: Bearer $BACKEND" "http://127.0.0.1:$PORT/policies/pix" > "$WORK/saved.json"
   for candidate in saved no_devices tight_limit; do
@@ -318,13 +323,10 @@ $AT_SIZE || exit 0
 # ---- the same tenant at size ----
 IDENTITIES=${AT_SIZE_IDENTITIES:-1000000}; ATTEMPTS=${AT_SIZE_ATTEMPTS:-10000000}
 stop_server
-sqlite3 "$DB" "SELECT document FROM attempts WHERE id = '$AID'" > "$WORK/template.json"
-TEMPLATE_PERSON=$(sqlite3 "$DB" "SELECT person_id FROM attempts WHERE id = '$AID'")
 echo | tee -a "$OUT"
 echo "at size: loading $IDENTITIES identities and $ATTEMPTS attempts over 30 days into the bench tenant" | tee -a "$OUT"
 LOADED=$(date +%s)
-target/release/examples/bulk_load "$DB" "$CLIENT" pix "$IDENTITIES" "$ATTEMPTS" 30 "$WORK/template.json" "$AID" "$TEMPLATE_PERSON" \
-  | tee "$WORK/load.txt" | sed 's/^/  /' | tee -a "$OUT"
+bulk_load_tenant "$IDENTITIES" "$ATTEMPTS" | tee "$WORK/load.txt" | sed 's/^/  /' | tee -a "$OUT"
 DB_BYTES=$(( $(stat -c %s "$DB") + $(stat -c %s "$WAL" 2>/dev/null || echo 0) ))
 python3 - "$DB_BYTES" "$(( $(date +%s) - LOADED ))" "$(sqlite3 "$DB" 'SELECT COUNT(*) FROM attempts')" <<'PY' | tee -a "$OUT"
 import sys
