@@ -309,11 +309,12 @@ test('4. a selfie: chosen among the methods, approved, the bank accepts', async 
   assert.equal(sms.to(person.phone).length, 0, 'no SMS was sent');
 });
 
-test('5. a covered camera: the selfie is refused with a hint, and may be taken again', async () => {
+/** A person with an enrolled face, a camera showing `kind`, and one selfie taken: the page and the hint that follows. */
+async function refusedSelfie(name, kind) {
   await tenant.setPolicy(POLICY, { methods: ['face_authentication'] });
-  const person = newPerson('dark');
+  const person = newPerson(name);
   await tenant.createIdentity(person, { image: 'fr_obama.jpg' });
-  const { page } = await visit(person, { kind: 'black' });
+  const { page } = await visit(person, { kind });
   await page.locator('#transfer').click();
   await waitScreen(page, 'face');
   await waitFor(() => sa(page, 'video').evaluate((v) => v.readyState >= 2 && v.videoWidth > 0), { what: 'the camera picture' });
@@ -321,7 +322,11 @@ test('5. a covered camera: the selfie is refused with a hint, and may be taken a
   await sa(page, 'capture').click();
   // busy while the server looks, then the face screen again with the reason as its hint
   await waitFor(async () => (await screenOf(page)) === 'face' && (await sa(page, 'hint').textContent()) !== intro, { timeout: 30000, what: 'the hint after the refused selfie' });
-  const hint = await sa(page, 'hint').textContent();
+  return { page, hint: await sa(page, 'hint').textContent() };
+}
+
+test('5. a covered camera: the selfie is refused with a hint, and may be taken again', async () => {
+  const { page, hint } = await refusedSelfie('dark', 'black');
   assert.match(hint, /couldn't see a face|find more light/i, `the hint: ${hint}`);
   assert.match(hint, /2 attempts left/, `the hint says the tries left: ${hint}`);
   await waitFor(() => sa(page, 'video').evaluate((v) => v.readyState >= 2), { what: 'the camera picture again' });
@@ -339,17 +344,7 @@ test('5. a covered camera: the selfie is refused with a hint, and may be taken a
 });
 
 test('5b. a selfie in a dark room: the hint says what to fix (more light), from the refusal detail', async () => {
-  await tenant.setPolicy(POLICY, { methods: ['face_authentication'] });
-  const person = newPerson('dim');
-  await tenant.createIdentity(person, { image: 'fr_obama.jpg' });
-  const { page } = await visit(person, { kind: 'dim' });
-  await page.locator('#transfer').click();
-  await waitScreen(page, 'face');
-  await waitFor(() => sa(page, 'video').evaluate((v) => v.readyState >= 2 && v.videoWidth > 0), { what: 'the camera picture' });
-  const intro = await sa(page, 'hint').textContent();
-  await sa(page, 'capture').click();
-  await waitFor(async () => (await screenOf(page)) === 'face' && (await sa(page, 'hint').textContent()) !== intro, { timeout: 30000, what: 'the hint after the refused selfie' });
-  const hint = await sa(page, 'hint').textContent();
+  const { page, hint } = await refusedSelfie('dim', 'dim');
   assert.match(hint, /too dark\. Find more light/, `the hint: ${hint}`);
   assert.match(hint, /2 attempts left/, `the hint says the tries left: ${hint}`);
   await shot(page, '10-face-too-dark');
