@@ -275,8 +275,10 @@ fi
 # stopped), copies of the attempt $AID with their own ids (crates/store/examples/bulk_load.rs); prints its figures.
 bulk_load_tenant() { # identities, attempts
   sqlite3 "$DB" "SELECT document FROM attempts WHERE id = '$AID'" > "$WORK/template.json"
+  sqlite3 "$DB" "SELECT judged FROM attempts WHERE id = '$AID'" > "$WORK/judged.json"
   local person; person=$(sqlite3 "$DB" "SELECT person_id FROM attempts WHERE id = '$AID'")
-  target/release/examples/bulk_load "$DB" "$CLIENT" pix "$1" "$2" 30 "$WORK/template.json" "$AID" "$person"
+  target/release/examples/bulk_load "$DB" "$CLIENT" pix "$1" "$2" 30 "$WORK/template.json" "$AID" "$person" \
+    "$WORK/judged.json"
 }
 
 # ---- policy replay (issue 13) on a tenant with a past ----

@@ -56,6 +56,16 @@ pub struct AttemptDoc {
     pub closed_reason: Option<String>,
 }
 
+impl AttemptDoc {
+    /// Writes the document into its record, with the fields a policy replay judges
+    /// (`ops::replay::Judged`) beside it.
+    pub fn store_in(&self, record: &mut AttemptRecord) -> serde_json::Result<()> {
+        record.document = serde_json::to_string(self)?;
+        record.judged = Some(serde_json::to_string(&crate::ops::replay::Judged::of(self))?);
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StepUpRules {

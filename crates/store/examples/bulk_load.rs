@@ -1,10 +1,11 @@
 //! Loads a tenant at size straight into a SQLite file (the server stopped), for
 //! `scripts/bench.sh --at-size`:
 //!
-//!     bulk_load DB CLIENT_ID POLICY_ID IDENTITIES ATTEMPTS DAYS TEMPLATE_FILE TEMPLATE_ATTEMPT_ID TEMPLATE_PERSON_ID
+//!     bulk_load DB CLIENT_ID POLICY_ID IDENTITIES ATTEMPTS DAYS TEMPLATE_FILE TEMPLATE_ATTEMPT_ID TEMPLATE_PERSON_ID \
+//!         [JUDGED_FILE]
 //!
 //! TEMPLATE_FILE holds a document the server wrote for a real attempt; every generated attempt is a
-//! copy with its own ids. Person 0 gets one attempt in 2,000 (thousands in all), for the erasure
+//! copy with its own ids. JUDGED_FILE, the same attempt's judged fields (the `judged` column), when given. Person 0 gets one attempt in 2,000 (thousands in all), for the erasure
 //! measurement. Prints one `key: value` line per figure.
 
 use std::time::Instant;
@@ -15,12 +16,16 @@ use smartauth_store::sqlite::{bulk_load, SqliteStore};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [db, client, policy, identities, attempts, days, template, template_attempt, template_person] = &args[..]
-    else {
-        return Err("usage: bulk_load DB CLIENT_ID POLICY_ID IDENTITIES ATTEMPTS DAYS TEMPLATE_FILE \
-                    TEMPLATE_ATTEMPT_ID TEMPLATE_PERSON_ID"
-            .into());
-    };
+    let (db, client, policy, identities, attempts, days, template, template_attempt, template_person, judged) =
+        match &args[..] {
+            [a, b, c, d, e, f, g, h, i] => (a, b, c, d, e, f, g, h, i, None),
+            [a, b, c, d, e, f, g, h, i, j] => (a, b, c, d, e, f, g, h, i, Some(j)),
+            _ => {
+                return Err("usage: bulk_load DB CLIENT_ID POLICY_ID IDENTITIES ATTEMPTS DAYS TEMPLATE_FILE \
+                    TEMPLATE_ATTEMPT_ID TEMPLATE_PERSON_ID [JUDGED_FILE]"
+                    .into())
+            }
+        };
     let spec = BulkSpec {
         client_id: client.clone(),
         policy_id: policy.clone(),
@@ -32,6 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         template: std::fs::read_to_string(template)?.trim_end().to_string(),
         template_attempt_id: template_attempt.clone(),
         template_person_id: template_person.clone(),
+        judged: judged.map(std::fs::read_to_string).transpose()?.map(|j| j.trim_end().to_string()),
     };
     let path = std::path::Path::new(db);
     let report = bulk_load(path, &Generator::new(spec), |line| eprintln!("bulk_load: {line}")).await?;

@@ -25,6 +25,8 @@ pub struct BulkSpec {
     pub template: String,
     pub template_attempt_id: String,
     pub template_person_id: String,
+    /// The template attempt's judged fields (`AttemptRecord::judged`), copied as they are (they hold no ids).
+    pub judged: Option<String>,
 }
 
 /// Deterministic, well-mixed 64-bit values (SplitMix64), so that ids land all over their indexes
@@ -155,6 +157,7 @@ impl Generator {
             version: 1,
             document,
             expires_at: None,
+            judged: s.judged.clone(),
         }
     }
 }
@@ -175,6 +178,7 @@ mod tests {
             template: r#"{"attemptId":"A1","personId":"P1","again":"A1"}"#.into(),
             template_attempt_id: "A1".into(),
             template_person_id: "P1".into(),
+            judged: None,
         }
     }
 

@@ -210,7 +210,7 @@ pub trait Store: Send + Sync + 'static {
         policy_id: &str,
         window: &ReplayWindow,
         limit: u32,
-    ) -> Result<Vec<AttemptRecord>>;
+    ) -> Result<Vec<ReplayRecord>>;
     /// Policy replay: these people's pasts (known devices, keys and places with their first sighting,
     /// and their attempts created from `from` to `until`, but those of `policy_id` after the cursor
     /// `replayed_after` (created_at, id), which the replay reads itself), by person id.

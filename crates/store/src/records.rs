@@ -113,6 +113,9 @@ pub struct AttemptRecord {
     pub document: String,
     /// When a waiting attempt stops waiting (the expiry sweep reads it); `None` for a decided one.
     pub expires_at: Option<Millis>,
+    /// What a policy replay judges of the attempt, in the server's compact JSON, written with the document;
+    /// `None` for attempts stored before it existed and for erased ones.
+    pub judged: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -314,6 +317,19 @@ pub struct ReplaySpan {
     pub until: Millis,
     /// The policy's attempts after this (created_at, id) are replayed, so not read as the past.
     pub replayed_after: (Millis, String),
+}
+
+/// One attempt as a replay reads it: what it judged, and how it ended.
+#[derive(Debug, Clone)]
+pub struct ReplayRecord {
+    pub id: String,
+    /// `None` once the person has been erased.
+    pub person_id: Option<String>,
+    pub status: String,
+    pub created_at: Millis,
+    /// The judged fields (`AttemptRecord::judged`) when the attempt has them, else its whole `document`.
+    pub judged: Option<String>,
+    pub document: Option<String>,
 }
 
 /// Policy replay: which of the policy's attempts to read, oldest first.

@@ -45,6 +45,7 @@ fn attempt(client: &str, person: &str, id: &str, at: Millis, status: &str) -> At
         version: 1,
         document: format!(r#"{{"name":"John","n":{at}}}"#),
         expires_at: (status == "pending").then_some(at + 900_000),
+        judged: None,
     }
 }
 

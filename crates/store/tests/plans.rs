@@ -19,6 +19,7 @@ fn tenant(client: &str, identities: u64, attempts: u64) -> Generator {
         template: r#"{"attemptId":"A","personId":"P","status":"approved"}"#.into(),
         template_attempt_id: "A".into(),
         template_person_id: "P".into(),
+        judged: None,
     })
 }
 

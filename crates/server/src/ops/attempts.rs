@@ -60,7 +60,7 @@ pub async fn expire(app: &App, mut record: AttemptRecord, mut doc: AttemptDoc, n
         method.challenge = None;
     }
     record.version += 1;
-    record.document = serde_json::to_string(&doc)?;
+    doc.store_in(&mut record)?;
     let events = [webhooks::attempt_event(&record, &doc)];
     let expired = app.store.update_attempt_with(&record, None, &events).await?;
     if expired {
@@ -106,7 +106,7 @@ pub async fn save(
     extra: Vec<NewEvent>,
 ) -> anyhow::Result<bool> {
     record.version += 1;
-    record.document = serde_json::to_string(doc)?;
+    doc.store_in(record)?;
     let learned = if approved { learned_from(record, doc) } else { None };
     let mut events = extra;
     if record.status != Status::Pending.as_str() {

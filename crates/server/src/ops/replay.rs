@@ -14,16 +14,16 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use smartauth_context::{LocationFlag, NetworkContext};
-use smartauth_domain::context::{DeviceInput, LocationInput};
+use smartauth_domain::context::{DeviceInput, LocationInput, NetworkFacts};
 use smartauth_domain::replay::PastAttempt;
 use smartauth_domain::replay::{lead_ms, Sharing};
 use smartauth_domain::{decide, AttemptContext, Decision, DecisionInput, Method, Policy, Status};
 
 use crate::ops::attempts::Offers;
-use smartauth_store::{Millis, ReplayPerson, ReplaySpan, Store};
+use smartauth_store::{Millis, ReplayPerson, ReplayRecord, ReplaySpan, Store};
 use tokio::sync::Semaphore;
 
-use crate::attempt::ts;
+use crate::attempt::{ts, AttemptDoc};
 use crate::startup::App;
 
 /// The most attempts one replay reads.
@@ -181,7 +181,120 @@ pub struct Timings {
     pub decide_ms: f64,
 }
 
-/// What a replay reads of an attempt's document (the rest is skipped unparsed).
+/// What a replay judges of an attempt: written beside its document whenever the document is (the store's
+/// `judged` column, a few hundred bytes where the document is about 2 KB), and read by a replay instead of
+/// it. The location and the decision time keep the document's names, so that the store reads both at the
+/// same paths.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Judged {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    device: Option<JudgedDevice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    location: Option<LocationInput>,
+    network: NetworkFacts,
+    /// The country of the place nearest the coordinates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    country: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    location_flags: Vec<LocationFlag>,
+    /// The verdicts of the device, location and network contexts: status and reason.
+    verdicts: [(String, String); 3],
+    /// The step-up methods the attempt asked for (none when it was approved or refused).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    needed: Vec<Method>,
+    valid: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    decided_at: Option<Millis>,
+}
+
+/// The device signals `decide` reads.
+#[derive(Debug, Serialize, Deserialize)]
+struct JudgedDevice {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    emulator: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    rooted: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    automation: bool,
+}
+
+impl JudgedDevice {
+    fn of(d: DeviceInput) -> JudgedDevice {
+        JudgedDevice {
+            fingerprint: d.fingerprint,
+            key: d.key,
+            emulator: d.emulator,
+            rooted: d.rooted,
+            automation: d.automation,
+        }
+    }
+
+    fn input(self) -> DeviceInput {
+        DeviceInput {
+            fingerprint: self.fingerprint,
+            key: self.key,
+            emulator: self.emulator,
+            rooted: self.rooted,
+            automation: self.automation,
+            ..DeviceInput::default()
+        }
+    }
+}
+
+impl Judged {
+    /// What a replay will judge of the attempt `doc` describes.
+    pub fn of(doc: &AttemptDoc) -> Judged {
+        let e = &doc.evaluation;
+        let verdict = |v: &crate::attempt::Verdict| (v.status.clone(), v.reason.clone());
+        Judged {
+            device: doc.device.clone().map(JudgedDevice::of),
+            location: doc.location.clone(),
+            network: doc.network.decision_facts(),
+            country: doc.place.as_ref().and_then(|p| p.country_code.clone()),
+            location_flags: doc.location_flags.clone(),
+            verdicts: [verdict(&e.device_context), verdict(&e.location_context), verdict(&e.network_context)],
+            needed: e.needed_reauthentications.clone(),
+            valid: e.valid,
+            decided_at: doc.decided_at,
+        }
+    }
+
+    /// The judged fields of an attempt stored before they were kept apart, from its document.
+    fn from_document(document: &str) -> serde_json::Result<Judged> {
+        let doc: ReplayDoc = serde_json::from_str(document)?;
+        let e = doc.evaluation;
+        let verdict = |v: StoredVerdict| (v.status, v.reason);
+        Ok(Judged {
+            device: doc.device.map(JudgedDevice::of),
+            location: doc.location,
+            network: doc.network.decision_facts(),
+            country: doc.place.and_then(|p| p.country_code),
+            location_flags: doc.location_flags,
+            verdicts: [verdict(e.device_context), verdict(e.location_context), verdict(e.network_context)],
+            needed: e.needed_reauthentications,
+            valid: e.valid,
+            decided_at: doc.decided_at,
+        })
+    }
+
+    /// The judged fields of a record as the store hands it over.
+    fn read(record: &ReplayRecord) -> anyhow::Result<Judged> {
+        let parsed = match (&record.judged, &record.document) {
+            (Some(judged), _) => serde_json::from_str(judged),
+            (None, Some(document)) => Judged::from_document(document),
+            (None, None) => return Err(anyhow::anyhow!("attempt {}: nothing to replay", record.id)),
+        };
+        parsed.map_err(|e| anyhow::anyhow!("attempt {}: {e}", record.id))
+    }
+}
+
+/// What a replay reads of the document of an attempt stored without its judged fields (the rest is
+/// skipped unparsed).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ReplayDoc {
@@ -312,10 +425,10 @@ async fn run(
         let t = Instant::now();
         let docs = tokio::task::spawn_blocking(move || {
             page.into_iter()
-                .map(|record| {
-                    let doc: ReplayDoc = serde_json::from_str(&record.document)
-                        .map_err(|e| anyhow::anyhow!("attempt {}: {e}", record.id))?;
-                    Ok((record, doc))
+                .map(|mut record| {
+                    let judged = Judged::read(&record)?;
+                    (record.judged, record.document) = (None, None);
+                    Ok((record, judged))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()
         })
@@ -353,7 +466,7 @@ async fn load_pasts(
     client_id: &str,
     policy_id: &str,
     fold: &mut Fold,
-    docs: &[(smartauth_store::AttemptRecord, ReplayDoc)],
+    docs: &[(ReplayRecord, Judged)],
     lead: i64,
     mut span: ReplaySpan,
 ) -> anyhow::Result<()> {
@@ -402,10 +515,10 @@ async fn load_pasts(
 }
 
 /// The status the engine gave when the attempt was made, from its stored evaluation.
-fn decided_status(e: &StoredEvaluation) -> Status {
+fn decided_status(e: &Judged) -> Status {
     if e.valid {
         Status::Approved
-    } else if e.needed_reauthentications.is_empty() {
+    } else if e.needed.is_empty() {
         Status::Reproved
     } else {
         Status::Pending
@@ -413,7 +526,7 @@ fn decided_status(e: &StoredEvaluation) -> Status {
 }
 
 impl Fold {
-    fn replay(&mut self, record: &smartauth_store::AttemptRecord, doc: ReplayDoc) {
+    fn replay(&mut self, record: &ReplayRecord, doc: Judged) {
         let Some(person_id) = record.person_id.as_deref() else {
             self.report.skipped += 1;
             return;
@@ -423,15 +536,16 @@ impl Fold {
             return;
         };
         let at = record.created_at;
+        let decided = decided_status(&doc);
         let device = doc.device.as_ref();
         let fingerprint = device.and_then(|d| d.fingerprint.as_deref());
         let others = self.sharing.others(person_id, fingerprint, device.and_then(|d| d.key.as_deref()), at);
-        let network = doc.network.decision_facts();
+        let network = &doc.network;
         let methods = self.offers.for_person(person.has_face, person.has_email, person.has_phone);
         let now = chrono::DateTime::from_timestamp_millis(at).unwrap_or_default();
         let suspicious = doc.location_flags.iter().find_map(|f| f.suspicion());
-        let country = doc.place.as_ref().and_then(|p| p.country_code.as_deref());
-        let context = AttemptContext { device: doc.device, location: doc.location };
+        let country = doc.country.as_deref();
+        let context = AttemptContext { device: doc.device.map(JudgedDevice::input), location: doc.location };
         // One history for both policies; only the attempt count depends on the policy's window.
         let mut history = person.past.history_at(at, others);
         let mut decide_with = |policy: &Policy| -> Decision {
@@ -441,7 +555,7 @@ impl Fold {
             decide(&DecisionInput {
                 policy,
                 context: &context,
-                network: &network,
+                network,
                 location_country: country,
                 suspicious_location: suspicious,
                 history: &history,
@@ -456,7 +570,6 @@ impl Fold {
         let approved_at = context.location.as_ref().filter(|_| ended_approved).map(|l| (l.coordinates, l.accuracy));
         person.past.record(PastAttempt::new(at, approved_at, doc.decided_at));
 
-        let decided = decided_status(&doc.evaluation);
         let report = &mut self.report;
         report.attempts += 1;
         self.span = Some((self.span.map_or(at, |(first, _)| first), at));
@@ -476,17 +589,17 @@ impl Fold {
         }
         report.changed += 1;
         *report.transitions.entry(format!("{}→{}", decided.as_str(), candidate.status.as_str())).or_default() += 1;
-        let e = &doc.evaluation;
+        let [device, location, network] = &doc.verdicts;
         let pairs = [
-            ("device", &e.device_context, &candidate.device),
-            ("location", &e.location_context, &candidate.location),
-            ("network", &e.network_context, &candidate.network),
+            ("device", device, &candidate.device),
+            ("location", location, &candidate.location),
+            ("network", network, &candidate.network),
         ];
         let listed = report.changes.len() < LISTED_CHANGES;
         let mut contexts = Vec::new();
         let mut reasons: Vec<&'static str> = Vec::with_capacity(3);
-        for (name, was, now) in pairs {
-            if was.reason != now.reason || was.status != now.status.as_str() {
+        for (name, (was_status, was_reason), now) in pairs {
+            if *was_reason != now.reason || was_status != now.status.as_str() {
                 if !reasons.contains(&now.reason) {
                     reasons.push(now.reason);
                     *report.reasons.entry(now.reason.to_owned()).or_default() += 1;
@@ -494,7 +607,7 @@ impl Fold {
                 if listed {
                     contexts.push(ContextChange {
                         context: name,
-                        decided: was.reason.clone(),
+                        decided: was_reason.clone(),
                         candidate: now.reason,
                         detail: now.detail.clone(),
                     });

@@ -356,7 +356,7 @@ pub async fn create(
         let created_at = now.timestamp_millis();
         let mut doc = AttemptDoc::new(&identity, &policy, &context, source_ip, &enrichment, &decision, created_at);
         doc.transaction = transaction.clone();
-        let record = AttemptRecord {
+        let mut record = AttemptRecord {
             id: crypto::new_id().to_string(),
             client_id: client_id.to_owned(),
             person_id: Some(person.as_str().to_owned()),
@@ -364,9 +364,11 @@ pub async fn create(
             status: decision.status.as_str().to_owned(),
             created_at,
             version: 1,
-            document: serde_json::to_string(&doc).map_err(anyhow::Error::from)?,
+            document: String::new(),
             expires_at: doc.step_up.as_ref().and_then(|r| r.expires_at),
+            judged: None,
         };
+        doc.store_in(&mut record).map_err(anyhow::Error::from)?;
         let learned =
             (decision.status == Status::Approved).then(|| ops::attempts::learned_from(&record, &doc)).flatten();
         // Attempts refused for the limit itself are always recorded.

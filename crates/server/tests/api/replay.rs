@@ -200,3 +200,36 @@ async fn an_attempt_made_while_another_waited_for_its_code_replays_as_it_was_dec
     assert_eq!(r["current"], r["decided"], "{r}");
     assert_eq!(r["changed"], 0, "{r}");
 }
+
+/// The answer without what differs from one request to the next.
+fn outcome(mut r: Value) -> Value {
+    for timing in ["elapsedMs", "attemptsPerSecond", "timings", "requestId"] {
+        r.as_object_mut().unwrap().remove(timing);
+    }
+    r
+}
+
+#[tokio::test]
+async fn attempts_stored_before_their_judged_fields_were_kept_apart_replay_the_same() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person("ana").await;
+    past(&app, &tenant).await;
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM attempts WHERE judged IS NULL").await, 0, "every attempt has them");
+    let mut policy = saved(&app, &tenant).await;
+    policy["contexts"]["device_context"]["enabled"] = json!(false);
+    policy["maxAttemptsPerIdentity"] = json!({"limit": 4, "windowSeconds": 3600});
+    let body = json!({"policy": policy});
+
+    let with_judged = outcome(replay(&app, &tenant, body.clone()).await.body);
+    assert_eq!(with_judged["changed"], 2, "{with_judged}");
+    // As an upgrade finds the attempts of the version before: the document only.
+    assert_eq!(app.sql("UPDATE attempts SET judged = NULL").await, 6);
+    let from_documents = outcome(replay(&app, &tenant, body).await.body);
+    assert_eq!(from_documents, with_judged);
+
+    // Erasure takes the judged fields with the person (they hold the device and the place).
+    app.sql("UPDATE attempts SET judged = '{}'").await;
+    let erased = app.call(reqwest::Method::DELETE, "/identities/ana", Some(&backend(&tenant)), None).await;
+    assert_eq!(erased.status, StatusCode::OK, "{:?}", erased.body);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM attempts WHERE judged IS NOT NULL").await, 0);
+}

@@ -71,9 +71,9 @@ pub async fn bulk_load(path: &Path, g: &Generator, mut progress: impl FnMut(&str
     for first in (0..spec.attempts).step_by(ATTEMPT_ROWS as usize) {
         let rows: Vec<_> = (first..(first + ATTEMPT_ROWS).min(spec.attempts)).map(|n| g.attempt(n)).collect();
         let sql = format!(
-            "INSERT INTO attempts (id, client_id, person_id, policy_id, status, created_at, version, document, expires_at) \
-             VALUES {}",
-            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ")
+            "INSERT INTO attempts (id, client_id, person_id, policy_id, status, created_at, version, document, expires_at, \
+             judged) VALUES {}",
+            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ")
         );
         let mut query: Query<'_> = sqlx::query(&sql).persistent(true);
         for a in &rows {

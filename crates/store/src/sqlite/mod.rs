@@ -40,6 +40,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../../migrations/sqlite/0010_webhook_fan_out.sql")),
     (11, include_str!("../../migrations/sqlite/0011_guards_per_factor.sql")),
     (12, include_str!("../../migrations/sqlite/0012_location_accuracy.sql")),
+    (13, include_str!("../../migrations/sqlite/0013_attempt_judged.sql")),
 ];
 
 pub struct SqliteStore {
@@ -300,6 +301,7 @@ fn attempt_from(row: &SqliteRow) -> Result<AttemptRecord> {
         version: row.try_get("version")?,
         document,
         expires_at: row.try_get("expires_at")?,
+        judged: row.try_get("judged")?,
     })
 }
 
@@ -350,6 +352,7 @@ fn bind_attempt<'q>(query: Query<'q>, a: &'q AttemptRecord) -> Query<'q> {
         .bind(a.version)
         .bind(&a.document)
         .bind(a.expires_at)
+        .bind(&a.judged)
 }
 
 /// Rounds to about 100 m so that one place is one row.
@@ -902,6 +905,7 @@ impl Store for SqliteStore {
         let done = sqlx::query(UPDATE_ATTEMPT)
             .bind(&a.status)
             .bind(&a.document)
+            .bind(&a.judged)
             .bind(a.version)
             .bind(&a.id)
             .bind(&a.client_id)
@@ -1064,7 +1068,7 @@ impl Store for SqliteStore {
         policy_id: &str,
         window: &ReplayWindow,
         limit: u32,
-    ) -> Result<Vec<AttemptRecord>> {
+    ) -> Result<Vec<ReplayRecord>> {
         replay::page(&self.reader, client_id, policy_id, window, limit).await
     }
 

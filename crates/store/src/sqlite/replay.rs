@@ -7,7 +7,7 @@ use smartauth_domain::replay::{Past, PastAttempt, PastPlace, Sharing};
 use smartauth_domain::{Coordinates, KnownDeviceKey};
 use sqlx::SqlitePool;
 
-use crate::{AttemptRecord, Millis, ReplayPerson, ReplaySpan, ReplayWindow, Result, StoreError};
+use crate::{Millis, ReplayPerson, ReplayRecord, ReplaySpan, ReplayWindow, Result, StoreError};
 
 /// The (created_at, id) of the `n`-th newest attempt of the policy since `since`, if there is one.
 pub const NTH_NEWEST: &str = "SELECT created_at, id FROM attempts INDEXED BY attempts_by_policy
@@ -21,12 +21,12 @@ pub const NTH_NEWEST: &str = "SELECT created_at, id FROM attempts INDEXED BY att
 /// The first page, then the next ones after a cursor: two statements, each with one lower bound, so that
 /// the index range starts at the cursor (with `?4 IS NULL OR`, or beside `created_at >= ?3`, SQLite bounds
 /// the range by the window's start, and every page scans from there). A cursor is never before `since`.
-pub const FIRST_PAGE: &str = "SELECT json_group_array(json_array(id, person_id, policy_id, status, created_at, version,
-       document, expires_at)) FROM (SELECT * FROM attempts INDEXED BY attempts_by_policy
+pub const FIRST_PAGE: &str = "SELECT json_group_array(json_array(id, person_id, status, created_at, judged,
+       CASE WHEN judged IS NULL THEN document END)) FROM (SELECT * FROM attempts INDEXED BY attempts_by_policy
      WHERE client_id = ?1 AND policy_id = ?2 AND created_at >= ?3 AND (created_at, id) <= (?4, ?5)
      ORDER BY created_at, id LIMIT ?6)";
-pub const NEXT_PAGE: &str = "SELECT json_group_array(json_array(id, person_id, policy_id, status, created_at, version,
-       document, expires_at)) FROM (SELECT * FROM attempts INDEXED BY attempts_by_policy
+pub const NEXT_PAGE: &str = "SELECT json_group_array(json_array(id, person_id, status, created_at, judged,
+       CASE WHEN judged IS NULL THEN document END)) FROM (SELECT * FROM attempts INDEXED BY attempts_by_policy
      WHERE client_id = ?1 AND policy_id = ?2 AND (created_at, id) > (?3, ?7) AND (created_at, id) <= (?4, ?5)
      ORDER BY created_at, id LIMIT ?6)";
 
@@ -45,11 +45,13 @@ pub const KEYS: &str = "SELECT json_group_array(json_array(person_id, thumbprint
       FROM device_keys WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2))
       GROUP BY person_id, thumbprint, fingerprint)";
 
-/// The location is read only from approved attempts: only an approval is a place the person was.
-pub const ATTEMPTS: &str = "SELECT json_group_array(json_array(person_id, created_at, location, decided_at)) FROM
+/// The location is read only from approved attempts: only an approval is a place the person was. Its
+/// location and decision time, from the judged fields (the same paths as in the document, which attempts
+/// stored before them are read from).
+pub const ATTEMPTS: &str = "SELECT json_group_array(json_array(person_id, created_at, approval)) FROM
      (SELECT person_id, created_at,
-        CASE WHEN status = 'approved' THEN json_extract(document, '$.location') END AS location,
-        CASE WHEN status = 'approved' THEN json_extract(document, '$.decidedAt') END AS decided_at
+        CASE WHEN status = 'approved'
+          THEN json_extract(coalesce(judged, document), '$.location', '$.decidedAt') END AS approval
       FROM attempts INDEXED BY attempts_by_person
       WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2)) AND created_at >= ?3 AND created_at <= ?5
         AND ((created_at, id) <= (?4, ?7) OR policy_id <> ?6)
@@ -93,7 +95,7 @@ pub async fn page(
     policy_id: &str,
     w: &ReplayWindow,
     limit: u32,
-) -> Result<Vec<AttemptRecord>> {
+) -> Result<Vec<ReplayRecord>> {
     let query = match &w.after {
         // ?3 is the cursor's time, ?7 its id.
         Some((at, _)) => sqlx::query_scalar::<_, String>(NEXT_PAGE).bind(client_id).bind(policy_id).bind(at),
@@ -104,20 +106,17 @@ pub async fn page(
         Some((_, id)) => query.bind(id),
         None => query,
     };
-    type Page = (String, Option<String>, String, String, Millis, i64, String, Option<Millis>);
+    type Page = (String, Option<String>, String, Millis, Option<String>, Option<String>);
     let page: Vec<Page> = rows(query.fetch_one(pool).await?, "page")?;
     Ok(page
         .into_iter()
-        .map(|(id, person_id, policy_id, status, created_at, version, document, expires_at)| AttemptRecord {
+        .map(|(id, person_id, status, created_at, judged, document)| ReplayRecord {
             id,
-            client_id: client_id.to_owned(),
             person_id,
-            policy_id,
             status,
             created_at,
-            version,
+            judged,
             document,
-            expires_at,
         })
         .collect())
 }
@@ -128,11 +127,11 @@ struct StoredLocation {
     accuracy: Option<f64>,
 }
 
-/// A location as `json_extract` hands it over: an object, or its text.
+/// An approval's location and time as `json_extract` hands them over: an array, or its text.
 #[derive(serde::Deserialize)]
 #[serde(untagged)]
-enum LocationValue {
-    Object(StoredLocation),
+enum Approval {
+    Array(Option<StoredLocation>, Option<Millis>),
     Text(String),
 }
 
@@ -181,14 +180,14 @@ pub async fn pasts(
         .bind(before_id)
         .fetch_one(pool)
         .await?;
-    let attempts: Vec<(String, Millis, Option<LocationValue>, Option<Millis>)> = rows(attempts, "attempts")?;
-    for (person, at, location, decided_at) in attempts {
+    let attempts: Vec<(String, Millis, Option<Approval>)> = rows(attempts, "attempts")?;
+    for (person, at, approval) in attempts {
         let Some(p) = out.get_mut(&person) else { continue };
-        let location = match location {
-            Some(LocationValue::Object(l)) => Some(l),
-            Some(LocationValue::Text(raw)) => serde_json::from_str::<Option<StoredLocation>>(&raw)
+        let (location, decided_at) = match approval {
+            Some(Approval::Array(location, decided_at)) => (location, decided_at),
+            Some(Approval::Text(raw)) => serde_json::from_str::<(Option<StoredLocation>, Option<Millis>)>(&raw)
                 .map_err(|e| StoreError::Corrupt(format!("attempt location: {e}")))?,
-            None => None,
+            None => (None, None),
         };
         p.past.attempts.push(PastAttempt::new(at, location.map(|l| (l.coordinates, l.accuracy)), decided_at));
     }
