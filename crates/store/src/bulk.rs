@@ -25,7 +25,7 @@ pub struct BulkSpec {
     pub template: String,
     pub template_attempt_id: String,
     pub template_person_id: String,
-    /// The template attempt's judged fields (`AttemptRecord::judged`), copied as they are (they hold no ids).
+    /// The template attempt's judged fields (`AttemptRecord::judged`), with each attempt's decision time.
     pub judged: Option<String>,
 }
 
@@ -43,42 +43,90 @@ pub struct Generator {
     spec: BulkSpec,
     /// Mixed into every id, so that two tenants' rows never share one (ids are unique across tenants).
     seed: u64,
-    /// The template split around the ids it carries: text, then which id goes next.
+    /// The template split around the ids it carries and its decision time: text, then what goes next.
     pieces: Vec<(String, Option<Slot>)>,
+    /// The same for the judged fields.
+    judged: Option<Vec<(String, Option<Slot>)>>,
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Slot {
     Attempt,
     Person,
+    /// `"decidedAt":` and the attempt's own decision time: 20 s after it was made (a step-up), or null while
+    /// it waits.
+    DecidedAt,
+}
+
+/// The template's `"decidedAt":value`, when it has one.
+fn decided_at_member(template: &str) -> Option<String> {
+    const NAME: &str = "\"decidedAt\":";
+    let at = template.find(NAME)? + NAME.len();
+    let len = template[at..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).unwrap_or(template.len() - at);
+    Some(template[at - NAME.len()..at + len].to_string())
+}
+
+/// `template` split around the needles it carries.
+fn split(template: &str, needles: &[(String, Slot)]) -> Vec<(String, Option<Slot>)> {
+    let mut pieces = Vec::new();
+    let mut rest = template;
+    loop {
+        let next = needles
+            .iter()
+            .filter(|(needle, _)| !needle.is_empty())
+            .filter_map(|(needle, slot)| rest.find(needle.as_str()).map(|at| (at, needle.len(), *slot)))
+            .min_by_key(|(at, _, _)| *at);
+        match next {
+            Some((at, len, slot)) => {
+                pieces.push((rest[..at].to_string(), Some(slot)));
+                rest = &rest[at + len..];
+            }
+            None => {
+                pieces.push((rest.to_string(), None));
+                return pieces;
+            }
+        }
+    }
+}
+
+/// The pieces put together with one attempt's values.
+fn fill(pieces: &[(String, Option<Slot>)], id: &str, person: &str, decided_at: Option<Millis>) -> String {
+    let mut out = String::with_capacity(pieces.iter().map(|(text, _)| text.len() + 32).sum());
+    for (text, slot) in pieces {
+        out.push_str(text);
+        match slot {
+            Some(Slot::Attempt) => out.push_str(id),
+            Some(Slot::Person) => out.push_str(person),
+            Some(Slot::DecidedAt) => {
+                out.push_str("\"decidedAt\":");
+                match decided_at {
+                    Some(at) => out.push_str(&at.to_string()),
+                    None => out.push_str("null"),
+                }
+            }
+            None => {}
+        }
+    }
+    out
 }
 
 impl Generator {
     pub fn new(spec: BulkSpec) -> Self {
-        let mut pieces = Vec::new();
-        let mut rest = spec.template.as_str();
-        loop {
-            let next = [(&spec.template_attempt_id, Slot::Attempt), (&spec.template_person_id, Slot::Person)]
-                .into_iter()
-                .filter(|(id, _)| !id.is_empty())
-                .filter_map(|(id, slot)| rest.find(id.as_str()).map(|at| (at, id.len(), slot)))
-                .min_by_key(|(at, _, _)| *at);
-            match next {
-                Some((at, len, slot)) => {
-                    pieces.push((rest[..at].to_string(), Some(slot)));
-                    rest = &rest[at + len..];
-                }
-                None => {
-                    pieces.push((rest.to_string(), None));
-                    break;
-                }
-            }
+        let mut needles =
+            vec![(spec.template_attempt_id.clone(), Slot::Attempt), (spec.template_person_id.clone(), Slot::Person)];
+        if let Some(member) = decided_at_member(&spec.template) {
+            needles.push((member, Slot::DecidedAt));
         }
+        let pieces = split(&spec.template, &needles);
+        let judged = spec.judged.as_deref().map(|j| {
+            let decided = decided_at_member(j).map(|m| vec![(m, Slot::DecidedAt)]).unwrap_or_default();
+            split(j, &decided)
+        });
         let seed = spec
             .client_id
             .bytes()
             .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-        Generator { spec, pieces, seed }
+        Generator { spec, pieces, judged, seed }
     }
 
     pub fn spec(&self) -> &BulkSpec {
@@ -122,7 +170,8 @@ impl Generator {
         (identity, learned)
     }
 
-    /// Attempt `n`: 90% approved, 6% pending, 4% reproved, at its place in the period.
+    /// Attempt `n`: 90% approved, 6% pending, 4% reproved, at its place in the period, decided 20 s after
+    /// it was made (but the pending ones).
     pub fn attempt(&self, n: u64) -> AttemptRecord {
         let s = &self.spec;
         let h = mix(n ^ self.seed.rotate_left(32));
@@ -138,15 +187,9 @@ impl Generator {
             90..=95 => "pending",
             _ => "reproved",
         };
-        let mut document = String::with_capacity(s.template.len() + 16);
-        for (text, slot) in &self.pieces {
-            document.push_str(text);
-            match slot {
-                Some(Slot::Attempt) => document.push_str(&id),
-                Some(Slot::Person) => document.push_str(&person),
-                None => {}
-            }
-        }
+        let decided_at = (status != "pending").then_some(created_at + 20_000);
+        let document = fill(&self.pieces, &id, &person, decided_at);
+        let judged = self.judged.as_ref().map(|pieces| fill(pieces, &id, &person, decided_at));
         AttemptRecord {
             id,
             client_id: s.client_id.clone(),
@@ -157,7 +200,7 @@ impl Generator {
             version: 1,
             document,
             expires_at: None,
-            judged: s.judged.clone(),
+            judged,
         }
     }
 }
@@ -175,10 +218,10 @@ mod tests {
             days: 30,
             now: 1_800_000_000_000,
             busy_person_every: Some(10),
-            template: r#"{"attemptId":"A1","personId":"P1","again":"A1"}"#.into(),
+            template: r#"{"attemptId":"A1","personId":"P1","again":"A1","decidedAt":1700000000000}"#.into(),
             template_attempt_id: "A1".into(),
             template_person_id: "P1".into(),
-            judged: None,
+            judged: Some(r#"{"device":{},"decidedAt":1700000000000,"valid":true}"#.into()),
         }
     }
 
@@ -190,6 +233,11 @@ mod tests {
         assert_eq!(doc["attemptId"], a.id.as_str());
         assert_eq!(doc["again"], a.id.as_str());
         assert_eq!(doc["personId"], a.person_id.as_deref().unwrap());
+        let judged: serde_json::Value = serde_json::from_str(a.judged.as_deref().unwrap()).unwrap();
+        let decided_at = (a.status != "pending").then_some(a.created_at + 20_000);
+        assert_eq!(doc["decidedAt"].as_i64(), decided_at, "its own decision time");
+        assert_eq!(judged["decidedAt"].as_i64(), decided_at);
+        assert_eq!(judged["valid"], true);
         assert_ne!(g.attempt(8).id, a.id);
         let first = g.attempt(0).created_at;
         let last = g.attempt(99).created_at;
