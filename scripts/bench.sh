@@ -65,8 +65,9 @@ OUT=bench-results/bench-$(date -u +%Y%m%dT%H%M%SZ)$($AT_SIZE && echo -at-size)$(
 WORK=$(mktemp -d "${AT_SIZE_DIR:-${TMPDIR:-/tmp}}/smartauth-bench.XXXXXX")
 PORT=18180; BASE_PORT=18181; SMS_PORT=18182
 DB=$WORK/data/smartauth.db
-cleanup() { kill "${SERVER:-}" "${BASELINE:-}" "${RECEIVER:-}" 2>/dev/null || true; keep_db; rm -rf "$WORK"; }
-# BENCH_KEEP_DB=DIR: the bench tenant's SQLite files are copied there at the end (to look into its queries).
+cleanup() { kill "${SERVER:-}" "${BASELINE:-}" "${RECEIVER:-}" 2>/dev/null || true; wait 2>/dev/null; keep_db; rm -rf "$WORK"; }
+# BENCH_KEEP_DB=DIR: the bench tenant's SQLite files are copied there at the end, the server stopped (to look into
+# its queries with the sqlite3 shell).
 keep_db() { if [[ -n ${BENCH_KEEP_DB:-} && -f $DB ]]; then mkdir -p "$BENCH_KEEP_DB" && cp "$DB"* "$BENCH_KEEP_DB"/; fi; }
 trap cleanup EXIT
 

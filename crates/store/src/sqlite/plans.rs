@@ -238,19 +238,9 @@ impl SqliteStore {
             ),
             ("replay: the people's device keys", super::replay::KEYS.into(), vec![device_keys]),
             (
-                "replay: when the people's attempts were made",
-                super::replay::TIMES.into(),
-                vec!["attempts_by_person (client_id=? AND person_id=? AND created_at>?"],
-            ),
-            (
-                "replay: the people's approvals",
-                super::replay::APPROVALS.into(),
-                vec!["attempts_by_person (client_id=? AND person_id=? AND created_at>?"],
-            ),
-            (
-                "replay: the people's attempts of other policies",
-                super::replay::OTHERS.into(),
-                vec!["attempts_by_person (client_id=? AND person_id=? AND (created_at,id)>(?,?)"],
+                "replay: the people's other attempts",
+                super::replay::ATTEMPTS.into(),
+                vec!["attempts_by_person (client_id=? AND person_id=? AND created_at>? AND created_at<?)"],
             ),
             ("replay: who shared a fingerprint", super::replay::SHARED_FINGERPRINTS.into(), vec![device_sharing]),
             ("replay: who shared a device key", super::replay::SHARED_KEYS.into(), vec![key_sharing]),

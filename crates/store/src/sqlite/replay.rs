@@ -45,46 +45,16 @@ pub const KEYS: &str = "SELECT json_group_array(json_array(person_id, thumbprint
       FROM device_keys WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2))
       GROUP BY person_id, thumbprint, fingerprint)";
 
-// The people's other attempts, in three statements so that few table rows are read (each is a random read
-// in a large file): ?3 is where the past starts, (?4, ?5) the replay's cursor, ?6 the end of the window,
-// ?7 the policy.
-
-/// When each attempt before the cursor was made, of every policy: from the index alone.
-pub const TIMES: &str = "SELECT json_group_array(json_array(person_id, created_at, id)) FROM
-     (SELECT person_id, created_at, id FROM attempts INDEXED BY attempts_by_person
-      WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2)) AND created_at >= ?3
-        AND (created_at, id) <= (?4, ?5)
-      ORDER BY person_id, created_at, id)";
-
-/// Where and when the approvals before the cursor happened, from the last one that carried a location and
-/// was approved before the cursor (the ones before it never are the last approved place of a replayed
-/// attempt), read from the judged fields (at the same paths as in the document, which attempts stored
-/// before them are read from). Only an approval is a place the person was. `CROSS JOIN` keeps the people
-/// outermost: the planner may otherwise read the tenant's attempts by `client_id` alone.
-pub const APPROVALS: &str = "SELECT json_group_array(json_array(person_id, created_at, id, approval)) FROM
-     (SELECT a.person_id, a.created_at, a.id,
-        json_extract(coalesce(a.judged, a.document), '$.location', '$.decidedAt') AS approval
-      FROM (SELECT value AS person,
-              (SELECT created_at FROM attempts INDEXED BY attempts_by_person
-               WHERE client_id = ?1 AND person_id = value AND created_at >= ?3 AND (created_at, id) <= (?4, ?5)
-                 AND status = 'approved'
-                 AND json_extract(coalesce(judged, document), '$.location.coordinates') IS NOT NULL
-                 AND coalesce(json_extract(coalesce(judged, document), '$.decidedAt'), created_at) < ?4
-               ORDER BY created_at DESC, id DESC LIMIT 1) AS since
-            FROM json_each(?2)) AS p
-      CROSS JOIN attempts AS a INDEXED BY attempts_by_person ON a.client_id = ?1 AND a.person_id = p.person
-        AND a.created_at >= coalesce(p.since, ?3) AND (a.created_at, a.id) <= (?4, ?5)
-      WHERE a.status = 'approved'
-      ORDER BY a.person_id, a.created_at, a.id)";
-
-/// The attempts of other policies after the cursor (the policy's own are replayed), with their approval.
-pub const OTHERS: &str = "SELECT json_group_array(json_array(person_id, created_at, id, approval)) FROM
-     (SELECT person_id, created_at, id,
+/// The location is read only from approved attempts: only an approval is a place the person was. Its
+/// location and decision time, from the judged fields (the same paths as in the document, which attempts
+/// stored before them are read from).
+pub const ATTEMPTS: &str = "SELECT json_group_array(json_array(person_id, created_at, approval)) FROM
+     (SELECT person_id, created_at,
         CASE WHEN status = 'approved'
           THEN json_extract(coalesce(judged, document), '$.location', '$.decidedAt') END AS approval
       FROM attempts INDEXED BY attempts_by_person
-      WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2)) AND (created_at, id) > (?4, ?5)
-        AND created_at <= ?6 AND policy_id <> ?7
+      WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2)) AND created_at >= ?3 AND created_at <= ?5
+        AND ((created_at, id) <= (?4, ?7) OR policy_id <> ?6)
       ORDER BY person_id, created_at, id)";
 
 pub const SHARED_FINGERPRINTS: &str = "SELECT json_group_array(json_array(key, person_id, first_seen))
@@ -202,22 +172,16 @@ pub async fn pasts(
         p.past.keys.push((key, first_seen));
     }
     let (before_at, before_id) = span.replayed_after;
-    let fetch = |sql: &'static str| {
-        fetch(sql).bind(span.from).bind(before_at).bind(before_id.clone()).bind(span.until).bind(policy_id)
-    };
-    let times: Vec<(String, Millis, String)> = rows(fetch(TIMES).fetch_one(pool).await?, "attempt times")?;
-    type Approved = (String, Millis, String, Option<Approval>);
-    let approvals: Vec<Approved> = rows(fetch(APPROVALS).fetch_one(pool).await?, "approvals")?;
-    let others: Vec<Approved> = rows(fetch(OTHERS).fetch_one(pool).await?, "other attempts")?;
-    let mut approved: HashMap<String, Approval> =
-        approvals.into_iter().filter_map(|(_, _, id, approval)| Some((id, approval?))).collect();
-    let before = times.into_iter().map(|(person, at, id)| {
-        let approval = approved.remove(&id);
-        (person, at, approval)
-    });
-    let after = others.into_iter().map(|(person, at, _, approval)| (person, at, approval));
-    // Each person's attempts before the cursor, then after it: in time order.
-    for (person, at, approval) in before.chain(after) {
+    let attempts = fetch(ATTEMPTS)
+        .bind(span.from)
+        .bind(before_at)
+        .bind(span.until)
+        .bind(policy_id)
+        .bind(before_id)
+        .fetch_one(pool)
+        .await?;
+    let attempts: Vec<(String, Millis, Option<Approval>)> = rows(attempts, "attempts")?;
+    for (person, at, approval) in attempts {
         let Some(p) = out.get_mut(&person) else { continue };
         let (location, decided_at) = match approval {
             Some(Approval::Array(location, decided_at)) => (location, decided_at),
