@@ -279,6 +279,20 @@ fn within_sdk_lifetime(exp: Option<i64>, lifetime: SdkTokenLifetime, now: i64) -
     Ok(())
 }
 
+/// A tenant's backend token, for management calls: an SDK token (with `personId`) is refused with a 403
+/// before the request's path, query or body is read, so that the answer does not depend on them.
+pub struct Backend(pub Tenant);
+
+impl FromRequestParts<AppState> for Backend {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let tenant = Tenant::from_request_parts(parts, state).await?;
+        tenant.require_backend()?;
+        Ok(Backend(tenant))
+    }
+}
+
 impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
 

@@ -17,7 +17,7 @@ use smartauth_domain::{decide, AttemptContext, Coordinates, DecisionInput, Id, P
 use smartauth_store::{AttemptFilter, AttemptRecord, HistoryQuery, WindowLimit};
 
 use crate::attempt::{self, ts, AttemptDoc};
-use crate::auth::{self, Attestation, Tenant};
+use crate::auth::{self, Attestation, Backend, Tenant};
 use crate::crypto;
 use crate::error::{current_request_id, ok_json, ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
@@ -497,8 +497,11 @@ fn parse_cursor(raw: &str) -> ApiResult<(i64, String)> {
     Ok((at.parse().map_err(|_| bad())?, id.to_string()))
 }
 
-pub async fn list(State(app): State<AppState>, tenant: Tenant, Query(q): Query<ListQuery>) -> ApiResult<Response> {
-    tenant.require_backend()?;
+pub async fn list(
+    State(app): State<AppState>,
+    Backend(tenant): Backend,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Response> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be between 1 and 200".into()));

@@ -10,7 +10,7 @@ use smartauth_domain::{Email, PersonId, Phone};
 use smartauth_store::{IdentityRecord, StoreError};
 
 use crate::attempt::ts;
-use crate::auth::Tenant;
+use crate::auth::{Backend, Tenant};
 use crate::crypto;
 use crate::error::{ok_json, ApiError, ApiResult};
 use crate::extract::{Json, Path};
@@ -151,8 +151,11 @@ fn describe(i: &IdentityRecord, masked: bool) -> serde_json::Value {
     })
 }
 
-pub async fn create(State(app): State<AppState>, tenant: Tenant, Json(body): Json<NewIdentity>) -> ApiResult<Response> {
-    tenant.require_backend()?;
+pub async fn create(
+    State(app): State<AppState>,
+    Backend(tenant): Backend,
+    Json(body): Json<NewIdentity>,
+) -> ApiResult<Response> {
     let person = PersonId::parse(&body.person_id, tenant.client.validate_cpf)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let (face_image_enc, face_template_enc) = match (&body.image, &body.image_url) {
@@ -200,8 +203,11 @@ pub async fn read(State(app): State<AppState>, tenant: Tenant, Path(raw): Path<S
 
 /// `POST /identities/{personId}/unlock` (backend token): clears the person's failed verifications
 /// and lock, so that codes and faces can be tried again.
-pub async fn unlock(State(app): State<AppState>, tenant: Tenant, Path(raw): Path<String>) -> ApiResult<Response> {
-    tenant.require_backend()?;
+pub async fn unlock(
+    State(app): State<AppState>,
+    Backend(tenant): Backend,
+    Path(raw): Path<String>,
+) -> ApiResult<Response> {
     let person = person_from_path(&tenant, &raw)?;
     unlocked(&app, tenant.client_id(), &person, ops::lockout::Unlocker::Tenant, Actor::tenant(&tenant)).await
 }
@@ -235,11 +241,10 @@ async fn unlocked(
 
 pub async fn update(
     State(app): State<AppState>,
-    tenant: Tenant,
+    Backend(tenant): Backend,
     Path(raw): Path<String>,
     Json(changes): Json<IdentityChanges>,
 ) -> ApiResult<Response> {
-    tenant.require_backend()?;
     let person = person_from_path(&tenant, &raw)?;
     // The face first (fetching and analysing take a while), then the row is read and written at once,
     // so that a concurrent change is not overwritten with what was read before.
@@ -296,8 +301,11 @@ pub async fn update(
 
 /// Erasure (LGPD): the identity, its face, contacts and known contexts are deleted; its attempts
 /// remain, anonymized, for the tenant's statistics.
-pub async fn erase(State(app): State<AppState>, tenant: Tenant, Path(raw): Path<String>) -> ApiResult<Response> {
-    tenant.require_backend()?;
+pub async fn erase(
+    State(app): State<AppState>,
+    Backend(tenant): Backend,
+    Path(raw): Path<String>,
+) -> ApiResult<Response> {
     let person = person_from_path(&tenant, &raw)?;
     if !ops::identities::erase(&app, &Actor::tenant(&tenant), tenant.client_id(), person.as_str()).await? {
         return Err(ApiError::not_found("identity"));

@@ -8,7 +8,7 @@ use smartauth_domain::Policy;
 use smartauth_store::PolicyRecord;
 
 use crate::attempt::ts;
-use crate::auth::Tenant;
+use crate::auth::Backend;
 use crate::error::{ok_json, ApiError, ApiResult};
 use crate::extract::{self, Json, Path};
 use crate::ops;
@@ -33,11 +33,10 @@ fn policy_id(raw: &str) -> ApiResult<&str> {
 
 pub async fn put(
     State(app): State<AppState>,
-    tenant: Tenant,
+    Backend(tenant): Backend,
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> ApiResult<Response> {
-    tenant.require_backend()?;
     let policy = Policy::parse(&id, body).map_err(|e| ApiError::BadRequest(extract::public_message(&e.0)))?;
     let stored = ops::policies::put(&app, &Actor::tenant(&tenant), tenant.client_id(), policy).await?;
     let mut out = describe(&stored.record);
@@ -45,21 +44,26 @@ pub async fn put(
     Ok(ok_json(out))
 }
 
-pub async fn read(State(app): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> ApiResult<Response> {
-    tenant.require_backend()?;
+pub async fn read(
+    State(app): State<AppState>,
+    Backend(tenant): Backend,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let record =
         app.store.policy(tenant.client_id(), policy_id(&id)?).await?.ok_or_else(|| ApiError::not_found("policy"))?;
     Ok(ok_json(describe(&record)))
 }
 
-pub async fn list(State(app): State<AppState>, tenant: Tenant) -> ApiResult<Response> {
-    tenant.require_backend()?;
+pub async fn list(State(app): State<AppState>, Backend(tenant): Backend) -> ApiResult<Response> {
     let items: Vec<Value> = app.store.policies(tenant.client_id()).await?.iter().map(describe).collect();
     Ok(ok_json(json!({"items": items})))
 }
 
-pub async fn delete(State(app): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> ApiResult<Response> {
-    tenant.require_backend()?;
+pub async fn delete(
+    State(app): State<AppState>,
+    Backend(tenant): Backend,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let deleted = ops::policies::delete(&app, &Actor::tenant(&tenant), tenant.client_id(), policy_id(&id)?).await?;
     if !deleted {
         return Err(ApiError::not_found("policy"));
@@ -85,11 +89,10 @@ pub struct ReplayBody {
 /// attempts, next to what was decided. Reads only.
 pub async fn replay(
     State(app): State<AppState>,
-    tenant: Tenant,
+    Backend(tenant): Backend,
     Path(id): Path<String>,
     Json(body): Json<ReplayBody>,
 ) -> ApiResult<Response> {
-    tenant.require_backend()?;
     let client_id = tenant.client_id();
     let current =
         app.policy(client_id, policy_id(&id)?).await?.ok_or_else(|| ApiError::not_found("policy"))?.policy.clone();

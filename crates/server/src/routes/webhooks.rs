@@ -5,7 +5,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::{Admin, Tenant};
+use crate::auth::{Admin, Backend};
 use crate::error::{ok_json, ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
 use crate::ops::audit::{self, Actor};
@@ -20,8 +20,11 @@ pub struct NewWebhook {
     description: Option<String>,
 }
 
-pub async fn create(State(app): State<AppState>, tenant: Tenant, Json(body): Json<NewWebhook>) -> ApiResult<Response> {
-    tenant.require_backend()?;
+pub async fn create(
+    State(app): State<AppState>,
+    Backend(tenant): Backend,
+    Json(body): Json<NewWebhook>,
+) -> ApiResult<Response> {
     let actor = Actor::tenant(&tenant);
     let (record, secret) =
         ops::create(&app, &actor, tenant.client_id(), &body.url, &body.events, body.description).await?;
@@ -30,14 +33,16 @@ pub async fn create(State(app): State<AppState>, tenant: Tenant, Json(body): Jso
     Ok(ok_json(out))
 }
 
-pub async fn list(State(app): State<AppState>, tenant: Tenant) -> ApiResult<Response> {
-    tenant.require_backend()?;
+pub async fn list(State(app): State<AppState>, Backend(tenant): Backend) -> ApiResult<Response> {
     let items: Vec<Value> = app.store.webhooks(tenant.client_id()).await?.iter().map(ops::describe).collect();
     Ok(ok_json(json!({"items": items})))
 }
 
-pub async fn read(State(app): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> ApiResult<Response> {
-    tenant.require_backend()?;
+pub async fn read(
+    State(app): State<AppState>,
+    Backend(tenant): Backend,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let record = app.store.webhook(tenant.client_id(), &id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
     Ok(ok_json(ops::describe(&record)))
 }
@@ -54,32 +59,40 @@ pub struct WebhookChanges {
 
 pub async fn update(
     State(app): State<AppState>,
-    tenant: Tenant,
+    Backend(tenant): Backend,
     Path(id): Path<String>,
     Json(body): Json<WebhookChanges>,
 ) -> ApiResult<Response> {
-    tenant.require_backend()?;
     let changes = Changes { url: body.url, events: body.events, description: body.description, enabled: body.enabled };
     let record = ops::update(&app, &Actor::tenant(&tenant), tenant.client_id(), &id, changes).await?;
     Ok(ok_json(ops::describe(&record)))
 }
 
-pub async fn delete(State(app): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> ApiResult<Response> {
-    tenant.require_backend()?;
+pub async fn delete(
+    State(app): State<AppState>,
+    Backend(tenant): Backend,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     ops::delete(&app, &Actor::tenant(&tenant), tenant.client_id(), &id).await?;
     Ok(ok_json(json!({"id": id, "deleted": true})))
 }
 
-pub async fn rotate_secret(State(app): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> ApiResult<Response> {
-    tenant.require_backend()?;
+pub async fn rotate_secret(
+    State(app): State<AppState>,
+    Backend(tenant): Backend,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let (record, secret) = ops::rotate_secret(&app, &Actor::tenant(&tenant), tenant.client_id(), &id).await?;
     let mut out = ops::describe(&record);
     out["secret"] = secret.into();
     Ok(ok_json(out))
 }
 
-pub async fn test(State(app): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> ApiResult<Response> {
-    tenant.require_backend()?;
+pub async fn test(
+    State(app): State<AppState>,
+    Backend(tenant): Backend,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let event_id = ops::test(&app, tenant.client_id(), &id).await?;
     Ok(ok_json(json!({"eventId": event_id, "queued": true})))
 }
@@ -107,11 +120,10 @@ fn page(q: &Page) -> ApiResult<(Option<i64>, u32)> {
 
 pub async fn deliveries(
     State(app): State<AppState>,
-    tenant: Tenant,
+    Backend(tenant): Backend,
     Path(id): Path<String>,
     Query(q): Query<Page>,
 ) -> ApiResult<Response> {
-    tenant.require_backend()?;
     let (before, limit) = page(&q)?;
     if app.store.webhook(tenant.client_id(), &id).await?.is_none() {
         return Err(ApiError::not_found("webhook"));
@@ -141,10 +153,9 @@ pub async fn deliveries(
 
 pub async fn redeliver(
     State(app): State<AppState>,
-    tenant: Tenant,
+    Backend(tenant): Backend,
     Path((id, delivery_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    tenant.require_backend()?;
     ops::redeliver(&app, tenant.client_id(), &id, &delivery_id).await?;
     Ok(ok_json(json!({"id": delivery_id, "queued": true})))
 }
@@ -158,8 +169,11 @@ async fn audit_page(app: &AppState, client_id: Option<&str>, q: &Page) -> ApiRes
 }
 
 /// `GET /audit`: the tenant's own trail.
-pub async fn tenant_audit(State(app): State<AppState>, tenant: Tenant, Query(q): Query<Page>) -> ApiResult<Response> {
-    tenant.require_backend()?;
+pub async fn tenant_audit(
+    State(app): State<AppState>,
+    Backend(tenant): Backend,
+    Query(q): Query<Page>,
+) -> ApiResult<Response> {
     audit_page(&app, Some(tenant.client_id()), &q).await
 }
 

@@ -138,6 +138,11 @@ async fn a_replay_is_refused_clearly_and_only_for_the_tenants_own_policy() {
     assert_eq!(other.status, StatusCode::NOT_FOUND);
     let person = app.post("/policies/pix/replay", &sdk(&tenant, "ana"), json!({"policy": policy})).await;
     assert_eq!(person.status, StatusCode::FORBIDDEN, "a person's token cannot replay");
+    // Refused for the token before the body is read: the answer does not depend on it.
+    let person = app.post("/policies/pix/replay", &sdk(&tenant, "ana"), json!({"limitt": "x"})).await;
+    assert_eq!(person.status, StatusCode::FORBIDDEN, "{:?}", person.body);
+    let person = app.post("/identities", &sdk(&tenant, "ana"), json!([])).await;
+    assert_eq!(person.status, StatusCode::FORBIDDEN, "{:?}", person.body);
 
     // Another tenant with a policy of the same name sees none of ana's attempts.
     let stranger = app.tenant_with_person("bia").await;
