@@ -256,7 +256,7 @@ pub fn spawn(app: Arc<App>) {
 /// The queue's depth and the age of its oldest delivery, for the metrics.
 async fn queue_gauges(app: &App) -> anyhow::Result<()> {
     let now = Utc::now().timestamp_millis();
-    let queue = app.store.delivery_queue(now).await?;
+    let queue = app.store.delivery_queue().await?;
     metrics::gauge!("smartauth_webhook_queue_depth").set(queue.waiting as f64);
     let age = queue.oldest_created_at.map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0);
     metrics::gauge!("smartauth_webhook_oldest_pending_seconds").set(age);

@@ -275,8 +275,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(i64, Delivery)>>;
     /// Queues a delivery again at `now`; false when there is no such delivery of the subscription.
     async fn redeliver(&self, client_id: &str, webhook_id: &str, delivery_id: &str, now: Millis) -> Result<bool>;
-    /// How many deliveries wait, since when the oldest has, and when the next one not leased is due.
-    async fn delivery_queue(&self, now: Millis) -> Result<DeliveryQueue>;
+    /// How many deliveries wait (events not yet fanned out included), and since when the oldest has.
+    async fn delivery_queue(&self) -> Result<DeliveryQueue>;
     /// Forgets finished deliveries made before `before`, and events none of whose deliveries remain.
     async fn prune_deliveries(&self, before: Millis) -> Result<u64>;
     /// Ends the leases of deliveries this process took but will not send now.

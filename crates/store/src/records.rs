@@ -297,8 +297,6 @@ pub struct DeliveryTry {
 pub struct DeliveryQueue {
     pub waiting: u64,
     pub oldest_created_at: Option<Millis>,
-    /// When the first delivery that is not leased is due (`None`: none waits).
-    pub next_due: Option<Millis>,
 }
 
 /// Policy replay: one person's past (see `smartauth_domain::replay`) and the step-up means on file now.

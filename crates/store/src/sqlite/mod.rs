@@ -1359,15 +1359,13 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn delivery_queue(&self, now: Millis) -> Result<DeliveryQueue> {
+    async fn delivery_queue(&self) -> Result<DeliveryQueue> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n, MIN(created_at) AS oldest,
-               MIN(CASE WHEN lease_until IS NULL OR lease_until < ? THEN next_try_at END) AS next_due,
                (SELECT COUNT(*) FROM webhook_events WHERE fanned_out = 0) AS events,
                (SELECT created_at FROM webhook_events WHERE fanned_out = 0 ORDER BY seq LIMIT 1) AS oldest_event
              FROM webhook_deliveries WHERE status = 'pending'",
         )
-        .bind(now)
         .fetch_one(&self.reader)
         .await?;
         let oldest_event: Option<Millis> = row.try_get("oldest_event")?;
@@ -1375,7 +1373,6 @@ impl Store for SqliteStore {
         Ok(DeliveryQueue {
             waiting: u64::try_from(row.try_get::<i64, _>("n")? + row.try_get::<i64, _>("events")?).unwrap_or(0),
             oldest_created_at: oldest.into_iter().chain(oldest_event).min(),
-            next_due: row.try_get::<Option<Millis>, _>("next_due")?.into_iter().chain(oldest_event).min(),
         })
     }
 
