@@ -58,10 +58,14 @@ pub struct AttemptDoc {
 
 impl AttemptDoc {
     /// Writes the document into its record, with the fields a policy replay judges
-    /// (`ops::replay::Judged`) beside it.
+    /// (`ops::replay::Judged`) beside it while the attempt has its person (an erased person's is not
+    /// replayed, and keeps none).
     pub fn store_in(&self, record: &mut AttemptRecord) -> serde_json::Result<()> {
         record.document = serde_json::to_string(self)?;
-        record.judged = Some(serde_json::to_string(&crate::ops::replay::Judged::of(self))?);
+        record.judged = match record.person_id {
+            Some(_) => Some(serde_json::to_string(&crate::ops::replay::Judged::of(self))?),
+            None => None,
+        };
         Ok(())
     }
 }

@@ -37,7 +37,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         template: std::fs::read_to_string(template)?.trim_end().to_string(),
         template_attempt_id: template_attempt.clone(),
         template_person_id: template_person.clone(),
-        judged: judged.map(std::fs::read_to_string).transpose()?.map(|j| j.trim_end().to_string()),
+        judged: judged
+            .map(std::fs::read_to_string)
+            .transpose()?
+            .map(|j| j.trim_end().to_string())
+            .filter(|j| !j.is_empty()),
     };
     let path = std::path::Path::new(db);
     let report = bulk_load(path, &Generator::new(spec), |line| eprintln!("bulk_load: {line}")).await?;

@@ -282,14 +282,15 @@ impl Judged {
         })
     }
 
-    /// The judged fields of a record as the store hands it over.
-    fn read(record: &ReplayRecord) -> anyhow::Result<Judged> {
-        let parsed = match (&record.judged, &record.document) {
-            (Some(judged), _) => serde_json::from_str(judged),
-            (None, Some(document)) => Judged::from_document(document),
-            (None, None) => return Err(anyhow::anyhow!("attempt {}: nothing to replay", record.id)),
+    /// The judged fields of a record as the store hands it over; none for an erased person's attempt.
+    fn read(record: &ReplayRecord) -> anyhow::Result<Option<Judged>> {
+        let parsed = match (&record.person_id, &record.judged, &record.document) {
+            (None, _, _) => return Ok(None),
+            (Some(_), Some(judged), _) => serde_json::from_str(judged),
+            (Some(_), None, Some(document)) => Judged::from_document(document),
+            (Some(_), None, None) => return Err(anyhow::anyhow!("attempt {}: nothing to replay", record.id)),
         };
-        parsed.map_err(|e| anyhow::anyhow!("attempt {}: {e}", record.id))
+        parsed.map(Some).map_err(|e| anyhow::anyhow!("attempt {}: {e}", record.id))
     }
 }
 
@@ -466,7 +467,7 @@ async fn load_pasts(
     client_id: &str,
     policy_id: &str,
     fold: &mut Fold,
-    docs: &[(ReplayRecord, Judged)],
+    docs: &[(ReplayRecord, Option<Judged>)],
     lead: i64,
     mut span: ReplaySpan,
 ) -> anyhow::Result<()> {
@@ -490,7 +491,7 @@ async fn load_pasts(
     }
     let mut fingerprints = HashSet::new();
     let mut keys = HashSet::new();
-    for device in docs.iter().filter_map(|(_, d)| d.device.as_ref()) {
+    for device in docs.iter().filter_map(|(_, d)| d.as_ref()?.device.as_ref()) {
         if let Some(k) = device.key.as_ref().filter(|k| !fold.sharing.by_key.contains_key(*k)) {
             keys.insert(k.clone());
         } else if let Some(f) = device.fingerprint.as_ref().filter(|f| !fold.sharing.by_fingerprint.contains_key(*f)) {
@@ -526,8 +527,8 @@ fn decided_status(e: &Judged) -> Status {
 }
 
 impl Fold {
-    fn replay(&mut self, record: &ReplayRecord, doc: Judged) {
-        let Some(person_id) = record.person_id.as_deref() else {
+    fn replay(&mut self, record: &ReplayRecord, doc: Option<Judged>) {
+        let (Some(person_id), Some(doc)) = (record.person_id.as_deref(), doc) else {
             self.report.skipped += 1;
             return;
         };

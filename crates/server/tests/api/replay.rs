@@ -215,11 +215,12 @@ fn outcome(mut r: Value) -> Value {
 }
 
 #[tokio::test]
-async fn attempts_stored_before_their_judged_fields_were_kept_apart_replay_the_same() {
+async fn attempts_stored_or_changed_by_an_earlier_version_replay_from_their_document_the_same() {
     let app = spawn_app().await;
     let tenant = app.tenant_with_person("ana").await;
     past(&app, &tenant).await;
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM attempts WHERE judged IS NULL").await, 0, "every attempt has them");
+    let fresh = "SELECT COUNT(*) FROM attempts WHERE judged IS NOT NULL AND judged_version = version";
+    assert_eq!(app.scalar(fresh).await, 6, "every attempt has its judged fields, at its version");
     let mut policy = saved(&app, &tenant).await;
     policy["contexts"]["device_context"]["enabled"] = json!(false);
     policy["maxAttemptsPerIdentity"] = json!({"limit": 4, "windowSeconds": 3600});
@@ -227,14 +228,48 @@ async fn attempts_stored_before_their_judged_fields_were_kept_apart_replay_the_s
 
     let with_judged = outcome(replay(&app, &tenant, body.clone()).await.body);
     assert_eq!(with_judged["changed"], 2, "{with_judged}");
-    // As an upgrade finds the attempts of the version before: the document only.
-    assert_eq!(app.sql("UPDATE attempts SET judged = NULL").await, 6);
-    let from_documents = outcome(replay(&app, &tenant, body).await.body);
-    assert_eq!(from_documents, with_judged);
+    // An earlier version writing to the same file (a rolling upgrade, a rollback) changes an attempt's
+    // document and version, not its judged fields: they are not read (were they, these would not parse).
+    assert_eq!(app.sql("UPDATE attempts SET version = version + 1, judged = '{\"stale\": true}'").await, 6);
+    assert_eq!(outcome(replay(&app, &tenant, body.clone()).await.body), with_judged);
+    // Attempts stored before the judged fields existed.
+    app.sql("UPDATE attempts SET judged = NULL, judged_version = NULL").await;
+    assert_eq!(outcome(replay(&app, &tenant, body).await.body), with_judged);
 
-    // Erasure takes the judged fields with the person (they hold the device and the place).
-    app.sql("UPDATE attempts SET judged = '{}'").await;
+    // Erasure takes the judged fields with the person (they hold the device and the place), whichever
+    // version erases: here as an earlier one would, detaching the attempts without knowing the column.
+    app.sql("UPDATE attempts SET judged = '{}', judged_version = version").await;
+    assert_eq!(app.sql("UPDATE attempts SET person_id = NULL").await, 6);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM attempts WHERE judged IS NOT NULL").await, 0);
+}
+
+#[tokio::test]
+async fn an_erased_persons_attempts_keep_no_judged_fields_and_are_skipped() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person("ana").await;
+    past(&app, &tenant).await;
+    // A waiting attempt, which the expiry sweep will close after the erasure.
+    let waiting = app.attempt(&tenant, "ana", "phone-3", RIO).await;
+    assert_eq!(waiting.body["status"], "pending", "{:?}", waiting.body);
     let erased = app.call(reqwest::Method::DELETE, "/identities/ana", Some(&backend(&tenant)), None).await;
     assert_eq!(erased.status, StatusCode::OK, "{:?}", erased.body);
     assert_eq!(app.scalar("SELECT COUNT(*) FROM attempts WHERE judged IS NOT NULL").await, 0);
+    // The expiry sweep closes the waiting one, and writes its document without them.
+    let id = waiting.body["attemptId"].as_str().unwrap();
+    app.sql(&format!(
+        "UPDATE attempts SET expires_at = 1, document = json_set(document, '$.stepUp.expiresAt', 1) WHERE id = '{id}'"
+    ))
+    .await;
+    let closed = format!("SELECT COUNT(*) FROM attempts WHERE id = '{id}' AND status = 'reproved'");
+    for _ in 0..80 {
+        if app.scalar(&closed).await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.scalar(&closed).await, 1, "the sweep closed it");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM attempts WHERE judged IS NOT NULL").await, 0);
+
+    let r = replay(&app, &tenant, json!({"policy": saved(&app, &tenant).await})).await.body;
+    assert_eq!((r["attempts"].as_u64(), r["skipped"].as_u64()), (Some(0), Some(7)), "{r}");
 }

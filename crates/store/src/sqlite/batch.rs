@@ -66,7 +66,7 @@ async fn write(pool: &SqlitePool, jobs: &[InsertJob]) -> Result<Vec<bool>> {
     let mut binds = 0;
     for (job, learn) in jobs.iter().zip(&learns) {
         sql.push_str(INSERT_ATTEMPT);
-        binds += 12;
+        binds += 13;
         if job.limit.is_some() {
             sql.push_str(INSERT_GUARD);
             binds += 5;

@@ -72,8 +72,8 @@ pub async fn bulk_load(path: &Path, g: &Generator, mut progress: impl FnMut(&str
         let rows: Vec<_> = (first..(first + ATTEMPT_ROWS).min(spec.attempts)).map(|n| g.attempt(n)).collect();
         let sql = format!(
             "INSERT INTO attempts (id, client_id, person_id, policy_id, status, created_at, version, document, expires_at, \
-             judged) VALUES {}",
-            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ")
+             judged, judged_version) VALUES {}",
+            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ")
         );
         let mut query: Query<'_> = sqlx::query(&sql).persistent(true);
         for a in &rows {

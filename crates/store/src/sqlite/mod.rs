@@ -340,7 +340,7 @@ fn bind_identity<'q>(query: Query<'q>, i: &'q IdentityRecord) -> Query<'q> {
         .bind(i.updated_at)
 }
 
-/// The nine values of a new attempt, in `INSERT_ATTEMPT`'s order.
+/// The eleven values of a new attempt, in `INSERT_ATTEMPT`'s order.
 fn bind_attempt<'q>(query: Query<'q>, a: &'q AttemptRecord) -> Query<'q> {
     query
         .bind(&a.id)
@@ -353,6 +353,7 @@ fn bind_attempt<'q>(query: Query<'q>, a: &'q AttemptRecord) -> Query<'q> {
         .bind(&a.document)
         .bind(a.expires_at)
         .bind(&a.judged)
+        .bind(a.judged.as_ref().map(|_| a.version))
 }
 
 /// Rounds to about 100 m so that one place is one row.
@@ -906,6 +907,7 @@ impl Store for SqliteStore {
             .bind(&a.status)
             .bind(&a.document)
             .bind(&a.judged)
+            .bind(a.judged.as_ref().map(|_| a.version))
             .bind(a.version)
             .bind(&a.id)
             .bind(&a.client_id)

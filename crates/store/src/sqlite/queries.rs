@@ -97,16 +97,18 @@ pub const PRUNE_SENDS: &str = "DELETE FROM code_sends WHERE client_id = ? AND pe
 pub const PRUNE_SENDS_TO: &str = "DELETE FROM code_sends WHERE client_id = ? AND destination = ? AND sent_at < ?";
 /// Erasure: an attempt detached from its person, if it is still the version that was anonymized.
 pub const DETACH_ATTEMPT: &str =
-    "UPDATE attempts SET person_id = NULL, document = ?, judged = NULL, version = version + 1 WHERE id = ? AND version = ?";
+    "UPDATE attempts SET person_id = NULL, document = ?, judged = NULL, judged_version = NULL, version = version + 1
+     WHERE id = ? AND version = ?";
 pub const UPDATE_ATTEMPT: &str =
-    "UPDATE attempts SET status = ?, document = ?, judged = ?, version = ? WHERE id = ? AND client_id = ? AND version = ?";
+    "UPDATE attempts SET status = ?, document = ?, judged = ?, judged_version = ?, version = ?
+     WHERE id = ? AND client_id = ? AND version = ?";
 
 /// A new attempt, stored only while its person has an identity (an erasure may have happened since
 /// the decision); `INSERT_GUARD` is appended when the policy limits attempts in a window.
 pub const INSERT_ATTEMPT: &str =
     "INSERT INTO attempts (id, client_id, person_id, policy_id, status, created_at, version, document, expires_at,
-       judged)
-     SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM identities WHERE client_id = ? AND person_id = ?)";
+       judged, judged_version)
+     SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM identities WHERE client_id = ? AND person_id = ?)";
 pub const INSERT_GUARD: &str =
     " AND (SELECT COUNT(*) FROM (SELECT 1 FROM attempts WHERE client_id = ? AND person_id = ? AND created_at >= ?
        LIMIT ?)) < ?";

@@ -18,15 +18,20 @@ pub const NTH_NEWEST: &str = "SELECT created_at, id FROM attempts INDEXED BY att
 // thread to the server's one at a time, and for thousands of small rows that handoff cost more than the
 // reads (measured with `scripts/bench.sh --replay`).
 
+/// The judged fields when they were written at the attempt's version (see migration 13), else the document
+/// (none for an erased person's attempt, which is not replayed).
+///
 /// The first page, then the next ones after a cursor: two statements, each with one lower bound, so that
 /// the index range starts at the cursor (with `?4 IS NULL OR`, or beside `created_at >= ?3`, SQLite bounds
 /// the range by the window's start, and every page scans from there). A cursor is never before `since`.
-pub const FIRST_PAGE: &str = "SELECT json_group_array(json_array(id, person_id, status, created_at, judged,
-       CASE WHEN judged IS NULL THEN document END)) FROM (SELECT * FROM attempts INDEXED BY attempts_by_policy
+pub const FIRST_PAGE: &str = "SELECT json_group_array(json_array(id, person_id, status, created_at,
+       CASE WHEN judged_version = version THEN judged END,
+       CASE WHEN judged_version IS NOT version AND person_id IS NOT NULL THEN document END)) FROM (SELECT * FROM attempts INDEXED BY attempts_by_policy
      WHERE client_id = ?1 AND policy_id = ?2 AND created_at >= ?3 AND (created_at, id) <= (?4, ?5)
      ORDER BY created_at, id LIMIT ?6)";
-pub const NEXT_PAGE: &str = "SELECT json_group_array(json_array(id, person_id, status, created_at, judged,
-       CASE WHEN judged IS NULL THEN document END)) FROM (SELECT * FROM attempts INDEXED BY attempts_by_policy
+pub const NEXT_PAGE: &str = "SELECT json_group_array(json_array(id, person_id, status, created_at,
+       CASE WHEN judged_version = version THEN judged END,
+       CASE WHEN judged_version IS NOT version AND person_id IS NOT NULL THEN document END)) FROM (SELECT * FROM attempts INDEXED BY attempts_by_policy
      WHERE client_id = ?1 AND policy_id = ?2 AND (created_at, id) > (?3, ?7) AND (created_at, id) <= (?4, ?5)
      ORDER BY created_at, id LIMIT ?6)";
 
@@ -46,12 +51,13 @@ pub const KEYS: &str = "SELECT json_group_array(json_array(person_id, thumbprint
       GROUP BY person_id, thumbprint, fingerprint)";
 
 /// The location is read only from approved attempts: only an approval is a place the person was. Its
-/// location and decision time, from the judged fields (the same paths as in the document, which attempts
-/// stored before them are read from).
+/// location and decision time, from the judged fields (the same paths as in the document, which is read
+/// when they were not written at the attempt's version).
 pub const ATTEMPTS: &str = "SELECT json_group_array(json_array(person_id, created_at, approval)) FROM
      (SELECT person_id, created_at,
         CASE WHEN status = 'approved'
-          THEN json_extract(coalesce(judged, document), '$.location', '$.decidedAt') END AS approval
+          THEN json_extract(CASE WHEN judged_version = version THEN judged ELSE document END,
+            '$.location', '$.decidedAt') END AS approval
       FROM attempts INDEXED BY attempts_by_person
       WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2)) AND created_at >= ?3 AND created_at <= ?5
         AND ((created_at, id) <= (?4, ?7) OR policy_id <> ?6)
