@@ -61,7 +61,8 @@ if [[ -z ${BENCH_NO_BUILD:-} ]]; then # BENCH_NO_BUILD=1: measure the binaries a
   { $AT_SIZE || $REPLAY; } && cargo build --release --locked -p smartauth-store --example bulk_load
 fi
 mkdir -p bench-results
-OUT=bench-results/bench-$(date -u +%Y%m%dT%H%M%SZ)$($AT_SIZE && echo -at-size)$($WEBHOOKS && echo -webhooks)$($REPLAY && echo -replay).txt
+# (An assignment's status is its last substitution's: each ends true, or `set -e` would stop the script here.)
+OUT=bench-results/bench-$(date -u +%Y%m%dT%H%M%SZ)$($AT_SIZE && echo -at-size || true)$($WEBHOOKS && echo -webhooks || true)$($REPLAY && echo -replay || true).txt
 WORK=$(mktemp -d "${AT_SIZE_DIR:-${TMPDIR:-/tmp}}/smartauth-bench.XXXXXX")
 PORT=18180; BASE_PORT=18181; SMS_PORT=18182
 DB=$WORK/data/smartauth.db
