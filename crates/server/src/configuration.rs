@@ -92,6 +92,11 @@ pub const SETTINGS: &[Setting] = &[
         "true",
         "false: this process writes events but does not deliver them (another `serve` on the same database does)",
     ),
+    setting(
+        "SMARTAUTH_AUDIT_RETENTION_DAYS",
+        "none: kept for ever",
+        "audit lines older than this many days (1 to 36500) are deleted, hourly, with a line saying so",
+    ),
     setting("SMARTAUTH_TRUSTED_PROXIES", "none", "comma-separated CIDRs whose X-Forwarded-For is believed"),
     setting(
         "SMARTAUTH_ALLOW_PRIVATE_TARGETS",
@@ -257,6 +262,8 @@ pub struct Settings {
     pub sms_timeout: Duration,
     /// `SMARTAUTH_WEBHOOK_*`: how webhook deliveries are retried and given up.
     pub webhooks: WebhookSettings,
+    /// `SMARTAUTH_AUDIT_RETENTION_DAYS`: audit lines older than this are deleted. Default: kept for ever.
+    pub audit_retention_days: Option<u32>,
     /// `SMARTAUTH_TLS_CERT` and `SMARTAUTH_TLS_KEY`: HTTPS on the listeners. Default: plain HTTP.
     pub tls: Option<TlsFiles>,
     /// `SMARTAUTH_TRUSTED_PROXIES`: comma-separated CIDRs whose `X-Forwarded-For` is believed. Default none.
@@ -360,6 +367,13 @@ impl Settings {
                 .filter(|n| (1..=256).contains(n))
                 .with_context(|| format!("SMARTAUTH_FACE_WORKERS={n:?}: use a number from 1 to 256"))?,
         };
+        let audit_retention_days = get("SMARTAUTH_AUDIT_RETENTION_DAYS")
+            .map(|n| {
+                n.parse::<u32>().ok().filter(|n| (1..=36_500).contains(n)).with_context(|| {
+                    format!("SMARTAUTH_AUDIT_RETENTION_DAYS={n:?}: use a number of days from 1 to 36500")
+                })
+            })
+            .transpose()?;
         let public_url = get("SMARTAUTH_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned());
         if let Some(url) = &public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -451,6 +465,7 @@ impl Settings {
             sms_gateway_url: get("SMARTAUTH_SMS_GATEWAY_URL"),
             sms_timeout,
             webhooks,
+            audit_retention_days,
             tls,
             trusted_proxies,
             master_key: get("SMARTAUTH_MASTER_KEY"),
@@ -546,6 +561,18 @@ mod tests {
         }
         let defaults = Settings::from_lookup(|_| None).unwrap();
         assert_eq!((defaults.smtp_timeout, defaults.sms_timeout), (DEFAULT_SMTP_TIMEOUT, DEFAULT_SMS_TIMEOUT));
+    }
+
+    #[test]
+    fn audit_retention_is_days_or_for_ever() {
+        let with = |value: &'static str| {
+            Settings::from_lookup(move |k| (k == "SMARTAUTH_AUDIT_RETENTION_DAYS").then(|| value.into()))
+        };
+        assert_eq!(with("365").unwrap().audit_retention_days, Some(365));
+        for bad in ["0", "36501", "1.5", "-1", "a year"] {
+            assert!(with(bad).err().unwrap().to_string().contains("from 1 to 36500"), "{bad}");
+        }
+        assert_eq!(Settings::from_lookup(|_| None).unwrap().audit_retention_days, None);
     }
 
     #[test]

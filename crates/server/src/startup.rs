@@ -364,6 +364,9 @@ impl Server {
             crate::webhooks::spawn(Arc::clone(&state));
         }
         crate::ops::attempts::spawn_sweeper(Arc::clone(&state));
+        if let Some(days) = settings.audit_retention_days {
+            crate::ops::audit::spawn_pruner(Arc::clone(&state), days);
+        }
         // Before binding: a certificate that does not load is a start-up error, not a dead port.
         let tls = settings.tls.as_ref().map(Certificates::load).transpose()?;
         #[cfg(unix)]

@@ -230,6 +230,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<smartauth_domain::replay::Sharing>;
 
     async fn insert_audit(&self, entry: &AuditEntry) -> Result<()>;
+    /// Retention: deletes up to `batch` of the oldest audit lines written before `before`; returns how many.
+    /// It stops at the first line of the batch that is newer, so a call reads at most `batch` lines.
+    async fn prune_audit(&self, before: Millis, batch: u32) -> Result<u64>;
     /// The audit trail, newest first: one tenant's (`Some`) or everything (`None`), before the cursor `seq`.
     async fn audit(&self, client_id: Option<&str>, before: Option<i64>, limit: u32) -> Result<Vec<(i64, AuditEntry)>>;
 

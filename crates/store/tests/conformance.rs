@@ -786,6 +786,30 @@ pub async fn events_are_written_with_their_change_for_the_subscriptions_that_wan
     assert_eq!(store.delivery_queue().await.unwrap().waiting, 1);
 }
 
+pub async fn audit_lines_past_their_retention_are_pruned_oldest_first(store: &dyn Store) {
+    let line = |n: i64, at: Millis| AuditEntry {
+        id: format!("au{n}"),
+        client_id: Some("c1".into()),
+        actor: "admin".into(),
+        action: "client.created".into(),
+        target: None,
+        detail: None,
+        ip: None,
+        request_id: None,
+        at,
+    };
+    for n in 0..7 {
+        store.insert_audit(&line(n, 1_000 + n)).await.unwrap();
+    }
+    // Retention ends at 1_005: lines 0 to 4 are due, in batches of 2.
+    assert_eq!(store.prune_audit(1_005, 2).await.unwrap(), 2);
+    assert_eq!(store.prune_audit(1_005, 2).await.unwrap(), 2);
+    assert_eq!(store.prune_audit(1_005, 2).await.unwrap(), 1, "the batch ends at the first newer line");
+    assert_eq!(store.prune_audit(1_005, 2).await.unwrap(), 0);
+    let left: Vec<String> = store.audit(None, None, 10).await.unwrap().into_iter().map(|(_, a)| a.id).collect();
+    assert_eq!(left, ["au6", "au5"]);
+}
+
 pub async fn deliveries_are_leased_fairly_among_subscriptions(store: &dyn Store) {
     with_people(store).await;
     store.insert_webhook(&webhook("c1", "slow", &["authentication.approved"]), Effects::NONE).await.unwrap();
@@ -860,6 +884,7 @@ engine!(
     super::open_sqlite(),
     [
         clients_are_kept_and_unique,
+        audit_lines_past_their_retention_are_pruned_oldest_first,
         a_rotated_secret_overlaps_for_its_grace_period,
         identities_belong_to_their_client,
         a_policy_keeps_its_id_and_creation_time_when_replaced,

@@ -2,12 +2,16 @@
 //! here and hands it to the store with its change (`Effects`), so that the line and the change commit
 //! together. A line holds ids, names and what changed, never a secret, a code or an image.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use serde_json::Value;
 use smartauth_store::AuditEntry;
 
 use crate::auth::{Admin, Tenant};
 use crate::crypto;
 use crate::error::current_request_id;
+use crate::startup::App;
 
 /// Who acts.
 #[derive(Debug, Clone)]
@@ -76,4 +80,42 @@ pub fn describe(seq: i64, a: &AuditEntry, for_tenant: bool) -> Value {
         "at": smartauth_domain::time::format(at),
         "cursor": seq.to_string(),
     })
+}
+
+/// How often lines past their retention are looked for.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+const PRUNE_BATCH: u32 = 1_000;
+
+/// Deletes, at start and then hourly, the audit lines older than `days` (`SMARTAUTH_AUDIT_RETENTION_DAYS`).
+pub fn spawn_pruner(app: Arc<App>, days: u32) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = prune(&app, days).await {
+                tracing::warn!(error = %format!("{e:#}"), "pruning the audit trail failed; retrying in an hour");
+            }
+            tokio::time::sleep(PRUNE_EVERY).await;
+        }
+    });
+}
+
+/// Deletes the lines older than `days`, a batch at a time (each its own short write), and says so in a
+/// line of its own: the trail shows when and up to when it was cut. Returns how many went.
+pub async fn prune(app: &App, days: u32) -> anyhow::Result<u64> {
+    let now = chrono::Utc::now();
+    let before = now - chrono::Duration::days(i64::from(days));
+    let mut pruned = 0;
+    loop {
+        let batch = app.store.prune_audit(before.timestamp_millis(), PRUNE_BATCH).await?;
+        pruned += batch;
+        if batch < u64::from(PRUNE_BATCH) {
+            break;
+        }
+    }
+    if pruned > 0 {
+        let before = smartauth_domain::time::format(before);
+        let detail = serde_json::json!({"before": before, "lines": pruned, "retentionDays": days});
+        app.store.insert_audit(&Actor::server().line(None, "audit.pruned", None, Some(detail))).await?;
+        tracing::info!(lines = pruned, %before, "audit lines past their retention deleted");
+    }
+    Ok(pruned)
 }

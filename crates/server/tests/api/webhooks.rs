@@ -487,3 +487,41 @@ async fn a_process_that_does_not_dispatch_leaves_its_events_to_one_that_does() {
     let body: Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!((body["type"].as_str(), body["data"]["policyId"].as_str()), (Some("policy.changed"), Some("pix")));
 }
+
+#[tokio::test]
+async fn audit_lines_past_their_retention_are_deleted_with_a_line_saying_so() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person("alice").await;
+    app.put_policy(&tenant, "pix", json!({"name": "Pix, stricter"})).await;
+    let written = app.scalar("SELECT COUNT(*) FROM audit_log").await;
+    assert!(written >= 3, "client, identity and policy lines: {written}");
+    // All but the newest line are 40 days old.
+    app.sql("UPDATE audit_log SET at = at - 40 * 86400000 WHERE seq < (SELECT MAX(seq) FROM audit_log)").await;
+
+    // A server with a 30-day retention on the same data deletes them as it starts.
+    let dir = app.data_dir.path().to_path_buf();
+    let kept = spawn_app_with(move |s| {
+        s.data_dir = dir;
+        s.audit_retention_days = Some(30);
+    })
+    .await;
+    let pruned = "SELECT COUNT(*) FROM audit_log WHERE action = 'audit.pruned'";
+    for _ in 0..50 {
+        if app.scalar(pruned).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let trail = kept.call(Method::GET, "/admin/audit", Some(ADMIN_TOKEN), None).await.body;
+    let items = trail["items"].as_array().unwrap();
+    let actions: Vec<&str> = items.iter().map(|a| a["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["audit.pruned", "policy.changed"], "{trail}");
+    assert_eq!(items[0]["actor"], "server");
+    assert_eq!(items[0]["detail"]["lines"], written - 1);
+    assert_eq!(items[0]["detail"]["retentionDays"], 30);
+    // The tenant's own trail shows what is left of it, not the operator's line.
+    let theirs = app.get("/audit", &backend(&tenant)).await.body;
+    let actions: Vec<&str> =
+        theirs["items"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["policy.changed"], "{theirs}");
+}

@@ -1098,6 +1098,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn prune_audit(&self, before: Millis, batch: u32) -> Result<u64> {
+        let done = sqlx::query(PRUNE_AUDIT).bind(i64::from(batch)).bind(before).execute(&self.writer).await?;
+        Ok(done.rows_affected())
+    }
+
     async fn audit(&self, client_id: Option<&str>, before: Option<i64>, limit: u32) -> Result<Vec<(i64, AuditEntry)>> {
         let rows = sqlx::query(
             "SELECT * FROM audit_log WHERE (?1 IS NULL OR client_id = ?1) AND seq < ?2 ORDER BY seq DESC LIMIT ?3",

@@ -218,3 +218,8 @@ pub const DELIVERY_COLUMNS: &str = "d.id, d.webhook_id, d.client_id, d.event_id,
 /// The expiry sweep: waiting attempts past their `expires_at` (the partial index `attempts_expiring`).
 pub const EXPIRED_ATTEMPTS: &str =
     "SELECT * FROM attempts WHERE status = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT ?";
+
+/// Audit retention: the oldest `?1` lines (by `seq`, the order they were written in), those of them written
+/// before `?2`. Lines are written in time order, so the first newer one ends what is due.
+pub const PRUNE_AUDIT: &str = "DELETE FROM audit_log WHERE seq IN
+     (SELECT seq FROM (SELECT seq, at FROM audit_log ORDER BY seq LIMIT ?1) WHERE at < ?2)";
