@@ -28,7 +28,9 @@
 # mode, to deliver to 127.0.0.1. WEBHOOK_DRAIN_TIMEOUT (seconds, default 900) bounds the wait for the drain.
 # WEBHOOKS_ONLY=1 skips the usual loads (the server is warmed up by an unreported run instead);
 # BENCH_DISPATCH=false runs the server with SMARTAUTH_WEBHOOK_DISPATCH=false (events written, none delivered:
-# the outbox's cost alone; set WEBHOOK_DRAIN_TIMEOUT=1); PERF=1 profiles the webhook runs (perf record), to
+# the outbox's cost alone; set WEBHOOK_DRAIN_TIMEOUT=1); BENCH_DISPATCH=separate delivers from a second `serve`
+# on the same database (SMARTAUTH_WEBHOOK_DISPATCH=true, pinned to core 1 beside wrk and the receiver) while the
+# answering one, on core 0, only writes the events: the deployment README "Webhooks" recommends under load; PERF=1 profiles the webhook runs (perf record), to
 # bench-results/<name>-perf-<run>.txt. Every run line gives how busy each core was and the server's CPU a request.
 #
 # --replay: policy replay (issue 13) instead of the usual loads. The server stops, REPLAY_IDENTITIES identities
@@ -66,7 +68,7 @@ OUT=bench-results/bench-$(date -u +%Y%m%dT%H%M%SZ)$($AT_SIZE && echo -at-size ||
 WORK=$(mktemp -d "${AT_SIZE_DIR:-${TMPDIR:-/tmp}}/smartauth-bench.XXXXXX")
 PORT=18180; BASE_PORT=18181; SMS_PORT=18182
 DB=$WORK/data/smartauth.db
-cleanup() { kill "${SERVER:-}" "${BASELINE:-}" "${RECEIVER:-}" 2>/dev/null || true; wait 2>/dev/null; keep_db; rm -rf "$WORK"; }
+cleanup() { kill "${SERVER:-}" "${BASELINE:-}" "${RECEIVER:-}" "${DISPATCHER:-}" 2>/dev/null || true; wait 2>/dev/null; keep_db; rm -rf "$WORK"; }
 # BENCH_KEEP_DB=DIR: the bench tenant's SQLite files are copied there at the end, the server stopped (to look into
 # its queries with the sqlite3 shell).
 keep_db() { if [[ -n ${BENCH_KEEP_DB:-} && -f $DB ]]; then mkdir -p "$BENCH_KEEP_DB" && cp "$DB"* "$BENCH_KEEP_DB"/; fi; }
@@ -80,7 +82,7 @@ start_server() {
     SMARTAUTH_ADMIN_TOKEN=bench-admin SMARTAUTH_SMS_GATEWAY_URL=http://127.0.0.1:$SMS_PORT/ \
     SMARTAUTH_TRUSTED_PROXIES=127.0.0.1/32 RUST_LOG=warn \
     SMARTAUTH_THROTTLE_SDK_PER_MINUTE=0 SMARTAUTH_THROTTLE_DEVICE_PER_MINUTE=0 \
-    SMARTAUTH_ALLOW_PRIVATE_TARGETS=$WEBHOOKS SMARTAUTH_WEBHOOK_DISPATCH=${BENCH_DISPATCH:-true} \
+    SMARTAUTH_ALLOW_PRIVATE_TARGETS=$WEBHOOKS SMARTAUTH_WEBHOOK_DISPATCH=$([[ ${BENCH_DISPATCH:-true} == true ]] && echo true || echo false) \
     taskset -c 0 target/release/smartauth serve >> "$WORK/server.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 600); do curl -sf http://127.0.0.1:$PORT/health >/dev/null && break; sleep 0.05; done
@@ -135,6 +137,8 @@ run() { # name, wrk args...
         100 * (y[2] - x[2]) / (t * d), 1000 * (c1 - c0) / t / (r * d) }')
   printf '%-34s %12s req/s   p50 %9s   p99 %9s   non-2xx %s   (%s)\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}" "$usage" | tee -a "$OUT"
   echo "$rps" > "$WORK/$name.rps"
+  awk -v c0="$cpu0" -v c1="$(server_cpu)" -v t="$ticks" -v d="$DURATION" -v r="$rps" \
+    'BEGIN { printf "%.4f\n", 1000 * (c1 - c0) / t / (r * d) }' > "$WORK/$name.cpu"
 }
 
 # PERF=1: a run given to perf_run is also profiled (perf record on the server), and the server's samples by
@@ -188,6 +192,15 @@ if $WEBHOOKS; then
   }
   echo | tee -a "$OUT"
   echo "webhooks: the passive POST load without a subscription, then with one (receiver on 127.0.0.1:$RECV_PORT, node $(node --version), core 1 beside wrk)" | tee -a "$OUT"
+  if [[ ${BENCH_DISPATCH:-true} == separate ]]; then
+    SMARTAUTH_DATA_DIR=$WORK/data SMARTAUTH_INTEL_DIR=$PWD/data/intel SMARTAUTH_LISTEN=127.0.0.1:$((PORT + 10)) \
+      SMARTAUTH_ADMIN_TOKEN=bench-admin RUST_LOG=warn SMARTAUTH_ALLOW_PRIVATE_TARGETS=true SMARTAUTH_WEBHOOK_DISPATCH=true \
+      taskset -c 1 target/release/smartauth serve >> "$WORK/dispatcher.log" 2>&1 &
+    DISPATCHER=$!
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$((PORT + 10))/health" >/dev/null && break; sleep 0.1; done
+    echo "  deliveries from a second process on the same database (core 1), not from the answering one" | tee -a "$OUT"
+  fi
+  dispatcher_cpu() { [[ -n ${DISPATCHER:-} ]] && awk '{print $14 + $15}' "/proc/$DISPATCHER/stat" || echo 0; }
   # After WEBHOOKS_ONLY, this is the server's first load: warm it up first, unreported.
   [[ -n ${WEBHOOKS_ONLY:-} ]] && taskset -c 1 wrk -t1 -c32 -d10s -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications >/dev/null
   perf_run post_webhooks_reference -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications
@@ -203,7 +216,7 @@ if $WEBHOOKS; then
     tail -20 "$WORK/server.log" >&2
     exit 1
   fi
-  D0=$(received); N0=$(attempts); E0=$(sqlite3 "$DB" "SELECT COALESCE(MAX(seq), 0) FROM webhook_events")
+  D0=$(received); N0=$(attempts); E0=$(sqlite3 "$DB" "SELECT COALESCE(MAX(seq), 0) FROM webhook_events"); DCPU0=$(dispatcher_cpu)
   LOAD_START=$(now_ms)
   perf_run post_webhooks_subscribed -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications
   LOAD_END=$(now_ms)
@@ -220,6 +233,8 @@ if $WEBHOOKS; then
     sleep 0.2
   done
   curl -sf "http://127.0.0.1:$RECV_PORT/dump" > "$WORK/received.txt"
+  [[ -n ${DISPATCHER:-} ]] && echo "  the delivering process: $(awk -v a="$DCPU0" -v b="$(dispatcher_cpu)" -v t="$(getconf CLK_TCK)" \
+    -v n="$EXPECTED" 'BEGIN { printf "%.2f ms CPU a delivered event", 1000 * (b - a) / t / (n > 0 ? n : 1) }')" | tee -a "$OUT"
   echo "  events written by the server during the run: $(sqlite3 "$DB" \
     "SELECT group_concat(type || '=' || n, ' ') FROM (SELECT type, COUNT(*) AS n FROM webhook_events WHERE seq > $E0 GROUP BY type)");" \
     "deliveries by status: $(sqlite3 "$DB" "SELECT group_concat(status || '=' || n || ' (retried ' || r || ')', ' ') FROM (SELECT status, COUNT(*) AS n, SUM(tries > 1) AS r FROM webhook_deliveries GROUP BY status)")" \
@@ -270,6 +285,11 @@ print(f"POST /authentications with a webhook subscription: {hooked:.0f} attempts
       f"({'within' if ratio >= 0.9 else 'OVER'} the 10% goal)")
 print(f"  reference again after deleting the subscription: {after:.0f} attempts/s; with webhooks over the mean of both "
       f"references: {hooked / ((ref + after) / 2):.3f}x")
+c = lambda n: float(open(f"{w}/{n}.cpu").read())
+cref, chooked, cafter = c("post_webhooks_reference"), c("post_webhooks_subscribed"), c("post_webhooks_reference_after")
+mean = (cref + cafter) / 2
+print(f"  the answering process's CPU a request: {cref:.3f} and {cafter:.3f} ms without a subscription, {chooked:.3f} ms "
+      f"with one: its capacity (requests a core-second) {mean / chooked:.3f}x, a cost of {(1 - mean / chooked) * 100:.1f}%")
 PY
   echo "attempts by status after the webhook runs: $(sqlite3 "$DB" \
     "SELECT group_concat(status || '=' || n, ' ') FROM (SELECT status, COUNT(*) AS n FROM attempts GROUP BY status)")" | tee -a "$OUT"
