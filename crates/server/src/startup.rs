@@ -67,6 +67,8 @@ pub struct App {
     pub webhook_settings: crate::configuration::WebhookSettings,
     /// Wakes the webhook dispatcher when an event was written here.
     pub webhook_wakeup: crate::webhooks::Wakeup,
+    /// Rung after an erasure: the journal still holds the erased rows (`ops::identities::spawn_journal_cleaner`).
+    pub erased: tokio::sync::Notify,
 }
 
 pub type AppState = Arc<App>;
@@ -208,6 +210,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, First
         origins: crate::cors::Origins::default(),
         webhook_settings: settings.webhooks.clone(),
         webhook_wakeup: crate::webhooks::Wakeup::default(),
+        erased: tokio::sync::Notify::new(),
     };
     Ok((Arc::new(app), FirstStart { admin_token: generated }))
 }
@@ -364,6 +367,7 @@ impl Server {
             crate::webhooks::spawn(Arc::clone(&state));
         }
         crate::ops::attempts::spawn_sweeper(Arc::clone(&state));
+        crate::ops::identities::spawn_journal_cleaner(Arc::clone(&state));
         if let Some(days) = settings.audit_retention_days {
             crate::ops::audit::spawn_pruner(Arc::clone(&state), days);
         }

@@ -21,7 +21,7 @@ use crate::configuration::{LogFormat, Settings};
 /// named here, and naming a crate (`RUST_LOG=debug,tract=debug`) overrides its line. The model runtime
 /// (tract) logs tens of thousands of lines at debug while loading; sqlx logs every statement.
 pub const DEFAULT_LOG_LEVELS: &str =
-    "info,tract=warn,sqlx=warn,maxminddb=info,hyper=info,h2=info,rustls=info,reqwest=info";
+    "info,tract=warn,sqlx=warn,kiddo=warn,maxminddb=info,hyper=info,h2=info,rustls=info,reqwest=info";
 
 /// The default levels with the operator's `RUST_LOG` directives over them.
 pub fn log_filter(base: &str, extra: Option<&str>) -> anyhow::Result<EnvFilter> {

@@ -230,6 +230,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<smartauth_domain::replay::Sharing>;
 
     async fn insert_audit(&self, entry: &AuditEntry) -> Result<()>;
+    /// After an erasure: moves the write-ahead journal into the database file and empties the journal, so
+    /// that no earlier copy of the erased rows stays in it. False when a reader still holds it (try again
+    /// later); engines without such a journal answer true.
+    async fn truncate_journal(&self) -> Result<bool>;
     /// Retention: deletes up to `batch` of the oldest audit lines written before `before`; returns how many.
     /// It stops at the first line of the batch that is newer, so a call reads at most `batch` lines.
     async fn prune_audit(&self, before: Millis, batch: u32) -> Result<u64>;

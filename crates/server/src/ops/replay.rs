@@ -133,7 +133,7 @@ pub struct PersonFriction {
     pub less_friction: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     pub policy_id: String,
@@ -457,7 +457,36 @@ async fn run(
             break;
         }
     }
-    Ok(finish(fold, started))
+    let mut report = finish(fold, started);
+    forget_erased_since(store, client_id, &mut report).await?;
+    Ok(report)
+}
+
+/// People erased while the replay ran: their attempts stay counted (they were replayed), but the answer
+/// names none of them (one read for each person it names, at most 600).
+async fn forget_erased_since(store: &dyn Store, client_id: &str, report: &mut Report) -> anyhow::Result<()> {
+    let mut named: Vec<String> = report.changes.iter().map(|c| c.person_id.clone()).collect();
+    named.extend(report.people.iter().map(|p| p.person_id.clone()));
+    named.sort_unstable();
+    named.dedup();
+    let mut gone = Vec::new();
+    for person in named {
+        if store.identity(client_id, &person).await?.is_none() {
+            gone.push(person);
+        }
+    }
+    report.forget(&gone);
+    Ok(())
+}
+
+impl Report {
+    /// Takes these people out of the listed changes and people (not out of the counts).
+    fn forget(&mut self, gone: &[String]) {
+        self.changes.retain(|c| !gone.contains(&c.person_id));
+        let before = self.people.len();
+        self.people.retain(|p| !gone.contains(&p.person_id));
+        self.people_with_more_friction -= (before - self.people.len()) as u64;
+    }
 }
 
 /// Reads the pasts of the page's people not met yet (from `lead` before the page), and who else was
@@ -655,7 +684,34 @@ fn finish(mut fold: Fold, started: Instant) -> Report {
 
 #[cfg(test)]
 mod tests {
-    use super::TenantTurn;
+    use super::{Change, PersonFriction, Report, Status, TenantTurn};
+
+    #[test]
+    fn people_erased_during_a_replay_are_not_named_in_its_answer() {
+        let change = |person: &str| Change {
+            attempt_id: format!("a-{person}"),
+            person_id: person.into(),
+            created_at: String::new(),
+            decided: Status::Approved,
+            candidate: Status::Pending,
+            ended_approved: true,
+            contexts: Vec::new(),
+            summary: String::new(),
+        };
+        let friction = |person: &str| PersonFriction { person_id: person.into(), more_friction: 2, less_friction: 0 };
+        let mut report = Report {
+            changed: 3,
+            changes: vec![change("ana"), change("bob"), change("ana")],
+            people_with_more_friction: 5,
+            people: vec![friction("bob"), friction("ana")],
+            ..Report::default()
+        };
+        report.forget(&["bob".to_owned()]);
+        let named: Vec<&str> = report.changes.iter().map(|c| c.person_id.as_str()).collect();
+        assert_eq!(named, ["ana", "ana"]);
+        assert_eq!(report.people.iter().map(|p| p.person_id.as_str()).collect::<Vec<_>>(), ["ana"]);
+        assert_eq!((report.changed, report.people_with_more_friction), (3, 4), "counted, not named");
+    }
 
     #[test]
     fn a_tenant_has_one_replay_at_a_time_and_gets_its_turn_back() {

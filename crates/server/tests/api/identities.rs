@@ -129,3 +129,27 @@ async fn erasing_an_identity_removes_its_data_and_anonymizes_its_attempts() {
     let second = app.call(reqwest::Method::DELETE, "/identities/unknown", Some(&backend(&tenant)), None).await;
     assert_eq!(second.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn an_erased_persons_device_and_place_leave_the_journal_too() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    let (fingerprint, latitude) = ("fp-erase-me-7f3a9c", "-8.8888888");
+    app.approve_by_email(&tenant, PERSON, fingerprint, (-8.8888888, -36.6666666)).await;
+    let bytes = app.db_bytes().await;
+    assert!(contains(&bytes, fingerprint) && contains(&bytes, latitude), "stored, in the file or its journal");
+
+    let del = app.call(reqwest::Method::DELETE, &format!("/identities/{PERSON}"), Some(&backend(&tenant)), None).await;
+    assert_eq!(del.status, StatusCode::OK, "{:?}", del.body);
+    // The file's rows are overwritten at once; the journal's earlier copies go when it is emptied, right after.
+    let mut left = true;
+    for _ in 0..100 {
+        let bytes = app.db_bytes().await;
+        left = contains(&bytes, fingerprint) || contains(&bytes, latitude);
+        if !left {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!left, "the device and the place are in neither the database file nor its journal");
+}

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use smartauth_domain::lockout::{Factor, Guard, Guards, LockoutRules, TryVerdict};
 use smartauth_domain::{Coordinates, History, KnownDeviceKey, Policy};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{ConnectOptions, Connection, Row, SqlitePool};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -44,6 +44,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
 ];
 
 pub struct SqliteStore {
+    /// How its connections are opened (for `truncate_journal`'s own one).
+    options: SqliteConnectOptions,
     writer: SqlitePool,
     reader: SqlitePool,
     /// New attempts are written in groups by one task (see `batch`).
@@ -70,6 +72,7 @@ impl SqliteStore {
             .await?;
         migrate(&writer).await?;
         optimize(&writer, OPTIMIZE_AT_OPEN).await?;
+        let own = options.clone();
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
@@ -81,7 +84,7 @@ impl SqliteStore {
             .await?;
         let batcher = batch::start(writer.clone());
         tokio::spawn(optimize_periodically(writer.clone()));
-        Ok(SqliteStore { writer, reader, batcher })
+        Ok(SqliteStore { options: own, writer, reader, batcher })
     }
 
     /// Closes every connection (the file can then be opened by another process in any mode).
@@ -1096,6 +1099,22 @@ impl Store for SqliteStore {
     async fn insert_audit(&self, entry: &AuditEntry) -> Result<()> {
         bind_audit(sqlx::query(INSERT_AUDIT), entry).execute(&self.writer).await?;
         Ok(())
+    }
+
+    async fn truncate_journal(&self) -> Result<bool> {
+        // A connection of its own that does not wait: TRUNCATE takes the write lock and would otherwise hold
+        // it while readers finish, stalling the attempts' writes; busy now means try again later.
+        let mut connection = self.options.clone().busy_timeout(Duration::ZERO).connect().await?;
+        let done =
+            sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut connection).await;
+        connection.close().await?;
+        match done {
+            Ok((busy, _, _)) => Ok(busy == 0),
+            Err(sqlx::Error::Database(e)) if e.message().contains("locked") || e.message().contains("busy") => {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn prune_audit(&self, before: Millis, batch: u32) -> Result<u64> {
