@@ -4,78 +4,20 @@
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { signJwt } from '../../examples/web-bank/server.mjs';
+import { SAO_PAULO, call, freePort, must, sleep, waitFor } from '../common/harness.mjs';
+
+export { SAO_PAULO, call, freePort, must, sleep, startSmsCapture, waitFor } from '../common/harness.mjs';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const OUT = path.join(REPO, 'target/browser');
 export const SHOTS = path.join(OUT, 'screenshots');
 export const ADMIN_TOKEN = `browser-test-${crypto.randomBytes(8).toString('hex')}`;
-export const SAO_PAULO = { latitude: -23.56, longitude: -46.6376, accuracy: 20 };
-
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-export async function freePort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-/** Polls `fn` until it returns a truthy value; throws with `what` (and the last value) after `timeout` ms. */
-export async function waitFor(fn, { timeout = 15000, interval = 100, what = 'a condition' } = {}) {
-  const end = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await sleep(interval);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The SMS gateway the server is pointed at
-
-export async function startSmsCapture() {
-  const messages = [];
-  const server = http.createServer(async (req, res) => {
-    const chunks = [];
-    for await (const c of req) chunks.push(c);
-    try {
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      messages.push({ ...body, at: Date.now() });
-      res.writeHead(202, { 'Content-Type': 'application/json' }).end('{"ok":true}');
-    } catch {
-      res.writeHead(400).end();
-    }
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const digits = (s) => String(s).replace(/\D/g, '');
-  return {
-    url: `http://127.0.0.1:${server.address().port}/sms`,
-    messages,
-    /** The messages sent to `phone` so far. */
-    to: (phone) => messages.filter((m) => digits(m.to) === digits(phone)),
-    /** Waits for the `n`-th (1-based) message to `phone`. */
-    async nth(phone, n, timeout = 15000) {
-      return waitFor(() => this.to(phone)[n - 1], { timeout, what: `SMS number ${n} to ${phone}` });
-    },
-    close: () => new Promise((r) => server.close(r)),
-  };
-}
-
 /** The code of a message: the WebOTP line `@host #123456` ends it. */
 export function codeOf(message) {
   const m = /@([^\s#]+) #(\d{4,10})\s*$/.exec(message);
@@ -139,27 +81,6 @@ export async function startSmartauth({ smsUrl }) {
 }
 
 /** A JSON call; returns {status, body, headers}. */
-export async function call(url, method, pathname, token, body) {
-  const r = await fetch(url + pathname, {
-    method,
-    headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  let parsed;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = text;
-  }
-  return { status: r.status, body: parsed, headers: r.headers };
-}
-
-export function must(answer, what, statuses = [200]) {
-  if (!statuses.includes(answer.status)) throw new Error(`${what}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
-  return answer.body;
-}
-
 export class Tenant {
   constructor(api, clientId, secret) {
     Object.assign(this, { api, clientId, secret });

@@ -5,45 +5,18 @@ import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SAO_PAULO, call, freePort, must, sleep, waitFor } from '../common/harness.mjs';
+
+export { SAO_PAULO, call, freePort, must, sleep, startSmsCapture, waitFor } from '../common/harness.mjs';
 
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(HERE, '../..');
 export const OUT = path.join(REPO, 'target/webhooks');
 export const PYTHON = process.env.WEBHOOK_TEST_PYTHON ?? path.join(REPO, 'data/.venv/bin/python');
-export const SAO_PAULO = { latitude: -23.56, longitude: -46.6376, accuracy: 20 };
 export const PHONE = '5521982895497';
-
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-export async function freePort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-/** Polls `fn` until it returns a truthy value; throws with `what` after `timeout` ms. */
-export async function waitFor(fn, { timeout = 15000, interval = 100, what = 'a condition' } = {}) {
-  const end = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) {
-      throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    }
-    await sleep(interval);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Receivers: webhooks and SMS
@@ -63,26 +36,6 @@ export async function startReceiver() {
     base: `http://127.0.0.1:${server.address().port}`,
     received,
     at: (p) => received.filter((r) => r.path === p),
-    close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }),
-  };
-}
-
-export async function startSmsCapture() {
-  const messages = [];
-  const server = http.createServer(async (req, res) => {
-    const chunks = [];
-    for await (const c of req) chunks.push(c);
-    try {
-      messages.push({ ...JSON.parse(Buffer.concat(chunks).toString('utf8')), at: Date.now() });
-      res.writeHead(202, { 'Content-Type': 'application/json' }).end('{"ok":true}');
-    } catch {
-      res.writeHead(400).end();
-    }
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${server.address().port}/sms`,
-    messages,
     close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }),
   };
 }
@@ -195,28 +148,6 @@ export class Smartauth {
 }
 
 /** A JSON call; returns {status, body}. */
-export async function call(url, method, pathname, token, body, { timeout = 15000 } = {}) {
-  const r = await fetch(url + pathname, {
-    method,
-    headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-    signal: AbortSignal.timeout(timeout),
-  });
-  const text = await r.text();
-  let parsed;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = text;
-  }
-  return { status: r.status, body: parsed };
-}
-
-export function must(answer, what, statuses = [200]) {
-  if (!statuses.includes(answer.status)) throw new Error(`${what}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
-  return answer.body;
-}
-
 const b64url = (x) => Buffer.from(x).toString('base64url');
 
 /** An HS256 JWT. */
