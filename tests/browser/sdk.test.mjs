@@ -374,3 +374,14 @@ test('7. camera permission denied: a clear screen, not a hang', async () => {
   assert.equal(result.state, 'refused');
   assert.equal(result.reason, 'cancelled');
 });
+
+test('12. the API reference at /docs renders every operation from /openapi.json', async () => {
+  const context = await profile();
+  const page = await context.newPage();
+  await page.goto(`${smartauth.url}/docs`);
+  const spec = await (await fetch(`${smartauth.url}/openapi.json`)).json();
+  const operations = Object.values(spec.paths).reduce((n, item) => n + Object.keys(item).length, 0);
+  await waitFor(async () => (await page.locator('details').count()) >= operations, { what: `${operations} operations on /docs` });
+  assert.doesNotMatch(await page.locator('#root').innerText(), /Could not load/);
+  await shot(page, '12-docs');
+});
