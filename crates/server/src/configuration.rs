@@ -95,13 +95,13 @@ pub const SETTINGS: &[Setting] = &[
     setting(
         "SMARTAUTH_AUDIT_RETENTION_DAYS",
         "none: kept for ever",
-        "audit lines older than this many days (1 to 36500) are deleted, hourly, with a line saying so",
+        "audit lines older than this many days (1 to 36500) are deleted at start and hourly, with a line saying so",
     ),
     setting("SMARTAUTH_TRUSTED_PROXIES", "none", "comma-separated CIDRs whose X-Forwarded-For is believed"),
     setting(
         "SMARTAUTH_ALLOW_PRIVATE_TARGETS",
         "false",
-        "let outgoing requests (imageUrl) reach private and loopback addresses",
+        "let outgoing requests (imageUrl, webhook deliveries) reach private and loopback addresses",
     ),
     setting("SMARTAUTH_LOG_FORMAT", "text", "text, or json for one JSON object per line (stderr)"),
     setting(
