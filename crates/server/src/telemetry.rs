@@ -182,6 +182,10 @@ fn describe_metrics() {
         }
     }
     metrics::gauge!("smartauth_face_queue_depth").increment(0.0);
+    metrics::counter!("smartauth_face_verifications_total", "outcome" => "approved").increment(0);
+    for issue in smartauth_face::QualityIssue::ALL {
+        metrics::counter!("smartauth_face_quality_refusals_total", "detail" => issue.code()).increment(0);
+    }
 }
 
 /// Counts an attempt that ended when it was created: approved passively, refused, or blocked. One
