@@ -114,9 +114,13 @@ pub struct Decision {
 pub fn decide(input: &DecisionInput<'_>) -> Decision {
     let limit = &input.policy.max_attempts_per_identity;
     if input.history.attempts_in_window >= limit.limit {
+        let n = input.history.attempts_in_window;
         let detail = format!(
-            "{} attempts in the last {} s reach the policy's limit of {}",
-            input.history.attempts_in_window, limit.window_seconds, limit.limit
+            "{n} attempt{} in the last {} s reach{} the policy's limit of {}",
+            if n == 1 { "" } else { "s" },
+            limit.window_seconds,
+            if n == 1 { "es" } else { "" },
+            limit.limit
         );
         let v = ContextVerdict::block("MAX_ATTEMPTS_PER_IDENTITY", detail.clone());
         return Decision {

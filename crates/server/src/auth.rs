@@ -300,6 +300,11 @@ impl FromRequestParts<AppState> for Tenant {
         let ip = request_ip(parts, state);
         state.throttles.before_token(ip)?;
         let verified = match bearer(parts) {
+            // The operator's token where a tenant's is needed: say so, rather than "malformed token".
+            Ok(token) if !token.contains('.') && is_admin_token(state, token) => Err(unauthorized(
+                "this is the operator's admin token; this endpoint takes a client's JWT (the operator's endpoints \
+                 are under /admin: the audit trail of every tenant is GET /admin/audit)",
+            )),
             Ok(token) => verify_tenant_token(state, token).await,
             Err(e) => Err(e),
         };
@@ -334,15 +339,17 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let ip = request_ip(parts, state);
         state.throttles.before_token(ip)?;
-        let verified = bearer(parts).and_then(|token| {
-            let presented = crypto::sha256_hex(token.as_bytes());
-            match crypto::constant_time_eq(presented.as_bytes(), state.admin_token_hash.as_bytes()) {
-                true => Ok(Admin { ip }),
-                false => Err(unauthorized("invalid admin token")),
-            }
+        let verified = bearer(parts).and_then(|token| match is_admin_token(state, token) {
+            true => Ok(Admin { ip }),
+            false => Err(unauthorized("invalid admin token")),
         });
         counting_refusals(state, ip, verified)
     }
+}
+
+fn is_admin_token(state: &AppState, token: &str) -> bool {
+    let presented = crypto::sha256_hex(token.as_bytes());
+    crypto::constant_time_eq(presented.as_bytes(), state.admin_token_hash.as_bytes())
 }
 
 /// The client's address (through trusted proxies), for the throttles.

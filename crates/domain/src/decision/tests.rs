@@ -304,8 +304,14 @@ fn too_many_attempts_block_every_context_with_the_seed_reason() {
     for v in [&d.device, &d.location, &d.network] {
         assert_eq!((v.status, v.reason), (Status::Reproved, "MAX_ATTEMPTS_PER_IDENTITY"));
     }
+    assert!(d.device.detail.starts_with("5 attempts in the last 3600 s reach"), "{}", d.device.detail);
     h.attempts_in_window = 4;
     assert_eq!(run(&policy(), &context("phone-1", SAO_PAULO), &net(), &h, &ALL_METHODS).status, Status::Approved);
+    let mut one = policy();
+    one.max_attempts_per_identity.limit = 1;
+    h.attempts_in_window = 1;
+    let d = run(&one, &context("phone-1", SAO_PAULO), &net(), &h, &ALL_METHODS);
+    assert!(d.device.detail.starts_with("1 attempt in the last 3600 s reaches"), "{}", d.device.detail);
 }
 
 #[test]

@@ -360,6 +360,9 @@ async fn every_operator_and_tenant_action_is_in_the_audit_trail_without_secrets(
         assert!(!text.contains(secret), "the trail holds no secret or contact detail: {secret}");
     }
     // The operator sees every tenant's; the API cannot change it.
+    let wrong = app.call(Method::GET, "/audit", Some(ADMIN_TOKEN), None).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body["message"].as_str().unwrap().contains("GET /admin/audit"), "{:?}", wrong.body);
     let everything = app.call(Method::GET, "/admin/audit", Some(ADMIN_TOKEN), None).await;
     assert!(everything.body["items"].as_array().unwrap().len() >= items.len());
     for method in [Method::POST, Method::DELETE, Method::PATCH, Method::PUT] {
