@@ -67,6 +67,24 @@ pub fn why_not_offered(app: &App, method: Method) -> Option<&'static str> {
     }
 }
 
+/// What a replay's answer warns of its candidate: the rules this server cannot enforce, as `PUT` says, and
+/// the contexts it leaves out (they are not evaluated, so a partial candidate reads as lenient).
+pub fn candidate_warnings(app: &App, candidate: &Policy) -> Vec<String> {
+    let mut warnings = unenforceable_rules(app, candidate);
+    let c = &candidate.contexts;
+    let left_out = [
+        ("device_context", c.device_context.is_none()),
+        ("location_context", c.location_context.is_none()),
+        ("network_context", c.network_context.is_none()),
+    ];
+    for (name, missing) in left_out {
+        if missing {
+            warnings.push(format!("contexts.{name} is left out of the candidate, so it is not evaluated"));
+        }
+    }
+    warnings
+}
+
 fn unenforceable_rules(app: &App, policy: &Policy) -> Vec<String> {
     let mut warnings = Vec::new();
     if policy.codes.ttl_seconds > policy.attempt_ttl_seconds {

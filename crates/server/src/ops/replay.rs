@@ -162,6 +162,8 @@ pub struct Report {
     /// policy did, most affected first.
     pub people_with_more_friction: u64,
     pub people: Vec<PersonFriction>,
+    /// What the candidate leaves out or this server cannot enforce (see `ops::policies::candidate_warnings`).
+    pub warnings: Vec<String>,
     pub elapsed_ms: u64,
     pub attempts_per_second: u64,
     /// Where the time went, in milliseconds (wall time of each stage, summed over the pages).
@@ -382,6 +384,7 @@ async fn run(
             .filter_map(|p| p.contexts.location_context.as_ref().filter(|l| l.enabled).map(|l| l.max_travel_speed_kmh))
             .collect::<Vec<_>>(),
     );
+    let warnings = crate::ops::policies::candidate_warnings(app, &request.candidate);
     let mut fold = Fold {
         current,
         candidate: request.candidate,
@@ -405,6 +408,7 @@ async fn run(
             changes: Vec::new(),
             people_with_more_friction: 0,
             people: Vec::new(),
+            warnings,
             elapsed_ms: 0,
             attempts_per_second: 0,
             timings: Timings::default(),

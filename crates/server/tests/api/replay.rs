@@ -144,6 +144,17 @@ async fn a_replay_is_refused_clearly_and_only_for_the_tenants_own_policy() {
     let person = app.post("/identities", &sdk(&tenant, "ana"), json!([])).await;
     assert_eq!(person.status, StatusCode::FORBIDDEN, "{:?}", person.body);
 
+    // A partial candidate is replayed as it stands, and the answer says what it leaves out.
+    let partial = replay(&app, &tenant, json!({"policy": {"name": "only a name"}})).await;
+    assert_eq!(partial.status, StatusCode::OK, "{:?}", partial.body);
+    let warnings: Vec<&str> =
+        partial.body["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+    for context in ["device_context", "location_context", "network_context"] {
+        assert!(warnings.iter().any(|w| w.contains(context) && w.contains("not evaluated")), "{context}: {warnings:?}");
+    }
+    let full = replay(&app, &tenant, json!({"policy": policy})).await.body;
+    assert!(!full["warnings"].to_string().contains("left out"), "{}", full["warnings"]);
+
     // Another tenant with a policy of the same name sees none of ana's attempts.
     let stranger = app.tenant_with_person("bia").await;
     let r = replay(&app, &stranger, json!({"policy": policy})).await;
