@@ -450,7 +450,7 @@ async fn deliver(
             outcome.last_status = Some(posted.status);
             (outcome, "failed")
         }
-        Err(e) => (retry(settings, tries, at, None, &delivery_error(&e)), "failed"),
+        Err(e) => (retry(settings, tries, at, None, &crate::ops::webhooks::target_refusal(&e)), "failed"),
     };
     metrics::counter!("smartauth_webhook_deliveries_total", "outcome" => label).increment(1);
     if label == "delivered" {
@@ -465,20 +465,6 @@ async fn deliver(
         stop = true;
     }
     Ok((outcome, stop))
-}
-
-/// Why a delivery could not be made, as the subscription's deliveries show it (the fetcher's own words name
-/// `imageUrl`, the other URL it fetches).
-fn delivery_error(e: &crate::fetch::FetchError) -> String {
-    use crate::fetch::FetchError;
-    match e {
-        FetchError::BadUrl => "the url is not an http or https URL".into(),
-        FetchError::NotPublic => "the url's host does not resolve, or resolves to a private, loopback or reserved \
-                                  address (SMARTAUTH_ALLOW_PRIVATE_TARGETS allows those)"
-            .into(),
-        FetchError::Failed(why) => why.clone(),
-        FetchError::TooLarge => e.to_string(),
-    }
 }
 
 fn given_up(at: Millis, error: &str) -> DeliveryTry {
@@ -527,8 +513,8 @@ mod tests {
 
     #[test]
     fn a_delivery_refused_for_its_address_says_so_in_the_subscriptions_words() {
-        let why = delivery_error(&crate::fetch::FetchError::NotPublic);
-        assert!(why.starts_with("the url's host") && why.contains("SMARTAUTH_ALLOW_PRIVATE_TARGETS"), "{why}");
+        let why = crate::ops::webhooks::target_refusal(&crate::fetch::FetchError::NotPublic);
+        assert!(why.starts_with("url must name a host") && why.contains("SMARTAUTH_ALLOW_PRIVATE_TARGETS"), "{why}");
         assert!(!why.contains("imageUrl"));
     }
 

@@ -33,14 +33,21 @@ async fn check_url(app: &App, url: &str) -> ApiResult<String> {
     }
     match app.fetcher.check_target(url).await {
         Ok(()) => Ok(url.to_owned()),
-        Err(FetchError::BadUrl) => {
-            Err(ApiError::BadRequest("url must be an http or https URL without credentials".into()))
-        }
-        Err(_) => Err(ApiError::BadRequest(
-            "url must name a host that resolves to public addresses only; this one does not resolve, or it is \
-             private, loopback or reserved (SMARTAUTH_ALLOW_PRIVATE_TARGETS allows those)"
-                .into(),
-        )),
+        Err(e) => Err(ApiError::BadRequest(target_refusal(&e))),
+    }
+}
+
+/// Why this server will not reach a subscription's url, in the subscription's words (the fetcher's own
+/// name `imageUrl`, the other URL it fetches): at subscription, and in a delivery's `lastError`.
+pub fn target_refusal(e: &FetchError) -> String {
+    match e {
+        FetchError::BadUrl => "url must be an http or https URL without credentials".into(),
+        FetchError::NotPublic => "url must name a host that resolves to public addresses only; this one does not \
+                                  resolve, or it is private, loopback or reserved (SMARTAUTH_ALLOW_PRIVATE_TARGETS \
+                                  allows those)"
+            .into(),
+        FetchError::Failed(why) => why.clone(),
+        FetchError::TooLarge => e.to_string(),
     }
 }
 
