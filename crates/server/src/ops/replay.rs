@@ -226,10 +226,10 @@ struct JudgedDevice {
 }
 
 impl JudgedDevice {
-    fn of(d: DeviceInput) -> JudgedDevice {
+    fn of(d: &DeviceInput) -> JudgedDevice {
         JudgedDevice {
-            fingerprint: d.fingerprint,
-            key: d.key,
+            fingerprint: d.fingerprint.clone(),
+            key: d.key.clone(),
             emulator: d.emulator,
             rooted: d.rooted,
             automation: d.automation,
@@ -254,7 +254,7 @@ impl Judged {
         let e = &doc.evaluation;
         let verdict = |v: &crate::attempt::Verdict| (v.status.clone(), v.reason.clone());
         Judged {
-            device: doc.device.clone().map(JudgedDevice::of),
+            device: doc.device.as_ref().map(JudgedDevice::of),
             location: doc.location.clone(),
             network: doc.network.decision_facts(),
             country: doc.place.as_ref().and_then(|p| p.country_code.clone()),
@@ -272,7 +272,7 @@ impl Judged {
         let e = doc.evaluation;
         let verdict = |v: StoredVerdict| (v.status, v.reason);
         Ok(Judged {
-            device: doc.device.map(JudgedDevice::of),
+            device: doc.device.as_ref().map(JudgedDevice::of),
             location: doc.location,
             network: doc.network.decision_facts(),
             country: doc.place.and_then(|p| p.country_code),
