@@ -1110,7 +1110,10 @@ impl Store for SqliteStore {
         connection.close().await?;
         match done {
             Ok((busy, _, _)) => Ok(busy == 0),
-            Err(sqlx::Error::Database(e)) if e.message().contains("locked") || e.message().contains("busy") => {
+            // SQLITE_BUSY (5) or SQLITE_LOCKED (6), in the low byte of the extended code.
+            Err(sqlx::Error::Database(e))
+                if e.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6)) =>
+            {
                 Ok(false)
             }
             Err(e) => Err(e.into()),
