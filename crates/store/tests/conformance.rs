@@ -910,3 +910,32 @@ engine!(
         deliveries_are_leased_fairly_among_subscriptions,
     ]
 );
+
+/// Another process holding SQLite's write lock (here a second connection, as the process that delivers
+/// webhooks does) makes a write wait for it, not fail; and the wait ends soon after the lock is let go.
+#[tokio::test]
+async fn a_write_waits_for_another_connection_holding_the_lock_then_goes_through() {
+    use sqlx::{ConnectOptions, Connection};
+    let (dir, store) = open_sqlite().await;
+    let mut other =
+        sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("test.db")).connect().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await.unwrap();
+    // 330 ms: SQLite's own handler, whose sleeps add up to 328 and then 428 ms, would look again 98 ms late.
+    let hold = std::time::Duration::from_millis(330);
+    let holder = tokio::spawn(async move {
+        tokio::time::sleep(hold).await;
+        sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+        let released = std::time::Instant::now();
+        other.close().await.unwrap();
+        released
+    });
+    let started = std::time::Instant::now();
+    store.insert_client(&client("waited")).await.unwrap();
+    let written = std::time::Instant::now();
+    let released = holder.await.unwrap();
+    assert!(written.duration_since(started) >= hold - std::time::Duration::from_millis(50));
+    assert!(store.client("waited").await.unwrap().is_some());
+    // This one looks every millisecond by now (50 ms leaves room for a slow machine).
+    let late = written.saturating_duration_since(released);
+    assert!(late < std::time::Duration::from_millis(50), "the write went through {late:?} after the lock was let go");
+}

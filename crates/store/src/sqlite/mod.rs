@@ -18,6 +18,7 @@ use crate::*;
 pub mod backup;
 mod batch;
 mod bulk_load;
+mod busy;
 pub mod guard;
 pub(crate) mod plans;
 mod queries;
@@ -68,6 +69,7 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
+            .after_connect(|connection, _| Box::pin(busy::install(connection)))
             .connect_with(options.clone())
             .await?;
         migrate(&writer).await?;
@@ -77,6 +79,7 @@ impl SqliteStore {
             .max_connections(4)
             .min_connections(1)
             .test_before_acquire(false)
+            .after_connect(|connection, _| Box::pin(busy::install(connection)))
             // Readers map the file (up to SQLite's 2 GB cap) instead of copying each page through a read
             // call: a replay or a page of the attempt list touches thousands of pages (the writer keeps
             // ordinary I/O).
