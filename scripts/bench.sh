@@ -24,7 +24,7 @@
 # after it until the queue drains (every attempt the run stored has its event, by distinct webhook-id), the
 # delay from the event's creation (the CloudEvent's `time`) to its arrival at p50 and p99, and the time to
 # drain the backlog after the load stops. The subscription is then deleted and the reference load runs once
-# more, to bracket the run with webhooks. The server runs with SMARTAUTH_ALLOW_PRIVATE_TARGETS=true in this
+# more, to bracket the run with webhooks; WEBHOOK_ROUNDS (default 3) such rounds, and their median. The server runs with SMARTAUTH_ALLOW_PRIVATE_TARGETS=true in this
 # mode, to deliver to 127.0.0.1. WEBHOOK_DRAIN_TIMEOUT (seconds, default 900) bounds the wait for the drain.
 # WEBHOOKS_ONLY=1 skips the usual loads (the server is warmed up by an unreported run instead);
 # BENCH_DISPATCH=false runs the server with SMARTAUTH_WEBHOOK_DISPATCH=false (events written, none delivered:
@@ -141,11 +141,13 @@ run() { # name, wrk args...
     'BEGIN { printf "%.4f\n", 1000 * (c1 - c0) / t / (r * d) }' > "$WORK/$name.cpu"
 }
 
-# PERF=1: a run given to perf_run is also profiled (perf record on the server), and the server's samples by
+# PERF=1: a run given to perf_run is also profiled (perf record on the server; PERF=dispatcher: on the process
+# that delivers, with BENCH_DISPATCH=separate), and the server's samples by
 # thread and by symbol go to bench-results/<name>-perf-<run>.txt.
 perf_run() { # name, wrk args...
   [[ -z ${PERF:-} ]] && { run "$@"; return; }
-  perf record -F 499 -p "$SERVER" -o "$WORK/perf-$1.data" >/dev/null 2>&1 & local perf_pid=$!
+  local pid=$SERVER; [[ ${PERF} == dispatcher ]] && pid=$DISPATCHER
+  perf record -F 499 -p "$pid" -o "$WORK/perf-$1.data" >/dev/null 2>&1 & local perf_pid=$!
   run "$@"
   kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
   { perf report -i "$WORK/perf-$1.data" --no-children --sort comm --stdio -g none
@@ -201,52 +203,60 @@ if $WEBHOOKS; then
     echo "  deliveries from a second process on the same database (core 1), not from the answering one" | tee -a "$OUT"
   fi
   dispatcher_cpu() { [[ -n ${DISPATCHER:-} ]] && awk '{print $14 + $15}' "/proc/$DISPATCHER/stat" || echo 0; }
-  # After WEBHOOKS_ONLY, this is the server's first load: warm it up first, unreported.
-  [[ -n ${WEBHOOKS_ONLY:-} ]] && taskset -c 1 wrk -t1 -c32 -d10s -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications >/dev/null
-  perf_run post_webhooks_reference -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications
-
-  HOOK=$(api POST /webhooks "{\"url\": \"http://127.0.0.1:$RECV_PORT/hooks\", \"events\": [\"authentication.approved\", \"authentication.pending\", \"authentication.reproved\"], \"description\": \"bench\"}" \
-    | python3 -c "import json,sys; print(json.load(sys.stdin)['id'])")
-  # A test event first: the subscription delivers before the load starts, or the run stops here.
-  api POST "/webhooks/$HOOK/test" >/dev/null
-  for _ in $(seq 100); do [[ ${BENCH_DISPATCH:-true} == false || $(received) -ge 1 ]] && break; sleep 0.1; done
-  if [[ ${BENCH_DISPATCH:-true} != false && $(received) -lt 1 ]]; then
-    echo "bench.sh: the test event did not arrive within 10 s; deliveries:" >&2
-    api GET "/webhooks/$HOOK/deliveries" >&2 || true
-    tail -20 "$WORK/server.log" >&2
-    exit 1
-  fi
-  D0=$(received); N0=$(attempts); E0=$(sqlite3 "$DB" "SELECT COALESCE(MAX(seq), 0) FROM webhook_events"); DCPU0=$(dispatcher_cpu)
-  LOAD_START=$(now_ms)
-  perf_run post_webhooks_subscribed -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications
-  LOAD_END=$(now_ms)
-  N1=$(attempts); EXPECTED=$(( N1 - N0 )); AT_END=$(( $(received) - D0 ))
-  echo "  attempts stored during the run: $EXPECTED; their events received by the end of the load: $AT_END (backlog $(( EXPECTED - AT_END )))" | tee -a "$OUT"
-  # Wait until every attempt of the run has its event at the receiver (distinct webhook-ids).
-  DEADLINE=$(( $(date +%s) + ${WEBHOOK_DRAIN_TIMEOUT:-900} )); SHOWN=$(date +%s)
-  while (( $(received) - D0 < EXPECTED )); do
-    if (( $(date +%s) >= DEADLINE )); then
-      echo "  NOT DRAINED: $(( $(received) - D0 )) of $EXPECTED events after ${WEBHOOK_DRAIN_TIMEOUT:-900} s" | tee -a "$OUT"
-      break
+  # After WEBHOOKS_ONLY, this is the server's first load: warm it up first, unreported (its throughput still
+  # rises by a third over its first minute of load; BENCH_WARMUP seconds, default 60).
+  [[ -n ${WEBHOOKS_ONLY:-} ]] && taskset -c 1 wrk -t1 -c32 -d"${BENCH_WARMUP:-60}s" -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications >/dev/null
+  # WEBHOOK_ROUNDS (default 3) runs with a subscription, each between two runs without one (the reference
+  # before it and after it): ref, hooked, ref, hooked, ref... The machine's speed drifts by 10-20 % from one
+  # run to the next, so each run with webhooks is compared with the mean of the two references around it, and
+  # the summary gives every round and their median.
+  ROUNDS=${WEBHOOK_ROUNDS:-3}
+  perf_run post_webhooks_reference_0 -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications
+  for ROUND in $(seq "$ROUNDS"); do
+    HOOK=$(api POST /webhooks "{\"url\": \"http://127.0.0.1:$RECV_PORT/hooks\", \"events\": [\"authentication.approved\", \"authentication.pending\", \"authentication.reproved\"], \"description\": \"bench\"}" \
+      | python3 -c "import json,sys; print(json.load(sys.stdin)['id'])")
+    # A test event first: the subscription delivers before the load starts, or the run stops here.
+    api POST "/webhooks/$HOOK/test" >/dev/null
+    T0=$(received)
+    for _ in $(seq 100); do [[ ${BENCH_DISPATCH:-true} == false || $(received) -gt $T0 ]] && break; sleep 0.1; done
+    if [[ ${BENCH_DISPATCH:-true} != false && $(received) -le $T0 ]]; then
+      echo "bench.sh: the test event did not arrive within 10 s; deliveries:" >&2
+      api GET "/webhooks/$HOOK/deliveries" >&2 || true
+      tail -20 "$WORK/server.log" >&2
+      exit 1
     fi
-    if (( $(date +%s) - SHOWN >= 10 )); then echo "  ... $(( $(received) - D0 )) of $EXPECTED events received" >&2; SHOWN=$(date +%s); fi
-    sleep 0.2
-  done
-  curl -sf "http://127.0.0.1:$RECV_PORT/dump" > "$WORK/received.txt"
-  [[ -n ${DISPATCHER:-} ]] && echo "  the delivering process: $(awk -v a="$DCPU0" -v b="$(dispatcher_cpu)" -v t="$(getconf CLK_TCK)" \
-    -v n="$EXPECTED" 'BEGIN { printf "%.2f ms CPU a delivered event", 1000 * (b - a) / t / (n > 0 ? n : 1) }')" | tee -a "$OUT"
-  echo "  events written by the server during the run: $(sqlite3 "$DB" \
-    "SELECT group_concat(type || '=' || n, ' ') FROM (SELECT type, COUNT(*) AS n FROM webhook_events WHERE seq > $E0 GROUP BY type)");" \
-    "deliveries by status: $(sqlite3 "$DB" "SELECT group_concat(status || '=' || n || ' (retried ' || r || ')', ' ') FROM (SELECT status, COUNT(*) AS n, SUM(tries > 1) AS r FROM webhook_deliveries GROUP BY status)")" \
-    | tee -a "$OUT"
-  python3 - "$WORK/received.txt" "$LOAD_START" "$LOAD_END" "$EXPECTED" "$D0" <<'PY' | tee -a "$OUT"
+    D0=$(received); N0=$(attempts); E0=$(sqlite3 "$DB" "SELECT COALESCE(MAX(seq), 0) FROM webhook_events"); DCPU0=$(dispatcher_cpu)
+    LOAD_START=$(now_ms)
+    perf_run "post_webhooks_subscribed_$ROUND" -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications
+    LOAD_END=$(now_ms)
+    N1=$(attempts); EXPECTED=$(( N1 - N0 )); AT_END=$(( $(received) - D0 ))
+    echo "  attempts stored during the run: $EXPECTED; their events received by the end of the load: $AT_END (backlog $(( EXPECTED - AT_END )))" | tee -a "$OUT"
+    # Wait until every attempt of the run has its event at the receiver (distinct webhook-ids).
+    DEADLINE=$(( $(date +%s) + ${WEBHOOK_DRAIN_TIMEOUT:-900} )); SHOWN=$(date +%s)
+    while (( $(received) - D0 < EXPECTED )); do
+      if (( $(date +%s) >= DEADLINE )); then
+        echo "  NOT DRAINED: $(( $(received) - D0 )) of $EXPECTED events after ${WEBHOOK_DRAIN_TIMEOUT:-900} s" | tee -a "$OUT"
+        break
+      fi
+      if (( $(date +%s) - SHOWN >= 10 )); then echo "  ... $(( $(received) - D0 )) of $EXPECTED events received" >&2; SHOWN=$(date +%s); fi
+      sleep 0.2
+    done
+    curl -sf "http://127.0.0.1:$RECV_PORT/dump" > "$WORK/received.txt"
+    [[ -n ${DISPATCHER:-} ]] && echo "  the delivering process: $(awk -v a="$DCPU0" -v b="$(dispatcher_cpu)" -v t="$(getconf CLK_TCK)" \
+      -v n="$EXPECTED" 'BEGIN { printf "%.2f ms CPU a delivered event", 1000 * (b - a) / t / (n > 0 ? n : 1) }')" | tee -a "$OUT"
+    echo "  events written by the server during the run: $(sqlite3 "$DB" \
+      "SELECT group_concat(type || '=' || n, ' ') FROM (SELECT type, COUNT(*) AS n FROM webhook_events WHERE seq > $E0 GROUP BY type)");" \
+      "deliveries of this subscription by status: $(sqlite3 "$DB" "SELECT group_concat(status || '=' || n || ' (retried ' || r || ')', ' ') FROM (SELECT status, COUNT(*) AS n, SUM(tries > 1) AS r FROM webhook_deliveries WHERE webhook_id = '$HOOK' GROUP BY status)")" \
+      | tee -a "$OUT"
+    python3 - "$WORK/received.txt" "$LOAD_START" "$LOAD_END" "$EXPECTED" <<'PY' | tee -a "$OUT"
 import sys
-path, start, end, expected, before = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+path, start, end, expected = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 rows = [l.split() for l in open(path) if l.strip()]
+rows = [r for r in rows if r[1] != "-" and float(r[1]) >= start]  # this round's events: created after its load began
 first = {}  # webhook-id: (arrived ms, event time ms) of its first arrival
 for arrived, time, wid, kind in rows:
     if kind.startswith("authentication.") and wid not in first:
-        first[wid] = (float(arrived), None if time == "-" else float(time))
+        first[wid] = (float(arrived), float(time))
 got = sorted(first.values())
 ids = {r[2] for r in rows}
 print(f"  receiver: {len(rows)} deliveries, {len(ids)} distinct webhook-ids ({len(rows) - len(ids)} duplicates); "
@@ -262,34 +272,32 @@ print(f"  events delivered: {during / load_s:.0f}/s during the load ({during} in
       + (f"{after / drain_s:.0f}/s after it ({after} in {drain_s:.1f} s), " if after and drain_s > 0 else "none after it, ")
       + f"{len(got) / ((last - start) / 1000):.0f}/s overall")
 print(f"  backlog drained {drain_s:.1f} s after the load stopped (last event received; {len(got)} of {expected} events)")
-delays = sorted(a - t for a, t in got if t is not None)
-if delays:
-    q = lambda p: delays[min(len(delays) - 1, int(p * len(delays)))]
-    print(f"  delay from the event's time to its arrival: p50 {q(0.5):.0f} ms, p99 {q(0.99):.0f} ms, max {delays[-1]:.0f} ms "
-          f"({len(delays)} events)")
-    dur = [a - t for a, t in got if t is not None and a <= end]
-    if dur:
-        dur.sort()
-        print(f"  of the events received during the load: p50 {dur[len(dur) // 2]:.0f} ms, p99 {dur[min(len(dur) - 1, int(0.99 * len(dur)))]:.0f} ms")
+delays = sorted(a - t for a, t in got)
+q = lambda p: delays[min(len(delays) - 1, int(p * len(delays)))]
+print(f"  delay from the event's time to its arrival: p50 {q(0.5):.0f} ms, p99 {q(0.99):.0f} ms, max {delays[-1]:.0f} ms "
+      f"({len(delays)} events)")
 PY
-  api DELETE "/webhooks/$HOOK" >/dev/null
-  run post_webhooks_reference_after -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications
-  python3 - "$WORK" <<'PY' | tee -a "$OUT"
-import sys
-w = sys.argv[1]
+    api DELETE "/webhooks/$HOOK" >/dev/null
+    run "post_webhooks_reference_$ROUND" -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications
+  done
+  python3 - "$WORK" "$ROUNDS" <<'PY' | tee -a "$OUT"
+import statistics, sys
+w, rounds = sys.argv[1], int(sys.argv[2])
 r = lambda n: float(open(f"{w}/{n}.rps").read())
-ref, hooked, after = r("post_webhooks_reference"), r("post_webhooks_subscribed"), r("post_webhooks_reference_after")
-ratio = hooked / ref
-print(f"POST /authentications with a webhook subscription: {hooked:.0f} attempts/s, {ratio:.3f}x the reference "
-      f"({ref:.0f} attempts/s without one): a cost of {(1 - ratio) * 100:.1f}% "
-      f"({'within' if ratio >= 0.9 else 'OVER'} the 10% goal)")
-print(f"  reference again after deleting the subscription: {after:.0f} attempts/s; with webhooks over the mean of both "
-      f"references: {hooked / ((ref + after) / 2):.3f}x")
 c = lambda n: float(open(f"{w}/{n}.cpu").read())
-cref, chooked, cafter = c("post_webhooks_reference"), c("post_webhooks_subscribed"), c("post_webhooks_reference_after")
-mean = (cref + cafter) / 2
-print(f"  the answering process's CPU a request: {cref:.3f} and {cafter:.3f} ms without a subscription, {chooked:.3f} ms "
-      f"with one: its capacity (requests a core-second) {mean / chooked:.3f}x, a cost of {(1 - mean / chooked) * 100:.1f}%")
+ratios, befores, cpus = [], [], []
+for k in range(1, rounds + 1):
+    ref0, hooked, ref1 = r(f"post_webhooks_reference_{k - 1}"), r(f"post_webhooks_subscribed_{k}"), r(f"post_webhooks_reference_{k}")
+    ratio, before = hooked / ((ref0 + ref1) / 2), hooked / ref0
+    cpu = ((c(f"post_webhooks_reference_{k - 1}") + c(f"post_webhooks_reference_{k}")) / 2) / c(f"post_webhooks_subscribed_{k}")
+    ratios.append(ratio); befores.append(before); cpus.append(cpu)
+    print(f"round {k}: {hooked:.0f} attempts/s with a subscription, references {ref0:.0f} before and {ref1:.0f} after: "
+          f"{ratio:.3f}x their mean (a cost of {(1 - ratio) * 100:.1f}%), {before:.3f}x the one before; "
+          f"the answering process's capacity (requests a CPU-second) {cpu:.3f}x")
+m = statistics.median(ratios)
+print(f"POST /authentications with a webhook subscription, median of {rounds} rounds: {m:.3f}x the references around it, "
+      f"a cost of {(1 - m) * 100:.1f}% ({'within' if m >= 0.9 else 'OVER'} the 10% goal); over the reference before it: "
+      f"{statistics.median(befores):.3f}x; the answering process's capacity: {statistics.median(cpus):.3f}x")
 PY
   echo "attempts by status after the webhook runs: $(sqlite3 "$DB" \
     "SELECT group_concat(status || '=' || n, ' ') FROM (SELECT status, COUNT(*) AS n FROM attempts GROUP BY status)")" | tee -a "$OUT"
