@@ -216,8 +216,8 @@ if $WEBHOOKS; then
     HOOK=$(api POST /webhooks "{\"url\": \"http://127.0.0.1:$RECV_PORT/hooks\", \"events\": [\"authentication.approved\", \"authentication.pending\", \"authentication.reproved\"], \"description\": \"bench\"}" \
       | python3 -c "import json,sys; print(json.load(sys.stdin)['id'])")
     # A test event first: the subscription delivers before the load starts, or the run stops here.
-    api POST "/webhooks/$HOOK/test" >/dev/null
     T0=$(received)
+    api POST "/webhooks/$HOOK/test" >/dev/null
     for _ in $(seq 100); do [[ ${BENCH_DISPATCH:-true} == false || $(received) -gt $T0 ]] && break; sleep 0.1; done
     if [[ ${BENCH_DISPATCH:-true} != false && $(received) -le $T0 ]]; then
       echo "bench.sh: the test event did not arrive within 10 s; deliveries:" >&2
