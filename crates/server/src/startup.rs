@@ -219,6 +219,11 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, First
 async fn load_intelligence(settings: &Settings) -> anyhow::Result<Arc<Intelligence>> {
     let config = settings.intel.clone();
     let intel = tokio::task::spawn_blocking(move || Intelligence::shared(&config)).await?;
+    let fix = format!(
+        "run `scripts/fetch-data.sh {}` from the repository, or set SMARTAUTH_INTEL_DIR to the directory it filled \
+         (data/intel in the repository)",
+        settings.intel.dir.display()
+    );
     for set in &intel.status {
         if set.loaded {
             tracing::info!(data_set = set.name, source = %set.source, load_ms = set.load_ms, date = set.date.as_deref().unwrap_or("-"), "data set loaded");
@@ -227,7 +232,8 @@ async fn load_intelligence(settings: &Settings) -> anyhow::Result<Arc<Intelligen
                 data_set = set.name,
                 source = %set.source,
                 error = set.error.as_deref().unwrap_or("-"),
-                "data set not loaded: its fields stay null (run scripts/fetch-data.sh)"
+                fix,
+                "data set not loaded: its fields stay null"
             );
         }
     }
@@ -259,7 +265,12 @@ async fn load_faces(settings: &Settings) -> Option<Faces> {
             Some(faces)
         }
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "face models not loaded: face_authentication is not offered (run scripts/fetch-data.sh)");
+            tracing::warn!(
+                error = %e,
+                fix = "run scripts/fetch-data.sh from the repository, which puts them in its data/models; \
+                       with another SMARTAUTH_DATA_DIR, set SMARTAUTH_MODELS_DIR to that directory",
+                "face models not loaded: face_authentication is not offered"
+            );
             None
         }
         Err(e) => {
@@ -365,6 +376,10 @@ impl Server {
     pub async fn bind(settings: &Settings, state: AppState) -> anyhow::Result<Server> {
         if state.webhook_settings.dispatch {
             crate::webhooks::spawn(Arc::clone(&state));
+        } else {
+            // The queue's gauges on every process: a process that does not deliver shows the backlog too, and
+            // its age grows when no process on the database delivers.
+            crate::webhooks::spawn_gauges(Arc::clone(&state));
         }
         crate::ops::attempts::spawn_sweeper(Arc::clone(&state));
         crate::ops::identities::spawn_journal_cleaner(Arc::clone(&state));

@@ -271,6 +271,22 @@ async fn dispatch(app: std::sync::Weak<App>) {
     }
 }
 
+/// Reads the queue's gauges every `GAUGES_EVERY` in a process that does not deliver (one that does reads
+/// them in its rounds), until the server lets go of its state.
+pub fn spawn_gauges(app: Arc<App>) {
+    let app = Arc::downgrade(&app);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(GAUGES_EVERY);
+        loop {
+            every.tick().await;
+            let Some(app) = app.upgrade() else { return };
+            if let Err(e) = queue_gauges(&app).await {
+                tracing::warn!(error = %format!("{e:#}"), "reading the webhook queue failed");
+            }
+        }
+    });
+}
+
 /// The queue's depth and the age of its oldest delivery, for the metrics.
 async fn queue_gauges(app: &App) -> anyhow::Result<()> {
     let now = Utc::now().timestamp_millis();

@@ -110,7 +110,30 @@ pub async fn check(settings: &Settings) -> Vec<Finding> {
     out.push(face_models(&settings.models_dir).await);
     out.push(email(settings).await);
     out.push(sms(settings).await);
+    out.push(webhook_delivery(settings));
     out
+}
+
+/// Whether this process delivers webhooks; one that does not relies on another `serve` on the same database.
+fn webhook_delivery(settings: &Settings) -> Finding {
+    let w = &settings.webhooks;
+    if w.dispatch {
+        return Finding::ok(
+            "webhooks",
+            format!(
+                "this process delivers them ({} s timeout, {} retries over about {} h)",
+                w.timeout.as_secs(),
+                w.retry.len(),
+                w.retry.iter().map(Duration::as_secs).sum::<u64>() / 3600
+            ),
+        );
+    }
+    Finding::note(
+        "webhooks",
+        "SMARTAUTH_WEBHOOK_DISPATCH=false: this process writes events but delivers none; one `serve` on the same \
+         database must run with SMARTAUTH_WEBHOOK_DISPATCH=true (the default), or no webhook is delivered. Watch \
+         smartauth_webhook_oldest_pending_seconds on any process: it grows when no process delivers",
+    )
 }
 
 fn data_dir(dir: &Path, out: &mut Vec<Finding>) -> bool {

@@ -200,10 +200,19 @@ async fn check_passes_on_a_working_configuration_and_names_an_unreachable_sms_ga
     let out = configured(format!("http://{gateway}/send")).output().await.unwrap();
     let said = text(&out);
     assert!(out.status.success(), "{said}");
-    for subject in ["data dir", "master key", "database", "data sets", "face models", "email", "SMS gateway"] {
+    for subject in
+        ["data dir", "master key", "database", "data sets", "face models", "email", "SMS gateway", "webhooks"]
+    {
         assert!(said.contains(&format!("ok      {subject}: ")), "{subject} is not ok:\n{said}");
     }
     assert!(!said.contains("PROBLEM"), "{said}");
+    // A process that does not deliver webhooks is told that another one must.
+    let out =
+        configured(format!("http://{gateway}/send")).env("SMARTAUTH_WEBHOOK_DISPATCH", "false").output().await.unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("note    webhooks: SMARTAUTH_WEBHOOK_DISPATCH=false"), "{said}");
+    assert!(said.contains("must run with SMARTAUTH_WEBHOOK_DISPATCH=true"), "{said}");
 
     // Nothing listens on this port any more.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
@@ -359,4 +368,64 @@ async fn rust_log_debug_shows_the_access_log_without_the_model_runtime() {
     // Named, the model runtime speaks again: the recipe in the README works.
     let tract = debug_log_lines("debug,tract=debug").await;
     assert!(from_tract(&tract) > 100, "{} lines from the model runtime", from_tract(&tract));
+}
+
+/// A process that does not deliver webhooks still shows the queue in its metrics, so that an operator sees
+/// the events waiting (and for how long) when no process on the database delivers them.
+#[tokio::test]
+async fn a_process_that_does_not_deliver_shows_the_waiting_events_in_its_metrics() {
+    use crate::helpers::{backend, Tenant};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, address) = serve({
+        let mut c = command(dir.path());
+        c.env("SMARTAUTH_ADMIN_TOKEN", "operator")
+            .env("SMARTAUTH_WEBHOOK_DISPATCH", "false")
+            .env("SMARTAUTH_ALLOW_PRIVATE_TARGETS", "true");
+        c
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{address}/admin/clients"))
+        .bearer_auth("operator")
+        .json(&serde_json::json!({"name": "bank"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tenant = Tenant {
+        client_id: created["clientId"].as_str().unwrap().to_owned(),
+        secret: created["clientSecret"].as_str().unwrap().to_owned(),
+    };
+    let token = backend(&tenant);
+    let call = |method: reqwest::Method, path: &str, body: Value| {
+        http.request(method, format!("{address}{path}")).bearer_auth(&token).json(&body).send()
+    };
+    let hook = call(
+        reqwest::Method::POST,
+        "/webhooks",
+        serde_json::json!({"url": "http://127.0.0.1:9/hook", "events": ["policy.changed"]}),
+    )
+    .await
+    .unwrap();
+    assert!(hook.status().is_success(), "{}", hook.text().await.unwrap());
+    let policy = call(reqwest::Method::PUT, "/policies/pix", serde_json::json!({"name": "Pix"})).await.unwrap();
+    assert!(policy.status().is_success(), "{}", policy.text().await.unwrap());
+    let mut scraped = String::new();
+    for _ in 0..50 {
+        scraped =
+            http.get(format!("{address}/metrics")).bearer_auth("operator").send().await.unwrap().text().await.unwrap();
+        if scraped.lines().any(|l| l == "smartauth_webhook_queue_depth 1") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        scraped.lines().any(|l| l == "smartauth_webhook_queue_depth 1"),
+        "the policy.changed event waits:\n{scraped}"
+    );
+    assert!(scraped.contains("smartauth_webhook_oldest_pending_seconds"), "{scraped}");
+    server.kill().await.unwrap();
 }
