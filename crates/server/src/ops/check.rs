@@ -63,8 +63,8 @@ impl fmt::Display for Finding {
 }
 
 const FIRST_START: &str =
-    "if SMARTAUTH_DATA_DIR has a typo, correct it; for a new installation, run `smartauth serve` \
-                           once: it creates the data dir, the master key and the database";
+    "if SMARTAUTH_DATA_DIR has a typo, correct it; for a new installation, run `smartauth init` (or \
+     `smartauth serve` once): it creates the data dir, the master key and the database";
 
 pub async fn check(settings: &Settings) -> Vec<Finding> {
     let mut out = Vec::new();

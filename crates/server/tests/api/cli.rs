@@ -174,7 +174,11 @@ async fn check_names_a_missing_data_dir_with_its_fix_and_creates_nothing() {
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains(&format!("PROBLEM data dir: {} does not exist", missing.display())), "{said}");
-    assert!(said.contains("SMARTAUTH_DATA_DIR has a typo") && said.contains("run `smartauth serve` once"), "{said}");
+    assert!(
+        said.contains("SMARTAUTH_DATA_DIR has a typo")
+            && said.contains("run `smartauth init` (or `smartauth serve` once)"),
+        "{said}"
+    );
     assert!(said.contains("check found"), "{said}");
     assert!(!missing.exists(), "check changes nothing");
 }
