@@ -282,6 +282,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(i64, Delivery)>>;
     /// Queues a delivery again at `now`; false when there is no such delivery of the subscription.
     async fn redeliver(&self, client_id: &str, webhook_id: &str, delivery_id: &str, now: Millis) -> Result<bool>;
+    /// Makes every delivery of the subscription made since `since` that waits for a retry or was given up due
+    /// at `now` (none that a dispatcher is sending); returns how many.
+    async fn recover_deliveries(&self, client_id: &str, webhook_id: &str, since: Millis, now: Millis) -> Result<u64>;
     /// How many deliveries wait (events not yet fanned out included), and since when the oldest has.
     async fn delivery_queue(&self) -> Result<DeliveryQueue>;
     /// Forgets finished deliveries made before `before`, and events none of whose deliveries remain.

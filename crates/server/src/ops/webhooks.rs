@@ -2,7 +2,7 @@
 //! change writes its audit line in the same transaction.
 
 use serde_json::{json, Value};
-use smartauth_store::{Effects, PreviousSecret, WebhookRecord};
+use smartauth_store::{Effects, Millis, PreviousSecret, WebhookRecord};
 
 use crate::crypto;
 use crate::error::{ApiError, ApiResult};
@@ -240,4 +240,21 @@ pub async fn redeliver(app: &App, client_id: &str, id: &str, delivery_id: &str) 
     }
     app.webhook_wakeup.ring();
     Ok(())
+}
+
+/// After a receiver's outage: every delivery of the subscription made since `since` that waits for its next
+/// retry, or was given up, is sent again now instead of at the end of its backoff. Returns how many.
+pub async fn recover(app: &App, actor: &Actor, client_id: &str, id: &str, since: Millis) -> ApiResult<u64> {
+    let record = app.store.webhook(client_id, id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    if record.disabled_at.is_some() {
+        return Err(ApiError::Conflict(
+            "the subscription is disabled; enable it first (PATCH {\"enabled\": true})".into(),
+        ));
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    let queued = app.store.recover_deliveries(client_id, id, since, now).await?;
+    let detail = json!({"since": crate::attempt::ts(since), "queued": queued});
+    app.store.insert_audit(&actor.line(Some(client_id), "webhook.recovered", Some(id), Some(detail))).await?;
+    app.webhook_wakeup.ring();
+    Ok(queued)
 }

@@ -53,6 +53,7 @@ pub fn api() -> Router<AppState> {
         .route("/webhooks/{id}/test", post(webhooks::test))
         .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/webhooks/{id}/deliveries/{delivery_id}/redeliver", post(webhooks::redeliver))
+        .route("/webhooks/{id}/recover", post(webhooks::recover))
         .route("/audit", get(webhooks::tenant_audit))
         .route("/media/{client_id}/{attempt_id}/{name}", get(face::media))
 }

@@ -160,6 +160,28 @@ pub async fn redeliver(
     Ok(ok_json(json!({"id": delivery_id, "queued": true})))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recover {
+    since: Option<String>,
+}
+
+/// `POST /webhooks/{id}/recover` `{"since"?}`: after an outage, the deliveries waiting for a retry or given up
+/// (since `since`; by default all that are kept, a week) are sent again now.
+pub async fn recover(
+    State(app): State<AppState>,
+    Backend(tenant): Backend,
+    Path(id): Path<String>,
+    Json(body): Json<Recover>,
+) -> ApiResult<Response> {
+    let since = match body.since.as_deref() {
+        Some(raw) => super::authentications::parse_instant("since", raw)?.timestamp_millis(),
+        None => 0,
+    };
+    let queued = ops::recover(&app, &Actor::tenant(&tenant), tenant.client_id(), &id, since).await?;
+    Ok(ok_json(json!({"id": id, "queued": queued})))
+}
+
 async fn audit_page(app: &AppState, client_id: Option<&str>, q: &Page) -> ApiResult<Response> {
     let (before, limit) = page(q)?;
     let rows = app.store.audit(client_id, before, limit).await?;

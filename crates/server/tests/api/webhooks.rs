@@ -528,3 +528,72 @@ async fn audit_lines_past_their_retention_are_deleted_with_a_line_saying_so() {
         theirs["items"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["policy.changed"], "{theirs}");
 }
+
+/// After a receiver's outage, `recover` sends now what waits for a retry hours away, and what was given up;
+/// the other subscriptions' deliveries are left alone, and the trail says who asked.
+#[tokio::test]
+async fn recover_sends_again_now_what_waits_for_its_retry_after_an_outage() {
+    // One retry, an hour after the first try: the second failure gives the delivery up.
+    let app = spawn_app_with(|s| {
+        s.allow_private_targets = true;
+        s.webhooks.retry = vec![Duration::from_secs(3600)];
+    })
+    .await;
+    let (receiver, base) = Receiver::start().await;
+    let tenant = app.tenant_with_person("alice").await;
+    let token = backend(&tenant);
+    receiver.script("down", &[Reply::Status(503), Reply::Status(503)]);
+    let hook = subscribe(&app, &tenant, &format!("{base}/down"), &["policy.changed"]).await;
+    let id = hook["id"].as_str().unwrap();
+    app.put_policy(&tenant, "pix", json!({})).await;
+    app.put_policy(&tenant, "ted", json!({})).await;
+    receiver.wait_for("down", 2, Duration::from_secs(10)).await;
+    async fn listed(app: &TestApp, id: &str, token: &str) -> Vec<Value> {
+        app.get(&format!("/webhooks/{id}/deliveries"), token).await.body["items"].as_array().unwrap().clone()
+    }
+    let mut items = Vec::new();
+    for _ in 0..50 {
+        items = listed(&app, id, &token).await;
+        if items.len() == 2 && items.iter().all(|d| d["tries"] == 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(items.iter().all(|d| d["status"] == "pending" && d["tries"] == 1), "waiting an hour: {items:?}");
+
+    // Bad requests change nothing.
+    let bad = app.post(&format!("/webhooks/{id}/recover"), &token, json!({"since": "yesterday"})).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{:?}", bad.body);
+    let unknown = app.post("/webhooks/nope/recover", &token, json!({})).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{:?}", unknown.body);
+    let later = app.post(&format!("/webhooks/{id}/recover"), &token, json!({"since": "2999-01-01T00:00:00Z"})).await;
+    assert_eq!(later.body["queued"], 0, "{:?}", later.body);
+    assert_eq!(receiver.at("down").len(), 2);
+
+    // The receiver is back: both are sent at once, not in an hour.
+    let asked = Instant::now();
+    let recovered = app.post(&format!("/webhooks/{id}/recover"), &token, json!({})).await;
+    assert_eq!(
+        (recovered.status, recovered.body["queued"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{:?}",
+        recovered.body
+    );
+    let got = receiver.wait_for("down", 4, Duration::from_secs(10)).await;
+    assert!(got[3].at - asked < Duration::from_secs(5));
+    let first: Vec<_> = got[..2].iter().map(|r| r.headers["webhook-id"].clone()).collect();
+    let again: Vec<_> = got[2..].iter().map(|r| r.headers["webhook-id"].clone()).collect();
+    assert_eq!(first, again, "the same events, in the same order");
+    for _ in 0..50 {
+        items = listed(&app, id, &token).await;
+        if items.iter().all(|d| d["status"] == "delivered") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(items.iter().all(|d| d["status"] == "delivered" && d["tries"] == 2), "{items:?}");
+    let trail = app.get("/audit", &token).await.body;
+    let line = trail["items"].as_array().unwrap().iter().find(|a| a["action"] == "webhook.recovered").cloned();
+    let line = line.unwrap_or_else(|| panic!("no webhook.recovered line: {trail}"));
+    assert_eq!((line["target"].as_str(), &line["detail"]["queued"]), (Some(id), &json!(2)), "{line}");
+}

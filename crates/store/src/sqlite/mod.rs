@@ -1391,6 +1391,22 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn recover_deliveries(&self, client_id: &str, webhook_id: &str, since: Millis, now: Millis) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE webhook_deliveries INDEXED BY webhook_deliveries_of
+             SET status = 'pending', next_try_at = ?1, lease_until = NULL
+             WHERE webhook_id = ?2 AND client_id = ?3 AND created_at >= ?4
+               AND (status = 'failed' OR (status = 'pending' AND (lease_until IS NULL OR lease_until < ?1)))",
+        )
+        .bind(now)
+        .bind(webhook_id)
+        .bind(client_id)
+        .bind(since)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn delivery_queue(&self) -> Result<DeliveryQueue> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n, MIN(created_at) AS oldest,
