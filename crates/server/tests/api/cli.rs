@@ -142,6 +142,24 @@ async fn serve(mut command: Command) -> (tokio::process::Child, String) {
     (child, address)
 }
 
+/// A client created through the admin API of a server started with the admin token `operator`.
+async fn new_client(http: &reqwest::Client, address: &str) -> crate::helpers::Tenant {
+    let created: Value = http
+        .post(format!("{address}/admin/clients"))
+        .bearer_auth("operator")
+        .json(&serde_json::json!({"name": "bank"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    crate::helpers::Tenant {
+        client_id: created["clientId"].as_str().unwrap().to_owned(),
+        secret: created["clientSecret"].as_str().unwrap().to_owned(),
+    }
+}
+
 /// Reads the server's stdout until it says where it listens.
 async fn listening_address(child: &mut tokio::process::Child) -> Option<String> {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -245,7 +263,7 @@ async fn check_refuses_a_master_key_that_others_can_read() {
 
 #[tokio::test]
 async fn backup_while_serving_is_a_database_with_the_identities_that_restores_with_the_master_key() {
-    use crate::helpers::{backend, Tenant};
+    use crate::helpers::backend;
     let dir = tempfile::tempdir().unwrap();
     let (mut server, address) = serve({
         let mut c = command(dir.path());
@@ -254,20 +272,7 @@ async fn backup_while_serving_is_a_database_with_the_identities_that_restores_wi
     })
     .await;
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{address}/admin/clients"))
-        .bearer_auth("operator")
-        .json(&serde_json::json!({"name": "bank"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tenant = Tenant {
-        client_id: created["clientId"].as_str().unwrap().into(),
-        secret: created["clientSecret"].as_str().unwrap().into(),
-    };
+    let tenant = new_client(&http, &address).await;
     let made = http
         .post(format!("{address}/identities"))
         .bearer_auth(backend(&tenant))
@@ -378,7 +383,7 @@ async fn rust_log_debug_shows_the_access_log_without_the_model_runtime() {
 /// the events waiting (and for how long) when no process on the database delivers them.
 #[tokio::test]
 async fn a_process_that_does_not_deliver_shows_the_waiting_events_in_its_metrics() {
-    use crate::helpers::{backend, Tenant};
+    use crate::helpers::backend;
     let dir = tempfile::tempdir().unwrap();
     let (mut server, address) = serve({
         let mut c = command(dir.path());
@@ -389,20 +394,7 @@ async fn a_process_that_does_not_deliver_shows_the_waiting_events_in_its_metrics
     })
     .await;
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{address}/admin/clients"))
-        .bearer_auth("operator")
-        .json(&serde_json::json!({"name": "bank"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tenant = Tenant {
-        client_id: created["clientId"].as_str().unwrap().to_owned(),
-        secret: created["clientSecret"].as_str().unwrap().to_owned(),
-    };
+    let tenant = new_client(&http, &address).await;
     let token = backend(&tenant);
     let call = |method: reqwest::Method, path: &str, body: Value| {
         http.request(method, format!("{address}{path}")).bearer_auth(&token).json(&body).send()
