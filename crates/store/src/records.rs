@@ -279,6 +279,8 @@ pub struct Delivery {
     pub last_error: Option<String>,
     pub last_try_at: Option<Millis>,
     pub created_at: Millis,
+    /// Until when a dispatcher holds it (sending it now; if that process died, it is sent again then).
+    pub lease_until: Option<Millis>,
 }
 
 /// The result of one try, as the dispatcher records it.

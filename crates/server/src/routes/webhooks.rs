@@ -130,9 +130,12 @@ pub async fn deliveries(
     }
     let rows = app.store.deliveries(tenant.client_id(), &id, before, limit).await?;
     let time = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(smartauth_domain::time::format);
+    let now = chrono::Utc::now().timestamp_millis();
     let items: Vec<Value> = rows
         .iter()
         .map(|(_, d)| {
+            // Held by a dispatcher: being sent now, or, if that process died, sent again when its hold ends.
+            let held = d.lease_until.filter(|&until| d.status == "pending" && until > now);
             json!({
                 "id": d.id,
                 "eventId": d.event_id,
@@ -142,7 +145,8 @@ pub async fn deliveries(
                 "lastResponseStatus": d.last_status,
                 "lastError": d.last_error,
                 "lastTryAt": d.last_try_at.and_then(time),
-                "nextTryAt": (d.status == "pending").then(|| time(d.next_try_at)).flatten(),
+                "nextTryAt": (d.status == "pending").then(|| time(d.next_try_at.max(held.unwrap_or(0)))).flatten(),
+                "sending": held.is_some(),
                 "createdAt": time(d.created_at),
             })
         })

@@ -597,3 +597,41 @@ async fn recover_sends_again_now_what_waits_for_its_retry_after_an_outage() {
     let line = line.unwrap_or_else(|| panic!("no webhook.recovered line: {trail}"));
     assert_eq!((line["target"].as_str(), &line["detail"]["queued"]), (Some(id), &json!(2)), "{line}");
 }
+
+/// A delivery a dispatcher holds shows as being sent, with its next try at the end of the hold: what a process
+/// killed mid-delivery leaves, until its hold ends and another sends it again. `recover` leaves it alone.
+#[tokio::test]
+async fn a_held_delivery_says_it_is_being_sent_and_when_it_is_tried_again() {
+    let app = spawn_app_with(|s| {
+        s.allow_private_targets = true;
+        s.webhooks.retry = vec![Duration::from_secs(3600)];
+    })
+    .await;
+    let (receiver, base) = Receiver::start().await;
+    let tenant = app.tenant_with_person("alice").await;
+    let token = backend(&tenant);
+    receiver.script("down", &[Reply::Status(503)]);
+    let hook = subscribe(&app, &tenant, &format!("{base}/down"), &["policy.changed"]).await;
+    let id = hook["id"].as_str().unwrap();
+    app.put_policy(&tenant, "pix", json!({})).await;
+    receiver.wait_for("down", 1, Duration::from_secs(10)).await;
+    let path = format!("/webhooks/{id}/deliveries");
+    let mut item = Value::Null;
+    for _ in 0..50 {
+        item = app.get(&path, &token).await.body["items"][0].clone();
+        if item["tries"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!((&item["status"], &item["sending"]), (&json!("pending"), &json!(false)), "{item}");
+    // A process takes it and dies: held for two hours (past its retry, an hour away).
+    let held_until = chrono::Utc::now().timestamp_millis() + 2 * 3_600_000;
+    app.sql(&format!("UPDATE webhook_deliveries SET lease_until = {held_until}")).await;
+    let shown = app.get(&path, &token).await.body["items"][0].clone();
+    assert_eq!((&shown["status"], &shown["sending"]), (&json!("pending"), &json!(true)), "{shown}");
+    let next = chrono::DateTime::parse_from_rfc3339(shown["nextTryAt"].as_str().unwrap()).unwrap();
+    assert_eq!(next.timestamp_millis(), held_until, "{shown}");
+    let recovered = app.post(&format!("/webhooks/{id}/recover"), &token, json!({})).await;
+    assert_eq!(recovered.body["queued"], 0, "{:?}", recovered.body);
+}

@@ -563,6 +563,7 @@ fn delivery_from(row: &SqliteRow) -> Result<(i64, Delivery)> {
             last_error: row.try_get("last_error")?,
             last_try_at: row.try_get("last_try_at")?,
             created_at: row.try_get("created_at")?,
+            lease_until: row.try_get("lease_until")?,
         },
     ))
 }

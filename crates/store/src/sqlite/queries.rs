@@ -212,7 +212,7 @@ pub const LEASE_DELIVERIES: &str = "UPDATE webhook_deliveries SET lease_until = 
        AND (lease_until IS NULL OR lease_until < ?) ORDER BY seq LIMIT ?)
      RETURNING id";
 pub const DELIVERY_COLUMNS: &str = "d.id, d.webhook_id, d.client_id, d.event_id, d.status, d.tries, d.next_try_at,
-     d.last_status, d.last_error, d.last_try_at, d.created_at, d.seq, e.type AS event_type, e.data AS event_data,
+     d.last_status, d.last_error, d.last_try_at, d.created_at, d.seq, d.lease_until, e.type AS event_type, e.data AS event_data,
      e.created_at AS event_created_at";
 
 /// The expiry sweep: waiting attempts past their `expires_at` (the partial index `attempts_expiring`).
