@@ -529,11 +529,10 @@ async fn audit_lines_past_their_retention_are_deleted_with_a_line_saying_so() {
     assert_eq!(actions, ["policy.changed"], "{theirs}");
 }
 
-/// After a receiver's outage, `recover` sends now what waits for a retry hours away, and what was given up;
-/// the other subscriptions' deliveries are left alone, and the trail says who asked.
-#[tokio::test]
-async fn recover_sends_again_now_what_waits_for_its_retry_after_an_outage() {
-    // One retry, an hour after the first try: the second failure gives the delivery up.
+/// A tenant subscribed to `policy.changed` at a receiver whose first `failures` answers are 503, on a server
+/// that retries once, an hour after the first try (the second failure gives a delivery up). Returns the app,
+/// the receiver (its path is `down`), the tenant, its backend token and the subscription's id.
+async fn receiver_down_for(failures: usize) -> (TestApp, Receiver, Tenant, String, String) {
     let app = spawn_app_with(|s| {
         s.allow_private_targets = true;
         s.webhooks.retry = vec![Duration::from_secs(3600)];
@@ -542,9 +541,18 @@ async fn recover_sends_again_now_what_waits_for_its_retry_after_an_outage() {
     let (receiver, base) = Receiver::start().await;
     let tenant = app.tenant_with_person("alice").await;
     let token = backend(&tenant);
-    receiver.script("down", &[Reply::Status(503), Reply::Status(503)]);
+    receiver.script("down", &vec![Reply::Status(503); failures]);
     let hook = subscribe(&app, &tenant, &format!("{base}/down"), &["policy.changed"]).await;
-    let id = hook["id"].as_str().unwrap();
+    let id = hook["id"].as_str().unwrap().to_owned();
+    (app, receiver, tenant, token, id)
+}
+
+/// After a receiver's outage, `recover` sends now what waits for a retry hours away, and the trail says who
+/// asked.
+#[tokio::test]
+async fn recover_sends_again_now_what_waits_for_its_retry_after_an_outage() {
+    let (app, receiver, tenant, token, id) = receiver_down_for(2).await;
+    let id = id.as_str();
     app.put_policy(&tenant, "pix", json!({})).await;
     app.put_policy(&tenant, "ted", json!({})).await;
     receiver.wait_for("down", 2, Duration::from_secs(10)).await;
@@ -602,17 +610,7 @@ async fn recover_sends_again_now_what_waits_for_its_retry_after_an_outage() {
 /// killed mid-delivery leaves, until its hold ends and another sends it again. `recover` leaves it alone.
 #[tokio::test]
 async fn a_held_delivery_says_it_is_being_sent_and_when_it_is_tried_again() {
-    let app = spawn_app_with(|s| {
-        s.allow_private_targets = true;
-        s.webhooks.retry = vec![Duration::from_secs(3600)];
-    })
-    .await;
-    let (receiver, base) = Receiver::start().await;
-    let tenant = app.tenant_with_person("alice").await;
-    let token = backend(&tenant);
-    receiver.script("down", &[Reply::Status(503)]);
-    let hook = subscribe(&app, &tenant, &format!("{base}/down"), &["policy.changed"]).await;
-    let id = hook["id"].as_str().unwrap();
+    let (app, receiver, tenant, token, id) = receiver_down_for(1).await;
     app.put_policy(&tenant, "pix", json!({})).await;
     receiver.wait_for("down", 1, Duration::from_secs(10)).await;
     let path = format!("/webhooks/{id}/deliveries");
