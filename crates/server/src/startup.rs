@@ -376,11 +376,8 @@ impl Server {
     pub async fn bind(settings: &Settings, state: AppState) -> anyhow::Result<Server> {
         if state.webhook_settings.dispatch {
             crate::webhooks::spawn(Arc::clone(&state));
-        } else {
-            // The queue's gauges on every process: a process that does not deliver shows the backlog too, and
-            // its age grows when no process on the database delivers.
-            crate::webhooks::spawn_gauges(Arc::clone(&state));
         }
+        crate::webhooks::spawn_gauges(Arc::clone(&state));
         crate::ops::attempts::spawn_sweeper(Arc::clone(&state));
         crate::ops::identities::spawn_journal_cleaner(Arc::clone(&state));
         if let Some(days) = settings.audit_retention_days {

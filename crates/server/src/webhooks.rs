@@ -241,16 +241,9 @@ async fn dispatch(app: std::sync::Weak<App>) {
     let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
     let senders = Arc::new(Semaphore::new(SENDERS));
     let mut pruned_at: Option<std::time::Instant> = None;
-    let mut gauges_at: Option<std::time::Instant> = None;
     // Ends when the server has let go of its state (a test's server, dropped).
     while let Some(app) = app.upgrade() {
         let round = tokio::time::Instant::now();
-        if gauges_at.is_none_or(|at| at.elapsed() > GAUGES_EVERY) {
-            gauges_at = Some(std::time::Instant::now());
-            if let Err(e) = queue_gauges(&app).await {
-                tracing::warn!(error = %format!("{e:#}"), "reading the webhook queue failed");
-            }
-        }
         let started = match lease_round(&app, &busy, &senders).await {
             Ok(n) => n,
             Err(e) => {
@@ -271,8 +264,9 @@ async fn dispatch(app: std::sync::Weak<App>) {
     }
 }
 
-/// Reads the queue's gauges every `GAUGES_EVERY` in a process that does not deliver (one that does reads
-/// them in its rounds), until the server lets go of its state.
+/// Reads the queue's gauges every `GAUGES_EVERY`, in every process (one that does not deliver shows the
+/// backlog too, and its age grows when no process on the database delivers), until the server lets go of
+/// its state.
 pub fn spawn_gauges(app: Arc<App>) {
     let app = Arc::downgrade(&app);
     tokio::spawn(async move {

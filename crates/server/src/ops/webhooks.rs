@@ -2,7 +2,7 @@
 //! change writes its audit line in the same transaction.
 
 use serde_json::{json, Value};
-use smartauth_store::{Effects, Millis, PreviousSecret, WebhookRecord};
+use smartauth_store::{Delivery, Effects, Millis, PreviousSecret, WebhookRecord};
 
 use crate::crypto;
 use crate::error::{ApiError, ApiResult};
@@ -242,8 +242,29 @@ pub async fn redeliver(app: &App, client_id: &str, id: &str, delivery_id: &str) 
     Ok(())
 }
 
+/// A delivery as the API lists it, at `now`.
+pub fn describe_delivery(d: &Delivery, now: Millis) -> Value {
+    let time = |ms: Millis| chrono::DateTime::from_timestamp_millis(ms).map(smartauth_domain::time::format);
+    // Held by a dispatcher: being sent now, or, if that process died, sent again when its hold ends.
+    let held = d.lease_until.filter(|&until| d.status == "pending" && until > now);
+    json!({
+        "id": d.id,
+        "eventId": d.event_id,
+        "event": d.event_type,
+        "status": d.status,
+        "tries": d.tries,
+        "lastResponseStatus": d.last_status,
+        "lastError": d.last_error,
+        "lastTryAt": d.last_try_at.and_then(time),
+        "nextTryAt": (d.status == "pending").then(|| time(d.next_try_at.max(held.unwrap_or(0)))).flatten(),
+        "sending": held.is_some(),
+        "createdAt": time(d.created_at),
+    })
+}
+
 /// After a receiver's outage: every delivery of the subscription made since `since` that waits for its next
-/// retry, or was given up, is sent again now instead of at the end of its backoff. Returns how many.
+/// retry, or was given up, is sent again now instead of at the end of its backoff. Returns how many. Its audit
+/// line follows the change (it names how many were queued), unlike the other changes here.
 pub async fn recover(app: &App, actor: &Actor, client_id: &str, id: &str, since: Millis) -> ApiResult<u64> {
     let record = app.store.webhook(client_id, id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
     if record.disabled_at.is_some() {

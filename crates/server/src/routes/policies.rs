@@ -71,12 +71,6 @@ pub async fn delete(
     Ok(ok_json(json!({"policyId": id, "deleted": true})))
 }
 
-/// `since` in milliseconds, rounded up: an attempt made before the instant named is not after it.
-fn since_millis(raw: &str) -> ApiResult<i64> {
-    let at = super::authentications::parse_instant("since", raw)?;
-    Ok(at.timestamp_millis() + i64::from(at.timestamp_subsec_nanos() % 1_000_000 != 0))
-}
-
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReplayBody {
@@ -110,7 +104,7 @@ pub async fn replay(
         .ok()
         .filter(|l| (1..=ops::replay::MAX_ATTEMPTS).contains(l))
         .ok_or_else(|| ApiError::BadRequest(format!("limit must be between 1 and {}", ops::replay::MAX_ATTEMPTS)))?;
-    let since = body.since.as_deref().map(since_millis).transpose()?;
+    let since = body.since.as_deref().map(super::authentications::since_millis).transpose()?;
     let request = ops::replay::Request { candidate, since, limit };
     match ops::replay::replay(&app, client_id, std::sync::Arc::new(current), request).await {
         Ok(report) => Ok(ok_json(serde_json::to_value(report?).map_err(anyhow::Error::from)?)),

@@ -129,28 +129,8 @@ pub async fn deliveries(
         return Err(ApiError::not_found("webhook"));
     }
     let rows = app.store.deliveries(tenant.client_id(), &id, before, limit).await?;
-    let time = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(smartauth_domain::time::format);
     let now = chrono::Utc::now().timestamp_millis();
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|(_, d)| {
-            // Held by a dispatcher: being sent now, or, if that process died, sent again when its hold ends.
-            let held = d.lease_until.filter(|&until| d.status == "pending" && until > now);
-            json!({
-                "id": d.id,
-                "eventId": d.event_id,
-                "event": d.event_type,
-                "status": d.status,
-                "tries": d.tries,
-                "lastResponseStatus": d.last_status,
-                "lastError": d.last_error,
-                "lastTryAt": d.last_try_at.and_then(time),
-                "nextTryAt": (d.status == "pending").then(|| time(d.next_try_at.max(held.unwrap_or(0)))).flatten(),
-                "sending": held.is_some(),
-                "createdAt": time(d.created_at),
-            })
-        })
-        .collect();
+    let items: Vec<Value> = rows.iter().map(|(_, d)| ops::describe_delivery(d, now)).collect();
     let next = (rows.len() == limit as usize).then(|| rows.last().map(|(seq, _)| seq.to_string())).flatten();
     Ok(ok_json(json!({"items": items, "nextCursor": next})))
 }
@@ -178,10 +158,7 @@ pub async fn recover(
     Path(id): Path<String>,
     Json(body): Json<Recover>,
 ) -> ApiResult<Response> {
-    let since = match body.since.as_deref() {
-        Some(raw) => super::authentications::parse_instant("since", raw)?.timestamp_millis(),
-        None => 0,
-    };
+    let since = body.since.as_deref().map(super::authentications::since_millis).transpose()?.unwrap_or(0);
     let queued = ops::recover(&app, &Actor::tenant(&tenant), tenant.client_id(), &id, since).await?;
     Ok(ok_json(json!({"id": id, "queued": queued})))
 }
