@@ -18,7 +18,7 @@ use chrono::Utc;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
-use smartauth_store::{AttemptRecord, Delivery, DeliveryTry, Effects, Millis, NewEvent, WebhookRecord};
+use smartauth_store::{AttemptRecord, CursorMove, Delivery, DeliveryTry, Effects, Millis, NewEvent, WebhookRecord};
 use tokio::sync::{Notify, Semaphore};
 
 use crate::attempt::AttemptDoc;
@@ -200,10 +200,9 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 /// How often the queue's gauges are read.
 const GAUGES_EVERY: Duration = Duration::from_secs(1);
 
-/// Deliveries a subscription gets in one lease: sent one after another, in event order.
+/// Deliveries a subscription gets in one lease (new events, or retries): sent one after another, in event
+/// order.
 const PER_WEBHOOK: u32 = 200;
-/// Events fanned out to their subscriptions' deliveries in one transaction.
-const FAN_OUT_BATCH: u32 = 500;
 /// Subscriptions delivered to at once by one process.
 const SENDERS: usize = 32;
 /// Finished deliveries (and their events) are kept this long, for `GET /webhooks/{id}/deliveries`.
@@ -291,40 +290,67 @@ async fn queue_gauges(app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Leases what is due and starts a sender per subscription; returns how many senders it started.
+/// What one sender sends: a subscription's deliveries in event order, either the new events after its
+/// cursor (`cursor`: held until when, and the last event read) or retries.
+struct Batch {
+    webhook_id: String,
+    deliveries: Vec<Delivery>,
+    cursor: Option<Cursor>,
+}
+
+#[derive(Clone, Copy)]
+struct Cursor {
+    held_until: Millis,
+    through: i64,
+}
+
+/// Takes what is due (new events after the subscriptions' cursors, then retries) and starts a sender per
+/// subscription; returns how many senders it started.
 async fn lease_round(
     app: &Arc<App>,
     busy: &Arc<Mutex<HashSet<String>>>,
     senders: &Arc<Semaphore>,
 ) -> anyhow::Result<usize> {
-    // New events get their deliveries, a batch at a time (see `Store::fan_out_events`).
-    while app.store.fan_out_events(FAN_OUT_BATCH).await? == u64::from(FAN_OUT_BATCH) {}
     let now = Utc::now().timestamp_millis();
     let free = senders.available_permits();
     if free == 0 {
         return Ok(0);
     }
-    let skip: Vec<String> = busy.lock().map(|b| b.iter().cloned().collect()).unwrap_or_default();
+    let mut skip: Vec<String> = busy.lock().map(|b| b.iter().cloned().collect()).unwrap_or_default();
     let lease = lease_ms(&app.webhook_settings);
-    let taken = app.store.lease_deliveries(now, lease, PER_WEBHOOK, &skip, free as u32 * PER_WEBHOOK).await?;
-    let mut by_webhook: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
-    for d in taken {
-        by_webhook.entry(d.webhook_id.clone()).or_default().push(d);
+    let mut batches = Vec::new();
+    for claim in app.store.claim_new_events(now, lease, PER_WEBHOOK, &skip, free as u32).await? {
+        skip.push(claim.webhook_id.clone());
+        let cursor = Some(Cursor { held_until: now + lease, through: claim.through });
+        batches.push(Batch { webhook_id: claim.webhook_id, deliveries: claim.deliveries, cursor });
     }
-    let count = by_webhook.len();
-    for (webhook_id, deliveries) in by_webhook {
+    let free = free - batches.len();
+    if free > 0 {
+        let taken = app.store.lease_deliveries(now, lease, PER_WEBHOOK, &skip, free as u32 * PER_WEBHOOK).await?;
+        let mut by_webhook: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
+        for d in taken {
+            by_webhook.entry(d.webhook_id.clone()).or_default().push(d);
+        }
+        batches.extend(by_webhook.into_iter().map(|(webhook_id, deliveries)| Batch {
+            webhook_id,
+            deliveries,
+            cursor: None,
+        }));
+    }
+    let count = batches.len();
+    for batch in batches {
         let Ok(permit) = Arc::clone(senders).acquire_owned().await else { break };
         if let Ok(mut b) = busy.lock() {
-            b.insert(webhook_id.clone());
+            b.insert(batch.webhook_id.clone());
         }
         let (app, busy) = (Arc::clone(app), Arc::clone(busy));
         tokio::spawn(async move {
             let started = std::time::Instant::now();
             let budget = Duration::from_millis(lease as u64) - app.webhook_settings.timeout - Duration::from_secs(10);
-            let mut left = deliveries.into_iter();
-            send_batch(&app, &webhook_id, &mut left, started, budget).await;
-            // A slow receiver: what this sender will not reach in its lease goes back to the queue now.
-            let rest: Vec<String> = left.map(|d| d.id).collect();
+            let webhook_id = batch.webhook_id.clone();
+            let rest = send_batch(&app, batch, started, budget).await;
+            // A slow receiver: the retries this sender will not reach in its lease go back to the queue now
+            // (new events it did not reach stay after the cursor, which is let go of).
             if !rest.is_empty() {
                 if let Err(e) = app.store.release_deliveries(&rest).await {
                     tracing::warn!(error = %e, "giving back webhook deliveries failed; their lease will end");
@@ -340,30 +366,30 @@ async fn lease_round(
     Ok(count)
 }
 
-/// Sends a subscription's leased deliveries one after another, in event order, and records them in batches
-/// (one write transaction for many, so that delivering does not crowd out the attempts' writes). Stops at
-/// the lease's budget, or when the subscription is disabled or gone; what it did not send is left in `left`.
-async fn send_batch(
-    app: &App,
-    webhook_id: &str,
-    left: &mut std::vec::IntoIter<Delivery>,
-    started: std::time::Instant,
-    budget: Duration,
-) {
+/// Sends a subscription's deliveries one after another, in event order, and records them in batches (one
+/// write transaction for many, so that delivering does not crowd out the attempts' writes); new events'
+/// cursor moves with each record, past the last event tried. Stops at the lease's budget, at a failure to
+/// send or record, or when the subscription is disabled or gone. Returns the retries it did not send.
+async fn send_batch(app: &App, batch: Batch, started: std::time::Instant, budget: Duration) -> Vec<String> {
     const FLUSH_EVERY: usize = 200;
-    let client_id = match left.as_slice().first() {
+    let Batch { webhook_id, deliveries, cursor } = batch;
+    let client_id = match deliveries.first() {
         Some(d) => d.client_id.clone(),
-        None => return,
+        // Only events the subscription does not take: its cursor moves past them.
+        None => {
+            let mut record = Record { done: Vec::new(), webhook_id: &webhook_id, cursor, tried_through: None };
+            record.flush(app, true).await;
+            return Vec::new();
+        }
     };
     // Deleted since: its deliveries went with it. A failure to read it (or its secrets, below) keeps the
     // leases, so that the deliveries wait for them to end instead of being taken again at once.
-    let mut webhook = match app.store.webhook(&client_id, webhook_id).await {
+    let mut webhook = match app.store.webhook(&client_id, &webhook_id).await {
         Ok(Some(webhook)) => webhook,
-        Ok(None) => return,
+        Ok(None) => return Vec::new(),
         Err(e) => {
             tracing::warn!(webhook_id, error = %e, "reading a webhook subscription failed; its deliveries wait");
-            left.for_each(drop);
-            return;
+            return Vec::new();
         }
     };
     // The secrets, once for the batch (a rotation reaches the next batch; the old secret stays valid a day).
@@ -371,12 +397,13 @@ async fn send_batch(
         Ok(keys) => keys,
         Err(e) => {
             tracing::warn!(webhook_id, error = %format!("{e:#}"), "webhook secrets unreadable; deliveries wait");
-            left.for_each(drop);
-            return;
+            return Vec::new();
         }
     };
-    let mut done: Vec<(Delivery, DeliveryTry)> = Vec::new();
+    let mut record = Record { done: Vec::new(), webhook_id: &webhook_id, cursor, tried_through: None };
     let mut flushed_at = std::time::Instant::now();
+    let mut left = deliveries.into_iter();
+    let mut all_tried = true;
     for d in left.by_ref() {
         let stop = match deliver(app, &webhook, &keys, &d).await {
             Ok((outcome, stop)) => {
@@ -385,34 +412,77 @@ async fn send_batch(
                 } else if outcome.status == "delivered" {
                     webhook.failing_since = None;
                 }
-                done.push((d, outcome));
+                record.tried_through = Some(d.seq);
+                record.done.push((d, outcome));
                 stop
             }
             Err(e) => {
+                // Not recorded: a new event stays after the cursor, a retry's lease ends; both are sent again.
                 tracing::warn!(delivery_id = %d.id, error = %format!("{e:#}"), "webhook delivery not recorded");
-                false
+                all_tried = false;
+                true
             }
         };
-        if done.len() >= FLUSH_EVERY || flushed_at.elapsed() > Duration::from_millis(1000) {
-            record(app, &mut done).await;
+        if record.done.len() >= FLUSH_EVERY || flushed_at.elapsed() > Duration::from_millis(1000) {
+            if !record.flush(app, false).await {
+                all_tried = false;
+                break;
+            }
             flushed_at = std::time::Instant::now();
         }
         if stop || started.elapsed() > budget {
             break;
         }
     }
-    record(app, &mut done).await;
+    let rest: Vec<String> = left.map(|d| d.id).collect();
+    // Every event read was tried: the cursor goes past the last one read, those not taken included.
+    if all_tried && rest.is_empty() {
+        record.tried_through = cursor.map(|c| c.through);
+    }
+    record.flush(app, true).await;
+    if cursor.is_some() {
+        Vec::new()
+    } else {
+        rest
+    }
 }
 
-async fn record(app: &App, done: &mut Vec<(Delivery, DeliveryTry)>) {
-    if done.is_empty() {
-        return;
+/// Tries not recorded yet, and the cursor they move.
+struct Record<'a> {
+    done: Vec<(Delivery, DeliveryTry)>,
+    webhook_id: &'a str,
+    cursor: Option<Cursor>,
+    /// The last event tried (the cursor goes past it when the tries are recorded).
+    tried_through: Option<i64>,
+}
+
+impl Record<'_> {
+    /// Records the tries (and moves the cursor; `last`: lets go of it too). False when that failed: the
+    /// tries are sent again (at least once).
+    async fn flush(&mut self, app: &App, last: bool) -> bool {
+        let moved: Vec<CursorMove> = self
+            .cursor
+            .filter(|_| last || self.tried_through.is_some())
+            .map(|c| CursorMove {
+                webhook_id: self.webhook_id.to_owned(),
+                through: self.tried_through.unwrap_or(0),
+                release: last,
+                held_until: c.held_until,
+            })
+            .into_iter()
+            .collect();
+        if self.done.is_empty() && moved.is_empty() {
+            return true;
+        }
+        let recorded = app.store.finish_deliveries(&self.done, &moved).await;
+        if let Err(e) = &recorded {
+            tracing::warn!(error = %e, count = self.done.len(), "webhook deliveries not recorded");
+            // The cursor stays where the last record left it: these events are sent again.
+            self.tried_through = None;
+        }
+        self.done.clear();
+        recorded.is_ok()
     }
-    if let Err(e) = app.store.finish_deliveries(done).await {
-        // Their leases end and they are sent again: at least once.
-        tracing::warn!(error = %e, count = done.len(), "webhook deliveries not recorded");
-    }
-    done.clear();
 }
 
 /// What signs a subscription's deliveries: its secrets (Standard Webhooks) and the client's secret

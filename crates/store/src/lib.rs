@@ -249,10 +249,20 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_webhook(&self, client_id: &str, webhook_id: &str, effects: Effects<'_>) -> Result<bool>;
     /// An event for one subscription only (the test event), whatever its types.
     async fn insert_event_for(&self, webhook_id: &str, event: &NewEvent) -> Result<()>;
-    /// Makes the deliveries of up to `limit` events, oldest first, that have none yet: one per enabled
-    /// subscription of the tenant that wants the event's type. Each event is fanned out once, whatever the
-    /// number of processes (PostgreSQL: `FOR UPDATE SKIP LOCKED` on the events). Returns how many events.
-    async fn fan_out_events(&self, limit: u32) -> Result<u64>;
+    /// Takes, for `lease_ms`, the new events of up to `max_webhooks` enabled subscriptions (none in `busy`,
+    /// none another process holds): for each, up to `per_webhook` events after its cursor, oldest first,
+    /// as deliveries not written yet. A delivery's row is written when it is tried (`finish_deliveries`,
+    /// which moves the cursor). Events are read in `seq` order; that a later `seq` is never visible before
+    /// an earlier one holds with SQLite's single writer (PostgreSQL must read up to the oldest transaction
+    /// still running, `pg_snapshot_xmin`).
+    async fn claim_new_events(
+        &self,
+        now: Millis,
+        lease_ms: i64,
+        per_webhook: u32,
+        busy: &[String],
+        max_webhooks: u32,
+    ) -> Result<Vec<NewEventsClaim>>;
     /// Takes due deliveries for `lease_ms`, fairly: at most `per_webhook` of each subscription (its oldest
     /// events first), none of a subscription in `busy`, `limit` in all. Another process (or a second
     /// call) gets other ones until the lease ends or the delivery is finished.
@@ -266,10 +276,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Delivery>>;
     /// Records a try. A success also clears the subscription's failing streak, a failure starts it.
     async fn finish_delivery(&self, delivery: &Delivery, outcome: &DeliveryTry) -> Result<()> {
-        self.finish_deliveries(&[(delivery.clone(), outcome.clone())]).await
+        self.finish_deliveries(&[(delivery.clone(), outcome.clone())], &[]).await
     }
-    /// Records tries in one transaction.
-    async fn finish_deliveries(&self, finished: &[(Delivery, DeliveryTry)]) -> Result<()>;
+    /// Records tries in one transaction: a new event's delivery gets its row, a retried one's row is
+    /// updated, and the subscriptions' cursors move (`CursorMove`).
+    async fn finish_deliveries(&self, finished: &[(Delivery, DeliveryTry)], cursors: &[CursorMove]) -> Result<()>;
     /// Stops a subscription's deliveries (410 from the receiver, or failing for days).
     async fn disable_webhook(&self, webhook_id: &str, at: Millis, reason: &str, effects: Effects<'_>) -> Result<bool>;
     /// A subscription's deliveries, newest first, before the cursor `seq`.
@@ -285,12 +296,13 @@ pub trait Store: Send + Sync + 'static {
     /// Makes every delivery of the subscription made since `since` that waits for a retry or was given up due
     /// at `now` (none that a dispatcher is sending); returns how many.
     async fn recover_deliveries(&self, client_id: &str, webhook_id: &str, since: Millis, now: Millis) -> Result<u64>;
-    /// How many deliveries wait (events not yet fanned out included), and since when the oldest has.
+    /// How many deliveries wait (new events after the cursors included), and since when the oldest has.
     async fn delivery_queue(&self) -> Result<DeliveryQueue>;
-    /// Forgets finished deliveries made before `before`, and events none of whose deliveries remain.
+    /// Forgets finished deliveries made before `before`, and the events before it that no delivery waits
+    /// for and every enabled subscription's cursor has passed.
     async fn prune_deliveries(&self, before: Millis) -> Result<u64>;
     /// Ends the leases of deliveries this process took but will not send now.
     async fn release_deliveries(&self, ids: &[String]) -> Result<()>;
-    /// Deliveries of the subscription that wait.
+    /// Deliveries of the subscription that wait (new events after its cursor included).
     async fn waiting_deliveries(&self, client_id: &str, webhook_id: &str) -> Result<u64>;
 }

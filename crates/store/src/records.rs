@@ -265,6 +265,8 @@ impl Effects<'_> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
     pub id: String,
+    /// Its event's place in the outbox (the order a subscription's deliveries are sent in).
+    pub seq: i64,
     pub webhook_id: String,
     pub client_id: String,
     pub event_id: String,
@@ -292,6 +294,26 @@ pub struct DeliveryTry {
     pub next_try_at: Millis,
     pub last_status: Option<u16>,
     pub last_error: Option<String>,
+}
+
+/// New events a dispatcher took for one subscription (`Store::claim_new_events`): their deliveries, in
+/// order, and the last event read (those the subscription does not take included), where its cursor goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEventsClaim {
+    pub webhook_id: String,
+    pub deliveries: Vec<Delivery>,
+    pub through: i64,
+}
+
+/// Where a subscription's cursor goes when tries are recorded: past `through` (the events up to it are
+/// tried or not taken), and whether the dispatcher lets go of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CursorMove {
+    pub webhook_id: String,
+    pub through: i64,
+    pub release: bool,
+    /// The lease the claim took (`Delivery::lease_until`): a cursor another process holds now is kept.
+    pub held_until: Millis,
 }
 
 /// The dispatcher's view of its queue.

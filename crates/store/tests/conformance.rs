@@ -708,21 +708,26 @@ pub async fn events_are_written_with_their_change_for_the_subscriptions_that_wan
     // Nobody wants this type: nothing is written.
     let unwanted = [event("c1", "e3", "identity.created", 1_002)];
     store.insert_attempt_with(&attempt("c1", "p2", "a3", 1_002, "pending"), None, None, &unwanted).await.unwrap();
-    // The event waits for the dispatcher to make its deliveries, once.
-    assert!(store.lease_deliveries(5_000, 30_000, 10, &[], 100).await.unwrap().is_empty());
-    assert_eq!(store.delivery_queue().await.unwrap().waiting, 1, "the event counts as waiting");
-    assert_eq!(store.fan_out_events(100).await.unwrap(), 1);
-    assert_eq!(store.fan_out_events(100).await.unwrap(), 0);
-    let due = store.lease_deliveries(5_000, 30_000, 10, &[], 100).await.unwrap();
-    let mut got: Vec<_> = due.iter().map(|d| (d.webhook_id.as_str(), d.event_id.as_str())).collect();
+    // The event waits after each subscription's cursor: a delivery for each that wants it, no row yet.
+    assert!(store.lease_deliveries(5_000, 30_000, 10, &[], 100).await.unwrap().is_empty(), "no retry waits");
+    assert_eq!(store.delivery_queue().await.unwrap().waiting, 2, "one delivery per subscription that wants it");
+    let listed = store.deliveries("c1", "w1", None, 10).await.unwrap();
+    assert_eq!(listed.len(), 1, "listed before its first try");
+    assert_eq!((listed[0].1.status.as_str(), listed[0].1.tries), ("pending", 0));
+    let claims = store.claim_new_events(5_000, 30_000, 10, &[], 10).await.unwrap();
+    let mut got: Vec<_> =
+        claims.iter().flat_map(|c| &c.deliveries).map(|d| (d.webhook_id.as_str(), d.event_id.as_str())).collect();
     got.sort();
     assert_eq!(
         got,
         [("w1", "e1"), ("w2", "e1")],
         "one delivery per subscription that wants it, the other tenant's none"
     );
-    // Leased: a second dispatcher gets nothing until the lease ends.
-    assert!(store.lease_deliveries(5_001, 30_000, 10, &[], 100).await.unwrap().is_empty());
+    assert_eq!(claims[0].deliveries[0].id, listed[0].1.id, "the id it was listed with");
+    // Held: a second dispatcher gets nothing until the lease ends.
+    assert!(store.claim_new_events(5_001, 30_000, 10, &[], 10).await.unwrap().is_empty());
+    let of = |w: &str| claims.iter().find(|c| c.webhook_id == w).unwrap().clone();
+    let (w1, w2) = (of("w1"), of("w2"));
     let failed = DeliveryTry {
         at: 5_002,
         status: "pending".into(),
@@ -730,14 +735,25 @@ pub async fn events_are_written_with_their_change_for_the_subscriptions_that_wan
         last_status: Some(500),
         last_error: None,
     };
-    store.finish_delivery(&due[0], &failed).await.unwrap();
-    assert!(
-        store.lease_deliveries(6_000, 30_000, 10, &[], 100).await.unwrap().is_empty(),
-        "not due yet, the other leased"
-    );
+    let moved = |c: &NewEventsClaim, held_until: Millis| CursorMove {
+        webhook_id: c.webhook_id.clone(),
+        through: c.through,
+        release: true,
+        held_until,
+    };
+    store.finish_deliveries(&[(w1.deliveries[0].clone(), failed)], &[moved(&w1, 35_000)]).await.unwrap();
+    assert!(store.lease_deliveries(6_000, 30_000, 10, &[], 100).await.unwrap().is_empty(), "not due yet");
+    assert!(store.claim_new_events(6_000, 30_000, 10, &[], 10).await.unwrap().is_empty(), "w1 moved on, w2 held");
+    // The retry is due, and w2's claim, never finished (its process died), has ended: its event again.
     let again = store.lease_deliveries(40_000, 30_000, 10, &[], 100).await.unwrap();
-    assert_eq!(again.len(), 2, "the retry is due and the unfinished lease has ended");
-    assert_eq!(store.webhook("c1", &due[0].webhook_id).await.unwrap().unwrap().failing_since, Some(5_002));
+    assert_eq!(again.iter().map(|d| (d.webhook_id.as_str(), d.tries)).collect::<Vec<_>>(), [("w1", 1)]);
+    let w2_again = store.claim_new_events(40_000, 30_000, 10, &[], 10).await.unwrap();
+    assert_eq!(w2_again.len(), 1);
+    assert_eq!(
+        w2_again[0].deliveries,
+        w2.deliveries.iter().map(|d| Delivery { lease_until: Some(70_000), ..d.clone() }).collect::<Vec<_>>()
+    );
+    assert_eq!(store.webhook("c1", "w1").await.unwrap().unwrap().failing_since, Some(5_002));
     let delivered = DeliveryTry {
         at: 40_001,
         status: "delivered".into(),
@@ -745,14 +761,13 @@ pub async fn events_are_written_with_their_change_for_the_subscriptions_that_wan
         last_status: Some(204),
         last_error: None,
     };
-    for d in &again {
-        store.finish_delivery(d, &delivered).await.unwrap();
-    }
-    assert_eq!(store.webhook("c1", &due[0].webhook_id).await.unwrap().unwrap().failing_since, None);
+    let tries = [(again[0].clone(), delivered.clone()), (w2_again[0].deliveries[0].clone(), delivered)];
+    store.finish_deliveries(&tries, &[moved(&w2_again[0], 70_000)]).await.unwrap();
+    assert_eq!(store.webhook("c1", "w1").await.unwrap().unwrap().failing_since, None);
     assert_eq!(store.delivery_queue().await.unwrap(), DeliveryQueue::default());
     let listed = store.deliveries("c1", "w1", None, 10).await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!((listed[0].1.status.as_str(), listed[0].1.last_status), ("delivered", Some(204)));
+    assert_eq!((listed[0].1.status.as_str(), listed[0].1.last_status, listed[0].1.tries), ("delivered", Some(204), 2));
     assert!(store.deliveries("c2", "w1", None, 10).await.unwrap().is_empty(), "another tenant's subscription");
     assert!(store.redeliver("c1", "w1", &listed[0].1.id, 50_000).await.unwrap());
     assert_eq!(store.lease_deliveries(50_000, 30_000, 10, &[], 100).await.unwrap().len(), 1);
@@ -780,8 +795,10 @@ pub async fn events_are_written_with_their_change_for_the_subscriptions_that_wan
     let lines = store.audit(Some("c1"), None, 10).await.unwrap();
     assert_eq!(lines.iter().map(|(_, a)| a.action.as_str()).collect::<Vec<_>>(), ["policy.changed"]);
     assert!(store.audit(Some("c2"), None, 10).await.unwrap().is_empty());
-    assert_eq!(store.fan_out_events(100).await.unwrap(), 1);
     assert_eq!(store.delivery_queue().await.unwrap().waiting, 2, "w2's policy.changed, and the redelivery");
+    let waiting = store.deliveries("c1", "w2", None, 10).await.unwrap();
+    assert_eq!(waiting[0].1.event_id, "e4", "the new event first");
+    assert!(store.redeliver("c1", "w2", &waiting[0].1.id, 60_001).await.unwrap(), "on its way already");
     assert!(store.delete_webhook("c1", "w2", Effects::NONE).await.unwrap());
     assert_eq!(store.delivery_queue().await.unwrap().waiting, 1);
 }
@@ -810,7 +827,7 @@ pub async fn audit_lines_past_their_retention_are_pruned_oldest_first(store: &dy
     assert_eq!(left, ["au6", "au5"]);
 }
 
-pub async fn deliveries_are_leased_fairly_among_subscriptions(store: &dyn Store) {
+pub async fn new_events_are_claimed_fairly_among_subscriptions(store: &dyn Store) {
     with_people(store).await;
     store.insert_webhook(&webhook("c1", "slow", &["authentication.approved"]), Effects::NONE).await.unwrap();
     store.insert_webhook(&webhook("c2", "fast", &["authentication.approved"]), Effects::NONE).await.unwrap();
@@ -823,40 +840,54 @@ pub async fn deliveries_are_leased_fairly_among_subscriptions(store: &dyn Store)
     }
     let e = event("c2", "f0", "authentication.approved", 2_000);
     store.insert_attempt_with(&attempt("c2", "p1", "b0", 2_000, "approved"), None, None, &[e]).await.unwrap();
-    assert_eq!(store.fan_out_events(4).await.unwrap(), 4, "a batch at a time");
-    assert_eq!(store.fan_out_events(4).await.unwrap(), 2);
+    let events = |claims: &[NewEventsClaim]| -> Vec<String> {
+        claims.iter().flat_map(|c| &c.deliveries).map(|d| d.event_id.clone()).collect()
+    };
     // The busy subscription's backlog does not crowd the other out: two of its oldest, and the other's.
-    let taken = store.lease_deliveries(5_000, 30_000, 2, &[], 10).await.unwrap();
-    let got: Vec<_> = taken.iter().map(|d| d.event_id.as_str()).collect();
-    assert_eq!(got, ["s0", "s1", "f0"]);
-    // A second dispatcher gets the rest, not the leased ones; a subscription this process is busy with
-    // is skipped.
-    let second: Vec<_> =
-        store.lease_deliveries(5_001, 30_000, 2, &[], 10).await.unwrap().into_iter().map(|d| d.event_id).collect();
-    assert_eq!(second, ["s2", "s3"]);
-    let queue = store.delivery_queue().await.unwrap();
-    assert_eq!(queue.waiting, 6);
-    assert!(store.lease_deliveries(5_002, 30_000, 2, &["slow".to_owned()], 10).await.unwrap().is_empty());
-    // Released leases are taken again at once.
-    let ids: Vec<String> = taken.iter().map(|d| d.id.clone()).collect();
-    store.release_deliveries(&ids).await.unwrap();
-    let again: Vec<_> =
-        store.lease_deliveries(5_003, 30_000, 2, &[], 10).await.unwrap().into_iter().map(|d| d.event_id).collect();
-    assert_eq!(again, ["s0", "s1", "f0"]);
+    let taken = store.claim_new_events(5_000, 30_000, 2, &[], 10).await.unwrap();
+    assert_eq!(events(&taken), ["s0", "s1", "f0"], "the furthest behind first");
+    // Held: a second dispatcher gets none of them; a subscription this process is busy with is skipped.
+    assert!(store.claim_new_events(5_001, 30_000, 2, &[], 10).await.unwrap().is_empty());
+    assert_eq!(store.delivery_queue().await.unwrap().waiting, 6);
     let finished = DeliveryTry {
-        at: 5_004,
+        at: 5_002,
         status: "delivered".into(),
-        next_try_at: 5_004,
+        next_try_at: 5_002,
         last_status: Some(200),
         last_error: None,
     };
-    for d in &taken {
-        store.finish_delivery(d, &finished).await.unwrap();
-    }
+    let tries: Vec<_> = taken.iter().flat_map(|c| &c.deliveries).map(|d| (d.clone(), finished.clone())).collect();
+    let moves: Vec<_> = taken
+        .iter()
+        .map(|c| CursorMove { webhook_id: c.webhook_id.clone(), through: c.through, release: true, held_until: 35_000 })
+        .collect();
+    store.finish_deliveries(&tries, &moves).await.unwrap();
+    assert_eq!(store.delivery_queue().await.unwrap().waiting, 3);
+    assert!(store.claim_new_events(5_003, 30_000, 2, &["slow".to_owned()], 10).await.unwrap().is_empty());
+    let next = store.claim_new_events(5_003, 30_000, 2, &[], 10).await.unwrap();
+    assert_eq!(events(&next), ["s2", "s3"]);
+    // A cursor is let go of by the process that holds it only: then it is taken again at once.
+    let let_go = |held_until| CursorMove { webhook_id: "slow".into(), through: 0, release: true, held_until };
+    store.finish_deliveries(&[], &[let_go(1)]).await.unwrap();
+    assert!(store.claim_new_events(5_004, 30_000, 2, &[], 10).await.unwrap().is_empty(), "not its lease");
+    store.finish_deliveries(&[], &[let_go(35_003)]).await.unwrap();
+    assert_eq!(events(&store.claim_new_events(5_005, 30_000, 2, &[], 10).await.unwrap()), ["s2", "s3"]);
+    // Events of a type a subscription does not take move its cursor without a delivery.
+    store.insert_webhook(&webhook("c2", "other", &["identity.created"]), Effects::NONE).await.unwrap();
+    let unwanted = [event("c2", "i0", "identity.created", 3_000)];
+    store.insert_attempt_with(&attempt("c2", "p1", "b1", 3_000, "approved"), None, None, &unwanted).await.unwrap();
+    let claims = store.claim_new_events(5_006, 30_000, 2, &[], 10).await.unwrap();
+    let fast = claims.iter().find(|c| c.webhook_id == "fast").unwrap();
+    assert!(fast.deliveries.is_empty());
+    let moved = CursorMove { webhook_id: "fast".into(), through: fast.through, release: true, held_until: 35_006 };
+    store.finish_deliveries(&[], &[moved]).await.unwrap();
+    let left = store.claim_new_events(5_007, 30_000, 2, &[], 10).await.unwrap();
+    assert!(left.iter().all(|c| c.webhook_id != "fast"), "fast has nothing new");
     // A week later the finished ones and their events are forgotten; the waiting ones stay.
     assert_eq!(store.prune_deliveries(10_000).await.unwrap(), 3);
     assert_eq!(store.waiting_deliveries("c1", "slow").await.unwrap(), 3);
     assert!(store.deliveries("c2", "fast", None, 10).await.unwrap().is_empty());
+    assert_eq!(events(&store.claim_new_events(40_000, 30_000, 2, &[], 10).await.unwrap()), ["s2", "s3", "i0"]);
 }
 
 macro_rules! engine {
@@ -907,7 +938,7 @@ engine!(
         a_device_challenge_is_taken_once_and_bounded_per_person,
         client_settings_are_kept,
         events_are_written_with_their_change_for_the_subscriptions_that_want_them,
-        deliveries_are_leased_fairly_among_subscriptions,
+        new_events_are_claimed_fairly_among_subscriptions,
     ]
 );
 

@@ -42,6 +42,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../../migrations/sqlite/0011_guards_per_factor.sql")),
     (12, include_str!("../../migrations/sqlite/0012_location_accuracy.sql")),
     (13, include_str!("../../migrations/sqlite/0013_attempt_judged.sql")),
+    (14, include_str!("../../migrations/sqlite/0014_webhook_cursors.sql")),
 ];
 
 pub struct SqliteStore {
@@ -146,6 +147,10 @@ fn tuned(options: SqliteConnectOptions) -> SqliteConnectOptions {
 }
 
 async fn migrate(pool: &SqlitePool) -> Result<()> {
+    migrate_to(pool, i64::MAX).await
+}
+
+async fn migrate_to(pool: &SqlitePool, last: i64) -> Result<()> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
     )
@@ -153,7 +158,7 @@ async fn migrate(pool: &SqlitePool) -> Result<()> {
     .await?;
     let current: i64 =
         sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetch_one(pool).await?;
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current && *v <= last) {
         let mut tx = pool.begin().await?;
         sqlx::raw_sql(sql).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
@@ -464,7 +469,7 @@ fn bind_device_key<'q>(query: Query<'q>, l: &'q Learned, attempt_id: &'q str) ->
         .bind(attempt_id)
 }
 
-/// Writes an operation's outbox events (the dispatcher makes their deliveries: `fan_out_events`) and its
+/// Writes an operation's outbox events (the subscriptions' cursors find them: `claim_new_events`) and its
 /// audit line, inside the operation's transaction.
 async fn write_effects(tx: &mut sqlx::SqliteConnection, effects: Effects<'_>) -> Result<()> {
     for e in effects.events {
@@ -550,6 +555,7 @@ fn delivery_from(row: &SqliteRow) -> Result<(i64, Delivery)> {
         row.try_get("seq")?,
         Delivery {
             id: row.try_get("id")?,
+            seq: row.try_get("seq")?,
             webhook_id: row.try_get("webhook_id")?,
             client_id: row.try_get("client_id")?,
             event_id: row.try_get("event_id")?,
@@ -566,6 +572,31 @@ fn delivery_from(row: &SqliteRow) -> Result<(i64, Delivery)> {
             lease_until: row.try_get("lease_until")?,
         },
     ))
+}
+
+/// The delivery of a new event (`NEW_EVENTS_OF`'s row) to a subscription, before its first try writes its row:
+/// its id is the one that row gets.
+fn new_delivery(event: &SqliteRow, webhook_id: &str, client_id: &str, lease_until: Option<Millis>) -> Result<Delivery> {
+    let seq: i64 = event.try_get("seq")?;
+    let created_at: Millis = event.try_get("created_at")?;
+    Ok(Delivery {
+        id: format!("{seq:012x}{webhook_id}"),
+        seq,
+        webhook_id: webhook_id.to_owned(),
+        client_id: client_id.to_owned(),
+        event_id: event.try_get("id")?,
+        event_type: event.try_get("type")?,
+        event_data: event.try_get("data")?,
+        event_created_at: created_at,
+        status: "pending".into(),
+        tries: 0,
+        next_try_at: created_at,
+        last_status: None,
+        last_error: None,
+        last_try_at: None,
+        created_at,
+        lease_until,
+    })
 }
 
 fn bind_webhook<'q>(query: Query<'q>, w: &'q WebhookRecord) -> Query<'q> {
@@ -1143,11 +1174,14 @@ impl Store for SqliteStore {
 
     async fn insert_webhook(&self, w: &WebhookRecord, effects: Effects<'_>) -> Result<()> {
         let mut tx = self.writer.begin().await?;
-        let query = sqlx::query(
+        // Its cursor starts after the last event: it gets the events written from now on.
+        let sql = format!(
             "INSERT INTO webhooks (client_id, url, events, description, secret_enc, previous_secret_enc,
-               previous_secret_expires_at, disabled_at, disabled_reason, failing_since, updated_at, id, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               previous_secret_expires_at, disabled_at, disabled_reason, failing_since, updated_at, id, created_at,
+               cursor_seq)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {LAST_EVENT})",
         );
+        let query = sqlx::query(&sql);
         bind_webhook(query, w).bind(&w.id).bind(w.created_at).execute(&mut *tx).await?;
         write_effects(&mut tx, effects).await?;
         tx.commit().await?;
@@ -1173,6 +1207,16 @@ impl Store for SqliteStore {
 
     async fn update_webhook(&self, w: &WebhookRecord, effects: Effects<'_>) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
+        // Enabled again: it gets the events written from now on, not those of while it was off.
+        if w.disabled_at.is_none() {
+            sqlx::query(&format!(
+                "UPDATE webhooks SET cursor_seq = {LAST_EVENT} WHERE id = ? AND client_id = ? AND disabled_at IS NOT NULL"
+            ))
+            .bind(&w.id)
+            .bind(&w.client_id)
+            .execute(&mut *tx)
+            .await?;
+        }
         let query = sqlx::query(
             "UPDATE webhooks SET client_id = ?, url = ?, events = ?, description = ?, secret_enc = ?,
                previous_secret_enc = ?, previous_secret_expires_at = ?, disabled_at = ?, disabled_reason = ?,
@@ -1200,52 +1244,76 @@ impl Store for SqliteStore {
 
     async fn insert_event_for(&self, webhook_id: &str, e: &NewEvent) -> Result<()> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query(
-            "INSERT INTO webhook_events (id, client_id, type, data, created_at, fanned_out) VALUES (?, ?, ?, ?, ?, 1)",
-        )
-        .bind(&e.id)
-        .bind(&e.client_id)
-        .bind(&e.kind)
-        .bind(&e.data)
-        .bind(e.created_at)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("INSERT INTO webhook_events (id, client_id, type, data, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&e.id)
+            .bind(&e.client_id)
+            .bind(&e.kind)
+            .bind(&e.data)
+            .bind(e.created_at)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO webhook_deliveries (id, seq, webhook_id, client_id, event_id, status, next_try_at, created_at)
              SELECT printf('%012x', e.seq) || ?, e.seq, ?, e.client_id, e.id, 'pending', e.created_at, e.created_at
-             FROM webhook_events e WHERE e.id = ?",
+             FROM webhook_events e WHERE e.seq = last_insert_rowid()",
         )
         .bind(webhook_id)
         .bind(webhook_id)
-        .bind(&e.id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn fan_out_events(&self, limit: u32) -> Result<u64> {
-        const LAST_OF_BATCH: &str =
-            "SELECT MAX(seq) FROM (SELECT seq FROM webhook_events INDEXED BY webhook_events_to_fan_out
-             WHERE fanned_out = 0 ORDER BY seq LIMIT ?)";
-        // A read first: most rounds find nothing, and take no write lock for it.
-        let waiting: Option<i64> = sqlx::query_scalar(LAST_OF_BATCH).bind(1_i64).fetch_one(&self.reader).await?;
-        if waiting.is_none() {
-            return Ok(0);
+    async fn claim_new_events(
+        &self,
+        now: Millis,
+        lease_ms: i64,
+        per_webhook: u32,
+        busy: &[String],
+        max_webhooks: u32,
+    ) -> Result<Vec<NewEventsClaim>> {
+        let wanted = i64::from(max_webhooks) + busy.len() as i64;
+        let due: Vec<String> =
+            sqlx::query_scalar(WEBHOOKS_WITH_NEW_EVENTS).bind(now).bind(wanted).fetch_all(&self.reader).await?;
+        let due: Vec<String> = due.into_iter().filter(|w| !busy.contains(w)).take(max_webhooks as usize).collect();
+        // Nothing new: no write lock for nothing.
+        if due.is_empty() {
+            return Ok(Vec::new());
         }
-        // One write transaction: SQLite's single writer makes it atomic among processes.
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let last: Option<i64> = sqlx::query_scalar(LAST_OF_BATCH).bind(i64::from(limit)).fetch_one(&mut *tx).await?;
-        let Some(last) = last else { return Ok(0) };
-        sqlx::query(FAN_OUT_EVENTS).bind(last).execute(&mut *tx).await?;
-        let done = sqlx::query(
-            "UPDATE webhook_events INDEXED BY webhook_events_to_fan_out SET fanned_out = 1 WHERE fanned_out = 0 AND seq <= ?",
-        )
-        .bind(last)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        // One statement takes them all: atomic among processes (a cursor another one took is skipped).
+        let held_until = now + lease_ms;
+        let claimed = sqlx::query(CLAIM_CURSORS)
+            .bind(held_until)
+            .bind(serde_json::Value::from(due).to_string())
+            .bind(now)
+            .fetch_all(&self.writer)
+            .await?;
+        let mut claims = Vec::with_capacity(claimed.len());
+        for row in &claimed {
+            let webhook_id: String = row.try_get("id")?;
+            let client_id: String = row.try_get("client_id")?;
+            let cursor: i64 = row.try_get("cursor_seq")?;
+            let types: Vec<String> = serde_json::from_str(row.try_get("events")?)
+                .map_err(|e| StoreError::Corrupt(format!("a webhook's events: {e}")))?;
+            let events = sqlx::query(NEW_EVENTS_OF)
+                .bind(&client_id)
+                .bind(cursor)
+                .bind(i64::from(per_webhook))
+                .fetch_all(&self.reader)
+                .await?;
+            let mut through = cursor;
+            let mut deliveries = Vec::with_capacity(events.len());
+            for event in &events {
+                through = event.try_get("seq")?;
+                let kind: String = event.try_get("type")?;
+                if types.contains(&kind) {
+                    deliveries.push(new_delivery(event, &webhook_id, &client_id, Some(held_until))?);
+                }
+            }
+            claims.push(NewEventsClaim { webhook_id, deliveries, through });
+        }
+        Ok(claims)
     }
 
     async fn lease_deliveries(
@@ -1286,22 +1354,36 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events e ON e.seq = d.seq
              WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.seq"
         );
         let rows = sqlx::query(&sql).bind(serde_json::Value::from(ids).to_string()).fetch_all(&self.writer).await?;
         rows.iter().map(|r| delivery_from(r).map(|(_, d)| d)).collect()
     }
 
-    async fn finish_deliveries(&self, finished: &[(Delivery, DeliveryTry)]) -> Result<()> {
-        if finished.is_empty() {
+    async fn finish_deliveries(&self, finished: &[(Delivery, DeliveryTry)], cursors: &[CursorMove]) -> Result<()> {
+        if finished.is_empty() && cursors.is_empty() {
             return Ok(());
         }
         // One statement for the whole batch (its rows as a JSON array), so that recording many tries costs
         // one round trip to the database's thread, not two a try.
         let rows: Vec<serde_json::Value> = finished
             .iter()
-            .map(|(d, o)| serde_json::json!([d.id, o.status, o.next_try_at, o.last_status, o.last_error, o.at]))
+            .map(|(d, o)| {
+                serde_json::json!([
+                    d.id,
+                    o.status,
+                    o.next_try_at,
+                    o.last_status,
+                    o.last_error,
+                    o.at,
+                    d.seq,
+                    d.webhook_id,
+                    d.client_id,
+                    d.event_id,
+                    d.event_created_at
+                ])
+            })
             .collect();
         // Each subscription's failing streak after the batch: `None` when its last try was delivered, else
         // when the streak began; and whether a delivery in the batch ended an earlier streak.
@@ -1322,14 +1404,18 @@ impl Store for SqliteStore {
             }
         }
         let mut tx = self.writer.begin().await?;
-        sqlx::query(
-            "UPDATE webhook_deliveries SET status = j.value ->> 1, tries = tries + 1, next_try_at = j.value ->> 2,
-               lease_until = NULL, last_status = j.value ->> 3, last_error = j.value ->> 4, last_try_at = j.value ->> 5
-             FROM json_each(?) j WHERE webhook_deliveries.id = j.value ->> 0",
-        )
-        .bind(serde_json::Value::from(rows).to_string())
-        .execute(&mut *tx)
-        .await?;
+        if !rows.is_empty() {
+            sqlx::query(RECORD_TRIES).bind(serde_json::Value::from(rows).to_string()).execute(&mut *tx).await?;
+        }
+        for c in cursors {
+            sqlx::query(MOVE_CURSOR)
+                .bind(c.through)
+                .bind(c.release)
+                .bind(c.held_until)
+                .bind(&c.webhook_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         for (webhook_id, failing_since, recovered) in health {
             let sql = match (failing_since, recovered) {
                 (None, _) => "UPDATE webhooks SET failing_since = NULL WHERE id = ?2 AND failing_since IS NOT NULL",
@@ -1364,18 +1450,52 @@ impl Store for SqliteStore {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<(i64, Delivery)>> {
+        let before = before.unwrap_or(i64::MAX);
         let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events e ON e.seq = d.seq
              WHERE d.webhook_id = ? AND d.client_id = ? AND d.seq < ? ORDER BY d.seq DESC LIMIT ?"
         );
         let rows = sqlx::query(&sql)
             .bind(webhook_id)
             .bind(client_id)
-            .bind(before.unwrap_or(i64::MAX))
+            .bind(before)
             .bind(i64::from(limit))
             .fetch_all(&self.reader)
             .await?;
-        rows.iter().map(delivery_from).collect()
+        let mut listed = rows.iter().map(delivery_from).collect::<Result<Vec<_>>>()?;
+        // The new events after an enabled subscription's cursor wait for their first try, with no row yet.
+        let subscription = sqlx::query(
+            "SELECT cursor_seq, cursor_lease_until, events FROM webhooks
+             WHERE id = ? AND client_id = ? AND disabled_at IS NULL",
+        )
+        .bind(webhook_id)
+        .bind(client_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        if let Some(w) = subscription {
+            let waiting = sqlx::query(
+                "SELECT seq, id, type, data, created_at FROM webhook_events
+                 WHERE client_id = ? AND seq > ? AND seq < ? AND type IN (SELECT value FROM json_each(?))
+                 ORDER BY seq DESC LIMIT ?",
+            )
+            .bind(client_id)
+            .bind(w.try_get::<i64, _>("cursor_seq")?)
+            .bind(before)
+            .bind(w.try_get::<String, _>("events")?)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+            let held: Option<Millis> = w.try_get("cursor_lease_until")?;
+            for event in &waiting {
+                let d = new_delivery(event, webhook_id, client_id, held)?;
+                if !listed.iter().any(|(_, l)| l.id == d.id) {
+                    listed.push((d.seq, d));
+                }
+            }
+            listed.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+            listed.truncate(limit as usize);
+        }
+        Ok(listed)
     }
 
     async fn redeliver(&self, client_id: &str, webhook_id: &str, delivery_id: &str, now: Millis) -> Result<bool> {
@@ -1389,7 +1509,26 @@ impl Store for SqliteStore {
         .bind(client_id)
         .execute(&self.writer)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 1 {
+            return Ok(true);
+        }
+        // A new event's delivery, not tried yet (no row): it is on its way already.
+        let seq = delivery_id
+            .strip_suffix(webhook_id)
+            .filter(|hex| hex.len() == 12)
+            .and_then(|hex| i64::from_str_radix(hex, 16).ok());
+        let Some(seq) = seq else { return Ok(false) };
+        let waiting: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM webhooks w JOIN webhook_events e ON e.seq = ?
+             WHERE w.id = ? AND w.client_id = ? AND w.disabled_at IS NULL AND e.client_id = w.client_id
+               AND e.seq > w.cursor_seq AND e.type IN (SELECT value FROM json_each(w.events))",
+        )
+        .bind(seq)
+        .bind(webhook_id)
+        .bind(client_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(waiting.is_some())
     }
 
     async fn recover_deliveries(&self, client_id: &str, webhook_id: &str, since: Millis, now: Millis) -> Result<u64> {
@@ -1409,19 +1548,19 @@ impl Store for SqliteStore {
     }
 
     async fn delivery_queue(&self) -> Result<DeliveryQueue> {
-        let row = sqlx::query(
+        let row = sqlx::query(&format!(
             "SELECT COUNT(*) AS n, MIN(created_at) AS oldest,
-               (SELECT COUNT(*) FROM webhook_events WHERE fanned_out = 0) AS events,
-               (SELECT created_at FROM webhook_events WHERE fanned_out = 0 ORDER BY seq LIMIT 1) AS oldest_event
-             FROM webhook_deliveries WHERE status = 'pending'",
-        )
+               (SELECT COUNT(*) FROM {NEW_DELIVERIES}) AS new,
+               (SELECT MIN(e.created_at) FROM {NEW_DELIVERIES}) AS oldest_new
+             FROM webhook_deliveries WHERE status = 'pending'"
+        ))
         .fetch_one(&self.reader)
         .await?;
-        let oldest_event: Option<Millis> = row.try_get("oldest_event")?;
+        let oldest_new: Option<Millis> = row.try_get("oldest_new")?;
         let oldest: Option<Millis> = row.try_get("oldest")?;
         Ok(DeliveryQueue {
-            waiting: u64::try_from(row.try_get::<i64, _>("n")? + row.try_get::<i64, _>("events")?).unwrap_or(0),
-            oldest_created_at: oldest.into_iter().chain(oldest_event).min(),
+            waiting: u64::try_from(row.try_get::<i64, _>("n")? + row.try_get::<i64, _>("new")?).unwrap_or(0),
+            oldest_created_at: oldest.into_iter().chain(oldest_new).min(),
         })
     }
 
@@ -1431,9 +1570,16 @@ impl Store for SqliteStore {
             .bind(before)
             .execute(&mut *tx)
             .await?;
+        // Events are in time order by `seq`: those before the first one of `before` or later, read from the
+        // oldest. A delivery is made at its event's time, so the finished ones of these events are gone.
         sqlx::query(
-            "DELETE FROM webhook_events WHERE created_at < ? AND fanned_out = 1
-               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)",
+            "DELETE FROM webhook_events
+             WHERE seq < COALESCE((SELECT seq FROM webhook_events WHERE created_at >= ?1 ORDER BY seq LIMIT 1),
+                                  9223372036854775807)
+               AND created_at < ?1
+               AND seq NOT IN (SELECT seq FROM webhook_deliveries WHERE status = 'pending')
+               AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.client_id = webhook_events.client_id
+                                 AND w.disabled_at IS NULL AND w.cursor_seq < webhook_events.seq)",
         )
         .bind(before)
         .execute(&mut *tx)
@@ -1451,13 +1597,62 @@ impl Store for SqliteStore {
     }
 
     async fn waiting_deliveries(&self, client_id: &str, webhook_id: &str) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = ? AND client_id = ? AND status = 'pending'",
-        )
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT (SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = ?1 AND client_id = ?2
+                       AND status = 'pending')
+                  + (SELECT COUNT(*) FROM {NEW_DELIVERIES} AND w.id = ?1 AND w.client_id = ?2)"
+        ))
         .bind(webhook_id)
         .bind(client_id)
         .fetch_one(&self.reader)
         .await?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Migration 14 on a database whose dispatcher had fanned out some events and not others: the cursors
+    /// start before the first event still waiting, and the outbox's sequence carries on past every event
+    /// ever written (none gets a `seq` a cursor has passed).
+    #[tokio::test]
+    async fn the_cursors_start_where_the_fan_out_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = tuned(SqliteConnectOptions::new().filename(dir.path().join("old.db")));
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.unwrap();
+        migrate_to(&pool, 13).await.unwrap();
+        sqlx::raw_sql(
+            "INSERT INTO webhooks (id, client_id, url, events, secret_enc, created_at, updated_at)
+               VALUES ('w1', 'c1', 'https://x', '[\"policy.changed\"]', 's', 1, 1);
+             INSERT INTO webhook_events (id, client_id, type, data, created_at, fanned_out) VALUES
+               ('e1', 'c1', 'policy.changed', '{}', 1, 1), ('e2', 'c1', 'policy.changed', '{}', 2, 0),
+               ('e3', 'c1', 'policy.changed', '{}', 3, 0), ('e4', 'c1', 'policy.changed', '{}', 4, 0);
+             INSERT INTO webhook_deliveries (id, seq, webhook_id, client_id, event_id, status, next_try_at, created_at)
+               VALUES ('000000000001w1', 1, 'w1', 'c1', 'e1', 'delivered', 1, 1);
+             DELETE FROM webhook_events WHERE seq = 4;",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        let store = SqliteStore::open_with(options).await.unwrap();
+        let claims = store.claim_new_events(10, 1_000, 10, &[], 10).await.unwrap();
+        let events: Vec<_> = claims[0].deliveries.iter().map(|d| d.event_id.as_str()).collect();
+        assert_eq!(events, ["e2", "e3"], "the delivered one is not sent again");
+        let e = NewEvent {
+            id: "e5".into(),
+            client_id: "c1".into(),
+            kind: "policy.changed".into(),
+            data: "{}".into(),
+            created_at: 5,
+        };
+        store.insert_event_for("w1", &e).await.unwrap();
+        let seq: i64 = sqlx::query_scalar("SELECT seq FROM webhook_events WHERE id = 'e5'")
+            .fetch_one(&store.reader)
+            .await
+            .unwrap();
+        assert_eq!(seq, 5, "after the deleted fourth");
     }
 }

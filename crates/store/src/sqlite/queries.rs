@@ -174,27 +174,54 @@ pub fn attempt_list(shape: ListShape) -> String {
 }
 
 /// Outbox: the event, only when a subscription of the tenant wants its type. Values: id, client, type,
-/// data, created_at, then client and type again. Its deliveries are made later (`FAN_OUT_EVENTS`).
-pub const INSERT_EVENT: &str = "INSERT INTO webhook_events (id, client_id, type, data, created_at, fanned_out)
-     SELECT ?, ?, ?, ?, ?, 0 WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.client_id = ? AND w.disabled_at IS NULL
+/// data, created_at, then client and type again. The subscriptions' cursors find it (`NEW_EVENTS_OF`).
+pub const INSERT_EVENT: &str = "INSERT INTO webhook_events (id, client_id, type, data, created_at)
+     SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.client_id = ? AND w.disabled_at IS NULL
        AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = ?))";
 /// The same, written only if the attempt (the last value) was stored: for the grouped attempt writes.
-pub const INSERT_EVENT_OF_ATTEMPT: &str =
-    "INSERT INTO webhook_events (id, client_id, type, data, created_at, fanned_out)
-     SELECT ?, ?, ?, ?, ?, 0 WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.client_id = ? AND w.disabled_at IS NULL
+pub const INSERT_EVENT_OF_ATTEMPT: &str = "INSERT INTO webhook_events (id, client_id, type, data, created_at)
+     SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.client_id = ? AND w.disabled_at IS NULL
        AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = ?))
        AND EXISTS (SELECT 1 FROM attempts WHERE id = ?)";
-/// The dispatcher: one delivery per subscription that wants it, for the events not fanned out yet up to a
-/// `seq` (the value). A delivery's id is its event's `seq` and its subscription's id: unique, and in
-/// insertion order in the index.
-pub const FAN_OUT_EVENTS: &str =
-    "INSERT INTO webhook_deliveries (id, seq, webhook_id, client_id, event_id, status, next_try_at, created_at)
-     SELECT printf('%012x', e.seq) || w.id, e.seq, w.id, w.client_id, e.id, 'pending', e.created_at, e.created_at
-     FROM webhook_events e INDEXED BY webhook_events_to_fan_out
-     JOIN webhooks w ON w.client_id = e.client_id AND w.disabled_at IS NULL
-     WHERE e.fanned_out = 0 AND e.seq <= ? AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = e.type)
-     ORDER BY e.seq
-     ON CONFLICT (id) DO NOTHING";
+/// The dispatcher: enabled subscriptions with events after their cursor that no process holds, the furthest
+/// behind first. It reads every subscription (a few per tenant), each with one search of the cursors' index.
+/// Values: now, limit.
+pub const WEBHOOKS_WITH_NEW_EVENTS: &str = "SELECT w.id FROM webhooks w
+     WHERE w.disabled_at IS NULL AND (w.cursor_lease_until IS NULL OR w.cursor_lease_until < ?1)
+       AND EXISTS (SELECT 1 FROM webhook_events e WHERE e.client_id = w.client_id AND e.seq > w.cursor_seq)
+     ORDER BY w.cursor_seq LIMIT ?2";
+/// The dispatcher holds those subscriptions' cursors until the lease's end. Values: the lease's end, the
+/// ids (a JSON array), now.
+pub const CLAIM_CURSORS: &str = "UPDATE webhooks SET cursor_lease_until = ?1
+     WHERE id IN (SELECT value FROM json_each(?2)) AND disabled_at IS NULL
+       AND (cursor_lease_until IS NULL OR cursor_lease_until < ?3)
+     RETURNING id, client_id, cursor_seq, events";
+/// A tenant's events after a subscription's cursor, oldest first. Values: client, cursor, limit.
+pub const NEW_EVENTS_OF: &str = "SELECT seq, id, type, data, created_at FROM webhook_events
+     WHERE client_id = ? AND seq > ? ORDER BY seq LIMIT ?";
+/// Tries recorded: a new event's delivery gets its row, a retried one's row is updated (none for a
+/// subscription deleted since). One row a try, as a JSON array: id, status, next try, response status,
+/// error, time, seq, subscription, client, event id, event time.
+pub const RECORD_TRIES: &str = "INSERT INTO webhook_deliveries (id, status, next_try_at, last_status, last_error,
+       last_try_at, seq, webhook_id, client_id, event_id, created_at, tries, lease_until)
+     SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value ->> 6,
+       j.value ->> 7, j.value ->> 8, j.value ->> 9, j.value ->> 10, 1, NULL
+     FROM json_each(?) j WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.id = j.value ->> 7)
+     ON CONFLICT (id) DO UPDATE SET status = excluded.status, tries = tries + 1, next_try_at = excluded.next_try_at,
+       lease_until = NULL, last_status = excluded.last_status, last_error = excluded.last_error,
+       last_try_at = excluded.last_try_at";
+/// A cursor moves past the events tried (never back), and is let go of when the dispatcher is done, unless
+/// another process holds it now. Values: through, release (0/1), the lease it held, the subscription.
+pub const MOVE_CURSOR: &str = "UPDATE webhooks SET cursor_seq = MAX(cursor_seq, ?1),
+       cursor_lease_until = CASE WHEN ?2 AND cursor_lease_until = ?3 THEN NULL ELSE cursor_lease_until END
+     WHERE id = ?4";
+/// The deliveries of new events, not tried yet (no row): each enabled subscription's events after its cursor
+/// of a type it takes. A `FROM` clause, ending in a `WHERE` more conditions can follow with `AND`.
+pub const NEW_DELIVERIES: &str =
+    "webhooks w JOIN webhook_events e ON e.client_id = w.client_id AND e.seq > w.cursor_seq
+     WHERE w.disabled_at IS NULL AND e.type IN (SELECT value FROM json_each(w.events))";
+/// The newest event's place: where a new (or enabled again) subscription's cursor starts.
+pub const LAST_EVENT: &str = "(SELECT COALESCE(MAX(seq), 0) FROM webhook_events)";
 pub const INSERT_AUDIT: &str =
     "INSERT INTO audit_log (id, client_id, actor, action, target, detail, ip, request_id, at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
@@ -211,6 +238,7 @@ pub const LEASE_DELIVERIES: &str = "UPDATE webhook_deliveries SET lease_until = 
      WHERE id IN (SELECT id FROM webhook_deliveries WHERE webhook_id = ? AND status = 'pending' AND next_try_at <= ?
        AND (lease_until IS NULL OR lease_until < ?) ORDER BY seq LIMIT ?)
      RETURNING id";
+/// A delivery and its event (joined by `seq`: `JOIN webhook_events e ON e.seq = d.seq`).
 pub const DELIVERY_COLUMNS: &str = "d.id, d.webhook_id, d.client_id, d.event_id, d.status, d.tries, d.next_try_at,
      d.last_status, d.last_error, d.last_try_at, d.created_at, d.seq, d.lease_until, e.type AS event_type, e.data AS event_data,
      e.created_at AS event_created_at";
