@@ -14,7 +14,8 @@ UPDATE webhooks SET cursor_seq = COALESCE(
     0);
 
 -- The events again, without the index of their ids (deliveries join them by `seq`) and without the fan-out
--- flag: a request now writes the row and one entry of `webhook_events_of_client`, the cursors' index. The
+-- flag: a request now writes the row and one entry of `webhook_events_of_client`, the cursors' index. An
+-- event for one subscription only (the test event) names it in `webhook_id`, and comes in its order. The
 -- sequence carries on from where it was, so that no new event gets a `seq` a cursor has passed.
 CREATE TABLE webhook_events_new (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -22,7 +23,8 @@ CREATE TABLE webhook_events_new (
     client_id TEXT NOT NULL,
     type TEXT NOT NULL,
     data TEXT NOT NULL,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    webhook_id TEXT
 );
 INSERT INTO webhook_events_new (seq, id, client_id, type, data, created_at)
     SELECT seq, id, client_id, type, data, created_at FROM webhook_events ORDER BY seq;

@@ -1243,25 +1243,18 @@ impl Store for SqliteStore {
     }
 
     async fn insert_event_for(&self, webhook_id: &str, e: &NewEvent) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
-        sqlx::query("INSERT INTO webhook_events (id, client_id, type, data, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(&e.id)
-            .bind(&e.client_id)
-            .bind(&e.kind)
-            .bind(&e.data)
-            .bind(e.created_at)
-            .execute(&mut *tx)
-            .await?;
+        // After the subscription's cursor, in its order: only that subscription takes it.
         sqlx::query(
-            "INSERT INTO webhook_deliveries (id, seq, webhook_id, client_id, event_id, status, next_try_at, created_at)
-             SELECT printf('%012x', e.seq) || ?, e.seq, ?, e.client_id, e.id, 'pending', e.created_at, e.created_at
-             FROM webhook_events e WHERE e.seq = last_insert_rowid()",
+            "INSERT INTO webhook_events (id, client_id, type, data, created_at, webhook_id) VALUES (?, ?, ?, ?, ?, ?)",
         )
+        .bind(&e.id)
+        .bind(&e.client_id)
+        .bind(&e.kind)
+        .bind(&e.data)
+        .bind(e.created_at)
         .bind(webhook_id)
-        .bind(webhook_id)
-        .execute(&mut *tx)
+        .execute(&self.writer)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -1307,7 +1300,12 @@ impl Store for SqliteStore {
             for event in &events {
                 through = event.try_get("seq")?;
                 let kind: String = event.try_get("type")?;
-                if types.contains(&kind) {
+                let target: Option<String> = event.try_get("webhook_id")?;
+                let takes = match target {
+                    Some(target) => target == webhook_id,
+                    None => types.contains(&kind),
+                };
+                if takes {
                     deliveries.push(new_delivery(event, &webhook_id, &client_id, Some(held_until))?);
                 }
             }
@@ -1464,37 +1462,21 @@ impl Store for SqliteStore {
             .await?;
         let mut listed = rows.iter().map(delivery_from).collect::<Result<Vec<_>>>()?;
         // The new events after an enabled subscription's cursor wait for their first try, with no row yet.
-        let subscription = sqlx::query(
-            "SELECT cursor_seq, cursor_lease_until, events FROM webhooks
-             WHERE id = ? AND client_id = ? AND disabled_at IS NULL",
-        )
-        .bind(webhook_id)
-        .bind(client_id)
-        .fetch_optional(&self.reader)
-        .await?;
-        if let Some(w) = subscription {
-            let waiting = sqlx::query(
-                "SELECT seq, id, type, data, created_at FROM webhook_events
-                 WHERE client_id = ? AND seq > ? AND seq < ? AND type IN (SELECT value FROM json_each(?))
-                 ORDER BY seq DESC LIMIT ?",
-            )
+        let waiting = sqlx::query(NEW_DELIVERIES_OF)
+            .bind(webhook_id)
             .bind(client_id)
-            .bind(w.try_get::<i64, _>("cursor_seq")?)
             .bind(before)
-            .bind(w.try_get::<String, _>("events")?)
             .bind(i64::from(limit))
             .fetch_all(&self.reader)
             .await?;
-            let held: Option<Millis> = w.try_get("cursor_lease_until")?;
-            for event in &waiting {
-                let d = new_delivery(event, webhook_id, client_id, held)?;
-                if !listed.iter().any(|(_, l)| l.id == d.id) {
-                    listed.push((d.seq, d));
-                }
+        for event in &waiting {
+            let d = new_delivery(event, webhook_id, client_id, event.try_get("cursor_lease_until")?)?;
+            if !listed.iter().any(|(_, l)| l.id == d.id) {
+                listed.push((d.seq, d));
             }
-            listed.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
-            listed.truncate(limit as usize);
         }
+        listed.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+        listed.truncate(limit as usize);
         Ok(listed)
     }
 
@@ -1518,11 +1500,9 @@ impl Store for SqliteStore {
             .filter(|hex| hex.len() == 12)
             .and_then(|hex| i64::from_str_radix(hex, 16).ok());
         let Some(seq) = seq else { return Ok(false) };
-        let waiting: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM webhooks w JOIN webhook_events e ON e.seq = ?
-             WHERE w.id = ? AND w.client_id = ? AND w.disabled_at IS NULL AND e.client_id = w.client_id
-               AND e.seq > w.cursor_seq AND e.type IN (SELECT value FROM json_each(w.events))",
-        )
+        let waiting: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT 1 FROM {NEW_DELIVERIES} AND e.seq = ? AND w.id = ? AND w.client_id = ?"
+        ))
         .bind(seq)
         .bind(webhook_id)
         .bind(client_id)

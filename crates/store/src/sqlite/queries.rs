@@ -197,7 +197,7 @@ pub const CLAIM_CURSORS: &str = "UPDATE webhooks SET cursor_lease_until = ?1
        AND (cursor_lease_until IS NULL OR cursor_lease_until < ?3)
      RETURNING id, client_id, cursor_seq, events";
 /// A tenant's events after a subscription's cursor, oldest first. Values: client, cursor, limit.
-pub const NEW_EVENTS_OF: &str = "SELECT seq, id, type, data, created_at FROM webhook_events
+pub const NEW_EVENTS_OF: &str = "SELECT seq, id, type, data, created_at, webhook_id FROM webhook_events
      WHERE client_id = ? AND seq > ? ORDER BY seq LIMIT ?";
 /// Tries recorded: a new event's delivery gets its row, a retried one's row is updated (none for a
 /// subscription deleted since). One row a try, as a JSON array: id, status, next try, response status,
@@ -215,11 +215,28 @@ pub const RECORD_TRIES: &str = "INSERT INTO webhook_deliveries (id, status, next
 pub const MOVE_CURSOR: &str = "UPDATE webhooks SET cursor_seq = MAX(cursor_seq, ?1),
        cursor_lease_until = CASE WHEN ?2 AND cursor_lease_until = ?3 THEN NULL ELSE cursor_lease_until END
      WHERE id = ?4";
+/// Whether subscription `w` takes event `e`: one of its types, or an event for it alone (the test event).
+macro_rules! takes {
+    () => {
+        "(e.webhook_id = w.id OR (e.webhook_id IS NULL AND e.type IN (SELECT value FROM json_each(w.events))))"
+    };
+}
 /// The deliveries of new events, not tried yet (no row): each enabled subscription's events after its cursor
-/// of a type it takes. A `FROM` clause, ending in a `WHERE` more conditions can follow with `AND`.
-pub const NEW_DELIVERIES: &str =
+/// that it takes. A `FROM` clause, ending in a `WHERE` more conditions can follow with `AND`.
+pub const NEW_DELIVERIES: &str = concat!(
     "webhooks w JOIN webhook_events e ON e.client_id = w.client_id AND e.seq > w.cursor_seq
-     WHERE w.disabled_at IS NULL AND e.type IN (SELECT value FROM json_each(w.events))";
+     WHERE w.disabled_at IS NULL AND ",
+    takes!()
+);
+/// A subscription's new events, newest first, for its list of deliveries. Values: subscription, client,
+/// before (a `seq`), limit.
+pub const NEW_DELIVERIES_OF: &str = concat!(
+    "SELECT e.seq, e.id, e.type, e.data, e.created_at, e.webhook_id, w.cursor_lease_until
+     FROM webhooks w JOIN webhook_events e ON e.client_id = w.client_id AND e.seq > w.cursor_seq
+     WHERE w.id = ? AND w.client_id = ? AND w.disabled_at IS NULL AND e.seq < ? AND ",
+    takes!(),
+    " ORDER BY e.seq DESC LIMIT ?"
+);
 /// The newest event's place: where a new (or enabled again) subscription's cursor starts.
 pub const LAST_EVENT: &str = "(SELECT COALESCE(MAX(seq), 0) FROM webhook_events)";
 pub const INSERT_AUDIT: &str =
