@@ -140,7 +140,10 @@ const GAUGES: &[(&str, &str)] = &[
         "smartauth_data_set_age_seconds",
         "Age of each loaded context data set (now minus the date its MANIFEST.json gives), as of the scrape.",
     ),
-    ("smartauth_webhook_queue_depth", "Webhook deliveries waiting (due or waiting for a retry)."),
+    (
+        "smartauth_webhook_queue_depth",
+        "Webhook deliveries waiting: retries, and the events after the subscriptions' cursors (not yet tried).",
+    ),
     ("smartauth_webhook_oldest_pending_seconds", "Age of the oldest webhook delivery still waiting."),
 ];
 

@@ -296,7 +296,8 @@ pub trait Store: Send + Sync + 'static {
     /// Makes every delivery of the subscription made since `since` that waits for a retry or was given up due
     /// at `now` (none that a dispatcher is sending); returns how many.
     async fn recover_deliveries(&self, client_id: &str, webhook_id: &str, since: Millis, now: Millis) -> Result<u64>;
-    /// How many deliveries wait (new events after the cursors included), and since when the oldest has.
+    /// How many deliveries wait (new events after the cursors included, counted without their types), and
+    /// since when the oldest has.
     async fn delivery_queue(&self) -> Result<DeliveryQueue>;
     /// Forgets finished deliveries made before `before`, and the events before it that no delivery waits
     /// for and every enabled subscription's cursor has passed.
