@@ -377,7 +377,8 @@ async fn send_batch(app: &App, batch: Batch, started: std::time::Instant, budget
         Some(d) => d.client_id.clone(),
         // Only events the subscription does not take: its cursor moves past them.
         None => {
-            let mut record = Record { done: Vec::new(), webhook_id: &webhook_id, cursor, tried_through: None };
+            let tried_through = cursor.map(|c| c.through);
+            let mut record = Record { done: Vec::new(), webhook_id: &webhook_id, cursor, tried_through };
             record.flush(app, true).await;
             return Vec::new();
         }

@@ -829,6 +829,47 @@ pub async fn audit_lines_past_their_retention_are_pruned_oldest_first(store: &dy
     assert_eq!(left, ["au6", "au5"]);
 }
 
+pub async fn a_disabled_subscription_gives_up_its_new_events_until_recovered(store: &dyn Store) {
+    with_people(store).await;
+    store.insert_webhook(&webhook("c1", "w1", &["authentication.approved"]), Effects::NONE).await.unwrap();
+    let approve = |n: i64| async move {
+        let e = [event("c1", &format!("e{n}"), "authentication.approved", 1_000 + n)];
+        let a = attempt("c1", "p1", &format!("a{n}"), 1_000 + n, "approved");
+        assert!(store.insert_attempt_with(&a, None, None, &e).await.unwrap());
+    };
+    approve(1).await;
+    approve(2).await;
+    assert!(store.disable_webhook("w1", 5_000, "the receiver answered 410 Gone", Effects::NONE).await.unwrap());
+    // Its events not tried are given up, and listed so.
+    let listed = store.deliveries("c1", "w1", None, 10).await.unwrap();
+    let states: Vec<_> = listed.iter().map(|(_, d)| (d.event_id.as_str(), d.status.as_str(), d.tries)).collect();
+    assert_eq!(states, [("e2", "failed", 0), ("e1", "failed", 0)]);
+    assert!(listed[0].1.last_error.as_deref().unwrap().contains("410 Gone"), "{:?}", listed[0].1.last_error);
+    assert!(store.claim_new_events(5_001, 30_000, 10, &[], 10).await.unwrap().is_empty());
+    // Written while it is off: never sent. Enabled again, it gets what comes next, and `recover` the rest.
+    approve(3).await;
+    let mut w1 = store.webhook("c1", "w1").await.unwrap().unwrap();
+    w1.disabled_at = None;
+    w1.disabled_reason = None;
+    assert!(store.update_webhook(&w1, Effects::NONE).await.unwrap());
+    assert!(store.claim_new_events(6_000, 30_000, 10, &[], 10).await.unwrap().is_empty(), "e3 is not sent");
+    approve(4).await;
+    let claims = store.claim_new_events(6_001, 30_000, 10, &[], 10).await.unwrap();
+    assert_eq!(claims.iter().flat_map(|c| &c.deliveries).map(|d| d.event_id.as_str()).collect::<Vec<_>>(), ["e4"]);
+    assert_eq!(store.recover_deliveries("c1", "w1", 0, 6_002).await.unwrap(), 2);
+    let again: Vec<_> =
+        store.lease_deliveries(6_002, 30_000, 10, &[], 10).await.unwrap().into_iter().map(|d| d.event_id).collect();
+    assert_eq!(again, ["e1", "e2"]);
+    // The tenant disabling it gives them up the same way.
+    approve(5).await;
+    let mut w1 = store.webhook("c1", "w1").await.unwrap().unwrap();
+    w1.disabled_at = Some(7_000);
+    w1.disabled_reason = Some("disabled by the tenant".into());
+    assert!(store.update_webhook(&w1, Effects::NONE).await.unwrap());
+    let newest = &store.deliveries("c1", "w1", None, 1).await.unwrap()[0].1;
+    assert_eq!((newest.event_id.as_str(), newest.status.as_str()), ("e5", "failed"));
+}
+
 pub async fn new_events_are_claimed_fairly_among_subscriptions(store: &dyn Store) {
     with_people(store).await;
     store.insert_webhook(&webhook("c1", "slow", &["authentication.approved"]), Effects::NONE).await.unwrap();
@@ -948,6 +989,7 @@ engine!(
         client_settings_are_kept,
         events_are_written_with_their_change_for_the_subscriptions_that_want_them,
         new_events_are_claimed_fairly_among_subscriptions,
+        a_disabled_subscription_gives_up_its_new_events_until_recovered,
     ]
 );
 

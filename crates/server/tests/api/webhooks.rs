@@ -463,6 +463,28 @@ async fn one_tenant_s_slow_receiver_does_not_hold_up_another_s() {
 }
 
 #[tokio::test]
+async fn a_subscription_passes_the_events_it_does_not_take() {
+    let app = fast_retries().await;
+    let (receiver, base) = Receiver::start().await;
+    let tenant = app.new_tenant().await;
+    subscribe(&app, &tenant, &format!("{base}/policies"), &["policy.changed"]).await;
+    subscribe(&app, &tenant, &format!("{base}/people"), &["identity.created"]).await;
+    app.create_identity(&tenant, "alice").await;
+    receiver.wait_for("people", 1, Duration::from_secs(10)).await;
+    // The policies' subscription read the identity's event too, and moved past it: nothing waits.
+    let waiting =
+        "SELECT COUNT(*) FROM webhooks w JOIN webhook_events e ON e.client_id = w.client_id AND e.seq > w.cursor_seq";
+    let started = Instant::now();
+    while app.scalar(waiting).await > 0 && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.scalar(waiting).await, 0, "no cursor stays behind an event its subscription does not take");
+    app.put_policy(&tenant, "pix", json!({})).await;
+    receiver.wait_for("policies", 1, Duration::from_secs(10)).await;
+    assert_eq!(receiver.at("people").len(), 1);
+}
+
+#[tokio::test]
 async fn a_process_that_does_not_dispatch_leaves_its_events_to_one_that_does() {
     // An API-only process (SMARTAUTH_WEBHOOK_DISPATCH=false) writes the events with their changes...
     let api = spawn_app_with(|s| {

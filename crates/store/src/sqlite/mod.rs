@@ -490,6 +490,14 @@ async fn finish(mut tx: sqlx::Transaction<'_, sqlx::Sqlite>, changed: bool, effe
     Ok(changed)
 }
 
+/// `GIVE_UP_NEW_EVENTS`, with the reason as each delivery's error.
+async fn give_up_new_events(tx: &mut sqlx::SqliteConnection, webhook_id: &str, at: Millis, reason: &str) -> Result<()> {
+    let error = format!("not sent: the subscription was disabled ({reason})");
+    sqlx::query(GIVE_UP_NEW_EVENTS).bind(webhook_id).bind(at).bind(error).execute(&mut *tx).await?;
+    sqlx::query(SKIP_NEW_EVENTS).bind(webhook_id).execute(&mut *tx).await?;
+    Ok(())
+}
+
 /// The seven values of `INSERT_EVENT` (the first seven of `INSERT_EVENT_OF_ATTEMPT`).
 fn bind_event<'q>(query: Query<'q>, e: &'q NewEvent) -> Query<'q> {
     query.bind(&e.id).bind(&e.client_id).bind(&e.kind).bind(&e.data).bind(e.created_at).bind(&e.client_id).bind(&e.kind)
@@ -1207,6 +1215,10 @@ impl Store for SqliteStore {
 
     async fn update_webhook(&self, w: &WebhookRecord, effects: Effects<'_>) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
+        // Disabled: the new events it has not tried are given up (and listed so).
+        if let Some(at) = w.disabled_at {
+            give_up_new_events(&mut tx, &w.id, at, w.disabled_reason.as_deref().unwrap_or("disabled")).await?;
+        }
         // Enabled again: it gets the events written from now on, not those of while it was off.
         if w.disabled_at.is_none() {
             sqlx::query(&format!(
@@ -1429,6 +1441,7 @@ impl Store for SqliteStore {
 
     async fn disable_webhook(&self, webhook_id: &str, at: Millis, reason: &str, effects: Effects<'_>) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
+        give_up_new_events(&mut tx, webhook_id, at, reason).await?;
         let done = sqlx::query(
             "UPDATE webhooks SET disabled_at = ?, disabled_reason = ?, updated_at = ? WHERE id = ? AND disabled_at IS NULL",
         )

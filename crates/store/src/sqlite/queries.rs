@@ -237,6 +237,22 @@ pub const NEW_DELIVERIES_OF: &str = concat!(
     takes!(),
     " ORDER BY e.seq DESC LIMIT ?"
 );
+/// A subscription being disabled gives up the new events it has not tried: each gets a `failed` row (listed,
+/// and sent by `recover` once it is enabled again), and its cursor goes to the last event, so that once
+/// enabled again it gets the events written from then on. Does nothing to a subscription already disabled.
+/// Values: the subscription, now, the reason.
+pub const GIVE_UP_NEW_EVENTS: &str = concat!(
+    "INSERT INTO webhook_deliveries (id, seq, webhook_id, client_id, event_id, status, tries, next_try_at, last_error,
+       created_at)
+     SELECT printf('%012x', e.seq) || w.id, e.seq, w.id, w.client_id, e.id, 'failed', 0, ?2, ?3, e.created_at
+     FROM webhooks w JOIN webhook_events e ON e.client_id = w.client_id AND e.seq > w.cursor_seq
+     WHERE w.id = ?1 AND w.disabled_at IS NULL AND ",
+    takes!(),
+    " ON CONFLICT (id) DO NOTHING"
+);
+/// Then its cursor goes past them (the value: the subscription).
+pub const SKIP_NEW_EVENTS: &str = "UPDATE webhooks SET cursor_seq = (SELECT COALESCE(MAX(seq), 0) FROM webhook_events)
+     WHERE id = ? AND disabled_at IS NULL";
 /// The newest event's place: where a new (or enabled again) subscription's cursor starts.
 pub const LAST_EVENT: &str = "(SELECT COALESCE(MAX(seq), 0) FROM webhook_events)";
 pub const INSERT_AUDIT: &str =
