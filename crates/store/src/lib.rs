@@ -243,8 +243,10 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_webhook(&self, webhook: &WebhookRecord, effects: Effects<'_>) -> Result<()>;
     async fn webhook(&self, client_id: &str, webhook_id: &str) -> Result<Option<WebhookRecord>>;
     async fn webhooks(&self, client_id: &str) -> Result<Vec<WebhookRecord>>;
-    /// Replaces the subscription's fields; false when there is no such subscription.
-    async fn update_webhook(&self, webhook: &WebhookRecord, effects: Effects<'_>) -> Result<bool>;
+    /// Replaces the subscription's fields if it is as the caller read it (`version`: the `updated_at` it
+    /// read); false when there is no such subscription or it changed since. Its failing streak
+    /// (`failing_since`) is the dispatcher's: it is only ended, when the record's is `None`.
+    async fn update_webhook(&self, webhook: &WebhookRecord, version: Millis, effects: Effects<'_>) -> Result<bool>;
     /// Deletes the subscription and its deliveries; false when there was none.
     async fn delete_webhook(&self, client_id: &str, webhook_id: &str, effects: Effects<'_>) -> Result<bool>;
     /// An event for one subscription only (the test event), whatever its types.

@@ -851,7 +851,7 @@ pub async fn a_disabled_subscription_gives_up_its_new_events_until_recovered(sto
     let mut w1 = store.webhook("c1", "w1").await.unwrap().unwrap();
     w1.disabled_at = None;
     w1.disabled_reason = None;
-    assert!(store.update_webhook(&w1, Effects::NONE).await.unwrap());
+    assert!(store.update_webhook(&w1, w1.updated_at, Effects::NONE).await.unwrap());
     assert!(store.claim_new_events(6_000, 30_000, 10, &[], 10).await.unwrap().is_empty(), "e3 is not sent");
     approve(4).await;
     let claims = store.claim_new_events(6_001, 30_000, 10, &[], 10).await.unwrap();
@@ -865,7 +865,9 @@ pub async fn a_disabled_subscription_gives_up_its_new_events_until_recovered(sto
     let mut w1 = store.webhook("c1", "w1").await.unwrap().unwrap();
     w1.disabled_at = Some(7_000);
     w1.disabled_reason = Some("disabled by the tenant".into());
-    assert!(store.update_webhook(&w1, Effects::NONE).await.unwrap());
+    // A change made since it was read (the dispatcher disabling it) is not undone unseen.
+    assert!(!store.update_webhook(&w1, w1.updated_at - 1, Effects::NONE).await.unwrap());
+    assert!(store.update_webhook(&w1, w1.updated_at, Effects::NONE).await.unwrap());
     let newest = &store.deliveries("c1", "w1", None, 1).await.unwrap()[0].1;
     assert_eq!((newest.event_id.as_str(), newest.status.as_str()), ("e5", "failed"));
 }

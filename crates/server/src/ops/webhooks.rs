@@ -2,7 +2,7 @@
 //! change writes its audit line in the same transaction.
 
 use serde_json::{json, Value};
-use smartauth_store::{Delivery, Effects, Millis, PreviousSecret, WebhookRecord};
+use smartauth_store::{AuditEntry, Delivery, Effects, Millis, PreviousSecret, WebhookRecord};
 
 use crate::crypto;
 use crate::error::{ApiError, ApiResult};
@@ -146,6 +146,7 @@ pub async fn create(
 
 pub async fn update(app: &App, actor: &Actor, client_id: &str, id: &str, changes: Changes) -> ApiResult<WebhookRecord> {
     let mut record = app.store.webhook(client_id, id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    let version = record.updated_at;
     let before = describe(&record);
     if let Some(url) = changes.url {
         record.url = check_url(app, &url).await?;
@@ -172,15 +173,29 @@ pub async fn update(app: &App, actor: &Actor, client_id: &str, id: &str, changes
     record.updated_at = now;
     let detail = json!({"before": before, "after": describe(&record)});
     let audit = actor.line(Some(client_id), "webhook.changed", Some(id), Some(detail));
-    if !app.store.update_webhook(&record, Effects { events: &[], audit: Some(&audit) }).await? {
-        return Err(ApiError::not_found("webhook"));
-    }
+    save(app, &record, version, &audit).await?;
     Ok(record)
+}
+
+/// Writes a changed subscription read at `version`: 404 when it is gone, 409 when it changed meanwhile.
+async fn save(app: &App, record: &WebhookRecord, version: Millis, audit: &AuditEntry) -> ApiResult<()> {
+    if app.store.update_webhook(record, version, Effects { events: &[], audit: Some(audit) }).await? {
+        return Ok(());
+    }
+    match app.store.webhook(&record.client_id, &record.id).await? {
+        Some(_) => Err(ApiError::Conflict(
+            "the subscription changed while this request was being made (its receiver may have disabled it): read \
+             it again and retry"
+                .into(),
+        )),
+        None => Err(ApiError::not_found("webhook")),
+    }
 }
 
 /// A new secret; the old one keeps signing beside it (two signatures) for 24 hours.
 pub async fn rotate_secret(app: &App, actor: &Actor, client_id: &str, id: &str) -> ApiResult<(WebhookRecord, String)> {
     let mut record = app.store.webhook(client_id, id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    let version = record.updated_at;
     let now = chrono::Utc::now().timestamp_millis();
     // A second rotation would end the first one's overlap at once.
     if record.previous_secret.as_ref().is_some_and(|p| p.expires_at > now) {
@@ -196,9 +211,7 @@ pub async fn rotate_secret(app: &App, actor: &Actor, client_id: &str, id: &str) 
     record.secret_enc = app.key.encrypt_text(&secret);
     record.updated_at = now;
     let audit = actor.line(Some(client_id), "webhook.secret_rotated", Some(id), None);
-    if !app.store.update_webhook(&record, Effects { events: &[], audit: Some(&audit) }).await? {
-        return Err(ApiError::not_found("webhook"));
-    }
+    save(app, &record, version, &audit).await?;
     Ok((record, secret))
 }
 

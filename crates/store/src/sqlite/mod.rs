@@ -1213,8 +1213,19 @@ impl Store for SqliteStore {
         rows.iter().map(webhook_from).collect()
     }
 
-    async fn update_webhook(&self, w: &WebhookRecord, effects: Effects<'_>) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
+    async fn update_webhook(&self, w: &WebhookRecord, version: Millis, effects: Effects<'_>) -> Result<bool> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        // Still as the caller read it: a change made since (the dispatcher disabling it) is not undone unseen.
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM webhooks WHERE id = ? AND client_id = ? AND updated_at = ?")
+                .bind(&w.id)
+                .bind(&w.client_id)
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if current.is_none() {
+            return Ok(false);
+        }
         // Disabled: the new events it has not tried are given up (and listed so).
         if let Some(at) = w.disabled_at {
             give_up_new_events(&mut tx, &w.id, at, w.disabled_reason.as_deref().unwrap_or("disabled")).await?;
@@ -1230,9 +1241,10 @@ impl Store for SqliteStore {
             .await?;
         }
         let query = sqlx::query(
+            // The failing streak is the dispatcher's: the caller may only end it (enabling the subscription).
             "UPDATE webhooks SET client_id = ?, url = ?, events = ?, description = ?, secret_enc = ?,
                previous_secret_enc = ?, previous_secret_expires_at = ?, disabled_at = ?, disabled_reason = ?,
-               failing_since = ?, updated_at = ?
+               failing_since = CASE WHEN ? IS NULL THEN NULL ELSE failing_since END, updated_at = ?
              WHERE id = ? AND client_id = ?",
         );
         let done = bind_webhook(query, w).bind(&w.id).bind(&w.client_id).execute(&mut *tx).await?;
