@@ -216,11 +216,16 @@ async fn manage_clients(settings: Settings, command: ClientsCommand) -> anyhow::
             let list = store.clients().await?;
             if json {
                 println!("{}", serde_json::Value::Array(list.iter().map(clients::describe).collect()));
+            } else if list.is_empty() {
+                println!("no clients yet: smartauth clients create --name my-app");
             } else {
+                // Columns, under a header; the name (free text) is padded to the longest one.
+                let width = list.iter().map(|c| c.name.chars().count()).max().unwrap_or(0).max(4);
+                println!("{:24}  {:8}  {:8}  {:width$}  ALLOWED ORIGINS", "CLIENT ID", "STATE", "LANGUAGE", "NAME");
                 for c in list {
                     let state = if c.disabled { "disabled" } else { "active" };
                     let origins = c.settings.allowed_origins.join(" ");
-                    println!("{}  {:8}  {}  {}  {}", c.id, state, c.settings.language, c.name, origins);
+                    println!("{:24}  {:8}  {:8}  {:width$}  {}", c.id, state, c.settings.language, c.name, origins);
                 }
             }
         }

@@ -31,6 +31,13 @@ async fn clients_create_json_prints_only_the_credentials() {
     );
     let list: Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(list[0]["clientId"], created["clientId"]);
+    // Without --json: a header, then one line a client, in columns.
+    let table = command(dir.path()).args(["clients", "list"]).output().await.unwrap();
+    let table = String::from_utf8(table.stdout).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("CLIENT ID") && lines[0].contains("NAME"), "{table}");
+    assert!(lines[1].starts_with(created["clientId"].as_str().unwrap()) && lines[1].contains("acme"), "{table}");
+    assert_eq!(lines[0].find("NAME"), lines[1].find("acme"), "the name under its header: {table}");
 
     let id = created["clientId"].as_str().unwrap();
     let rotated = command(dir.path()).args(["clients", "rotate-secret", id, "--json"]).output().await.unwrap();
