@@ -424,14 +424,20 @@ async fn send_batch(app: &App, batch: Batch, started: std::time::Instant, budget
                 true
             }
         };
+        let mut changed = false;
         if record.done.len() >= FLUSH_EVERY || flushed_at.elapsed() > Duration::from_millis(1000) {
             if !record.flush(app, false).await {
                 all_tried = false;
                 break;
             }
             flushed_at = std::time::Instant::now();
+            // Deleted, disabled or changed (its URL, its types, its secret) since the batch began: the rest
+            // waits for the next round, which reads it again (nothing goes to an old URL a second later).
+            changed = !matches!(app.store.webhook(&client_id, &webhook_id).await,
+                Ok(Some(now)) if now.updated_at == webhook.updated_at && now.disabled_at.is_none());
+            all_tried &= !changed;
         }
-        if stop || started.elapsed() > budget {
+        if stop || changed || started.elapsed() > budget {
             break;
         }
     }

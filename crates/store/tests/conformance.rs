@@ -839,11 +839,23 @@ pub async fn a_disabled_subscription_gives_up_its_new_events_until_recovered(sto
     };
     approve(1).await;
     approve(2).await;
+    // e1 was tried and waits for its retry; e2 was not tried.
+    let claim = store.claim_new_events(2_000, 30_000, 1, &[], 10).await.unwrap().remove(0);
+    let failed = DeliveryTry {
+        at: 2_001,
+        status: "pending".into(),
+        next_try_at: 90_000,
+        last_status: Some(500),
+        last_error: None,
+    };
+    let moved = CursorMove { webhook_id: "w1".into(), through: claim.through, release: true, held_until: 32_000 };
+    store.finish_deliveries(&[(claim.deliveries[0].clone(), failed)], &[moved]).await.unwrap();
     assert!(store.disable_webhook("w1", 5_000, "the receiver answered 410 Gone", Effects::NONE).await.unwrap());
-    // Its events not tried are given up, and listed so.
+    // Its events not tried and its retries are given up, and listed so: nothing waits.
     let listed = store.deliveries("c1", "w1", None, 10).await.unwrap();
     let states: Vec<_> = listed.iter().map(|(_, d)| (d.event_id.as_str(), d.status.as_str(), d.tries)).collect();
-    assert_eq!(states, [("e2", "failed", 0), ("e1", "failed", 0)]);
+    assert_eq!(states, [("e2", "failed", 0), ("e1", "failed", 1)]);
+    assert_eq!(store.delivery_queue().await.unwrap(), DeliveryQueue::default());
     assert!(listed[0].1.last_error.as_deref().unwrap().contains("410 Gone"), "{:?}", listed[0].1.last_error);
     assert!(store.claim_new_events(5_001, 30_000, 10, &[], 10).await.unwrap().is_empty());
     // Written while it is off: never sent. Enabled again, it gets what comes next, and `recover` the rest.

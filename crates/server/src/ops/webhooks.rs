@@ -223,17 +223,23 @@ pub async fn delete(app: &App, actor: &Actor, client_id: &str, id: &str) -> ApiR
     }
 }
 
-/// Deliveries a subscription may have waiting before test events are refused.
-const MAX_WAITING_FOR_TEST: u64 = 100;
-
-/// Queues a `webhook.test` event for this subscription only.
-pub async fn test(app: &App, client_id: &str, id: &str) -> ApiResult<String> {
+/// The subscription, to send to: 404 when there is none, 409 when it is disabled (nothing would be sent).
+async fn enabled(app: &App, client_id: &str, id: &str) -> ApiResult<WebhookRecord> {
     let record = app.store.webhook(client_id, id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
     if record.disabled_at.is_some() {
         return Err(ApiError::Conflict(
             "the subscription is disabled; enable it first (PATCH {\"enabled\": true})".into(),
         ));
     }
+    Ok(record)
+}
+
+/// Deliveries a subscription may have waiting before test events are refused.
+const MAX_WAITING_FOR_TEST: u64 = 100;
+
+/// Queues a `webhook.test` event for this subscription only.
+pub async fn test(app: &App, client_id: &str, id: &str) -> ApiResult<String> {
+    let record = enabled(app, client_id, id).await?;
     if app.store.waiting_deliveries(client_id, id).await? >= MAX_WAITING_FOR_TEST {
         return Err(ApiError::TooManyRequests {
             message: format!("{MAX_WAITING_FOR_TEST} deliveries already wait for this subscription"),
@@ -247,6 +253,7 @@ pub async fn test(app: &App, client_id: &str, id: &str) -> ApiResult<String> {
 }
 
 pub async fn redeliver(app: &App, client_id: &str, id: &str, delivery_id: &str) -> ApiResult<()> {
+    enabled(app, client_id, id).await?;
     let now = chrono::Utc::now().timestamp_millis();
     if !app.store.redeliver(client_id, id, delivery_id, now).await? {
         return Err(ApiError::not_found("delivery"));
@@ -279,12 +286,7 @@ pub fn describe_delivery(d: &Delivery, now: Millis) -> Value {
 /// retry, or was given up, is sent again now instead of at the end of its backoff. Returns how many. Its audit
 /// line follows the change (it names how many were queued), unlike the other changes here.
 pub async fn recover(app: &App, actor: &Actor, client_id: &str, id: &str, since: Millis) -> ApiResult<u64> {
-    let record = app.store.webhook(client_id, id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
-    if record.disabled_at.is_some() {
-        return Err(ApiError::Conflict(
-            "the subscription is disabled; enable it first (PATCH {\"enabled\": true})".into(),
-        ));
-    }
+    enabled(app, client_id, id).await?;
     let now = chrono::Utc::now().timestamp_millis();
     let queued = app.store.recover_deliveries(client_id, id, since, now).await?;
     let detail = json!({"since": crate::attempt::ts(since), "queued": queued});

@@ -456,10 +456,43 @@ async fn one_tenant_s_slow_receiver_does_not_hold_up_another_s() {
     app.call(Method::PATCH, &format!("/webhooks/{id}"), Some(&backend(&slow_tenant)), off).await;
     let refused = app.post(&format!("/webhooks/{id}/test"), &backend(&slow_tenant), json!({})).await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
+    // Nothing would be sent: a redelivery is refused too, not answered as queued.
+    let again = app.post(&format!("/webhooks/{id}/deliveries/x/redeliver"), &backend(&slow_tenant), json!({})).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{:?}", again.body);
     // A second rotation inside the first one's overlap is refused: it would end the overlap at once.
     let rotate = format!("/webhooks/{id}/rotate-secret");
     assert_eq!(app.post(&rotate, &backend(&slow_tenant), json!({})).await.status, StatusCode::OK);
     assert_eq!(app.post(&rotate, &backend(&slow_tenant), json!({})).await.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_subscription_deleted_or_moved_mid_batch_gets_nothing_more_a_second_later() {
+    let app = fast_retries().await;
+    let (receiver, base) = Receiver::start().await;
+    let tenant = app.new_tenant().await;
+    receiver.script("slow", &[Reply::Hang(Duration::from_millis(200)); 40]);
+    let hook = subscribe(&app, &tenant, &format!("{base}/slow"), &["policy.changed"]).await;
+    let id = hook["id"].as_str().unwrap();
+    for n in 0..30 {
+        app.put_policy(&tenant, &format!("p{n}"), json!({})).await;
+    }
+    receiver.wait_for("slow", 2, Duration::from_secs(10)).await;
+    // Moved to another URL: the old one gets at most the second's worth the batch had begun.
+    let moved = json!({"url": format!("{base}/new")});
+    let changed = app.call(Method::PATCH, &format!("/webhooks/{id}"), Some(&backend(&tenant)), Some(moved)).await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
+    let at_change = receiver.at("slow").len();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let old_url = receiver.at("slow").len();
+    assert!(old_url <= at_change + 7, "{old_url} requests to the old URL, {at_change} when it changed");
+    assert!(old_url < 30, "the batch did not run to its end on the old URL");
+    // The rest goes to the new URL, none lost.
+    let new_url = receiver.wait_for("new", 30 - old_url, Duration::from_secs(10)).await;
+    let mut ids: Vec<String> =
+        receiver.at("slow").iter().chain(&new_url).map(|r| body_of(r)["id"].as_str().unwrap().to_owned()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 30, "every event once at least");
 }
 
 #[tokio::test]

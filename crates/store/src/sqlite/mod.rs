@@ -493,8 +493,19 @@ async fn finish(mut tx: sqlx::Transaction<'_, sqlx::Sqlite>, changed: bool, effe
 /// `GIVE_UP_NEW_EVENTS`, with the reason as each delivery's error.
 async fn give_up_new_events(tx: &mut sqlx::SqliteConnection, webhook_id: &str, at: Millis, reason: &str) -> Result<()> {
     let error = format!("not sent: the subscription was disabled ({reason})");
-    sqlx::query(GIVE_UP_NEW_EVENTS).bind(webhook_id).bind(at).bind(error).execute(&mut *tx).await?;
+    sqlx::query(GIVE_UP_NEW_EVENTS).bind(webhook_id).bind(at).bind(&error).execute(&mut *tx).await?;
     sqlx::query(SKIP_NEW_EVENTS).bind(webhook_id).execute(&mut *tx).await?;
+    // Its retries too: none would be sent, and they would count as waiting until their time came.
+    sqlx::query(
+        "UPDATE webhook_deliveries INDEXED BY webhook_deliveries_queue SET status = 'failed', lease_until = NULL,
+           last_error = ?2
+         WHERE webhook_id = ?1 AND status = 'pending'
+           AND EXISTS (SELECT 1 FROM webhooks WHERE id = ?1 AND disabled_at IS NULL)",
+    )
+    .bind(webhook_id)
+    .bind(&error)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
