@@ -434,7 +434,7 @@ async fn send_batch(app: &App, batch: Batch, started: std::time::Instant, budget
             // Deleted, disabled or changed (its URL, its types, its secret) since the batch began: the rest
             // waits for the next round, which reads it again (nothing goes to an old URL a second later).
             changed = !matches!(app.store.webhook(&client_id, &webhook_id).await,
-                Ok(Some(now)) if now.updated_at == webhook.updated_at && now.disabled_at.is_none());
+                Ok(Some(current)) if current.updated_at == webhook.updated_at && current.disabled_at.is_none());
             all_tried &= !changed;
         }
         if stop || changed || started.elapsed() > budget {

@@ -285,7 +285,8 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_deliveries(&self, finished: &[(Delivery, DeliveryTry)], cursors: &[CursorMove]) -> Result<()>;
     /// Stops a subscription's deliveries (410 from the receiver, or failing for days).
     async fn disable_webhook(&self, webhook_id: &str, at: Millis, reason: &str, effects: Effects<'_>) -> Result<bool>;
-    /// A subscription's deliveries, newest first, before the cursor `seq`.
+    /// A subscription's deliveries, newest first, before the cursor `seq`: those tried, and the new events
+    /// after its cursor that it takes (no row yet: `pending`, no try, with the id their row will get).
     async fn deliveries(
         &self,
         client_id: &str,

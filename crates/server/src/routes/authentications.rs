@@ -484,13 +484,13 @@ fn parse_time(field: &str, raw: &str) -> ApiResult<i64> {
     parse_instant(field, raw).map(|t| t.timestamp_millis())
 }
 
-/// A time a client names, or the 400 that says how to write one.
 /// `since` in milliseconds, rounded up: a thing made before the instant named is not after it.
 pub(super) fn since_millis(raw: &str) -> ApiResult<i64> {
     let at = parse_instant("since", raw)?;
     Ok(at.timestamp_millis() + i64::from(at.timestamp_subsec_nanos() % 1_000_000 != 0))
 }
 
+/// A time a client names, or the 400 that says how to write one.
 pub(super) fn parse_instant(field: &str, raw: &str) -> ApiResult<DateTime<chrono::FixedOffset>> {
     DateTime::parse_from_rfc3339(raw)
         .map_err(|_| ApiError::BadRequest(format!("{field} must be an RFC 3339 time such as 2024-01-01T00:00:00Z")))

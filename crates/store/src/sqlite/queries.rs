@@ -250,11 +250,16 @@ pub const GIVE_UP_NEW_EVENTS: &str = concat!(
     takes!(),
     " ON CONFLICT (id) DO NOTHING"
 );
+/// The newest event's place: where a new (or enabled again, or disabled) subscription's cursor goes.
+macro_rules! last_event {
+    () => {
+        "(SELECT COALESCE(MAX(seq), 0) FROM webhook_events)"
+    };
+}
+pub const LAST_EVENT: &str = last_event!();
 /// Then its cursor goes past them (the value: the subscription).
-pub const SKIP_NEW_EVENTS: &str = "UPDATE webhooks SET cursor_seq = (SELECT COALESCE(MAX(seq), 0) FROM webhook_events)
-     WHERE id = ? AND disabled_at IS NULL";
-/// The newest event's place: where a new (or enabled again) subscription's cursor starts.
-pub const LAST_EVENT: &str = "(SELECT COALESCE(MAX(seq), 0) FROM webhook_events)";
+pub const SKIP_NEW_EVENTS: &str =
+    concat!("UPDATE webhooks SET cursor_seq = ", last_event!(), " WHERE id = ? AND disabled_at IS NULL");
 pub const INSERT_AUDIT: &str =
     "INSERT INTO audit_log (id, client_id, actor, action, target, detail, ip, request_id, at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
