@@ -108,9 +108,11 @@ impl Past {
         }
     }
 
-    /// The person's attempts from `window_start` to before `at`, counted up to `limit`.
+    /// The person's attempts from `window_start` to `at`, counted up to `limit`. Those made in the same
+    /// millisecond count, as they do live (the request counts every attempt stored since the window start):
+    /// the past holds only attempts replayed before this one, which joins it once decided (`record`).
     pub fn attempts_since(&self, at: i64, window_start: i64, limit: u32) -> u32 {
-        let earlier = self.attempts.partition_point(|a| a.at < at);
+        let earlier = self.attempts.partition_point(|a| a.at <= at);
         let from = self.attempts[..earlier].partition_point(|a| a.at < window_start);
         u32::try_from(earlier - from).unwrap_or(u32::MAX).min(limit)
     }
@@ -203,7 +205,10 @@ mod tests {
         assert_eq!(h.last_approved_accuracy_m, Some(10.0));
         assert_eq!(past().attempts_since(9_500, 7_500, 10), 3, "8 000, 9 000 and 9 100; 7 000 is before the window");
         assert_eq!(past().attempts_since(9_500, 0, 2), 2, "counting stops at the limit");
-        assert_eq!(past().attempts_since(9_000, 0, 10), 2, "an attempt does not count itself");
+        // Two attempts in one millisecond: the second sees the first, as the live count does.
+        let mut same = past();
+        same.record(PastAttempt::new(9_700, None, None));
+        assert_eq!(same.attempts_since(9_700, 9_000, 10), 3, "9 000, 9 100 and the one at 9 700");
         // 9 100 was approved at 59 100: before that, 8 000 is still the last approved place.
         let before = past().history_at(30_000, 0).last_approved_location.map(|(t, _)| t.timestamp_millis());
         assert_eq!(before, Some(8_000));

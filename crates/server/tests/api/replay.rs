@@ -10,14 +10,20 @@ const RIO: (f64, f64) = (-22.9068, -43.1729);
 
 /// Ana's past on policy `pix`: a first attempt stepped up (nothing known), three passive approvals on the
 /// same phone, a new phone stepped up, and a passive approval on it. Returns the attempt ids in order.
+/// Each attempt is a millisecond or more after the one before: replay orders attempts of one millisecond by
+/// their random ids, so that the order the assertions name is the order they were made.
 async fn past(app: &TestApp, tenant: &Tenant) -> Vec<String> {
+    let tick = || tokio::time::sleep(std::time::Duration::from_millis(2));
     let mut ids = vec![app.approve_by_email(tenant, "ana", "phone-1", RIO).await];
     for _ in 0..3 {
+        tick().await;
         let a = app.attempt(tenant, "ana", "phone-1", RIO).await;
         assert_eq!(a.body["status"], "approved", "{:?}", a.body);
         ids.push(a.body["attemptId"].as_str().unwrap().to_owned());
     }
+    tick().await;
     ids.push(app.approve_by_email(tenant, "ana", "phone-2", RIO).await);
+    tick().await;
     let a = app.attempt(tenant, "ana", "phone-2", RIO).await;
     assert_eq!(a.body["status"], "approved", "{:?}", a.body);
     ids.push(a.body["attemptId"].as_str().unwrap().to_owned());
