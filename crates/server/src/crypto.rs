@@ -26,6 +26,8 @@ pub struct MasterKey {
     code_key: [u8; 32],
     media_key: [u8; 32],
     check: [u8; 32],
+    positions: aes_gcm::aes::Aes256,
+    position_tag_key: [u8; 32],
 }
 
 impl MasterKey {
@@ -41,6 +43,8 @@ impl MasterKey {
             code_key: derive(b"smartauth/codes/v1"),
             media_key: derive(b"smartauth/media-links/v1"),
             check: derive(b"smartauth/key-check/v1"),
+            positions: aes_gcm::aes::Aes256::new(&derive(b"smartauth/positions/v1").into()),
+            position_tag_key: derive(b"smartauth/position-tags/v1"),
         }
     }
 
@@ -139,6 +143,39 @@ impl MasterKey {
             mac.update(&[0]);
         }
         hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// An opaque name for a position in a sequence that all tenants share (an event's or an audit line's
+    /// `seq`), valid in `scope` only: a delivery id or a page cursor. A tenant given the number itself could
+    /// count the other tenants' events between two of its own. It is the block cipher (AES-256, a key derived
+    /// for nothing else) of the number and a tag of the scope: the same position in the same scope always
+    /// has the same name, and [`MasterKey::open_position`] takes back only names made for that scope.
+    pub fn seal_position(&self, scope: &str, seq: i64) -> String {
+        use aes_gcm::aes::cipher::BlockEncrypt;
+        let mut block = [0u8; 16];
+        block[..8].copy_from_slice(&seq.to_be_bytes());
+        block[8..].copy_from_slice(&self.position_tag(scope));
+        let mut block = block.into();
+        self.positions.encrypt_block(&mut block);
+        hex::encode(block)
+    }
+
+    /// The position a [`MasterKey::seal_position`] name stands for, if it was made for `scope`.
+    pub fn open_position(&self, scope: &str, name: &str) -> Option<i64> {
+        use aes_gcm::aes::cipher::BlockDecrypt;
+        let bytes: [u8; 16] = hex::decode(name).ok()?.try_into().ok()?;
+        let mut block = bytes.into();
+        self.positions.decrypt_block(&mut block);
+        let (seq, tag) = block.split_at(8);
+        constant_time_eq(tag, &self.position_tag(scope)).then(|| i64::from_be_bytes(seq.try_into().expect("8 bytes")))
+    }
+
+    fn position_tag(&self, scope: &str) -> [u8; 8] {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.position_tag_key).expect("HMAC takes any key length");
+        mac.update(scope.as_bytes());
+        let mut tag = [0u8; 8];
+        tag.copy_from_slice(&mac.finalize().into_bytes()[..8]);
+        tag
     }
 
     /// A keyed hash of a phone number or email address, to count the codes sent to it without
@@ -284,6 +321,21 @@ mod tests {
         assert!(key.has_check_value(&check));
         assert!(!MasterKey::from_bytes(&[8; 32]).has_check_value(&check));
         assert_ne!(check, hex::encode([7u8; 32]));
+    }
+
+    #[test]
+    fn a_position_s_name_hides_it_and_opens_only_in_its_scope() {
+        let key = MasterKey::from_bytes(&[7; 32]);
+        let (a, b) = (key.seal_position("deliveries:w1", 41), key.seal_position("deliveries:w1", 42));
+        assert_eq!(a.len(), 32);
+        assert_eq!(a, key.seal_position("deliveries:w1", 41), "a position keeps its name");
+        assert_ne!(a[..16], b[..16], "neighbours share nothing visible");
+        assert_eq!(key.open_position("deliveries:w1", &b), Some(42));
+        assert_eq!(key.open_position("deliveries:w2", &b), None, "another subscription's name");
+        assert_eq!(MasterKey::from_bytes(&[8; 32]).open_position("deliveries:w1", &b), None, "another key");
+        for bad in ["", "42", &b[..30], &format!("{b}00"), "zz", &"0".repeat(32)] {
+            assert_eq!(key.open_position("deliveries:w1", bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -294,8 +294,9 @@ pub trait Store: Send + Sync + 'static {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<(i64, Delivery)>>;
-    /// Queues a delivery again at `now`; false when there is no such delivery of the subscription.
-    async fn redeliver(&self, client_id: &str, webhook_id: &str, delivery_id: &str, now: Millis) -> Result<bool>;
+    /// Queues the delivery of the event at `seq` again at `now`; false when the subscription has no such
+    /// delivery.
+    async fn redeliver(&self, client_id: &str, webhook_id: &str, seq: i64, now: Millis) -> Result<bool>;
     /// Makes every delivery of the subscription made since `since` that waits for a retry or was given up due
     /// at `now` (none that a dispatcher is sending); returns how many.
     async fn recover_deliveries(&self, client_id: &str, webhook_id: &str, since: Millis, now: Millis) -> Result<u64>;

@@ -769,7 +769,9 @@ pub async fn events_are_written_with_their_change_for_the_subscriptions_that_wan
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].1.status.as_str(), listed[0].1.last_status, listed[0].1.tries), ("delivered", Some(204), 2));
     assert!(store.deliveries("c2", "w1", None, 10).await.unwrap().is_empty(), "another tenant's subscription");
-    assert!(store.redeliver("c1", "w1", &listed[0].1.id, 50_000).await.unwrap());
+    assert!(store.redeliver("c1", "w1", listed[0].1.seq, 50_000).await.unwrap());
+    assert!(!store.redeliver("c2", "w1", listed[0].1.seq, 50_000).await.unwrap(), "another tenant's subscription");
+    assert!(!store.redeliver("c1", "w1", listed[0].1.seq + 1000, 50_000).await.unwrap(), "no such delivery");
     assert_eq!(store.lease_deliveries(50_000, 30_000, 10, &[], 100).await.unwrap().len(), 1);
     // A policy change with its audit line, in one transaction.
     let audit = AuditEntry {
@@ -800,7 +802,7 @@ pub async fn events_are_written_with_their_change_for_the_subscriptions_that_wan
     assert_eq!(store.waiting_deliveries("c1", "w1").await.unwrap(), 1, "w1 takes only the redelivery");
     let waiting = store.deliveries("c1", "w2", None, 10).await.unwrap();
     assert_eq!(waiting[0].1.event_id, "e4", "the new event first");
-    assert!(store.redeliver("c1", "w2", &waiting[0].1.id, 60_001).await.unwrap(), "on its way already");
+    assert!(store.redeliver("c1", "w2", waiting[0].1.seq, 60_001).await.unwrap(), "on its way already");
     assert!(store.delete_webhook("c1", "w2", Effects::NONE).await.unwrap());
     assert_eq!(store.delivery_queue().await.unwrap().waiting, 2);
 }

@@ -63,9 +63,18 @@ impl Actor {
     }
 }
 
-/// How an audit line is shown (`GET /audit`, `GET /admin/audit`). A tenant sees where its own calls
-/// came from, not the operator's address or request ids.
-pub fn describe(seq: i64, a: &AuditEntry, for_tenant: bool) -> Value {
+/// What an audit page's cursors are valid for ([`crate::crypto::MasterKey::seal_position`]): a tenant's trail, or
+/// the operator's whole one. A line's place in the trail is shared by all tenants and never shown as it is.
+pub fn position_scope(client_id: Option<&str>) -> String {
+    match client_id {
+        Some(c) => format!("audit:{c}"),
+        None => "audit:*".to_owned(),
+    }
+}
+
+/// How an audit line is shown (`GET /audit`, `GET /admin/audit`), with its `cursor` (the page after it
+/// starts there). A tenant sees where its own calls came from, not the operator's address or request ids.
+pub fn describe(a: &AuditEntry, cursor: &str, for_tenant: bool) -> Value {
     let own = !for_tenant || a.actor.starts_with("client:") || a.actor.starts_with("sdk:");
     let at = chrono::DateTime::from_timestamp_millis(a.at).unwrap_or_default();
     serde_json::json!({
@@ -78,7 +87,7 @@ pub fn describe(seq: i64, a: &AuditEntry, for_tenant: bool) -> Value {
         "ip": if own { a.ip.as_deref() } else { None },
         "requestId": if own { a.request_id.as_deref() } else { None },
         "at": smartauth_domain::time::format(at),
-        "cursor": seq.to_string(),
+        "cursor": cursor,
     })
 }
 

@@ -255,20 +255,29 @@ pub async fn test(app: &App, client_id: &str, id: &str) -> ApiResult<String> {
 pub async fn redeliver(app: &App, client_id: &str, id: &str, delivery_id: &str) -> ApiResult<()> {
     enabled(app, client_id, id).await?;
     let now = chrono::Utc::now().timestamp_millis();
-    if !app.store.redeliver(client_id, id, delivery_id, now).await? {
+    let Some(seq) = app.key.open_position(&position_scope(id), delivery_id) else {
+        return Err(ApiError::not_found("delivery"));
+    };
+    if !app.store.redeliver(client_id, id, seq, now).await? {
         return Err(ApiError::not_found("delivery"));
     }
     app.webhook_wakeup.ring();
     Ok(())
 }
 
-/// A delivery as the API lists it, at `now`.
-pub fn describe_delivery(d: &Delivery, now: Millis) -> Value {
+/// What a subscription's delivery ids and page cursors are valid for ([`crate::crypto::MasterKey::seal_position`]):
+/// the event's place in the outbox, shared by all tenants, is never shown as it is.
+pub fn position_scope(webhook_id: &str) -> String {
+    format!("webhook:{webhook_id}")
+}
+
+/// A delivery as the API lists it, at `now`. Its id names its event's place in the outbox, sealed.
+pub fn describe_delivery(key: &crypto::MasterKey, d: &Delivery, now: Millis) -> Value {
     let time = |ms: Millis| chrono::DateTime::from_timestamp_millis(ms).map(smartauth_domain::time::format);
     // Held by a dispatcher: being sent now, or, if that process died, sent again when its hold ends.
     let held = d.lease_until.filter(|&until| d.status == "pending" && until > now);
     json!({
-        "id": d.id,
+        "id": key.seal_position(&position_scope(&d.webhook_id), d.seq),
         "eventId": d.event_id,
         "event": d.event_type,
         "status": d.status,

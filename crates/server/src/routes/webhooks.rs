@@ -104,18 +104,27 @@ pub struct Page {
     cursor: Option<String>,
 }
 
-fn page(q: &Page) -> ApiResult<(Option<i64>, u32)> {
+/// The page's size and where it starts: a cursor this server gave for the same list (`scope`), which names a
+/// place in a sequence all tenants share without showing it.
+fn page(app: &AppState, q: &Page, scope: &str) -> ApiResult<(Option<i64>, u32)> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be between 1 and 200".into()));
     }
     let cursor = match &q.cursor {
         None => None,
-        Some(c) => {
-            Some(c.parse::<i64>().map_err(|_| ApiError::BadRequest("cursor is not one this server gave".into()))?)
-        }
+        Some(c) => Some(
+            app.key
+                .open_position(scope, c)
+                .ok_or_else(|| ApiError::BadRequest("cursor is not one this server gave for this list".into()))?,
+        ),
     };
     Ok((cursor, limit))
+}
+
+/// The next page's cursor when this one is full.
+fn next_cursor(app: &AppState, scope: &str, last: Option<i64>, full: bool) -> Option<String> {
+    last.filter(|_| full).map(|seq| app.key.seal_position(scope, seq))
 }
 
 pub async fn deliveries(
@@ -124,14 +133,15 @@ pub async fn deliveries(
     Path(id): Path<String>,
     Query(q): Query<Page>,
 ) -> ApiResult<Response> {
-    let (before, limit) = page(&q)?;
+    let scope = ops::position_scope(&id);
+    let (before, limit) = page(&app, &q, &scope)?;
     if app.store.webhook(tenant.client_id(), &id).await?.is_none() {
         return Err(ApiError::not_found("webhook"));
     }
     let rows = app.store.deliveries(tenant.client_id(), &id, before, limit).await?;
     let now = chrono::Utc::now().timestamp_millis();
-    let items: Vec<Value> = rows.iter().map(|(_, d)| ops::describe_delivery(d, now)).collect();
-    let next = (rows.len() == limit as usize).then(|| rows.last().map(|(seq, _)| seq.to_string())).flatten();
+    let items: Vec<Value> = rows.iter().map(|(_, d)| ops::describe_delivery(&app.key, d, now)).collect();
+    let next = next_cursor(&app, &scope, rows.last().map(|(seq, _)| *seq), rows.len() == limit as usize);
     Ok(ok_json(json!({"items": items, "nextCursor": next})))
 }
 
@@ -164,10 +174,14 @@ pub async fn recover(
 }
 
 async fn audit_page(app: &AppState, client_id: Option<&str>, q: &Page) -> ApiResult<Response> {
-    let (before, limit) = page(q)?;
+    let scope = audit::position_scope(client_id);
+    let (before, limit) = page(app, q, &scope)?;
     let rows = app.store.audit(client_id, before, limit).await?;
-    let items: Vec<Value> = rows.iter().map(|(seq, a)| audit::describe(*seq, a, client_id.is_some())).collect();
-    let next = (rows.len() == limit as usize).then(|| rows.last().map(|(seq, _)| seq.to_string())).flatten();
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|(seq, a)| audit::describe(a, &app.key.seal_position(&scope, *seq), client_id.is_some()))
+        .collect();
+    let next = next_cursor(app, &scope, rows.last().map(|(seq, _)| *seq), rows.len() == limit as usize);
     Ok(ok_json(json!({"items": items, "nextCursor": next})))
 }
 

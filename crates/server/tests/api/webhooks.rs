@@ -695,3 +695,68 @@ async fn a_held_delivery_says_it_is_being_sent_and_when_it_is_tried_again() {
     let recovered = app.post(&format!("/webhooks/{id}/recover"), &token, json!({})).await;
     assert_eq!(recovered.body["queued"], 0, "{:?}", recovered.body);
 }
+
+/// Events and audit lines are numbered in one sequence for all tenants: a tenant shown those numbers could count
+/// the other tenants' events between two of its own. Delivery ids and page cursors name them sealed, each valid
+/// for its own list only.
+#[tokio::test]
+async fn ids_and_cursors_do_not_show_the_numbering_all_tenants_share() {
+    let app = fast_retries().await;
+    let (_receiver, base) = Receiver::start().await;
+    let tenant = app.new_tenant().await;
+    let other = app.new_tenant().await;
+    let hook = subscribe(&app, &tenant, &format!("{base}/a"), &["identity.created"]).await;
+    let second = subscribe(&app, &tenant, &format!("{base}/b"), &["identity.created"]).await;
+    let (id, second_id) = (hook["id"].as_str().unwrap(), second["id"].as_str().unwrap());
+    for person in ["p1", "p2", "p3"] {
+        app.create_identity(&tenant, person).await;
+        app.create_identity(&other, person).await;
+    }
+    let list = app.get(&format!("/webhooks/{id}/deliveries?limit=2"), &backend(&tenant)).await;
+    assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
+    let items = list.body["items"].as_array().unwrap();
+    let cursor = list.body["nextCursor"].as_str().unwrap().to_owned();
+    let ids: Vec<String> = items.iter().map(|d| d["id"].as_str().unwrap().to_owned()).collect();
+    let trail = app.get("/audit?limit=2", &backend(&tenant)).await;
+    let audit_cursor = trail.body["nextCursor"].as_str().unwrap().to_owned();
+
+    // No number of the shared sequences appears in them, in decimal or in hex.
+    let numbers =
+        app.scalar("SELECT COUNT(*) FROM webhook_events").await + app.scalar("SELECT COUNT(*) FROM audit_log").await;
+    assert!(numbers >= 8, "{numbers}");
+    let seqs =
+        app.scalar("SELECT MAX(seq) FROM webhook_events").await.max(app.scalar("SELECT MAX(seq) FROM audit_log").await);
+    let shown: Vec<&str> = ids.iter().map(String::as_str).chain([cursor.as_str(), audit_cursor.as_str()]).collect();
+    for name in &shown {
+        assert_eq!(name.len(), 32, "{name}");
+        assert!(!name.contains(id), "a delivery id does not carry its subscription's: {name}");
+        for seq in 1..=seqs {
+            assert!(!name.starts_with(&format!("{seq:012x}")) && name.parse::<i64>().ok() != Some(seq), "{name}");
+        }
+    }
+    assert_ne!(ids[0][..8], ids[1][..8], "neighbouring deliveries share nothing visible");
+
+    // Each works where it was given, and only there.
+    let b = backend(&tenant);
+    let rest = app.get(&format!("/webhooks/{id}/deliveries?cursor={cursor}"), &b).await;
+    assert_eq!(rest.body["items"].as_array().unwrap().len(), 1, "{:?}", rest.body);
+    let wrong = app.get(&format!("/webhooks/{second_id}/deliveries?cursor={cursor}"), &b).await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "another subscription's cursor: {:?}", wrong.body);
+    assert!(wrong.body["message"].as_str().unwrap().contains("cursor"), "{:?}", wrong.body);
+    assert_eq!(app.get(&format!("/audit?cursor={cursor}"), &b).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.get(&format!("/audit?cursor={audit_cursor}"), &b).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get(&format!("/audit?cursor={audit_cursor}"), &backend(&other)).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(app.get("/audit?cursor=5", &b).await.status, StatusCode::BAD_REQUEST, "a bare number");
+    let redeliver = |hook: &str, delivery: &str| format!("/webhooks/{hook}/deliveries/{delivery}/redeliver");
+    let again = app.post(&redeliver(id, &ids[0]), &b, json!({})).await;
+    assert_eq!((again.status, &again.body["id"]), (StatusCode::OK, &json!(ids[0])), "{:?}", again.body);
+    let elsewhere = app.post(&redeliver(second_id, &ids[0]), &b, json!({})).await;
+    assert_eq!(elsewhere.status, StatusCode::NOT_FOUND, "another subscription's delivery id: {:?}", elsewhere.body);
+    // The ids earlier versions gave (the number in hex, then the subscription) are not taken.
+    let seq = app.scalar("SELECT MAX(seq) FROM webhook_deliveries").await;
+    let plain = app.post(&redeliver(id, &format!("{seq:012x}{id}")), &b, json!({})).await;
+    assert_eq!(plain.status, StatusCode::NOT_FOUND, "{:?}", plain.body);
+}

@@ -1516,14 +1516,15 @@ impl Store for SqliteStore {
         Ok(listed)
     }
 
-    async fn redeliver(&self, client_id: &str, webhook_id: &str, delivery_id: &str, now: Millis) -> Result<bool> {
+    async fn redeliver(&self, client_id: &str, webhook_id: &str, seq: i64, now: Millis) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE webhook_deliveries SET status = 'pending', next_try_at = ?, lease_until = NULL
-             WHERE id = ? AND webhook_id = ? AND client_id = ?",
+            "UPDATE webhook_deliveries INDEXED BY webhook_deliveries_of
+             SET status = 'pending', next_try_at = ?, lease_until = NULL
+             WHERE webhook_id = ? AND seq = ? AND client_id = ?",
         )
         .bind(now)
-        .bind(delivery_id)
         .bind(webhook_id)
+        .bind(seq)
         .bind(client_id)
         .execute(&self.writer)
         .await?;
@@ -1531,11 +1532,6 @@ impl Store for SqliteStore {
             return Ok(true);
         }
         // A new event's delivery, not tried yet (no row): it is on its way already.
-        let seq = delivery_id
-            .strip_suffix(webhook_id)
-            .filter(|hex| hex.len() == 12)
-            .and_then(|hex| i64::from_str_radix(hex, 16).ok());
-        let Some(seq) = seq else { return Ok(false) };
         let waiting: Option<i64> = sqlx::query_scalar(&format!(
             "SELECT 1 FROM {NEW_DELIVERIES} AND e.seq = ? AND w.id = ? AND w.client_id = ?"
         ))
