@@ -88,6 +88,11 @@ pub const SETTINGS: &[Setting] = &[
         "a subscription whose every delivery has failed for this long is disabled (three days)",
     ),
     setting(
+        "SMARTAUTH_WEBHOOK_SENDERS",
+        "32",
+        "subscriptions one process delivers to at once (1 to 256); each sends its events one after another",
+    ),
+    setting(
         "SMARTAUTH_WEBHOOK_DISPATCH",
         "true",
         "false: this process writes events but does not deliver them (another `serve` on the same database does)",
@@ -213,6 +218,8 @@ pub struct WebhookSettings {
     pub disable_after: Duration,
     /// Whether this process runs a dispatcher (`SMARTAUTH_WEBHOOK_DISPATCH`).
     pub dispatch: bool,
+    /// Subscriptions delivered to at once by this process (`SMARTAUTH_WEBHOOK_SENDERS`).
+    pub senders: usize,
 }
 
 impl Default for WebhookSettings {
@@ -222,6 +229,7 @@ impl Default for WebhookSettings {
             timeout: Duration::from_secs(10),
             disable_after: Duration::from_secs(259_200),
             dispatch: true,
+            senders: 32,
         }
     }
 }
@@ -444,6 +452,14 @@ impl Settings {
                 None | Some("true") | Some("1") => true,
                 Some("false") | Some("0") => false,
                 Some(other) => bail!("SMARTAUTH_WEBHOOK_DISPATCH={other:?}: use true or false"),
+            },
+            senders: match get("SMARTAUTH_WEBHOOK_SENDERS") {
+                None => defaults.senders,
+                Some(n) => n
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=256).contains(n))
+                    .with_context(|| format!("SMARTAUTH_WEBHOOK_SENDERS={n:?}: use a number from 1 to 256"))?,
             },
         };
         let geocoder_url = get("SMARTAUTH_GEOCODER_URL");

@@ -203,8 +203,6 @@ const GAUGES_EVERY: Duration = Duration::from_secs(1);
 /// Deliveries a subscription gets in one lease (new events, or retries): sent one after another, in event
 /// order.
 const PER_WEBHOOK: u32 = 200;
-/// Subscriptions delivered to at once by one process.
-const SENDERS: usize = 32;
 /// Finished deliveries (and their events) are kept this long, for `GET /webhooks/{id}/deliveries`.
 const KEEP_FINISHED_MS: i64 = 7 * 86_400_000;
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
@@ -238,12 +236,19 @@ pub fn spawn(app: Arc<App>) {
 
 async fn dispatch(app: std::sync::Weak<App>) {
     let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let senders = Arc::new(Semaphore::new(SENDERS));
+    let Some(senders) = app.upgrade().map(|a| Arc::new(Semaphore::new(a.webhook_settings.senders))) else { return };
     let mut pruned_at: Option<std::time::Instant> = None;
+    // New events and retries take turns at being served first, so that neither waits for ever for a sender
+    // while subscriptions busy with the other keep every sender taken.
+    let mut retries_first = false;
     // Ends when the server has let go of its state (a test's server, dropped).
     while let Some(app) = app.upgrade() {
         let round = tokio::time::Instant::now();
-        let started = match lease_round(&app, &busy, &senders).await {
+        // A turn is a round with a sender free (a round with none takes nothing).
+        if senders.available_permits() > 0 {
+            retries_first = !retries_first;
+        }
+        let started = match lease_round(&app, &busy, &senders, retries_first).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "webhook dispatch failed; retrying");
@@ -304,38 +309,51 @@ struct Cursor {
     through: i64,
 }
 
-/// Takes what is due (new events after the subscriptions' cursors, then retries) and starts a sender per
-/// subscription; returns how many senders it started.
+/// Takes what is due (new events after the subscriptions' cursors, and retries; `retries_first`: in that
+/// order) and starts a sender per subscription; returns how many senders it started.
 async fn lease_round(
     app: &Arc<App>,
     busy: &Arc<Mutex<HashSet<String>>>,
     senders: &Arc<Semaphore>,
+    retries_first: bool,
 ) -> anyhow::Result<usize> {
     let now = Utc::now().timestamp_millis();
-    let free = senders.available_permits();
+    let mut free = senders.available_permits();
     if free == 0 {
         return Ok(0);
     }
     let mut skip: Vec<String> = busy.lock().map(|b| b.iter().cloned().collect()).unwrap_or_default();
     let lease = lease_ms(&app.webhook_settings);
     let mut batches = Vec::new();
-    for claim in app.store.claim_new_events(now, lease, PER_WEBHOOK, &skip, free as u32).await? {
-        skip.push(claim.webhook_id.clone());
-        let cursor = Some(Cursor { held_until: now + lease, through: claim.through });
-        batches.push(Batch { webhook_id: claim.webhook_id, deliveries: claim.deliveries, cursor });
-    }
-    let free = free - batches.len();
-    if free > 0 {
-        let taken = app.store.lease_deliveries(now, lease, PER_WEBHOOK, &skip, free as u32 * PER_WEBHOOK).await?;
-        let mut by_webhook: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
-        for d in taken {
-            by_webhook.entry(d.webhook_id.clone()).or_default().push(d);
+    let order = if retries_first { [false, true] } else { [true, false] };
+    for new_events in order {
+        if free == 0 {
+            break;
         }
-        batches.extend(by_webhook.into_iter().map(|(webhook_id, deliveries)| Batch {
-            webhook_id,
-            deliveries,
-            cursor: None,
-        }));
+        let taken = if new_events {
+            let claims = app.store.claim_new_events(now, lease, PER_WEBHOOK, &skip, free as u32).await?;
+            claims
+                .into_iter()
+                .map(|claim| Batch {
+                    webhook_id: claim.webhook_id,
+                    deliveries: claim.deliveries,
+                    cursor: Some(Cursor { held_until: now + lease, through: claim.through }),
+                })
+                .collect::<Vec<_>>()
+        } else {
+            let taken = app.store.lease_deliveries(now, lease, PER_WEBHOOK, &skip, free as u32 * PER_WEBHOOK).await?;
+            let mut by_webhook: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
+            for d in taken {
+                by_webhook.entry(d.webhook_id.clone()).or_default().push(d);
+            }
+            by_webhook
+                .into_iter()
+                .map(|(webhook_id, deliveries)| Batch { webhook_id, deliveries, cursor: None })
+                .collect()
+        };
+        free = free.saturating_sub(taken.len());
+        skip.extend(taken.iter().map(|b| b.webhook_id.clone()));
+        batches.extend(taken);
     }
     let count = batches.len();
     for batch in batches {

@@ -760,3 +760,38 @@ async fn ids_and_cursors_do_not_show_the_numbering_all_tenants_share() {
     let plain = app.post(&redeliver(id, &format!("{seq:012x}{id}")), &b, json!({})).await;
     assert_eq!(plain.status, StatusCode::NOT_FOUND, "{:?}", plain.body);
 }
+
+/// Every sender busy with subscriptions that always have new events: a retry that falls due still goes out
+/// (new events and retries take turns), instead of waiting until the others' queues are empty.
+#[tokio::test]
+async fn a_retry_is_sent_while_every_sender_is_busy_with_new_events() {
+    let app = spawn_app_with(|s| {
+        s.allow_private_targets = true;
+        s.webhooks.retry = vec![Duration::from_secs(1); 3];
+        s.webhooks.timeout = Duration::from_secs(2);
+        s.webhooks.senders = 1;
+    })
+    .await;
+    let (receiver, base) = Receiver::start().await;
+    let (flaky_tenant, busy_tenant) = (app.new_tenant().await, app.new_tenant().await);
+    receiver.script("flaky", &[Reply::Status(500)]);
+    receiver.script("busy", &[Reply::Hang(Duration::from_millis(150)); 200]);
+    subscribe(&app, &flaky_tenant, &format!("{base}/flaky"), &["policy.changed"]).await;
+    subscribe(&app, &busy_tenant, &format!("{base}/busy"), &["policy.changed"]).await;
+    app.put_policy(&flaky_tenant, "pix", json!({})).await;
+    let failed = receiver.wait_for("flaky", 1, Duration::from_secs(5)).await[0].at;
+    // Ten events a second for the busy subscription, which takes 150 ms each: it always has new ones waiting.
+    let flood = Instant::now();
+    let mut n = 0;
+    while flood.elapsed() < Duration::from_secs(8) && receiver.at("flaky").len() < 2 {
+        app.put_policy(&busy_tenant, &format!("p{n}"), json!({})).await;
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tries = receiver.at("flaky");
+    assert_eq!(tries.len(), 2, "the retry waited behind the busy subscription's {n} events for 8 s");
+    let waited = tries[1].at - failed;
+    assert!(waited < Duration::from_secs(5), "the retry, due after 1 s, went out after {waited:?}");
+    let busy = receiver.at("busy").len();
+    assert!(busy >= 3 && busy < n, "the busy subscription was delivering, with a queue: {busy} of {n}");
+}
