@@ -163,6 +163,10 @@ impl MasterKey {
     /// The position a [`MasterKey::seal_position`] name stands for, if it was made for `scope`.
     pub fn open_position(&self, scope: &str, name: &str) -> Option<i64> {
         use aes_gcm::aes::cipher::BlockDecrypt;
+        // One spelling per position: the lowercase hex it was given out in.
+        if !name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return None;
+        }
         let bytes: [u8; 16] = hex::decode(name).ok()?.try_into().ok()?;
         let mut block = bytes.into();
         self.positions.decrypt_block(&mut block);
@@ -333,7 +337,7 @@ mod tests {
         assert_eq!(key.open_position("deliveries:w1", &b), Some(42));
         assert_eq!(key.open_position("deliveries:w2", &b), None, "another subscription's name");
         assert_eq!(MasterKey::from_bytes(&[8; 32]).open_position("deliveries:w1", &b), None, "another key");
-        for bad in ["", "42", &b[..30], &format!("{b}00"), "zz", &"0".repeat(32)] {
+        for bad in ["", "42", &b[..30], &format!("{b}00"), "zz", &"0".repeat(32), &b.to_uppercase()] {
             assert_eq!(key.open_position("deliveries:w1", bad), None, "{bad}");
         }
     }

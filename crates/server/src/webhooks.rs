@@ -437,7 +437,7 @@ async fn send_batch(app: &App, batch: Batch, started: std::time::Instant, budget
             }
             Err(e) => {
                 // Not recorded: a new event stays after the cursor, a retry's lease ends; both are sent again.
-                tracing::warn!(delivery_id = %d.id, error = %format!("{e:#}"), "webhook delivery not recorded");
+                tracing::warn!(webhook_id = %d.webhook_id, event_id = %d.event_id, error = %format!("{e:#}"), "webhook delivery not recorded");
                 all_tried = false;
                 true
             }

@@ -266,7 +266,8 @@ pub trait Store: Send + Sync + 'static {
         max_webhooks: u32,
     ) -> Result<Vec<NewEventsClaim>>;
     /// Takes due deliveries for `lease_ms`, fairly: at most `per_webhook` of each subscription (its oldest
-    /// events first), none of a subscription in `busy`, `limit` in all. Another process (or a second
+    /// events first), none of a subscription in `busy`, `limit` in all, of `limit / per_webhook` (rounded up)
+    /// subscriptions at most. Another process (or a second
     /// call) gets other ones until the lease ends or the delivery is finished.
     async fn lease_deliveries(
         &self,

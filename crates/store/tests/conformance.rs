@@ -956,6 +956,42 @@ pub async fn new_events_are_claimed_fairly_among_subscriptions(store: &dyn Store
     assert_eq!(events(&last), ["t0", "i0", "s2", "s3"]);
 }
 
+/// Retries of three subscriptions are due, and the dispatcher has senders for two: it is given two
+/// subscriptions' retries, not three (a batch without a sender would wait while its lease ran out).
+pub async fn retries_are_leased_for_no_more_subscriptions_than_asked(store: &dyn Store) {
+    with_people(store).await;
+    for w in ["w1", "w2", "w3"] {
+        store.insert_webhook(&webhook("c1", w, &["authentication.approved"]), Effects::NONE).await.unwrap();
+    }
+    let approved = [event("c1", "e1", "authentication.approved", 1_000)];
+    store.insert_attempt_with(&attempt("c1", "p1", "a1", 1_000, "approved"), None, None, &approved).await.unwrap();
+    let claims = store.claim_new_events(5_000, 30_000, 10, &[], 10).await.unwrap();
+    assert_eq!(claims.len(), 3);
+    let failed = DeliveryTry {
+        at: 5_001,
+        status: "pending".into(),
+        next_try_at: 6_000,
+        last_status: Some(500),
+        last_error: None,
+    };
+    let tries: Vec<_> = claims.iter().map(|c| (c.deliveries[0].clone(), failed.clone())).collect();
+    let moves: Vec<_> = claims
+        .iter()
+        .map(|c| CursorMove { webhook_id: c.webhook_id.clone(), through: c.through, release: true, held_until: 35_000 })
+        .collect();
+    store.finish_deliveries(&tries, &moves).await.unwrap();
+    // Two senders free, ten deliveries each: two subscriptions, though the one a third sender is busy with
+    // (here one with nothing due) is not among them.
+    let taken = store.lease_deliveries(7_000, 30_000, 10, &["w9".to_owned()], 20).await.unwrap();
+    let mut of: Vec<&str> = taken.iter().map(|d| d.webhook_id.as_str()).collect();
+    of.dedup();
+    assert_eq!(of.len(), 2, "{of:?}");
+    // The third is left for the next sender free.
+    let rest = store.lease_deliveries(7_001, 30_000, 10, &[], 20).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert!(!of.contains(&rest[0].webhook_id.as_str()));
+}
+
 macro_rules! engine {
     ($engine:ident, $open:expr, [$($case:ident),* $(,)?]) => {
         mod $engine {
@@ -980,6 +1016,7 @@ engine!(
     sqlite,
     super::open_sqlite(),
     [
+        retries_are_leased_for_no_more_subscriptions_than_asked,
         clients_are_kept_and_unique,
         audit_lines_past_their_retention_are_pruned_oldest_first,
         a_rotated_secret_overlaps_for_its_grace_period,

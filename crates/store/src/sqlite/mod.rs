@@ -1357,10 +1357,13 @@ impl Store for SqliteStore {
         busy: &[String],
         limit: u32,
     ) -> Result<Vec<Delivery>> {
-        let wanted = i64::from(limit.div_ceil(per_webhook.max(1))) + busy.len() as i64;
+        // At most as many subscriptions as `limit` fills with `per_webhook` each: the caller has a sender for
+        // each of them, and a batch leased without one would wait while its lease runs out.
+        let subscriptions = limit.div_ceil(per_webhook.max(1)) as usize;
+        let wanted = (subscriptions + busy.len()) as i64;
         let due: Vec<String> =
             sqlx::query_scalar(DUE_WEBHOOKS).bind(now).bind(now).bind(wanted).fetch_all(&self.reader).await?;
-        let due: Vec<&String> = due.iter().filter(|w| !busy.contains(w)).collect();
+        let due: Vec<&String> = due.iter().filter(|w| !busy.contains(w)).take(subscriptions).collect();
         // Nothing to take (or only what this process is sending already): no write lock for nothing.
         if due.is_empty() {
             return Ok(Vec::new());
