@@ -251,6 +251,10 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_webhook(&self, client_id: &str, webhook_id: &str, effects: Effects<'_>) -> Result<bool>;
     /// An event for one subscription only (the test event), whatever its types.
     async fn insert_event_for(&self, webhook_id: &str, event: &NewEvent) -> Result<()>;
+    /// The newest event's `seq` (0 when there is none). A dispatcher looks for new events when it changed
+    /// (the look reads every enabled subscription), and now and then whatever it says: with PostgreSQL a
+    /// later `seq` may commit before an earlier one.
+    async fn newest_event(&self) -> Result<i64>;
     /// Takes, for `lease_ms`, the new events of up to `max_webhooks` enabled subscriptions (none in `busy`,
     /// none another process holds): for each, up to `per_webhook` events after its cursor, oldest first,
     /// as deliveries not written yet. A delivery's row is written when it is tried (`finish_deliveries`,

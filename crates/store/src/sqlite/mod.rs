@@ -1293,6 +1293,10 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn newest_event(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(NEWEST_EVENT).fetch_one(&self.reader).await?)
+    }
+
     async fn claim_new_events(
         &self,
         now: Millis,

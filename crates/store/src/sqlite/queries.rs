@@ -257,6 +257,7 @@ macro_rules! last_event {
     };
 }
 pub const LAST_EVENT: &str = last_event!();
+pub const NEWEST_EVENT: &str = concat!("SELECT ", last_event!());
 /// Then its cursor goes past them (the value: the subscription).
 pub const SKIP_NEW_EVENTS: &str =
     concat!("UPDATE webhooks SET cursor_seq = ", last_event!(), " WHERE id = ? AND disabled_at IS NULL");
