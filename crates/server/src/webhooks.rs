@@ -254,11 +254,11 @@ async fn dispatch(app: std::sync::Weak<App>) {
     // Ends when the server has let go of its state (a test's server, dropped).
     while let Some(app) = app.upgrade() {
         let round = tokio::time::Instant::now();
+        let now = Looked::now(&app).await;
         // A turn is a round with a sender free (a round with none takes nothing).
         if senders.available_permits() > 0 {
             retries_first = !retries_first;
         }
-        let now = Looked::now(&app).await;
         let new_events = match (&looked, &now) {
             (Some(last), Some(now)) => last.differs(now),
             _ => true,
@@ -380,9 +380,19 @@ async fn lease_round(
         if free == 0 || (take_new && !new_events) {
             continue;
         }
-        looked |= take_new;
         let taken = if take_new {
-            let claims = app.store.claim_new_events(now, lease, PER_WEBHOOK, &skip, free as u32).await?;
+            let claims = match app.store.claim_new_events(now, lease, PER_WEBHOOK, &skip, free as u32).await {
+                Ok(claims) => {
+                    looked = true;
+                    claims
+                }
+                // What the other step took is sent all the same, rather than held until its lease ends.
+                Err(e) if !batches.is_empty() => {
+                    tracing::warn!(error = %e, "looking for new webhook events failed; retrying");
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            };
             claims
                 .into_iter()
                 .map(|claim| Batch {
@@ -392,7 +402,15 @@ async fn lease_round(
                 })
                 .collect::<Vec<_>>()
         } else {
-            let taken = app.store.lease_deliveries(now, lease, PER_WEBHOOK, &skip, free as u32 * PER_WEBHOOK).await?;
+            let taken =
+                match app.store.lease_deliveries(now, lease, PER_WEBHOOK, &skip, free as u32 * PER_WEBHOOK).await {
+                    Ok(taken) => taken,
+                    Err(e) if !batches.is_empty() => {
+                        tracing::warn!(error = %e, "looking for webhook retries failed; retrying");
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
             let mut by_webhook: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
             for d in taken {
                 by_webhook.entry(d.webhook_id.clone()).or_default().push(d);
