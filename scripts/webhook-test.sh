@@ -4,7 +4,8 @@
 # `standardwebhooks` (through the tenant snippets in tests/webhooks/snippets/), and X-Caf-Signature; then
 # the crash test kills the server with SIGKILL under load and checks at-least-once delivery.
 # Needs Node 20+, python3, and the binary: $SMARTAUTH_BIN, default target/debug/smartauth (cargo build).
-# Installs (pinned; a re-run only checks): npm ci in tests/webhooks, PyPI standardwebhooks into data/.venv.
+# Installs (pinned; a re-run only checks): npm ci in tests/webhooks, PyPI standardwebhooks and jsonschema into
+# data/.venv.
 # WEBHOOK_TESTS picks the files (default: signatures.test.mjs crash.test.mjs).
 # Output: target/webhooks/ (server logs, crash-figures.json). Ends with one line:
 # "webhook tests: N passed, N failed".
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 VENV=data/.venv
 STANDARDWEBHOOKS_PY=1.1.0
+JSONSCHEMA_PY=4.26.0
 
 fail_setup() {
   echo "webhook-test: $1" >&2
@@ -33,6 +35,15 @@ if ! "$VENV/bin/python" -c "import standardwebhooks, sys; sys.exit(standardwebho
   echo "installed standardwebhooks $STANDARDWEBHOOKS_PY (PyPI) in $VENV"
 else
   echo "ok standardwebhooks $STANDARDWEBHOOKS_PY (PyPI)"
+fi
+# PyPI jsonschema, pinned: every delivery the signature tests receive is checked against the CloudEvent schema
+# the API reference publishes (crates/server/src/assets/openapi.json).
+if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('jsonschema') != '$JSONSCHEMA_PY')" 2>/dev/null; then
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "jsonschema==$JSONSCHEMA_PY" \
+    || fail_setup "pip install jsonschema==$JSONSCHEMA_PY failed"
+  echo "installed jsonschema $JSONSCHEMA_PY (PyPI) in $VENV"
+else
+  echo "ok jsonschema $JSONSCHEMA_PY (PyPI)"
 fi
 export WEBHOOK_TEST_PYTHON=$ROOT/$VENV/bin/python
 

@@ -66,6 +66,7 @@ function assertGenuine(r, secrets, clientSecret) {
   for (const secret of secrets) assert.equal(py.standard[secret], 'ok', `PyPI standardwebhooks verifies ${event.type}: ${JSON.stringify(py)}`);
   assert.equal(py.caf, true, `X-Caf-Signature (Python) of ${event.type}`);
   assert.equal(py.type, event.type);
+  assert.equal(py.schema, 'ok', `${event.type} matches the CloudEvent schema of /openapi.json`);
   return event;
 }
 

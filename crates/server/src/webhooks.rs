@@ -102,7 +102,7 @@ pub fn attempt_event(record: &AttemptRecord, doc: &AttemptDoc) -> NewEvent {
 pub fn cloud_event(d: &Delivery) -> Vec<u8> {
     let data: Value = serde_json::from_str(&d.event_data).unwrap_or(Value::Null);
     let time = chrono::DateTime::from_timestamp_millis(d.event_created_at).unwrap_or_default();
-    let subject = data.get("attemptId").or_else(|| data.get("personId")).or_else(|| data.get("policyId")).cloned();
+    let subject = ["attemptId", "personId", "policyId", "webhookId"].iter().find_map(|k| data.get(*k)).cloned();
     let mut body = json!({
         "specversion": "1.0",
         "type": d.event_type,
