@@ -84,8 +84,8 @@ pub const SETTINGS: &[Setting] = &[
     setting("SMARTAUTH_WEBHOOK_TIMEOUT_SECONDS", "10", "the longest one webhook delivery may take (1 to 60)"),
     setting(
         "SMARTAUTH_WEBHOOK_DISABLE_AFTER_SECONDS",
-        "259200",
-        "a subscription whose every delivery has failed for this long is disabled (three days)",
+        "345600",
+        "a subscription whose every delivery has failed for this long is disabled (four days: after the last retry)",
     ),
     setting(
         "SMARTAUTH_WEBHOOK_SENDERS",
@@ -227,7 +227,8 @@ impl Default for WebhookSettings {
         WebhookSettings {
             retry: [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400].map(Duration::from_secs).to_vec(),
             timeout: Duration::from_secs(10),
-            disable_after: Duration::from_secs(259_200),
+            // Four days: longer than the retries (75.6 h), so that a delivery gets its last one.
+            disable_after: Duration::from_secs(345_600),
             dispatch: true,
             senders: 32,
         }

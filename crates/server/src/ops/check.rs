@@ -118,13 +118,18 @@ pub async fn check(settings: &Settings) -> Vec<Finding> {
 fn webhook_delivery(settings: &Settings) -> Finding {
     let w = &settings.webhooks;
     if w.dispatch {
+        let over = w.retry.iter().map(Duration::as_secs).sum::<u64>();
+        let over = match over {
+            0..3600 => format!("{over} s"),
+            _ => format!("about {} h", (over + 1800) / 3600),
+        };
         return Finding::ok(
             "webhooks",
             format!(
-                "this process delivers them ({} s timeout, {} retries over about {} h)",
+                "this process delivers them ({} s timeout, {} retries over {over}; a subscription failing for {} h is disabled)",
                 w.timeout.as_secs(),
                 w.retry.len(),
-                w.retry.iter().map(Duration::as_secs).sum::<u64>() / 3600
+                w.disable_after.as_secs() / 3600
             ),
         );
     }

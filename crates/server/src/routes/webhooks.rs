@@ -166,8 +166,9 @@ pub async fn recover(
     State(app): State<AppState>,
     Backend(tenant): Backend,
     Path(id): Path<String>,
-    Json(body): Json<Recover>,
+    body: Option<Json<Recover>>,
 ) -> ApiResult<Response> {
+    let body = body.map_or(Recover { since: None }, |Json(b)| b);
     let since = body.since.as_deref().map(super::authentications::since_millis).transpose()?.unwrap_or(0);
     let queued = ops::recover(&app, &Actor::tenant(&tenant), tenant.client_id(), &id, since).await?;
     Ok(ok_json(json!({"id": id, "queued": queued})))

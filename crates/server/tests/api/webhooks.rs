@@ -640,9 +640,9 @@ async fn recover_sends_again_now_what_waits_for_its_retry_after_an_outage() {
     assert_eq!(later.body["queued"], 0, "{:?}", later.body);
     assert_eq!(receiver.at("down").len(), 2);
 
-    // The receiver is back: both are sent at once, not in an hour.
+    // The receiver is back: both are sent at once, not in an hour. `since` is optional, and so is the body.
     let asked = Instant::now();
-    let recovered = app.post(&format!("/webhooks/{id}/recover"), &token, json!({})).await;
+    let recovered = app.call(Method::POST, &format!("/webhooks/{id}/recover"), Some(&token), None).await;
     assert_eq!(
         (recovered.status, recovered.body["queued"].as_u64()),
         (StatusCode::OK, Some(2)),
