@@ -193,24 +193,40 @@ async fn save(app: &App, record: &WebhookRecord, version: Millis, audit: &AuditE
 }
 
 /// A new secret; the old one keeps signing beside it (two signatures) for 24 hours.
-pub async fn rotate_secret(app: &App, actor: &Actor, client_id: &str, id: &str) -> ApiResult<(WebhookRecord, String)> {
+/// A new signing secret; the one it replaces keeps signing beside it for `grace_seconds` (0 to 86,400; by
+/// default 24 h). Without `grace_seconds`, a rotation during another's overlap is refused: it would end that
+/// overlap at once. Naming it rotates all the same (a leaked secret: `0` stops it now); the older secret,
+/// if it still signed, stops.
+pub async fn rotate_secret(
+    app: &App,
+    actor: &Actor,
+    client_id: &str,
+    id: &str,
+    grace_seconds: Option<u32>,
+) -> ApiResult<(WebhookRecord, String)> {
+    if grace_seconds.is_some_and(|s| i64::from(s) * 1000 > ROTATION_OVERLAP_MS) {
+        return Err(ApiError::BadRequest(
+            "graceSeconds must be between 0 (the old secret stops signing at once) and 86400 (24 h)".into(),
+        ));
+    }
     let mut record = app.store.webhook(client_id, id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
     let version = record.updated_at;
     let now = chrono::Utc::now().timestamp_millis();
-    // A second rotation would end the first one's overlap at once.
-    if record.previous_secret.as_ref().is_some_and(|p| p.expires_at > now) {
+    if grace_seconds.is_none() && record.previous_secret.as_ref().is_some_and(|p| p.expires_at > now) {
         return Err(ApiError::Conflict(
             "the secret was rotated less than 24 hours ago and the previous one still signs; rotate again when its \
-             overlap ends (previousSecretExpiresAt)"
+             overlap ends (previousSecretExpiresAt), or name graceSeconds to rotate now (0 stops the current secret \
+             at once)"
                 .into(),
         ));
     }
+    let overlap = grace_seconds.map_or(ROTATION_OVERLAP_MS, |s| i64::from(s) * 1000);
     let secret = webhooks::new_secret();
-    record.previous_secret =
-        Some(PreviousSecret { secret_enc: record.secret_enc.clone(), expires_at: now + ROTATION_OVERLAP_MS });
+    record.previous_secret = Some(PreviousSecret { secret_enc: record.secret_enc.clone(), expires_at: now + overlap });
     record.secret_enc = app.key.encrypt_text(&secret);
     record.updated_at = now;
-    let audit = actor.line(Some(client_id), "webhook.secret_rotated", Some(id), None);
+    let detail = json!({"graceSeconds": overlap / 1000});
+    let audit = actor.line(Some(client_id), "webhook.secret_rotated", Some(id), Some(detail));
     save(app, &record, version, &audit).await?;
     Ok((record, secret))
 }

@@ -77,12 +77,21 @@ pub async fn delete(
     Ok(ok_json(json!({"id": id, "deleted": true})))
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Rotation {
+    grace_seconds: Option<u32>,
+}
+
+/// `POST /webhooks/{id}/rotate-secret`, with an optional body `{"graceSeconds": N}`.
 pub async fn rotate_secret(
     State(app): State<AppState>,
     Backend(tenant): Backend,
     Path(id): Path<String>,
+    body: Option<Json<Rotation>>,
 ) -> ApiResult<Response> {
-    let (record, secret) = ops::rotate_secret(&app, &Actor::tenant(&tenant), tenant.client_id(), &id).await?;
+    let grace = body.and_then(|Json(r)| r.grace_seconds);
+    let (record, secret) = ops::rotate_secret(&app, &Actor::tenant(&tenant), tenant.client_id(), &id, grace).await?;
     let mut out = ops::describe(&record);
     out["secret"] = secret.into();
     Ok(ok_json(out))

@@ -269,6 +269,22 @@ async fn a_rotated_secret_signs_beside_the_new_one() {
     for secret in [new, hook["secret"].as_str().unwrap()] {
         standardwebhooks::Webhook::new(secret).unwrap().verify(&got[0].body, &got[0].headers).unwrap();
     }
+    // The new secret leaked: another rotation at once is refused unless it names its grace period, and with
+    // 0 the leaked one stops signing now (the first secret, still in its overlap, stops too).
+    let rotate = format!("/webhooks/{id}/rotate-secret");
+    assert_eq!(app.post(&rotate, &backend(&tenant), json!({})).await.status, StatusCode::CONFLICT);
+    for bad in [json!({"graceSeconds": 86_401}), json!({"graceSeconds": -1}), json!({"grace": 0})] {
+        assert_eq!(app.post(&rotate, &backend(&tenant), bad.clone()).await.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let again = app.post(&rotate, &backend(&tenant), json!({"graceSeconds": 0})).await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    let newest = again.body["secret"].as_str().unwrap();
+    app.attempt(&tenant, "alice", "fp-2", (-23.56, -46.63)).await;
+    let got = receiver.wait_for("r", 2, Duration::from_secs(5)).await;
+    let signatures = got[1].headers["webhook-signature"].to_str().unwrap();
+    assert_eq!(signatures.split(' ').count(), 1, "only the newest secret signs: {signatures}");
+    standardwebhooks::Webhook::new(newest).unwrap().verify(&got[1].body, &got[1].headers).unwrap();
+    assert!(standardwebhooks::Webhook::new(new).unwrap().verify(&got[1].body, &got[1].headers).is_err());
     // The secret is never shown again.
     let listed = app.get("/webhooks", &backend(&tenant)).await.body;
     assert!(!listed.to_string().contains("whsec_"));
