@@ -461,7 +461,7 @@ pub struct SeedDocument<'a> {
     policy: PolicyView<'a>,
     created_at: String,
     status: &'a str,
-    /// Beside the seed's fields: why a waiting attempt was closed (`ATTEMPT_EXPIRED`).
+    /// Beside the seed's fields: why a waiting attempt was closed (`ATTEMPT_EXPIRED`, `METHODS_EXHAUSTED`).
     #[serde(skip_serializing_if = "Option::is_none")]
     status_reason: Option<&'a str>,
     context: ContextView<'a>,

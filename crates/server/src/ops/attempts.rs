@@ -15,6 +15,8 @@ use crate::startup::App;
 use crate::webhooks;
 
 pub const EXPIRED: &str = "ATTEMPT_EXPIRED";
+/// Why an attempt was refused when every step-up method it offered ran out of tries.
+pub const METHODS_EXHAUSTED: &str = "METHODS_EXHAUSTED";
 
 /// The step-up methods this server can offer at all (face models loaded, an SMTP relay, an SMS gateway).
 #[derive(Debug, Clone, Copy)]

@@ -91,6 +91,7 @@ pub(crate) fn count_failure(
         .all(|m| doc.methods.get(m.as_str()).is_some_and(|s| s.status == Status::Reproved.as_str()));
     if all_failed {
         record.status = Status::Reproved.as_str().into();
+        doc.closed_reason = Some(ops::attempts::METHODS_EXHAUSTED.into());
         doc.decided_at = Some(now);
         doc.step_up = None;
     }

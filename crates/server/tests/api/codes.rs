@@ -52,6 +52,7 @@ async fn brute_force_locks_the_method_and_reproves_the_attempt() {
     }
     let attempt = app.get(&format!("/authentications/{id}"), &backend(&tenant)).await;
     assert_eq!(attempt.body["status"], "reproved");
+    assert_eq!(attempt.body["statusReason"], "METHODS_EXHAUSTED", "the document says why it was refused");
     assert_eq!(attempt.body["authenticationMethods"]["email_authentication"]["status"], "reproved");
     assert_eq!(attempt.body["authenticationMethods"]["email_authentication"]["attempts"].as_array().unwrap().len(), 3);
     // The right code no longer helps.
