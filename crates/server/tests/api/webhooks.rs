@@ -381,6 +381,12 @@ async fn every_operator_and_tenant_action_is_in_the_audit_trail_without_secrets(
     assert!(wrong.body["message"].as_str().unwrap().contains("GET /admin/audit"), "{:?}", wrong.body);
     let everything = app.call(Method::GET, "/admin/audit", Some(ADMIN_TOKEN), None).await;
     assert!(everything.body["items"].as_array().unwrap().len() >= items.len());
+    // Every action written is one the API reference lists.
+    let reference = app.call(Method::GET, "/openapi.json", None, None).await.body;
+    let listed = &reference["components"]["schemas"]["AuditLine"]["properties"]["action"]["enum"];
+    for line in everything.body["items"].as_array().unwrap() {
+        assert!(listed.as_array().unwrap().contains(&line["action"]), "{} is not in /openapi.json", line["action"]);
+    }
     for method in [Method::POST, Method::DELETE, Method::PATCH, Method::PUT] {
         let r = app.call(method.clone(), "/audit", Some(&backend(&tenant)), Some(json!({}))).await;
         assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
