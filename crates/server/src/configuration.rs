@@ -593,6 +593,19 @@ mod tests {
     }
 
     #[test]
+    fn webhook_senders_are_bounded() {
+        let with = |value: &'static str| {
+            Settings::from_lookup(move |k| (k == "SMARTAUTH_WEBHOOK_SENDERS").then(|| value.into()))
+        };
+        assert_eq!(with("1").unwrap().webhooks.senders, 1);
+        assert_eq!(with("256").unwrap().webhooks.senders, 256);
+        for bad in ["0", "257", "1.5", "-1", "many"] {
+            assert!(with(bad).err().unwrap().to_string().contains("from 1 to 256"), "{bad}");
+        }
+        assert_eq!(Settings::from_lookup(|_| None).unwrap().webhooks.senders, 32);
+    }
+
+    #[test]
     fn bad_values_are_explained() {
         let err = Settings::from_lookup(|k| (k == "SMARTAUTH_TRUSTED_PROXIES").then(|| "10.0.0.0/8, nonsense".into()));
         assert!(err.err().unwrap().to_string().contains("nonsense"));

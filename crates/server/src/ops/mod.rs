@@ -9,6 +9,7 @@ pub mod clients;
 pub mod devices;
 pub mod identities;
 pub mod lockout;
+pub mod pages;
 pub mod policies;
 pub mod replay;
 pub mod sends;

@@ -287,13 +287,14 @@ pub fn position_scope(webhook_id: &str) -> String {
     format!("webhook:{webhook_id}")
 }
 
-/// A delivery as the API lists it, at `now`. Its id names its event's place in the outbox, sealed.
-pub fn describe_delivery(key: &crypto::MasterKey, d: &Delivery, now: Millis) -> Value {
+/// A delivery as the API lists it, at `now`, with its `id`: its event's place in the outbox, sealed
+/// ([`crate::ops::pages::SharedPage::name`]).
+pub fn describe_delivery(id: &str, d: &Delivery, now: Millis) -> Value {
     let time = |ms: Millis| chrono::DateTime::from_timestamp_millis(ms).map(smartauth_domain::time::format);
     // Held by a dispatcher: being sent now, or, if that process died, sent again when its hold ends.
     let held = d.lease_until.filter(|&until| d.status == "pending" && until > now);
     json!({
-        "id": key.seal_position(&position_scope(&d.webhook_id), d.seq),
+        "id": id,
         "eventId": d.event_id,
         "event": d.event_type,
         "status": d.status,

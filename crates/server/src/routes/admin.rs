@@ -133,7 +133,7 @@ pub async fn enable_client(
 }
 
 /// `POST /admin/clients/{clientId}/rotate-secret`, with an optional body `{"graceSeconds": N}`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Rotation {
     grace_seconds: Option<u64>,
@@ -143,15 +143,10 @@ pub async fn rotate_secret(
     State(app): State<AppState>,
     admin: Admin,
     Path(client_id): Path<String>,
-    body: axum::body::Bytes,
+    body: Option<Json<Rotation>>,
 ) -> ApiResult<Response> {
-    // The body is optional: an empty one rotates with the default grace period.
-    let rotation: Rotation = match body.is_empty() {
-        true => Rotation::default(),
-        false => serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadRequest(crate::extract::public_message(&format!("the request body: {e}"))))?,
-    };
-    let grace = match rotation.grace_seconds {
+    // Without a body, the default grace period.
+    let grace = match body.and_then(|Json(r)| r.grace_seconds) {
         None => GracePeriod::DEFAULT,
         Some(s) => GracePeriod::parse(s).map_err(ApiError::BadRequest)?,
     };

@@ -9,6 +9,7 @@ use crate::auth::{Admin, Backend};
 use crate::error::{ok_json, ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
 use crate::ops::audit::{self, Actor};
+use crate::ops::pages::SharedPage;
 use crate::ops::webhooks::{self as ops, Changes};
 use crate::startup::AppState;
 
@@ -113,44 +114,20 @@ pub struct Page {
     cursor: Option<String>,
 }
 
-/// The page's size and where it starts: a cursor this server gave for the same list (`scope`), which names a
-/// place in a sequence all tenants share without showing it.
-fn page(app: &AppState, q: &Page, scope: &str) -> ApiResult<(Option<i64>, u32)> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be between 1 and 200".into()));
-    }
-    let cursor = match &q.cursor {
-        None => None,
-        Some(c) => Some(
-            app.key
-                .open_position(scope, c)
-                .ok_or_else(|| ApiError::BadRequest("cursor is not one this server gave for this list".into()))?,
-        ),
-    };
-    Ok((cursor, limit))
-}
-
-/// The next page's cursor when this one is full.
-fn next_cursor(app: &AppState, scope: &str, last: Option<i64>, full: bool) -> Option<String> {
-    last.filter(|_| full).map(|seq| app.key.seal_position(scope, seq))
-}
-
 pub async fn deliveries(
     State(app): State<AppState>,
     Backend(tenant): Backend,
     Path(id): Path<String>,
     Query(q): Query<Page>,
 ) -> ApiResult<Response> {
-    let scope = ops::position_scope(&id);
-    let (before, limit) = page(&app, &q, &scope)?;
+    let page = SharedPage::open(&app.key, ops::position_scope(&id), q.limit, q.cursor.as_deref())?;
     if app.store.webhook(tenant.client_id(), &id).await?.is_none() {
         return Err(ApiError::not_found("webhook"));
     }
-    let rows = app.store.deliveries(tenant.client_id(), &id, before, limit).await?;
+    let rows = app.store.deliveries(tenant.client_id(), &id, page.before, page.limit).await?;
     let now = chrono::Utc::now().timestamp_millis();
-    let items: Vec<Value> = rows.iter().map(|(_, d)| ops::describe_delivery(&app.key, d, now)).collect();
-    let next = next_cursor(&app, &scope, rows.last().map(|(seq, _)| *seq), rows.len() == limit as usize);
+    let items: Vec<Value> = rows.iter().map(|(seq, d)| ops::describe_delivery(&page.name(*seq), d, now)).collect();
+    let next = page.next_cursor(rows.iter().map(|(seq, _)| *seq));
     Ok(ok_json(json!({"items": items, "nextCursor": next})))
 }
 
@@ -184,14 +161,11 @@ pub async fn recover(
 }
 
 async fn audit_page(app: &AppState, client_id: Option<&str>, q: &Page) -> ApiResult<Response> {
-    let scope = audit::position_scope(client_id);
-    let (before, limit) = page(app, q, &scope)?;
-    let rows = app.store.audit(client_id, before, limit).await?;
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|(seq, a)| audit::describe(a, &app.key.seal_position(&scope, *seq), client_id.is_some()))
-        .collect();
-    let next = next_cursor(app, &scope, rows.last().map(|(seq, _)| *seq), rows.len() == limit as usize);
+    let page = SharedPage::open(&app.key, audit::position_scope(client_id), q.limit, q.cursor.as_deref())?;
+    let rows = app.store.audit(client_id, page.before, page.limit).await?;
+    let items: Vec<Value> =
+        rows.iter().map(|(seq, a)| audit::describe(a, &page.name(*seq), client_id.is_some())).collect();
+    let next = page.next_cursor(rows.iter().map(|(seq, _)| *seq));
     Ok(ok_json(json!({"items": items, "nextCursor": next})))
 }
 
