@@ -333,10 +333,23 @@ elif sys.argv[2] == "tight_limit":
 print(json.dumps({"policy": policy, "limit": 100000}))
 PY
     for round in 1 2 3; do
+      # PERF=1: the saved policy's second round is profiled, to bench-results/<name>-perf-replay.txt.
+      perf_pid=
+      if [[ -n ${PERF:-} && $candidate == saved && $round == 2 ]]; then
+        perf record -F 499 --call-graph dwarf,32768 -p "$SERVER" -o "$WORK/perf-replay.data" >/dev/null 2>&1 & perf_pid=$!
+        sleep 0.3
+      fi
       cpu0=$(server_cpu)
       curl -sf -X POST -H "Authorization: Bearer $BACKEND" -H "Content-Type: application/json" \
         --data-binary "@$WORK/replay-$candidate.json" -w '%{time_total}\n' -o "$WORK/replay.out" \
         "http://127.0.0.1:$PORT/policies/pix/replay" > "$WORK/replay.time"
+      if [[ -n $perf_pid ]]; then
+        kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
+        { perf report -i "$WORK/perf-replay.data" --no-children --sort comm --stdio -g none
+          perf report -i "$WORK/perf-replay.data" --no-children --sort comm,dso,sym --stdio -g none | head -120
+          perf report -i "$WORK/perf-replay.data" --children --sort sym --stdio -g none | head -150
+        } 2>/dev/null | grep -v '^$' > "${OUT%.txt}-perf-replay.txt" || true
+      fi
       python3 - "$WORK/replay.out" "$candidate" "$round" "$(cat "$WORK/replay.time")" "$cpu0" "$(server_cpu)" "$(getconf CLK_TCK)" <<'PY' | tee -a "$OUT"
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -43,7 +43,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../../migrations/sqlite/0012_location_accuracy.sql")),
     (13, include_str!("../../migrations/sqlite/0013_attempt_judged.sql")),
     (14, include_str!("../../migrations/sqlite/0014_webhook_cursors.sql")),
+    (15, include_str!("../../migrations/sqlite/0015_person_attempts_cover.sql")),
 ];
+
+/// How much of the file a reader maps (`PRAGMA mmap_size`).
+pub const READER_MMAP_BYTES: &str = "1099511627776";
 
 pub struct SqliteStore {
     /// How its connections are opened (for `truncate_journal`'s own one).
@@ -81,10 +85,10 @@ impl SqliteStore {
             .min_connections(1)
             .test_before_acquire(false)
             .after_connect(|connection, _| Box::pin(busy::install(connection)))
-            // Readers map the file (up to SQLite's 2 GB cap) instead of copying each page through a read
-            // call: a replay or a page of the attempt list touches thousands of pages (the writer keeps
-            // ordinary I/O).
-            .connect_with(options.read_only(true).pragma("mmap_size", "2147418112"))
+            // Readers map the file instead of copying each page through a read call: a replay or a page of
+            // the attempt list touches thousands of pages (the writer keeps ordinary I/O). Up to 1 TiB, the
+            // cap `.cargo/config.toml` compiles SQLite with (2 GB without it).
+            .connect_with(options.read_only(true).pragma("mmap_size", READER_MMAP_BYTES))
             .await?;
         let batcher = batch::start(writer.clone());
         tokio::spawn(optimize_periodically(writer.clone()));
@@ -1679,5 +1683,15 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(seq, 5, "after the deleted fourth");
+    }
+
+    /// SQLite as built here (`.cargo/config.toml`) lets a reader map a file past 2 GB: a build without the
+    /// flag would silently read every page beyond it through a call again.
+    #[tokio::test]
+    async fn readers_map_past_two_gigabytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        let mapped: i64 = sqlx::query_scalar("PRAGMA mmap_size").fetch_one(&store.reader).await.unwrap();
+        assert_eq!(mapped.to_string(), READER_MMAP_BYTES, "SQLite was built without LIBSQLITE3_FLAGS");
     }
 }
