@@ -305,11 +305,12 @@ fi
 
 # Writes IDENTITIES identities and ATTEMPTS attempts over 30 days into the bench tenant's file (the server
 # stopped), copies of the attempt $AID with their own ids (crates/store/examples/bulk_load.rs); prints its figures.
-bulk_load_tenant() { # identities, attempts
-  sqlite3 "$DB" "SELECT document FROM attempts WHERE id = '$AID'" > "$WORK/template.json"
-  sqlite3 "$DB" "SELECT judged FROM attempts WHERE id = '$AID'" > "$WORK/judged.json"
-  local person; person=$(sqlite3 "$DB" "SELECT person_id FROM attempts WHERE id = '$AID'")
-  target/release/examples/bulk_load "$DB" "$CLIENT" pix "$1" "$2" 30 "$WORK/template.json" "$AID" "$person" \
+bulk_load_tenant() { # identities, attempts[, template attempt id (default $AID)]
+  local template=${3:-$AID}
+  sqlite3 "$DB" "SELECT document FROM attempts WHERE id = '$template'" > "$WORK/template.json"
+  sqlite3 "$DB" "SELECT judged FROM attempts WHERE id = '$template'" > "$WORK/judged.json"
+  local person; person=$(sqlite3 "$DB" "SELECT person_id FROM attempts WHERE id = '$template'")
+  target/release/examples/bulk_load "$DB" "$CLIENT" pix "$1" "$2" 30 "$WORK/template.json" "$template" "$person" \
     "$WORK/judged.json"
 }
 
@@ -319,7 +320,11 @@ if $REPLAY; then
   R_IDS=${REPLAY_IDENTITIES:-100000}; R_ATTEMPTS=${REPLAY_ATTEMPTS:-1000000}
   echo | tee -a "$OUT"
   echo "replay: loading $R_IDS identities and $R_ATTEMPTS attempts over 30 days into the bench tenant" | tee -a "$OUT"
-  bulk_load_tenant "$R_IDS" "$R_ATTEMPTS" > "$WORK/load.txt"
+  # The copies are of an attempt approved passively (on its person's known device, at their place), each with its
+  # own person's device and place (crates/store/src/bulk.rs): most replay as approved, as a real tenant's do.
+  APPROVED=$(sqlite3 "$DB" "SELECT id FROM attempts WHERE status = 'approved' AND json_extract(judged, '$.valid')
+    AND person_id IS NOT NULL ORDER BY created_at DESC LIMIT 1")
+  bulk_load_tenant "$R_IDS" "$R_ATTEMPTS" "${APPROVED:-$AID}" > "$WORK/load.txt"
   start_server
   curl -sf -H "Authorization: Bearer $BACKEND" "http://127.0.0.1:$PORT/policies/pix" > "$WORK/saved.json"
   for candidate in saved no_devices tight_limit; do

@@ -56,14 +56,39 @@ enum Slot {
     /// `"decidedAt":` and the attempt's own decision time: 20 s after it was made (a step-up), or null while
     /// it waits.
     DecidedAt,
+    /// The template's device fingerprint, latitude and longitude: the person's own device and place (their
+    /// known ones), so that a replay meets as many devices and places as people, as a real tenant's does.
+    Fingerprint,
+    Latitude,
+    Longitude,
 }
 
-/// The template's `"decidedAt":value`, when it has one.
-fn decided_at_member(template: &str) -> Option<String> {
-    const NAME: &str = "\"decidedAt\":";
-    let at = template.find(NAME)? + NAME.len();
-    let len = template[at..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).unwrap_or(template.len() - at);
-    Some(template[at - NAME.len()..at + len].to_string())
+/// What a person's attempts carry of their own: their device's fingerprint and their place.
+struct Own {
+    fingerprint: String,
+    latitude: f64,
+    longitude: f64,
+}
+
+/// The template's `"name":value` (its first), when it has one: a number, `null`, or a string without escapes.
+fn member(template: &str, name: &str) -> Option<String> {
+    let key = format!("\"{name}\":");
+    let at = template.find(&key)? + key.len();
+    let rest = &template[at..];
+    let len = match rest.strip_prefix('"') {
+        Some(string) => string.find('"')? + 2,
+        None => rest.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '.'))).unwrap_or(rest.len()),
+    };
+    Some(template[at - key.len()..at + len].to_string())
+}
+
+/// The needles of the members a person's attempts fill with their own (see [`Slot`]).
+fn own_needles(template: &str) -> Vec<(String, Slot)> {
+    [("decidedAt", Slot::DecidedAt), ("fingerprint", Slot::Fingerprint), ("latitude", Slot::Latitude)]
+        .into_iter()
+        .chain([("longitude", Slot::Longitude)])
+        .filter_map(|(name, slot)| member(template, name).map(|m| (m, slot)))
+        .collect()
 }
 
 /// `template` split around the needles it carries.
@@ -90,7 +115,7 @@ fn split(template: &str, needles: &[(String, Slot)]) -> Vec<(String, Option<Slot
 }
 
 /// The pieces put together with one attempt's values.
-fn fill(pieces: &[(String, Option<Slot>)], id: &str, person: &str, decided_at: Option<Millis>) -> String {
+fn fill(pieces: &[(String, Option<Slot>)], id: &str, person: &str, own: &Own, decided_at: Option<Millis>) -> String {
     let mut out = String::with_capacity(pieces.iter().map(|(text, _)| text.len() + 32).sum());
     for (text, slot) in pieces {
         out.push_str(text);
@@ -104,6 +129,13 @@ fn fill(pieces: &[(String, Option<Slot>)], id: &str, person: &str, decided_at: O
                     None => out.push_str("null"),
                 }
             }
+            Some(Slot::Fingerprint) => {
+                out.push_str("\"fingerprint\":\"");
+                out.push_str(&own.fingerprint);
+                out.push('"');
+            }
+            Some(Slot::Latitude) => out.push_str(&format!("\"latitude\":{}", own.latitude)),
+            Some(Slot::Longitude) => out.push_str(&format!("\"longitude\":{}", own.longitude)),
             None => {}
         }
     }
@@ -114,14 +146,9 @@ impl Generator {
     pub fn new(spec: BulkSpec) -> Self {
         let mut needles =
             vec![(spec.template_attempt_id.clone(), Slot::Attempt), (spec.template_person_id.clone(), Slot::Person)];
-        if let Some(member) = decided_at_member(&spec.template) {
-            needles.push((member, Slot::DecidedAt));
-        }
+        needles.extend(own_needles(&spec.template));
         let pieces = split(&spec.template, &needles);
-        let judged = spec.judged.as_deref().map(|j| {
-            let decided = decided_at_member(j).map(|m| vec![(m, Slot::DecidedAt)]).unwrap_or_default();
-            split(j, &decided)
-        });
+        let judged = spec.judged.as_deref().map(|j| split(j, &own_needles(j)));
         let seed = spec
             .client_id
             .bytes()
@@ -135,6 +162,16 @@ impl Generator {
 
     pub fn person_id(&self, i: u64) -> String {
         format!("bulk-{i:07}")
+    }
+
+    /// Person `i`'s device and place (in Brazil).
+    fn own(&self, i: u64) -> Own {
+        let h = mix(i ^ self.seed);
+        Own {
+            fingerprint: format!("bulk-device-{h:016x}"),
+            latitude: -30.0 + (h % 15_000) as f64 / 1_000.0,
+            longitude: -55.0 + ((h >> 16) % 15_000) as f64 / 1_000.0,
+        }
     }
 
     /// Identity `i` and what its approvals taught: one device, one place (in Brazil) and one network.
@@ -154,13 +191,12 @@ impl Generator {
             created_at: created,
             updated_at: created,
         };
-        let lat = -30.0 + (h % 15_000) as f64 / 1_000.0;
-        let lon = -55.0 + ((h >> 16) % 15_000) as f64 / 1_000.0;
+        let own = self.own(i);
         let learned = Learned {
             client_id: s.client_id.clone(),
             person_id: identity.person_id.clone(),
-            fingerprint: Some(format!("bulk-device-{h:016x}")),
-            location: Some((lat, lon)),
+            fingerprint: Some(own.fingerprint),
+            location: Some((own.latitude, own.longitude)),
             location_accuracy: Some(20.0),
             ip: Some(format!("177.{}.{}.{}", (h >> 8) as u8, (h >> 24) as u8, (h >> 40) as u8 | 1)),
             device_key: None,
@@ -175,10 +211,11 @@ impl Generator {
     pub fn attempt(&self, n: u64) -> AttemptRecord {
         let s = &self.spec;
         let h = mix(n ^ self.seed.rotate_left(32));
-        let person = match s.busy_person_every {
-            Some(k) if k > 0 && n.is_multiple_of(k) => self.person_id(0),
-            _ => self.person_id(h % s.identities.max(1)),
+        let i = match s.busy_person_every {
+            Some(k) if k > 0 && n.is_multiple_of(k) => 0,
+            _ => h % s.identities.max(1),
         };
+        let (person, own) = (self.person_id(i), self.own(i));
         let id = format!("{:024x}", u128::from(h) << 32 | u128::from(mix(h) as u32));
         let span = Millis::from(s.days) * DAY_MS;
         let created_at = s.now - span + (span as u128 * u128::from(n) / u128::from(s.attempts.max(1))) as Millis;
@@ -188,8 +225,8 @@ impl Generator {
             _ => "reproved",
         };
         let decided_at = (status != "pending").then_some(created_at + 20_000);
-        let document = fill(&self.pieces, &id, &person, decided_at);
-        let judged = self.judged.as_ref().map(|pieces| fill(pieces, &id, &person, decided_at));
+        let document = fill(&self.pieces, &id, &person, &own, decided_at);
+        let judged = self.judged.as_ref().map(|pieces| fill(pieces, &id, &person, &own, decided_at));
         AttemptRecord {
             id,
             client_id: s.client_id.clone(),
@@ -221,7 +258,10 @@ mod tests {
             template: r#"{"attemptId":"A1","personId":"P1","again":"A1","decidedAt":1700000000000}"#.into(),
             template_attempt_id: "A1".into(),
             template_person_id: "P1".into(),
-            judged: Some(r#"{"device":{},"decidedAt":1700000000000,"valid":true}"#.into()),
+            judged: Some(
+                r#"{"device":{"fingerprint":"fp-1"},"location":{"coordinates":{"latitude":-23.5,"longitude":-46.6}},"decidedAt":1700000000000,"valid":true}"#
+                    .into(),
+            ),
         }
     }
 
@@ -238,6 +278,12 @@ mod tests {
         assert_eq!(doc["decidedAt"].as_i64(), decided_at, "its own decision time");
         assert_eq!(judged["decidedAt"].as_i64(), decided_at);
         assert_eq!(judged["valid"], true);
+        let i: u64 = a.person_id.as_deref().unwrap()["bulk-".len()..].parse().unwrap();
+        let (_, learned) = g.identity(i);
+        assert_eq!(judged["device"]["fingerprint"].as_str(), learned.fingerprint.as_deref(), "the person's device");
+        let (lat, lon) = learned.location.unwrap();
+        assert_eq!(judged["location"]["coordinates"]["latitude"].as_f64(), Some(lat), "the person's place");
+        assert_eq!(judged["location"]["coordinates"]["longitude"].as_f64(), Some(lon));
         assert_ne!(g.attempt(8).id, a.id);
         let first = g.attempt(0).created_at;
         let last = g.attempt(99).created_at;
