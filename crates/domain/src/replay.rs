@@ -5,6 +5,11 @@
 
 use std::collections::HashMap;
 
+/// The maps of a replay: keyed by person, device or key ids, each looked up for every replayed attempt, so
+/// with a fast hash (foldhash, seeded per process) rather than SipHash (2% of a replay, `PERF=1
+/// scripts/bench.sh --replay`).
+pub type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 use chrono::DateTime;
 
 use crate::context::Coordinates;
@@ -53,8 +58,8 @@ pub struct Past {
 /// Who else was approved on a device, and since when: by fingerprint and by device key.
 #[derive(Debug, Clone, Default)]
 pub struct Sharing {
-    pub by_fingerprint: HashMap<String, Vec<(String, i64)>>,
-    pub by_key: HashMap<String, Vec<(String, i64)>>,
+    pub by_fingerprint: Map<String, Vec<(String, i64)>>,
+    pub by_key: Map<String, Vec<(String, i64)>>,
 }
 
 impl Sharing {

@@ -220,7 +220,7 @@ pub trait Store: Send + Sync + 'static {
         people: &[String],
         policy_id: &str,
         span: ReplaySpan,
-    ) -> Result<std::collections::HashMap<String, ReplayPerson>>;
+    ) -> Result<smartauth_domain::replay::Map<String, ReplayPerson>>;
     /// Policy replay: who was approved on these fingerprints and device keys, and since when.
     async fn replay_sharing(
         &self,

@@ -8,7 +8,7 @@
 //! candidate would have refused still taught what its real approval taught. Read-only; the attempts are
 //! read a page at a time, so memory is bounded by a page and the people in the window.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use smartauth_context::{LocationFlag, NetworkContext};
 use smartauth_domain::context::{DeviceInput, LocationInput, NetworkFacts};
 use smartauth_domain::replay::PastAttempt;
-use smartauth_domain::replay::{lead_ms, Sharing};
+use smartauth_domain::replay::{lead_ms, Map, Sharing};
 use smartauth_domain::{decide, AttemptContext, Decision, DecisionInput, Method, Policy, Status};
 
 use crate::ops::attempts::Offers;
@@ -38,7 +38,7 @@ const LISTED_PEOPLE: usize = 100;
 /// there are the closer their rows lie in the indexes (in the replay bench, 2,000 a page read the pasts
 /// in twice the time 10,000 do). A page of judged fields is about 5 MB (20 MB for attempts stored before
 /// they were kept apart, read from their documents).
-const PAGE: u32 = 10_000;
+const PAGE: u32 = 20_000;
 /// A replay that runs longer (its wait for another included) stops and answers what it replayed, saying so.
 const TIME_BUDGET: Duration = Duration::from_secs(30);
 /// How long a replay waits for another tenant's to end before it is refused.
@@ -343,10 +343,10 @@ struct StoredVerdict {
 struct Fold {
     current: Arc<Policy>,
     candidate: Policy,
-    people: HashMap<String, ReplayPerson>,
+    people: Map<String, ReplayPerson>,
     /// Who was approved on the devices met so far: a device asked about has its entry, empty when nobody was.
     sharing: Sharing,
-    friction: HashMap<String, (u64, u64)>,
+    friction: Map<String, (u64, u64)>,
     /// The first and last replayed attempts' times, for `from` and `to`.
     span: Option<(Millis, Millis)>,
     report: Report,
@@ -392,9 +392,9 @@ async fn run(
     let mut fold = Fold {
         current,
         candidate: request.candidate,
-        people: HashMap::new(),
+        people: Map::default(),
         sharing: Sharing::default(),
-        friction: HashMap::new(),
+        friction: Map::default(),
         span: None,
         report: Report {
             policy_id: policy_id.clone(),
@@ -513,7 +513,7 @@ async fn load_pasts(
         .iter()
         .filter_map(|(r, _)| r.person_id.clone())
         .filter(|p| !fold.people.contains_key(p))
-        .collect::<HashSet<_>>()
+        .collect::<foldhash::HashSet<_>>()
         .into_iter()
         .collect();
     people.sort_unstable();
@@ -526,8 +526,8 @@ async fn load_pasts(
             fold.people.insert(person, past);
         }
     }
-    let mut fingerprints = HashSet::new();
-    let mut keys = HashSet::new();
+    let mut fingerprints = foldhash::HashSet::default();
+    let mut keys = foldhash::HashSet::default();
     for device in docs.iter().filter_map(|(_, d)| d.as_ref()?.device.as_ref()) {
         if let Some(k) = device.key.as_ref().filter(|k| !fold.sharing.by_key.contains_key(*k)) {
             keys.insert(k.clone());

@@ -290,3 +290,42 @@ async fn an_erased_persons_attempts_keep_no_judged_fields_and_are_skipped() {
     let r = replay(&app, &tenant, json!({"policy": saved(&app, &tenant).await})).await.body;
     assert_eq!((r["attempts"].as_u64(), r["skipped"].as_u64()), (Some(0), Some(7)), "{r}");
 }
+
+/// A device two people were approved on counts the other person from the moment they were approved on it,
+/// as it did live; a device only one person used counts nobody.
+#[tokio::test]
+async fn a_device_shared_with_another_person_counts_them_from_when_they_were_approved_on_it() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person("ana").await;
+    app.create_identity(&tenant, "bia").await;
+    app.create_identity(&tenant, "caio").await;
+    let tick = || tokio::time::sleep(std::time::Duration::from_millis(2));
+    app.approve_by_email(&tenant, "ana", "family-tablet", RIO).await;
+    tick().await;
+    app.approve_by_email(&tenant, "caio", "caio-phone", RIO).await;
+    tick().await;
+    let bia_first = app.approve_by_email(&tenant, "bia", "family-tablet", RIO).await;
+    tick().await;
+    let bia_again = app.attempt(&tenant, "bia", "family-tablet", RIO).await;
+    assert_eq!(bia_again.body["status"], "approved", "{:?}", bia_again.body);
+    tick().await;
+    let ana_again = app.attempt(&tenant, "ana", "family-tablet", RIO).await;
+    assert_eq!(ana_again.body["status"], "approved", "{:?}", ana_again.body);
+    tick().await;
+    let caio_again = app.attempt(&tenant, "caio", "caio-phone", RIO).await;
+    assert_eq!(caio_again.body["status"], "approved", "{:?}", caio_again.body);
+
+    let mut policy = saved(&app, &tenant).await;
+    let same = replay(&app, &tenant, json!({"policy": policy.clone()})).await.body;
+    assert_eq!(same["changed"], 0, "{same}");
+    policy["contexts"]["device_context"]["maxIdentitiesPerDevice"] = json!(1);
+    let r = replay(&app, &tenant, json!({"policy": policy})).await.body;
+    // Ana's first attempt came before Bia was known on the tablet; Caio's phone is his alone.
+    let changed: Vec<&str> =
+        r["changes"].as_array().unwrap().iter().map(|c| c["attemptId"].as_str().unwrap()).collect();
+    let bia_again = bia_again.body["attemptId"].as_str().unwrap();
+    let ana_again = ana_again.body["attemptId"].as_str().unwrap();
+    assert_eq!(changed, vec![bia_first.as_str(), bia_again, ana_again], "{r}");
+    assert_eq!(r["reasons"], json!({"MAX_IDENTITIES_PER_DEVICE": 3}), "{r}");
+    assert_eq!(r["candidate"]["reproved"], 3, "{r}");
+}

@@ -1141,7 +1141,7 @@ impl Store for SqliteStore {
         people: &[String],
         policy_id: &str,
         span: ReplaySpan,
-    ) -> Result<std::collections::HashMap<String, ReplayPerson>> {
+    ) -> Result<smartauth_domain::replay::Map<String, ReplayPerson>> {
         replay::pasts(&self.reader, client_id, people, policy_id, span).await
     }
 
