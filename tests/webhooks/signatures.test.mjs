@@ -164,6 +164,7 @@ test('every event a tenant causes arrives once, as a CloudEvent both official li
   if (faceAttempt) {
     const face = byType('face_authentication.completed', faceAttempt.id);
     assert.equal(face.data.personId, 'carol');
+    assert.equal(face.data.policyId, 'face', 'the policy of the attempt the selfie was tried on');
     assert.equal(typeof face.data.isMatch, 'boolean');
     t.diagnostic(`face: status ${faceAttempt.status}, isMatch ${face.data.isMatch}`);
   }

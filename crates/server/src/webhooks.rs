@@ -67,6 +67,7 @@ pub fn face_event(
         json!({
             "personId": person,
             "attemptId": record.id,
+            "policyId": record.policy_id,
             "isMatch": face.is_match,
             "isAlive": face.is_alive,
             "refusalReason": refusal,
