@@ -286,7 +286,8 @@ async fn manage_clients(settings: Settings, command: ClientsCommand) -> anyhow::
             .validated()
             .map_err(anyhow::Error::msg)?;
             let cache = clients::ClientCache::default();
-            let record = ops::clients::update_settings(store, &cache, &client_id, change, &ops::audit::Actor::cli())
+            let change = ops::clients::ClientChange { settings: change, ..Default::default() };
+            let record = ops::clients::update(store, &cache, &client_id, change, &ops::audit::Actor::cli())
                 .await?
                 .with_context(|| format!("no client {client_id}; `smartauth clients list` shows them"))?;
             if json {

@@ -212,19 +212,6 @@ pub async fn create_with(
     Ok(NewClient { record, secret })
 }
 
-/// Changes how long the client's SDK tokens may live; `false` when there is no such client. Takes
-/// effect for tokens presented from now on (in every process within the client cache's few seconds).
-pub async fn set_sdk_token_lifetime(
-    store: &dyn Store,
-    cache: &ClientCache,
-    client_id: &str,
-    lifetime: SdkTokenLifetime,
-) -> anyhow::Result<bool> {
-    let changed = store.set_client_sdk_token_lifetime(client_id, lifetime.secs()).await?;
-    cache.forget(client_id);
-    Ok(changed)
-}
-
 /// How a client is shown to the operator (never with its secret).
 pub fn describe(c: &ClientRecord) -> serde_json::Value {
     let created = chrono::DateTime::from_timestamp_millis(c.created_at).unwrap_or_default();

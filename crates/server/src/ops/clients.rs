@@ -73,19 +73,6 @@ pub async fn rotate_secret(
     Ok(found.then_some(Rotated { secret, previous_valid_until }))
 }
 
-/// Whether the client's person-scoped (SDK) tokens must carry a `policyId` claim; `false` when there
-/// is no such client.
-pub async fn set_require_sdk_token_policy(
-    store: &dyn Store,
-    cache: &ClientCache,
-    client_id: &str,
-    required: bool,
-) -> anyhow::Result<bool> {
-    let found = store.set_client_require_sdk_token_policy(client_id, required).await?;
-    cache.forget(client_id);
-    Ok(found)
-}
-
 /// A change to a client's message and browser settings; `None` leaves a setting as it is, and
 /// `Some(None)` resets a nullable one to its default.
 #[derive(Debug, Default)]
@@ -134,32 +121,78 @@ impl SettingsChange {
     }
 }
 
-/// Applies a validated change; `None` when there is no such client.
-pub async fn update_settings(
+/// A change to a client (`PATCH /admin/clients/{id}`, `smartauth clients update`): its settings, and how its
+/// SDK tokens are checked. `None` leaves a value as it is.
+#[derive(Debug, Default)]
+pub struct ClientChange {
+    pub settings: SettingsChange,
+    pub sdk_token_lifetime: Option<clients::SdkTokenLifetime>,
+    pub require_sdk_token_policy: Option<bool>,
+}
+
+/// What the audit trail shows of a client's changeable values. The templates' text is the tenant's: the
+/// trail says whether there are any.
+fn audited(c: &ClientRecord) -> serde_json::Map<String, serde_json::Value> {
+    let s = &c.settings;
+    let json = json!({"displayName": s.display_name, "language": s.language, "allowedOrigins": s.allowed_origins,
+                      "messageTemplates": s.message_templates.is_some(),
+                      "sdkTokenMaxLifetimeSeconds": c.sdk_token_max_lifetime_secs,
+                      "requireSdkTokenPolicy": c.require_sdk_token_policy});
+    match json {
+        serde_json::Value::Object(map) => map,
+        _ => unreachable!("an object"),
+    }
+}
+
+/// Applies a validated change (`None` when there is no such client), with one audit line
+/// (`client.settings_changed`) that names the values that changed, before and after; none when nothing did.
+pub async fn update(
     store: &dyn Store,
     cache: &ClientCache,
     client_id: &str,
-    change: SettingsChange,
+    change: ClientChange,
     actor: &Actor,
 ) -> anyhow::Result<Option<ClientRecord>> {
-    let Some(mut record) = store.client(client_id).await? else { return Ok(None) };
-    let s = &mut record.settings;
-    if let Some(name) = change.display_name {
+    let Some(before) = store.client(client_id).await? else { return Ok(None) };
+    let mut record = before.clone();
+    let (s, c) = (&mut record.settings, change.settings);
+    if let Some(name) = c.display_name {
         s.display_name = name;
     }
-    if let Some(language) = change.language {
+    if let Some(language) = c.language {
         s.language = language;
     }
-    if let Some(origins) = change.allowed_origins {
+    if let Some(origins) = c.allowed_origins {
         s.allowed_origins = origins;
     }
-    if let Some(templates) = change.message_templates {
+    if let Some(templates) = c.message_templates {
         s.message_templates = templates.map(|t| serde_json::to_string(&t)).transpose()?;
     }
-    // The templates' text is the tenant's; the trail says that they changed.
-    let s = &record.settings;
-    let detail = json!({"displayName": s.display_name, "language": s.language, "allowedOrigins": s.allowed_origins,
-                        "messageTemplates": s.message_templates.is_some()});
+    if let Some(lifetime) = change.sdk_token_lifetime {
+        record.sdk_token_max_lifetime_secs = lifetime.secs();
+    }
+    if let Some(required) = change.require_sdk_token_policy {
+        record.require_sdk_token_policy = required;
+    }
+    let (mut was, mut now) = (audited(&before), audited(&record));
+    was.retain(|k, v| now.get(k) != Some(v));
+    now.retain(|k, _| was.contains_key(k));
+    if was.is_empty() && before.settings.message_templates == record.settings.message_templates {
+        return Ok(Some(record));
+    }
+    if before.settings.message_templates != record.settings.message_templates {
+        was.insert("messageTemplates".into(), before.settings.message_templates.is_some().into());
+        now.insert("messageTemplates".into(), record.settings.message_templates.is_some().into());
+    }
+    // The token checks first: the audit line goes with the last write, so that it is written only when every
+    // change was.
+    if let Some(lifetime) = change.sdk_token_lifetime.filter(|l| l.secs() != before.sdk_token_max_lifetime_secs) {
+        store.set_client_sdk_token_lifetime(client_id, lifetime.secs()).await?;
+    }
+    if let Some(required) = change.require_sdk_token_policy.filter(|r| *r != before.require_sdk_token_policy) {
+        store.set_client_require_sdk_token_policy(client_id, required).await?;
+    }
+    let detail = json!({"before": was, "after": now});
     let audit = actor.line(Some(client_id), "client.settings_changed", Some(client_id), Some(detail));
     let found = store
         .set_client_settings_with(client_id, &record.settings, Effects { events: &[], audit: Some(&audit) })

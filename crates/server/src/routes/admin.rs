@@ -11,7 +11,7 @@ use crate::delivery::messages::Templates;
 use crate::error::{ok_json, ApiError, ApiResult};
 use crate::extract::{Json, Path};
 use crate::ops::audit::Actor;
-use crate::ops::clients::{self as client_ops, GracePeriod, SettingsChange};
+use crate::ops::clients::{self as client_ops, ClientChange, GracePeriod, SettingsChange};
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -77,31 +77,15 @@ pub async fn update_client(
     }
     .validated()
     .map_err(ApiError::BadRequest)?;
-    if app.store.client(&client_id).await?.is_none() {
-        return Err(ApiError::not_found("client"));
-    }
-    let actor = Actor::admin(&admin);
-    client_ops::update_settings(app.store.as_ref(), &app.clients, &client_id, settings, &actor).await?;
+    let change = ClientChange {
+        settings,
+        sdk_token_lifetime: new_lifetime,
+        require_sdk_token_policy: changes.require_sdk_token_policy,
+    };
+    let record = client_ops::update(app.store.as_ref(), &app.clients, &client_id, change, &Actor::admin(&admin))
+        .await?
+        .ok_or_else(|| ApiError::not_found("client"))?;
     app.origins.forget();
-    if let Some(new_lifetime) = new_lifetime {
-        if !clients::set_sdk_token_lifetime(app.store.as_ref(), &app.clients, &client_id, new_lifetime).await? {
-            return Err(ApiError::not_found("client"));
-        }
-        let detail = json!({"sdkTokenMaxLifetimeSeconds": new_lifetime.secs()});
-        app.store
-            .insert_audit(&actor.line(Some(&client_id), "client.settings_changed", Some(&client_id), Some(detail)))
-            .await?;
-    }
-    if let Some(required) = changes.require_sdk_token_policy {
-        if !client_ops::set_require_sdk_token_policy(app.store.as_ref(), &app.clients, &client_id, required).await? {
-            return Err(ApiError::not_found("client"));
-        }
-        let detail = json!({"requireSdkTokenPolicy": required});
-        app.store
-            .insert_audit(&actor.line(Some(&client_id), "client.settings_changed", Some(&client_id), Some(detail)))
-            .await?;
-    }
-    let record = app.store.client(&client_id).await?.ok_or_else(|| ApiError::not_found("client"))?;
     Ok(ok_json(clients::describe(&record)))
 }
 

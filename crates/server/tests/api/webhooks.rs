@@ -396,6 +396,40 @@ async fn every_operator_and_tenant_action_is_in_the_audit_trail_without_secrets(
     assert!(theirs["items"].as_array().unwrap().iter().all(|a| a["clientId"] == other.client_id.as_str()));
 }
 
+async fn settings_lines(app: &TestApp) -> Vec<Value> {
+    let trail = app.call(Method::GET, "/admin/audit?limit=200", Some(ADMIN_TOKEN), None).await.body;
+    let items = trail["items"].as_array().unwrap().iter();
+    items.filter(|l| l["action"] == "client.settings_changed").cloned().collect()
+}
+
+/// A client's PATCH writes one line naming what changed, before and after; one that changes nothing writes none.
+#[tokio::test]
+async fn a_client_change_is_one_audit_line_with_what_changed() {
+    let app = spawn_app().await;
+    let tenant = app.new_tenant().await;
+    let path = format!("/admin/clients/{}", tenant.client_id);
+    let body = json!({"language": "pt-BR", "sdkTokenMaxLifetimeSeconds": 600, "requireSdkTokenPolicy": true,
+                      "displayName": null});
+    let patched = app.call(Method::PATCH, &path, Some(ADMIN_TOKEN), Some(body.clone())).await;
+    assert_eq!(patched.status, StatusCode::OK, "{:?}", patched.body);
+    assert_eq!(patched.body["sdkTokenMaxLifetimeSeconds"], 600);
+    assert_eq!(patched.body["requireSdkTokenPolicy"], true);
+    let written = settings_lines(&app).await;
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert_eq!(
+        written[0]["detail"],
+        json!({"before": {"language": "en", "sdkTokenMaxLifetimeSeconds": 900, "requireSdkTokenPolicy": false},
+               "after": {"language": "pt-BR", "sdkTokenMaxLifetimeSeconds": 600, "requireSdkTokenPolicy": true}})
+    );
+    let again = app.call(Method::PATCH, &path, Some(ADMIN_TOKEN), Some(body)).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(settings_lines(&app).await.len(), 1, "nothing changed, nothing written");
+    assert_eq!(
+        (again.body["language"].as_str(), again.body["sdkTokenMaxLifetimeSeconds"].as_u64()),
+        (Some("pt-BR"), Some(600))
+    );
+}
+
 #[tokio::test]
 async fn a_waiting_attempt_expires_with_its_event() {
     let app = fast_retries().await;
