@@ -68,21 +68,13 @@ pub const ATTEMPTS: &str = "SELECT json_group_array(json_array(person_id, create
         AND ((created_at, id) <= (?4, ?7) OR policy_id <> ?6)
       ORDER BY person_id, created_at, id)";
 
-/// Who was approved on each device, for the devices someone else was approved on too: a device only its
-/// own person has met counts nobody else (`Sharing::others`), and most devices are so. The other person is
-/// found in the index by key, and only then is the row read (for its first sighting): on the replay bench,
-/// 63,000 devices took 79 ms instead of 115.
+/// Who was approved on each device (every person: the live count excludes only the one attempting).
 pub const SHARED_FINGERPRINTS: &str = "SELECT json_group_array(json_array(key, person_id, first_seen))
-     FROM known_contexts k WHERE client_id = ?1 AND kind = 'device' AND key IN (SELECT value FROM json_each(?2))
-       AND EXISTS (SELECT 1 FROM known_contexts o WHERE o.client_id = ?1 AND o.kind = 'device' AND o.key = k.key
-                   AND o.person_id <> k.person_id)";
+     FROM known_contexts WHERE client_id = ?1 AND kind = 'device' AND key IN (SELECT value FROM json_each(?2))";
 
 pub const SHARED_KEYS: &str = "SELECT json_group_array(json_array(thumbprint, person_id, first_seen)) FROM
-     (SELECT thumbprint, person_id, MIN(first_seen) AS first_seen FROM device_keys d
-      WHERE client_id = ?1 AND thumbprint IN (SELECT value FROM json_each(?2))
-        AND EXISTS (SELECT 1 FROM device_keys o WHERE o.client_id = ?1 AND o.thumbprint = d.thumbprint
-                    AND o.person_id <> d.person_id)
-      GROUP BY thumbprint, person_id)";
+     (SELECT thumbprint, person_id, MIN(first_seen) AS first_seen FROM device_keys
+      WHERE client_id = ?1 AND thumbprint IN (SELECT value FROM json_each(?2)) GROUP BY thumbprint, person_id)";
 
 /// The one JSON array a statement above answers, parsed.
 fn rows<T: serde::de::DeserializeOwned>(aggregate: String, what: &str) -> Result<Vec<T>> {
