@@ -329,3 +329,23 @@ async fn a_device_shared_with_another_person_counts_them_from_when_they_were_app
     assert_eq!(r["reasons"], json!({"MAX_IDENTITIES_PER_DEVICE": 3}), "{r}");
     assert_eq!(r["candidate"]["reproved"], 3, "{r}");
 }
+
+/// A person approved alone on a device is counted when another is refused on it: replaying the saved policy
+/// gives the refusal back, not a step-up (a filter that kept only devices shared by two approved people hid it).
+#[tokio::test]
+async fn a_refusal_for_a_device_someone_else_owns_replays_as_a_refusal() {
+    let app = spawn_app().await;
+    let tenant = app.new_tenant().await;
+    app.put_policy(&tenant, "pix", json!({"contexts": {"device_context": {"maxIdentitiesPerDevice": 1}}})).await;
+    app.create_identity(&tenant, "ana").await;
+    app.create_identity(&tenant, "bia").await;
+    app.approve_by_email(&tenant, "ana", "ana-phone", RIO).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    let bia = app.attempt(&tenant, "bia", "ana-phone", RIO).await;
+    assert_eq!(bia.body["status"], "reproved", "{:?}", bia.body);
+
+    let r = replay(&app, &tenant, json!({"policy": saved(&app, &tenant).await})).await.body;
+    assert_eq!(r["attempts"], 2, "{r}");
+    assert_eq!(r["changed"], 0, "{r}");
+    assert_eq!(r["candidate"]["reproved"], 1, "{r}");
+}
