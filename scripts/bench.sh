@@ -365,6 +365,10 @@ print(f"  {name:<12} round {rnd}: {r['attempts']} attempts, {r['attemptsPerSecon
       f"server CPU {cpu_us:.1f} us an attempt; decided {r['decided']}, candidate {r['candidate']}, changed {r['changed']}")
 t = r["timings"]
 print("    stages (ms): " + ", ".join(f"{k[:-2]} {v:.0f}" for k, v in t.items()))
+if rnd == "1":
+    print(f"    transitions {r['transitions']}, reasons {r['reasons']}")
+    for c in r["changes"][:3]:
+        print(f"    e.g. {c['createdAt']} {c['personId']}: {c['decided']} -> {c['candidate']}, {c['summary']}")
 PY
     done
   done

@@ -55,24 +55,40 @@ pub struct Past {
     pub attempts: Vec<PastAttempt>,
 }
 
-/// Who else was approved on a device, and since when: by fingerprint and by device key.
+/// Who else was approved on a device, and since when: by fingerprint and by device key. The people whose
+/// pasts were read bring their own devices (`add_own`); the store is asked only for the others
+/// (`by_fingerprint`, `by_key`), so that a device only its own person has used costs a look in an index and
+/// no row. A person may be in both: they count once.
 #[derive(Debug, Clone, Default)]
 pub struct Sharing {
     pub by_fingerprint: Map<String, Vec<(String, i64)>>,
     pub by_key: Map<String, Vec<(String, i64)>>,
+    own_fingerprints: Map<String, Vec<(String, i64)>>,
+    own_keys: Map<String, Vec<(String, i64)>>,
 }
 
 impl Sharing {
+    /// Counts `person`'s own devices and keys (from their past) beside what the store answered.
+    pub fn add_own(&mut self, person: &str, past: &Past) {
+        for (fingerprint, first) in &past.devices {
+            self.own_fingerprints.entry(fingerprint.clone()).or_default().push((person.to_owned(), *first));
+        }
+        for (key, first) in &past.keys {
+            self.own_keys.entry(key.thumbprint.clone()).or_default().push((person.to_owned(), *first));
+        }
+    }
+
     /// How many people other than `person` were approved on the device before `at`: by its key when it
     /// proved one, else by its fingerprint (as the live history counts them).
     pub fn others(&self, person: &str, fingerprint: Option<&str>, key: Option<&str>, at: i64) -> u32 {
-        let seen = match (key, fingerprint) {
-            (Some(k), _) => self.by_key.get(k),
-            (None, Some(f)) => self.by_fingerprint.get(f),
-            (None, None) => None,
+        let (read, own) = match (key, fingerprint) {
+            (Some(k), _) => (self.by_key.get(k), self.own_keys.get(k)),
+            (None, Some(f)) => (self.by_fingerprint.get(f), self.own_fingerprints.get(f)),
+            (None, None) => (None, None),
         };
-        let mut people: Vec<&str> = seen
+        let mut people: Vec<&str> = read
             .into_iter()
+            .chain(own)
             .flatten()
             .filter(|(p, first)| p != person && *first < at)
             .map(|(p, _)| p.as_str())
@@ -230,6 +246,15 @@ mod tests {
         assert_eq!(sharing.others("me", Some("fp"), None, 60), 2);
         assert_eq!(sharing.others("me", Some("fp"), Some("k"), 60), 1, "by the key when there is one, people once");
         assert_eq!(sharing.others("me", None, None, 60), 0);
+        // Bia's own past, read too, names the device she was also read on: she counts once; Caio, known only
+        // from his past, counts from his first approval.
+        let bia = Past { devices: vec![("fp".into(), 50)], ..Past::default() };
+        let caio = Past { devices: vec![("fp".into(), 40)], ..Past::default() };
+        sharing.add_own("bia", &bia);
+        sharing.add_own("caio", &caio);
+        assert_eq!(sharing.others("me", Some("fp"), None, 45), 2);
+        assert_eq!(sharing.others("me", Some("fp"), None, 60), 3);
+        assert_eq!(sharing.others("caio", Some("fp"), None, 60), 3, "me, ana and bia");
     }
 
     #[test]

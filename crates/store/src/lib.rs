@@ -221,12 +221,14 @@ pub trait Store: Send + Sync + 'static {
         policy_id: &str,
         span: ReplaySpan,
     ) -> Result<smartauth_domain::replay::Map<String, ReplayPerson>>;
-    /// Policy replay: who was approved on these fingerprints and device keys, and since when.
+    /// Policy replay: who was approved on these fingerprints and device keys, and since when, but for the
+    /// people in `leave_out` (whose own devices the caller has read with their pasts).
     async fn replay_sharing(
         &self,
         client_id: &str,
         fingerprints: &[String],
         keys: &[String],
+        leave_out: &[String],
     ) -> Result<smartauth_domain::replay::Sharing>;
 
     async fn insert_audit(&self, entry: &AuditEntry) -> Result<()>;

@@ -349,6 +349,8 @@ struct Fold {
     people: Map<String, ReplayPerson>,
     /// Who was approved on the devices met so far: a device asked about has its entry, empty when nobody was.
     sharing: Sharing,
+    /// The people whose pasts were read (their own devices are in `sharing`).
+    owners: foldhash::HashSet<String>,
     friction: Map<String, (u64, u64)>,
     /// The first and last replayed attempts' times, for `from` and `to`.
     span: Option<(Millis, Millis)>,
@@ -397,6 +399,7 @@ async fn run(
         candidate: request.candidate,
         people: Map::default(),
         sharing: Sharing::default(),
+        owners: Default::default(),
         friction: Map::default(),
         span: None,
         report: Report {
@@ -525,8 +528,16 @@ async fn load_pasts(
         let mut loaded = store.replay_pasts(client_id, &people, policy_id, span).await?;
         for person in people {
             // An identity erased since is kept as empty, so that it is not asked for again.
-            let past = loaded.remove(&person).unwrap_or_default();
-            fold.people.insert(person, past);
+            match loaded.remove(&person) {
+                Some(found) => {
+                    fold.sharing.add_own(&person, &found.past);
+                    fold.owners.insert(person.clone());
+                    fold.people.insert(person, found);
+                }
+                None => {
+                    fold.people.insert(person, ReplayPerson::default());
+                }
+            }
         }
     }
     let mut fingerprints = foldhash::HashSet::default();
@@ -543,7 +554,16 @@ async fn load_pasts(
     }
     let fingerprints: Vec<String> = fingerprints.into_iter().collect();
     let keys: Vec<String> = keys.into_iter().collect();
-    let mut shared = store.replay_sharing(client_id, &fingerprints, &keys).await?;
+    // The page's people whose pasts were read bring their own devices: the store is asked for the others.
+    let mut leave_out: Vec<String> = docs
+        .iter()
+        .filter_map(|(r, _)| r.person_id.clone())
+        .filter(|p| fold.owners.contains(p))
+        .collect::<foldhash::HashSet<_>>()
+        .into_iter()
+        .collect();
+    leave_out.sort_unstable();
+    let mut shared = store.replay_sharing(client_id, &fingerprints, &keys, &leave_out).await?;
     for f in fingerprints {
         let people = shared.by_fingerprint.remove(&f).unwrap_or_default();
         fold.sharing.by_fingerprint.insert(f, people);

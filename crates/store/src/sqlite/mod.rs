@@ -1150,8 +1150,9 @@ impl Store for SqliteStore {
         client_id: &str,
         fingerprints: &[String],
         keys: &[String],
+        leave_out: &[String],
     ) -> Result<smartauth_domain::replay::Sharing> {
-        replay::sharing(&self.reader, client_id, fingerprints, keys).await
+        replay::sharing(&self.reader, client_id, fingerprints, keys, leave_out).await
     }
 
     async fn insert_audit(&self, entry: &AuditEntry) -> Result<()> {

@@ -68,13 +68,17 @@ pub const ATTEMPTS: &str = "SELECT json_group_array(json_array(person_id, create
         AND ((created_at, id) <= (?4, ?7) OR policy_id <> ?6)
       ORDER BY person_id, created_at, id)";
 
-/// Who was approved on each device (every person: the live count excludes only the one attempting).
+/// Who was approved on each device, but the people left out (?3: the caller has their own devices). The
+/// index by key holds the person, so a device only they used is a look in it and no row read.
 pub const SHARED_FINGERPRINTS: &str = "SELECT json_group_array(json_array(key, person_id, first_seen))
-     FROM known_contexts WHERE client_id = ?1 AND kind = 'device' AND key IN (SELECT value FROM json_each(?2))";
+     FROM known_contexts WHERE client_id = ?1 AND kind = 'device' AND key IN (SELECT value FROM json_each(?2))
+       AND person_id NOT IN (SELECT value FROM json_each(?3))";
 
 pub const SHARED_KEYS: &str = "SELECT json_group_array(json_array(thumbprint, person_id, first_seen)) FROM
      (SELECT thumbprint, person_id, MIN(first_seen) AS first_seen FROM device_keys
-      WHERE client_id = ?1 AND thumbprint IN (SELECT value FROM json_each(?2)) GROUP BY thumbprint, person_id)";
+      WHERE client_id = ?1 AND thumbprint IN (SELECT value FROM json_each(?2))
+        AND person_id NOT IN (SELECT value FROM json_each(?3))
+      GROUP BY thumbprint, person_id)";
 
 /// The one JSON array a statement above answers, parsed.
 fn rows<T: serde::de::DeserializeOwned>(aggregate: String, what: &str) -> Result<Vec<T>> {
@@ -252,16 +256,27 @@ pub async fn pasts(
     Ok(out)
 }
 
-pub async fn sharing(pool: &SqlitePool, client_id: &str, fingerprints: &[String], keys: &[String]) -> Result<Sharing> {
+pub async fn sharing(
+    pool: &SqlitePool,
+    client_id: &str,
+    fingerprints: &[String],
+    keys: &[String],
+    leave_out: &[String],
+) -> Result<Sharing> {
     let mut out = Sharing::default();
+    let leave_out = json_list(leave_out)?;
     for (sql, values, into) in
         [(SHARED_FINGERPRINTS, fingerprints, &mut out.by_fingerprint), (SHARED_KEYS, keys, &mut out.by_key)]
     {
         if values.is_empty() {
             continue;
         }
-        let found =
-            sqlx::query_scalar::<_, String>(sql).bind(client_id).bind(json_list(values)?).fetch_one(pool).await?;
+        let found = sqlx::query_scalar::<_, String>(sql)
+            .bind(client_id)
+            .bind(json_list(values)?)
+            .bind(&leave_out)
+            .fetch_one(pool)
+            .await?;
         for (key, person, first) in rows::<(String, String, Millis)>(found, "shared devices")? {
             into.entry(key).or_default().push((person, first));
         }
