@@ -152,7 +152,20 @@ impl SafeFetcher {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        Ok(Posted { status: response.status().as_u16(), retry_after })
+        let status = response.status().as_u16();
+        // The answer's body is read to its end (and thrown away), so that the connection goes back to the
+        // pool for the next delivery: a response dropped unread closes it. A body longer than this is not
+        // worth the wait; its connection is closed.
+        const READ_AT_MOST: usize = 64 * 1024;
+        let mut response = response;
+        let mut read = 0;
+        while read <= READ_AT_MOST {
+            match response.chunk().await {
+                Ok(Some(chunk)) => read += chunk.len(),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        Ok(Posted { status, retry_after })
     }
 
     /// Whether `url` is a target this server would reach: http(s), no credentials, and a name that

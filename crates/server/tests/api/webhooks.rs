@@ -851,3 +851,76 @@ async fn a_retry_is_sent_while_every_sender_is_busy_with_new_events() {
     let busy = receiver.at("busy").len();
     assert!(busy >= 3 && busy < n, "the busy subscription was delivering, with a queue: {busy} of {n}");
 }
+
+/// A receiver that answers every delivery `200` with a body (as most frameworks do; 20 KB here), and counts the
+/// connections it was opened: the deliveries are read to their end, so that one connection serves them all.
+#[tokio::test]
+async fn deliveries_to_a_receiver_that_answers_with_a_body_share_one_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = fast_retries().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (c, r) = (Arc::clone(&connections), Arc::clone(&requests));
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let r = Arc::clone(&r);
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    // One request: its head, then as many bytes as its Content-Length says.
+                    let head_end = loop {
+                        if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buffer[..head_end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    while buffer.len() < head_end + length {
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buffer.drain(..head_end + length);
+                    r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    // A body of 20 KB, after the head: the status is known before the body has come.
+                    let body = format!("{{\"received\":true,\"echo\":\"{}\"}}", "x".repeat(20_000));
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    if socket.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    if socket.write_all(body.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let tenant = app.new_tenant().await;
+    subscribe(&app, &tenant, &url, &["identity.created"]).await;
+    for i in 0..5 {
+        app.create_identity(&tenant, &format!("person-{i}")).await;
+        let start = Instant::now();
+        while requests.load(std::sync::atomic::Ordering::SeqCst) < i + 1 {
+            assert!(start.elapsed() < Duration::from_secs(10), "delivery {} did not arrive", i + 1);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1, "one connection for five deliveries");
+}
