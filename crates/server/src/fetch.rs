@@ -154,17 +154,22 @@ impl SafeFetcher {
             .and_then(|v| v.trim().parse::<u64>().ok());
         let status = response.status().as_u16();
         // The answer's body is read to its end (and thrown away), so that the connection goes back to the
-        // pool for the next delivery: a response dropped unread closes it. A body longer than this is not
-        // worth the wait; its connection is closed.
+        // pool for the next delivery: a response dropped unread closes it. The status is the outcome; the
+        // body gets a short while of its own (and 64 KB) and no more, so that a receiver that trickles one
+        // does not hold its subscription's deliveries: its connection is closed instead.
         const READ_AT_MOST: usize = 64 * 1024;
+        const READ_FOR: Duration = Duration::from_secs(1);
         let mut response = response;
-        let mut read = 0;
-        while read <= READ_AT_MOST {
-            match response.chunk().await {
-                Ok(Some(chunk)) => read += chunk.len(),
-                Ok(None) | Err(_) => break,
+        let _ = tokio::time::timeout(READ_FOR, async {
+            let mut read = 0;
+            while read <= READ_AT_MOST {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => read += chunk.len(),
+                    Ok(None) | Err(_) => break,
+                }
             }
-        }
+        })
+        .await;
         Ok(Posted { status, retry_after })
     }
 
