@@ -383,5 +383,14 @@ test('12. the API reference at /docs renders every operation from /openapi.json'
   const operations = Object.values(spec.paths).reduce((n, item) => n + Object.keys(item).length, 0);
   await waitFor(async () => (await page.locator('details').count()) >= operations, { what: `${operations} operations on /docs` });
   assert.doesNotMatch(await page.locator('#root').innerText(), /Could not load/);
+  // Every operation says what it does, in words, when opened.
+  const described = Object.values(spec.paths).flatMap(item => Object.values(item)).filter(op => op.description);
+  assert.equal(described.length, operations, 'every operation has a description');
+  const events = Object.values(spec.webhooks || {}).flatMap(item => Object.values(item)).filter(op => op.description);
+  assert.equal(await page.locator('p.description').count(), operations + events.length);
+  const first = page.locator('details').first();
+  await first.locator('summary').click();
+  const [firstOp] = Object.values(Object.values(spec.paths)[0]);
+  assert.equal(await first.locator('p.description').innerText(), firstOp.description);
   await shot(page, '12-docs');
 });
