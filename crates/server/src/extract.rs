@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-fn from_status(status: StatusCode, text: String) -> ApiError {
+pub fn from_status(status: StatusCode, text: String) -> ApiError {
     match status {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge("the request body is too large".into()),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {

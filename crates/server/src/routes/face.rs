@@ -23,7 +23,7 @@ use crate::fetch::FetchError;
 use crate::ops;
 use crate::routes::authentications::attestation;
 use crate::routes::identities::{check_image, parse_image};
-use crate::routes::methods::{busy, count_failure, load_open, state_mut, MAX_TRIES};
+use crate::routes::methods::{busy, count_failure, load_open, state_mut, Selfie, MAX_TRIES};
 use crate::startup::{App, AppState};
 use crate::webhooks;
 
@@ -35,7 +35,7 @@ pub async fn verify(
     app: &App,
     tenant: &Tenant,
     attempt_id: &str,
-    image: Option<String>,
+    image: Option<Selfie>,
     image_url: Option<String>,
     code: Option<String>,
 ) -> ApiResult<Response> {
@@ -65,7 +65,8 @@ pub async fn verify(
     }
     let bytes = match (image, image_url) {
         (Some(_), Some(_)) => return Err(ApiError::BadRequest("send either image or imageUrl, not both".into())),
-        (Some(image), None) => parse_image(&image)?,
+        (Some(Selfie::Base64(image)), None) => parse_image(&image)?,
+        (Some(Selfie::Bytes(bytes)), None) => check_image(bytes)?,
         (None, Some(url)) => check_image(app.fetcher.fetch(&url).await.map_err(|e| match e {
             FetchError::TooLarge => ApiError::PayloadTooLarge(e.to_string()),
             other => ApiError::BadRequest(other.to_string()),

@@ -230,11 +230,67 @@ enum Outcome {
     Refused(&'static str),
 }
 
+/// A selfie as sent: base64 text in a JSON body, or a file's bytes in a multipart form.
+pub enum Selfie {
+    Base64(String),
+    Bytes(Vec<u8>),
+}
+
+/// What a verify call carries: a JSON body (`code`, or `image` in base64, or `imageUrl`), or, for
+/// `face_authentication`, a `multipart/form-data` body whose one part `image` is the selfie's file (JPEG
+/// or PNG), as a phone's upload sends it.
+pub struct VerifyInput {
+    code: Option<String>,
+    image: Option<Selfie>,
+    image_url: Option<String>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for VerifyInput {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let multipart = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+        if !multipart {
+            let Json(body) = Json::<VerifyBody>::from_request(req, state).await?;
+            return Ok(VerifyInput {
+                code: body.code,
+                image: body.image.map(Selfie::Base64),
+                image_url: body.image_url,
+            });
+        }
+        let form_error = |e: axum::extract::multipart::MultipartError| {
+            crate::extract::from_status(e.status(), format!("the multipart body could not be read: {}", e.body_text()))
+        };
+        let mut form = axum::extract::Multipart::from_request(req, state)
+            .await
+            .map_err(|e| crate::extract::from_status(e.status(), e.body_text()))?;
+        let mut image = None;
+        while let Some(field) = form.next_field().await.map_err(form_error)? {
+            match field.name() {
+                Some("image") if image.is_none() => image = Some(field.bytes().await.map_err(form_error)?.to_vec()),
+                Some("image") => return Err(ApiError::BadRequest("the form has more than one image part".into())),
+                other => {
+                    let name: String = other.unwrap_or("").chars().filter(|c| !c.is_control()).take(40).collect();
+                    return Err(ApiError::BadRequest(format!(
+                        "unknown form part `{name}`: a multipart body carries the selfie as its `image` part only"
+                    )));
+                }
+            }
+        }
+        let image = image.ok_or_else(|| ApiError::BadRequest("the form has no `image` part".into()))?;
+        Ok(VerifyInput { code: None, image: Some(Selfie::Bytes(image)), image_url: None })
+    }
+}
+
 pub async fn verify(
     State(app): State<AppState>,
     tenant: Tenant,
     Path((attempt_id, method)): Path<(String, String)>,
-    Json(body): Json<VerifyBody>,
+    body: VerifyInput,
 ) -> ApiResult<Response> {
     if Method::parse(&method) == Some(Method::FaceAuthentication) {
         return crate::routes::face::verify(&app, &tenant, &attempt_id, body.image, body.image_url, body.code).await;

@@ -410,3 +410,71 @@ async fn a_selfie_refused_for_its_quality_says_what_to_fix_and_is_counted_apart_
     let own = app.get(&format!("/authentications/{attempt}"), &sdk(&tenant, PERSON)).await.body;
     assert_eq!(own["authenticationMethods"]["face_authentication"]["attempts"][0]["refusalDetail"], "too_dark");
 }
+
+/// A multipart body as a phone's upload builds it: one part per (name, file bytes).
+fn form(parts: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----smartauth-test-7d3f2a";
+    let mut body = Vec::new();
+    for (name, bytes) in parts {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"selfie.jpg\"\r\n\
+                 Content-Type: image/jpeg\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn verify_form(app: &TestApp, tenant: &Tenant, attempt: &str, parts: &[(&str, &[u8])]) -> (StatusCode, Value) {
+    let (content_type, body) = form(parts);
+    let r = app
+        .http
+        .post(format!("{}/authentications/{attempt}/methods/face_authentication/verify", app.address))
+        .bearer_auth(sdk(tenant, PERSON))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+/// API.md: the selfie may come as the multipart part `image` (the file itself, not base64).
+#[tokio::test]
+async fn a_selfie_can_be_sent_as_a_multipart_file() {
+    let app = spawn_app().await;
+    let tenant = face_tenant(&app, "fr_obama.jpg").await;
+    let attempt = pending_attempt(&app, &tenant).await;
+    let selfie = image("fr_obama2.jpg");
+    let mut truncated = selfie.clone();
+    truncated.truncate(500);
+    for (parts, what) in [
+        (vec![("selfie", selfie.as_slice())], "unknown form part `selfie`"),
+        (vec![("image", truncated.as_slice())], "cannot be decoded"),
+        (vec![("image", b"%PDF-1.7 not a picture".as_slice())], "JPEG or PNG"),
+        (vec![], "no `image` part"),
+        (vec![("image", selfie.as_slice()), ("image", selfie.as_slice())], "more than one image"),
+    ] {
+        let (status, body) = verify_form(&app, &tenant, &attempt, &parts).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["message"].as_str().unwrap().contains(what), "{what}: {body}");
+    }
+    let doc = app.get(&format!("/authentications/{attempt}"), &backend(&tenant)).await.body;
+    assert_eq!(doc["authenticationMethods"]["face_authentication"]["attempts"], json!([]), "a refused form is no try");
+
+    let (status, body) = verify_form(&app, &tenant, &attempt, &[("image", &selfie)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "approved", "{body}");
+    let doc = app.get(&format!("/authentications/{attempt}"), &backend(&tenant)).await.body;
+    let provided = doc["authenticationMethods"]["face_authentication"]["attempts"][0]["providedFace"]["signedUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let got = app.http.get(&provided).send().await.unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), selfie.as_slice(), "the file is kept as it was sent");
+}
