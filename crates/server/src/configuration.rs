@@ -271,6 +271,10 @@ pub struct Settings {
     pub sms_timeout: Duration,
     /// `SMARTAUTH_WEBHOOK_*`: how webhook deliveries are retried and given up.
     pub webhooks: WebhookSettings,
+    /// How long a client may take to send a request (from its first byte to its answer's), and a
+    /// connection may stay idle between requests: 60 s (`crate::deadline`). Not an environment setting: it
+    /// must outlast every handler; tests shorten it.
+    pub client_deadline: Duration,
     /// `SMARTAUTH_AUDIT_RETENTION_DAYS`: audit lines older than this are deleted. Default: kept for ever.
     pub audit_retention_days: Option<u32>,
     /// `SMARTAUTH_TLS_CERT` and `SMARTAUTH_TLS_KEY`: HTTPS on the listeners. Default: plain HTTP.
@@ -482,6 +486,7 @@ impl Settings {
             sms_gateway_url: get("SMARTAUTH_SMS_GATEWAY_URL"),
             sms_timeout,
             webhooks,
+            client_deadline: crate::deadline::REQUEST,
             audit_retention_days,
             tls,
             trusted_proxies,

@@ -8,6 +8,7 @@ pub mod clients;
 pub mod configuration;
 pub mod cors;
 pub mod crypto;
+pub mod deadline;
 pub mod delivery;
 pub mod error;
 pub mod extract;

@@ -369,6 +369,8 @@ pub struct Server {
     /// `SMARTAUTH_TRUSTED_PROXIES`: a load balancer in front connects for every client, so its handshakes
     /// are not capped per address.
     trusted_proxies: Arc<Vec<IpNet>>,
+    /// `Settings::client_deadline`.
+    deadline: std::time::Duration,
 }
 
 impl Server {
@@ -404,6 +406,7 @@ impl Server {
                 tls,
                 reloading,
                 trusted_proxies,
+                deadline: settings.client_deadline,
             });
         };
         let admin = TcpListener::bind(admin_addr)
@@ -416,6 +419,7 @@ impl Server {
             tls,
             reloading,
             trusted_proxies,
+            deadline: settings.client_deadline,
         })
     }
 
@@ -443,14 +447,15 @@ impl Server {
         let config = self.tls.as_ref().map(Certificates::server_config).transpose()?;
         let (stop, mut stopped) = tokio::sync::watch::channel(());
         let exempt = &self.trusted_proxies;
-        let api = serve_port(self.listener, self.router, config.clone(), exempt, async move {
+        let deadline = self.deadline;
+        let api = serve_port(self.listener, self.router, config.clone(), exempt, deadline, async move {
             shutdown.await;
             drop(stop);
         })?;
         let served = match self.admin {
             None => api.await,
             Some((listener, router)) => {
-                let admin = serve_port(listener, router, config, exempt, async move {
+                let admin = serve_port(listener, router, config, exempt, deadline, async move {
                     // Ends when the API server's shutdown drops the sender.
                     let _ = stopped.changed().await;
                 })?;
@@ -470,14 +475,20 @@ fn serve_port(
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
     trusted_proxies: &Arc<Vec<IpNet>>,
+    deadline: std::time::Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<BoxFuture<'static, std::io::Result<()>>> {
+    use crate::deadline::WithDeadlines;
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    // Tapped, a wrapped listener gets axum's `ConnectInfo<SocketAddr>` for its `Addr`: the peer's.
     Ok(match tls {
-        None => axum::serve(listener, service).with_graceful_shutdown(shutdown).into_future().boxed(),
+        None => {
+            let listener = WithDeadlines::new(listener, deadline).tap_io(|_| {});
+            axum::serve(listener, service).with_graceful_shutdown(shutdown).into_future().boxed()
+        }
         Some(config) => {
-            // Tapped, the listener gets axum's `ConnectInfo<SocketAddr>` for its `Addr`: the peer's.
-            let listener = TlsListener::new(listener, config, Arc::clone(trusted_proxies))?.tap_io(|_| {});
+            let listener = TlsListener::new(listener, config, Arc::clone(trusted_proxies))?;
+            let listener = WithDeadlines::new(listener, deadline).tap_io(|_| {});
             axum::serve(listener, service).with_graceful_shutdown(shutdown).into_future().boxed()
         }
     })

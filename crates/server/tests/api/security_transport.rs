@@ -493,3 +493,85 @@ async fn smtp_ca_file_without_tls_is_refused_at_start() {
     assert!(format!("{error:#}").contains("SMARTAUTH_SMTP_CA_FILE="), "{error:#}");
     assert!(!settings.data_dir.exists(), "a refused start created the data dir");
 }
+
+/// Reads what the server sends until it closes the connection (or `limit` passes): the bytes, and when
+/// the connection ended.
+async fn until_closed(stream: &mut tokio::net::TcpStream, limit: Duration) -> (Vec<u8>, Option<Duration>) {
+    use tokio::io::AsyncReadExt;
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while start.elapsed() < limit {
+        match tokio::time::timeout(limit - start.elapsed(), stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (got, Some(start.elapsed())),
+            Ok(Ok(n)) => got.extend_from_slice(&chunk[..n]),
+            Err(_) => break,
+        }
+    }
+    (got, None)
+}
+
+/// A client that sends its request a few bytes at a time, or promises a body it never sends, or connects
+/// and says nothing, is cut at the deadline (2 s here, 60 s in production); a client that sends its request
+/// whole is answered on the same connection as before.
+#[tokio::test]
+async fn slow_or_silent_clients_are_cut_at_the_deadline() {
+    let app = spawn_app_with(|s| s.client_deadline = Duration::from_secs(2)).await;
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let connect = || tokio::net::TcpStream::connect(addr.clone());
+
+    // A head trickled one header line every 500 ms, for ever.
+    let mut slow = connect().await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let trickle = {
+        let (mut read_half, mut write_half) = slow.into_split();
+        let writer = tokio::spawn(async move {
+            for i in 0.. {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if write_half.write_all(format!("X-{i}: a\r\n").as_bytes()).await.is_err() {
+                    return i;
+                }
+            }
+            unreachable!()
+        });
+        let start = Instant::now();
+        let mut buffer = [0u8; 1024];
+        let ended =
+            tokio::time::timeout(Duration::from_secs(10), tokio::io::AsyncReadExt::read(&mut read_half, &mut buffer))
+                .await
+                .map(|_| start.elapsed());
+        writer.abort();
+        ended
+    };
+    let ended = trickle.expect("a trickled head is cut within 10 s");
+    assert!(ended < Duration::from_secs(5), "cut after {ended:?}");
+
+    // A body promised and never sent.
+    let mut promised = connect().await.unwrap();
+    promised
+        .write_all(
+            b"POST /identities HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    let (_, ended) = until_closed(&mut promised, Duration::from_secs(10)).await;
+    assert!(ended.is_some_and(|t| t < Duration::from_secs(5)), "a promised body: {ended:?}");
+
+    // Connected, silent.
+    let mut silent = connect().await.unwrap();
+    let (got, ended) = until_closed(&mut silent, Duration::from_secs(10)).await;
+    assert!(ended.is_some_and(|t| t < Duration::from_secs(5)) && got.is_empty(), "silent: {ended:?}");
+
+    // A whole request is answered, and the connection serves a second one after a pause within the deadline.
+    let mut good = connect().await.unwrap();
+    for _ in 0..2 {
+        good.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut head = [0u8; 12];
+        tokio::io::AsyncReadExt::read_exact(&mut good, &mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+        let (_, ended) = until_closed(&mut good, Duration::from_millis(1000)).await;
+        assert!(ended.is_none(), "the connection stays open between requests");
+    }
+    // The server still answers everyone else.
+    assert_eq!(app.get("/health", "").await.status, StatusCode::OK);
+}
