@@ -271,12 +271,19 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for VerifyInput {
         let mut image = None;
         while let Some(field) = form.next_field().await.map_err(form_error)? {
             match field.name() {
-                Some("image") if image.is_none() => image = Some(field.bytes().await.map_err(form_error)?.to_vec()),
+                // Checked here (size, JPEG or PNG), before the selfie counts against the person's allowance, as a
+                // JSON body too large is refused before it is read.
+                Some("image") if image.is_none() => {
+                    image =
+                        Some(crate::routes::identities::check_image(field.bytes().await.map_err(form_error)?.to_vec())?)
+                }
                 Some("image") => return Err(ApiError::BadRequest("the form has more than one image part".into())),
                 other => {
-                    let name: String = other.unwrap_or("").chars().filter(|c| !c.is_control()).take(40).collect();
+                    // Echoed as printable ASCII only: no control or invisible characters from the client.
+                    let name: String = other.unwrap_or("").chars().filter(char::is_ascii_graphic).take(40).collect();
                     return Err(ApiError::BadRequest(format!(
-                        "unknown form part `{name}`: a multipart body carries the selfie as its `image` part only"
+                        "unknown form part `{name}`: a multipart body is for face_authentication, with the selfie as \
+                         its `image` part only"
                     )));
                 }
             }

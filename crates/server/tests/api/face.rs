@@ -455,6 +455,7 @@ async fn a_selfie_can_be_sent_as_a_multipart_file() {
     truncated.truncate(500);
     for (parts, what) in [
         (vec![("selfie", selfie.as_slice())], "unknown form part `selfie`"),
+        (vec![("x\u{202E}gpj.exe", selfie.as_slice())], "unknown form part `xgpj.exe`"),
         (vec![("image", truncated.as_slice())], "cannot be decoded"),
         (vec![("image", b"%PDF-1.7 not a picture".as_slice())], "JPEG or PNG"),
         (vec![], "no `image` part"),
