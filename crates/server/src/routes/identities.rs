@@ -36,7 +36,8 @@ pub struct NewIdentity {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IdentityChanges {
-    name: Option<String>,
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    name: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::extract::present")]
     email: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::extract::present")]
@@ -248,6 +249,11 @@ pub async fn update(
     let person = person_from_path(&tenant, &raw)?;
     // The face first (fetching and analysing take a while), then the row is read and written at once,
     // so that a concurrent change is not overwritten with what was read before.
+    let name = match &changes.name {
+        Some(None) => return Err(ApiError::BadRequest("name cannot be null: an identity always has a name".into())),
+        Some(Some(name)) => Some(name),
+        None => None,
+    };
     let image_url = match &changes.image_url {
         Some(None) => {
             return Err(ApiError::BadRequest("imageUrl cannot be null; send \"image\": null to remove the face".into()))
@@ -270,7 +276,7 @@ pub async fn update(
         .identity(tenant.client_id(), person.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("identity"))?;
-    if let Some(name) = &changes.name {
+    if let Some(name) = name {
         identity.name = parse_name(name)?;
     }
     if let Some(email) = &changes.email {

@@ -153,3 +153,27 @@ async fn an_erased_persons_device_and_place_leave_the_journal_too() {
     }
     assert!(!left, "the device and the place are in neither the database file nor its journal");
 }
+
+/// An identity always has a name: `"name": null` is a 400 and changes nothing, even beside a valid change.
+#[tokio::test]
+async fn a_null_name_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person("ana").await;
+    let read = || async {
+        let mut body = app.get("/identities/ana", &backend(&tenant)).await.body;
+        body.as_object_mut().unwrap().remove("requestId");
+        body
+    };
+    let before = read().await;
+    let r = app
+        .call(
+            reqwest::Method::PATCH,
+            "/identities/ana",
+            Some(&backend(&tenant)),
+            Some(json!({"name": null, "email": "other@example.com"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("name cannot be null"), "{:?}", r.body);
+    assert_eq!(read().await, before);
+}

@@ -28,7 +28,11 @@ pub fn identity_changes_body(bytes: &[u8]) -> ApiResult<()> {
         (None, None) | (Some(None), None) => {}
         (image, url) => face(image.as_ref().and_then(|i| i.as_deref()), url)?,
     }
-    changes.name.as_deref().map(parse_name).transpose()?;
+    match &changes.name {
+        Some(None) => return Err(ApiError::BadRequest("name cannot be null".into())),
+        Some(Some(name)) => drop(parse_name(name)?),
+        None => {}
+    }
     changes.email.as_ref().map(|e| e.as_deref().map(parse_email).transpose()).transpose()?;
     changes.phone.as_ref().map(|p| p.as_deref().map(parse_phone).transpose()).transpose()?;
     Ok(())
