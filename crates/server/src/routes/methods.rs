@@ -255,7 +255,13 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for VerifyInput {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
         if !multipart {
-            let Json(body) = Json::<VerifyBody>::from_request(req, state).await?;
+            let Json(body) = Json::<VerifyBody>::from_request(req, state).await.map_err(|e| match e {
+                ApiError::UnsupportedMediaType(_) => ApiError::UnsupportedMediaType(
+                    "send the body as JSON with Content-Type: application/json, or a selfie as multipart/form-data"
+                        .into(),
+                ),
+                other => other,
+            })?;
             return Ok(VerifyInput {
                 code: body.code,
                 image: body.image.map(Selfie::Base64),

@@ -465,6 +465,18 @@ async fn a_selfie_can_be_sent_as_a_multipart_file() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert!(body["message"].as_str().unwrap().contains(what), "{what}: {body}");
     }
+    let plain = app
+        .http
+        .post(format!("{}/authentications/{attempt}/methods/face_authentication/verify", app.address))
+        .bearer_auth(sdk(&tenant, PERSON))
+        .header("content-type", "text/plain")
+        .body(selfie.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let said: Value = plain.json().await.unwrap();
+    assert!(said["message"].as_str().unwrap().contains("multipart/form-data"), "{said}");
     let doc = app.get(&format!("/authentications/{attempt}"), &backend(&tenant)).await.body;
     assert_eq!(doc["authenticationMethods"]["face_authentication"]["attempts"], json!([]), "a refused form is no try");
 
