@@ -75,9 +75,12 @@ impl<I> Deadlined<I> {
         }
     }
 
-    fn answered(&mut self) {
-        self.request_started = None;
-        self.idle_since = Instant::now();
+    /// After a write: once the answer has begun, the request's deadline ends and the connection is idle.
+    fn wrote(&mut self, written: &Poll<io::Result<usize>>) {
+        if matches!(written, Poll::Ready(Ok(n)) if *n > 0) {
+            self.request_started = None;
+            self.idle_since = Instant::now();
+        }
     }
 }
 
@@ -114,9 +117,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Deadlined<I> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let written = Pin::new(&mut this.io).poll_write(cx, buf);
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            this.answered();
-        }
+        this.wrote(&written);
         written
     }
 
@@ -127,9 +128,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Deadlined<I> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            this.answered();
-        }
+        this.wrote(&written);
         written
     }
 

@@ -515,14 +515,11 @@ async fn load_pasts(
     mut span: ReplaySpan,
 ) -> anyhow::Result<()> {
     let Some(first) = docs.first() else { return Ok(()) };
-    let mut people: Vec<String> = docs
-        .iter()
-        .filter_map(|(r, _)| r.person_id.clone())
-        .filter(|p| !fold.people.contains_key(p))
-        .collect::<foldhash::HashSet<_>>()
-        .into_iter()
-        .collect();
-    people.sort_unstable();
+    // The page's people, once each, in order.
+    let mut page_people: Vec<String> =
+        docs.iter().filter_map(|(r, _)| r.person_id.clone()).collect::<foldhash::HashSet<_>>().into_iter().collect();
+    page_people.sort_unstable();
+    let people: Vec<String> = page_people.iter().filter(|p| !fold.people.contains_key(*p)).cloned().collect();
     if !people.is_empty() {
         span.from = first.0.created_at.saturating_sub(lead);
         let mut loaded = store.replay_pasts(client_id, &people, policy_id, span).await?;
@@ -555,14 +552,7 @@ async fn load_pasts(
     let fingerprints: Vec<String> = fingerprints.into_iter().collect();
     let keys: Vec<String> = keys.into_iter().collect();
     // The page's people whose pasts were read bring their own devices: the store is asked for the others.
-    let mut leave_out: Vec<String> = docs
-        .iter()
-        .filter_map(|(r, _)| r.person_id.clone())
-        .filter(|p| fold.owners.contains(p))
-        .collect::<foldhash::HashSet<_>>()
-        .into_iter()
-        .collect();
-    leave_out.sort_unstable();
+    let leave_out: Vec<String> = page_people.into_iter().filter(|p| fold.owners.contains(p)).collect();
     let mut shared = store.replay_sharing(client_id, &fingerprints, &keys, &leave_out).await?;
     for f in fingerprints {
         let people = shared.by_fingerprint.remove(&f).unwrap_or_default();

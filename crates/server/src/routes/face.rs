@@ -66,7 +66,8 @@ pub async fn verify(
     let bytes = match (image, image_url) {
         (Some(_), Some(_)) => return Err(ApiError::BadRequest("send either image or imageUrl, not both".into())),
         (Some(Selfie::Base64(image)), None) => parse_image(&image)?,
-        (Some(Selfie::Bytes(bytes)), None) => check_image(bytes)?,
+        // A form's file was checked as it was read (`VerifyInput`).
+        (Some(Selfie::Bytes(bytes)), None) => bytes,
         (None, Some(url)) => check_image(app.fetcher.fetch(&url).await.map_err(|e| match e {
             FetchError::TooLarge => ApiError::PayloadTooLarge(e.to_string()),
             other => ApiError::BadRequest(other.to_string()),

@@ -230,7 +230,8 @@ enum Outcome {
     Refused(&'static str),
 }
 
-/// A selfie as sent: base64 text in a JSON body, or a file's bytes in a multipart form.
+/// A selfie as sent: base64 text in a JSON body, or a file's bytes in a multipart form (already checked:
+/// size, JPEG or PNG).
 pub enum Selfie {
     Base64(String),
     Bytes(Vec<u8>),
