@@ -95,6 +95,18 @@ taskset -c 0 target/release/examples/bench_baseline 127.0.0.1:$BASE_PORT "$WORK/
 BASELINE=$!
 for _ in $(seq 100); do curl -s http://127.0.0.1:$BASE_PORT/ >/dev/null && break; sleep 0.05; done
 rss() { awk '/VmRSS/ {printf "%.0f MB", $2 / 1024}' /proc/$SERVER/status; }
+# The server's own memory (anonymous: its heap), apart from the database file's pages it maps (SQLite's mmap).
+anon_rss() { awk '/RssAnon/ {a = $2} /RssFile/ {f = $2} END {printf "heap %.0f MB, file pages mapped %.0f MB", a / 1024, f / 1024}' /proc/$SERVER/status; }
+# The largest heap seen while the command runs (sampled every 20 ms).
+peak_anon_during() { # command...
+  local samples="$WORK/anon.samples"; : > "$samples"
+  ( while kill -0 "$SERVER" 2>/dev/null; do awk '/RssAnon/ {print $2}' /proc/$SERVER/status >> "$samples"; sleep 0.02; done ) &
+  local sampler=$!
+  "$@"; local rc=$?
+  kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+  PEAK_ANON_MB=$(sort -n "$samples" | tail -1 | awk '{printf "%.0f", $1 / 1024}')
+  return $rc
+}
 RSS_START=$(rss)
 
 SETUP=$(python3 scripts/bench_setup.py http://127.0.0.1:$PORT bench-admin $SMS_PORT "$WORK/post.lua" "${PERSONS:-200}")
@@ -327,7 +339,10 @@ if $REPLAY; then
   bulk_load_tenant "$R_IDS" "$R_ATTEMPTS" "${APPROVED:-$AID}" > "$WORK/load.txt"
   start_server
   curl -sf -H "Authorization: Bearer $BACKEND" "http://127.0.0.1:$PORT/policies/pix" > "$WORK/saved.json"
+  # A replay holds a page and the people met (README "Policy replay", Bounded): the server's memory shows it.
+  echo "  server memory before the replays: $(anon_rss)" | tee -a "$OUT"
   for candidate in saved no_devices tight_limit; do
+    REPLAY_PEAK=0
     python3 - "$WORK/saved.json" "$candidate" > "$WORK/replay-$candidate.json" <<'PY'
 import json, sys
 policy = json.load(open(sys.argv[1]))
@@ -345,9 +360,10 @@ PY
         sleep 0.3
       fi
       cpu0=$(server_cpu)
-      curl -sf -X POST -H "Authorization: Bearer $BACKEND" -H "Content-Type: application/json" \
+      peak_anon_during curl -sf -X POST -H "Authorization: Bearer $BACKEND" -H "Content-Type: application/json" \
         --data-binary "@$WORK/replay-$candidate.json" -w '%{time_total}\n' -o "$WORK/replay.out" \
         "http://127.0.0.1:$PORT/policies/pix/replay" > "$WORK/replay.time"
+      if (( PEAK_ANON_MB > REPLAY_PEAK )); then REPLAY_PEAK=$PEAK_ANON_MB; fi
       if [[ -n $perf_pid ]]; then
         kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
         { perf report -i "$WORK/perf-replay.data" --no-children --sort comm --stdio -g none
@@ -371,6 +387,7 @@ if rnd == "1":
         print(f"    e.g. {c['createdAt']} {c['personId']}: {c['decided']} -> {c['candidate']}, {c['summary']}")
 PY
     done
+    echo "    server memory after these rounds: $(anon_rss); the largest heap during them: $REPLAY_PEAK MB" | tee -a "$OUT"
   done
 fi
 
