@@ -370,6 +370,8 @@ PY
           perf report -i "$WORK/perf-replay.data" --no-children --sort comm,dso,sym --stdio -g none | head -120
           perf report -i "$WORK/perf-replay.data" --children --sort sym --stdio -g none | head -150
         } 2>/dev/null | grep -v '^$' > "${OUT%.txt}-perf-replay.txt" || true
+        # PERF_KEEP=FILE: the recording itself is kept there (perf report -i FILE -G: who calls what).
+        if [[ -n ${PERF_KEEP:-} ]]; then cp "$WORK/perf-replay.data" "$PERF_KEEP"; fi
       fi
       python3 - "$WORK/replay.out" "$candidate" "$round" "$(cat "$WORK/replay.time")" "$cpu0" "$(server_cpu)" "$(getconf CLK_TCK)" <<'PY' | tee -a "$OUT"
 import json, sys

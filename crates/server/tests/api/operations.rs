@@ -113,3 +113,85 @@ async fn the_client_address_comes_from_x_forwarded_for_only_behind_a_trusted_pro
         assert_eq!(doc.body["sourceIp"], expected, "trusted={trusted}");
     }
 }
+
+/// A generated client knows the answers the reference lists: every operation, called with no token, a
+/// token of each kind, a body that is empty or not JSON, on ids that exist and ids that do not, answers
+/// only statuses its entry in `/openapi.json` names.
+#[tokio::test]
+async fn every_status_an_operation_answers_is_in_the_reference() {
+    // The throttles off, so that the answers behind them show (the 429 they give is listed for every call
+    // with a token, and tested in security_tokens.rs).
+    let app = spawn_app_with(|s| {
+        s.limits.auth_failures_per_minute = 0;
+        s.limits.sdk_per_minute = 0;
+        s.limits.device_per_minute = 0;
+    })
+    .await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    let sacrificed = app.tenant_with_person(PERSON).await;
+    let attempt = app.attempt(&tenant, PERSON, "d", SAO_PAULO).await;
+    let attempt_id = attempt.body["attemptId"].as_str().unwrap().to_owned();
+    let spec = app.call(reqwest::Method::GET, "/openapi.json", None, None).await.body;
+    let tokens = [
+        None,
+        Some(sdk(&tenant, PERSON)),
+        Some(sdk(&tenant, "someone-else")),
+        Some(backend(&tenant)),
+        Some(ADMIN_TOKEN.to_owned()),
+    ];
+    let mut undocumented = Vec::new();
+    for (template, operations) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let Ok(verb) = method.to_uppercase().parse::<reqwest::Method>() else { continue };
+            let listed = operation["responses"].as_object().unwrap();
+            for (ids, known) in [(&attempt_id, true), (&"0000000000000000000000aa".to_owned(), false)] {
+                let path = template
+                    .replace("{attemptId}", ids)
+                    .replace("{personId}", if known { PERSON } else { "nobody" })
+                    .replace("{policyId}", if known { "pix" } else { "nope" })
+                    // The operator's calls disable and rotate a client: another one than the tenant's.
+                    .replace(
+                        "{clientId}",
+                        match (known, template.starts_with("/admin")) {
+                            (false, _) => "cli_nope",
+                            (true, true) => &sacrificed.client_id,
+                            (true, false) => &tenant.client_id,
+                        },
+                    )
+                    .replace("{method}", if known { "sms_authentication" } else { "carrier_pigeon" })
+                    .replace("{id}", "wh_nope")
+                    .replace("{deliveryId}", "dl_nope")
+                    .replace("{name}", "selfie.jpg");
+                let bodies: &[Option<&str>] = match verb {
+                    reqwest::Method::GET | reqwest::Method::DELETE => &[None],
+                    _ => &[Some("{}"), Some("not json"), None],
+                };
+                for token in &tokens {
+                    for body in bodies {
+                        let mut request = app.http.request(verb.clone(), format!("{}{path}", app.address));
+                        if let Some(t) = token {
+                            request = request.bearer_auth(t);
+                        }
+                        if let Some(b) = body {
+                            request = request.header("content-type", "application/json").body(b.to_string());
+                        }
+                        let status = request.send().await.unwrap().status();
+                        if !listed.contains_key(status.as_str()) && !listed.contains_key("default") {
+                            undocumented.push(format!(
+                                "{method} {template} answered {status} (token {}, body {body:?}, {})",
+                                match token.as_deref() {
+                                    None => "none",
+                                    Some(ADMIN_TOKEN) => "admin",
+                                    Some(_) => "a client's",
+                                },
+                                if known { "ids that exist" } else { "unknown ids" }
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    undocumented.dedup();
+    assert!(undocumented.is_empty(), "answers the reference does not list:\n{}", undocumented.join("\n"));
+}
