@@ -8,7 +8,7 @@
 //! they carry (`smartauth_context::classify`).
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use smartauth_context::{classify, AddressKind};
 
@@ -19,6 +19,12 @@ pub const TIMEOUT: Duration = Duration::from_secs(8);
 const MAX_REDIRECTS: usize = 3;
 /// A resolver that does not answer in time is a name that does not resolve (the same answer again).
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a webhook receiver's checked address serves its deliveries before the name is looked up and
+/// checked again. Looking it up at every delivery made each of a subscription's deliveries, sent one after
+/// another, wait for a DNS round trip where no local resolver caches (glibc does not): at 10 ms, 100
+/// deliveries a second at most. A name that moves is followed within this time, or at once after a
+/// delivery that could not reach the old address; every connection still goes to a checked address.
+const REUSE_RESOLUTION: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -48,11 +54,19 @@ pub struct SafeFetcher {
     allow_private: bool,
     /// Webhook clients by name and checked address.
     clients: quick_cache::sync::Cache<(String, SocketAddr), reqwest::Client>,
+    /// Webhook receivers' names and ports, with the address checked for them and when it was looked up.
+    resolved: quick_cache::sync::Cache<(String, u16), (SocketAddr, Instant)>,
+    reuse_resolution: Duration,
 }
 
 impl SafeFetcher {
     pub fn new(allow_private: bool) -> SafeFetcher {
-        SafeFetcher { allow_private, clients: quick_cache::sync::Cache::new(256) }
+        SafeFetcher {
+            allow_private,
+            clients: quick_cache::sync::Cache::new(256),
+            resolved: quick_cache::sync::Cache::new(1024),
+            reuse_resolution: REUSE_RESOLUTION,
+        }
     }
 
     pub async fn fetch(&self, url: &str) -> Result<Vec<u8>, FetchError> {
@@ -109,7 +123,8 @@ impl SafeFetcher {
     }
 
     /// POSTs `body` to `url` (a webhook delivery) under the same rules: the name is resolved and checked
-    /// at every call, the connection goes to the checked address, and redirects are not followed.
+    /// (again after `REUSE_RESOLUTION`, or after a delivery that could not reach it), the connection goes to
+    /// the checked address, and redirects are not followed.
     pub async fn post(
         &self,
         url: &str,
@@ -120,7 +135,7 @@ impl SafeFetcher {
         let url = self.checked(url)?;
         let host = url.host_str().ok_or(FetchError::BadUrl)?.to_owned();
         let port = url.port_or_known_default().ok_or(FetchError::BadUrl)?;
-        let target = self.resolve(&host, port).await?;
+        let target = self.resolve_reused(&host, port, |h, p| async move { self.resolve(&h, p).await }).await?;
         // One client (its pooled connections) per checked address of a name: keep-alive across deliveries,
         // and a name that resolves elsewhere next time gets a client of its own.
         let key = (host.clone(), target);
@@ -143,9 +158,13 @@ impl SafeFetcher {
         for (name, value) in headers {
             request = request.header(*name, value);
         }
-        let response = request.send().await.map_err(|e| match e.is_timeout() {
-            true => FetchError::Failed(format!("no answer within {} s", timeout.as_secs())),
-            false => FetchError::Failed("the receiver could not be reached".into()),
+        let response = request.send().await.map_err(|e| {
+            // The name may have moved: the next delivery looks it up again.
+            self.resolved.remove(&(host.clone(), port));
+            match e.is_timeout() {
+                true => FetchError::Failed(format!("no answer within {} s", timeout.as_secs())),
+                false => FetchError::Failed("the receiver could not be reached".into()),
+            }
         })?;
         let retry_after = response
             .headers()
@@ -187,6 +206,24 @@ impl SafeFetcher {
             return Err(FetchError::BadUrl);
         }
         Ok(url)
+    }
+
+    /// The checked address `resolve` gave for this name within `reuse_resolution`, else `resolve`'s answer
+    /// now (kept when it is an address).
+    async fn resolve_reused<F, R>(&self, host: &str, port: u16, resolve: F) -> Result<SocketAddr, FetchError>
+    where
+        F: FnOnce(String, u16) -> R,
+        R: std::future::Future<Output = Result<SocketAddr, FetchError>>,
+    {
+        let key = (host.to_owned(), port);
+        if let Some((address, at)) = self.resolved.get(&key) {
+            if at.elapsed() < self.reuse_resolution {
+                return Ok(address);
+            }
+        }
+        let address = resolve(key.0.clone(), port).await?;
+        self.resolved.insert(key, (address, Instant::now()));
+        Ok(address)
     }
 
     /// The address to connect to: every address of the name must be allowed.
@@ -237,6 +274,41 @@ mod tests {
         for public in ["2002:808:808::1", "2001:0:4136:e378:8000:63bf:f7f7:f7f7", "2001:4860:4860::8888", "8.8.8.8"] {
             assert!(allowed(ip(public)), "{public} was refused");
         }
+    }
+
+    #[tokio::test]
+    async fn a_receivers_checked_address_is_reused_for_a_while_and_a_refusal_never() {
+        let mut fetcher = SafeFetcher::new(false);
+        let lookups = std::sync::atomic::AtomicU32::new(0);
+        let public: SocketAddr = "8.8.8.8:443".parse().unwrap();
+        let lookup = |answer: Result<SocketAddr, ()>| {
+            let lookups = &lookups;
+            move |_: String, _: u16| async move {
+                lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                answer.map_err(|_| FetchError::NotPublic)
+            }
+        };
+        let count = || lookups.load(std::sync::atomic::Ordering::SeqCst);
+        for _ in 0..5 {
+            assert_eq!(fetcher.resolve_reused("hooks.example", 443, lookup(Ok(public))).await.unwrap(), public);
+        }
+        assert_eq!(count(), 1, "five deliveries within the reuse period: one lookup");
+        // Another port of the same name is another receiver.
+        fetcher.resolve_reused("hooks.example", 8443, lookup(Ok(public))).await.unwrap();
+        assert_eq!(count(), 2);
+        // A refused name is looked up (and refused) every time: nothing of it is kept.
+        for _ in 0..3 {
+            let refused = fetcher.resolve_reused("inside.example", 443, lookup(Err(()))).await;
+            assert!(matches!(refused, Err(FetchError::NotPublic)));
+        }
+        assert_eq!(count(), 5);
+        // After the reuse period, or once a delivery could not reach it, the name is looked up again.
+        fetcher.resolved.remove(&("hooks.example".to_owned(), 443));
+        fetcher.resolve_reused("hooks.example", 443, lookup(Ok(public))).await.unwrap();
+        assert_eq!(count(), 6);
+        fetcher.reuse_resolution = Duration::ZERO;
+        fetcher.resolve_reused("hooks.example", 443, lookup(Ok(public))).await.unwrap();
+        assert_eq!(count(), 7);
     }
 
     #[tokio::test]
