@@ -48,6 +48,46 @@ pub struct IdentityChanges {
     image_url: Option<Option<String>>,
 }
 
+/// A `PATCH`'s fields, checked: each `None` is left as it is; `Some(None)` for email and phone removes it.
+/// The face is `face`: `image` and `imageUrl` as given (`imageUrl` never null), enrolled by the caller.
+struct CheckedChanges<'a> {
+    name: Option<String>,
+    email: Option<Option<String>>,
+    phone: Option<Option<String>>,
+    face: Option<(Option<&'a str>, Option<&'a str>)>,
+}
+
+impl IdentityChanges {
+    /// Every field checked before anything is fetched, analysed or read: a bad field is a 400 at once.
+    fn checked(&self) -> ApiResult<CheckedChanges<'_>> {
+        let name = match &self.name {
+            Some(None) => {
+                return Err(ApiError::BadRequest("name cannot be null: an identity always has a name".into()))
+            }
+            Some(Some(name)) => Some(parse_name(name)?),
+            None => None,
+        };
+        let image_url = match &self.image_url {
+            Some(None) => {
+                return Err(ApiError::BadRequest(
+                    "imageUrl cannot be null; send \"image\": null to remove the face".into(),
+                ))
+            }
+            Some(Some(url)) => Some(url.as_str()),
+            None => None,
+        };
+        let face = match (&self.image, image_url) {
+            (None, None) => None,
+            // `"image": null` removes the face.
+            (Some(None), None) => Some((None, None)),
+            (image, url) => Some((image.as_ref().and_then(|i| i.as_deref()), url)),
+        };
+        let email = self.email.as_ref().map(|e| e.as_deref().map(parse_email).transpose()).transpose()?;
+        let phone = self.phone.as_ref().map(|p| p.as_deref().map(parse_phone).transpose()).transpose()?;
+        Ok(CheckedChanges { name, email, phone, face })
+    }
+}
+
 fn parse_name(raw: &str) -> ApiResult<String> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 200 {
@@ -247,27 +287,14 @@ pub async fn update(
     Json(changes): Json<IdentityChanges>,
 ) -> ApiResult<Response> {
     let person = person_from_path(&tenant, &raw)?;
+    let checked = changes.checked()?;
     // The face first (fetching and analysing take a while), then the row is read and written at once,
     // so that a concurrent change is not overwritten with what was read before.
-    let name = match &changes.name {
-        Some(None) => return Err(ApiError::BadRequest("name cannot be null: an identity always has a name".into())),
-        Some(Some(name)) => Some(name),
+    let face = match checked.face {
         None => None,
-    };
-    let image_url = match &changes.image_url {
-        Some(None) => {
-            return Err(ApiError::BadRequest("imageUrl cannot be null; send \"image\": null to remove the face".into()))
-        }
-        Some(Some(url)) => Some(url),
-        None => None,
-    };
-    let face = match (&changes.image, image_url) {
-        (None, None) => None,
-        // `"image": null` removes the face.
-        (Some(None), None) => Some((None, None)),
-        (image, url) => {
-            let (image, template) =
-                enrol(&app, image.as_ref().and_then(|i| i.as_deref()), url.map(String::as_str)).await?;
+        Some((None, None)) => Some((None, None)),
+        Some((image, url)) => {
+            let (image, template) = enrol(&app, image, url).await?;
             Some((Some(image), Some(template)))
         }
     };
@@ -276,14 +303,14 @@ pub async fn update(
         .identity(tenant.client_id(), person.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("identity"))?;
-    if let Some(name) = name {
-        identity.name = parse_name(name)?;
+    if let Some(name) = checked.name {
+        identity.name = name;
     }
-    if let Some(email) = &changes.email {
-        identity.email = email.as_deref().map(parse_email).transpose()?;
+    if let Some(email) = checked.email {
+        identity.email = email;
     }
-    if let Some(phone) = &changes.phone {
-        identity.phone = phone.as_deref().map(parse_phone).transpose()?;
+    if let Some(phone) = checked.phone {
+        identity.phone = phone;
     }
     let face_changed = face.is_some();
     if let Some((image, template)) = face {

@@ -19,23 +19,10 @@ pub fn identity_body(bytes: &[u8]) -> ApiResult<()> {
 /// `PATCH /identities/{personId}`.
 pub fn identity_changes_body(bytes: &[u8]) -> ApiResult<()> {
     let changes: IdentityChanges = json_body(bytes)?;
-    let image_url = match &changes.image_url {
-        Some(None) => return Err(ApiError::BadRequest("imageUrl cannot be null".into())),
-        Some(Some(url)) => Some(url.as_str()),
-        None => None,
-    };
-    match (&changes.image, image_url) {
-        (None, None) | (Some(None), None) => {}
-        (image, url) => face(image.as_ref().and_then(|i| i.as_deref()), url)?,
+    match changes.checked()?.face {
+        None | Some((None, None)) => Ok(()),
+        Some((image, url)) => face(image, url),
     }
-    match &changes.name {
-        Some(None) => return Err(ApiError::BadRequest("name cannot be null".into())),
-        Some(Some(name)) => drop(parse_name(name)?),
-        None => {}
-    }
-    changes.email.as_ref().map(|e| e.as_deref().map(parse_email).transpose()).transpose()?;
-    changes.phone.as_ref().map(|p| p.as_deref().map(parse_phone).transpose()).transpose()?;
-    Ok(())
 }
 
 /// `enrol` up to the fetch and the analysis.
