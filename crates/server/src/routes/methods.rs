@@ -250,6 +250,15 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for VerifyInput {
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        // A method that does not exist is a 404 whatever the body, as for `send`.
+        use axum::extract::FromRequestParts as _;
+        let (mut parts, body) = req.into_parts();
+        if let Ok(Path((_, method))) = Path::<(String, String)>::from_request_parts(&mut parts, state).await {
+            if Method::parse(&method).is_none() {
+                return Err(ApiError::not_found("method"));
+            }
+        }
+        let req = axum::extract::Request::from_parts(parts, body);
         let multipart = req
             .headers()
             .get(axum::http::header::CONTENT_TYPE)

@@ -157,4 +157,21 @@ async fn unknown_paths_and_methods_answer_json() {
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     let a = app.get("/authentications?cursor=zzz", &backend(&tenant)).await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    // A step-up method that does not exist is a 404 whatever the body says (it used to be a 400 or a 415
+    // about the body, as if the method existed).
+    let path = format!("{}/authentications/0000000000000000000000aa/methods/carrier_pigeon/verify", app.address);
+    for (content_type, body) in [
+        ("application/json", "not json"),
+        ("text/plain", "hello"),
+        (
+            "multipart/form-data; boundary=x",
+            "--x\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nv\r\n--x--\r\n",
+        ),
+    ] {
+        let r = app.http.post(&path).bearer_auth(backend(&tenant)).header("content-type", content_type).body(body);
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{content_type}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "NOT_FOUND");
+    }
 }
