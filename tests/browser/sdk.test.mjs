@@ -392,5 +392,10 @@ test('12. the API reference at /docs renders every operation from /openapi.json'
   await first.locator('summary').click();
   const [firstOp] = Object.values(Object.values(spec.paths)[0]);
   assert.equal(await first.locator('p.description').innerText(), firstOp.description);
+  // The selfie's two forms of body are both shown: JSON and multipart/form-data.
+  const verify = page.locator('details', { hasText: '/methods/{method}/verify' });
+  await verify.locator('summary').click();
+  const forms = await verify.locator('div.body', { hasText: 'Request body (' }).allInnerTexts();
+  assert.deepEqual(forms.map(t => t.match(/\((.*)\)/)[1]), ['application/json', 'multipart/form-data']);
   await shot(page, '12-docs');
 });
