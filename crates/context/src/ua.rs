@@ -145,8 +145,24 @@ impl UserAgentParser {
         if info.device.kind.is_none() {
             info.device.kind = self.rules.device_type(ua, &info);
         }
+        if info.device.model.as_deref().is_some_and(|m| names_a_product(ua, m)) {
+            info.device.model = self.rules.android_model(ua);
+        }
         info
     }
+}
+
+/// Whether `model` is the tail of a browser's or a bot's product token rather than a device: `Browser` out
+/// of `HuaweiBrowser/11.1` (uap-core's Huawei rule reads it so when the agent names no model before it),
+/// `CEBrowser` out of `SonyCEBrowser/1.0`. A model glued to its maker (`NokiaN8-00/014`) is a model.
+fn names_a_product(ua: &str, model: &str) -> bool {
+    let lower = model.to_ascii_lowercase();
+    if !(lower.ends_with("browser") || lower.ends_with("bot")) {
+        return false;
+    }
+    ua.match_indices(model).any(|(i, _)| {
+        ua[..i].chars().next_back().is_some_and(|c| c.is_ascii_alphabetic()) && ua[i + model.len()..].starts_with('/')
+    })
 }
 
 fn truncate(ua: &str) -> &str {
@@ -487,6 +503,8 @@ struct Rules {
     embedded: Regex,
     tablet_model: Regex,
     android_mobile: Regex,
+    /// The model an Android agent names after its version (and after `HarmonyOS;`).
+    android_model: Regex,
     samsung_phone: Regex,
     phone_maker: Regex,
     lg: Regex,
@@ -611,6 +629,7 @@ impl Rules {
             )),
             // Android phones and tablets of makers not listed: a model after the version, then Safari.
             android_mobile: re(r"(?i)droid .+?; [^;]+?(?: bui|; wv\)|\) applew).+? mobile safari"),
+            android_model: re(r"(?i)\bandroid [\w.]+;(?: harmonyos;)? ([^;)]+?)(?: build/[^;)]*)?[;)]"),
             // Makers whose names ua-parser-js's phone rules look for in the string.
             phone_maker: re(
                 r"(?i)samsung[-_ ]\w|\blg[-e;/ ]+\w|\bmot(?:orola)?[- ]|nokia|\bhtc|sony|alcatel|\b(?:huawei|honor)[-\w ]+[;)]|\bzte|\bsie-|lenovo|asus|xiaomi|oppo|vivo|realme|oneplus|blackberry|kyocera|sharp|siemens|meizu|tecno|infinix|micromax|coolpad|archos|acer|dell|nexus|moto\b|\b(?:s[cgp]h|gt|sm)-\w+",
@@ -653,6 +672,17 @@ impl Rules {
             return found(&c[2], c.get(1).map(|m| m.as_str()));
         }
         NameVersion::default()
+    }
+
+    /// The model token after an Android version, when it is one (not `wv`, `K`, `U` or a services token).
+    fn android_model(&self, ua: &str) -> Option<String> {
+        let token = self.android_model.captures(ua)?.get(1)?.as_str().trim();
+        let lower = token.to_ascii_lowercase();
+        let not_a_model = ["wv", "k", "u", "mobile", "tablet"].contains(&lower.as_str())
+            || lower.starts_with("hmscore")
+            || lower.starts_with("gmscore")
+            || lower.len() < 2;
+        (!not_a_model).then(|| token.to_owned())
     }
 
     fn cpu(&self, ua: &str) -> Option<String> {

@@ -417,3 +417,40 @@ fn a_big_city_does_not_name_a_town_across_a_border() {
     let kreuzlingen = place_at(47.6500, 9.1750, "201.6.0.1").place.expect("a place");
     assert_eq!(kreuzlingen.country_code.as_deref(), Some("CH"), "{kreuzlingen:?}");
 }
+
+/// A browser's or a bot's product token is not a device model: Huawei agents that name their model only
+/// after the Android version read as model `Browser` (out of `HuaweiBrowser/`), 172 of the second corpus.
+#[test]
+fn a_browser_token_is_not_a_device_model() {
+    let model = |s: &str| ua(s).device.model.clone();
+    for (agent, expected) in [
+        (
+            "Mozilla/5.0 (Linux; Android 10; NZA-AL00; HMSCore 6.1.0.314) AppleWebKit/537.36 (KHTML, like Gecko) \
+             Chrome/88.0.4324.93 HuaweiBrowser/11.1.5.310 Mobile Safari/537.36",
+            Some("NZA-AL00"),
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 12; HarmonyOS; NOH-AN00; HMSCore 6.11.0.302) AppleWebKit/537.36 (KHTML, like \
+             Gecko) Chrome/99.0.4844.88 HuaweiBrowser/14.0.2.311 Mobile Safari/537.36",
+            Some("NOH-AN00"),
+        ),
+        (
+            "Mozilla/5.0 (PC; OpenHarmony 6.1; Windows NT 10.0) AppleWebKit/537.36 (KHTML, like Gecko) \
+             Chrome/132.0.0.0 Safari/537.36 ArkWeb/6.1.0.100 HuaweiBrowser/6.1.3.321",
+            None,
+        ),
+        (
+            "Opera/9.80 (Linux armv6l; Opera TV Store/5599) Presto/2.12.362 Version/12.11 SonyCEBrowser/1.0 \
+             (BDP8G_AX; BDP2013/M14.R.0197; AUS; )",
+            None,
+        ),
+        // A model glued to its maker stays a model.
+        (
+            "Mozilla/5.0 (Symbian/3; Series60/5.2 NokiaN8-00/014.002; Profile/MIDP-2.1 Configuration/CLDC-1.1; \
+             en-us) AppleWebKit/525 (KHTML, like Gecko) Version/3.0 BrowserNG/7.2.6.4 3gpp-gba",
+            Some("N8-00"),
+        ),
+    ] {
+        assert_eq!(model(agent).as_deref(), expected, "{agent}");
+    }
+}
