@@ -73,25 +73,42 @@ pub async fn expire(app: &App, mut record: AttemptRecord, mut doc: AttemptDoc, n
     Ok(expired)
 }
 
-/// What an approved attempt teaches about its person. A device key is learnt only when something vouched
-/// for it: the device context approved it, or the person completed a step-up (a policy that does not
-/// look at devices must not make a new key known for the strict ones). A known key does not teach the
-/// fingerprint it came with without a step-up, so that one key cannot make any number of fingerprints
-/// known (a web fingerprint is shared by every phone of a model).
+/// Whether the person completed a step-up on the attempt.
+fn stepped_up(doc: &AttemptDoc) -> bool {
+    doc.methods.values().any(|m| m.status == Status::Approved.as_str())
+}
+
+/// Which of the attempt's device, location and network an approval vouches for (see `learned_from`): those
+/// its policy evaluated, or all after a step-up. A replay reads the location's (an approval whose place
+/// was not vouched for is not the last approved place a travel is measured from, as it is not learnt).
+pub fn vouched(doc: &AttemptDoc) -> [bool; 3] {
+    let stepped_up = stepped_up(doc);
+    let e = &doc.evaluation;
+    [&e.device_context, &e.location_context, &e.network_context].map(|v| stepped_up || v.reason != "CONTEXT_DISABLED")
+}
+
+/// What an approved attempt teaches about its person. A context is learnt only when something vouched
+/// for it: the policy evaluated it (and approved), or the person completed a step-up (they proved who they
+/// are, there, on that device). A policy that does not look at a context must not make it known for the
+/// strict ones: a login that ignores places, approving a known phone in a new city, would make that city
+/// safe for transfers. A known key does not teach the fingerprint it came with without a step-up, so that
+/// one key cannot make any number of fingerprints known (a web fingerprint is shared by every phone of a
+/// model).
 pub fn learned_from(record: &AttemptRecord, doc: &AttemptDoc) -> Option<Learned> {
-    let stepped_up = doc.methods.values().any(|m| m.status == Status::Approved.as_str());
-    let device_reason = doc.evaluation.device_context.reason.as_str();
-    let key = doc.device.as_ref().and_then(|d| d.key.clone());
-    let key = key.filter(|_| stepped_up || device_reason != "CONTEXT_DISABLED");
-    let fingerprint = doc.device.as_ref().and_then(|d| d.fingerprint.clone());
-    let fingerprint = fingerprint.filter(|_| stepped_up || device_reason != "KNOWN_DEVICE_KEY");
+    let stepped_up = stepped_up(doc);
+    let [device, location, network] = vouched(doc);
+    let device = doc.device.as_ref().filter(|_| device);
+    let key = device.and_then(|d| d.key.clone());
+    let fingerprint = device.and_then(|d| d.fingerprint.clone());
+    let fingerprint = fingerprint.filter(|_| stepped_up || doc.evaluation.device_context.reason != "KNOWN_DEVICE_KEY");
+    let location = doc.location.as_ref().filter(|_| location);
     Some(Learned {
         client_id: record.client_id.clone(),
         person_id: record.person_id.clone()?,
         fingerprint,
-        location: doc.location.as_ref().map(|l| (l.coordinates.latitude(), l.coordinates.longitude())),
-        location_accuracy: doc.location.as_ref().and_then(|l| l.accuracy),
-        ip: Some(doc.network.ip.to_string()),
+        location: location.map(|l| (l.coordinates.latitude(), l.coordinates.longitude())),
+        location_accuracy: location.and_then(|l| l.accuracy),
+        ip: network.then(|| doc.network.ip.to_string()),
         device_key: key,
         at: record.created_at,
         known_at: doc.decided_at.unwrap_or(record.created_at).max(record.created_at),

@@ -36,7 +36,12 @@ pub async fn put(app: &App, actor: &Actor, client_id: &str, policy: Policy) -> s
     let record = app.store.put_policy_with(&record, Effects { events: &events, audit: Some(&audit) }).await?;
     app.forget_policy(client_id, &record.policy.policy_id);
     app.webhook_wakeup.ring();
-    let warnings = unenforceable_rules(app, &record.policy);
+    let mut warnings = unenforceable_rules(app, &record.policy);
+    warnings.extend(left_out(
+        &record.policy,
+        "the policy",
+        "it approves without looking at it, and its approvals do not make it known to other policies",
+    ));
     Ok(Stored { record, warnings })
 }
 
@@ -71,18 +76,26 @@ pub fn why_not_offered(app: &App, method: Method) -> Option<&'static str> {
 /// the contexts it leaves out (they are not evaluated, so a partial candidate reads as lenient).
 pub fn candidate_warnings(app: &App, candidate: &Policy) -> Vec<String> {
     let mut warnings = unenforceable_rules(app, candidate);
-    let c = &candidate.contexts;
-    let left_out = [
+    warnings.extend(left_out(candidate, "the candidate", "a partial candidate reads as lenient"));
+    warnings
+}
+
+/// A note for each context `policy` leaves out (not evaluated; `{}` turns one on with its defaults).
+fn left_out(policy: &Policy, what: &str, so: &str) -> Vec<String> {
+    let c = &policy.contexts;
+    [
         ("device_context", c.device_context.is_none()),
         ("location_context", c.location_context.is_none()),
         ("network_context", c.network_context.is_none()),
-    ];
-    for (name, missing) in left_out {
-        if missing {
-            warnings.push(format!("contexts.{name} is left out of the candidate, so it is not evaluated"));
-        }
-    }
-    warnings
+    ]
+    .into_iter()
+    .filter(|(_, missing)| *missing)
+    .map(|(name, _)| {
+        format!(
+            "contexts.{name} is left out of {what}, so it is not evaluated ({{}} evaluates it with its defaults): {so}"
+        )
+    })
+    .collect()
 }
 
 fn unenforceable_rules(app: &App, policy: &Policy) -> Vec<String> {

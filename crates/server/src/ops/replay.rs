@@ -215,6 +215,10 @@ pub struct Judged {
     valid: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     decided_at: Option<Millis>,
+    /// Which of device, location and network its approval vouched for (`ops::attempts::vouched`); read by
+    /// the store's replay statements only (an attempt written before it was kept vouched for all three).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    vouched: Option<[bool; 3]>,
 }
 
 /// The device signals `decide` reads.
@@ -270,6 +274,7 @@ impl Judged {
             needed: e.needed_reauthentications.clone(),
             valid: e.valid,
             decided_at: doc.decided_at,
+            vouched: Some(crate::ops::attempts::vouched(doc)),
         }
     }
 
@@ -288,6 +293,7 @@ impl Judged {
             needed: e.needed_reauthentications,
             valid: e.valid,
             decided_at: doc.decided_at,
+            vouched: None,
         })
     }
 

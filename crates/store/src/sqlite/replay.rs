@@ -55,12 +55,15 @@ pub const KEYS: &str = "SELECT json_group_array(json_array(person_id, thumbprint
       FROM device_keys WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2))
       GROUP BY person_id, thumbprint, fingerprint)";
 
-/// The location is read only from approved attempts: only an approval is a place the person was. Its
-/// location and decision time, from the judged fields (the same paths as in the document, which is read
-/// when they were not written at the attempt's version).
+/// The location is read only from approved attempts: only an approval is a place the person was, and only
+/// one whose place was vouched for (its policy looked at it, or the person stepped up: the judged fields'
+/// `vouched`, absent from attempts written before it, which vouched for every place), as only those places
+/// are learnt. Its location and decision time, from the judged fields (the same paths as in the document,
+/// which is read when they were not written at the attempt's version).
 pub const ATTEMPTS: &str = "SELECT json_group_array(json_array(person_id, created_at, approval)) FROM
      (SELECT person_id, created_at,
         CASE WHEN status = 'approved'
+            AND (judged_version IS NOT version OR json_extract(judged, '$.vouched[1]') IS NOT 0)
           THEN json_extract(CASE WHEN judged_version = version THEN judged ELSE document END,
             '$.location', '$.decidedAt') END AS approval
       FROM attempts INDEXED BY attempts_by_person
