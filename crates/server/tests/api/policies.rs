@@ -19,6 +19,14 @@ async fn a_policy_is_created_replaced_listed_and_deleted() {
     assert_eq!(replaced["createdAt"], created_at);
     assert_eq!(replaced["id"], made["id"]);
 
+    // A policy as read (id, times, request id and all) is written back edited, as it stands.
+    let mut read = app.get("/policies/pix", &b).await.body;
+    read["name"] = "Pix v3".into();
+    let written = app.put("/policies/pix", &b, read).await;
+    assert_eq!(written.status, StatusCode::OK, "{:?}", written.body);
+    assert_eq!(written.body["name"], "Pix v3");
+    assert_eq!((&written.body["id"], &written.body["createdAt"]), (&made["id"], &created_at));
+
     app.put_policy(&tenant, "login", json!({})).await;
     let list = app.get("/policies", &b).await;
     let ids: Vec<_> =
