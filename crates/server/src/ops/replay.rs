@@ -657,7 +657,15 @@ impl Fold {
         let mut reasons: Vec<&'static str> = Vec::with_capacity(3);
         for (name, (was_status, was_reason), now) in pairs {
             if *was_reason != now.reason || was_status != now.status.as_str() {
-                if !reasons.contains(&now.reason) {
+                // A reason counts when the outcome's change rests on it: a context the candidate now refuses
+                // (a step-up or a block) when the attempt is not approved, or one it now approves that it
+                // refused when the attempt is; not one that merely moved beside them (a network now checked
+                // and clean, beside a device no longer checked).
+                let explains = match now.status {
+                    Status::Approved => candidate.status == Status::Approved && was_status != Status::Approved.as_str(),
+                    _ => candidate.status != Status::Approved,
+                };
+                if explains && !reasons.contains(&now.reason) {
                     reasons.push(now.reason);
                     *report.reasons.entry(now.reason.to_owned()).or_default() += 1;
                 }

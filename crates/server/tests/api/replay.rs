@@ -349,3 +349,28 @@ async fn a_refusal_for_a_device_someone_else_owns_replays_as_a_refusal() {
     assert_eq!(r["changed"], 0, "{r}");
     assert_eq!(r["candidate"]["reproved"], 1, "{r}");
 }
+
+/// `reasons` counts the reasons a changed attempt's new outcome rests on, not every context that moved
+/// beside them: a network the candidate now checks, and finds clean, beside the device it stops checking.
+#[tokio::test]
+async fn reasons_count_what_the_candidate_decides_on_not_what_moved_beside_it() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person("ana").await;
+    // The saved policy leaves the network out.
+    let mut policy = saved(&app, &tenant).await;
+    let network = policy["contexts"].as_object_mut().unwrap().remove("network_context").unwrap();
+    assert_eq!(app.put("/policies/pix", &backend(&tenant), policy.clone()).await.status, StatusCode::OK);
+    let ids = past(&app, &tenant).await;
+    // The candidate checks the network (clean for every attempt) and ignores devices: the new phone's
+    // attempt is approved because of the device, and only the device's reason is counted.
+    policy["contexts"]["network_context"] = network;
+    policy["contexts"]["device_context"]["enabled"] = json!(false);
+    let r = replay(&app, &tenant, json!({"policy": policy})).await.body;
+    assert_eq!(r["transitions"], json!({"pending→approved": 1}), "{r}");
+    assert_eq!(r["changes"][0]["attemptId"], ids[4].as_str(), "{r}");
+    assert_eq!(r["reasons"], json!({"CONTEXT_DISABLED": 1}), "{r}");
+    // The change still lists every context whose verdict differs, the network's included.
+    let contexts: Vec<&str> =
+        r["changes"][0]["contexts"].as_array().unwrap().iter().map(|c| c["context"].as_str().unwrap()).collect();
+    assert_eq!(contexts, ["device", "network"], "{r}");
+}
