@@ -222,7 +222,9 @@ pub async fn rotate_secret(
     }
     let overlap = grace_seconds.map_or(ROTATION_OVERLAP_MS, |s| i64::from(s) * 1000);
     let secret = webhooks::new_secret();
-    record.previous_secret = Some(PreviousSecret { secret_enc: record.secret_enc.clone(), expires_at: now + overlap });
+    // With no overlap the old secret is gone at once: nothing of it is kept (nor shown as expiring).
+    record.previous_secret =
+        (overlap > 0).then(|| PreviousSecret { secret_enc: record.secret_enc.clone(), expires_at: now + overlap });
     record.secret_enc = app.key.encrypt_text(&secret);
     record.updated_at = now;
     let detail = json!({"graceSeconds": overlap / 1000});

@@ -278,6 +278,12 @@ async fn a_rotated_secret_signs_beside_the_new_one() {
     }
     let again = app.post(&rotate, &backend(&tenant), json!({"graceSeconds": 0})).await;
     assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    assert_eq!(
+        again.body["previousSecretExpiresAt"],
+        serde_json::Value::Null,
+        "no old secret is kept: {:?}",
+        again.body
+    );
     let newest = again.body["secret"].as_str().unwrap();
     app.attempt(&tenant, "alice", "fp-2", (-23.56, -46.63)).await;
     let got = receiver.wait_for("r", 2, Duration::from_secs(5)).await;
