@@ -3,6 +3,13 @@
 //! `Content-Length` that never comes, is cut), and a connection between requests is closed after `IDLE`.
 //! The HTTP server this crate uses has no such timer, so the connection's reads carry it: a read that
 //! has waited past the deadline fails, and the connection closes. Shutdown then waits `REQUEST` at most.
+//!
+//! The clock restarts when the answer begins: the first byte written that is not an interim answer
+//! (`100 Continue`, which a client asks for with `Expect` and which would otherwise restart it before the
+//! body comes). HTTP/2 is not served: its control frames (a PING every few seconds) are written between a
+//! request's pieces, so a stream half sent could be held for ever at no cost, hundreds to a connection;
+//! TLS offers only `http/1.1`, and a connection that opens with HTTP/2's preface (prior knowledge) is
+//! closed at once. A proxy in front may speak HTTP/2 to clients.
 
 use std::future::Future;
 use std::io;
@@ -51,8 +58,13 @@ where
     }
 }
 
+/// The first line of an HTTP/2 connection (RFC 9113, 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
+
 pub struct Deadlined<I> {
     io: I,
+    /// How many of the connection's first bytes matched `H2_PREFACE` (`usize::MAX` once one did not).
+    preface: usize,
     request: Duration,
     idle: Duration,
     timer: Pin<Box<Sleep>>,
@@ -65,7 +77,7 @@ impl<I> Deadlined<I> {
     pub fn new(io: I, request: Duration, idle: Duration) -> Deadlined<I> {
         let now = Instant::now();
         let timer = Box::pin(tokio::time::sleep_until(now + idle));
-        Deadlined { io, request, idle, timer, request_started: None, idle_since: now }
+        Deadlined { io, preface: 0, request, idle, timer, request_started: None, idle_since: now }
     }
 
     fn deadline(&self) -> Instant {
@@ -76,7 +88,26 @@ impl<I> Deadlined<I> {
     }
 
     /// After a write: once the answer has begun, the request's deadline ends and the connection is idle.
-    fn wrote(&mut self, written: &Poll<io::Result<usize>>) {
+    /// Whether the connection opens as HTTP/2 (after `read`, its newest bytes).
+    fn opens_http2(&mut self, read: &[u8]) -> bool {
+        if self.preface >= H2_PREFACE.len() {
+            return false;
+        }
+        let expected = &H2_PREFACE[self.preface..];
+        let n = read.len().min(expected.len());
+        if read[..n] != expected[..n] {
+            self.preface = usize::MAX;
+            return false;
+        }
+        self.preface += n;
+        self.preface == H2_PREFACE.len()
+    }
+
+    /// `first`: the start of what was written. An interim answer (`HTTP/1.1 1xx`) is not the answer.
+    fn wrote(&mut self, written: &Poll<io::Result<usize>>, first: &[u8]) {
+        if first.starts_with(b"HTTP/1.1 1") {
+            return;
+        }
         if matches!(written, Poll::Ready(Ok(n)) if *n > 0) {
             self.request_started = None;
             self.idle_since = Instant::now();
@@ -90,6 +121,9 @@ impl<I: AsyncRead + Unpin> AsyncRead for Deadlined<I> {
         let before = buf.filled().len();
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
+                if this.opens_http2(&buf.filled()[before..]) {
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "HTTP/2 is not served")));
+                }
                 if buf.filled().len() > before && this.request_started.is_none() {
                     this.request_started = Some(Instant::now());
                 }
@@ -117,7 +151,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Deadlined<I> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let written = Pin::new(&mut this.io).poll_write(cx, buf);
-        this.wrote(&written);
+        this.wrote(&written, buf);
         written
     }
 
@@ -128,7 +162,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Deadlined<I> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
-        this.wrote(&written);
+        this.wrote(&written, bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]));
         written
     }
 

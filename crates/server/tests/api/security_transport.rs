@@ -575,3 +575,58 @@ async fn slow_or_silent_clients_are_cut_at_the_deadline() {
     // The server still answers everyone else.
     assert_eq!(app.get("/health", "").await.status, StatusCode::OK);
 }
+
+/// Nothing the server writes before the answer stretches the deadline: HTTP/2 is not served (its PINGs,
+/// answered between a request's pieces, held a half-sent stream for ever: hundreds to a connection), and a
+/// `100 Continue` does not restart the clock before the body comes (a body begun just before the deadline
+/// was given a whole deadline more).
+#[tokio::test]
+async fn http2_is_refused_and_an_interim_answer_does_not_stretch_the_deadline() {
+    let app = spawn_app_with(|s| s.client_deadline = Duration::from_secs(2)).await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    let addr = app.address.trim_start_matches("http://").to_owned();
+
+    // HTTP/2 with prior knowledge: the preface and an empty SETTINGS frame get no SETTINGS back, only a close.
+    let mut h2 = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").await.unwrap();
+    let (got, ended) = until_closed(&mut h2, Duration::from_secs(5)).await;
+    assert!(ended.is_some_and(|t| t < Duration::from_secs(1)), "HTTP/2 is closed at once: {ended:?}");
+    assert!(got.is_empty(), "nothing is answered: {got:?}");
+
+    // A body asked to be continued, its first byte just before the deadline, then a byte every 500 ms.
+    let mut expect = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "PUT /policies/pix HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\n\
+         Content-Length: 100\r\nExpect: 100-continue\r\n\r\n",
+        backend(&tenant)
+    );
+    let start = Instant::now();
+    expect.write_all(head.as_bytes()).await.unwrap();
+    let (mut read_half, mut write_half) = expect.into_split();
+    let writer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1900)).await;
+        for _ in 0..20 {
+            if write_half.write_all(b" ").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    let mut got = Vec::new();
+    let mut buffer = [0u8; 1024];
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(12), tokio::io::AsyncReadExt::read(&mut read_half, &mut buffer))
+            .await
+        {
+            Ok(Ok(0)) | Ok(Err(_)) => break Some(start.elapsed()),
+            Ok(Ok(n)) => got.extend_from_slice(&buffer[..n]),
+            Err(_) => break None,
+        }
+    };
+    writer.abort();
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 100 Continue"), "{got}");
+    assert!(ended.is_some_and(|t| t < Duration::from_millis(3000)), "cut at the deadline from the head: {ended:?}");
+    // The policy was not changed.
+    assert_eq!(app.get("/policies/pix", &backend(&tenant)).await.body["name"], "Pix transfer");
+}
