@@ -242,7 +242,9 @@ pub trait Store: Send + Sync + 'static {
     /// The audit trail, newest first: one tenant's (`Some`) or everything (`None`), before the cursor `seq`.
     async fn audit(&self, client_id: Option<&str>, before: Option<i64>, limit: u32) -> Result<Vec<(i64, AuditEntry)>>;
 
-    async fn insert_webhook(&self, webhook: &WebhookRecord, effects: Effects<'_>) -> Result<()>;
+    /// Adds the subscription unless its client has `at_most` already (false then, and nothing is written):
+    /// counted and inserted at once, so that subscriptions created side by side do not pass the limit.
+    async fn insert_webhook(&self, webhook: &WebhookRecord, at_most: u32, effects: Effects<'_>) -> Result<bool>;
     async fn webhook(&self, client_id: &str, webhook_id: &str) -> Result<Option<WebhookRecord>>;
     async fn webhooks(&self, client_id: &str) -> Result<Vec<WebhookRecord>>;
     /// Replaces the subscription's fields if it is as the caller read it (`version`: the `updated_at` it

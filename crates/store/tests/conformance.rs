@@ -688,12 +688,16 @@ fn event(client: &str, id: &str, kind: &str, at: Millis) -> NewEvent {
 
 pub async fn events_are_written_with_their_change_for_the_subscriptions_that_want_them(store: &dyn Store) {
     with_people(store).await;
-    store.insert_webhook(&webhook("c1", "w1", &["authentication.approved"]), Effects::NONE).await.unwrap();
+    store.insert_webhook(&webhook("c1", "w1", &["authentication.approved"]), 20, Effects::NONE).await.unwrap();
     store
-        .insert_webhook(&webhook("c1", "w2", &["authentication.approved", "policy.changed"]), Effects::NONE)
+        .insert_webhook(&webhook("c1", "w2", &["authentication.approved", "policy.changed"]), 20, Effects::NONE)
         .await
         .unwrap();
-    store.insert_webhook(&webhook("c2", "w3", &["authentication.approved"]), Effects::NONE).await.unwrap();
+    store.insert_webhook(&webhook("c2", "w3", &["authentication.approved"]), 20, Effects::NONE).await.unwrap();
+    // At its limit, a client's next subscription is not written (another client's count is its own).
+    assert!(!store.insert_webhook(&webhook("c1", "w4", &["policy.changed"]), 2, Effects::NONE).await.unwrap());
+    assert!(store.insert_webhook(&webhook("c2", "w5", &["policy.changed"]), 2, Effects::NONE).await.unwrap());
+    assert_eq!(store.webhooks("c1").await.unwrap().len(), 2);
     let approved = [event("c1", "e1", "authentication.approved", 1_000)];
     assert!(store
         .insert_attempt_with(&attempt("c1", "p1", "a1", 1_000, "approved"), None, None, &approved)
@@ -833,7 +837,7 @@ pub async fn audit_lines_past_their_retention_are_pruned_oldest_first(store: &dy
 
 pub async fn a_disabled_subscription_gives_up_its_new_events_until_recovered(store: &dyn Store) {
     with_people(store).await;
-    store.insert_webhook(&webhook("c1", "w1", &["authentication.approved"]), Effects::NONE).await.unwrap();
+    store.insert_webhook(&webhook("c1", "w1", &["authentication.approved"]), 20, Effects::NONE).await.unwrap();
     let approve = |n: i64| async move {
         let e = [event("c1", &format!("e{n}"), "authentication.approved", 1_000 + n)];
         let a = attempt("c1", "p1", &format!("a{n}"), 1_000 + n, "approved");
@@ -888,8 +892,8 @@ pub async fn a_disabled_subscription_gives_up_its_new_events_until_recovered(sto
 
 pub async fn new_events_are_claimed_fairly_among_subscriptions(store: &dyn Store) {
     with_people(store).await;
-    store.insert_webhook(&webhook("c1", "slow", &["authentication.approved"]), Effects::NONE).await.unwrap();
-    store.insert_webhook(&webhook("c2", "fast", &["authentication.approved"]), Effects::NONE).await.unwrap();
+    store.insert_webhook(&webhook("c1", "slow", &["authentication.approved"]), 20, Effects::NONE).await.unwrap();
+    store.insert_webhook(&webhook("c2", "fast", &["authentication.approved"]), 20, Effects::NONE).await.unwrap();
     for n in 0..5 {
         let e = event("c1", &format!("s{n}"), "authentication.approved", 1_000 + n);
         store
@@ -932,7 +936,7 @@ pub async fn new_events_are_claimed_fairly_among_subscriptions(store: &dyn Store
     store.finish_deliveries(&[], &[let_go(35_003)]).await.unwrap();
     assert_eq!(events(&store.claim_new_events(5_005, 30_000, 2, &[], 10).await.unwrap()), ["s2", "s3"]);
     // Events of a type a subscription does not take move its cursor without a delivery.
-    store.insert_webhook(&webhook("c2", "other", &["identity.created"]), Effects::NONE).await.unwrap();
+    store.insert_webhook(&webhook("c2", "other", &["identity.created"]), 20, Effects::NONE).await.unwrap();
     let unwanted = [event("c2", "i0", "identity.created", 3_000)];
     store.insert_attempt_with(&attempt("c2", "p1", "b1", 3_000, "approved"), None, None, &unwanted).await.unwrap();
     let claims = store.claim_new_events(5_006, 30_000, 2, &[], 10).await.unwrap();
@@ -961,7 +965,7 @@ pub async fn new_events_are_claimed_fairly_among_subscriptions(store: &dyn Store
 pub async fn retries_are_leased_for_no_more_subscriptions_than_asked(store: &dyn Store) {
     with_people(store).await;
     for w in ["w1", "w2", "w3"] {
-        store.insert_webhook(&webhook("c1", w, &["authentication.approved"]), Effects::NONE).await.unwrap();
+        store.insert_webhook(&webhook("c1", w, &["authentication.approved"]), 20, Effects::NONE).await.unwrap();
     }
     let approved = [event("c1", "e1", "authentication.approved", 1_000)];
     store.insert_attempt_with(&attempt("c1", "p1", "a1", 1_000, "approved"), None, None, &approved).await.unwrap();

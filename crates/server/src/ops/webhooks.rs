@@ -12,7 +12,7 @@ use crate::startup::App;
 use crate::webhooks::{self, EVENT_TYPES};
 
 /// Subscriptions per tenant: every event reads them all.
-pub const MAX_WEBHOOKS_PER_CLIENT: usize = 20;
+pub const MAX_WEBHOOKS_PER_CLIENT: u32 = 20;
 /// How long a rotated-out secret keeps signing beside the new one.
 pub const ROTATION_OVERLAP_MS: i64 = 24 * 3_600_000;
 
@@ -113,11 +113,6 @@ pub async fn create(
     let url = check_url(app, url).await?;
     let events = check_events(events)?;
     let description = check_description(description)?;
-    if app.store.webhooks(client_id).await?.len() >= MAX_WEBHOOKS_PER_CLIENT {
-        return Err(ApiError::Conflict(format!(
-            "a client has at most {MAX_WEBHOOKS_PER_CLIENT} webhook subscriptions"
-        )));
-    }
     let secret = webhooks::new_secret();
     let now = chrono::Utc::now().timestamp_millis();
     let record = WebhookRecord {
@@ -140,7 +135,12 @@ pub async fn create(
         Some(&record.id),
         Some(json!({"url": record.url, "events": record.events})),
     );
-    app.store.insert_webhook(&record, Effects { events: &[], audit: Some(&audit) }).await?;
+    let effects = Effects { events: &[], audit: Some(&audit) };
+    if !app.store.insert_webhook(&record, MAX_WEBHOOKS_PER_CLIENT, effects).await? {
+        return Err(ApiError::Conflict(format!(
+            "a client has at most {MAX_WEBHOOKS_PER_CLIENT} webhook subscriptions"
+        )));
+    }
     Ok((record, secret))
 }
 

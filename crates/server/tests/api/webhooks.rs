@@ -930,3 +930,24 @@ async fn deliveries_to_a_receiver_that_answers_with_a_body_share_one_connection(
     }
     assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1, "one connection for five deliveries");
 }
+
+/// A client has 20 subscriptions at most, however they are made: 40 created side by side make 20 (each was
+/// counted before any was written, and 38 of 40 got through).
+#[tokio::test]
+async fn the_subscription_limit_holds_when_they_are_made_side_by_side() {
+    let app = spawn_app().await;
+    let tenant = app.new_tenant().await;
+    let token = backend(&tenant);
+    let made = futures::future::join_all((0..40).map(|i| {
+        let body = json!({"url": format!("https://1.1.1.1/hooks/{i}"), "events": ["identity.deleted"]});
+        app.post("/webhooks", &token, body)
+    }))
+    .await;
+    let created = made.iter().filter(|a| a.status == StatusCode::OK).count();
+    let refused = made.iter().filter(|a| a.status == StatusCode::CONFLICT).count();
+    assert_eq!((created, refused), (20, 20), "{:?}", made.iter().map(|a| a.status).collect::<Vec<_>>());
+    assert_eq!(app.get("/webhooks", &token).await.body["items"].as_array().unwrap().len(), 20);
+    let audit = app.get("/audit?limit=100", &token).await.body;
+    let lines = audit["items"].as_array().unwrap().iter().filter(|l| l["action"] == "webhook.created").count();
+    assert_eq!(lines, 20, "an audit line for each one made, none for the refused");
+}

@@ -1196,20 +1196,32 @@ impl Store for SqliteStore {
         rows.iter().map(audit_from).collect()
     }
 
-    async fn insert_webhook(&self, w: &WebhookRecord, effects: Effects<'_>) -> Result<()> {
+    async fn insert_webhook(&self, w: &WebhookRecord, at_most: u32, effects: Effects<'_>) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
-        // Its cursor starts after the last event: it gets the events written from now on.
+        // Its cursor starts after the last event: it gets the events written from now on. The client's count
+        // is read by the statement that inserts (?1 is the client).
         let sql = format!(
             "INSERT INTO webhooks (client_id, url, events, description, secret_enc, previous_secret_enc,
                previous_secret_expires_at, disabled_at, disabled_reason, failing_since, updated_at, id, created_at,
                cursor_seq)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {LAST_EVENT})",
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, {LAST_EVENT}
+             WHERE (SELECT COUNT(*) FROM webhooks WHERE client_id = ?1) < ?14",
         );
         let query = sqlx::query(&sql);
-        bind_webhook(query, w).bind(&w.id).bind(w.created_at).execute(&mut *tx).await?;
+        let inserted = bind_webhook(query, w)
+            .bind(&w.id)
+            .bind(w.created_at)
+            .bind(i64::from(at_most))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if inserted == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         write_effects(&mut tx, effects).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn webhook(&self, client_id: &str, webhook_id: &str) -> Result<Option<WebhookRecord>> {
