@@ -16,6 +16,20 @@ use crate::telemetry;
 
 /// Longest a request waits for its selfie to be analysed before the server says it is busy.
 pub const QUEUE_WAIT: Duration = Duration::from_secs(20);
+/// Counts a verification at `now` among an identity's recent ones (oldest first), or says how long until
+/// the oldest no longer counts when there are [`IDENTITY_LIMIT`] in the window.
+fn allow_at(times: &mut std::collections::VecDeque<Instant>, now: Instant) -> Result<(), Duration> {
+    while times.front().is_some_and(|t| now.duration_since(*t) >= IDENTITY_WINDOW) {
+        times.pop_front();
+    }
+    if times.len() >= IDENTITY_LIMIT {
+        let oldest = times.front().copied().unwrap_or(now);
+        return Err(IDENTITY_WINDOW.saturating_sub(now.duration_since(oldest)));
+    }
+    times.push_back(now);
+    Ok(())
+}
+
 /// Face verifications per identity in [`IDENTITY_WINDOW`], across attempts.
 pub const IDENTITY_LIMIT: usize = 10;
 pub const IDENTITY_WINDOW: Duration = Duration::from_secs(600);
@@ -136,23 +150,16 @@ impl Faces {
         Ok(result)
     }
 
-    /// Counts a verification for the identity; false when it has had too many lately.
-    pub fn allow(&self, client_id: &str, person_id: &str) -> bool {
+    /// Counts a verification for the identity; when it has had too many lately, how long until the oldest
+    /// of them no longer counts.
+    pub fn allow(&self, client_id: &str, person_id: &str) -> Result<(), Duration> {
         let key = format!("{client_id}\0{person_id}");
         let now = Instant::now();
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         if recent.len() > 100_000 {
             recent.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < IDENTITY_WINDOW));
         }
-        let times = recent.entry(key).or_default();
-        while times.front().is_some_and(|t| now.duration_since(*t) >= IDENTITY_WINDOW) {
-            times.pop_front();
-        }
-        if times.len() >= IDENTITY_LIMIT {
-            return false;
-        }
-        times.push_back(now);
-        true
+        allow_at(recent.entry(key).or_default(), now)
     }
 
     /// Keeps an image of an attempt, encrypted.
@@ -205,4 +212,23 @@ pub fn signed_link(key: &MasterKey, base: &str, client_id: &str, attempt_id: &st
     let expires = now + LINK_LIFETIME_SECS;
     let signature = key.media_signature(&[client_id, attempt_id, name, &expires.to_string()]);
     format!("{base}/media/{client_id}/{attempt_id}/{name}?expires={expires}&signature={signature}")
+}
+
+#[cfg(test)]
+mod allowance_tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_told_is_until_the_oldest_verification_leaves_the_window() {
+        let start = Instant::now();
+        let mut times = std::collections::VecDeque::new();
+        for i in 0..IDENTITY_LIMIT as u64 {
+            assert!(allow_at(&mut times, start + Duration::from_secs(i * 10)).is_ok());
+        }
+        // At 100 s, the first (at 0 s) counts for 500 s more; at 599 s, for 1 s more; at 600 s, no more.
+        assert_eq!(allow_at(&mut times, start + Duration::from_secs(100)), Err(Duration::from_secs(500)));
+        assert_eq!(allow_at(&mut times, start + Duration::from_secs(599)), Err(Duration::from_secs(1)));
+        assert_eq!(allow_at(&mut times, start + Duration::from_secs(600)), Ok(()));
+        assert_eq!(times.len(), IDENTITY_LIMIT, "the oldest left, the newest came");
+    }
 }

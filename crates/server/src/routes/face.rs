@@ -56,23 +56,32 @@ pub async fn verify(
     }
     let person = record.person_id.clone().ok_or_else(|| ApiError::not_found("attempt"))?;
     ops::lockout::check(app, &record.client_id, &person, Factor::Face).await?;
-    // Counted before anything is fetched or analysed: every request costs the server, whatever comes of it.
-    if !faces.allow(&record.client_id, &person) {
+    // What the request carries is checked first (a base64 image decoded and checked, a URL's host checked):
+    // a body that is no selfie is a 400 that does not count. Then the person's allowance is counted, before
+    // anything is fetched or analysed: those cost the server, whatever comes of them.
+    let selfie = match (image, image_url) {
+        (Some(_), Some(_)) => return Err(ApiError::BadRequest("send either image or imageUrl, not both".into())),
+        (Some(Selfie::Base64(image)), None) => Ok(parse_image(&image)?),
+        // A form's file was checked as it was read (`VerifyInput`).
+        (Some(Selfie::Bytes(bytes)), None) => Ok(bytes),
+        (None, Some(url)) => {
+            app.fetcher.check_target(&url).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            Err(url)
+        }
+        (None, None) => return Err(ApiError::BadRequest("image (base64) or imageUrl is required".into())),
+    };
+    if let Err(wait) = faces.allow(&record.client_id, &person) {
         return Err(ApiError::TooManyRequests {
             message: "too many face verifications for this person lately; try again later".into(),
-            retry_after_secs: 60,
+            retry_after_secs: wait.as_secs() + 1,
         });
     }
-    let bytes = match (image, image_url) {
-        (Some(_), Some(_)) => return Err(ApiError::BadRequest("send either image or imageUrl, not both".into())),
-        (Some(Selfie::Base64(image)), None) => parse_image(&image)?,
-        // A form's file was checked as it was read (`VerifyInput`).
-        (Some(Selfie::Bytes(bytes)), None) => bytes,
-        (None, Some(url)) => check_image(app.fetcher.fetch(&url).await.map_err(|e| match e {
+    let bytes = match selfie {
+        Ok(bytes) => bytes,
+        Err(url) => check_image(app.fetcher.fetch(&url).await.map_err(|e| match e {
             FetchError::TooLarge => ApiError::PayloadTooLarge(e.to_string()),
             other => ApiError::BadRequest(other.to_string()),
         })?)?,
-        (None, None) => return Err(ApiError::BadRequest("image (base64) or imageUrl is required".into())),
     };
     let identity =
         app.store.identity(&record.client_id, &person).await?.ok_or_else(|| ApiError::not_found("identity"))?;

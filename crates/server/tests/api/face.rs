@@ -201,6 +201,18 @@ async fn a_broken_image_is_a_400_and_not_a_try() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = verify(&app, &tenant, &attempt, json!({})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // Nor do they use up the person's 10 verifications in 10 minutes: bodies that carry no selfie (not base64,
+    // not an image, a URL this server does not fetch from) are refused before they are counted.
+    for _ in 0..4 {
+        for body in [
+            json!({"image": "!!!"}),
+            json!({"image": STANDARD.encode(b"no image here")}),
+            json!({"imageUrl": "http://127.0.0.1:9/selfie.jpg"}),
+        ] {
+            let r = verify(&app, &tenant, &attempt, body.clone()).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {:?}", r.body);
+        }
+    }
     let doc = app.get(&format!("/authentications/{attempt}"), &backend(&tenant)).await.body;
     assert_eq!(doc["authenticationMethods"]["face_authentication"]["attempts"], json!([]));
     // The method is still open.
