@@ -17,8 +17,17 @@ impl Email {
         let Some((local, domain)) = raw.rsplit_once('@') else {
             return bad();
         };
-        let labels_ok = domain.split('.').all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
-        if local.is_empty() || local.contains('@') || !domain.contains('.') || !labels_ok {
+        // A host name: letters (any script), digits and inner hyphens, and a top-level label that is not a
+        // number. No address literal (`[127.0.0.1]`, `10.0.0.1`): the mail relay would be asked to deliver to
+        // an address of the client's choosing.
+        let labels_ok = domain.split('.').all(|l| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+        let tld_named = domain.rsplit('.').next().is_some_and(|t| !t.chars().all(|c| c.is_ascii_digit()));
+        if local.is_empty() || local.contains('@') || !domain.contains('.') || !labels_ok || !tld_named {
             return bad();
         }
         Ok(Email(format!("{local}@{}", domain.to_ascii_lowercase())))
@@ -98,7 +107,21 @@ mod tests {
         let e = Email::parse(" John@Example.COM ").unwrap();
         assert_eq!(e.as_str(), "John@example.com");
         assert_eq!(e.masked(), "J***@example.com");
-        for bad in ["", "john", "john@", "@example.com", "john@example", "jo hn@example.com", "a@b@c.com", "x@-a.com"] {
+        assert!(Email::parse("joão@correio.com.br").is_ok() && Email::parse("a@münchen.de").is_ok(), "any script");
+        for bad in [
+            "",
+            "john",
+            "john@",
+            "@example.com",
+            "john@example",
+            "jo hn@example.com",
+            "a@b@c.com",
+            "x@-a.com",
+            "a@[127.0.0.1]",
+            "a@10.0.0.1",
+            "a@[IPv6:::1].com",
+            "a@exa_mple.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }

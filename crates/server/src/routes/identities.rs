@@ -80,6 +80,11 @@ impl IdentityChanges {
             (None, None) => None,
             // `"image": null` removes the face.
             (Some(None), None) => Some((None, None)),
+            (Some(_), Some(_)) => {
+                return Err(ApiError::BadRequest(
+                    "send either image or imageUrl, not both (\"image\": null removes the face)".into(),
+                ))
+            }
             (image, url) => Some((image.as_ref().and_then(|i| i.as_deref()), url)),
         };
         let email = self.email.as_ref().map(|e| e.as_deref().map(parse_email).transpose()).transpose()?;

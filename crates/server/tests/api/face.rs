@@ -387,6 +387,11 @@ async fn a_null_image_url_is_refused_and_a_null_image_removes_the_face() {
     let r = app.call(reqwest::Method::PATCH, &path, Some(&backend(&tenant)), Some(json!({"imageUrl": null}))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(app.get(&path, &backend(&tenant)).await.body["hasFace"], true);
+    // Removing the face and setting one in the same change says two things: refused, as image and imageUrl are.
+    let both = json!({"image": null, "imageUrl": "https://example.com/face.jpg"});
+    let r = app.call(reqwest::Method::PATCH, &path, Some(&backend(&tenant)), Some(both)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("not both"), "{:?}", r.body);
     let r = app.call(reqwest::Method::PATCH, &path, Some(&backend(&tenant)), Some(json!({"image": null}))).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(app.get(&path, &backend(&tenant)).await.body["hasFace"], false);
