@@ -263,7 +263,16 @@ impl Policy {
     pub fn parse(policy_id: &str, body: serde_json::Value) -> Result<Policy, PolicyError> {
         check(valid_policy_id(policy_id), "policyId must be 1-64 characters of letters, digits, '.', '-' or '_'")?;
         objects_where_objects_belong(&body)?;
-        let mut policy: Policy = serde_json::from_value(body).map_err(|e| PolicyError(e.to_string()))?;
+        let mut policy: Policy = serde_path_to_error::deserialize(body).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            // A field the policy does not have is named by serde itself; a wrong value is named by its place.
+            match path.as_str() {
+                "." | "" => PolicyError(inner),
+                _ if inner.starts_with("unknown field") => PolicyError(inner),
+                _ => PolicyError(format!("{path}: {inner}")),
+            }
+        })?;
         if policy.policy_id.is_empty() {
             policy.policy_id = policy_id.to_owned();
         }

@@ -54,6 +54,22 @@ async fn a_misspelt_policy_field_is_refused_and_the_old_policy_stays() {
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert!(a.body["message"].as_str().unwrap().contains("allowTorr"), "{:?}", a.body);
     assert_eq!(app.get("/policies/pix", &backend(&tenant)).await.body["name"], "Pix transfer");
+    // A value of the wrong kind is named by its place in the policy.
+    for (body, place) in [
+        (json!({"name": "x", "codes": "x"}), "codes: "),
+        (json!({"name": "x", "codes": {"length": "six"}}), "codes.length: "),
+        (
+            json!({"name": "x", "contexts": {"device_context": {"maxDevicesPerIdentity": -1}}}),
+            "contexts.device_context.maxDevicesPerIdentity: ",
+        ),
+    ] {
+        let a = app.put("/policies/pix", &backend(&tenant), body.clone()).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{body}");
+        let message = a.body["message"].as_str().unwrap();
+        assert!(message.starts_with(place), "{body}: {message}");
+        assert!(!message.contains("struct") && !message.contains("u32"), "no type of the server's: {message}");
+    }
+    assert_eq!(app.get("/policies/pix", &backend(&tenant)).await.body["name"], "Pix transfer");
 }
 
 #[tokio::test]
