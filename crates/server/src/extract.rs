@@ -33,7 +33,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             Err(JsonRejection::JsonSyntaxError(_)) => {
                 Err(ApiError::BadRequest("the request body is not valid JSON".into()))
             }
-            Err(e) => Err(from_status(e.status(), e.body_text())),
+            // The body could not be read whole: the connection ended or broke under it.
+            Err(e) => Err(from_status(e.status(), "the request body could not be read whole".into())),
         }
     }
 }
@@ -62,7 +63,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Query(v)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
-                Err(ApiError::BadRequest(public_message(&e.body_text())))
+                let text = e.body_text();
+                let text = public_message(text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text));
+                // `limit: invalid digit ...` names its parameter; `unknown field ...` does itself.
+                let named =
+                    text.split_once(": ").is_some_and(|(p, _)| p.chars().all(|c| c.is_alphanumeric() || c == '_'));
+                Err(ApiError::BadRequest(if named {
+                    format!("query parameter {text}")
+                } else {
+                    format!("query string: {text}")
+                }))
             }
             Err(e) => Err(from_status(e.status(), e.body_text())),
         }

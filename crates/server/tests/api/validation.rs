@@ -157,6 +157,17 @@ async fn unknown_paths_and_methods_answer_json() {
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     let a = app.get("/authentications?cursor=zzz", &backend(&tenant)).await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    // A query parameter of the wrong kind is named, in the API's words, not the framework's.
+    let a = app.get("/authentications?limit=ten", &backend(&tenant)).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.body["message"].as_str().unwrap().starts_with("query parameter limit: "), "{:?}", a.body);
+    let a = app.get("/authentications?colour=red", &backend(&tenant)).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    let message = a.body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("query parameter colour: unknown field `colour`") && !message.contains("Failed"),
+        "{message}"
+    );
     // A step-up method that does not exist is a 404 whatever the body says (it used to be a 400 or a 415
     // about the body, as if the method existed).
     let path = format!("{}/authentications/0000000000000000000000aa/methods/carrier_pigeon/verify", app.address);
