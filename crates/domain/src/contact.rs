@@ -17,14 +17,14 @@ impl Email {
         let Some((local, domain)) = raw.rsplit_once('@') else {
             return bad();
         };
-        // A host name: letters (any script), digits and inner hyphens, and a top-level label that is not a
-        // number. No address literal (`[127.0.0.1]`, `10.0.0.1`): the mail relay would be asked to deliver to
+        // A host name: letters (any script), ASCII digits and inner hyphens, and a top-level label that is not
+        // a number (other scripts' digits are refused: IDNA maps fullwidth `１０` to `10`). No address literal (`[127.0.0.1]`, `10.0.0.1`): the mail relay would be asked to deliver to
         // an address of the client's choosing.
         let labels_ok = domain.split('.').all(|l| {
             !l.is_empty()
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || (!c.is_ascii() && c.is_alphabetic()))
         });
         let tld_named = domain.rsplit('.').next().is_some_and(|t| !t.chars().all(|c| c.is_ascii_digit()));
         if local.is_empty() || local.contains('@') || !domain.contains('.') || !labels_ok || !tld_named {
@@ -121,6 +121,8 @@ mod tests {
             "a@10.0.0.1",
             "a@[IPv6:::1].com",
             "a@exa_mple.com",
+            "a@１０.０.０.１",
+            "a@٣.٣",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }

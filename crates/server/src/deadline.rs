@@ -103,12 +103,18 @@ impl<I> Deadlined<I> {
         self.preface == H2_PREFACE.len()
     }
 
-    /// `first`: the start of what was written. An interim answer (`HTTP/1.1 1xx`) is not the answer.
+    /// `first`: the first buffer given to the write. A write of a whole interim answer alone (`HTTP/1.1 1xx`
+    /// up to its blank line, and no other status line after it) is not the answer; anything else written is.
     fn wrote(&mut self, written: &Poll<io::Result<usize>>, first: &[u8]) {
-        if first.starts_with(b"HTTP/1.1 1") {
+        let Poll::Ready(Ok(n)) = written else { return };
+        if *n == 0 {
             return;
         }
-        if matches!(written, Poll::Ready(Ok(n)) if *n > 0) {
+        let sent = &first[..(*n).min(first.len())];
+        let interim = sent.starts_with(b"HTTP/1.1 1")
+            && sent.ends_with(b"\r\n\r\n")
+            && sent.windows(9).filter(|w| w == b"HTTP/1.1 ").count() == 1;
+        if !interim {
             self.request_started = None;
             self.idle_since = Instant::now();
         }
@@ -176,5 +182,30 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Deadlined<I> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_a_whole_interim_answer_written_alone_leaves_the_clock_running() {
+        let (io, _other) = tokio::io::duplex(64);
+        let mut d = Deadlined::new(io, REQUEST, IDLE);
+        let wrote = |d: &mut Deadlined<_>, bytes: &[u8]| {
+            d.request_started = Some(Instant::now());
+            d.wrote(&Poll::Ready(Ok(bytes.len())), bytes);
+            d.request_started.is_some()
+        };
+        assert!(wrote(&mut d, b"HTTP/1.1 100 Continue\r\n\r\n"), "a 100 alone is not the answer");
+        // The 100 and the answer's head in one write, a 100 cut short, and an answer: the answer began.
+        assert!(!wrote(&mut d, b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"));
+        assert!(!wrote(&mut d, b"HTTP/1.1 100 Cont"));
+        assert!(!wrote(&mut d, b"HTTP/1.1 200 OK\r\n\r\n"));
+        // Nothing written is nothing.
+        d.request_started = Some(Instant::now());
+        d.wrote(&Poll::Ready(Ok(0)), b"HTTP/1.1 200 OK\r\n\r\n");
+        assert!(d.request_started.is_some());
     }
 }

@@ -624,7 +624,11 @@ impl Fold {
         let candidate = decide_with(&self.candidate);
         let ended_approved = record.status == Status::Approved.as_str();
         // What really happened is the past of the attempts after it.
-        let approved_at = context.location.as_ref().filter(|_| ended_approved).map(|l| (l.coordinates, l.accuracy));
+        // Its place is where the person was last approved only when the approval vouched for it (as the past
+        // read from the store counts it: `ops::attempts::vouched`).
+        let place_vouched = doc.vouched.is_none_or(|[_, location, _]| location);
+        let approved_at =
+            context.location.as_ref().filter(|_| ended_approved && place_vouched).map(|l| (l.coordinates, l.accuracy));
         person.past.record(PastAttempt::new(at, approved_at, doc.decided_at));
 
         let report = &mut self.report;

@@ -376,26 +376,24 @@ async fn malformed_client_hints_are_a_400_that_stores_nothing() {
     assert_eq!(app.count_rows("attempts").await, 0, "refused attempts change nothing");
 }
 
-/// A policy that does not look at a context does not vouch for it: an approval under it must not make its
-/// place, device or network known to the policies that do look (a known phone approved passively for a
-/// login that ignores places must not make a new city safe for transfers).
+/// A policy that does not look at a place does not vouch for it: an approval under it must not make the
+/// place known to the policies that do look, nor be the last approved place a travel is measured from (a
+/// known phone approved passively for a login that ignores places must not make a new city safe for
+/// transfers). The replay rebuilds the same past.
 #[tokio::test]
 async fn a_policy_that_does_not_look_at_a_context_does_not_teach_it_to_the_strict_ones() {
     let app = spawn_app().await;
     let tenant = app.tenant_with_person(PERSON).await;
     app.approve_by_email(&tenant, PERSON, "phone-1", SAO_PAULO).await;
-    // `login` looks at devices only, `places` at places only (a context left out is not evaluated).
+    // `login` looks at devices only (a context left out is not evaluated), and the answer says so.
     let pix = app.get("/policies/pix", &backend(&tenant)).await.body;
-    for (id, keep) in [("login", "device_context"), ("places", "location_context")] {
-        let body = json!({"name": id, "contexts": {keep: pix["contexts"][keep]},
-                          "reauthenticationMethods": ["email_authentication"]});
-        let a = app.put(&format!("/policies/{id}"), &backend(&tenant), body).await;
-        assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
-        // The answer says which contexts the policy leaves out, and what that means.
-        let warnings = a.body["warnings"].as_array().unwrap();
-        assert_eq!(warnings.len(), 2, "{warnings:?}");
-        assert!(warnings.iter().all(|w| w.as_str().unwrap().contains("so it is not evaluated")), "{warnings:?}");
-    }
+    let login = json!({"name": "login", "contexts": {"device_context": pix["contexts"]["device_context"]},
+                       "reauthenticationMethods": ["email_authentication"]});
+    let a = app.put("/policies/login", &backend(&tenant), login.clone()).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let warnings = a.body["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings.iter().all(|w| w.as_str().unwrap().contains("so it is not evaluated")), "{warnings:?}");
     const MANAUS: (f64, f64) = (-3.119, -60.0217);
     let attempt = |policy: &'static str, fingerprint: &'static str, at: (f64, f64)| {
         let (app, tenant) = (&app, &tenant);
@@ -409,18 +407,12 @@ async fn a_policy_that_does_not_look_at_a_context_does_not_teach_it_to_the_stric
             app.get(&format!("/authentications/{id}"), &backend(tenant)).await.body
         }
     };
-    // A new phone at a known place: `places` approves it without looking at the phone; a transfer from that
-    // phone is still a new device.
-    let places = attempt("places", "phone-2", SAO_PAULO).await;
-    assert_eq!(places["status"], "approved", "{places}");
-    assert_eq!(places["contextEvaluation"]["device_context"]["reason"], "CONTEXT_DISABLED");
-    let transfer = attempt("pix", "phone-2", SAO_PAULO).await;
-    assert_eq!(transfer["contextEvaluation"]["device_context"]["reason"], "NEW_DEVICE", "{transfer}");
-    // The known phone in a new city: `login` approves it without looking at the place; a transfer from that
-    // city is still a new place (it was KNOWN_LOCATION, approved passively).
-    let login = attempt("login", "phone-1", MANAUS).await;
-    assert_eq!(login["status"], "approved", "{login}");
-    assert_eq!(login["contextEvaluation"]["location_context"]["reason"], "CONTEXT_DISABLED");
+    // The known phone in a new city, then back home: `login` approves both without looking at the place.
+    let away = attempt("login", "phone-1", MANAUS).await;
+    assert_eq!(away["status"], "approved", "{away}");
+    assert_eq!(away["contextEvaluation"]["location_context"]["reason"], "CONTEXT_DISABLED");
+    let back = attempt("login", "phone-1", SAO_PAULO).await;
+    assert_eq!(back["status"], "approved", "{back}");
     // A transfer from that city is not approved passively (it was, as KNOWN_LOCATION): the city is not known,
     // and the last place vouched for is São Paulo, 2,700 km away a moment ago.
     let transfer = attempt("pix", "phone-1", MANAUS).await;
@@ -433,10 +425,19 @@ async fn a_policy_that_does_not_look_at_a_context_does_not_teach_it_to_the_stric
     app.approve_by_email(&tenant, PERSON, "phone-3", MANAUS).await;
     let transfer = attempt("pix", "phone-3", MANAUS).await;
     assert_eq!(transfer["status"], "approved", "{transfer}");
+
     // Replaying the saved policy over these attempts decides each as it was decided: the past it rebuilds
     // learns what the live attempts learnt.
     let replay = app.post("/policies/pix/replay", &backend(&tenant), json!({"policy": pix, "limit": 100})).await;
     assert_eq!(replay.status, StatusCode::OK, "{:?}", replay.body);
-    assert_eq!(replay.body["changed"], 0, "{}", replay.body);
-    assert_eq!(replay.body["attempts"], 6, "{}", replay.body);
+    assert_eq!((&replay.body["attempts"], &replay.body["changed"]), (&json!(5), &json!(0)), "{}", replay.body);
+    // Replaying `login` with places looked at: the trip to Manaus would have been stepped up, and the return
+    // home measured from the last place vouched for (São Paulo), not from Manaus, whether the replay starts
+    // before the trip or after it.
+    let mut candidate = login.clone();
+    candidate["contexts"]["location_context"] = pix["contexts"]["location_context"].clone();
+    let replay = app.post("/policies/login/replay", &backend(&tenant), json!({"policy": candidate})).await.body;
+    assert_eq!(replay["attempts"], 2, "{replay}");
+    assert_eq!(replay["changed"], 1, "{replay}");
+    assert_eq!(replay["changes"][0]["attemptId"], away["id"], "{replay}");
 }
