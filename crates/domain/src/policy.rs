@@ -266,10 +266,10 @@ impl Policy {
         let mut policy: Policy = serde_path_to_error::deserialize(body).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();
-            // A field the policy does not have is named by serde itself; a wrong value is named by its place.
+            // A wrong value, or a field the policy does not have, is named by its place
+            // (`contexts.network_context.allowTorr: unknown field ...`); at the top, serde's words alone.
             match path.as_str() {
                 "." | "" => PolicyError(inner),
-                _ if inner.starts_with("unknown field") => PolicyError(inner),
                 _ => PolicyError(format!("{path}: {inner}")),
             }
         })?;

@@ -312,6 +312,15 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_receiver_that_cannot_be_reached_is_looked_up_again_next_time() {
+        let fetcher = SafeFetcher::new(true);
+        let key = ("127.0.0.1".to_owned(), 9);
+        let sent = fetcher.post("http://127.0.0.1:9/hooks", &[], b"{}".to_vec(), Duration::from_secs(2)).await;
+        assert!(matches!(sent, Err(FetchError::Failed(_))), "port 9 answers nothing");
+        assert!(fetcher.resolved.get(&key).is_none(), "its address is forgotten");
+    }
+
+    #[tokio::test]
     async fn a_name_that_does_not_resolve_looks_like_a_private_target() {
         let fetcher = SafeFetcher::new(false);
         let mut messages = Vec::new();
