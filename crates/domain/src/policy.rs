@@ -260,8 +260,16 @@ fn check(ok: bool, message: impl Into<String>) -> Result<(), PolicyError> {
 impl Policy {
     /// Parses the wire document for the policy named `policy_id` (the id in the URL). A `policyId` in the
     /// body must agree with it.
-    pub fn parse(policy_id: &str, body: serde_json::Value) -> Result<Policy, PolicyError> {
+    pub fn parse(policy_id: &str, mut body: serde_json::Value) -> Result<Policy, PolicyError> {
         check(valid_policy_id(policy_id), "policyId must be 1-64 characters of letters, digits, '.', '-' or '_'")?;
+        // A policy as `GET /policies/{policyId}` shows it is a policy to write as it stands: its read-only
+        // fields (the record's id and times, the answer's request id and warnings) are dropped, not refused, so
+        // that a policy can be read, edited and written back, or replayed.
+        if let Some(fields) = body.as_object_mut() {
+            for field in ["id", "createdAt", "updatedAt", "requestId", "warnings"] {
+                fields.remove(field);
+            }
+        }
         objects_where_objects_belong(&body)?;
         let mut policy: Policy = serde_path_to_error::deserialize(body).map_err(|e| {
             let path = e.path().to_string();

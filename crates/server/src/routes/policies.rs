@@ -23,18 +23,6 @@ fn describe(record: &PolicyRecord) -> Value {
     doc
 }
 
-/// A policy as `GET /policies/{policyId}` shows it is a policy to write as it stands: its read-only fields
-/// (the record's id and times, the answer's request id and warnings) are dropped, not refused, so that a
-/// policy can be read, edited and written back, or replayed.
-fn without_read_only(mut body: Value) -> Value {
-    if let Some(fields) = body.as_object_mut() {
-        for field in ["id", "createdAt", "updatedAt", "requestId", "warnings"] {
-            fields.remove(field);
-        }
-    }
-    body
-}
-
 fn policy_id(raw: &str) -> ApiResult<&str> {
     if valid_policy_id(raw) {
         Ok(raw)
@@ -49,8 +37,7 @@ pub async fn put(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> ApiResult<Response> {
-    let policy =
-        Policy::parse(&id, without_read_only(body)).map_err(|e| ApiError::BadRequest(extract::public_message(&e.0)))?;
+    let policy = Policy::parse(&id, body).map_err(|e| ApiError::BadRequest(extract::public_message(&e.0)))?;
     let stored = ops::policies::put(&app, &Actor::tenant(&tenant), tenant.client_id(), policy).await?;
     let mut out = describe(&stored.record);
     out["warnings"] = stored.warnings.into();
@@ -103,7 +90,7 @@ pub async fn replay(
     let client_id = tenant.client_id();
     let current =
         app.policy(client_id, policy_id(&id)?).await?.ok_or_else(|| ApiError::not_found("policy"))?.policy.clone();
-    let candidate = Policy::parse(&id, without_read_only(body.policy))
+    let candidate = Policy::parse(&id, body.policy)
         .map_err(|e| ApiError::BadRequest(format!("policy: {}", extract::public_message(&e.0))))?;
     let limit = body.limit.unwrap_or(i64::from(ops::replay::DEFAULT_ATTEMPTS));
     let limit = u32::try_from(limit)

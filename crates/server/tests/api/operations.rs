@@ -321,22 +321,12 @@ async fn every_field_an_answer_carries_is_in_its_schema() {
         .post(&format!("/authentications/{id}/methods/email_authentication/send"), &sdk(&tenant, PERSON), json!({}))
         .await;
     check("post", "/authentications/{attemptId}/methods/{method}/send", &sent);
-    let wrong = app
-        .post(
-            &format!("/authentications/{id}/methods/email_authentication/verify"),
-            &sdk(&tenant, PERSON),
-            json!({"code": "00000000"}),
-        )
-        .await;
+    let (verify_path, person_token) =
+        (format!("/authentications/{id}/methods/email_authentication/verify"), sdk(&tenant, PERSON));
+    let verify = |code: String| app.post(&verify_path, &person_token, json!({"code": code}));
+    let wrong = verify("00000000".into()).await;
     check("post", "/authentications/{attemptId}/methods/{method}/verify", &wrong);
-    let code = app.last_email_code(8).await;
-    let right = app
-        .post(
-            &format!("/authentications/{id}/methods/email_authentication/verify"),
-            &sdk(&tenant, PERSON),
-            json!({"code": code}),
-        )
-        .await;
+    let right = verify(app.last_email_code(8).await).await;
     check("post", "/authentications/{attemptId}/methods/{method}/verify", &right);
     let passive = app.attempt(&tenant, PERSON, "phone-1", SAO_PAULO).await;
     check("post", "/authentications", &passive);
