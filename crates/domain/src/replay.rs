@@ -43,11 +43,28 @@ impl PastAttempt {
     }
 }
 
+/// A device fingerprint the person was approved on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PastDevice {
+    pub fingerprint: String,
+    /// Their first approval on it: from then on they count among the device's people.
+    pub first_seen: i64,
+    /// When it became a known device of theirs (an approval that vouched for it); none while only policies
+    /// that did not look at devices approved them on it.
+    pub known_since: Option<i64>,
+}
+
+impl PastDevice {
+    /// A device known from its first approval.
+    pub fn known(fingerprint: &str, first_seen: i64) -> PastDevice {
+        PastDevice { fingerprint: fingerprint.to_owned(), first_seen, known_since: Some(first_seen) }
+    }
+}
+
 /// Everything one person had shown, each with the instant it became known.
 #[derive(Debug, Clone, Default)]
 pub struct Past {
-    /// Device fingerprints and their first approval.
-    pub devices: Vec<(String, i64)>,
+    pub devices: Vec<PastDevice>,
     /// Device keys (with the fingerprint they came with) and their first approval.
     pub keys: Vec<(KnownDeviceKey, i64)>,
     pub places: Vec<PastPlace>,
@@ -70,8 +87,8 @@ pub struct Sharing {
 impl Sharing {
     /// Counts `person`'s own devices and keys (from their past) beside what the store answered.
     pub fn add_own(&mut self, person: &str, past: &Past) {
-        for (fingerprint, first) in &past.devices {
-            self.own_fingerprints.entry(fingerprint.clone()).or_default().push((person.to_owned(), *first));
+        for d in &past.devices {
+            self.own_fingerprints.entry(d.fingerprint.clone()).or_default().push((person.to_owned(), d.first_seen));
         }
         for (key, first) in &past.keys {
             self.own_keys.entry(key.thumbprint.clone()).or_default().push((person.to_owned(), *first));
@@ -104,7 +121,8 @@ impl Past {
     /// `attempts_in_window` is left 0: it depends on the policy's window (`attempts_since`).
     pub fn history_at(&self, at: i64, other_identities_on_device: u32) -> History {
         let before = |first: i64| first < at;
-        let known_devices = self.devices.iter().filter(|(_, f)| before(*f)).map(|(d, _)| d.clone()).collect();
+        let known_devices =
+            self.devices.iter().filter(|d| d.known_since.is_some_and(before)).map(|d| d.fingerprint.clone()).collect();
         let known_device_keys = self.keys.iter().filter(|(_, f)| before(*f)).map(|(k, _)| k.clone()).collect();
         let known_locations = self.places.iter().filter(|p| before(p.first_seen)).map(|p| p.coordinates).collect();
         let earlier = self.attempts.partition_point(|a| a.at < at);
@@ -183,7 +201,14 @@ mod tests {
 
     fn past() -> Past {
         Past {
-            devices: vec![("fp-a".into(), 1_000), ("fp-b".into(), 5_000)],
+            devices: vec![
+                PastDevice::known("fp-a", 1_000),
+                PastDevice::known("fp-b", 5_000),
+                // Approved on under device-blind policies from 500, vouched for at 9 500.
+                PastDevice { fingerprint: "fp-c".into(), first_seen: 500, known_since: Some(9_500) },
+                // Only ever approved on under device-blind policies.
+                PastDevice { fingerprint: "fp-d".into(), first_seen: 600, known_since: None },
+            ],
             keys: vec![(KnownDeviceKey { thumbprint: "k1".into(), fingerprint: Some("fp-a".into()) }, 2_000)],
             places: vec![
                 PastPlace {
@@ -215,7 +240,7 @@ mod tests {
         assert_eq!(h.last_approved_location.map(|(t, c)| (t.timestamp_millis(), c)), Some((1_000, at(-22.9, -43.2))));
         assert_eq!(past().attempts_since(5_000, 0, 10), 0);
         let later = past().history_at(10_000, 0);
-        assert_eq!(later.known_devices.len(), 2);
+        assert_eq!(later.known_devices, ["fp-a", "fp-b", "fp-c"], "fp-c from 9 500, fp-d never");
         assert_eq!(later.known_locations.len(), 2);
     }
 
@@ -248,8 +273,12 @@ mod tests {
         assert_eq!(sharing.others("me", None, None, 60), 0);
         // Bia's own past, read too, names the device she was also read on: she counts once; Caio, known only
         // from his past, counts from his first approval.
-        let bia = Past { devices: vec![("fp".into(), 50)], ..Past::default() };
-        let caio = Past { devices: vec![("fp".into(), 40)], ..Past::default() };
+        let bia = Past { devices: vec![PastDevice::known("fp", 50)], ..Past::default() };
+        // Caio was approved on it under a device-blind policy only: he counts all the same.
+        let caio = Past {
+            devices: vec![PastDevice { fingerprint: "fp".into(), first_seen: 40, known_since: None }],
+            ..Past::default()
+        };
         sharing.add_own("bia", &bia);
         sharing.add_own("caio", &caio);
         assert_eq!(sharing.others("me", Some("fp"), None, 45), 2);

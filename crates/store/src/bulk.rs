@@ -196,6 +196,7 @@ impl Generator {
             client_id: s.client_id.clone(),
             person_id: identity.person_id.clone(),
             fingerprint: Some(own.fingerprint),
+            fingerprint_vouched: true,
             location: Some((own.latitude, own.longitude)),
             location_accuracy: Some(20.0),
             ip: Some(format!("177.{}.{}.{}", (h >> 8) as u8, (h >> 24) as u8, (h >> 40) as u8 | 1)),

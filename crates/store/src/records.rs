@@ -146,6 +146,10 @@ pub struct Learned {
     pub client_id: String,
     pub person_id: String,
     pub fingerprint: Option<String>,
+    /// Whether the approval vouched for the fingerprint (its policy evaluated devices, or the person stepped
+    /// up): only then does it become a known device of the person. Else it is only counted among the
+    /// device's people (`maxIdentitiesPerDevice`).
+    pub fingerprint_vouched: bool,
     pub location: Option<(f64, f64)>,
     /// The location's accuracy in metres, as the client reported it.
     pub location_accuracy: Option<f64>,

@@ -54,6 +54,7 @@ fn learned(client: &str, person: &str, fp: &str, at: Millis, place: (f64, f64)) 
         client_id: client.into(),
         person_id: person.into(),
         fingerprint: Some(fp.into()),
+        fingerprint_vouched: true,
         location: Some(place),
         location_accuracy: Some(12.0),
         ip: Some("198.51.100.1".into()),
@@ -260,6 +261,36 @@ pub async fn history_reflects_what_approvals_taught(store: &dyn Store) {
     assert_eq!(unknown_device.attempts_in_window, 2);
     let capped = HistoryQuery { attempt_limit: 1, ..query("p1", None, 0) };
     assert_eq!(store.history(&capped).await.unwrap().attempts_in_window, 1, "counting stops at the limit");
+}
+
+/// A fingerprint approved under a policy that did not look at devices is counted among the device's people
+/// but not known to the person, until an approval vouches for it; then it stays known. The replay's past
+/// reads both times.
+pub async fn a_device_not_vouched_for_is_counted_but_not_known(store: &dyn Store) {
+    with_people(store).await;
+    let query = |person: &'static str| HistoryQuery {
+        client_id: "c1",
+        person_id: person,
+        fingerprint: Some("tablet"),
+        device_key: None,
+        window_start: 0,
+        attempt_limit: 100,
+    };
+    let approve = |id: &'static str, at: Millis, vouched: bool| {
+        let learned = Learned { fingerprint_vouched: vouched, ..learned("c1", "p1", "tablet", at, (1.0, 1.0)) };
+        async move { store.insert_attempt(&attempt("c1", "p1", id, at, "approved"), Some(&learned), None).await }
+    };
+    approve("a1", 1_000, false).await.unwrap();
+    assert!(store.history(&query("p1")).await.unwrap().known_devices.is_empty(), "seen, not known");
+    assert_eq!(store.history(&query("p2")).await.unwrap().other_identities_on_device, 1, "p1 counts on it");
+    approve("a2", 2_000, true).await.unwrap();
+    approve("a3", 3_000, false).await.unwrap();
+    assert_eq!(store.history(&query("p1")).await.unwrap().known_devices, vec!["tablet"], "known once vouched for");
+    let span = ReplaySpan { from: 0, until: 10_000, replayed_after: (10_000, "~".into()) };
+    let pasts = store.replay_pasts("c1", &["p1".to_owned()], "pix", span).await.unwrap();
+    let devices = &pasts["p1"].past.devices;
+    assert_eq!(devices.len(), 1, "{devices:?}");
+    assert_eq!((devices[0].first_seen, devices[0].known_since), (1_000, Some(2_000)), "{devices:?}");
 }
 
 pub async fn decision_inputs_are_the_identity_and_its_history(store: &dyn Store) {
@@ -1033,6 +1064,7 @@ engine!(
         attempts_are_listed_newest_first_in_pages,
         a_cursor_never_reaches_past_to,
         history_reflects_what_approvals_taught,
+        a_device_not_vouched_for_is_counted_but_not_known,
         erasure_removes_the_person_and_anonymizes_attempts,
         a_failed_attempt_write_leaves_nothing_behind,
         the_window_limit_is_checked_when_the_attempt_is_stored,

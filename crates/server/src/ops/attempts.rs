@@ -87,20 +87,21 @@ pub fn vouched(doc: &AttemptDoc) -> [bool; 3] {
     [&e.device_context, &e.location_context, &e.network_context].map(|v| stepped_up || v.reason != "CONTEXT_DISABLED")
 }
 
-/// What an approved attempt teaches about its person. A place, a network and a device key are learnt only
-/// when something vouched for them: the policy evaluated them (and approved), or the person completed a
-/// step-up (they proved who they are, there, on that device). A policy that does not look at a context must
-/// not make it known for the strict ones: a login that ignores places, approving a known phone in a new
-/// city, would make that city safe for transfers. A fingerprint is learnt in any case (see below). A known key does not teach the fingerprint it came with without a step-up, so that
-/// one key cannot make any number of fingerprints known (a web fingerprint is shared by every phone of a
-/// model).
+/// What an approved attempt teaches about its person. A place, a network and a device are learnt as known
+/// only when something vouched for them: the policy evaluated them (and approved), or the person completed
+/// a step-up (they proved who they are, there, on that device). A policy that does not look at a context
+/// must not make it known for the strict ones: a login that ignores places, approving a known phone in a new
+/// city, would make that city safe for transfers. A fingerprint not vouched for is still recorded, as seen
+/// but not known, to count the device's people. A known key does not teach the fingerprint it came with
+/// without a step-up, so that one key cannot make any number of fingerprints known (a web fingerprint is
+/// shared by every phone of a model).
 pub fn learned_from(record: &AttemptRecord, doc: &AttemptDoc) -> Option<Learned> {
     let stepped_up = stepped_up(doc);
     let [device_vouched, location, network] = vouched(doc);
     let key = doc.device.as_ref().and_then(|d| d.key.clone()).filter(|_| device_vouched);
-    // The fingerprint is learnt whatever the policy looked at: its rows are also what counts the people of a
-    // device (`maxIdentitiesPerDevice`), which a device-blind login must not hide. So a device-blind policy
-    // still makes a fingerprint known (a flag on the row, known apart from counted, is the next step).
+    // The fingerprint is recorded whatever the policy looked at, as its rows also count the people of a device
+    // (`maxIdentitiesPerDevice`), which a device-blind login must not hide; it becomes known to the person
+    // only when vouched for.
     let fingerprint = doc.device.as_ref().and_then(|d| d.fingerprint.clone());
     let fingerprint = fingerprint.filter(|_| stepped_up || doc.evaluation.device_context.reason != "KNOWN_DEVICE_KEY");
     let location = doc.location.as_ref().filter(|_| location);
@@ -108,6 +109,7 @@ pub fn learned_from(record: &AttemptRecord, doc: &AttemptDoc) -> Option<Learned>
         client_id: record.client_id.clone(),
         person_id: record.person_id.clone()?,
         fingerprint,
+        fingerprint_vouched: device_vouched,
         location: location.map(|l| (l.coordinates.latitude(), l.coordinates.longitude())),
         location_accuracy: location.and_then(|l| l.accuracy),
         ip: network.then(|| doc.network.ip.to_string()),

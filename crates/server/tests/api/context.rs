@@ -441,3 +441,54 @@ async fn a_policy_that_does_not_look_at_a_context_does_not_teach_it_to_the_stric
     assert_eq!(replay["changed"], 1, "{replay}");
     assert_eq!(replay["changes"][0]["attemptId"], away["id"], "{replay}");
 }
+
+/// A policy that does not look at devices does not make a new phone known either: approved under it, the
+/// phone is still new to the policies that look. It counts all the same among the device's people
+/// (`maxIdentitiesPerDevice`), so a device-blind login cannot hide a ring of accounts on one phone. The
+/// replay rebuilds the same.
+#[tokio::test]
+async fn a_device_blind_policy_records_a_phone_without_making_it_known() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person(PERSON).await;
+    app.approve_by_email(&tenant, PERSON, "phone-1", SAO_PAULO).await;
+    let pix = app.get("/policies/pix", &backend(&tenant)).await.body;
+    assert_eq!(pix["contexts"]["device_context"]["maxIdentitiesPerDevice"], 2, "{pix}");
+    let login = json!({"name": "login", "contexts": {"network_context": pix["contexts"]["network_context"]},
+                       "reauthenticationMethods": ["email_authentication"]});
+    let a = app.put("/policies/login", &backend(&tenant), login).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let attempt = |policy: &'static str, person: &'static str| {
+        let (app, tenant) = (&app, &tenant);
+        async move {
+            let body = json!({"policyId": policy, "context": {
+                "device": {"type": "web", "fingerPrint": "phone-9"},
+                "location": {"latitude": SAO_PAULO.0, "longitude": SAO_PAULO.1, "accuracy": 10.0}}});
+            let a = app.post("/authentications", &sdk(tenant, person), body).await;
+            assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+            let id = a.body["attemptId"].as_str().unwrap().to_owned();
+            app.get(&format!("/authentications/{id}"), &backend(tenant)).await.body
+        }
+    };
+    let login = attempt("login", PERSON).await;
+    assert_eq!(login["status"], "approved", "{login}");
+    assert_eq!(login["contextEvaluation"]["device_context"]["reason"], "CONTEXT_DISABLED");
+    // At home, but on a phone no policy that looks at devices has seen: a step-up (it was KNOWN_DEVICE).
+    let transfer = attempt("pix", PERSON).await;
+    assert_eq!(transfer["contextEvaluation"]["device_context"]["reason"], "NEW_DEVICE", "{transfer}");
+    assert_eq!(transfer["status"], "pending");
+    // Two more people log in on that phone: with João, three were approved on it, and a fourth's transfer
+    // is refused for the people on the device, as if every policy had looked.
+    for person in ["ana", "bia", "caio"] {
+        app.create_identity(&tenant, person).await;
+    }
+    for person in ["ana", "bia"] {
+        assert_eq!(attempt("login", person).await["status"], "approved");
+    }
+    let ring = attempt("pix", "caio").await;
+    assert_eq!(ring["contextEvaluation"]["device_context"]["reason"], "MAX_IDENTITIES_PER_DEVICE", "{ring}");
+    assert_eq!(ring["status"], "reproved", "{ring}");
+    // The replay of pix decides both as they were decided.
+    let replay = app.post("/policies/pix/replay", &backend(&tenant), json!({"policy": pix, "limit": 100})).await;
+    assert_eq!(replay.status, StatusCode::OK, "{:?}", replay.body);
+    assert_eq!((&replay.body["attempts"], &replay.body["changed"]), (&json!(3), &json!(0)), "{}", replay.body);
+}

@@ -44,6 +44,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("../../migrations/sqlite/0013_attempt_judged.sql")),
     (14, include_str!("../../migrations/sqlite/0014_webhook_cursors.sql")),
     (15, include_str!("../../migrations/sqlite/0015_person_attempts_cover.sql")),
+    (16, include_str!("../../migrations/sqlite/0016_known_device_vouched.sql")),
 ];
 
 /// How much of the file a reader maps (`PRAGMA mmap_size`).
@@ -378,8 +379,9 @@ fn location_cell(lat: f64, lon: f64) -> String {
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
-/// One row of what an approval taught: kind, key, latitude, longitude, accuracy.
-type LearntRow = (&'static str, String, Option<f64>, Option<f64>, Option<f64>);
+/// One row of what an approval taught: kind, key, latitude, longitude, accuracy, and whether it vouched for
+/// it (only a device may be written unvouched: counted, not known).
+type LearntRow = (&'static str, String, Option<f64>, Option<f64>, Option<f64>, bool);
 
 /// What an approval taught, as one multi-row upsert.
 struct LearnStatement<'a> {
@@ -392,13 +394,13 @@ impl<'a> LearnStatement<'a> {
     fn new(l: &'a Learned) -> Option<Self> {
         let mut rows = Vec::with_capacity(3);
         if let Some(fp) = &l.fingerprint {
-            rows.push(("device", fp.clone(), None, None, None));
+            rows.push(("device", fp.clone(), None, None, None, l.fingerprint_vouched));
         }
         if let Some((lat, lon)) = l.location {
-            rows.push(("location", location_cell(lat, lon), Some(lat), Some(lon), l.location_accuracy));
+            rows.push(("location", location_cell(lat, lon), Some(lat), Some(lon), l.location_accuracy, true));
         }
         if let Some(ip) = &l.ip {
-            rows.push(("network", ip.clone(), None, None, None));
+            rows.push(("network", ip.clone(), None, None, None, true));
         }
         (!rows.is_empty()).then_some(LearnStatement { learned: l, rows })
     }
@@ -406,16 +408,18 @@ impl<'a> LearnStatement<'a> {
     /// The SQL, without a trailing `;`; the rows are written only where `condition` holds.
     fn sql(&self, condition: &str) -> String {
         let mut sql = String::from(
-            "INSERT INTO known_contexts (client_id, person_id, kind, key, latitude, longitude, accuracy, first_seen, last_seen)
+            "INSERT INTO known_contexts
+               (client_id, person_id, kind, key, latitude, longitude, accuracy, first_seen, last_seen, vouched_at)
              SELECT * FROM (VALUES ",
         );
-        sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; self.rows.len()].join(", "));
+        sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; self.rows.len()].join(", "));
         sql.push_str(") WHERE ");
         sql.push_str(condition);
         sql.push_str(
             // Writes may finish out of order: the newest sighting wins, never an older one.
             " ON CONFLICT (client_id, person_id, kind, key) DO UPDATE SET
                first_seen = MIN(first_seen, excluded.first_seen),
+               vouched_at = COALESCE(MIN(vouched_at, excluded.vouched_at), vouched_at, excluded.vouched_at),
                last_seen = MAX(last_seen, excluded.last_seen),
                latitude = CASE WHEN excluded.last_seen >= last_seen THEN excluded.latitude ELSE latitude END,
                longitude = CASE WHEN excluded.last_seen >= last_seen THEN excluded.longitude ELSE longitude END,
@@ -426,7 +430,7 @@ impl<'a> LearnStatement<'a> {
 
     /// How many values `bind` adds.
     fn bind_count(&self) -> usize {
-        self.rows.len() * 9
+        self.rows.len() * 10
     }
 
     fn bind<'q>(self, mut query: Query<'q>) -> Query<'q>
@@ -434,7 +438,7 @@ impl<'a> LearnStatement<'a> {
         'a: 'q,
     {
         let l = self.learned;
-        for (kind, key, lat, lon, accuracy) in self.rows {
+        for (kind, key, lat, lon, accuracy, vouched) in self.rows {
             query = query
                 .bind(&l.client_id)
                 .bind(&l.person_id)
@@ -444,7 +448,8 @@ impl<'a> LearnStatement<'a> {
                 .bind(lon)
                 .bind(accuracy)
                 .bind(l.known_at)
-                .bind(l.at);
+                .bind(l.at)
+                .bind(vouched.then_some(l.known_at));
         }
         query
     }

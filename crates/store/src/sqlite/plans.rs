@@ -94,6 +94,7 @@ impl SqliteStore {
             client_id: String::new(),
             person_id: String::new(),
             fingerprint: Some(String::new()),
+            fingerprint_vouched: true,
             location: Some((0.0, 0.0)),
             location_accuracy: Some(10.0),
             ip: Some(String::new()),

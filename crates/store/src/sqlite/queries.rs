@@ -8,7 +8,8 @@
 macro_rules! history_columns {
     () => {
         "(SELECT json_group_array(key) FROM (SELECT key FROM known_contexts
-            WHERE client_id = ?1 AND person_id = ?2 AND kind = 'device' ORDER BY first_seen)) AS devices,
+            WHERE client_id = ?1 AND person_id = ?2 AND kind = 'device' AND vouched_at IS NOT NULL
+            ORDER BY first_seen)) AS devices,
          CASE WHEN ?6 IS NULL THEN (SELECT COUNT(*) FROM known_contexts
             WHERE client_id = ?1 AND kind = 'device' AND key = ?3 AND person_id <> ?2)
          ELSE (SELECT COUNT(DISTINCT person_id) FROM device_keys

@@ -1,7 +1,7 @@
 //! Policy replay's reads: the policy's attempts in pages, and the pasts of the people in each page. Every
 //! statement reads by policy, person or key, never the tenant whole.
 
-use smartauth_domain::replay::{Map, Past, PastAttempt, PastPlace, Sharing};
+use smartauth_domain::replay::{Map, Past, PastAttempt, PastDevice, PastPlace, Sharing};
 use smartauth_domain::{Coordinates, KnownDeviceKey};
 use sqlx::SqlitePool;
 
@@ -43,9 +43,10 @@ pub const PEOPLE: &str = "SELECT json_group_array(json_array(person_id, email IS
 /// Devices and places (networks are not part of the history): the kind is filtered in the primary key's
 /// index, which the statement names, since on the kind the planner may prefer the index by key, which reads
 /// the tenant's every device. A third fewer rows read (`scripts/bench.sh --replay`). A device is
-/// `[person, key, first seen]`, a place `[person, latitude, longitude, accuracy, first seen, last seen]`: a
+/// `[person, key, first seen, known since]` (known since: null for a device never vouched for), a place `[person, latitude, longitude, accuracy, first seen, last seen]`: a
 /// third less to write and parse than every column for both.
-pub const KNOWN: &str = "SELECT json_group_array(CASE kind WHEN 'device' THEN json_array(person_id, key, first_seen)
+pub const KNOWN: &str =
+    "SELECT json_group_array(CASE kind WHEN 'device' THEN json_array(person_id, key, first_seen, vouched_at)
        ELSE json_array(person_id, latitude, longitude, accuracy, first_seen, last_seen) END)
      FROM known_contexts INDEXED BY sqlite_autoindex_known_contexts_1
      WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2)) AND kind IN ('device', 'location')";
@@ -149,7 +150,7 @@ struct StoredLocation {
 /// A row of [`KNOWN`]: a device or a place, told apart by their second member (a key is text, a latitude a
 /// number).
 enum Known {
-    Device(String, String, Millis),
+    Device(String, String, Millis, Option<Millis>),
     Place(String, Option<f64>, Option<f64>, Option<f64>, Millis, Millis),
 }
 
@@ -175,7 +176,7 @@ impl<'de> serde::Deserialize<'de> for Known {
                 }
                 let person: String = next(&mut seq)?;
                 Ok(match next(&mut seq)? {
-                    KeyOrLatitude::Key(key) => Known::Device(person, key, next(&mut seq)?),
+                    KeyOrLatitude::Key(key) => Known::Device(person, key, next(&mut seq)?, next(&mut seq)?),
                     KeyOrLatitude::Latitude(lat) => {
                         Known::Place(person, lat, next(&mut seq)?, next(&mut seq)?, next(&mut seq)?, next(&mut seq)?)
                     }
@@ -222,7 +223,9 @@ pub async fn pasts(
     for row in known {
         let Some(p) = out.get_mut(row.person()) else { continue };
         match row {
-            Known::Device(_, key, first_seen) => p.past.devices.push((key, first_seen)),
+            Known::Device(_, fingerprint, first_seen, known_since) => {
+                p.past.devices.push(PastDevice { fingerprint, first_seen, known_since })
+            }
             Known::Place(_, lat, lon, accuracy_m, first_seen, last_seen) => {
                 let (Some(lat), Some(lon)) = (lat, lon) else { continue };
                 let coordinates = Coordinates::new(lat, lon).map_err(StoreError::Corrupt)?;
