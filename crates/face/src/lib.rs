@@ -9,6 +9,7 @@
 pub mod decode;
 pub mod detect;
 pub mod geometry;
+pub mod metadata;
 pub mod models;
 
 use std::path::Path;

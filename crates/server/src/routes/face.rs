@@ -93,7 +93,13 @@ pub async fn verify(
         .and_then(|t| template_from_bytes(&t))
         .ok_or_else(|| ApiError::Conflict("the identity has no enrolled face".into()))?;
 
-    let enrolled_image = identity.face_image_enc.as_deref().map(|i| app.key.decrypt(i)).transpose()?;
+    // An image enrolled before metadata was removed on the way in loses it here, before it is compared or kept.
+    let enrolled_image = identity
+        .face_image_enc
+        .as_deref()
+        .map(|i| app.key.decrypt(i))
+        .transpose()?
+        .map(|i| smartauth_face::metadata::without_metadata(&i).unwrap_or(i));
     let analysis = faces.analyze(bytes.clone()).await?;
     let mut face = FaceAttempt::default();
     let detail = analysis.as_ref().err().and_then(Refusal::detail);

@@ -135,7 +135,11 @@ pub fn check_image(bytes: Vec<u8>) -> ApiResult<Vec<u8>> {
     if !(jpeg || png) {
         return Err(ApiError::BadRequest("image must be a JPEG or PNG file".into()));
     }
-    Ok(bytes)
+    // Everything after this sees (and keeps) the image without its metadata: a phone's photo carries where
+    // it was taken.
+    smartauth_face::metadata::without_metadata(&bytes).ok_or_else(|| {
+        ApiError::BadRequest("image: the image cannot be decoded: the file is truncated or malformed".into())
+    })
 }
 
 /// The face to enrol, from `image` or `imageUrl`: exactly one usable face, or a 400 that says why.
