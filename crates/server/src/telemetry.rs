@@ -221,6 +221,8 @@ pub fn step_up_ended(record: &AttemptRecord, doc: &AttemptDoc) {
         ("approved_step_up", method.map_or("unknown", Method::as_str))
     } else if record.status == Status::Reproved.as_str() && doc.closed_reason.as_deref() == Some("ATTEMPT_EXPIRED") {
         ("reproved", "ATTEMPT_EXPIRED")
+    } else if record.status == Status::Reproved.as_str() && doc.closed_reason.as_deref() == Some("IDENTITY_ERASED") {
+        ("reproved", "IDENTITY_ERASED")
     } else if record.status == Status::Reproved.as_str() {
         ("reproved", "METHODS_EXHAUSTED")
     } else {

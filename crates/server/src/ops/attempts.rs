@@ -15,6 +15,8 @@ use crate::startup::App;
 use crate::webhooks;
 
 pub const EXPIRED: &str = "ATTEMPT_EXPIRED";
+/// Why a waiting attempt was refused when its person was erased: nobody is left to step up.
+pub const IDENTITY_ERASED: &str = "IDENTITY_ERASED";
 /// Why an attempt was refused when every step-up method it offered ran out of tries.
 pub const METHODS_EXHAUSTED: &str = "METHODS_EXHAUSTED";
 
@@ -52,11 +54,43 @@ pub fn has_expired(record: &AttemptRecord, doc: &AttemptDoc, now: Millis) -> boo
 }
 
 /// Refuses a waiting attempt that expired; false when another writer changed it first.
-pub async fn expire(app: &App, mut record: AttemptRecord, mut doc: AttemptDoc, now: Millis) -> anyhow::Result<bool> {
+pub async fn expire(app: &App, record: AttemptRecord, doc: AttemptDoc, now: Millis) -> anyhow::Result<bool> {
+    let expired = close(app, record, doc, now, EXPIRED).await?;
+    if expired {
+        metrics::counter!("smartauth_attempts_expired_total").increment(1);
+    }
+    Ok(expired)
+}
+
+/// Refuses the waiting attempts among `attempt_ids` (an erased person's): `IDENTITY_ERASED`, each with its
+/// `authentication.reproved` event, so that the tenant's backend learns now rather than at expiry. One
+/// another writer got to first is left as it is; should the server stop in between, the sweep closes the
+/// rest at expiry.
+pub async fn close_erased(app: &App, client_id: &str, attempt_ids: &[String]) -> anyhow::Result<()> {
+    let now = Utc::now().timestamp_millis();
+    for id in attempt_ids {
+        let Some(record) = app.store.attempt(client_id, id).await? else { continue };
+        if record.status != Status::Pending.as_str() {
+            continue;
+        }
+        let doc = AttemptDoc::from_record(&record)?;
+        close(app, record, doc, now, IDENTITY_ERASED).await?;
+    }
+    Ok(())
+}
+
+/// Refuses a waiting attempt for `reason`, with its event; false when another writer changed it first.
+async fn close(
+    app: &App,
+    mut record: AttemptRecord,
+    mut doc: AttemptDoc,
+    now: Millis,
+    reason: &str,
+) -> anyhow::Result<bool> {
     record.status = Status::Reproved.as_str().into();
     doc.decided_at = Some(now);
     doc.step_up = None;
-    doc.closed_reason = Some(EXPIRED.into());
+    doc.closed_reason = Some(reason.into());
     for method in doc.methods.values_mut().filter(|m| m.status == Status::Pending.as_str()) {
         method.status = Status::Reproved.as_str().into();
         method.challenge = None;
@@ -64,13 +98,12 @@ pub async fn expire(app: &App, mut record: AttemptRecord, mut doc: AttemptDoc, n
     record.version += 1;
     doc.store_in(&mut record)?;
     let events = [webhooks::attempt_event(&record, &doc)];
-    let expired = app.store.update_attempt_with(&record, None, &events).await?;
-    if expired {
+    let closed = app.store.update_attempt_with(&record, None, &events).await?;
+    if closed {
         app.webhook_wakeup.ring();
-        metrics::counter!("smartauth_attempts_expired_total").increment(1);
         crate::telemetry::step_up_ended(&record, &doc);
     }
-    Ok(expired)
+    Ok(closed)
 }
 
 /// Whether the person completed a step-up on the attempt.

@@ -43,8 +43,9 @@ pub async fn update(
 }
 
 /// Erasure (LGPD): the identity, its face, contacts and known contexts are deleted, its attempts kept
-/// anonymized, and the images of its attempts (selfies, and the enrolled face they were compared with)
-/// removed, with `identity.deleted`. False when there was no such person.
+/// anonymized (those still waiting for a step-up refused, `IDENTITY_ERASED`), and the images of its attempts
+/// (selfies, and the enrolled face they were compared with) removed, with `identity.deleted`. False when
+/// there was no such person.
 pub async fn erase(app: &App, actor: &Actor, client_id: &str, person_id: &str) -> smartauth_store::Result<bool> {
     let attempt_ids = app.store.attempt_ids_of(client_id, person_id).await?;
     let audit = actor.line(Some(client_id), "identity.erased", Some(person_id), None);
@@ -55,6 +56,10 @@ pub async fn erase(app: &App, actor: &Actor, client_id: &str, person_id: &str) -
     }
     app.webhook_wakeup.ring();
     app.erased.notify_one();
+    // The erasure is done; an attempt left waiting here is closed by the sweep at its expiry.
+    if let Err(e) = crate::ops::attempts::close_erased(app, client_id, &attempt_ids).await {
+        tracing::warn!(error = %format!("{e:#}"), "an erased person's waiting attempts were not all closed");
+    }
     if let Some(faces) = &app.faces {
         faces.forget_media(client_id, &attempt_ids).await;
     }

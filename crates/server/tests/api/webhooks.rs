@@ -490,6 +490,34 @@ async fn a_waiting_attempt_expires_with_its_event() {
     assert_eq!(ids, expected);
 }
 
+/// An erased person's attempts waiting for a step-up are refused at once (`IDENTITY_ERASED`), each with its
+/// event: nobody is left to complete them, and the backend must not wait for their expiry to learn it. A
+/// decided attempt keeps its outcome.
+#[tokio::test]
+async fn an_erased_person_s_waiting_attempts_are_refused_with_their_event() {
+    let app = fast_retries().await;
+    let (receiver, base) = Receiver::start().await;
+    let tenant = app.tenant_with_person("alice").await;
+    subscribe(&app, &tenant, &format!("{base}/gone"), &["authentication.reproved"]).await;
+    let waiting = app.attempt(&tenant, "alice", "fp-1", (-23.56, -46.63)).await.body;
+    assert_eq!(waiting["status"], "pending", "{waiting}");
+    let waiting = waiting["attemptId"].as_str().unwrap().to_owned();
+    let approved = app.approve_by_email(&tenant, "alice", "fp-2", (-23.56, -46.63)).await;
+
+    let erased = app.call(Method::DELETE, "/identities/alice", Some(&backend(&tenant)), None).await;
+    assert_eq!(erased.status, StatusCode::OK, "{:?}", erased.body);
+    let doc = app.get(&format!("/authentications/{waiting}"), &backend(&tenant)).await.body;
+    assert_eq!((doc["status"].as_str(), doc["statusReason"].as_str()), (Some("reproved"), Some("IDENTITY_ERASED")));
+    assert_eq!(doc["personId"], Value::Null, "{doc}");
+    let doc = app.get(&format!("/authentications/{approved}"), &backend(&tenant)).await.body;
+    assert_eq!(doc["status"], "approved", "{doc}");
+    let got = receiver.wait_for("gone", 1, Duration::from_secs(5)).await;
+    let event = body_of(&got[0]);
+    assert_eq!(event["data"]["attemptId"], waiting.as_str(), "{event}");
+    assert_eq!(event["data"]["reason"], "IDENTITY_ERASED", "{event}");
+    assert_eq!(event["data"]["personId"], Value::Null, "the event names no erased person: {event}");
+}
+
 #[tokio::test]
 async fn one_tenant_s_slow_receiver_does_not_hold_up_another_s() {
     let app = fast_retries().await;
