@@ -199,7 +199,6 @@ impl Generator {
             fingerprint_vouched: true,
             location: Some((own.latitude, own.longitude)),
             location_accuracy: Some(20.0),
-            ip: Some(format!("177.{}.{}.{}", (h >> 8) as u8, (h >> 24) as u8, (h >> 40) as u8 | 1)),
             device_key: None,
             at: created + (h % DAY_MS as u64) as Millis,
             known_at: created + (h % DAY_MS as u64) as Millis,

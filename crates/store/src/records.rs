@@ -153,7 +153,6 @@ pub struct Learned {
     pub location: Option<(f64, f64)>,
     /// The location's accuracy in metres, as the client reported it.
     pub location_accuracy: Option<f64>,
-    pub ip: Option<String>,
     /// The thumbprint of the device key that signed the attempt (device binding).
     pub device_key: Option<String>,
     /// When the attempt was made: the sighting (`last_seen`; the travel check's time).

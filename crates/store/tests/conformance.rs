@@ -57,7 +57,6 @@ fn learned(client: &str, person: &str, fp: &str, at: Millis, place: (f64, f64)) 
         fingerprint_vouched: true,
         location: Some(place),
         location_accuracy: Some(12.0),
-        ip: Some("198.51.100.1".into()),
         device_key: None,
         at,
         known_at: at,

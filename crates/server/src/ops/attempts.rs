@@ -120,7 +120,8 @@ pub fn vouched(doc: &AttemptDoc) -> [bool; 3] {
     [&e.device_context, &e.location_context, &e.network_context].map(|v| stepped_up || v.reason != "CONTEXT_DISABLED")
 }
 
-/// What an approved attempt teaches about its person. A place, a network and a device are learnt as known
+/// What an approved attempt teaches about its person. No network: nothing reads a known one (the network
+/// check looks at the address itself), so the address is not kept. A place and a device are learnt as known
 /// only when something vouched for them: the policy evaluated them (and approved), or the person completed
 /// a step-up (they proved who they are, there, on that device). A policy that does not look at a context
 /// must not make it known for the strict ones: a login that ignores places, approving a known phone in a new
@@ -130,7 +131,7 @@ pub fn vouched(doc: &AttemptDoc) -> [bool; 3] {
 /// shared by every phone of a model).
 pub fn learned_from(record: &AttemptRecord, doc: &AttemptDoc) -> Option<Learned> {
     let stepped_up = stepped_up(doc);
-    let [device_vouched, location, network] = vouched(doc);
+    let [device_vouched, location, _] = vouched(doc);
     let key = doc.device.as_ref().and_then(|d| d.key.clone()).filter(|_| device_vouched);
     // The fingerprint is recorded whatever the policy looked at, as its rows also count the people of a device
     // (`maxIdentitiesPerDevice`), which a device-blind login must not hide; it becomes known to the person
@@ -145,7 +146,6 @@ pub fn learned_from(record: &AttemptRecord, doc: &AttemptDoc) -> Option<Learned>
         fingerprint_vouched: device_vouched,
         location: location.map(|l| (l.coordinates.latitude(), l.coordinates.longitude())),
         location_accuracy: location.and_then(|l| l.accuracy),
-        ip: network.then(|| doc.network.ip.to_string()),
         device_key: key,
         at: record.created_at,
         known_at: doc.decided_at.unwrap_or(record.created_at).max(record.created_at),

@@ -26,10 +26,6 @@ fn assert_kept_without_metadata(served: &[u8], name: &str) {
     assert!(pixels(served) == pixels(&original), "{name} is kept with other pixels");
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 fn b64(name: &str) -> String {
     STANDARD.encode(image(name))
 }

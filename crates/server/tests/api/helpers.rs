@@ -359,6 +359,7 @@ pub const RIO: (f64, f64) = (-22.9068, -43.1729);
 pub const PERSON: &str = "952.360.980-76";
 pub const PERSON_DIGITS: &str = "95236098076";
 
-pub fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+pub fn contains(haystack: &[u8], needle: impl AsRef<[u8]>) -> bool {
+    let needle = needle.as_ref();
+    haystack.windows(needle.len()).any(|w| w == needle)
 }

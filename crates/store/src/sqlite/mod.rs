@@ -45,6 +45,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("../../migrations/sqlite/0014_webhook_cursors.sql")),
     (15, include_str!("../../migrations/sqlite/0015_person_attempts_cover.sql")),
     (16, include_str!("../../migrations/sqlite/0016_known_device_vouched.sql")),
+    (17, include_str!("../../migrations/sqlite/0017_no_known_networks.sql")),
 ];
 
 /// How much of the file a reader maps (`PRAGMA mmap_size`).
@@ -379,8 +380,8 @@ fn location_cell(lat: f64, lon: f64) -> String {
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
-/// One row of what an approval taught: kind, key, latitude, longitude, accuracy, and whether it vouched for
-/// it (only a device may be written unvouched: counted, not known).
+/// One row of what an approval taught (a device or a place): kind, key, latitude, longitude, accuracy, and
+/// whether it vouched for it (only a device may be written unvouched: counted, not known).
 type LearntRow = (&'static str, String, Option<f64>, Option<f64>, Option<f64>, bool);
 
 /// What an approval taught, as one multi-row upsert.
@@ -398,9 +399,6 @@ impl<'a> LearnStatement<'a> {
         }
         if let Some((lat, lon)) = l.location {
             rows.push(("location", location_cell(lat, lon), Some(lat), Some(lon), l.location_accuracy, true));
-        }
-        if let Some(ip) = &l.ip {
-            rows.push(("network", ip.clone(), None, None, None, true));
         }
         (!rows.is_empty()).then_some(LearnStatement { learned: l, rows })
     }

@@ -97,7 +97,6 @@ impl SqliteStore {
             fingerprint_vouched: true,
             location: Some((0.0, 0.0)),
             location_accuracy: Some(10.0),
-            ip: Some(String::new()),
             device_key: Some(String::new()),
             at: 0,
             known_at: 0,
