@@ -61,12 +61,19 @@ impl PastDevice {
     }
 }
 
+/// A device key the person was approved with (and the fingerprint it came with), as [`PastDevice`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PastKey {
+    pub key: KnownDeviceKey,
+    pub first_seen: i64,
+    pub known_since: Option<i64>,
+}
+
 /// Everything one person had shown, each with the instant it became known.
 #[derive(Debug, Clone, Default)]
 pub struct Past {
     pub devices: Vec<PastDevice>,
-    /// Device keys (with the fingerprint they came with) and their first approval.
-    pub keys: Vec<(KnownDeviceKey, i64)>,
+    pub keys: Vec<PastKey>,
     pub places: Vec<PastPlace>,
     /// The person's attempts (every policy) from some instant on, in time order.
     pub attempts: Vec<PastAttempt>,
@@ -90,8 +97,8 @@ impl Sharing {
         for d in &past.devices {
             self.own_fingerprints.entry(d.fingerprint.clone()).or_default().push((person.to_owned(), d.first_seen));
         }
-        for (key, first) in &past.keys {
-            self.own_keys.entry(key.thumbprint.clone()).or_default().push((person.to_owned(), *first));
+        for k in &past.keys {
+            self.own_keys.entry(k.key.thumbprint.clone()).or_default().push((person.to_owned(), k.first_seen));
         }
     }
 
@@ -123,7 +130,8 @@ impl Past {
         let before = |first: i64| first < at;
         let known_devices =
             self.devices.iter().filter(|d| d.known_since.is_some_and(before)).map(|d| d.fingerprint.clone()).collect();
-        let known_device_keys = self.keys.iter().filter(|(_, f)| before(*f)).map(|(k, _)| k.clone()).collect();
+        let known_device_keys =
+            self.keys.iter().filter(|k| k.known_since.is_some_and(before)).map(|k| k.key.clone()).collect();
         let known_locations = self.places.iter().filter(|p| before(p.first_seen)).map(|p| p.coordinates).collect();
         let earlier = self.attempts.partition_point(|a| a.at < at);
         let last = self.attempts[..earlier]
@@ -209,7 +217,19 @@ mod tests {
                 // Only ever approved on under device-blind policies.
                 PastDevice { fingerprint: "fp-d".into(), first_seen: 600, known_since: None },
             ],
-            keys: vec![(KnownDeviceKey { thumbprint: "k1".into(), fingerprint: Some("fp-a".into()) }, 2_000)],
+            keys: vec![
+                PastKey {
+                    key: KnownDeviceKey { thumbprint: "k1".into(), fingerprint: Some("fp-a".into()) },
+                    first_seen: 2_000,
+                    known_since: Some(2_000),
+                },
+                // Approved with under device-blind policies only: counted, never known.
+                PastKey {
+                    key: KnownDeviceKey { thumbprint: "k2".into(), fingerprint: None },
+                    first_seen: 1_500,
+                    known_since: None,
+                },
+            ],
             places: vec![
                 PastPlace {
                     coordinates: at(-22.9, -43.2),

@@ -200,6 +200,7 @@ impl Generator {
             location: Some((own.latitude, own.longitude)),
             location_accuracy: Some(20.0),
             device_key: None,
+            device_key_vouched: true,
             at: created + (h % DAY_MS as u64) as Millis,
             known_at: created + (h % DAY_MS as u64) as Millis,
         };

@@ -155,6 +155,8 @@ pub struct Learned {
     pub location_accuracy: Option<f64>,
     /// The thumbprint of the device key that signed the attempt (device binding).
     pub device_key: Option<String>,
+    /// Whether the approval vouched for the key (as for `fingerprint_vouched`): else it is only counted.
+    pub device_key_vouched: bool,
     /// When the attempt was made: the sighting (`last_seen`; the travel check's time).
     pub at: Millis,
     /// When it was approved: from then on its device, place and key are known (`first_seen`). Later than

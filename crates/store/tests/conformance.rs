@@ -58,6 +58,7 @@ fn learned(client: &str, person: &str, fp: &str, at: Millis, place: (f64, f64)) 
         location: Some(place),
         location_accuracy: Some(12.0),
         device_key: None,
+        device_key_vouched: true,
         at,
         known_at: at,
     }
@@ -276,20 +277,35 @@ pub async fn a_device_not_vouched_for_is_counted_but_not_known(store: &dyn Store
         attempt_limit: 100,
     };
     let approve = |id: &'static str, at: Millis, vouched: bool| {
-        let learned = Learned { fingerprint_vouched: vouched, ..learned("c1", "p1", "tablet", at, (1.0, 1.0)) };
+        let learned = Learned {
+            fingerprint_vouched: vouched,
+            device_key: Some("key-1".into()),
+            device_key_vouched: vouched,
+            ..learned("c1", "p1", "tablet", at, (1.0, 1.0))
+        };
         async move { store.insert_attempt(&attempt("c1", "p1", id, at, "approved"), Some(&learned), None).await }
     };
+    let by_key = |person: &'static str| HistoryQuery { device_key: Some("key-1"), ..query(person) };
     approve("a1", 1_000, false).await.unwrap();
-    assert!(store.history(&query("p1")).await.unwrap().known_devices.is_empty(), "seen, not known");
+    let h = store.history(&query("p1")).await.unwrap();
+    assert!(h.known_devices.is_empty() && h.known_device_keys.is_empty(), "seen, not known");
     assert_eq!(store.history(&query("p2")).await.unwrap().other_identities_on_device, 1, "p1 counts on it");
+    assert_eq!(store.history(&by_key("p2")).await.unwrap().other_identities_on_device, 1, "on its key too");
     approve("a2", 2_000, true).await.unwrap();
     approve("a3", 3_000, false).await.unwrap();
-    assert_eq!(store.history(&query("p1")).await.unwrap().known_devices, vec!["tablet"], "known once vouched for");
+    let h = store.history(&query("p1")).await.unwrap();
+    assert_eq!(h.known_devices, vec!["tablet"], "known once vouched for");
+    assert_eq!(h.known_device_keys.len(), 1, "{:?}", h.known_device_keys);
     let span = ReplaySpan { from: 0, until: 10_000, replayed_after: (10_000, "~".into()) };
     let pasts = store.replay_pasts("c1", &["p1".to_owned()], "pix", span).await.unwrap();
     let devices = &pasts["p1"].past.devices;
     assert_eq!(devices.len(), 1, "{devices:?}");
     assert_eq!((devices[0].first_seen, devices[0].known_since), (1_000, Some(2_000)), "{devices:?}");
+    let keys = &pasts["p1"].past.keys;
+    // The key with no fingerprint (first approvals) and with the vouched one.
+    let seen: Vec<_> = keys.iter().map(|k| (k.key.fingerprint.as_deref(), k.first_seen, k.known_since)).collect();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen.contains(&(None, 1_000, None)) && seen.contains(&(Some("tablet"), 2_000, Some(2_000))), "{seen:?}");
 }
 
 pub async fn decision_inputs_are_the_identity_and_its_history(store: &dyn Store) {

@@ -132,21 +132,22 @@ pub fn vouched(doc: &AttemptDoc) -> [bool; 3] {
 pub fn learned_from(record: &AttemptRecord, doc: &AttemptDoc) -> Option<Learned> {
     let stepped_up = stepped_up(doc);
     let [device_vouched, location, _] = vouched(doc);
-    let key = doc.device.as_ref().and_then(|d| d.key.clone()).filter(|_| device_vouched);
-    // The fingerprint is recorded whatever the policy looked at, as its rows also count the people of a device
-    // (`maxIdentitiesPerDevice`), which a device-blind login must not hide; it becomes known to the person
-    // only when vouched for.
+    // The fingerprint and the key are recorded whatever the policy looked at, as their rows also count the
+    // people of a device (`maxIdentitiesPerDevice`), which a device-blind login must not hide; they become
+    // known to the person only when vouched for.
+    let key = doc.device.as_ref().and_then(|d| d.key.clone());
     let fingerprint = doc.device.as_ref().and_then(|d| d.fingerprint.clone());
-    let fingerprint = fingerprint.filter(|_| stepped_up || doc.evaluation.device_context.reason != "KNOWN_DEVICE_KEY");
+    let by_key_alone = !stepped_up && doc.evaluation.device_context.reason == "KNOWN_DEVICE_KEY";
     let location = doc.location.as_ref().filter(|_| location);
     Some(Learned {
         client_id: record.client_id.clone(),
         person_id: record.person_id.clone()?,
         fingerprint,
-        fingerprint_vouched: device_vouched,
+        fingerprint_vouched: device_vouched && !by_key_alone,
         location: location.map(|l| (l.coordinates.latitude(), l.coordinates.longitude())),
         location_accuracy: location.and_then(|l| l.accuracy),
         device_key: key,
+        device_key_vouched: device_vouched,
         at: record.created_at,
         known_at: doc.decided_at.unwrap_or(record.created_at).max(record.created_at),
     })

@@ -81,7 +81,7 @@ async fn write(pool: &SqlitePool, jobs: &[InsertJob]) -> Result<Vec<bool>> {
         if job.learned.as_ref().is_some_and(|l| l.device_key.is_some()) {
             sql.push_str(LEARN_DEVICE_KEY);
             sql.push(';');
-            binds += 7;
+            binds += super::DEVICE_KEY_BINDS;
         }
         for _ in &job.events {
             sql.push_str(INSERT_EVENT_OF_ATTEMPT);

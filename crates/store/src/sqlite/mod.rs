@@ -464,15 +464,20 @@ async fn learn(tx: &mut sqlx::SqliteConnection, l: &Learned, attempt_id: &str) -
     Ok(())
 }
 
-/// The seven values of `LEARN_DEVICE_KEY`.
+/// How many values `bind_device_key` adds.
+pub(crate) const DEVICE_KEY_BINDS: usize = 8;
+
+/// The values of `LEARN_DEVICE_KEY` ([`DEVICE_KEY_BINDS`]). The key's fingerprint is the one it came with when the approval
+/// vouched for that fingerprint too, else none ('').
 fn bind_device_key<'q>(query: Query<'q>, l: &'q Learned, attempt_id: &'q str) -> Query<'q> {
     query
         .bind(&l.client_id)
         .bind(&l.person_id)
         .bind(&l.device_key)
-        .bind(l.fingerprint.as_deref().unwrap_or_default())
+        .bind(l.fingerprint.as_deref().filter(|_| l.fingerprint_vouched).unwrap_or_default())
         .bind(l.known_at)
         .bind(l.at)
+        .bind(l.device_key_vouched.then_some(l.known_at))
         .bind(attempt_id)
 }
 

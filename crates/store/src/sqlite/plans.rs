@@ -98,6 +98,7 @@ impl SqliteStore {
             location: Some((0.0, 0.0)),
             location_accuracy: Some(10.0),
             device_key: Some(String::new()),
+            device_key_vouched: true,
             at: 0,
             known_at: 0,
         };

@@ -20,7 +20,8 @@ macro_rules! history_columns {
          (SELECT COUNT(*) FROM (SELECT 1 FROM attempts WHERE client_id = ?1 AND person_id = ?2 AND created_at >= ?4
             LIMIT ?5)) AS recent,
          (SELECT json_group_array(json_array(thumbprint, fingerprint)) FROM (SELECT thumbprint, fingerprint
-            FROM device_keys WHERE client_id = ?1 AND person_id = ?2 ORDER BY first_seen)) AS device_keys"
+            FROM device_keys WHERE client_id = ?1 AND person_id = ?2 AND vouched_at IS NOT NULL
+            ORDER BY first_seen)) AS device_keys"
     };
 }
 
@@ -59,10 +60,11 @@ pub const INSERT_DEVICE_CHALLENGE: &str =
 /// An approval signed by a device key: the key becomes a known device of the person. Written only
 /// when the attempt (the last value) was stored, so its person still exists.
 pub const LEARN_DEVICE_KEY: &str =
-    "INSERT INTO device_keys (client_id, person_id, thumbprint, fingerprint, first_seen, last_seen)
-     SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM attempts WHERE id = ?)
+    "INSERT INTO device_keys (client_id, person_id, thumbprint, fingerprint, first_seen, last_seen, vouched_at)
+     SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM attempts WHERE id = ?)
      ON CONFLICT (client_id, person_id, thumbprint, fingerprint) DO UPDATE SET
        first_seen = MIN(first_seen, excluded.first_seen),
+       vouched_at = COALESCE(MIN(vouched_at, excluded.vouched_at), vouched_at, excluded.vouched_at),
        last_seen = MAX(last_seen, excluded.last_seen)";
 
 pub const DELETE_GUARD: &str = "DELETE FROM identity_guards WHERE client_id = ? AND person_id = ?";

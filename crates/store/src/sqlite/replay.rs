@@ -1,7 +1,7 @@
 //! Policy replay's reads: the policy's attempts in pages, and the pasts of the people in each page. Every
 //! statement reads by policy, person or key, never the tenant whole.
 
-use smartauth_domain::replay::{Map, Past, PastAttempt, PastDevice, PastPlace, Sharing};
+use smartauth_domain::replay::{Map, Past, PastAttempt, PastDevice, PastKey, PastPlace, Sharing};
 use smartauth_domain::{Coordinates, KnownDeviceKey};
 use sqlx::SqlitePool;
 
@@ -51,8 +51,11 @@ pub const KNOWN: &str =
      FROM known_contexts INDEXED BY sqlite_autoindex_known_contexts_1
      WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2)) AND kind IN ('device', 'location')";
 
-pub const KEYS: &str = "SELECT json_group_array(json_array(person_id, thumbprint, fingerprint, first_seen)) FROM
-     (SELECT person_id, thumbprint, fingerprint, MIN(first_seen) AS first_seen
+/// A key is `[person, thumbprint, fingerprint, first seen, known since]` (known since: null for a key never
+/// vouched for).
+pub const KEYS: &str =
+    "SELECT json_group_array(json_array(person_id, thumbprint, fingerprint, first_seen, known_since)) FROM
+     (SELECT person_id, thumbprint, fingerprint, MIN(first_seen) AS first_seen, MIN(vouched_at) AS known_since
       FROM device_keys WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2))
       GROUP BY person_id, thumbprint, fingerprint)";
 
@@ -233,11 +236,12 @@ pub async fn pasts(
             }
         }
     }
-    let keys: Vec<(String, String, String, Millis)> = rows(fetch(KEYS).fetch_one(pool).await?, "device keys")?;
-    for (person, thumbprint, fingerprint, first_seen) in keys {
+    type KeyRow = (String, String, String, Millis, Option<Millis>);
+    let keys: Vec<KeyRow> = rows(fetch(KEYS).fetch_one(pool).await?, "device keys")?;
+    for (person, thumbprint, fingerprint, first_seen, known_since) in keys {
         let Some(p) = out.get_mut(&person) else { continue };
         let key = KnownDeviceKey { thumbprint, fingerprint: (!fingerprint.is_empty()).then_some(fingerprint) };
-        p.past.keys.push((key, first_seen));
+        p.past.keys.push(PastKey { key, first_seen, known_since });
     }
     let (before_at, before_id) = span.replayed_after;
     let attempts = fetch(ATTEMPTS)
