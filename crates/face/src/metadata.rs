@@ -7,33 +7,53 @@ use img_parts::jpeg::{markers, Jpeg, JpegSegment};
 use img_parts::png::Png;
 use img_parts::{Bytes, ImageEXIF};
 
-/// The PNG chunks kept: the image and what changes how its pixels look. Text, time, EXIF and every other
-/// chunk go.
-const PNG_KEPT: [&[u8; 4]; 10] =
-    [b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT"];
+/// The PNG chunks kept: the image and the fixed fields that change how its pixels look. Text, time, EXIF,
+/// the colour profile (it carries a free-text name) and every other chunk go.
+const PNG_KEPT: [&[u8; 4]; 9] = [b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"sBIT"];
+
+/// At most this many segments before a JPEG's first scan, or chunks in a PNG: a camera's photo has about
+/// twenty segments, an encoder's PNG a few thousand chunks at most. Each costs memory when parsed, and a
+/// file made of empty ones would cost a hundred megabytes.
+const MAX_PARTS: usize = 10_000;
+const MAX_JPEG_SEGMENTS: usize = 200;
 
 /// `bytes` (a JPEG or PNG) without its metadata, the pixel data untouched (nothing is re-encoded). A JPEG
-/// loses its EXIF, XMP, IPTC and comments, every application segment but JFIF, the colour profile and
-/// Adobe's colour transform, and whatever follows its end (the extra images a phone appends, each with its
-/// own EXIF); a PNG every chunk but those of [`PNG_KEPT`]. The orientation alone is kept, as a minimal
-/// EXIF, so that a portrait selfie still shows upright. `None` when the container cannot be read.
+/// keeps its frame, tables and scans and the JFIF and Adobe headers (their standard fields only); every other
+/// segment goes (EXIF, XMP, IPTC, comments, the colour profile, unknown ones), also between the scans of a
+/// progressive image, and so does whatever follows its end (the extra images a phone appends, each with its
+/// own EXIF). A PNG keeps only the chunks of [`PNG_KEPT`]. The orientation alone is kept, as a minimal
+/// EXIF, so that a portrait selfie still shows upright. `None` when the container cannot be read. What a
+/// sender hides inside the compressed pixel data itself is not looked for: that is not metadata a camera
+/// writes.
 pub fn without_metadata(bytes: &[u8]) -> Option<Vec<u8>> {
-    let bytes = Bytes::copy_from_slice(bytes);
     if bytes.starts_with(&[0xFF, 0xD8]) {
-        let mut jpeg = Jpeg::from_bytes(bytes).ok()?;
+        if jpeg_segments_before_scan(bytes)? > MAX_JPEG_SEGMENTS {
+            return None;
+        }
+        let mut jpeg = Jpeg::from_bytes(Bytes::copy_from_slice(bytes)).ok()?;
         let orientation = jpeg.exif().and_then(|e| Orientation::from_exif_chunk(&e));
         jpeg.segments_mut().retain(kept_segment);
+        for segment in jpeg.segments_mut().iter_mut() {
+            if let Some(header) = standard_header(segment) {
+                *segment = header;
+            }
+        }
         jpeg.set_exif(orientation.and_then(minimal_exif));
         // Where the first scan's data starts: after the start marker, and the segments up to its header.
         let scan = jpeg.segments().iter().position(JpegSegment::has_entropy);
         let data_at = scan.map(|n| 2 + jpeg.segments()[..=n].iter().map(JpegSegment::len).sum::<usize>());
         let mut out = jpeg.encoder().bytes().to_vec();
         if let Some(at) = data_at {
-            out.truncate(at + end_of_image(&out[at..]));
+            let tail = scans_without_metadata(&out[at..]);
+            out.truncate(at);
+            out.extend_from_slice(&tail);
         }
         Some(out)
     } else {
-        let mut png = Png::from_bytes(bytes).ok()?;
+        if png_chunks(bytes)? > MAX_PARTS {
+            return None;
+        }
+        let mut png = Png::from_bytes(Bytes::copy_from_slice(bytes)).ok()?;
         let orientation = png.exif().and_then(|e| Orientation::from_exif_chunk(&e));
         png.chunks_mut().retain(|c| PNG_KEPT.contains(&&c.kind()));
         png.set_exif(orientation.and_then(minimal_exif));
@@ -41,37 +61,120 @@ pub fn without_metadata(bytes: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// How many marker segments a JPEG has before its first scan (`None` when one runs past the end).
+fn jpeg_segments_before_scan(b: &[u8]) -> Option<usize> {
+    let (mut i, mut n) = (2, 0);
+    while i + 1 < b.len() {
+        if b[i] != 0xFF || b[i + 1] == 0xFF {
+            i += 1;
+            continue;
+        }
+        let marker = b[i + 1];
+        if marker == 0xD9 || n > MAX_JPEG_SEGMENTS {
+            break;
+        }
+        if marker == 0x01 || (0xD0..=0xD8).contains(&marker) {
+            i += 2;
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([*b.get(i + 2)?, *b.get(i + 3)?]));
+        n += 1;
+        if marker == 0xDA {
+            break;
+        }
+        i += 2 + len;
+    }
+    Some(n)
+}
+
+/// How many chunks a PNG has, up to its end chunk (`None` when one runs past the end).
+fn png_chunks(b: &[u8]) -> Option<usize> {
+    let (mut i, mut n) = (8, 0);
+    while i + 8 <= b.len() && n <= MAX_PARTS {
+        let len = usize::try_from(u32::from_be_bytes(b[i..i + 4].try_into().ok()?)).ok()?;
+        n += 1;
+        if &b[i + 4..i + 8] == b"IEND" {
+            break;
+        }
+        i = i.checked_add(12)?.checked_add(len)?;
+    }
+    Some(n)
+}
+
+/// The segments that make the image: the frame, tables, restart interval and scans, and the JFIF and Adobe
+/// headers. The colour profile goes too: its text fields are free (a phone's P3 photo shows a little duller).
 fn kept_segment(s: &JpegSegment) -> bool {
     match s.marker() {
-        markers::APP0 | markers::APP14 => true,
-        markers::APP2 => s.contents().starts_with(b"ICC_PROFILE\0"),
-        markers::APP1..=markers::APP15 | markers::COM => false,
-        _ => true,
+        markers::APP0 => s.contents().starts_with(b"JFIF\0"),
+        markers::APP14 => s.contents().starts_with(b"Adobe"),
+        // SOF0-15 (but 0xC4, 0xC8, 0xCC), DHT, DAC, DQT, DNL, DRI, SOS.
+        0xC0..=0xCF | 0xDA..=0xDD => s.marker() != 0xC8,
+        _ => false,
     }
 }
 
-/// How far `data`, a scan's data, runs through the end-of-image marker (all of it when it has none): the
-/// parser hands over everything after the first scan's header as its data, so also what follows the image.
-fn end_of_image(data: &[u8]) -> usize {
-    let mut i = 0;
-    while i + 1 < data.len() {
+/// The JFIF and Adobe headers cut to their standard fields: a JFIF header may carry a thumbnail, and both
+/// anything after their fields. The JFIF thumbnail's size is set to none.
+fn standard_header(s: &JpegSegment) -> Option<JpegSegment> {
+    let (len, contents) = match s.marker() {
+        markers::APP0 => (14, s.contents()),
+        markers::APP14 => (12, s.contents()),
+        _ => return None,
+    };
+    let mut kept = contents.get(..len.min(contents.len()))?.to_vec();
+    if s.marker() == markers::APP0 && kept.len() == 14 {
+        (kept[12], kept[13]) = (0, 0);
+    }
+    Some(JpegSegment::new_with_contents(s.marker(), Bytes::from(kept)))
+}
+
+/// A JPEG's bytes from its first scan's data on, as kept: the scans and the tables between them, without
+/// metadata segments among them, and ending at the end-of-image marker; a marker that belongs to no image
+/// ends it there (the parser hands over everything after the first scan's header, so also what follows the
+/// image).
+fn scans_without_metadata(data: &[u8]) -> Vec<u8> {
+    const END: [u8; 2] = [0xFF, 0xD9];
+    let mut out = Vec::with_capacity(data.len());
+    let (mut i, mut start) = (0, 0);
+    let ended = loop {
+        if i + 1 >= data.len() {
+            break false;
+        }
         if data[i] != 0xFF {
             i += 1;
             continue;
         }
+        let length = || data.get(i + 2..i + 4).map(|l| 2 + usize::from(u16::from_be_bytes([l[0], l[1]])));
         match data[i + 1] {
             // A stuffed 0xFF, a restart marker, or fill bytes: still the scan.
             0x00 | 0xD0..=0xD7 => i += 2,
             0xFF => i += 1,
-            0xD9 => return i + 2,
-            // A segment between the scans of a progressive image (tables, the next scan's header).
-            _ => match data.get(i + 2..i + 4) {
-                Some(len) => i += 2 + usize::from(u16::from_be_bytes([len[0], len[1]])),
-                None => break,
+            0xD9 => {
+                out.extend_from_slice(&data[start..i + 2]);
+                return out;
+            }
+            // Tables, or the next scan's header: kept.
+            0xC4 | 0xCC | 0xDA..=0xDD => match length() {
+                Some(n) if i + n <= data.len() => i += n,
+                _ => break true,
             },
+            // Metadata between the scans: dropped.
+            0xE0..=0xEF | 0xFE => match length() {
+                Some(n) if i + n <= data.len() => {
+                    out.extend_from_slice(&data[start..i]);
+                    i += n;
+                    start = i;
+                }
+                _ => break true,
+            },
+            // Anything else belongs to no image: it ends here.
+            _ => break true,
         }
-    }
-    data.len()
+    };
+    let upto = if ended { i } else { data.len() };
+    out.extend_from_slice(&data[start..upto]);
+    out.extend_from_slice(&END);
+    out
 }
 
 /// An EXIF block (TIFF, big-endian) holding the orientation only; none for an upright image.
@@ -140,6 +243,56 @@ mod tests {
         assert_eq!(without_metadata(&clean).unwrap(), clean);
         let upright = encoded(ImageFormat::Jpeg);
         assert_eq!(without_metadata(&upright).unwrap(), upright);
+    }
+
+    /// A segment: marker, length, contents.
+    fn segment(marker: u8, contents: &[u8]) -> Vec<u8> {
+        let mut s = vec![0xFF, marker];
+        s.extend_from_slice(&((contents.len() + 2) as u16).to_be_bytes());
+        s.extend_from_slice(contents);
+        s
+    }
+
+    /// What a reviewer smuggled past the first version: metadata in the JFIF and Adobe headers, in segments
+    /// that are not metadata by name, after the scan, and past a marker that has no length.
+    #[test]
+    fn metadata_hidden_around_the_scans_goes_too() {
+        let plain = encoded(ImageFormat::Jpeg);
+        let end = plain.len() - 2;
+        assert_eq!(&plain[end..], &[0xFF, 0xD9]);
+        let mut header = b"JFIF\0\x01\x01\x00\x00\x01\x00\x01\x00\x00".to_vec();
+        header.extend_from_slice(b"APP0-SECRET");
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("APP0-SECRET", [&plain[..2], &segment(0xE0, &header), &plain[2..]].concat()),
+            ("APP14-SECRET", [&plain[..2], &segment(0xEE, b"Adobe\0d\0\0\0\0\x01APP14-SECRET"), &plain[2..]].concat()),
+            ("JPG0-SECRET", [&plain[..2], &segment(0xF0, b"JPG0-SECRET"), &plain[2..]].concat()),
+            (
+                "AFTER-SCAN-SECRET",
+                [&plain[..end], &segment(0xE1, b"Exif\0\0AFTER-SCAN-SECRET"), &segment(0xFE, b"x"), &plain[end..]]
+                    .concat(),
+            ),
+            (
+                "APPENDED-SECRET",
+                [&plain[..end], b"\xFF\x01\xFF\xD9\xFF\xD8", &segment(0xE1, b"APPENDED-SECRET")].concat(),
+            ),
+            ("RESERVED-SECRET", [&plain[..end], b"\xFF\x02", &plain[end..], b"RESERVED-SECRET"].concat()),
+        ];
+        for (secret, photo) in cases {
+            let clean = without_metadata(&photo).unwrap();
+            assert!(contains(&photo, secret.as_bytes()), "{secret}: not in the case");
+            assert!(!contains(&clean, secret.as_bytes()), "{secret} is kept");
+            assert_eq!(decode(&clean).unwrap(), decode(&plain).unwrap(), "{secret}: other pixels");
+        }
+    }
+
+    #[test]
+    fn a_file_of_empty_segments_is_refused_before_it_is_parsed() {
+        let mut photo = vec![0xFF, 0xD8];
+        for _ in 0..MAX_JPEG_SEGMENTS + 1 {
+            photo.extend_from_slice(&[0xFF, 0xE0, 0x00, 0x02]);
+        }
+        photo.extend_from_slice(&encoded(ImageFormat::Jpeg)[2..]);
+        assert_eq!(without_metadata(&photo), None);
     }
 
     #[test]
