@@ -61,28 +61,33 @@ pub fn without_metadata(bytes: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// How many marker segments a JPEG has before its first scan (`None` when one runs past the end).
+/// How many segments `img_parts` will make of a JPEG before its first scan, read by its rules: bytes between
+/// segments and fill bytes are skipped, a marker without a length (anything but SOF, SOS to EXP, APPn, JPGn
+/// and COM) is skipped alone, and the end marker stops. `None` when a length runs past the end.
 fn jpeg_segments_before_scan(b: &[u8]) -> Option<usize> {
+    let has_length = |m: u8| matches!(m, 0xC0..=0xCF | 0xDA..=0xDF | 0xE0..=0xEF | 0xF0..=0xFE);
     let (mut i, mut n) = (2, 0);
-    while i + 1 < b.len() {
-        if b[i] != 0xFF || b[i + 1] == 0xFF {
+    while i < b.len() && n <= MAX_JPEG_SEGMENTS {
+        if b[i] != 0xFF {
             i += 1;
             continue;
         }
-        let marker = b[i + 1];
-        if marker == 0xD9 || n > MAX_JPEG_SEGMENTS {
+        while b.get(i + 1) == Some(&0xFF) {
+            i += 1;
+        }
+        let marker = *b.get(i + 1)?;
+        i += 2;
+        if marker == 0xD9 {
             break;
         }
-        if marker == 0x01 || (0xD0..=0xD8).contains(&marker) {
-            i += 2;
+        if !has_length(marker) {
             continue;
         }
-        let len = usize::from(u16::from_be_bytes([*b.get(i + 2)?, *b.get(i + 3)?]));
         n += 1;
         if marker == 0xDA {
             break;
         }
-        i += 2 + len;
+        i += usize::from(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]));
     }
     Some(n)
 }
@@ -293,6 +298,16 @@ mod tests {
         }
         photo.extend_from_slice(&encoded(ImageFormat::Jpeg)[2..]);
         assert_eq!(without_metadata(&photo), None);
+        // Behind markers that have no length (0x02), read by the parser as segments all the same.
+        let mut hidden = vec![0xFF, 0xD8, 0xFF, 0x02, 0xFF, 0xFF];
+        for _ in 0..MAX_JPEG_SEGMENTS + 1 {
+            hidden.extend_from_slice(&[0xFF, 0xFE, 0x00, 0x02]);
+        }
+        hidden.extend_from_slice(&encoded(ImageFormat::Jpeg)[2..]);
+        assert_eq!(without_metadata(&hidden), None);
+        // A camera's photo, fill bytes and all, is read.
+        let plain = encoded(ImageFormat::Jpeg);
+        assert!(without_metadata(&[&[0xFF, 0xD8, 0xFF, 0xFF][..], &plain[2..]].concat()).is_some());
     }
 
     #[test]

@@ -104,15 +104,17 @@ pub trait Store: Send + Sync + 'static {
     /// The ids of every attempt of the person (their images are erased with them).
     async fn attempt_ids_of(&self, client_id: &str, person_id: &str) -> Result<Vec<String>>;
     async fn erase_identity(&self, client_id: &str, person_id: &str, anonymize: &Anonymizer) -> Result<bool> {
-        self.erase_identity_with(client_id, person_id, anonymize, Effects::NONE).await
+        Ok(self.erase_identity_with(client_id, person_id, anonymize, Effects::NONE).await?.is_some())
     }
+    /// As `erase_identity`, with the operation's effects; answers the ids of the attempts it detached (every
+    /// attempt of the person, also those made while it ran), `None` when there was no such identity.
     async fn erase_identity_with(
         &self,
         client_id: &str,
         person_id: &str,
         anonymize: &Anonymizer,
         effects: Effects<'_>,
-    ) -> Result<bool>;
+    ) -> Result<Option<Vec<String>>>;
 
     /// Creates or replaces; the stored record keeps the first `created_at` and `id`.
     async fn put_policy(&self, policy: &PolicyRecord) -> Result<PolicyRecord> {

@@ -352,7 +352,8 @@ pub async fn erasure_removes_the_person_and_anonymizes_attempts(store: &dyn Stor
     let scrub = |doc: &mut serde_json::Value| doc["name"] = serde_json::Value::Null;
     assert_eq!(store.attempt_ids_of("c1", "p1").await.unwrap(), vec!["a1".to_owned()]);
     assert!(store.attempt_ids_of("c2", "p1").await.unwrap().is_empty(), "another client's attempts are not listed");
-    assert!(store.erase_identity("c1", "p1", &scrub).await.unwrap());
+    let detached = store.erase_identity_with("c1", "p1", &scrub, Effects::NONE).await.unwrap();
+    assert_eq!(detached, Some(vec!["a1".to_owned()]), "the attempts it detached");
     assert!(store.attempt_ids_of("c1", "p1").await.unwrap().is_empty());
     assert!(!store.erase_identity("c1", "p1", &scrub).await.unwrap());
     assert!(store.identity("c1", "p1").await.unwrap().is_none());

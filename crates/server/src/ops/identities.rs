@@ -47,16 +47,16 @@ pub async fn update(
 /// (selfies, and the enrolled face they were compared with) removed, with `identity.deleted`. False when
 /// there was no such person.
 pub async fn erase(app: &App, actor: &Actor, client_id: &str, person_id: &str) -> smartauth_store::Result<bool> {
-    let attempt_ids = app.store.attempt_ids_of(client_id, person_id).await?;
     let audit = actor.line(Some(client_id), "identity.erased", Some(person_id), None);
     let events = [webhooks::event(client_id, "identity.deleted", json!({"personId": person_id}))];
     let effects = Effects { events: &events, audit: Some(&audit) };
-    if !app.store.erase_identity_with(client_id, person_id, &anonymize, effects).await? {
+    let Some(attempt_ids) = app.store.erase_identity_with(client_id, person_id, &anonymize, effects).await? else {
         return Ok(false);
-    }
+    };
     app.webhook_wakeup.ring();
     app.erased.notify_one();
-    // The erasure is done; an attempt left waiting here is closed by the sweep at its expiry.
+    // The erasure is done (no attempt can be made for the person any more); one left waiting here, should
+    // the server stop, is closed by the sweep at its expiry.
     if let Err(e) = crate::ops::attempts::close_erased(app, client_id, &attempt_ids).await {
         tracing::warn!(error = %format!("{e:#}"), "an erased person's waiting attempts were not all closed");
     }

@@ -138,7 +138,9 @@ pub fn check_image(bytes: Vec<u8>) -> ApiResult<Vec<u8>> {
     // Everything after this sees (and keeps) the image without its metadata: a phone's photo carries where
     // it was taken.
     smartauth_face::metadata::without_metadata(&bytes).ok_or_else(|| {
-        ApiError::BadRequest("image: the image cannot be decoded: the file is truncated or malformed".into())
+        ApiError::BadRequest(
+            "image: the image cannot be decoded: the file is truncated, malformed, or made of too many segments".into(),
+        )
     })
 }
 

@@ -1,4 +1,4 @@
--- A device fingerprint or key is recorded for every approval on it, as its rows also count the people of a device
+-- A device fingerprint is recorded for every approval on it, as its rows also count the people of a device
 -- (maxIdentitiesPerDevice); it becomes *known* to the person only when an approval vouched for it (its
 -- policy evaluated devices, or the person stepped up). `vouched_at` is when it became known: NULL for a
 -- device only seen under policies that did not look at devices. Rows written before this migration were
@@ -7,5 +7,3 @@
 -- the replay bench's file).
 ALTER TABLE known_contexts ADD COLUMN vouched_at INTEGER;
 UPDATE known_contexts SET vouched_at = first_seen;
-ALTER TABLE device_keys ADD COLUMN vouched_at INTEGER;
-UPDATE device_keys SET vouched_at = first_seen;
