@@ -106,15 +106,15 @@ pub trait Store: Send + Sync + 'static {
     async fn erase_identity(&self, client_id: &str, person_id: &str, anonymize: &Anonymizer) -> Result<bool> {
         Ok(self.erase_identity_with(client_id, person_id, anonymize, Effects::NONE).await?.is_some())
     }
-    /// As `erase_identity`, with the operation's effects; answers the ids of the attempts it detached (every
-    /// attempt of the person, also those made while it ran), `None` when there was no such identity.
+    /// As `erase_identity`, with the operation's effects; answers the attempts it detached (every attempt of
+    /// the person, also those made while it ran), `None` when there was no such identity.
     async fn erase_identity_with(
         &self,
         client_id: &str,
         person_id: &str,
         anonymize: &Anonymizer,
         effects: Effects<'_>,
-    ) -> Result<Option<Vec<String>>>;
+    ) -> Result<Option<Erased>>;
 
     /// Creates or replaces; the stored record keeps the first `created_at` and `id`.
     async fn put_policy(&self, policy: &PolicyRecord) -> Result<PolicyRecord> {

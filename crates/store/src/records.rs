@@ -369,3 +369,12 @@ pub struct ReplayWindow {
     /// Only attempts up to this (created_at, id), inclusive: the newest when the replay began.
     pub until: (Millis, String),
 }
+
+/// The attempts an erasure detached from their person.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Erased {
+    /// Every one of them (their images are erased with them).
+    pub attempt_ids: Vec<String>,
+    /// Those that were waiting for a step-up when detached (to be refused: nobody is left to step up).
+    pub waiting: Vec<String>,
+}

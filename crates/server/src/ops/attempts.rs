@@ -62,10 +62,10 @@ pub async fn expire(app: &App, record: AttemptRecord, doc: AttemptDoc, now: Mill
     Ok(expired)
 }
 
-/// Refuses the waiting attempts among `attempt_ids` (an erased person's): `IDENTITY_ERASED`, each with its
+/// Refuses the waiting attempts `attempt_ids` (an erased person's): `IDENTITY_ERASED`, each with its
 /// `authentication.reproved` event, so that the tenant's backend learns now rather than at expiry. One
-/// another writer got to first is left as it is; should the server stop in between, the sweep closes the
-/// rest at expiry.
+/// another writer got to first (a step-up that ended it) is left as it is; should the server stop in
+/// between, the sweep closes the rest at expiry.
 pub async fn close_erased(app: &App, client_id: &str, attempt_ids: &[String]) -> anyhow::Result<()> {
     let now = Utc::now().timestamp_millis();
     for id in attempt_ids {

@@ -50,18 +50,18 @@ pub async fn erase(app: &App, actor: &Actor, client_id: &str, person_id: &str) -
     let audit = actor.line(Some(client_id), "identity.erased", Some(person_id), None);
     let events = [webhooks::event(client_id, "identity.deleted", json!({"personId": person_id}))];
     let effects = Effects { events: &events, audit: Some(&audit) };
-    let Some(attempt_ids) = app.store.erase_identity_with(client_id, person_id, &anonymize, effects).await? else {
+    let Some(erased) = app.store.erase_identity_with(client_id, person_id, &anonymize, effects).await? else {
         return Ok(false);
     };
     app.webhook_wakeup.ring();
     app.erased.notify_one();
     // The erasure is done (no attempt can be made for the person any more); one left waiting here, should
     // the server stop, is closed by the sweep at its expiry.
-    if let Err(e) = crate::ops::attempts::close_erased(app, client_id, &attempt_ids).await {
+    if let Err(e) = crate::ops::attempts::close_erased(app, client_id, &erased.waiting).await {
         tracing::warn!(error = %format!("{e:#}"), "an erased person's waiting attempts were not all closed");
     }
     if let Some(faces) = &app.faces {
-        faces.forget_media(client_id, &attempt_ids).await;
+        faces.forget_media(client_id, &erased.attempt_ids).await;
     }
     Ok(true)
 }

@@ -324,12 +324,15 @@ fn attempt_from(row: &SqliteRow) -> Result<AttemptRecord> {
 }
 
 /// An attempt's id, version and document with its person taken out.
-fn anonymized(row: &SqliteRow, anonymize: &Anonymizer) -> Result<(String, i64, String)> {
+/// An attempt rewritten for erasure: its id, version and anonymized document, and whether it was waiting.
+type Anonymized = (String, i64, String, bool);
+
+fn anonymized(row: &SqliteRow, anonymize: &Anonymizer) -> Result<Anonymized> {
     let attempt = attempt_from(row)?;
     let mut document: serde_json::Value = serde_json::from_str(&attempt.document)
         .map_err(|e| StoreError::Corrupt(format!("attempt {}: {e}", attempt.id)))?;
     anonymize(&mut document);
-    Ok((attempt.id, attempt.version, document.to_string()))
+    Ok((attempt.id, attempt.version, document.to_string(), attempt.status == "pending"))
 }
 
 /// Stores an anonymized attempt, if it is still the version that was anonymized (a newer one is
@@ -854,7 +857,7 @@ impl Store for SqliteStore {
         person_id: &str,
         anonymize: &Anonymizer,
         effects: Effects<'_>,
-    ) -> Result<Option<Vec<String>>> {
+    ) -> Result<Option<Erased>> {
         // The person's attempts are read and rewritten before the write transaction begins: in a large
         // store their rows lie all over the file, and reading them inside the transaction held every
         // other write for the whole read (1.6 s for 5,000 attempts among 10 million). The transaction
@@ -872,22 +875,30 @@ impl Store for SqliteStore {
         {
             sqlx::query(statement).bind(client_id).bind(person_id).execute(&mut *tx).await?;
         }
-        let mut ids = Vec::with_capacity(rewritten.len());
-        for (id, version, document) in &rewritten {
-            detach(&mut tx, id, *version, document).await?;
-            ids.push(id.clone());
+        let mut erased = Erased::default();
+        for (id, version, document, waiting) in rewritten {
+            detach(&mut tx, &id, version, &document).await?;
+            if waiting {
+                erased.waiting.push(id.clone());
+            }
+            erased.attempt_ids.push(id);
         }
+        // Attempts made or changed since the read are still attached: their state now is the one that counts.
         let changed = sqlx::query(ATTEMPTS_OF).bind(client_id).bind(person_id).fetch_all(&mut *tx).await?;
         for row in &changed {
-            let (id, version, document) = anonymized(row, anonymize)?;
+            let (id, version, document, waiting) = anonymized(row, anonymize)?;
             detach(&mut tx, &id, version, &document).await?;
-            if !ids.contains(&id) {
-                ids.push(id);
+            erased.waiting.retain(|w| *w != id);
+            if waiting {
+                erased.waiting.push(id.clone());
+            }
+            if !erased.attempt_ids.contains(&id) {
+                erased.attempt_ids.push(id);
             }
         }
         write_effects(&mut tx, effects).await?;
         tx.commit().await?;
-        Ok(Some(ids))
+        Ok(Some(erased))
     }
 
     async fn put_policy_with(&self, p: &PolicyRecord, effects: Effects<'_>) -> Result<PolicyRecord> {
