@@ -16,6 +16,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::attempt::AttemptDoc;
 use crate::configuration::{LogFormat, Settings};
+use crate::ops::attempts::{EXPIRED, IDENTITY_ERASED, METHODS_EXHAUSTED};
 
 /// Log levels by crate. `RUST_LOG` is added on top: `RUST_LOG=debug` raises everything that is not
 /// named here, and naming a crate (`RUST_LOG=debug,tract=debug`) overrides its line. The model runtime
@@ -219,12 +220,10 @@ pub fn step_up_ended(record: &AttemptRecord, doc: &AttemptDoc) {
             .find(|(_, state)| state.status == Status::Approved.as_str())
             .and_then(|(name, _)| Method::parse(name));
         ("approved_step_up", method.map_or("unknown", Method::as_str))
-    } else if record.status == Status::Reproved.as_str() && doc.closed_reason.as_deref() == Some("ATTEMPT_EXPIRED") {
-        ("reproved", "ATTEMPT_EXPIRED")
-    } else if record.status == Status::Reproved.as_str() && doc.closed_reason.as_deref() == Some("IDENTITY_ERASED") {
-        ("reproved", "IDENTITY_ERASED")
     } else if record.status == Status::Reproved.as_str() {
-        ("reproved", "METHODS_EXHAUSTED")
+        // Closed without a step-up's outcome: expired, or its person erased; else its methods ran out.
+        let closed = [EXPIRED, IDENTITY_ERASED].into_iter().find(|r| doc.closed_reason.as_deref() == Some(*r));
+        ("reproved", closed.unwrap_or(METHODS_EXHAUSTED))
     } else {
         return;
     };

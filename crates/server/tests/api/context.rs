@@ -376,6 +376,24 @@ async fn malformed_client_hints_are_a_400_that_stores_nothing() {
     assert_eq!(app.count_rows("attempts").await, 0, "refused attempts change nothing");
 }
 
+/// An attempt under `policy` by `person` on a web `fingerprint` at `at`, and the document it was stored as.
+async fn judged_attempt(
+    app: &TestApp,
+    tenant: &Tenant,
+    policy: &str,
+    person: &str,
+    fingerprint: &str,
+    at: (f64, f64),
+) -> Value {
+    let body = json!({"policyId": policy, "context": {
+        "device": {"type": "web", "fingerPrint": fingerprint},
+        "location": {"latitude": at.0, "longitude": at.1, "accuracy": 10.0}}});
+    let a = app.post("/authentications", &sdk(tenant, person), body).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let id = a.body["attemptId"].as_str().unwrap().to_owned();
+    app.get(&format!("/authentications/{id}"), &backend(tenant)).await.body
+}
+
 /// A policy that does not look at a place does not vouch for it: an approval under it must not make the
 /// place known to the policies that do look, nor be the last approved place a travel is measured from (a
 /// known phone approved passively for a login that ignores places must not make a new city safe for
@@ -395,18 +413,7 @@ async fn a_policy_that_does_not_look_at_a_context_does_not_teach_it_to_the_stric
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings.iter().all(|w| w.as_str().unwrap().contains("so it is not evaluated")), "{warnings:?}");
     const MANAUS: (f64, f64) = (-3.119, -60.0217);
-    let attempt = |policy: &'static str, fingerprint: &'static str, at: (f64, f64)| {
-        let (app, tenant) = (&app, &tenant);
-        async move {
-            let body = json!({"policyId": policy, "context": {
-                "device": {"type": "web", "fingerPrint": fingerprint},
-                "location": {"latitude": at.0, "longitude": at.1, "accuracy": 10.0}}});
-            let a = app.post("/authentications", &sdk(tenant, PERSON), body).await;
-            assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
-            let id = a.body["attemptId"].as_str().unwrap().to_owned();
-            app.get(&format!("/authentications/{id}"), &backend(tenant)).await.body
-        }
-    };
+    let attempt = |policy, fingerprint, at| judged_attempt(&app, &tenant, policy, PERSON, fingerprint, at);
     // The known phone in a new city, then back home: `login` approves both without looking at the place.
     let away = attempt("login", "phone-1", MANAUS).await;
     assert_eq!(away["status"], "approved", "{away}");
@@ -457,18 +464,7 @@ async fn a_device_blind_policy_records_a_phone_without_making_it_known() {
                        "reauthenticationMethods": ["email_authentication"]});
     let a = app.put("/policies/login", &backend(&tenant), login).await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
-    let attempt = |policy: &'static str, person: &'static str| {
-        let (app, tenant) = (&app, &tenant);
-        async move {
-            let body = json!({"policyId": policy, "context": {
-                "device": {"type": "web", "fingerPrint": "phone-9"},
-                "location": {"latitude": SAO_PAULO.0, "longitude": SAO_PAULO.1, "accuracy": 10.0}}});
-            let a = app.post("/authentications", &sdk(tenant, person), body).await;
-            assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
-            let id = a.body["attemptId"].as_str().unwrap().to_owned();
-            app.get(&format!("/authentications/{id}"), &backend(tenant)).await.body
-        }
-    };
+    let attempt = |policy, person| judged_attempt(&app, &tenant, policy, person, "phone-9", SAO_PAULO);
     let login = attempt("login", PERSON).await;
     assert_eq!(login["status"], "approved", "{login}");
     assert_eq!(login["contextEvaluation"]["device_context"]["reason"], "CONTEXT_DISABLED");
