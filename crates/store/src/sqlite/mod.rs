@@ -47,6 +47,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (16, include_str!("../../migrations/sqlite/0016_known_device_vouched.sql")),
     (17, include_str!("../../migrations/sqlite/0017_no_known_networks.sql")),
     (18, include_str!("../../migrations/sqlite/0018_device_key_vouched.sql")),
+    (19, include_str!("../../migrations/sqlite/0019_known_contexts_clustered.sql")),
 ];
 
 /// How much of the file a reader maps (`PRAGMA mmap_size`).
@@ -57,6 +58,11 @@ pub struct SqliteStore {
     options: SqliteConnectOptions,
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Policy replays read through their own connection (one runs at a time in a process): they do not take
+    /// the readers the requests use, and the pages a replay maps stay mapped for the next one. Each connection
+    /// maps the file apart, and a page first touched through a mapping costs a page fault: spread over the
+    /// four readers, a replay paid a tenth of its time in them (`PERF=1 scripts/bench.sh --replay`).
+    replayer: SqlitePool,
     /// New attempts are written in groups by one task (see `batch`).
     batcher: mpsc::Sender<batch::InsertJob>,
 }
@@ -91,17 +97,25 @@ impl SqliteStore {
             // Readers map the file instead of copying each page through a read call: a replay or a page of
             // the attempt list touches thousands of pages (the writer keeps ordinary I/O). Up to 1 TiB, the
             // cap `.cargo/config.toml` compiles SQLite with (2 GB without it).
-            .connect_with(options.read_only(true).pragma("mmap_size", READER_MMAP_BYTES))
+            .connect_with(options.clone().read_only(true).pragma("mmap_size", READER_MMAP_BYTES))
             .await?;
+        let replayer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .idle_timeout(None)
+            .test_before_acquire(false)
+            .after_connect(|connection, _| Box::pin(busy::install(connection)))
+            .connect_lazy_with(options.read_only(true).pragma("mmap_size", READER_MMAP_BYTES));
         let batcher = batch::start(writer.clone());
         tokio::spawn(optimize_periodically(writer.clone()));
-        Ok(SqliteStore { options: own, writer, reader, batcher })
+        Ok(SqliteStore { options: own, writer, reader, replayer, batcher })
     }
 
     /// Closes every connection (the file can then be opened by another process in any mode).
     pub async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
+        self.replayer.close().await;
     }
 
     /// Refreshes the planner's statistics where they are stale (`PRAGMA optimize`), as SQLite
@@ -1147,7 +1161,7 @@ impl Store for SqliteStore {
         since: Millis,
         limit: u32,
     ) -> Result<Option<ReplayWindow>> {
-        replay::window(&self.reader, client_id, policy_id, since, limit).await
+        replay::window(&self.replayer, client_id, policy_id, since, limit).await
     }
 
     async fn replay_page(
@@ -1157,7 +1171,7 @@ impl Store for SqliteStore {
         window: &ReplayWindow,
         limit: u32,
     ) -> Result<Vec<ReplayRecord>> {
-        replay::page(&self.reader, client_id, policy_id, window, limit).await
+        replay::page(&self.replayer, client_id, policy_id, window, limit).await
     }
 
     async fn replay_pasts(
@@ -1167,7 +1181,7 @@ impl Store for SqliteStore {
         policy_id: &str,
         span: ReplaySpan,
     ) -> Result<smartauth_domain::replay::Map<String, ReplayPerson>> {
-        replay::pasts(&self.reader, client_id, people, policy_id, span).await
+        replay::pasts(&self.replayer, client_id, people, policy_id, span).await
     }
 
     async fn replay_sharing(
@@ -1177,7 +1191,7 @@ impl Store for SqliteStore {
         keys: &[String],
         leave_out: &[String],
     ) -> Result<smartauth_domain::replay::Sharing> {
-        replay::sharing(&self.reader, client_id, fingerprints, keys, leave_out).await
+        replay::sharing(&self.replayer, client_id, fingerprints, keys, leave_out).await
     }
 
     async fn insert_audit(&self, entry: &AuditEntry) -> Result<()> {
@@ -1721,6 +1735,53 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(seq, 5, "after the deleted fourth");
+    }
+
+    /// Migration 19 rewrites known contexts and device keys as tables kept in key order: what a person was
+    /// approved on before it is still theirs after it, and still counts them on a shared device.
+    #[tokio::test]
+    async fn known_contexts_and_keys_survive_their_rewrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = tuned(SqliteConnectOptions::new().filename(dir.path().join("old.db")));
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.unwrap();
+        migrate_to(&pool, 18).await.unwrap();
+        sqlx::raw_sql(
+            "INSERT INTO known_contexts (client_id, person_id, kind, key, latitude, longitude, first_seen, last_seen,
+                 accuracy, vouched_at) VALUES
+               ('c1', 'ana', 'device', 'fp-1', NULL, NULL, 10, 20, NULL, 10),
+               ('c1', 'ana', 'location', 'cell-1', -22.9, -43.2, 10, 20, 15.0, 10),
+               ('c1', 'bia', 'device', 'fp-1', NULL, NULL, 30, 30, NULL, NULL);
+             INSERT INTO device_keys (client_id, person_id, thumbprint, fingerprint, first_seen, last_seen, vouched_at)
+               VALUES ('c1', 'ana', 'k-1', 'fp-1', 10, 20, 10), ('c1', 'bia', 'k-1', '', 30, 30, NULL);",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        let store = SqliteStore::open_with(options).await.unwrap();
+        let q = HistoryQuery {
+            client_id: "c1",
+            person_id: "ana",
+            fingerprint: Some("fp-1"),
+            device_key: None,
+            window_start: 0,
+            attempt_limit: 10,
+        };
+        let ana = store.history(&q).await.unwrap();
+        assert_eq!(ana.known_devices, ["fp-1"]);
+        assert_eq!(ana.known_locations.len(), 1);
+        assert_eq!(ana.known_device_keys.len(), 1);
+        assert_eq!(ana.other_identities_on_device, 1, "bia, seen on it");
+        let bia = store.history(&HistoryQuery { person_id: "bia", device_key: Some("k-1"), ..q }).await.unwrap();
+        assert!(bia.known_devices.is_empty() && bia.known_device_keys.is_empty(), "seen, never vouched for");
+        assert_eq!(bia.other_identities_on_device, 1, "ana, by the key");
+        let without_rowid: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('known_contexts', 'device_keys') AND sql LIKE '%WITHOUT ROWID'",
+        )
+        .fetch_one(&store.reader)
+        .await
+        .unwrap();
+        assert_eq!(without_rowid, 2);
     }
 
     /// SQLite as built here (`.cargo/config.toml`) lets a reader map a file past 2 GB: a build without the

@@ -105,11 +105,11 @@ impl SqliteStore {
         let learn = LearnStatement::new(&learned).map(|l| l.sql("true")).unwrap_or_default();
         let by_id = "sqlite_autoindex_attempts_1 (id=?)";
         let identity = "sqlite_autoindex_identities_2 (client_id=? AND person_id=?)";
-        let person_contexts = "sqlite_autoindex_known_contexts_1 (client_id=? AND person_id=? AND kind=?)";
+        let person_contexts = "known_contexts USING PRIMARY KEY (client_id=? AND person_id=? AND kind=?)";
         let device_sharing = "known_contexts_by_key (client_id=? AND kind=? AND key=?)";
         let window = "attempts_by_person (client_id=? AND person_id=? AND created_at>?)";
         let person_attempts = "attempts_by_person (client_id=? AND person_id=?)";
-        let device_keys = "sqlite_autoindex_device_keys_1 (client_id=? AND person_id=?)";
+        let device_keys = "device_keys USING PRIMARY KEY (client_id=? AND person_id=?)";
         let webhooks_of = "webhooks_by_client (client_id=?)";
         let key_sharing = "device_keys_by_thumbprint (client_id=? AND thumbprint=?)";
         let history = [person_contexts, device_sharing, key_sharing, window, device_keys];
@@ -191,7 +191,7 @@ impl SqliteStore {
             (
                 "erasure: what was learnt",
                 DELETE_KNOWN_CONTEXTS.into(),
-                vec!["sqlite_autoindex_known_contexts_1 (client_id=? AND person_id=?)"],
+                vec!["known_contexts USING PRIMARY KEY (client_id=? AND person_id=?)"],
             ),
             ("verify, face: the person's failures", GUARD.into(), vec![guard]),
             ("verify, face: count a try", PUT_GUARD.into(), vec![]),
@@ -240,7 +240,7 @@ impl SqliteStore {
             (
                 "replay: what the people were approved on",
                 super::replay::KNOWN.into(),
-                vec!["sqlite_autoindex_known_contexts_1 (client_id=? AND person_id="],
+                vec!["known_contexts USING PRIMARY KEY (client_id=? AND person_id="],
             ),
             ("replay: the people's device keys", super::replay::KEYS.into(), vec![device_keys]),
             (
