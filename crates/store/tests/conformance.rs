@@ -308,6 +308,35 @@ pub async fn a_device_not_vouched_for_is_counted_but_not_known(store: &dyn Store
     assert!(seen.contains(&(None, 1_000, None)) && seen.contains(&(Some("tablet"), 2_000, Some(2_000))), "{seen:?}");
 }
 
+/// A replayed person's past attempts carry where each approval placed them (from its judged fields), none
+/// for an approval that did not vouch for its place, and the decision time of an approval after a step-up.
+pub async fn a_replayed_past_places_each_approval(store: &dyn Store) {
+    with_people(store).await;
+    let judged = |place: bool, decided: Millis| {
+        Some(format!(
+            r#"{{"location":{{"coordinates":{{"latitude":-23.5,"longitude":-46.6}},"accuracy":12.0}},"valid":true,"decidedAt":{decided},"vouched":[true,{place},true]}}"#
+        ))
+    };
+    let vouched = AttemptRecord { judged: judged(true, 1_000), ..attempt("c1", "p1", "a1", 1_000, "approved") };
+    store.insert_attempt(&vouched, None, None).await.unwrap();
+    let blind = AttemptRecord { judged: judged(false, 2_000), ..attempt("c1", "p1", "a2", 2_000, "approved") };
+    store.insert_attempt(&blind, None, None).await.unwrap();
+    let mut stepped_up = AttemptRecord { judged: judged(true, 3_000), ..attempt("c1", "p1", "a3", 3_000, "pending") };
+    store.insert_attempt(&stepped_up, None, None).await.unwrap();
+    (stepped_up.version, stepped_up.status, stepped_up.judged) = (2, "approved".into(), judged(true, 9_000));
+    assert!(store.update_attempt(&stepped_up, None).await.unwrap());
+    let span = ReplaySpan { from: 0, until: 10_000, replayed_after: (10_000, "~".into()) };
+    let pasts = store.replay_pasts("c1", &["p1".to_owned()], "pix", span).await.unwrap();
+    let seen: Vec<_> = pasts["p1"]
+        .past
+        .attempts
+        .iter()
+        .map(|a| (a.at, a.approved_at.map(|(c, acc)| (c.latitude(), c.longitude(), acc)), a.approved_when))
+        .collect();
+    let rio = Some((-23.5, -46.6, Some(12.0)));
+    assert_eq!(seen, [(1_000, rio, 1_000), (2_000, None, 2_000), (3_000, rio, 9_000)]);
+}
+
 pub async fn decision_inputs_are_the_identity_and_its_history(store: &dyn Store) {
     with_clients(store).await;
     let q = HistoryQuery {
@@ -1083,6 +1112,7 @@ engine!(
         a_cursor_never_reaches_past_to,
         history_reflects_what_approvals_taught,
         a_device_not_vouched_for_is_counted_but_not_known,
+        a_replayed_past_places_each_approval,
         erasure_removes_the_person_and_anonymizes_attempts,
         a_failed_attempt_write_leaves_nothing_behind,
         the_window_limit_is_checked_when_the_attempt_is_stored,
