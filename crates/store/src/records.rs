@@ -354,10 +354,9 @@ pub struct ReplayRecord {
     pub person_id: Option<String>,
     pub status: String,
     pub created_at: Millis,
-    /// The judged fields (`AttemptRecord::judged`) when the attempt has them, else its whole `document`:
-    /// as stored, unparsed.
-    pub judged: Option<Box<serde_json::value::RawValue>>,
-    pub document: Option<Box<serde_json::value::RawValue>>,
+    /// The judged fields (`AttemptRecord::judged`) when the attempt has them, else its whole `document`.
+    pub judged: Option<String>,
+    pub document: Option<String>,
 }
 
 /// Policy replay: which of the policy's attempts to read, oldest first.

@@ -301,8 +301,8 @@ impl Judged {
     fn read(record: &ReplayRecord) -> anyhow::Result<Option<Judged>> {
         let parsed = match (&record.person_id, &record.judged, &record.document) {
             (None, _, _) => return Ok(None),
-            (Some(_), Some(judged), _) => serde_json::from_str(judged.get()),
-            (Some(_), None, Some(document)) => Judged::from_document(document.get()),
+            (Some(_), Some(judged), _) => serde_json::from_str(judged),
+            (Some(_), None, Some(document)) => Judged::from_document(document),
             (Some(_), None, None) => return Err(anyhow::anyhow!("attempt {}: nothing to replay", record.id)),
         };
         parsed.map(Some).map_err(|e| anyhow::anyhow!("attempt {}: {e}", record.id))

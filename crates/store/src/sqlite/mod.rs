@@ -22,6 +22,7 @@ mod busy;
 pub mod guard;
 pub(crate) mod plans;
 mod queries;
+mod raw;
 pub(crate) mod replay;
 
 pub use bulk_load::{bulk_load, BulkReport};
