@@ -2,6 +2,8 @@
 //! it says for each context whether it is approved and why, and what the attempt needs next.
 //! Pure: no I/O, no clock (the caller passes `now`).
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -36,20 +38,21 @@ impl Status {
 pub struct ContextVerdict {
     pub status: Status,
     pub reason: &'static str,
-    pub detail: String,
+    /// Most are fixed texts, borrowed: a policy replay makes hundreds of thousands of verdicts.
+    pub detail: Cow<'static, str>,
     /// A hard block: no step-up method can lift it.
     #[serde(skip)]
     pub blocks: bool,
 }
 
 impl ContextVerdict {
-    fn approved(reason: &'static str, detail: impl Into<String>) -> Self {
+    fn approved(reason: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
         ContextVerdict { status: Status::Approved, reason, detail: detail.into(), blocks: false }
     }
-    fn step_up(reason: &'static str, detail: impl Into<String>) -> Self {
+    fn step_up(reason: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
         ContextVerdict { status: Status::Reproved, reason, detail: detail.into(), blocks: false }
     }
-    fn block(reason: &'static str, detail: impl Into<String>) -> Self {
+    fn block(reason: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
         ContextVerdict { status: Status::Reproved, reason, detail: detail.into(), blocks: true }
     }
     fn disabled() -> Self {
@@ -108,7 +111,7 @@ pub struct Decision {
     pub is_new_context: bool,
     pub needed_reauthentications: Vec<Method>,
     /// One line saying why the attempt got its status.
-    pub summary: String,
+    pub summary: Cow<'static, str>,
 }
 
 pub fn decide(input: &DecisionInput<'_>) -> Decision {
@@ -132,7 +135,7 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
             is_blocked: true,
             is_new_context: true,
             needed_reauthentications: vec![],
-            summary: format!("blocked: {detail}"),
+            summary: format!("blocked: {detail}").into(),
         };
     }
 
@@ -146,19 +149,20 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
         input.policy.reauthentication_methods.iter().copied().filter(|m| input.available_methods.contains(m)).collect();
     let failed: Vec<&str> = verdicts.iter().filter(|v| v.status == Status::Reproved).map(|v| v.reason).collect();
 
-    let (status, needed, summary) = if valid {
-        (Status::Approved, vec![], "approved passively: every evaluated context is known and safe".to_owned())
+    let (status, needed, summary): (_, _, Cow<'static, str>) = if valid {
+        (Status::Approved, vec![], "approved passively: every evaluated context is known and safe".into())
     } else if let Some(reason) = blocking {
-        (Status::Reproved, vec![], format!("blocked by {reason}"))
+        (Status::Reproved, vec![], format!("blocked by {reason}").into())
     } else if needed.is_empty() {
         (
             Status::Reproved,
             vec![],
-            format!("reproved: {} and no step-up method is available to this identity", failed.join(", ")),
+            format!("reproved: {} and no step-up method is available to this identity", failed.join(", ")).into(),
         )
     } else {
         let names: Vec<&str> = needed.iter().map(|m| m.as_str()).collect();
-        (Status::Pending, needed, format!("step-up needed ({}) because of {}", names.join(" or "), failed.join(", ")))
+        let summary = format!("step-up needed ({}) because of {}", names.join(" or "), failed.join(", "));
+        (Status::Pending, needed, summary.into())
     };
     Decision {
         device,

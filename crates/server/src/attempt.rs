@@ -120,7 +120,7 @@ pub struct Verdict {
 
 impl From<&ContextVerdict> for Verdict {
     fn from(v: &ContextVerdict) -> Self {
-        Verdict { status: v.status.as_str().into(), reason: v.reason.into(), detail: v.detail.clone() }
+        Verdict { status: v.status.as_str().into(), reason: v.reason.into(), detail: v.detail.to_string() }
     }
 }
 
@@ -147,7 +147,7 @@ impl From<&Decision> for Evaluation {
             is_blocked: d.is_blocked,
             is_new_context: d.is_new_context,
             needed_reauthentications: d.needed_reauthentications.clone(),
-            summary: d.summary.clone(),
+            summary: d.summary.to_string(),
         }
     }
 }

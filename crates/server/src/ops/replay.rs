@@ -690,7 +690,7 @@ impl Fold {
                         context: name,
                         decided: was_reason.clone(),
                         candidate: now.reason,
-                        detail: now.detail.clone(),
+                        detail: now.detail.to_string(),
                     });
                 }
             }
@@ -704,7 +704,7 @@ impl Fold {
                 candidate: candidate.status,
                 ended_approved,
                 contexts,
-                summary: candidate.summary,
+                summary: candidate.summary.into_owned(),
             });
         }
     }
