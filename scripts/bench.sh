@@ -341,6 +341,16 @@ if $REPLAY; then
   curl -sf -H "Authorization: Bearer $BACKEND" "http://127.0.0.1:$PORT/policies/pix" > "$WORK/saved.json"
   # A replay holds a page and the people met (README "Policy replay", Bounded): the server's memory shows it.
   echo "  server memory before the replays: $(anon_rss)" | tee -a "$OUT"
+  # This machine's speed drifts (a shared host: the same replay's pure-CPU decide stage took from 160 to 340 ms in
+  # one afternoon): a fixed Python loop on the server's core, timed before and after the replays, tells a slow
+  # stretch from a slow change.
+  cpu_reference() {
+    taskset -c 0 python3 -c 'import time
+t = time.perf_counter(); s = 0
+for i in range(3_000_000): s += i * i
+print(f"{(time.perf_counter() - t) * 1000:.0f} ms")'
+  }
+  echo "  machine speed reference before the replays (a fixed Python loop on core 0): $(cpu_reference)" | tee -a "$OUT"
   for candidate in saved no_devices tight_limit; do
     REPLAY_PEAK=0
     python3 - "$WORK/saved.json" "$candidate" > "$WORK/replay-$candidate.json" <<'PY'
@@ -373,9 +383,10 @@ PY
         # PERF_KEEP=FILE: the recording itself is kept there (perf report -i FILE -G: who calls what).
         if [[ -n ${PERF_KEEP:-} ]]; then cp "$WORK/perf-replay.data" "$PERF_KEEP"; fi
       fi
-      python3 - "$WORK/replay.out" "$candidate" "$round" "$(cat "$WORK/replay.time")" "$cpu0" "$(server_cpu)" "$(getconf CLK_TCK)" <<'PY' | tee -a "$OUT"
+      python3 - "$WORK/replay.out" "$candidate" "$round" "$(cat "$WORK/replay.time")" "$cpu0" "$(server_cpu)" "$(getconf CLK_TCK)" "$WORK/replay-rates" <<'PY' | tee -a "$OUT"
 import json, sys
 r = json.load(open(sys.argv[1]))
+open(sys.argv[8], "a").write(f"{r['attemptsPerSecond']}\n")
 name, rnd, wall, c0, c1, tck = sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
 cpu_us = (c1 - c0) / tck * 1e6 / max(r["attempts"], 1)
 print(f"  {name:<12} round {rnd}: {r['attempts']} attempts, {r['attemptsPerSecond']} a second "
@@ -391,6 +402,13 @@ PY
     done
     echo "    server memory after these rounds: $(anon_rss); the largest heap during them: $REPLAY_PEAK MB" | tee -a "$OUT"
   done
+  echo "  machine speed reference after the replays: $(cpu_reference)" | tee -a "$OUT"
+  python3 - "$WORK/replay-rates" <<'PY' | tee -a "$OUT"
+import statistics, sys
+rates = [int(line) for line in open(sys.argv[1])]
+print(f"replay: median {statistics.median(rates):,.0f} attempts a second over {len(rates)} replays "
+      f"({statistics.median(rates) / 100000:.2f}x the 100,000 goal), best {max(rates):,}, {sum(r >= 100000 for r in rates)} at or above it")
+PY
 fi
 
 $AT_SIZE || exit 0

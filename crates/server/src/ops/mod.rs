@@ -8,6 +8,7 @@ pub mod check;
 pub mod clients;
 pub mod devices;
 pub mod identities;
+pub mod images;
 pub mod lockout;
 pub mod pages;
 pub mod policies;

@@ -19,10 +19,8 @@ use crate::crypto;
 use crate::error::{ok_json, ApiError, ApiResult};
 use crate::extract::Path;
 use crate::faces::{media_name, valid_media_name};
-use crate::fetch::FetchError;
 use crate::ops;
 use crate::routes::authentications::attestation;
-use crate::routes::identities::{check_image, parse_image};
 use crate::routes::methods::{busy, count_failure, load_open, state_mut, Selfie, MAX_TRIES};
 use crate::startup::{App, AppState};
 use crate::webhooks;
@@ -61,7 +59,7 @@ pub async fn verify(
     // anything is fetched or analysed: those cost the server, whatever comes of them.
     let selfie = match (image, image_url) {
         (Some(_), Some(_)) => return Err(ApiError::BadRequest("send either image or imageUrl, not both".into())),
-        (Some(Selfie::Base64(image)), None) => Ok(parse_image(&image)?),
+        (Some(Selfie::Base64(image)), None) => Ok(crate::ops::images::from_base64(&image)?),
         // A form's file was checked as it was read (`VerifyInput`).
         (Some(Selfie::Bytes(bytes)), None) => Ok(bytes),
         (None, Some(url)) => {
@@ -78,10 +76,7 @@ pub async fn verify(
     }
     let bytes = match selfie {
         Ok(bytes) => bytes,
-        Err(url) => check_image(app.fetcher.fetch(&url).await.map_err(|e| match e {
-            FetchError::TooLarge => ApiError::PayloadTooLarge(e.to_string()),
-            other => ApiError::BadRequest(other.to_string()),
-        })?)?,
+        Err(url) => crate::ops::images::from_url(app, &url).await?,
     };
     let identity =
         app.store.identity(&record.client_id, &person).await?.ok_or_else(|| ApiError::not_found("identity"))?;

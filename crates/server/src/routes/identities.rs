@@ -2,8 +2,6 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
 use smartauth_domain::{Email, PersonId, Phone};
@@ -14,13 +12,11 @@ use crate::auth::{Backend, Tenant};
 use crate::crypto;
 use crate::error::{ok_json, ApiError, ApiResult};
 use crate::extract::{Json, Path};
-use crate::fetch::FetchError;
 use crate::ops;
 use crate::ops::audit::Actor;
 use crate::startup::{App, AppState};
 
 /// Decoded face images above this are refused.
-const MAX_IMAGE_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -112,51 +108,13 @@ fn parse_phone(raw: &str) -> ApiResult<String> {
     Phone::parse(raw).map(|p| p.as_str().to_owned()).map_err(ApiError::BadRequest)
 }
 
-/// Accepts base64 (optionally as a `data:` URL) of a JPEG or PNG image.
-pub fn parse_image(raw: &str) -> ApiResult<Vec<u8>> {
-    let body = raw.trim();
-    let body = match body.strip_prefix("data:") {
-        Some(rest) => rest.split_once(',').map(|(_, b)| b).unwrap_or(""),
-        None => body,
-    };
-    if body.len() > MAX_IMAGE_BYTES * 4 / 3 + 4 {
-        return Err(ApiError::PayloadTooLarge(format!("image is larger than {} MiB", MAX_IMAGE_BYTES >> 20)));
-    }
-    let bytes = STANDARD.decode(body).map_err(|_| ApiError::BadRequest("image is not valid base64".into()))?;
-    check_image(bytes)
-}
-
-pub fn check_image(bytes: Vec<u8>) -> ApiResult<Vec<u8>> {
-    if bytes.len() > MAX_IMAGE_BYTES {
-        return Err(ApiError::PayloadTooLarge(format!("image is larger than {} MiB", MAX_IMAGE_BYTES >> 20)));
-    }
-    let jpeg = bytes.starts_with(&[0xFF, 0xD8, 0xFF]);
-    let png = bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]);
-    if !(jpeg || png) {
-        return Err(ApiError::BadRequest("image must be a JPEG or PNG file".into()));
-    }
-    // Everything after this sees (and keeps) the image without its metadata: a phone's photo carries where
-    // it was taken.
-    smartauth_face::metadata::without_metadata(&bytes).ok_or_else(|| {
-        ApiError::BadRequest(
-            "image: the image cannot be decoded: the file is truncated, malformed, or made of too many segments".into(),
-        )
-    })
-}
-
 /// The face to enrol, from `image` or `imageUrl`: exactly one usable face, or a 400 that says why.
 /// Returns the image and its template, both encrypted.
 async fn enrol(app: &App, image: Option<&str>, image_url: Option<&str>) -> ApiResult<(Vec<u8>, Vec<u8>)> {
     let bytes = match (image, image_url) {
         (Some(_), Some(_)) => return Err(ApiError::BadRequest("send either image or imageUrl, not both".into())),
-        (Some(image), None) => parse_image(image)?,
-        (None, Some(url)) => {
-            let fetched = app.fetcher.fetch(url).await.map_err(|e| match e {
-                FetchError::TooLarge => ApiError::PayloadTooLarge(e.to_string()),
-                other => ApiError::BadRequest(other.to_string()),
-            })?;
-            check_image(fetched)?
-        }
+        (Some(image), None) => ops::images::from_base64(image)?,
+        (None, Some(url)) => ops::images::from_url(app, url).await?,
         (None, None) => return Err(ApiError::BadRequest("no image".into())),
     };
     let faces = app.faces.as_ref().ok_or_else(|| {

@@ -290,8 +290,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for VerifyInput {
                 // Checked here (size, JPEG or PNG), before the selfie counts against the person's allowance, as a
                 // JSON body too large is refused before it is read.
                 Some("image") if image.is_none() => {
-                    image =
-                        Some(crate::routes::identities::check_image(field.bytes().await.map_err(form_error)?.to_vec())?)
+                    image = Some(crate::ops::images::checked(field.bytes().await.map_err(form_error)?.to_vec())?)
                 }
                 Some("image") => return Err(ApiError::BadRequest("the form has more than one image part".into())),
                 other => {

@@ -29,7 +29,7 @@ pub fn identity_changes_body(bytes: &[u8]) -> ApiResult<()> {
 fn face(image: Option<&str>, image_url: Option<&str>) -> ApiResult<()> {
     match (image, image_url) {
         (Some(_), Some(_)) => Err(ApiError::BadRequest("send either image or imageUrl, not both".into())),
-        (Some(image), None) => parse_image(image).map(drop),
+        (Some(image), None) => crate::ops::images::from_base64(image).map(drop),
         (None, Some(_)) | (None, None) => Ok(()),
     }
 }

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::fuzzing::json_body;
-use crate::routes::identities::parse_image;
+use crate::ops::images::from_base64;
 
 pub fn verify_body(method: Method, code_length: u8, bytes: &[u8]) -> ApiResult<()> {
     let body: VerifyBody = json_body(bytes)?;
@@ -14,7 +14,7 @@ pub fn verify_body(method: Method, code_length: u8, bytes: &[u8]) -> ApiResult<(
         }
         return match (body.image, body.image_url) {
             (Some(_), Some(_)) => Err(ApiError::BadRequest("send either image or imageUrl, not both".into())),
-            (Some(image), None) => parse_image(&image).map(drop),
+            (Some(image), None) => from_base64(&image).map(drop),
             (None, Some(_)) => Ok(()),
             (None, None) => Err(ApiError::BadRequest("image (base64) or imageUrl is required".into())),
         };
