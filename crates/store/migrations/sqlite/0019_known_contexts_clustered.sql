@@ -23,10 +23,10 @@ INSERT INTO known_contexts_by_person
   FROM known_contexts ORDER BY client_id, person_id, kind, key;
 DROP TABLE known_contexts;
 ALTER TABLE known_contexts_by_person RENAME TO known_contexts;
--- The index by key carries the first sighting: who else was approved on a device, and since when, is read
--- from it alone (a row of a WITHOUT ROWID table is not looked up only once the index's own columns chose it,
--- as a rowid table's is: without it, the replay's reads of shared devices took twice as long).
-CREATE INDEX known_contexts_by_key ON known_contexts (client_id, kind, key, person_id, first_seen);
+-- The indexes by key stay as they were: with the first sighting in them, every approval's upsert (which sets it)
+-- would rewrite their entries too. A replay reads who else was approved on a device from them alone (they
+-- hold the whole primary key), and the first sighting of those few by the primary key.
+CREATE INDEX known_contexts_by_key ON known_contexts (client_id, kind, key, person_id);
 
 CREATE TABLE device_keys_by_person (
     client_id TEXT NOT NULL,
@@ -43,4 +43,4 @@ INSERT INTO device_keys_by_person (client_id, person_id, thumbprint, fingerprint
   FROM device_keys ORDER BY client_id, person_id, thumbprint, fingerprint;
 DROP TABLE device_keys;
 ALTER TABLE device_keys_by_person RENAME TO device_keys;
-CREATE INDEX device_keys_by_thumbprint ON device_keys (client_id, thumbprint, person_id, first_seen);
+CREATE INDEX device_keys_by_thumbprint ON device_keys (client_id, thumbprint, person_id);

@@ -248,8 +248,27 @@ impl SqliteStore {
                 super::replay::ATTEMPTS.into(),
                 vec!["attempts_by_person (client_id=? AND person_id=? AND created_at>? AND created_at<?)"],
             ),
-            ("replay: who shared a fingerprint", super::replay::SHARED_FINGERPRINTS.into(), vec![device_sharing]),
-            ("replay: who shared a device key", super::replay::SHARED_KEYS.into(), vec![key_sharing]),
+            // From the indexes alone: no row read for a device only its own person used.
+            (
+                "replay: who shared a fingerprint",
+                super::replay::SHARED_FINGERPRINTS.into(),
+                vec!["COVERING INDEX known_contexts_by_key (client_id=? AND kind=? AND key=?)"],
+            ),
+            (
+                "replay: who shared a device key",
+                super::replay::SHARED_KEYS.into(),
+                vec!["COVERING INDEX device_keys_by_thumbprint (client_id=? AND thumbprint=?)"],
+            ),
+            (
+                "replay: since when another person was on a device",
+                super::replay::FIRST_SEEN_ON_DEVICE.into(),
+                vec!["known_contexts USING PRIMARY KEY (client_id=? AND person_id=? AND kind=? AND key=?)"],
+            ),
+            (
+                "replay: since when another person had a device key",
+                super::replay::FIRST_SEEN_WITH_KEY.into(),
+                vec!["device_keys USING PRIMARY KEY (client_id=? AND person_id=? AND thumbprint=?)"],
+            ),
         ];
         // (name, SQL, the list page it is if it is one, the searches it must make)
         let mut statements: Vec<(String, String, Option<ListShape>, Vec<String>)> = table

@@ -31,15 +31,13 @@ pub async fn with_connection<T: Send>(
     }
 }
 
-/// A connection's handle, locked for the caller.
+/// A connection's handle, locked for the caller. Neither `Send` nor `Sync`: sqlx opens its connections in
+/// SQLite's multi-thread mode (`SQLITE_OPEN_NOMUTEX`), where a handle must never be used by two threads at
+/// once; it is used only on the thread that runs `with_connection`'s reads, while sqlx's lock keeps its own
+/// thread off it.
 pub struct Connection {
     db: NonNull<ffi::sqlite3>,
 }
-
-// SAFETY: SQLite is built serialized (sqlx's default); the handle is used by one thread at a time, the one
-// holding sqlx's lock on it.
-unsafe impl Send for Connection {}
-unsafe impl Sync for Connection {}
 
 impl Connection {
     pub fn prepare(&self, sql: &str) -> Result<Statement<'_>> {
@@ -58,7 +56,7 @@ impl Connection {
     fn error(&self, code: c_int) -> StoreError {
         // SAFETY: the handle is live; SQLite's message is a NUL-terminated text it owns until the next call.
         let message = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(self.db.as_ptr())) }.to_string_lossy();
-        StoreError::Corrupt(format!("replay read: SQLite error {code}: {message}"))
+        StoreError::Backend(sqlx::Error::Protocol(format!("SQLite error {code}: {message}")))
     }
 }
 
@@ -83,6 +81,13 @@ impl Statement<'_> {
         // SAFETY: the statement is live.
         let code = unsafe { ffi::sqlite3_bind_int64(self.stmt.as_ptr(), index, value) };
         self.check(code)
+    }
+
+    /// Back to before its first row, to be bound and run again.
+    pub fn reset(&mut self) -> Result<&mut Self> {
+        // SAFETY: the statement is live. (`sqlite3_reset` answers the last step's error, already reported.)
+        unsafe { ffi::sqlite3_reset(self.stmt.as_ptr()) };
+        Ok(self)
     }
 
     fn check(&mut self, code: c_int) -> Result<&mut Self> {
@@ -135,7 +140,8 @@ impl<'s> Row<'s> {
             let text = ffi::sqlite3_column_text(self.stmt.as_ptr(), column);
             let len = ffi::sqlite3_column_bytes(self.stmt.as_ptr(), column);
             if text.is_null() {
-                return Ok(Some(""));
+                // A value that is not NULL comes back as none only when SQLite ran out of memory.
+                return Err(StoreError::Backend(sqlx::Error::Protocol("SQLite could not return a text".into())));
             }
             std::slice::from_raw_parts(text, usize::try_from(len).unwrap_or(0))
         };
@@ -149,17 +155,58 @@ impl<'s> Row<'s> {
             .ok_or_else(|| StoreError::Corrupt(format!("replay read: column {column} is null")))
     }
 
-    /// A column's integer; none for NULL.
-    pub fn int(&self, column: c_int) -> Option<i64> {
-        // SAFETY: the statement stands on a row.
-        (self.kind(column) != ffi::SQLITE_NULL)
-            .then(|| unsafe { ffi::sqlite3_column_int64(self.stmt.as_ptr(), column) })
+    /// A column's integer; none for NULL; an error for a value of another kind.
+    pub fn int(&self, column: c_int) -> Result<Option<i64>> {
+        match self.kind(column) {
+            ffi::SQLITE_NULL => Ok(None),
+            // SAFETY: the statement stands on a row.
+            ffi::SQLITE_INTEGER => Ok(Some(unsafe { ffi::sqlite3_column_int64(self.stmt.as_ptr(), column) })),
+            other => Err(not_a_number(column, other)),
+        }
     }
 
-    /// A column's number; none for NULL.
-    pub fn real(&self, column: c_int) -> Option<f64> {
-        // SAFETY: the statement stands on a row.
-        (self.kind(column) != ffi::SQLITE_NULL)
-            .then(|| unsafe { ffi::sqlite3_column_double(self.stmt.as_ptr(), column) })
+    /// A column's number (an integer counts); none for NULL; an error for a value of another kind.
+    pub fn real(&self, column: c_int) -> Result<Option<f64>> {
+        match self.kind(column) {
+            ffi::SQLITE_NULL => Ok(None),
+            // SAFETY: the statement stands on a row.
+            ffi::SQLITE_FLOAT | ffi::SQLITE_INTEGER => {
+                Ok(Some(unsafe { ffi::sqlite3_column_double(self.stmt.as_ptr(), column) }))
+            }
+            other => Err(not_a_number(column, other)),
+        }
+    }
+}
+
+fn not_a_number(column: c_int, kind: c_int) -> StoreError {
+    StoreError::Corrupt(format!("replay read: column {column} holds a value of type {kind}, not a number"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn columns_are_read_as_their_kind_and_a_number_is_never_made_up() {
+        let pool = SqlitePool::connect("sqlite::memory:").await.unwrap();
+        let rows = with_connection(&pool, |c| {
+            let mut statement = c.prepare("SELECT ?1, 7, 2.5, NULL UNION ALL SELECT 'é', -1, 3, 'x'")?;
+            statement.text(1, "abc")?;
+            let mut rows = Vec::new();
+            statement.each(|row| {
+                rows.push((row.string(0)?, row.int(1)?, row.real(2)?, row.text(3)?.map(str::to_owned)));
+                assert!(row.int(0).is_err() && row.real(0).is_err(), "text is not a number");
+                Ok(())
+            })?;
+            Ok(rows)
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            rows,
+            [("abc".into(), Some(7), Some(2.5), None), ("é".into(), Some(-1), Some(3.0), Some("x".into()))]
+        );
+        let error = with_connection(&pool, |c| c.prepare("SELEC 1").map(drop)).await.unwrap_err();
+        assert!(error.to_string().contains("syntax error"), "{error}");
     }
 }

@@ -56,7 +56,7 @@ pub const KEYS: &str = "SELECT person_id, thumbprint, fingerprint, MIN(first_see
 /// `vouched`, absent from attempts written before it, which vouched for every place), as only those places
 /// are learnt. Its coordinates, accuracy and decision time (SQLite parses the JSON once for the four), from
 /// the judged fields (the same paths as in the document, which is read when they were not written at the
-/// attempt's version); the decision time is read whenever the attempt was approved.
+/// attempt's version); none of the four for an approval that did not vouch for its place.
 pub const ATTEMPTS: &str = "SELECT person_id, created_at, json_extract(j, '$.location.coordinates.latitude'),
        json_extract(j, '$.location.coordinates.longitude'), json_extract(j, '$.location.accuracy'),
        json_extract(j, '$.decidedAt')
@@ -69,16 +69,22 @@ pub const ATTEMPTS: &str = "SELECT person_id, created_at, json_extract(j, '$.loc
         AND ((created_at, id) <= (?4, ?7) OR policy_id <> ?6))
      ORDER BY person_id, created_at, id";
 
-/// Who was approved on each device. The index by key holds the person and the first sighting, so a device
-/// is a look in it and no row read. The people the caller left out (it has their own devices) are skipped
-/// as the rows are read: in the statement (`NOT IN`), SQLite built an index of them first, which took as
-/// long as the reads.
-pub const SHARED_FINGERPRINTS: &str = "SELECT key, person_id, first_seen
+/// Who was approved on each device: from the index by key alone (it holds the whole primary key of these
+/// tables), so a device is a look in it and no row read. The people the caller left out (it has their own
+/// devices) are skipped as the rows are read (in the statement, `NOT IN`, SQLite built an index of them
+/// first, which took as long as the reads); the first sighting of the others, few, is then read by the
+/// primary key (`FIRST_SEEN_ON_DEVICE`, `FIRST_SEEN_WITH_KEY`).
+pub const SHARED_FINGERPRINTS: &str = "SELECT key, person_id
      FROM known_contexts WHERE client_id = ?1 AND kind = 'device' AND key IN (SELECT value FROM json_each(?2))";
 
-pub const SHARED_KEYS: &str = "SELECT thumbprint, person_id, MIN(first_seen) FROM device_keys
-      WHERE client_id = ?1 AND thumbprint IN (SELECT value FROM json_each(?2))
-      GROUP BY thumbprint, person_id";
+pub const SHARED_KEYS: &str = "SELECT DISTINCT thumbprint, person_id FROM device_keys
+      WHERE client_id = ?1 AND thumbprint IN (SELECT value FROM json_each(?2))";
+
+pub const FIRST_SEEN_ON_DEVICE: &str =
+    "SELECT first_seen FROM known_contexts WHERE client_id = ?1 AND person_id = ?2 AND kind = 'device' AND key = ?3";
+
+pub const FIRST_SEEN_WITH_KEY: &str =
+    "SELECT MIN(first_seen) FROM device_keys WHERE client_id = ?1 AND person_id = ?2 AND thumbprint = ?3";
 
 fn json_list(values: &[String]) -> Result<String> {
     serde_json::to_string(values).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -133,7 +139,7 @@ pub async fn page(
                 id: row.string(0)?,
                 person_id: row.text(1)?.map(str::to_owned),
                 status: row.string(2)?,
-                created_at: required(row.int(3), "created_at")?,
+                created_at: required(row.int(3)?, "created_at")?,
                 judged: row.text(4)?.map(str::to_owned),
                 document: row.text(5)?.map(str::to_owned),
             });
@@ -158,8 +164,9 @@ pub async fn pasts(
         statement.text(1, client_id)?.text(2, &list)?;
         statement.each(|row| {
             // SQLite's truth values are the numbers 0 and 1.
-            let yes = |column| row.int(column) == Some(1);
-            let person = ReplayPerson { past: Past::default(), has_email: yes(1), has_phone: yes(2), has_face: yes(3) };
+            let yes = |column| Ok::<_, StoreError>(row.int(column)? == Some(1));
+            let person =
+                ReplayPerson { past: Past::default(), has_email: yes(1)?, has_phone: yes(2)?, has_face: yes(3)? };
             out.insert(row.string(0)?, person);
             Ok(())
         })?;
@@ -167,16 +174,18 @@ pub async fn pasts(
         statement.text(1, client_id)?.text(2, &list)?;
         statement.each(|row| {
             let Some(p) = out.get_mut(required(row.text(0)?, "person_id")?) else { return Ok(()) };
-            let first_seen = required(row.int(6), "first_seen")?;
+            let first_seen = required(row.int(6)?, "first_seen")?;
             match row.text(1)? {
-                Some("device") => {
-                    p.past.devices.push(PastDevice { fingerprint: row.string(2)?, first_seen, known_since: row.int(8) })
-                }
+                Some("device") => p.past.devices.push(PastDevice {
+                    fingerprint: row.string(2)?,
+                    first_seen,
+                    known_since: row.int(8)?,
+                }),
                 _ => {
-                    let (Some(lat), Some(lon)) = (row.real(3), row.real(4)) else { return Ok(()) };
+                    let (Some(lat), Some(lon)) = (row.real(3)?, row.real(4)?) else { return Ok(()) };
                     let coordinates = Coordinates::new(lat, lon).map_err(StoreError::Corrupt)?;
-                    let last_seen = required(row.int(7), "last_seen")?;
-                    p.past.places.push(PastPlace { coordinates, accuracy_m: row.real(5), first_seen, last_seen });
+                    let last_seen = required(row.int(7)?, "last_seen")?;
+                    p.past.places.push(PastPlace { coordinates, accuracy_m: row.real(5)?, first_seen, last_seen });
                 }
             }
             Ok(())
@@ -190,7 +199,11 @@ pub async fn pasts(
                 thumbprint: row.string(1)?,
                 fingerprint: (!fingerprint.is_empty()).then(|| fingerprint.to_owned()),
             };
-            p.past.keys.push(PastKey { key, first_seen: required(row.int(3), "first_seen")?, known_since: row.int(4) });
+            p.past.keys.push(PastKey {
+                key,
+                first_seen: required(row.int(3)?, "first_seen")?,
+                known_since: row.int(4)?,
+            });
             Ok(())
         })?;
         let (before_at, before_id) = &span.replayed_after;
@@ -199,11 +212,13 @@ pub async fn pasts(
         statement.text(6, policy_id)?.text(7, before_id)?;
         statement.each(|row| {
             let Some(p) = out.get_mut(required(row.text(0)?, "person_id")?) else { return Ok(()) };
-            let place = match (row.real(2), row.real(3)) {
-                (Some(lat), Some(lon)) => Some((Coordinates::new(lat, lon).map_err(StoreError::Corrupt)?, row.real(4))),
+            let place = match (row.real(2)?, row.real(3)?) {
+                (Some(lat), Some(lon)) => {
+                    Some((Coordinates::new(lat, lon).map_err(StoreError::Corrupt)?, row.real(4)?))
+                }
                 _ => None,
             };
-            p.past.attempts.push(PastAttempt::new(required(row.int(1), "created_at")?, place, row.int(5)));
+            p.past.attempts.push(PastAttempt::new(required(row.int(1)?, "created_at")?, place, row.int(5)?));
             Ok(())
         })?;
         Ok(out)
@@ -222,22 +237,36 @@ pub async fn sharing(
     let (fingerprints, keys) = (json_list(fingerprints)?, json_list(keys)?);
     raw::with_connection(pool, |c| {
         let mut out = Sharing::default();
-        for (sql, values, into) in
-            [(SHARED_FINGERPRINTS, &fingerprints, &mut out.by_fingerprint), (SHARED_KEYS, &keys, &mut out.by_key)]
-        {
+        for (sql, first_seen, values, into) in [
+            (SHARED_FINGERPRINTS, FIRST_SEEN_ON_DEVICE, &fingerprints, &mut out.by_fingerprint),
+            (SHARED_KEYS, FIRST_SEEN_WITH_KEY, &keys, &mut out.by_key),
+        ] {
             if values == "[]" {
                 continue;
             }
+            let mut others: Vec<(String, String)> = Vec::new();
             let mut statement = c.prepare(sql)?;
             statement.text(1, client_id)?.text(2, values)?;
             statement.each(|row| {
                 let person = required(row.text(1)?, "person_id")?;
                 if !leave_out.contains(person) {
-                    let first = required(row.int(2), "first_seen")?;
-                    into.entry(row.string(0)?).or_default().push((person.to_owned(), first));
+                    others.push((row.string(0)?, person.to_owned()));
                 }
                 Ok(())
             })?;
+            let mut lookup = c.prepare(first_seen)?;
+            for (device, person) in others {
+                lookup.reset()?.text(1, client_id)?.text(2, &person)?.text(3, &device)?;
+                let mut first = None;
+                lookup.each(|row| {
+                    first = row.int(0)?;
+                    Ok(())
+                })?;
+                // Gone since the read above (an erasure): not on the device any more.
+                if let Some(first) = first {
+                    into.entry(device).or_default().push((person, first));
+                }
+            }
         }
         Ok(out)
     })
