@@ -5,13 +5,13 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::context::{AttemptContext, Coordinates, NetworkFacts};
 use crate::geo::{distance_m, travelled_m, TRAVEL_FLOOR_M};
 use crate::policy::{Method, Policy};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Approved,

@@ -208,7 +208,7 @@ pub struct Judged {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     location_flags: Vec<LocationFlag>,
     /// The verdicts of the device, location and network contexts: status and reason.
-    verdicts: [(String, String); 3],
+    verdicts: [(Status, String); 3],
     /// The step-up methods the attempt asked for (none when it was approved or refused).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     needed: Vec<Method>,
@@ -263,7 +263,10 @@ impl Judged {
     /// What a replay will judge of the attempt `doc` describes.
     pub fn of(doc: &AttemptDoc) -> Judged {
         let e = &doc.evaluation;
-        let verdict = |v: &crate::attempt::Verdict| (v.status.clone(), v.reason.clone());
+        let verdict = |v: &crate::attempt::Verdict| {
+            let status = if v.status == Status::Approved.as_str() { Status::Approved } else { Status::Reproved };
+            (status, v.reason.clone())
+        };
         Judged {
             device: doc.device.as_ref().map(JudgedDevice::of),
             location: doc.location.clone(),
@@ -344,7 +347,7 @@ struct StoredEvaluation {
 
 #[derive(Deserialize)]
 struct StoredVerdict {
-    status: String,
+    status: Status,
     reason: String,
 }
 
@@ -672,13 +675,13 @@ impl Fold {
         let mut contexts = Vec::new();
         let mut reasons: Vec<&'static str> = Vec::with_capacity(3);
         for (name, (was_status, was_reason), now) in pairs {
-            if *was_reason != now.reason || was_status != now.status.as_str() {
+            if *was_reason != now.reason || *was_status != now.status {
                 // A reason counts when the outcome's change rests on it: a context the candidate now refuses
                 // (a step-up or a block) when the attempt is not approved, or one it now approves that it
                 // refused when the attempt is; not one that merely moved beside them (a network now checked
                 // and clean, beside a device no longer checked).
                 let explains = match now.status {
-                    Status::Approved => candidate.status == Status::Approved && was_status != Status::Approved.as_str(),
+                    Status::Approved => candidate.status == Status::Approved && *was_status != Status::Approved,
                     _ => candidate.status != Status::Approved,
                 };
                 if explains && !reasons.contains(&now.reason) {

@@ -178,18 +178,68 @@ async fn migrate_to(pool: &SqlitePool, last: i64) -> Result<()> {
     )
     .execute(pool)
     .await?;
+    check_applied(pool).await?;
     let current: i64 =
         sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetch_one(pool).await?;
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current && *v <= last) {
         let mut tx = pool.begin().await?;
         sqlx::raw_sql(sql).execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at, checksum) VALUES (?, ?, ?)")
             .bind(version)
             .bind(chrono::Utc::now().timestamp_millis())
+            .bind(checksum(sql))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         tracing::info!(version, "applied database migration");
+    }
+    Ok(())
+}
+
+/// A migration's SHA-256, of its text with line ends as `\n` (a checkout with CRLF line ends is the same
+/// migration).
+fn checksum(sql: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(sql.replace("\r\n", "\n").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Each migration the database has applied must be the one this build carries: a migration edited after a
+/// database applied it would leave that database with another schema than the build's, silently. The
+/// database keeps each one's checksum (written with it; for those applied before checksums were kept, the
+/// first start of a build that keeps them writes this build's). A mismatch stops the start, naming it.
+async fn check_applied(pool: &SqlitePool) -> Result<()> {
+    let columns: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM pragma_table_info('schema_migrations')").fetch_all(pool).await?;
+    if !columns.iter().any(|c| c == "checksum") {
+        // Another process starting on the same file may add it first.
+        if let Err(e) = sqlx::query("ALTER TABLE schema_migrations ADD COLUMN checksum TEXT").execute(pool).await {
+            if !e.to_string().contains("duplicate column name") {
+                return Err(e.into());
+            }
+        }
+    }
+    let applied: Vec<(i64, Option<String>)> =
+        sqlx::query_as("SELECT version, checksum FROM schema_migrations ORDER BY version").fetch_all(pool).await?;
+    for (version, stored) in applied {
+        let Some((_, sql)) = MIGRATIONS.iter().find(|(v, _)| *v == version) else { continue };
+        let expected = checksum(sql);
+        match stored {
+            Some(stored) if stored != expected => {
+                return Err(StoreError::Corrupt(format!(
+                    "database migration {version} differs from the one this build carries (checksum {stored} in \
+                     the database, {expected} here): the migration was changed after this database applied it"
+                )))
+            }
+            Some(_) => {}
+            None => {
+                sqlx::query("UPDATE schema_migrations SET checksum = ? WHERE version = ? AND checksum IS NULL")
+                    .bind(&expected)
+                    .bind(version)
+                    .execute(pool)
+                    .await?;
+            }
+        }
     }
     Ok(())
 }
@@ -1783,6 +1833,38 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(without_rowid, 2);
+    }
+
+    /// An applied migration edited since stops the start, naming it; a database from before checksums were kept
+    /// gets this build's at its first start.
+    #[tokio::test]
+    async fn an_applied_migration_changed_since_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let options = tuned(SqliteConnectOptions::new().filename(&path));
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.unwrap();
+        sqlx::raw_sql("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        // Applied by a build that kept no checksums.
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 5) {
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+            sqlx::query("INSERT INTO schema_migrations VALUES (?, 1)").bind(version).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+        let store = SqliteStore::open_with(options.clone()).await.unwrap();
+        let sums: i64 =
+            sqlx::query_scalar("SELECT COUNT(checksum) FROM schema_migrations").fetch_one(&store.reader).await.unwrap();
+        assert_eq!(sums as usize, MIGRATIONS.len(), "the old five given theirs, the new ones written with theirs");
+        sqlx::query("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 3")
+            .execute(&store.writer)
+            .await
+            .unwrap();
+        store.close().await;
+        let refused = SqliteStore::open_with(options).await.err().expect("the start is refused");
+        assert!(refused.to_string().contains("migration 3 differs"), "{refused}");
+        assert_eq!(checksum("a\r\nb\n"), checksum("a\nb\n"), "line ends do not count");
     }
 
     /// SQLite as built here (`.cargo/config.toml`) lets a reader map a file past 2 GB: a build without the
