@@ -80,33 +80,23 @@ impl SqliteStore {
     }
 
     async fn open_with(options: SqliteConnectOptions) -> Result<Self> {
-        // A local file needs no liveness round trip before each use.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .after_connect(|connection, _| Box::pin(busy::install(connection)))
-            .connect_with(options.clone())
-            .await?;
+        // A local file needs no liveness round trip before each use; every connection waits for another
+        // process's write lock with `busy`'s handler.
+        let pool = || {
+            SqlitePoolOptions::new()
+                .test_before_acquire(false)
+                .after_connect(|connection, _| Box::pin(busy::install(connection)))
+        };
+        let writer = pool().max_connections(1).connect_with(options.clone()).await?;
         migrate(&writer).await?;
         optimize(&writer, OPTIMIZE_AT_OPEN).await?;
         let own = options.clone();
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .min_connections(1)
-            .test_before_acquire(false)
-            .after_connect(|connection, _| Box::pin(busy::install(connection)))
-            // Readers map the file instead of copying each page through a read call: a replay or a page of
-            // the attempt list touches thousands of pages (the writer keeps ordinary I/O). Up to 1 TiB, the
-            // cap `.cargo/config.toml` compiles SQLite with (2 GB without it).
-            .connect_with(options.clone().read_only(true).pragma("mmap_size", READER_MMAP_BYTES))
-            .await?;
-        let replayer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            .idle_timeout(None)
-            .test_before_acquire(false)
-            .after_connect(|connection, _| Box::pin(busy::install(connection)))
-            .connect_lazy_with(options.read_only(true).pragma("mmap_size", READER_MMAP_BYTES));
+        // Readers map the file instead of copying each page through a read call: a replay or a page of the
+        // attempt list touches thousands of pages (the writer keeps ordinary I/O). Up to 1 TiB, the cap
+        // `.cargo/config.toml` compiles SQLite with (2 GB without it).
+        let mapped = options.read_only(true).pragma("mmap_size", READER_MMAP_BYTES);
+        let reader = pool().max_connections(4).min_connections(1).connect_with(mapped.clone()).await?;
+        let replayer = pool().max_connections(1).min_connections(0).idle_timeout(None).connect_lazy_with(mapped);
         let batcher = batch::start(writer.clone());
         tokio::spawn(optimize_periodically(writer.clone()));
         Ok(SqliteStore { options: own, writer, reader, replayer, batcher })
