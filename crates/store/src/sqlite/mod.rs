@@ -1736,14 +1736,21 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
+    /// A new database file and one connection to it, left unmigrated: a test brings it to the schema of an
+    /// earlier version, writes that version's rows, and opens it as a store to see the migrations since.
+    async fn database() -> (tempfile::TempDir, SqliteConnectOptions, SqlitePool) {
+        let dir = tempfile::tempdir().unwrap();
+        let options = tuned(SqliteConnectOptions::new().filename(dir.path().join("old.db")));
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.unwrap();
+        (dir, options, pool)
+    }
+
     /// Migration 14 on a database whose dispatcher had fanned out some events and not others: the cursors
     /// start before the first event still waiting, and the outbox's sequence carries on past every event
     /// ever written (none gets a `seq` a cursor has passed).
     #[tokio::test]
     async fn the_cursors_start_where_the_fan_out_stopped() {
-        let dir = tempfile::tempdir().unwrap();
-        let options = tuned(SqliteConnectOptions::new().filename(dir.path().join("old.db")));
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.unwrap();
+        let (_dir, options, pool) = database().await;
         migrate_to(&pool, 13).await.unwrap();
         sqlx::raw_sql(
             "INSERT INTO webhooks (id, client_id, url, events, secret_enc, created_at, updated_at)
@@ -1782,9 +1789,7 @@ mod tests {
     /// approved on before it is still theirs after it, and still counts them on a shared device.
     #[tokio::test]
     async fn known_contexts_and_keys_survive_their_rewrite() {
-        let dir = tempfile::tempdir().unwrap();
-        let options = tuned(SqliteConnectOptions::new().filename(dir.path().join("old.db")));
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.unwrap();
+        let (_dir, options, pool) = database().await;
         migrate_to(&pool, 18).await.unwrap();
         sqlx::raw_sql(
             "INSERT INTO known_contexts (client_id, person_id, kind, key, latitude, longitude, first_seen, last_seen,
@@ -1829,10 +1834,7 @@ mod tests {
     /// gets this build's at its first start.
     #[tokio::test]
     async fn an_applied_migration_changed_since_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let options = tuned(SqliteConnectOptions::new().filename(&path));
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.unwrap();
+        let (_dir, options, pool) = database().await;
         sqlx::raw_sql("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
             .execute(&pool)
             .await
