@@ -99,6 +99,10 @@ pub struct IdentitySnapshot {
     pub name: String,
     pub person_id: String,
     pub created_at: Millis,
+    /// The step-up means it had on file (an enrolled face, an email, a phone): what a policy replay offers
+    /// the attempt. Absent from attempts stored before it was kept (a replay reads today's for them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub means: Option<[bool; 3]>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -250,6 +254,7 @@ impl AttemptDoc {
                 name: identity.name.clone(),
                 person_id: identity.person_id.clone(),
                 created_at: identity.created_at,
+                means: Some([identity.face_template_enc.is_some(), identity.email.is_some(), identity.phone.is_some()]),
             }),
             policy: PolicySnapshot {
                 id: policy.id.clone(),

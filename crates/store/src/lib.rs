@@ -215,7 +215,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<ReplayRecord>>;
     /// Policy replay: these people's pasts (known devices, keys and places with their first sighting,
     /// and their attempts created from `from` to `until`, but those of `policy_id` after the cursor
-    /// `replayed_after` (created_at, id), which the replay reads itself), by person id.
+    /// `replayed_after` (created_at, id), which the replay reads itself), by person id: every person asked
+    /// for has an entry (empty for one erased since), its means not read.
     async fn replay_pasts(
         &self,
         client_id: &str,
@@ -223,6 +224,13 @@ pub trait Store: Send + Sync + 'static {
         policy_id: &str,
         span: ReplaySpan,
     ) -> Result<smartauth_domain::replay::Map<String, ReplayPerson>>;
+    /// Policy replay: the step-up means these people have on file now, by person id (none for a person
+    /// erased since), for attempts stored before each kept the means of its moment.
+    async fn replay_means(
+        &self,
+        client_id: &str,
+        people: &[String],
+    ) -> Result<smartauth_domain::replay::Map<String, Means>>;
     /// Policy replay: who was approved on these fingerprints and device keys, and since when, but for the
     /// people in `leave_out` (whose own devices the caller has read with their pasts).
     async fn replay_sharing(

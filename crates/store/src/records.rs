@@ -328,13 +328,20 @@ pub struct DeliveryQueue {
     pub oldest_created_at: Option<Millis>,
 }
 
-/// Policy replay: one person's past (see `smartauth_domain::replay`) and the step-up means on file now.
+/// Policy replay: one person's past (see `smartauth_domain::replay`), and the step-up means on file now,
+/// once read (`Store::replay_means`): only an attempt stored without its own means asks for them.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayPerson {
     pub past: smartauth_domain::replay::Past,
-    pub has_email: bool,
-    pub has_phone: bool,
-    pub has_face: bool,
+    pub means: Option<Means>,
+}
+
+/// The step-up means an identity has on file: an enrolled face, an email address, a phone number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Means {
+    pub face: bool,
+    pub email: bool,
+    pub phone: bool,
 }
 
 /// Policy replay: the people's attempts to read for their pasts.

@@ -337,6 +337,30 @@ pub async fn a_replayed_past_places_each_approval(store: &dyn Store) {
     assert_eq!(seen, [(1_000, rio, 1_000), (2_000, None, 2_000), (3_000, rio, 9_000)]);
 }
 
+/// A replay reads the means on file now only for the people it asks about, in their tenant; a person erased
+/// has none, and every person asked for has a past (an empty one when erased).
+pub async fn a_replay_reads_the_means_on_file_of_the_people_it_names(store: &dyn Store) {
+    with_people(store).await;
+    let phone_only = IdentityRecord {
+        email: None,
+        phone: Some("+5521982895497".into()),
+        face_image_enc: None,
+        face_template_enc: None,
+        ..identity("c1", "p4", "id9")
+    };
+    store.insert_identity(&phone_only).await.unwrap();
+    assert!(store.erase_identity("c1", "p3", &|_| {}).await.unwrap());
+    let asked: Vec<String> = ["p1", "p3", "p4", "p9"].map(String::from).into();
+    let means = store.replay_means("c1", &asked).await.unwrap();
+    assert_eq!(means.len(), 2, "p3 is erased, p9 is another tenant's: {means:?}");
+    assert_eq!(means["p1"], Means { face: true, email: true, phone: false });
+    assert_eq!(means["p4"], Means { face: false, email: false, phone: true });
+    let span = ReplaySpan { from: 0, until: 10_000, replayed_after: (10_000, "~".into()) };
+    let pasts = store.replay_pasts("c1", &asked, "pix", span).await.unwrap();
+    assert_eq!(pasts.len(), 4);
+    assert!(pasts.values().all(|p| p.means.is_none() && p.past.attempts.is_empty()));
+}
+
 pub async fn decision_inputs_are_the_identity_and_its_history(store: &dyn Store) {
     with_clients(store).await;
     let q = HistoryQuery {
@@ -1113,6 +1137,7 @@ engine!(
         history_reflects_what_approvals_taught,
         a_device_not_vouched_for_is_counted_but_not_known,
         a_replayed_past_places_each_approval,
+        a_replay_reads_the_means_on_file_of_the_people_it_names,
         erasure_removes_the_person_and_anonymizes_attempts,
         a_failed_attempt_write_leaves_nothing_behind,
         the_window_limit_is_checked_when_the_attempt_is_stored,

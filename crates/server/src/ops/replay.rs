@@ -219,6 +219,10 @@ pub struct Judged {
     /// the store's replay statements only (an attempt written before it was kept vouched for all three).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     vouched: Option<[bool; 3]>,
+    /// The step-up means the person had on file (face, email, phone); absent from attempts stored before
+    /// they were kept, for which the replay reads the means on file now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    means: Option<[bool; 3]>,
 }
 
 /// The device signals `decide` reads.
@@ -278,6 +282,7 @@ impl Judged {
             valid: e.valid,
             decided_at: doc.decided_at,
             vouched: Some(crate::ops::attempts::vouched(doc)),
+            means: doc.identity.as_ref().and_then(|i| i.means),
         }
     }
 
@@ -297,6 +302,7 @@ impl Judged {
             valid: e.valid,
             decided_at: doc.decided_at,
             vouched: None,
+            means: doc.identity.and_then(|i| i.means),
         })
     }
 
@@ -317,6 +323,8 @@ impl Judged {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ReplayDoc {
+    #[serde(default)]
+    identity: Option<IdentityMeans>,
     device: Option<DeviceInput>,
     location: Option<LocationInput>,
     network: NetworkContext,
@@ -327,6 +335,12 @@ struct ReplayDoc {
     evaluation: StoredEvaluation,
     #[serde(default)]
     decided_at: Option<Millis>,
+}
+
+#[derive(Deserialize)]
+struct IdentityMeans {
+    #[serde(default)]
+    means: Option<[bool; 3]>,
 }
 
 #[derive(Deserialize)]
@@ -549,6 +563,24 @@ async fn load_pasts(
             }
         }
     }
+    // Attempts stored before each kept the means of its moment: their people's means on file now, read once.
+    let mut without: Vec<&String> = docs
+        .iter()
+        .filter(|(_, d)| d.as_ref().is_some_and(|d| d.means.is_none()))
+        .filter_map(|(r, _)| r.person_id.as_ref())
+        .filter(|p| fold.people.get(*p).is_some_and(|p| p.means.is_none()))
+        .collect();
+    if !without.is_empty() {
+        without.sort_unstable();
+        without.dedup();
+        let without: Vec<String> = without.into_iter().cloned().collect();
+        let found = store.replay_means(client_id, &without).await?;
+        for p in without {
+            if let Some(person) = fold.people.get_mut(&p) {
+                person.means = Some(found.get(&p).copied().unwrap_or_default());
+            }
+        }
+    }
     let mut fingerprints = foldhash::HashSet::default();
     let mut keys = foldhash::HashSet::default();
     for device in docs.iter().filter_map(|(_, d)| d.as_ref()?.device.as_ref()) {
@@ -604,7 +636,10 @@ impl Fold {
         let fingerprint = device.and_then(|d| d.fingerprint.as_deref());
         let others = self.sharing.others(person_id, fingerprint, device.and_then(|d| d.key.as_deref()), at);
         let network = &doc.network;
-        let methods = self.offers.for_person(person.has_face, person.has_email, person.has_phone);
+        // The means of the moment (those on file now for an attempt stored before they were kept; none for
+        // a person erased since).
+        let [face, email, phone] = doc.means.or(person.means.map(|m| [m.face, m.email, m.phone])).unwrap_or_default();
+        let methods = self.offers.for_person(face, email, phone);
         let now = chrono::DateTime::from_timestamp_millis(at).unwrap_or_default();
         let suspicious = doc.location_flags.iter().find_map(|f| f.suspicion());
         let country = doc.country.as_deref();

@@ -374,3 +374,30 @@ async fn reasons_count_what_the_candidate_decides_on_not_what_moved_beside_it() 
         r["changes"][0]["contexts"].as_array().unwrap().iter().map(|c| c["context"].as_str().unwrap()).collect();
     assert_eq!(contexts, ["device", "network"], "{r}");
 }
+
+#[tokio::test]
+async fn an_attempt_is_offered_the_step_up_means_the_person_had_when_it_was_made() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_with_person("ana").await;
+    past(&app, &tenant).await;
+    // Ana has since taken her email and phone off file. Her two attempts stepped up by email could be then.
+    let off = json!({"name": "Ana", "email": null, "phone": null});
+    let patched = app.call(reqwest::Method::PATCH, "/identities/ana", Some(&backend(&tenant)), Some(off)).await;
+    assert_eq!(patched.status, StatusCode::OK, "{:?}", patched.body);
+    let body = json!({"policy": saved(&app, &tenant).await});
+
+    let r = replay(&app, &tenant, body.clone()).await.body;
+    assert_eq!(r["decided"], json!({"approved": 4, "pending": 2, "reproved": 0}), "{r}");
+    assert_eq!(r["candidate"], r["decided"], "{r}");
+    assert_eq!(r["changed"], 0, "{r}");
+
+    // Attempts stored before they kept their means are offered the means on file now: none, so the same
+    // two attempts are refused, with nothing to step up with.
+    let stripped = "UPDATE attempts SET judged = json_remove(judged, '$.means'),
+                    document = json_remove(document, '$.identity.means')";
+    assert_eq!(app.sql(stripped).await, 6);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM attempts WHERE document LIKE '%\"means\"%'").await, 0);
+    let r = replay(&app, &tenant, body).await.body;
+    assert_eq!(r["candidate"], json!({"approved": 4, "pending": 0, "reproved": 2}), "{r}");
+    assert_eq!(r["transitions"], json!({"pending→reproved": 2}), "{r}");
+}

@@ -1225,6 +1225,14 @@ impl Store for SqliteStore {
         replay::pasts(&self.replayer, client_id, people, policy_id, span).await
     }
 
+    async fn replay_means(
+        &self,
+        client_id: &str,
+        people: &[String],
+    ) -> Result<smartauth_domain::replay::Map<String, Means>> {
+        replay::means(&self.replayer, client_id, people).await
+    }
+
     async fn replay_sharing(
         &self,
         client_id: &str,

@@ -236,7 +236,7 @@ impl SqliteStore {
                 super::replay::NEXT_PAGE.into(),
                 vec!["attempts_by_policy (client_id=? AND policy_id=? AND (created_at,id)>(?,?) AND (created_at,id)<(?,?))"],
             ),
-            ("replay: the people's means", super::replay::PEOPLE.into(), vec![identity]),
+            ("replay: the means on file of people whose attempts kept none", super::replay::MEANS.into(), vec![identity]),
             (
                 "replay: what the people were approved on",
                 super::replay::KNOWN.into(),

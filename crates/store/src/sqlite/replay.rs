@@ -1,12 +1,12 @@
 //! Policy replay's reads: the policy's attempts in pages, and the pasts of the people in each page. Every
 //! statement reads by policy, person or key, never the tenant whole.
 
-use smartauth_domain::replay::{Map, Past, PastAttempt, PastDevice, PastKey, PastPlace, Sharing};
+use smartauth_domain::replay::{Map, PastAttempt, PastDevice, PastKey, PastPlace, Sharing};
 use smartauth_domain::{Coordinates, KnownDeviceKey};
 use sqlx::SqlitePool;
 
 use super::raw;
-use crate::{Millis, ReplayPerson, ReplayRecord, ReplaySpan, ReplayWindow, Result, StoreError};
+use crate::{Means, Millis, ReplayPerson, ReplayRecord, ReplaySpan, ReplayWindow, Result, StoreError};
 
 /// The (created_at, id) of the `n`-th newest attempt of the policy since `since`, if there is one.
 pub const NTH_NEWEST: &str = "SELECT created_at, id FROM attempts INDEXED BY attempts_by_policy
@@ -35,7 +35,8 @@ pub const NEXT_PAGE: &str = "SELECT id, person_id, status, created_at,
      WHERE client_id = ?1 AND policy_id = ?2 AND (created_at, id) > (?3, ?7) AND (created_at, id) <= (?4, ?5)
      ORDER BY created_at, id LIMIT ?6";
 
-pub const PEOPLE: &str = "SELECT person_id, email IS NOT NULL, phone IS NOT NULL, face_template_enc IS NOT NULL
+/// The means on file now: read only for attempts stored before each kept its own (see `Store::replay_means`).
+pub const MEANS: &str = "SELECT person_id, face_template_enc IS NOT NULL, email IS NOT NULL, phone IS NOT NULL
      FROM identities WHERE client_id = ?1 AND person_id IN (SELECT value FROM json_each(?2))";
 
 /// Devices and places (networks are not part of the history): the kind is filtered in the primary key,
@@ -159,17 +160,9 @@ pub async fn pasts(
 ) -> Result<Map<String, ReplayPerson>> {
     let list = json_list(people)?;
     raw::with_connection(pool, |c| {
+        // Every person has an entry: one erased since has nothing in the tables below, and its empty past.
         let mut out: Map<String, ReplayPerson> = Map::with_capacity_and_hasher(people.len(), Default::default());
-        let mut statement = c.prepare(PEOPLE)?;
-        statement.text(1, client_id)?.text(2, &list)?;
-        statement.each(|row| {
-            // SQLite's truth values are the numbers 0 and 1.
-            let yes = |column| Ok::<_, StoreError>(row.int(column)? == Some(1));
-            let person =
-                ReplayPerson { past: Past::default(), has_email: yes(1)?, has_phone: yes(2)?, has_face: yes(3)? };
-            out.insert(row.string(0)?, person);
-            Ok(())
-        })?;
+        out.extend(people.iter().map(|p| (p.clone(), ReplayPerson::default())));
         let mut statement = c.prepare(KNOWN)?;
         statement.text(1, client_id)?.text(2, &list)?;
         statement.each(|row| {
@@ -219,6 +212,23 @@ pub async fn pasts(
                 _ => None,
             };
             p.past.attempts.push(PastAttempt::new(required(row.int(1)?, "created_at")?, place, row.int(5)?));
+            Ok(())
+        })?;
+        Ok(out)
+    })
+    .await
+}
+
+pub async fn means(pool: &SqlitePool, client_id: &str, people: &[String]) -> Result<Map<String, Means>> {
+    let list = json_list(people)?;
+    raw::with_connection(pool, |c| {
+        let mut out: Map<String, Means> = Map::with_capacity_and_hasher(people.len(), Default::default());
+        let mut statement = c.prepare(MEANS)?;
+        statement.text(1, client_id)?.text(2, &list)?;
+        statement.each(|row| {
+            // SQLite's truth values are the numbers 0 and 1.
+            let yes = |column| Ok::<_, StoreError>(row.int(column)? == Some(1));
+            out.insert(row.string(0)?, Means { face: yes(1)?, email: yes(2)?, phone: yes(3)? });
             Ok(())
         })?;
         Ok(out)
