@@ -40,6 +40,9 @@
 # devices ignored, a tighter attempt limit), three times each: the server's attempts replayed a second (its own
 # `attemptsPerSecond`, the whole request: reads, parsing and two decisions an attempt), the request's wall time
 # and the server's CPU time per attempt. The goal is 100,000 a second on the one core.
+# REPLAY_AB=BINARY (with --replay): then compares that other build of the server with this one on the same file,
+# the saved policy's replay three times in each, alternating three times (the machine's speed drifts within minutes,
+# so two builds are compared only side by side). Both must read the file's schema.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AT_SIZE=false
@@ -83,7 +86,7 @@ start_server() {
     SMARTAUTH_TRUSTED_PROXIES=127.0.0.1/32 RUST_LOG=warn \
     SMARTAUTH_THROTTLE_SDK_PER_MINUTE=0 SMARTAUTH_THROTTLE_DEVICE_PER_MINUTE=0 \
     SMARTAUTH_ALLOW_PRIVATE_TARGETS=$WEBHOOKS SMARTAUTH_WEBHOOK_DISPATCH=$([[ ${BENCH_DISPATCH:-true} == true ]] && echo true || echo false) \
-    taskset -c 0 target/release/smartauth serve >> "$WORK/server.log" 2>&1 &
+    taskset -c 0 "${SERVER_BIN:-target/release/smartauth}" serve >> "$WORK/server.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 600); do curl -sf http://127.0.0.1:$PORT/health >/dev/null && break; sleep 0.05; done
   READY_MS=$(( ($(date +%s%N) - started) / 1000000 ))
@@ -409,6 +412,37 @@ rates = [int(line) for line in open(sys.argv[1])]
 print(f"replay: median {statistics.median(rates):,.0f} attempts a second over {len(rates)} replays "
       f"({statistics.median(rates) / 100000:.2f}x the 100,000 goal), best {max(rates):,}, {sum(r >= 100000 for r in rates)} at or above it")
 PY
+  if [[ -n ${REPLAY_AB:-} ]]; then
+    echo "  A/B on this file: $REPLAY_AB (a) against target/release/smartauth (b), the saved policy, 3 replays each, alternating" | tee -a "$OUT"
+    : > "$WORK/ab-rates"
+    for pass in 1 2 3; do
+      for side in a b; do
+        stop_server
+        if [[ $side == a ]]; then SERVER_BIN=$REPLAY_AB start_server; else start_server; fi
+        rates=""
+        for round in 1 2 3; do
+          curl -sf -X POST -H "Authorization: Bearer $BACKEND" -H "Content-Type: application/json" \
+            --data-binary "@$WORK/replay-saved.json" -o "$WORK/replay.out" "http://127.0.0.1:$PORT/policies/pix/replay"
+          rate=$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); t = r["timings"]
+print(r["attemptsPerSecond"], "(" + ", ".join(f"{k[:-2]} {v:.0f}" for k, v in t.items()) + ")")' "$WORK/replay.out")
+          rates="$rates ${rate}"
+          # The first replay after a start maps the file's pages: the warm ones are compared.
+          if (( round > 1 )); then echo "$side ${rate%% *}" >> "$WORK/ab-rates"; fi
+        done
+        echo "    pass $pass, $side:$rates" | tee -a "$OUT"
+      done
+    done
+    python3 - "$WORK/ab-rates" <<'PY' | tee -a "$OUT"
+import statistics, sys
+rates = {"a": [], "b": []}
+for line in open(sys.argv[1]):
+    side, rate = line.split()
+    rates[side].append(int(rate))
+a, b = statistics.median(rates["a"]), statistics.median(rates["b"])
+print(f"replay A/B, warm replays: a median {a:,.0f}, b median {b:,.0f} attempts a second: b is {b / a:.3f}x a")
+PY
+    stop_server; start_server
+  fi
 fi
 
 $AT_SIZE || exit 0
