@@ -550,17 +550,11 @@ async fn load_pasts(
         fold.people.reserve(people.len());
         fold.owners.reserve(people.len());
         for person in people {
-            // An identity erased since is kept as empty, so that it is not asked for again.
-            match loaded.remove(&person) {
-                Some(found) => {
-                    fold.sharing.add_own(&person, &found.past);
-                    fold.owners.insert(person.clone());
-                    fold.people.insert(person, found);
-                }
-                None => {
-                    fold.people.insert(person, ReplayPerson::default());
-                }
-            }
+            // Every person asked for has an entry (an empty past for one erased since): not asked for again.
+            let found = loaded.remove(&person).unwrap_or_default();
+            fold.sharing.add_own(&person, &found.past);
+            fold.owners.insert(person.clone());
+            fold.people.insert(person, found);
         }
     }
     // Attempts stored before each kept the means of its moment: their people's means on file now, read once.
@@ -609,6 +603,15 @@ async fn load_pasts(
     Ok(())
 }
 
+/// How much an outcome asks of a person: nothing, a step-up, or a refusal.
+fn friction(status: Status) -> u8 {
+    match status {
+        Status::Approved => 0,
+        Status::Pending => 1,
+        Status::Reproved => 2,
+    }
+}
+
 /// The status the engine gave when the attempt was made, from its stored evaluation.
 fn decided_status(e: &Judged) -> Status {
     if e.valid {
@@ -636,8 +639,8 @@ impl Fold {
         let fingerprint = device.and_then(|d| d.fingerprint.as_deref());
         let others = self.sharing.others(person_id, fingerprint, device.and_then(|d| d.key.as_deref()), at);
         let network = &doc.network;
-        // The means of the moment (those on file now for an attempt stored before they were kept; none for
-        // a person erased since).
+        // The means of the moment; for an attempt stored (or last written) by a version that did not keep
+        // them, those on file now (none for a person erased since).
         let [face, email, phone] = doc.means.or(person.means.map(|m| [m.face, m.email, m.phone])).unwrap_or_default();
         let methods = self.offers.for_person(face, email, phone);
         let now = chrono::DateTime::from_timestamp_millis(at).unwrap_or_default();
@@ -679,10 +682,12 @@ impl Fold {
         report.current.add(current.status);
         report.candidate.add(candidate.status);
         // Only the people whose friction changes get an entry (an allocation per attempt otherwise).
-        let more = match (decided, candidate.status) {
-            (Status::Approved, Status::Pending | Status::Reproved) => Some(true),
-            (Status::Pending, Status::Approved) => Some(false),
-            _ => None,
+        // Friction rises from approved to stepped up to refused: a person who passed a step-up and would be
+        // refused outright meets more of it too.
+        let more = match friction(candidate.status).cmp(&friction(decided)) {
+            std::cmp::Ordering::Greater => Some(true),
+            std::cmp::Ordering::Less => Some(false),
+            std::cmp::Ordering::Equal => None,
         };
         if let Some(more) = more.filter(|_| ended_approved) {
             let f = match self.friction.get_mut(person_id) {

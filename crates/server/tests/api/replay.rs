@@ -112,7 +112,8 @@ async fn a_tighter_attempt_limit_names_the_legitimate_people_it_would_refuse() {
         r["changes"].as_array().unwrap().iter().map(|c| c["attemptId"].as_str().unwrap()).collect();
     assert_eq!(changed, vec![ids[3].as_str(), ids[4].as_str(), ids[5].as_str()]);
     assert_eq!(r["peopleWithMoreFriction"], 1);
-    assert_eq!(r["people"], json!([{"personId": "ana", "moreFriction": 2, "lessFriction": 0}]));
+    // Two passive approvals refused, and a new phone's step-up she passed refused outright.
+    assert_eq!(r["people"], json!([{"personId": "ana", "moreFriction": 3, "lessFriction": 0}]));
 
     // The last two attempts only: the window moves, the history before it is still read.
     let r = replay(&app, &tenant, json!({"policy": policy, "limit": 2})).await.body;
@@ -379,25 +380,39 @@ async fn reasons_count_what_the_candidate_decides_on_not_what_moved_beside_it() 
 async fn an_attempt_is_offered_the_step_up_means_the_person_had_when_it_was_made() {
     let app = spawn_app().await;
     let tenant = app.tenant_with_person("ana").await;
+    let b = backend(&tenant);
+    let patch = |body: Value| app.call(reqwest::Method::PATCH, "/identities/ana", Some(&b), Some(body));
+    // While her attempts are made, Ana has an email address and no phone; since, the other way round.
+    assert_eq!(patch(json!({"phone": null})).await.status, StatusCode::OK);
     past(&app, &tenant).await;
-    // Ana has since taken her email and phone off file. Her two attempts stepped up by email could be then.
-    let off = json!({"name": "Ana", "email": null, "phone": null});
-    let patched = app.call(reqwest::Method::PATCH, "/identities/ana", Some(&backend(&tenant)), Some(off)).await;
-    assert_eq!(patched.status, StatusCode::OK, "{:?}", patched.body);
-    let body = json!({"policy": saved(&app, &tenant).await});
+    let swapped = patch(json!({"email": null, "phone": "5521982895497"})).await;
+    assert_eq!(swapped.status, StatusCode::OK, "{:?}", swapped.body);
+    let saved = saved(&app, &tenant).await;
+    let only = |method: &str| {
+        let mut policy = saved.clone();
+        policy["reauthenticationMethods"] = json!([method]);
+        json!({"policy": policy})
+    };
+    let (by_email, by_sms) = (only("email_authentication"), only("sms_authentication"));
+    let stepped_up = json!({"approved": 4, "pending": 2, "reproved": 0});
+    let refused = json!({"approved": 4, "pending": 0, "reproved": 2});
+    let candidate = |body: &Value| {
+        let body = body.clone();
+        let (app, tenant) = (&app, &tenant);
+        async move { replay(app, tenant, body).await.body["candidate"].clone() }
+    };
 
-    let r = replay(&app, &tenant, body.clone()).await.body;
-    assert_eq!(r["decided"], json!({"approved": 4, "pending": 2, "reproved": 0}), "{r}");
-    assert_eq!(r["candidate"], r["decided"], "{r}");
-    assert_eq!(r["changed"], 0, "{r}");
+    // Her two stepped-up attempts could be stepped up by email, not by SMS: she had no phone then.
+    assert_eq!(candidate(&by_email).await, stepped_up);
+    assert_eq!(candidate(&by_sms).await, refused);
+    // The same from their documents (judged fields of an earlier version are not read).
+    app.sql("UPDATE attempts SET judged = NULL, judged_version = NULL").await;
+    assert_eq!(candidate(&by_email).await, stepped_up);
+    assert_eq!(candidate(&by_sms).await, refused);
 
-    // Attempts stored before they kept their means are offered the means on file now: none, so the same
-    // two attempts are refused, with nothing to step up with.
-    let stripped = "UPDATE attempts SET judged = json_remove(judged, '$.means'),
-                    document = json_remove(document, '$.identity.means')";
-    assert_eq!(app.sql(stripped).await, 6);
+    // Attempts stored before they kept their means are offered the means on file now: SMS, not email.
+    assert_eq!(app.sql("UPDATE attempts SET document = json_remove(document, '$.identity.means')").await, 6);
     assert_eq!(app.scalar("SELECT COUNT(*) FROM attempts WHERE document LIKE '%\"means\"%'").await, 0);
-    let r = replay(&app, &tenant, body).await.body;
-    assert_eq!(r["candidate"], json!({"approved": 4, "pending": 0, "reproved": 2}), "{r}");
-    assert_eq!(r["transitions"], json!({"pending→reproved": 2}), "{r}");
+    assert_eq!(candidate(&by_email).await, refused);
+    assert_eq!(candidate(&by_sms).await, stepped_up);
 }
