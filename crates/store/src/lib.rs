@@ -95,10 +95,15 @@ pub trait Store: Send + Sync + 'static {
     /// `insert_identity`, with its events and audit line in the same transaction.
     async fn insert_identity_with(&self, identity: &IdentityRecord, effects: Effects<'_>) -> Result<()>;
     async fn identity(&self, client_id: &str, person_id: &str) -> Result<Option<IdentityRecord>>;
-    async fn update_identity(&self, identity: &IdentityRecord) -> Result<bool> {
-        self.update_identity_with(identity, Effects::NONE).await
-    }
-    async fn update_identity_with(&self, identity: &IdentityRecord, effects: Effects<'_>) -> Result<bool>;
+    /// Changes the fields `change` names (the others as they are now, whoever wrote them last); the
+    /// identity as changed, or none when there is no such person.
+    async fn change_identity_with(
+        &self,
+        client_id: &str,
+        person_id: &str,
+        change: &IdentityChange,
+        effects: Effects<'_>,
+    ) -> Result<Option<IdentityRecord>>;
     /// Deletes the identity and everything learnt about it; its attempts stay, detached from the
     /// person and rewritten by `anonymize`. Returns false when there was no such identity.
     /// The ids of every attempt of the person (their images are erased with them).

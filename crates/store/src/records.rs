@@ -62,6 +62,33 @@ pub struct PreviousSecret {
     pub expires_at: Millis,
 }
 
+/// A change to an identity, field by field: `None` leaves a field as it is, `Some(None)` removes a contact
+/// or the face. Written in one statement, so that two changes to different fields at once both stay.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityChange {
+    pub name: Option<String>,
+    pub email: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+    /// The enrolled face's image and template, both encrypted with the master key.
+    pub face: Option<Option<(Vec<u8>, Vec<u8>)>>,
+    pub updated_at: Millis,
+}
+
+impl IdentityChange {
+    /// The fields it changes, by their API names.
+    pub fn fields(&self) -> Vec<&'static str> {
+        [
+            ("name", self.name.is_some()),
+            ("email", self.email.is_some()),
+            ("phone", self.phone.is_some()),
+            ("face", self.face.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, yes)| yes.then_some(field))
+        .collect()
+    }
+}
+
 #[derive(Clone, PartialEq)]
 pub struct IdentityRecord {
     pub id: String,

@@ -123,14 +123,24 @@ pub async fn identities_belong_to_their_client(store: &dyn Store) {
     store.insert_identity(&identity("c2", "p1", "i3")).await.unwrap();
     assert_eq!(store.identity("c1", "p1").await.unwrap().unwrap().id, "i1");
     assert_eq!(store.identity("c2", "p1").await.unwrap().unwrap().id, "i3");
-    let mut changed = identity("c1", "p1", "i1");
-    changed.name = "Jane".into();
-    changed.face_image_enc = None;
-    changed.face_template_enc = None;
-    assert!(store.update_identity(&changed).await.unwrap());
+    let change = |c: IdentityChange| async move {
+        store.change_identity_with("c1", "p1", &IdentityChange { updated_at: 20, ..c }, Effects::NONE).await.unwrap()
+    };
+    let changed = change(IdentityChange { name: Some("Jane".into()), face: Some(None), ..Default::default() }).await;
     let read = store.identity("c1", "p1").await.unwrap().unwrap();
+    assert_eq!(changed.as_ref(), Some(&read), "the identity as changed");
     assert_eq!((read.name.as_str(), read.face_image_enc, read.face_template_enc), ("Jane", None, None));
-    assert!(!store.update_identity(&identity("c1", "nobody", "i9")).await.unwrap());
+    assert_eq!((read.email.as_deref(), read.updated_at), (Some("john@example.com"), 20), "the email as it was");
+    // Two changes to different fields, each made from what it read before the other: both stay.
+    change(IdentityChange { phone: Some(Some("+5521982895497".into())), ..Default::default() }).await;
+    change(IdentityChange { email: Some(None), ..Default::default() }).await;
+    change(IdentityChange { face: Some(Some((vec![7], vec![8]))), ..Default::default() }).await;
+    let read = store.identity("c1", "p1").await.unwrap().unwrap();
+    assert_eq!((read.name.as_str(), read.email, read.phone.as_deref()), ("Jane", None, Some("+5521982895497")));
+    assert_eq!((read.face_image_enc, read.face_template_enc), (Some(vec![7]), Some(vec![8])));
+    assert_eq!(store.identity("c2", "p1").await.unwrap().unwrap().name, "John", "another tenant's person is theirs");
+    let nobody = IdentityChange { name: Some("X".into()), ..Default::default() };
+    assert!(store.change_identity_with("c1", "nobody", &nobody, Effects::NONE).await.unwrap().is_none());
 }
 
 pub async fn a_policy_keeps_its_id_and_creation_time_when_replaced(store: &dyn Store) {
@@ -341,23 +351,26 @@ pub async fn a_replayed_past_places_each_approval(store: &dyn Store) {
 /// has none, and every person asked for has a past (an empty one when erased).
 pub async fn a_replay_reads_the_means_on_file_of_the_people_it_names(store: &dyn Store) {
     with_people(store).await;
+    let face_only = IdentityRecord { email: None, ..identity("c1", "p4", "id8") };
     let phone_only = IdentityRecord {
         email: None,
         phone: Some("+5521982895497".into()),
         face_image_enc: None,
         face_template_enc: None,
-        ..identity("c1", "p4", "id9")
+        ..identity("c1", "p5", "id9")
     };
+    store.insert_identity(&face_only).await.unwrap();
     store.insert_identity(&phone_only).await.unwrap();
     assert!(store.erase_identity("c1", "p3", &|_| {}).await.unwrap());
-    let asked: Vec<String> = ["p1", "p3", "p4", "p9"].map(String::from).into();
+    let asked: Vec<String> = ["p1", "p3", "p4", "p5", "p9"].map(String::from).into();
     let means = store.replay_means("c1", &asked).await.unwrap();
-    assert_eq!(means.len(), 2, "p3 is erased, p9 is another tenant's: {means:?}");
+    assert_eq!(means.len(), 3, "p3 is erased, p9 is another tenant's: {means:?}");
     assert_eq!(means["p1"], Means { face: true, email: true, phone: false });
-    assert_eq!(means["p4"], Means { face: false, email: false, phone: true });
+    assert_eq!(means["p4"], Means { face: true, email: false, phone: false });
+    assert_eq!(means["p5"], Means { face: false, email: false, phone: true });
     let span = ReplaySpan { from: 0, until: 10_000, replayed_after: (10_000, "~".into()) };
     let pasts = store.replay_pasts("c1", &asked, "pix", span).await.unwrap();
-    assert_eq!(pasts.len(), 4);
+    assert_eq!(pasts.len(), 5);
     assert!(pasts.values().all(|p| p.means.is_none() && p.past.attempts.is_empty()));
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use smartauth_store::{Effects, IdentityRecord};
+use smartauth_store::{Effects, IdentityChange, IdentityRecord};
 
 use crate::attempt::{anonymize, ts};
 use crate::ops::audit::Actor;
@@ -25,21 +25,19 @@ pub async fn create(app: &App, actor: &Actor, record: &IdentityRecord) -> smarta
     Ok(())
 }
 
-/// Writes an identity's new fields; `changed` names them for the audit line (never their values: the trail
-/// holds no contact details or faces). False when the person is gone.
+/// Changes the fields `change` names, each as it is now otherwise (a concurrent change to another field
+/// stays), with the audit line naming them (never their values: the trail holds no contact details or faces).
+/// The identity as changed; none when the person is gone.
 pub async fn update(
     app: &App,
     actor: &Actor,
-    identity: &IdentityRecord,
-    changed: &[&str],
-) -> smartauth_store::Result<bool> {
-    let audit = actor.line(
-        Some(&identity.client_id),
-        "identity.updated",
-        Some(&identity.person_id),
-        Some(json!({"changed": changed})),
-    );
-    app.store.update_identity_with(identity, Effects { events: &[], audit: Some(&audit) }).await
+    client_id: &str,
+    person_id: &str,
+    change: &IdentityChange,
+) -> smartauth_store::Result<Option<IdentityRecord>> {
+    let audit =
+        actor.line(Some(client_id), "identity.updated", Some(person_id), Some(json!({"changed": change.fields()})));
+    app.store.change_identity_with(client_id, person_id, change, Effects { events: &[], audit: Some(&audit) }).await
 }
 
 /// Erasure (LGPD): the identity, its face, contacts and known contexts are deleted, its attempts kept

@@ -5,7 +5,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use smartauth_domain::{Email, PersonId, Phone};
-use smartauth_store::{IdentityRecord, StoreError};
+use smartauth_store::{IdentityChange, IdentityRecord, StoreError};
 
 use crate::attempt::ts;
 use crate::auth::{Backend, Tenant};
@@ -257,47 +257,22 @@ pub async fn update(
 ) -> ApiResult<Response> {
     let person = person_from_path(&tenant, &raw)?;
     let checked = changes.checked()?;
-    // The face first (fetching and analysing take a while), then the row is read and written at once,
-    // so that a concurrent change is not overwritten with what was read before.
+    // The face first (fetching and analysing take a while); then the fields are written in one statement.
     let face = match checked.face {
         None => None,
-        Some((None, None)) => Some((None, None)),
-        Some((image, url)) => {
-            let (image, template) = enrol(&app, image, url).await?;
-            Some((Some(image), Some(template)))
-        }
+        Some((None, None)) => Some(None),
+        Some((image, url)) => Some(Some(enrol(&app, image, url).await?)),
     };
-    let mut identity = app
-        .store
-        .identity(tenant.client_id(), person.as_str())
+    let change = IdentityChange {
+        name: checked.name,
+        email: checked.email,
+        phone: checked.phone,
+        face,
+        updated_at: chrono::Utc::now().timestamp_millis(),
+    };
+    let identity = ops::identities::update(&app, &Actor::tenant(&tenant), tenant.client_id(), person.as_str(), &change)
         .await?
         .ok_or_else(|| ApiError::not_found("identity"))?;
-    if let Some(name) = checked.name {
-        identity.name = name;
-    }
-    if let Some(email) = checked.email {
-        identity.email = email;
-    }
-    if let Some(phone) = checked.phone {
-        identity.phone = phone;
-    }
-    let face_changed = face.is_some();
-    if let Some((image, template)) = face {
-        (identity.face_image_enc, identity.face_template_enc) = (image, template);
-    }
-    identity.updated_at = chrono::Utc::now().timestamp_millis();
-    let changed: Vec<&str> = [
-        ("name", changes.name.is_some()),
-        ("email", changes.email.is_some()),
-        ("phone", changes.phone.is_some()),
-        ("face", face_changed),
-    ]
-    .into_iter()
-    .filter_map(|(field, yes)| yes.then_some(field))
-    .collect();
-    if !ops::identities::update(&app, &Actor::tenant(&tenant), &identity, &changed).await? {
-        return Err(ApiError::not_found("identity"));
-    }
     Ok(ok_json(describe(&identity, false)))
 }
 

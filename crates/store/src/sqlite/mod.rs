@@ -883,23 +883,41 @@ impl Store for SqliteStore {
         row.as_ref().map(identity_from).transpose()
     }
 
-    async fn update_identity_with(&self, i: &IdentityRecord, effects: Effects<'_>) -> Result<bool> {
+    async fn change_identity_with(
+        &self,
+        client_id: &str,
+        person_id: &str,
+        change: &IdentityChange,
+        effects: Effects<'_>,
+    ) -> Result<Option<IdentityRecord>> {
         let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
-            "UPDATE identities SET name = ?, email = ?, phone = ?, face_image_enc = ?, face_template_enc = ?, updated_at = ?
-             WHERE client_id = ? AND person_id = ?",
+        let face = change.face.as_ref().map(|f| f.as_ref().map(|(image, template)| (image, template)));
+        let row = sqlx::query(
+            "UPDATE identities SET name = COALESCE(?3, name),
+                email = CASE WHEN ?4 THEN ?5 ELSE email END,
+                phone = CASE WHEN ?6 THEN ?7 ELSE phone END,
+                face_image_enc = CASE WHEN ?8 THEN ?9 ELSE face_image_enc END,
+                face_template_enc = CASE WHEN ?8 THEN ?10 ELSE face_template_enc END,
+                updated_at = ?11
+             WHERE client_id = ?1 AND person_id = ?2
+             RETURNING *",
         )
-        .bind(&i.name)
-        .bind(&i.email)
-        .bind(&i.phone)
-        .bind(&i.face_image_enc)
-        .bind(&i.face_template_enc)
-        .bind(i.updated_at)
-        .bind(&i.client_id)
-        .bind(&i.person_id)
-        .execute(&mut *tx)
+        .bind(client_id)
+        .bind(person_id)
+        .bind(&change.name)
+        .bind(change.email.is_some())
+        .bind(change.email.clone().flatten())
+        .bind(change.phone.is_some())
+        .bind(change.phone.clone().flatten())
+        .bind(face.is_some())
+        .bind(face.flatten().map(|(image, _)| image))
+        .bind(face.flatten().map(|(_, template)| template))
+        .bind(change.updated_at)
+        .fetch_optional(&mut *tx)
         .await?;
-        finish(tx, done.rows_affected() == 1, effects).await
+        let changed = row.as_ref().map(identity_from).transpose()?;
+        finish(tx, changed.is_some(), effects).await?;
+        Ok(changed)
     }
 
     async fn attempt_ids_of(&self, client_id: &str, person_id: &str) -> Result<Vec<String>> {
