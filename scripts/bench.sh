@@ -32,6 +32,9 @@
 # on the same database (SMARTAUTH_WEBHOOK_DISPATCH=true, pinned to core 1 beside wrk and the receiver) while the
 # answering one, on core 0, only writes the events: the deployment README "Webhooks" recommends under load; PERF=1 profiles the webhook runs (perf record), to
 # bench-results/<name>-perf-<run>.txt. Every run line gives how busy each core was and the server's CPU a request.
+# The server's environment passes through: SMARTAUTH_WEBHOOK_PRIORITY=normal delivers at the answering threads'
+# priority rather than in the background. BENCH_CONNECTIONS (default 32) sets wrk's connections: fewer is a load
+# that leaves the server's core some time.
 #
 # --replay: policy replay (issue 13) instead of the usual loads. The server stops, REPLAY_IDENTITIES identities
 # (default 100,000) and REPLAY_ATTEMPTS attempts (default 1,000,000, copies of a real enriched attempt over 30
@@ -113,6 +116,9 @@ peak_anon_during() { # command...
 RSS_START=$(rss)
 
 SETUP=$(python3 scripts/bench_setup.py http://127.0.0.1:$PORT bench-admin $SMS_PORT "$WORK/post.lua" "${PERSONS:-200}")
+# BENCH_PACE_MS=N: each connection waits N ms after each answer, a load below what the server can take (wrk
+# otherwise sends the next request at once, and every run is at the server's limit).
+if [[ -n ${BENCH_PACE_MS:-} ]]; then printf 'delay = function()\n  return %d\nend\n' "$BENCH_PACE_MS" >> "$WORK/post.lua"; fi
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$SETUP" "$1"; }
 BACKEND=$(field backend); AID=$(field attemptId); CLIENT=$(field clientId)
 BASE_TOKEN=$(python3 -c "import sys; sys.path.insert(0, 'scripts'); from mint_token import mint; print(mint('bench', 'baseline-secret', None, 0))")
@@ -140,7 +146,7 @@ server_cpu() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
 run() { # name, wrk args...
   local name=$1; shift
   local busy0 cpu0 ticks; busy0=$(core_busy); cpu0=$(server_cpu); ticks=$(getconf CLK_TCK)
-  local raw; raw=$(taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" --latency "$@")
+  local raw; raw=$(taskset -c 1 wrk -t1 -c"${BENCH_CONNECTIONS:-32}" -d"${DURATION}s" --latency "$@")
   local rps p50 p99 non2xx
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$raw")
   p50=$(awk '$1=="50%" {print $2}' <<<"$raw")
@@ -171,7 +177,7 @@ perf_run() { # name, wrk args...
 }
 
 {
-  echo "smartauth load benchmark, $(date -u +%FT%TZ), $(nproc) cores, ${DURATION}s per run, 32 connections, server on core 0, wrk on core 1, POST over ${PERSONS:-200} identities"
+  echo "smartauth load benchmark, $(date -u +%FT%TZ), $(nproc) cores, ${DURATION}s per run, ${BENCH_CONNECTIONS:-32} connections, server on core 0, wrk on core 1, POST over ${PERSONS:-200} identities"
   echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 } | tee "$OUT"
 if [[ -z ${WEBHOOKS_ONLY:-} ]] && ! $REPLAY; then # WEBHOOKS_ONLY=1 (with --webhooks) or --replay: skip the usual loads
@@ -220,7 +226,7 @@ if $WEBHOOKS; then
   dispatcher_cpu() { [[ -n ${DISPATCHER:-} ]] && awk '{print $14 + $15}' "/proc/$DISPATCHER/stat" || echo 0; }
   # After WEBHOOKS_ONLY, this is the server's first load: warm it up first, unreported (its throughput still
   # rises by a third over its first minute of load; BENCH_WARMUP seconds, default 60).
-  [[ -n ${WEBHOOKS_ONLY:-} ]] && taskset -c 1 wrk -t1 -c32 -d"${BENCH_WARMUP:-60}s" -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications >/dev/null
+  [[ -n ${WEBHOOKS_ONLY:-} ]] && taskset -c 1 wrk -t1 -c"${BENCH_CONNECTIONS:-32}" -d"${BENCH_WARMUP:-60}s" -s "$WORK/post.lua" http://127.0.0.1:$PORT/authentications >/dev/null
   # WEBHOOK_ROUNDS (default 3) runs with a subscription, each between two runs without one (the reference
   # before it and after it): ref, hooked, ref, hooked, ref... The machine's speed drifts by 10-20 % from one
   # run to the next, so each run with webhooks is compared with the mean of the two references around it, and

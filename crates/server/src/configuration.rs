@@ -93,6 +93,12 @@ pub const SETTINGS: &[Setting] = &[
         "subscriptions one process delivers to at once (1 to 256); each sends its events one after another",
     ),
     setting(
+        "SMARTAUTH_WEBHOOK_PRIORITY",
+        "background",
+        "background: delivering takes only the CPU that answering leaves (at full load, deliveries wait for it); \
+         normal: the same share as answering",
+    ),
+    setting(
         "SMARTAUTH_WEBHOOK_DISPATCH",
         "true",
         "false: this process writes events but does not deliver them (another `serve` on the same database does)",
@@ -220,6 +226,8 @@ pub struct WebhookSettings {
     pub dispatch: bool,
     /// Subscriptions delivered to at once by this process (`SMARTAUTH_WEBHOOK_SENDERS`).
     pub senders: usize,
+    /// Whether delivering yields the CPU to answering requests (`SMARTAUTH_WEBHOOK_PRIORITY`).
+    pub background: bool,
 }
 
 impl Default for WebhookSettings {
@@ -231,6 +239,7 @@ impl Default for WebhookSettings {
             disable_after: Duration::from_secs(345_600),
             dispatch: true,
             senders: 32,
+            background: true,
         }
     }
 }
@@ -466,6 +475,11 @@ impl Settings {
                     .filter(|n| (1..=256).contains(n))
                     .with_context(|| format!("SMARTAUTH_WEBHOOK_SENDERS={n:?}: use a number from 1 to 256"))?,
             },
+            background: match get("SMARTAUTH_WEBHOOK_PRIORITY").as_deref() {
+                None | Some("background") => true,
+                Some("normal") => false,
+                Some(other) => bail!("SMARTAUTH_WEBHOOK_PRIORITY={other:?}: use background or normal"),
+            },
         };
         let geocoder_url = get("SMARTAUTH_GEOCODER_URL");
         if let Some(url) = &geocoder_url {
@@ -595,6 +609,17 @@ mod tests {
             assert!(with(bad).err().unwrap().to_string().contains("from 1 to 36500"), "{bad}");
         }
         assert_eq!(Settings::from_lookup(|_| None).unwrap().audit_retention_days, None);
+    }
+
+    #[test]
+    fn webhook_priority_is_background_or_normal() {
+        let with = |value: &'static str| {
+            Settings::from_lookup(move |k| (k == "SMARTAUTH_WEBHOOK_PRIORITY").then(|| value.into()))
+        };
+        assert!(Settings::from_lookup(|_| None).unwrap().webhooks.background);
+        assert!(with("background").unwrap().webhooks.background);
+        assert!(!with("normal").unwrap().webhooks.background);
+        assert!(with("low").err().unwrap().to_string().contains("use background or normal"));
     }
 
     #[test]

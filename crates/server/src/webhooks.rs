@@ -232,8 +232,12 @@ fn lease_ms(settings: &WebhookSettings) -> i64 {
 /// task and its sender wake one another on one thread, instead of handing work between the request
 /// handlers' threads at every step (measured with `scripts/bench.sh --webhooks`).
 pub fn spawn(app: Arc<App>) {
+    let background = app.webhook_settings.background;
     let app = Arc::downgrade(&app);
     let started = std::thread::Builder::new().name("webhooks".into()).spawn(move || {
+        if background {
+            yield_to_answers();
+        }
         match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => runtime.block_on(dispatch(app)),
             Err(e) => tracing::error!(error = %e, "the webhook dispatcher could not start; no webhook is delivered"),
@@ -241,6 +245,18 @@ pub fn spawn(app: Arc<App>) {
     });
     if let Err(e) = started {
         tracing::error!(error = %e, "the webhook dispatcher could not start; no webhook is delivered");
+    }
+}
+
+/// Lowers this thread's priority to the least (nice 19; the threads it starts inherit it), so that it takes
+/// the CPU answering requests leaves: at full load deliveries wait, and catch up when the load falls (measured
+/// with `scripts/bench.sh --webhooks`, README "Webhooks").
+fn yield_to_answers() {
+    // SAFETY: setpriority only reads its arguments; the id is this thread's own.
+    let lowered = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
+    if lowered != 0 {
+        let e = std::io::Error::last_os_error();
+        tracing::warn!(error = %e, "the webhook dispatcher keeps the answering threads' priority");
     }
 }
 

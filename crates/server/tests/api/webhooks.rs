@@ -979,3 +979,38 @@ async fn the_subscription_limit_holds_when_they_are_made_side_by_side() {
     let lines = audit["items"].as_array().unwrap().iter().filter(|l| l["action"] == "webhook.created").count();
     assert_eq!(lines, 20, "an audit line for each one made, none for the refused");
 }
+
+/// A thread's nice value, from its `stat` file: after the command's closing parenthesis, state is field 3 and
+/// nice field 19.
+fn nice(stat: &str) -> i64 {
+    stat.rsplit_once(')').unwrap().1.split_whitespace().nth(16).unwrap().parse().unwrap()
+}
+
+/// The nice value of each thread of this process named `name`.
+fn thread_nices(name: &str) -> Vec<i64> {
+    let mut nices = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let path = task.path();
+        let (Ok(comm), Ok(stat)) =
+            (std::fs::read_to_string(path.join("comm")), std::fs::read_to_string(path.join("stat")))
+        else {
+            continue; // a thread that ended meanwhile
+        };
+        if comm.trim() == name {
+            nices.push(nice(&stat));
+        }
+    }
+    nices
+}
+
+#[tokio::test]
+async fn the_dispatcher_takes_only_the_cpu_answering_leaves() {
+    let app = spawn_app().await;
+    let nices = thread_nices("webhooks");
+    assert!(!nices.is_empty(), "a server that delivers has a dispatcher thread");
+    assert!(nices.contains(&19), "by default it runs at the lowest priority: {nices:?}");
+    // The thread that answers (this test's runtime) keeps its priority.
+    let tenant = app.tenant_with_person("ana").await;
+    assert_eq!(app.get("/identities/ana", &backend(&tenant)).await.status, StatusCode::OK);
+    assert_eq!(nice(&std::fs::read_to_string("/proc/thread-self/stat").unwrap()), 0);
+}
