@@ -233,13 +233,20 @@ fn lease_ms(settings: &WebhookSettings) -> i64 {
 /// handlers' threads at every step (measured with `scripts/bench.sh --webhooks`).
 pub fn spawn(app: Arc<App>) {
     let background = app.webhook_settings.background;
+    let answering = match tokio::runtime::Handle::try_current() {
+        Ok(handle) => Answering(handle),
+        Err(e) => {
+            tracing::error!(error = %e, "the webhook dispatcher could not start; no webhook is delivered");
+            return;
+        }
+    };
     let app = Arc::downgrade(&app);
     let started = std::thread::Builder::new().name("webhooks".into()).spawn(move || {
         if background {
             yield_to_answers();
         }
         match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(runtime) => runtime.block_on(dispatch(app)),
+            Ok(runtime) => runtime.block_on(dispatch(app, answering)),
             Err(e) => tracing::error!(error = %e, "the webhook dispatcher could not start; no webhook is delivered"),
         }
     });
@@ -250,9 +257,11 @@ pub fn spawn(app: Arc<App>) {
 
 /// Lowers this thread's priority to the least (nice 19; the threads it starts inherit it), so that it takes
 /// the CPU answering requests leaves: at full load deliveries wait, and catch up when the load falls (measured
-/// with `scripts/bench.sh --webhooks`, README "Webhooks").
+/// with `scripts/bench.sh --webhooks`, README "Webhooks"). Its database work does not run here (`Answering`).
+#[cfg(target_os = "linux")]
 fn yield_to_answers() {
-    // SAFETY: setpriority only reads its arguments; the id is this thread's own.
+    // SAFETY: setpriority only reads its arguments; the id is this thread's own (on Linux a nice value is
+    // a thread's).
     let lowered = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
     if lowered != 0 {
         let e = std::io::Error::last_os_error();
@@ -260,7 +269,44 @@ fn yield_to_answers() {
     }
 }
 
-async fn dispatch(app: std::sync::Weak<App>) {
+/// Elsewhere a nice value is the whole process's: the dispatcher keeps the answering threads' priority.
+#[cfg(not(target_os = "linux"))]
+fn yield_to_answers() {
+    tracing::info!("the webhook dispatcher runs at the answering threads' priority on this system");
+}
+
+/// The answering threads' runtime, where the dispatcher's database work runs, at their priority. A
+/// transaction driven from the dispatcher's thread would hold the database's one writer while that thread
+/// waits for the CPU (and the answers wait for the writer); a connection opened from it would start its
+/// SQLite thread at nice 19, for every later write of the process.
+#[derive(Clone)]
+struct Answering(tokio::runtime::Handle);
+
+/// The answering threads' runtime has stopped: so does the dispatcher.
+#[derive(Debug)]
+struct Stopping;
+
+impl std::fmt::Display for Stopping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the server is stopping")
+    }
+}
+
+impl std::error::Error for Stopping {}
+
+impl Answering {
+    /// Runs a store call on the answering threads and waits for it here.
+    async fn store<T, E, F>(&self, app: &Arc<App>, work: impl FnOnce(Arc<App>) -> F) -> anyhow::Result<T>
+    where
+        F: std::future::Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Into<anyhow::Error> + Send + 'static,
+    {
+        self.0.spawn(work(Arc::clone(app))).await.map_err(|_| anyhow::Error::new(Stopping))?.map_err(Into::into)
+    }
+}
+
+async fn dispatch(app: std::sync::Weak<App>, on: Answering) {
     let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
     let Some(senders) = app.upgrade().map(|a| Arc::new(Semaphore::new(a.webhook_settings.senders))) else { return };
     let mut pruned_at: Option<std::time::Instant> = None;
@@ -271,7 +317,7 @@ async fn dispatch(app: std::sync::Weak<App>) {
     // Ends when the server has let go of its state (a test's server, dropped).
     while let Some(app) = app.upgrade() {
         let round = tokio::time::Instant::now();
-        let now = Looked::now(&app).await;
+        let now = Looked::now(&app, &on).await;
         // A turn is a round with a sender free (a round with none takes nothing).
         if senders.available_permits() > 0 {
             retries_first = !retries_first;
@@ -280,13 +326,14 @@ async fn dispatch(app: std::sync::Weak<App>) {
             (Some(last), Some(now)) => last.differs(now),
             _ => true,
         };
-        let started = match lease_round(&app, &busy, &senders, retries_first, new_events).await {
+        let started = match lease_round(&app, &on, &busy, &senders, retries_first, new_events).await {
             Ok((n, looked_now)) => {
                 if looked_now {
                     looked = now;
                 }
                 n
             }
+            Err(e) if e.is::<Stopping>() => return,
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "webhook dispatch failed; retrying");
                 looked = None;
@@ -296,7 +343,7 @@ async fn dispatch(app: std::sync::Weak<App>) {
         if pruned_at.is_none_or(|at| at.elapsed() > PRUNE_EVERY) {
             pruned_at = Some(std::time::Instant::now());
             let before = Utc::now().timestamp_millis() - KEEP_FINISHED_MS;
-            if let Err(e) = app.store.prune_deliveries(before).await {
+            if let Err(e) = on.store(&app, move |app| async move { app.store.prune_deliveries(before).await }).await {
                 tracing::warn!(error = %e, "pruning old webhook deliveries failed");
             }
         }
@@ -318,8 +365,8 @@ struct Looked {
 
 impl Looked {
     /// What there is to see now; `None` when the newest event cannot be read (then it looks).
-    async fn now(app: &App) -> Option<Looked> {
-        let newest_event = app.store.newest_event().await.ok()?;
+    async fn now(app: &Arc<App>, on: &Answering) -> Option<Looked> {
+        let newest_event = on.store(app, |app| async move { app.store.newest_event().await }).await.ok()?;
         let senders_finished = app.webhook_wakeup.finished.load(std::sync::atomic::Ordering::Relaxed);
         Some(Looked { newest_event, senders_finished, at: std::time::Instant::now() })
     }
@@ -365,6 +412,8 @@ struct Batch {
     webhook_id: String,
     deliveries: Vec<Delivery>,
     cursor: Option<Cursor>,
+    /// When the lease on the retries (or the cursor) ends.
+    held_until: Millis,
 }
 
 #[derive(Clone, Copy)]
@@ -378,11 +427,14 @@ struct Cursor {
 /// and whether it looked for new events.
 async fn lease_round(
     app: &Arc<App>,
+    on: &Answering,
     busy: &Arc<Mutex<HashSet<String>>>,
     senders: &Arc<Semaphore>,
     retries_first: bool,
     new_events: bool,
 ) -> anyhow::Result<(usize, bool)> {
+    // The leases run from here: a sender's time to send is counted from it, not from when it started.
+    let leased_at = std::time::Instant::now();
     let now = Utc::now().timestamp_millis();
     let mut free = senders.available_permits();
     if free == 0 {
@@ -398,17 +450,23 @@ async fn lease_round(
             continue;
         }
         let taken = if take_new {
-            let claims = match app.store.claim_new_events(now, lease, PER_WEBHOOK, &skip, free as u32).await {
+            let busy_now = skip.clone();
+            let claimed = on
+                .store(app, move |app| async move {
+                    app.store.claim_new_events(now, lease, PER_WEBHOOK, &busy_now, free as u32).await
+                })
+                .await;
+            let claims = match claimed {
                 Ok(claims) => {
                     looked = true;
                     claims
                 }
                 // What the other step took is sent all the same, rather than held until its lease ends.
-                Err(e) if !batches.is_empty() => {
-                    tracing::warn!(error = %e, "looking for new webhook events failed; retrying");
+                Err(e) if !batches.is_empty() && !e.is::<Stopping>() => {
+                    tracing::warn!(error = %format!("{e:#}"), "looking for new webhook events failed; retrying");
                     break;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             };
             claims
                 .into_iter()
@@ -416,25 +474,31 @@ async fn lease_round(
                     webhook_id: claim.webhook_id,
                     deliveries: claim.deliveries,
                     cursor: Some(Cursor { held_until: now + lease, through: claim.through }),
+                    held_until: now + lease,
                 })
                 .collect::<Vec<_>>()
         } else {
-            let taken =
-                match app.store.lease_deliveries(now, lease, PER_WEBHOOK, &skip, free as u32 * PER_WEBHOOK).await {
-                    Ok(taken) => taken,
-                    Err(e) if !batches.is_empty() => {
-                        tracing::warn!(error = %e, "looking for webhook retries failed; retrying");
-                        break;
-                    }
-                    Err(e) => return Err(e.into()),
-                };
+            let busy_now = skip.clone();
+            let leased = on
+                .store(app, move |app| async move {
+                    app.store.lease_deliveries(now, lease, PER_WEBHOOK, &busy_now, free as u32 * PER_WEBHOOK).await
+                })
+                .await;
+            let taken = match leased {
+                Ok(taken) => taken,
+                Err(e) if !batches.is_empty() && !e.is::<Stopping>() => {
+                    tracing::warn!(error = %format!("{e:#}"), "looking for webhook retries failed; retrying");
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
             let mut by_webhook: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
             for d in taken {
                 by_webhook.entry(d.webhook_id.clone()).or_default().push(d);
             }
             by_webhook
                 .into_iter()
-                .map(|(webhook_id, deliveries)| Batch { webhook_id, deliveries, cursor: None })
+                .map(|(webhook_id, deliveries)| Batch { webhook_id, deliveries, cursor: None, held_until: now + lease })
                 .collect()
         };
         free = free.saturating_sub(taken.len());
@@ -447,16 +511,18 @@ async fn lease_round(
         if let Ok(mut b) = busy.lock() {
             b.insert(batch.webhook_id.clone());
         }
-        let (app, busy) = (Arc::clone(app), Arc::clone(busy));
+        let (app, on, busy) = (Arc::clone(app), on.clone(), Arc::clone(busy));
         tokio::spawn(async move {
-            let started = std::time::Instant::now();
             let budget = Duration::from_millis(lease as u64) - app.webhook_settings.timeout - Duration::from_secs(10);
-            let webhook_id = batch.webhook_id.clone();
-            let rest = send_batch(&app, batch, started, budget).await;
+            let (webhook_id, held_until) = (batch.webhook_id.clone(), batch.held_until);
+            let rest = send_batch(&app, &on, batch, leased_at, budget).await;
             // A slow receiver: the retries this sender will not reach in its lease go back to the queue now
             // (new events it did not reach stay after the cursor, which is let go of).
             if !rest.is_empty() {
-                if let Err(e) = app.store.release_deliveries(&rest).await {
+                let released = on
+                    .store(&app, move |app| async move { app.store.release_deliveries(&rest, held_until).await })
+                    .await;
+                if let Err(e) = released {
                     tracing::warn!(error = %e, "giving back webhook deliveries failed; their lease will end");
                 }
             }
@@ -474,22 +540,32 @@ async fn lease_round(
 /// write transaction for many, so that delivering does not crowd out the attempts' writes); new events'
 /// cursor moves with each record, past the last event tried. Stops at the lease's budget, at a failure to
 /// send or record, or when the subscription is disabled or gone. Returns the retries it did not send.
-async fn send_batch(app: &App, batch: Batch, started: std::time::Instant, budget: Duration) -> Vec<String> {
+async fn send_batch(
+    app: &Arc<App>,
+    on: &Answering,
+    batch: Batch,
+    started: std::time::Instant,
+    budget: Duration,
+) -> Vec<String> {
     const FLUSH_EVERY: usize = 200;
-    let Batch { webhook_id, deliveries, cursor } = batch;
+    let Batch { webhook_id, deliveries, cursor, .. } = batch;
     let client_id = match deliveries.first() {
         Some(d) => d.client_id.clone(),
         // Only events the subscription does not take: its cursor moves past them.
         None => {
             let tried_through = cursor.map(|c| c.through);
             let mut record = Record { done: Vec::new(), webhook_id: &webhook_id, cursor, tried_through };
-            record.flush(app, true).await;
+            record.flush(app, on, true).await;
             return Vec::new();
         }
     };
     // Deleted since: its deliveries went with it. A failure to read it (or its secrets, below) keeps the
     // leases, so that the deliveries wait for them to end instead of being taken again at once.
-    let mut webhook = match app.store.webhook(&client_id, &webhook_id).await {
+    let read = || {
+        let (client_id, webhook_id) = (client_id.clone(), webhook_id.clone());
+        on.store(app, move |app| async move { app.store.webhook(&client_id, &webhook_id).await })
+    };
+    let mut webhook = match read().await {
         Ok(Some(webhook)) => webhook,
         Ok(None) => return Vec::new(),
         Err(e) => {
@@ -498,7 +574,7 @@ async fn send_batch(app: &App, batch: Batch, started: std::time::Instant, budget
         }
     };
     // The secrets, once for the batch (a rotation reaches the next batch; the old secret stays valid a day).
-    let keys = match signing_keys(app, &webhook).await {
+    let keys = match signing_keys(app, on, &webhook).await {
         Ok(keys) => keys,
         Err(e) => {
             tracing::warn!(webhook_id, error = %format!("{e:#}"), "webhook secrets unreadable; deliveries wait");
@@ -510,7 +586,7 @@ async fn send_batch(app: &App, batch: Batch, started: std::time::Instant, budget
     let mut left = deliveries.into_iter();
     let mut all_tried = true;
     for d in left.by_ref() {
-        let stop = match deliver(app, &webhook, &keys, &d).await {
+        let stop = match deliver(app, on, &webhook, &keys, &d).await {
             Ok((outcome, stop)) => {
                 if outcome.status != "delivered" && webhook.failing_since.is_none() {
                     webhook.failing_since = Some(outcome.at);
@@ -530,14 +606,14 @@ async fn send_batch(app: &App, batch: Batch, started: std::time::Instant, budget
         };
         let mut changed = false;
         if record.done.len() >= FLUSH_EVERY || flushed_at.elapsed() > Duration::from_millis(1000) {
-            if !record.flush(app, false).await {
+            if !record.flush(app, on, false).await {
                 all_tried = false;
                 break;
             }
             flushed_at = std::time::Instant::now();
             // Deleted, disabled or changed (its URL, its types, its secret) since the batch began: the rest
             // waits for the next round, which reads it again (nothing goes to an old URL a second later).
-            changed = !matches!(app.store.webhook(&client_id, &webhook_id).await,
+            changed = !matches!(read().await,
                 Ok(Some(current)) if current.updated_at == webhook.updated_at && current.disabled_at.is_none());
             all_tried &= !changed;
         }
@@ -550,7 +626,7 @@ async fn send_batch(app: &App, batch: Batch, started: std::time::Instant, budget
     if all_tried && rest.is_empty() {
         record.tried_through = cursor.map(|c| c.through);
     }
-    record.flush(app, true).await;
+    record.flush(app, on, true).await;
     if cursor.is_some() {
         Vec::new()
     } else {
@@ -570,7 +646,7 @@ struct Record<'a> {
 impl Record<'_> {
     /// Records the tries (and moves the cursor; `last`: lets go of it too). False when that failed: the
     /// tries are sent again (at least once).
-    async fn flush(&mut self, app: &App, last: bool) -> bool {
+    async fn flush(&mut self, app: &Arc<App>, on: &Answering, last: bool) -> bool {
         let moved: Vec<CursorMove> = self
             .cursor
             .filter(|_| last || self.tried_through.is_some())
@@ -585,13 +661,14 @@ impl Record<'_> {
         if self.done.is_empty() && moved.is_empty() {
             return true;
         }
-        let recorded = app.store.finish_deliveries(&self.done, &moved).await;
+        let done = std::mem::take(&mut self.done);
+        let count = done.len();
+        let recorded = on.store(app, move |app| async move { app.store.finish_deliveries(&done, &moved).await }).await;
         if let Err(e) = &recorded {
-            tracing::warn!(error = %e, count = self.done.len(), "webhook deliveries not recorded");
+            tracing::warn!(error = %format!("{e:#}"), count, "webhook deliveries not recorded");
             // The cursor stays where the last record left it: these events are sent again.
             self.tried_through = None;
         }
-        self.done.clear();
         recorded.is_ok()
     }
 }
@@ -603,16 +680,23 @@ struct SigningKeys {
     client_secret: Option<String>,
 }
 
-async fn signing_keys(app: &App, webhook: &WebhookRecord) -> anyhow::Result<SigningKeys> {
+async fn signing_keys(app: &Arc<App>, on: &Answering, webhook: &WebhookRecord) -> anyhow::Result<SigningKeys> {
     let webhooks = webhook_keys(&signing_secrets(&app.key, webhook, Utc::now().timestamp_millis())?)?;
-    let client = app.clients.active(app.store.as_ref(), &app.key, &webhook.client_id).await?;
-    Ok(SigningKeys { webhooks, client_secret: client.map(|c| c.secret.clone()) })
+    let client_id = webhook.client_id.clone();
+    let client_secret = on
+        .store(app, move |app| async move {
+            let client = app.clients.active(app.store.as_ref(), &app.key, &client_id).await?;
+            anyhow::Ok(client.map(|c| c.secret.clone()))
+        })
+        .await?;
+    Ok(SigningKeys { webhooks, client_secret })
 }
 
 /// Sends one delivery and says how it went; the caller records it. `true` beside it: stop sending to this
 /// subscription (it was disabled by the answer).
 async fn deliver(
-    app: &App,
+    app: &Arc<App>,
+    on: &Answering,
     webhook: &WebhookRecord,
     keys: &SigningKeys,
     d: &Delivery,
@@ -648,7 +732,7 @@ async fn deliver(
         ),
         Ok(posted) if posted.status == 410 => {
             let reason = "the receiver answered 410 Gone";
-            disable(app, webhook, at, reason).await?;
+            disable(app, on, webhook, at, reason).await?;
             let mut outcome = given_up(at, reason);
             outcome.last_status = Some(410);
             (outcome, "gone")
@@ -670,7 +754,7 @@ async fn deliver(
     let failing_for = webhook.failing_since.map(|since| at - since);
     if label == "failed" && failing_for.is_some_and(|ms| ms >= settings.disable_after.as_millis() as i64) {
         let reason = format!("every delivery has failed for {} s", settings.disable_after.as_secs());
-        disable(app, webhook, at, &reason).await?;
+        disable(app, on, webhook, at, &reason).await?;
         stop = true;
     }
     Ok((outcome, stop))
@@ -700,15 +784,25 @@ fn retry(settings: &WebhookSettings, tries: u32, at: Millis, retry_after: Option
     }
 }
 
-async fn disable(app: &App, webhook: &WebhookRecord, at: Millis, reason: &str) -> anyhow::Result<()> {
+async fn disable(
+    app: &Arc<App>,
+    on: &Answering,
+    webhook: &WebhookRecord,
+    at: Millis,
+    reason: &str,
+) -> anyhow::Result<()> {
     let audit = Actor::server().line(
         Some(&webhook.client_id),
         "webhook.disabled",
         Some(&webhook.id),
         Some(json!({"reason": reason, "url": webhook.url})),
     );
-    let disabled =
-        app.store.disable_webhook(&webhook.id, at, reason, Effects { events: &[], audit: Some(&audit) }).await?;
+    let (webhook_id, why) = (webhook.id.clone(), reason.to_owned());
+    let disabled = on
+        .store(app, move |app| async move {
+            app.store.disable_webhook(&webhook_id, at, &why, Effects { events: &[], audit: Some(&audit) }).await
+        })
+        .await?;
     if disabled {
         tracing::warn!(webhook_id = %webhook.id, client_id = %webhook.client_id, reason, "webhook subscription disabled");
         metrics::counter!("smartauth_webhooks_disabled_total").increment(1);

@@ -330,8 +330,9 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets finished deliveries made before `before`, and the events before it that no delivery waits
     /// for and every enabled subscription's cursor has passed.
     async fn prune_deliveries(&self, before: Millis) -> Result<u64>;
-    /// Ends the leases of deliveries this process took but will not send now.
-    async fn release_deliveries(&self, ids: &[String]) -> Result<()>;
+    /// Ends the leases of deliveries this process took (until `held_until`) but will not send now. A lease
+    /// that ended and was taken by another process since is not touched.
+    async fn release_deliveries(&self, ids: &[String], held_until: Millis) -> Result<()>;
     /// Deliveries of the subscription that wait (new events after its cursor included).
     async fn waiting_deliveries(&self, client_id: &str, webhook_id: &str) -> Result<u64>;
 }

@@ -899,7 +899,7 @@ impl Store for SqliteStore {
                 face_image_enc = CASE WHEN ?8 THEN ?9 ELSE face_image_enc END,
                 face_template_enc = CASE WHEN ?8 THEN ?10 ELSE face_template_enc END,
                 updated_at = ?11
-             WHERE client_id = ?1 AND person_id = ?2
+             WHERE client_id = ?1 AND person_id = ?2 AND (?12 IS NULL OR id = ?12)
              RETURNING *",
         )
         .bind(client_id)
@@ -913,6 +913,7 @@ impl Store for SqliteStore {
         .bind(face.flatten().map(|(image, _)| image))
         .bind(face.flatten().map(|(_, template)| template))
         .bind(change.updated_at)
+        .bind(&change.of)
         .fetch_optional(&mut *tx)
         .await?;
         let changed = row.as_ref().map(identity_from).transpose()?;
@@ -1520,7 +1521,9 @@ impl Store for SqliteStore {
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events e ON e.seq = d.seq
              WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.seq"
         );
-        let rows = sqlx::query(&sql).bind(serde_json::Value::from(ids).to_string()).fetch_all(&self.writer).await?;
+        // Through a reader: committed, they are there for a new read, and the one writer is not held while the
+        // caller takes the rows.
+        let rows = sqlx::query(&sql).bind(serde_json::Value::from(ids).to_string()).fetch_all(&self.reader).await?;
         rows.iter().map(|r| delivery_from(r).map(|(_, d)| d)).collect()
     }
 
@@ -1736,11 +1739,15 @@ impl Store for SqliteStore {
         Ok(deliveries.rows_affected())
     }
 
-    async fn release_deliveries(&self, ids: &[String]) -> Result<()> {
-        sqlx::query("UPDATE webhook_deliveries SET lease_until = NULL WHERE id IN (SELECT value FROM json_each(?))")
-            .bind(serde_json::Value::from(ids.to_vec()).to_string())
-            .execute(&self.writer)
-            .await?;
+    async fn release_deliveries(&self, ids: &[String], held_until: Millis) -> Result<()> {
+        sqlx::query(
+            "UPDATE webhook_deliveries SET lease_until = NULL
+             WHERE id IN (SELECT value FROM json_each(?)) AND lease_until = ?",
+        )
+        .bind(serde_json::Value::from(ids.to_vec()).to_string())
+        .bind(held_until)
+        .execute(&self.writer)
+        .await?;
         Ok(())
     }
 
