@@ -72,6 +72,9 @@ pub struct IdentityChange {
     /// The enrolled face's image and template, both encrypted with the master key.
     pub face: Option<Option<(Vec<u8>, Vec<u8>)>>,
     pub updated_at: Millis,
+    /// The identity (its `id`) the change was made for, when it was read first (a face enrolled for it): the
+    /// change applies to that one only, not to one erased and made again since under the same person id.
+    pub of: Option<String>,
 }
 
 impl IdentityChange {

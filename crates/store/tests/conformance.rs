@@ -141,6 +141,14 @@ pub async fn identities_belong_to_their_client(store: &dyn Store) {
     assert_eq!(store.identity("c2", "p1").await.unwrap().unwrap().name, "John", "another tenant's person is theirs");
     let nobody = IdentityChange { name: Some("X".into()), ..Default::default() };
     assert!(store.change_identity_with("c1", "nobody", &nobody, Effects::NONE).await.unwrap().is_none());
+    // A change made for the identity read before (its face enrolled meanwhile) does not reach another one
+    // made since under the same person id; made for this one, it does.
+    let for_another = IdentityChange { name: Some("X".into()), of: Some("i0".into()), ..Default::default() };
+    assert!(store.change_identity_with("c1", "p1", &for_another, Effects::NONE).await.unwrap().is_none());
+    assert_eq!(store.identity("c1", "p1").await.unwrap().unwrap().name, "Jane");
+    let for_this = IdentityChange { name: Some("Joana".into()), of: Some("i1".into()), ..Default::default() };
+    let changed = store.change_identity_with("c1", "p1", &for_this, Effects::NONE).await.unwrap();
+    assert_eq!(changed.map(|c| c.name).as_deref(), Some("Joana"));
 }
 
 pub async fn a_policy_keeps_its_id_and_creation_time_when_replaced(store: &dyn Store) {

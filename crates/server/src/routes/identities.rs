@@ -257,11 +257,20 @@ pub async fn update(
 ) -> ApiResult<Response> {
     let person = person_from_path(&tenant, &raw)?;
     let checked = changes.checked()?;
-    // The face first (fetching and analysing take a while); then the fields are written in one statement.
-    let face = match checked.face {
-        None => None,
-        Some((None, None)) => Some(None),
-        Some((image, url)) => Some(Some(enrol(&app, image, url).await?)),
+    // The face first (fetching and analysing take a while), for the identity as it is now (none: no work for
+    // nothing); then the fields are written in one statement, to that identity only (not to one erased and
+    // made again meanwhile, which would get a face enrolled for another).
+    let (face, of) = match checked.face {
+        None => (None, None),
+        Some((None, None)) => (Some(None), None),
+        Some((image, url)) => {
+            let current = app
+                .store
+                .identity(tenant.client_id(), person.as_str())
+                .await?
+                .ok_or_else(|| ApiError::not_found("identity"))?;
+            (Some(Some(enrol(&app, image, url).await?)), Some(current.id))
+        }
     };
     let change = IdentityChange {
         name: checked.name,
@@ -269,6 +278,7 @@ pub async fn update(
         phone: checked.phone,
         face,
         updated_at: chrono::Utc::now().timestamp_millis(),
+        of,
     };
     let identity = ops::identities::update(&app, &Actor::tenant(&tenant), tenant.client_id(), person.as_str(), &change)
         .await?
