@@ -27,7 +27,8 @@ pub async fn create(app: &App, actor: &Actor, record: &IdentityRecord) -> smarta
 
 /// Changes the fields `change` names, each as it is now otherwise (a concurrent change to another field
 /// stays), with the audit line naming them (never their values: the trail holds no contact details or faces).
-/// The identity as changed; none when the person is gone.
+/// The identity as changed; none when the person is gone. A change that names no field writes nothing (no
+/// `updatedAt`, no audit line): the identity as it is.
 pub async fn update(
     app: &App,
     actor: &Actor,
@@ -35,6 +36,9 @@ pub async fn update(
     person_id: &str,
     change: &IdentityChange,
 ) -> smartauth_store::Result<Option<IdentityRecord>> {
+    if change.fields().is_empty() {
+        return app.store.identity(client_id, person_id).await;
+    }
     let audit =
         actor.line(Some(client_id), "identity.updated", Some(person_id), Some(json!({"changed": change.fields()})));
     app.store.change_identity_with(client_id, person_id, change, Effects { events: &[], audit: Some(&audit) }).await

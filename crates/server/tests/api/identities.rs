@@ -34,6 +34,20 @@ async fn an_identity_is_created_read_updated_and_stored_normalized() {
     assert_eq!(read.body["email"], json!(null));
     assert_eq!(read.body["phone"], "+5521982895497");
     assert_eq!(read.body["hasFace"], false);
+
+    // A PATCH that names no field changes nothing: not `updatedAt`, and it leaves no audit line.
+    let lines = |body: serde_json::Value| {
+        body["items"].as_array().unwrap().iter().filter(|l| l["action"] == "identity.updated").count()
+    };
+    let audited = lines(app.get("/audit", &b).await.body);
+    let path = format!("/identities/{PERSON}");
+    let empty = app.call(reqwest::Method::PATCH, &path, Some(&b), Some(json!({}))).await;
+    assert_eq!(empty.status, StatusCode::OK, "{:?}", empty.body);
+    assert_eq!(empty.body["updatedAt"], read.body["updatedAt"]);
+    assert_eq!(empty.body["name"], "John Q. Doe");
+    assert_eq!(lines(app.get("/audit", &b).await.body), audited);
+    let nobody = app.call(reqwest::Method::PATCH, "/identities/52998224725", Some(&b), Some(json!({}))).await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND, "{:?}", nobody.body);
 }
 
 #[tokio::test]
