@@ -934,6 +934,79 @@ pub async fn events_are_written_with_their_change_for_the_subscriptions_that_wan
     assert_eq!(store.delivery_queue().await.unwrap().waiting, 2);
 }
 
+/// Writes an attempt of `c1`'s or `c2`'s `p1` with one event of `kind`; whether the event was written.
+async fn writes_event(store: &dyn Store, client: &str, n: i64, kind: &str) -> bool {
+    let before = store.newest_event().await.unwrap();
+    let e = [event(client, &format!("e{n}"), kind, 1_000 + n)];
+    let a = attempt(client, "p1", &format!("a{n}"), 1_000 + n, "approved");
+    assert!(store.insert_attempt_with(&a, None, None, &e).await.unwrap());
+    store.newest_event().await.unwrap() > before
+}
+
+/// An attempt's event is written only while an enabled subscription of its tenant takes its type, as the
+/// subscriptions are created, changed, disabled, enabled again and deleted.
+pub async fn an_event_is_written_while_a_subscription_takes_its_type(store: &dyn Store) {
+    with_people(store).await;
+    let (approved, pending, reproved) =
+        ("authentication.approved", "authentication.pending", "authentication.reproved");
+    store.insert_webhook(&webhook("c1", "w1", &[approved]), 20, Effects::NONE).await.unwrap();
+    store.insert_webhook(&webhook("c1", "w2", &[approved, pending]), 20, Effects::NONE).await.unwrap();
+    store.insert_webhook(&webhook("c2", "w3", &[reproved]), 20, Effects::NONE).await.unwrap();
+    assert!(writes_event(store, "c1", 1, approved).await);
+    assert!(writes_event(store, "c1", 2, pending).await);
+    assert!(!writes_event(store, "c1", 3, reproved).await, "another tenant's subscription takes it");
+    assert!(writes_event(store, "c2", 4, reproved).await);
+    assert!(!writes_event(store, "c2", 5, approved).await);
+    // w2 now takes refusals only.
+    let mut w2 = store.webhook("c1", "w2").await.unwrap().unwrap();
+    let version = w2.updated_at;
+    (w2.events, w2.updated_at) = (vec![reproved.to_owned()], 2);
+    assert!(store.update_webhook(&w2, version, Effects::NONE).await.unwrap());
+    assert!(!writes_event(store, "c1", 6, pending).await);
+    assert!(writes_event(store, "c1", 7, reproved).await);
+    assert!(writes_event(store, "c1", 8, approved).await, "w1 still takes it");
+    // w1 disabled: nobody takes approvals; enabled again: it does.
+    assert!(store.disable_webhook("w1", 3, "failing", Effects::NONE).await.unwrap());
+    assert!(!writes_event(store, "c1", 9, approved).await);
+    let mut w1 = store.webhook("c1", "w1").await.unwrap().unwrap();
+    let version = w1.updated_at;
+    (w1.disabled_at, w1.disabled_reason, w1.updated_at) = (None, None, 4);
+    assert!(store.update_webhook(&w1, version, Effects::NONE).await.unwrap());
+    assert!(writes_event(store, "c1", 10, approved).await);
+    // w2 deleted: w1's type is still taken, w2's no longer.
+    assert!(store.delete_webhook("c1", "w2", Effects::NONE).await.unwrap());
+    assert!(!writes_event(store, "c1", 11, reproved).await);
+    assert!(writes_event(store, "c1", 12, approved).await);
+}
+
+/// Pruning keeps the newest event however old it is, so that a new event still comes after every event a
+/// cursor has passed (the outbox's `seq` is the largest in the table plus one).
+pub async fn after_every_event_is_pruned_the_next_one_is_still_delivered(store: &dyn Store) {
+    with_people(store).await;
+    store.insert_webhook(&webhook("c1", "w1", &["authentication.approved"]), 20, Effects::NONE).await.unwrap();
+    for n in 1..=3 {
+        assert!(writes_event(store, "c1", n, "authentication.approved").await);
+    }
+    let claims = store.claim_new_events(5_000, 30_000, 10, &[], 10).await.unwrap();
+    let delivered = DeliveryTry {
+        at: 5_001,
+        status: "delivered".into(),
+        next_try_at: 5_001,
+        last_status: Some(204),
+        last_error: None,
+    };
+    let tries: Vec<_> = claims[0].deliveries.iter().map(|d| (d.clone(), delivered.clone())).collect();
+    let moved = CursorMove { webhook_id: "w1".into(), through: claims[0].through, release: true, held_until: 35_000 };
+    store.finish_deliveries(&tries, &[moved]).await.unwrap();
+    // A week on, every delivery is forgotten, and every event but the newest.
+    assert_eq!(store.prune_deliveries(1_000_000).await.unwrap(), 3);
+    assert_eq!(store.newest_event().await.unwrap(), claims[0].through, "the newest event is kept");
+    assert!(writes_event(store, "c1", 4, "authentication.approved").await);
+    let next = store.claim_new_events(1_000_001, 30_000, 10, &[], 10).await.unwrap();
+    let got: Vec<_> = next.iter().flat_map(|c| &c.deliveries).map(|d| d.event_id.as_str()).collect();
+    assert_eq!(got, ["e4"], "the next event is not behind the cursor");
+}
+
 pub async fn audit_lines_past_their_retention_are_pruned_oldest_first(store: &dyn Store) {
     let line = |n: i64, at: Millis| AuditEntry {
         id: format!("au{n}"),
@@ -1173,6 +1246,8 @@ engine!(
         events_are_written_with_their_change_for_the_subscriptions_that_want_them,
         new_events_are_claimed_fairly_among_subscriptions,
         a_disabled_subscription_gives_up_its_new_events_until_recovered,
+        an_event_is_written_while_a_subscription_takes_its_type,
+        after_every_event_is_pruned_the_next_one_is_still_delivered,
     ]
 );
 
