@@ -49,7 +49,6 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (17, include_str!("../../migrations/sqlite/0017_no_known_networks.sql")),
     (18, include_str!("../../migrations/sqlite/0018_device_key_vouched.sql")),
     (19, include_str!("../../migrations/sqlite/0019_known_contexts_clustered.sql")),
-    (20, include_str!("../../migrations/sqlite/0020_outbox_row_cheaper.sql")),
 ];
 
 /// How much of the file a reader maps (`PRAGMA mmap_size`).
@@ -1723,15 +1722,12 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         // Events are in time order by `seq`: those before the first one of `before` or later, read from the
-        // oldest. A delivery is made at its event's time, so the finished ones of these events are gone. The
-        // newest event stays, whatever its age: a new event's `seq` is the largest in the table plus one
-        // (migration 20), and must never be one a cursor has passed.
+        // oldest. A delivery is made at its event's time, so the finished ones of these events are gone.
         sqlx::query(
             "DELETE FROM webhook_events
              WHERE seq < COALESCE((SELECT seq FROM webhook_events WHERE created_at >= ?1 ORDER BY seq LIMIT 1),
                                   9223372036854775807)
                AND created_at < ?1
-               AND seq < (SELECT MAX(seq) FROM webhook_events)
                AND seq NOT IN (SELECT seq FROM webhook_deliveries WHERE status = 'pending')
                AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.client_id = webhook_events.client_id
                                  AND w.disabled_at IS NULL AND w.cursor_seq < webhook_events.seq)",
@@ -1820,67 +1816,6 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(seq, 5, "after the deleted fourth");
-    }
-
-    /// Migration 20 on a database whose events were all pruned: the outbox loses AUTOINCREMENT, and the next
-    /// event still comes after the cursor (the sequence's mark is kept as a row of no tenant); the types the
-    /// existing subscriptions take are known to the event's check at once.
-    #[tokio::test]
-    async fn the_outbox_sequence_carries_on_without_autoincrement() {
-        let (_dir, options, pool) = database().await;
-        migrate_to(&pool, 19).await.unwrap();
-        sqlx::raw_sql(
-            "INSERT INTO clients (id, name, secret_enc, created_at) VALUES ('c1', 'c1', 's', 1);
-             INSERT INTO identities (id, client_id, person_id, name, created_at, updated_at)
-               VALUES ('id1', 'c1', 'p1', 'Ana', 1, 1);
-             INSERT INTO webhooks (id, client_id, url, events, secret_enc, created_at, updated_at)
-               VALUES ('w1', 'c1', 'https://x', '[\"policy.changed\",\"authentication.approved\"]', 's', 1, 1),
-                      ('w2', 'c1', 'https://y', '[\"identity.created\"]', 's', 1, 1);
-             UPDATE webhooks SET disabled_at = 2 WHERE id = 'w2';
-             INSERT INTO webhook_events (id, client_id, type, data, created_at) VALUES
-               ('e1', 'c1', 'policy.changed', '{}', 1), ('e2', 'c1', 'policy.changed', '{}', 2);
-             UPDATE webhooks SET cursor_seq = 2;
-             DELETE FROM webhook_events;",
-        )
-        .execute(&pool)
-        .await
-        .unwrap();
-        pool.close().await;
-        let store = SqliteStore::open_with(options).await.unwrap();
-        let autoincrement: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE sql LIKE '%AUTOINCREMENT%'")
-                .fetch_one(&store.reader)
-                .await
-                .unwrap();
-        assert_eq!(autoincrement, 1, "the audit log's only");
-        let types: Vec<String> = sqlx::query_scalar("SELECT type FROM webhook_event_types ORDER BY type")
-            .fetch_all(&store.reader)
-            .await
-            .unwrap();
-        assert_eq!(types, ["authentication.approved", "policy.changed"], "not the disabled subscription's");
-        let e = NewEvent {
-            id: "e3".into(),
-            client_id: "c1".into(),
-            kind: "authentication.approved".into(),
-            data: "{}".into(),
-            created_at: 3,
-        };
-        let a = AttemptRecord {
-            id: "a3".into(),
-            client_id: "c1".into(),
-            person_id: Some("p1".into()),
-            policy_id: "default".into(),
-            status: "approved".into(),
-            created_at: 3,
-            version: 1,
-            document: "{}".into(),
-            expires_at: None,
-            judged: None,
-        };
-        assert!(store.insert_attempt_with(&a, None, None, std::slice::from_ref(&e)).await.unwrap());
-        let claims = store.claim_new_events(10, 1_000, 10, &[], 10).await.unwrap();
-        let events: Vec<_> = claims.iter().flat_map(|c| &c.deliveries).map(|d| (d.event_id.as_str(), d.seq)).collect();
-        assert_eq!(events, [("e3", 3)], "after the cursor, not at 1");
     }
 
     /// Migration 19 rewrites known contexts and device keys as tables kept in key order: what a person was

@@ -110,7 +110,7 @@ impl SqliteStore {
         let window = "attempts_by_person (client_id=? AND person_id=? AND created_at>?)";
         let person_attempts = "attempts_by_person (client_id=? AND person_id=?)";
         let device_keys = "device_keys USING PRIMARY KEY (client_id=? AND person_id=?)";
-        let wanted = "webhook_event_types USING PRIMARY KEY (client_id=? AND type=?)";
+        let webhooks_of = "webhooks_by_client (client_id=?)";
         let key_sharing = "device_keys_by_thumbprint (client_id=? AND thumbprint=?)";
         let history = [person_contexts, device_sharing, key_sharing, window, device_keys];
         let challenge = "sqlite_autoindex_device_challenges_1 (challenge_hash=?)";
@@ -143,7 +143,7 @@ impl SqliteStore {
             (
                 "every attempt: its event, when a subscription wants it",
                 INSERT_EVENT_OF_ATTEMPT.into(),
-                vec![wanted, by_id],
+                vec![webhooks_of, by_id],
             ),
             (
                 "dispatcher: a subscription's new events",

@@ -179,10 +179,12 @@ pub fn attempt_list(shape: ListShape) -> String {
 /// Outbox: the event, only when a subscription of the tenant wants its type. Values: id, client, type,
 /// data, created_at, then client and type again. The subscriptions' cursors find it (`NEW_EVENTS_OF`).
 pub const INSERT_EVENT: &str = "INSERT INTO webhook_events (id, client_id, type, data, created_at)
-     SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhook_event_types WHERE client_id = ? AND type = ?)";
+     SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.client_id = ? AND w.disabled_at IS NULL
+       AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = ?))";
 /// The same, written only if the attempt (the last value) was stored: for the grouped attempt writes.
 pub const INSERT_EVENT_OF_ATTEMPT: &str = "INSERT INTO webhook_events (id, client_id, type, data, created_at)
-     SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhook_event_types WHERE client_id = ? AND type = ?)
+     SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.client_id = ? AND w.disabled_at IS NULL
+       AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = ?))
        AND EXISTS (SELECT 1 FROM attempts WHERE id = ?)";
 /// The dispatcher: enabled subscriptions with events after their cursor that no process holds, the furthest
 /// behind first. It reads every subscription (a few per tenant), each with one search of the cursors' index.
