@@ -115,7 +115,8 @@ const COUNTERS: &[(&str, &str)] = &[
     ("smartauth_throttled_total", "Requests refused with 429 by a throttle (auth_failures, sdk, device)."),
     (
         "smartauth_webhook_deliveries_total",
-        "Webhook delivery tries, by outcome: delivered (2xx), failed (to be retried or given up) or gone (410).",
+        "Webhook delivery tries, by outcome: delivered (2xx), failed (to be retried or given up), gone (410) or \
+         deferred (this server too busy to read the answer in time; sent again, not counted against the receiver).",
     ),
     ("smartauth_webhooks_disabled_total", "Webhook subscriptions disabled by the server (410, or failing for days)."),
     ("smartauth_attempts_expired_total", "Waiting attempts refused because their attemptTtlSeconds passed."),
@@ -160,7 +161,7 @@ fn describe_metrics() {
     for (name, help) in GAUGES {
         metrics::describe_gauge!(*name, *help);
     }
-    for outcome in ["delivered", "failed", "gone"] {
+    for outcome in ["delivered", "failed", "gone", "deferred"] {
         metrics::counter!("smartauth_webhook_deliveries_total", "outcome" => outcome).increment(0);
     }
     for name in [

@@ -275,6 +275,39 @@ fn yield_to_answers() {
     tracing::info!("the webhook dispatcher runs at the answering threads' priority on this system");
 }
 
+/// How long this thread has been ready to run and waiting for a CPU, in all (Linux's
+/// `/proc/thread-self/schedstat`, its second field), with the thread it was read on; `None` where the
+/// kernel does not say. The file stays open on each thread that reads it: one `pread` a reading.
+fn waited_for_cpu() -> Option<(std::thread::ThreadId, Duration)> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::FileExt;
+        thread_local! {
+            static SCHEDSTAT: Option<std::fs::File> = std::fs::File::open("/proc/thread-self/schedstat").ok();
+        }
+        SCHEDSTAT.with(|file| {
+            let mut buf = [0u8; 96];
+            let n = file.as_ref()?.read_at(&mut buf, 0).ok()?;
+            let nanos = std::str::from_utf8(&buf[..n]).ok()?.split_whitespace().nth(1)?.parse().ok()?;
+            Some((std::thread::current().id(), Duration::from_nanos(nanos)))
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
+/// A failed try was this server's doing when its thread waited for a CPU for half the try or more: how
+/// long it waited. `None` when it was not, or cannot be told (no measure, or read on two threads).
+fn starved(
+    before: Option<(std::thread::ThreadId, Duration)>,
+    after: Option<(std::thread::ThreadId, Duration)>,
+    took: Duration,
+) -> Option<Duration> {
+    let ((thread, from), (same, to)) = (before?, after?);
+    let waited = to.checked_sub(from)?;
+    (thread == same && !took.is_zero() && waited * 2 >= took).then_some(waited)
+}
+
 /// The answering threads' runtime, where the dispatcher's database work runs, at their priority. A
 /// transaction driven from the dispatcher's thread would hold the database's one writer while that thread
 /// waits for the CPU (and the answers wait for the writer); a connection opened from it would start its
@@ -716,7 +749,22 @@ async fn deliver(
     if let Some(secret) = &keys.client_secret {
         headers.push(("x-caf-signature", caf_signature(secret, &body)));
     }
+    let (waited_before, sent) = (waited_for_cpu(), std::time::Instant::now());
     let answer = app.fetcher.post(&webhook.url, &headers, body, settings.timeout).await;
+    if answer.is_err() {
+        // Starved at the server's limit (the thread runs at nice 19), a try can time out with the answer
+        // unread: that is not the receiver failing. Not recorded, the delivery is sent again (at least once).
+        let took = sent.elapsed();
+        if let Some(waited) = starved(waited_before, waited_for_cpu(), took) {
+            metrics::counter!("smartauth_webhook_deliveries_total", "outcome" => "deferred").increment(1);
+            anyhow::bail!(
+                "not sent in time: this server's delivery thread waited {} of {} ms for a CPU; sent again, not \
+                 counted against the receiver",
+                waited.as_millis(),
+                took.as_millis()
+            );
+        }
+    }
     let at = Utc::now().timestamp_millis();
     let tries = d.tries + 1;
     let (outcome, label) = match answer {
@@ -813,6 +861,79 @@ async fn disable(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A thread that shares its CPU with three busy ones waits for it most of the time, and a try it made
+    /// then is put down to the server; a thread alone on its CPU is not.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_thread_kept_from_the_cpu_is_told_apart() {
+        // Pins this thread to one CPU, the one it is on (a CPU it may use); returns it.
+        fn pin(cpu: Option<usize>) -> usize {
+            // SAFETY: sched_getcpu has no arguments; a zeroed cpu_set_t is an empty set; CPU_SET and
+            // sched_setaffinity(0) act on this thread's own set.
+            unsafe {
+                let cpu = cpu.unwrap_or_else(|| usize::try_from(libc::sched_getcpu()).expect("on a CPU"));
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(cpu, &mut set);
+                assert_eq!(libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set), 0);
+                cpu
+            }
+        }
+        // Works until this thread has had `cpu` of CPU time, however long that takes.
+        fn work(cpu: Duration) {
+            let used = || {
+                let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+                // SAFETY: clock_gettime writes the timespec it is given.
+                assert_eq!(unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) }, 0);
+                Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+            };
+            let start = used();
+            while used() - start < cpu {
+                std::hint::spin_loop();
+            }
+        }
+        let measured = std::thread::spawn(|| {
+            let cpu = pin(None);
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let busy: Vec<_> = (0..3)
+                .map(|_| {
+                    let stop = stop.clone();
+                    std::thread::spawn(move || {
+                        pin(Some(cpu));
+                        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            std::hint::spin_loop();
+                        }
+                    })
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(20));
+            let (before, start) = (waited_for_cpu(), std::time::Instant::now());
+            work(Duration::from_millis(40));
+            let (after, took) = (waited_for_cpu(), start.elapsed());
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            busy.into_iter().for_each(|t| t.join().unwrap());
+            let (idle, idle_start) = (waited_for_cpu(), std::time::Instant::now());
+            std::thread::sleep(Duration::from_millis(200));
+            (before, after, took, idle, waited_for_cpu(), idle_start.elapsed())
+        });
+        let (before, after, took, idle, idle_after, idle_took) = measured.join().unwrap();
+        let waited = starved(before, after, took).expect("kept from the CPU for most of the try");
+        assert!(waited >= took / 2 && waited <= took, "waited {waited:?} of {took:?}");
+        assert_eq!(starved(idle, idle_after, idle_took), None, "a thread that only slept was not kept waiting");
+    }
+
+    #[test]
+    fn a_failure_is_put_down_to_the_server_only_when_it_waited_half_the_try() {
+        let here = std::thread::current().id();
+        let other = std::thread::spawn(|| std::thread::current().id()).join().unwrap();
+        let at = |thread, ms| Some((thread, Duration::from_millis(ms)));
+        let ten = Duration::from_secs(10);
+        assert_eq!(starved(at(here, 1_000), at(here, 7_000), ten), Some(Duration::from_secs(6)));
+        assert_eq!(starved(at(here, 1_000), at(here, 5_999), ten), None, "under half: the receiver's");
+        assert_eq!(starved(at(here, 1_000), at(other, 9_000), ten), None, "read on another thread");
+        assert_eq!(starved(None, at(here, 9_000), ten), None, "no measure");
+        assert_eq!(starved(at(here, 9_000), at(here, 1_000), ten), None);
+    }
 
     #[test]
     fn a_delivery_refused_for_its_address_says_so_in_the_subscriptions_words() {
