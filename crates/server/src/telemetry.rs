@@ -116,7 +116,8 @@ const COUNTERS: &[(&str, &str)] = &[
     (
         "smartauth_webhook_deliveries_total",
         "Webhook delivery tries, by outcome: delivered (2xx), failed (to be retried or given up), gone (410) or \
-         deferred (this server too busy to read the answer in time; sent again, not counted against the receiver).",
+         deferred (timed out while this server's delivering thread waited for a CPU; sent again, not counted \
+         against the receiver).",
     ),
     ("smartauth_webhooks_disabled_total", "Webhook subscriptions disabled by the server (410, or failing for days)."),
     ("smartauth_attempts_expired_total", "Waiting attempts refused because their attemptTtlSeconds passed."),

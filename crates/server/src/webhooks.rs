@@ -749,12 +749,13 @@ async fn deliver(
     if let Some(secret) = &keys.client_secret {
         headers.push(("x-caf-signature", caf_signature(secret, &body)));
     }
-    let (waited_before, sent) = (waited_for_cpu(), std::time::Instant::now());
+    let (sent, waited_before) = (std::time::Instant::now(), waited_for_cpu());
     let answer = app.fetcher.post(&webhook.url, &headers, body, settings.timeout).await;
-    if answer.is_err() {
-        // Starved at the server's limit (the thread runs at nice 19), a try can time out with the answer
-        // unread: that is not the receiver failing. Not recorded, the delivery is sent again (at least once).
-        let took = sent.elapsed();
+    let took = sent.elapsed();
+    if answer.is_err() && took >= settings.timeout {
+        // Starved at the server's limit (the thread runs at nice 19), a try can run into its timeout with
+        // the answer unread: that is not the receiver failing. Not recorded, the delivery is sent again (at
+        // least once). Only a try that lasted its whole timeout: a refused connection fails at once.
         if let Some(waited) = starved(waited_before, waited_for_cpu(), took) {
             metrics::counter!("smartauth_webhook_deliveries_total", "outcome" => "deferred").increment(1);
             anyhow::bail!(
@@ -907,14 +908,15 @@ mod tests {
                 })
                 .collect();
             std::thread::sleep(Duration::from_millis(20));
-            let (before, start) = (waited_for_cpu(), std::time::Instant::now());
+            let (start, before) = (std::time::Instant::now(), waited_for_cpu());
             work(Duration::from_millis(40));
             let (after, took) = (waited_for_cpu(), start.elapsed());
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             busy.into_iter().for_each(|t| t.join().unwrap());
-            let (idle, idle_start) = (waited_for_cpu(), std::time::Instant::now());
+            let (idle_start, idle) = (std::time::Instant::now(), waited_for_cpu());
             std::thread::sleep(Duration::from_millis(200));
-            (before, after, took, idle, waited_for_cpu(), idle_start.elapsed())
+            let idle_after = waited_for_cpu();
+            (before, after, took, idle, idle_after, idle_start.elapsed())
         });
         let (before, after, took, idle, idle_after, idle_took) = measured.join().unwrap();
         let waited = starved(before, after, took).expect("kept from the CPU for most of the try");
