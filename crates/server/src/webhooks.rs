@@ -864,7 +864,7 @@ mod tests {
     use super::*;
 
     /// A thread that shares its CPU with three busy ones waits for it most of the time, and a try it made
-    /// then is put down to the server; a thread alone on its CPU is not.
+    /// then is put down to the server; once the busy ones are gone, a thread that only slept is not.
     #[cfg(target_os = "linux")]
     #[test]
     fn a_thread_kept_from_the_cpu_is_told_apart() {
